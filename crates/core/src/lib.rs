@@ -1,29 +1,50 @@
 //! synack: a sans-IO TCP/IP engine that behaves like Linux.
 //!
-//! (Work in progress: the engine lands in increments.)
+//! # Overview
+//!
+//! A [`Stack`] is a whole TCP/IP endpoint with no I/O and no clock of its own. A driver
+//! feeds it IP datagrams ([`Stack::handle_packet`]) and the time
+//! ([`Stack::handle_timeout`]), and takes datagrams to send ([`Stack::poll_transmit`]),
+//! the next deadline ([`Stack::poll_timeout`]) and application events
+//! ([`Stack::poll_event`]). Programs use it through socket calls on handles
+//! ([`Stack::socket`], [`Stack::bind`], [`Stack::listen`], [`Stack::accept`],
+//! [`Stack::connect`], [`Stack::send`], [`Stack::recv`], [`Stack::shutdown`],
+//! [`Stack::close`]) that fail with the errno a Linux program would see ([`Error`]).
+//! The same configuration, inputs and seed give the same outputs, bit for bit.
+//!
+//! Inside, the work is divided as in Linux: segment arrival (`conn/input.rs`, in the order
+//! of RFC 9293 section 3.10.7), output (`conn/output.rs`), timers (`conn/timers.rs`),
+//! listeners with their SYN and accept queues (`listen.rs`), compact TIME-WAIT records
+//! (`time_wait.rs`), RFC 6298 RTT estimation (`rtt.rs`), congestion control
+//! (`congestion/`: Reno and CUBIC), send and reassembly buffers (`buffer.rs`), RFC 6528
+//! ISNs (`isn.rs`). [`Config`] holds the knobs, with Linux's sysctl names and defaults;
+//! [`Stats`] the counters, named as `netstat -s` names them; [`SocketInfo`] the
+//! `ss -tanoi` view of a socket.
 
 #![warn(missing_docs)]
 
+pub mod buffer;
+pub mod config;
+pub mod congestion;
+mod conn;
+pub mod error;
+mod info;
+pub mod isn;
+mod listen;
+pub mod rtt;
+mod segment;
+mod stack;
+pub mod state;
+pub mod stats;
 pub mod time;
+mod time_wait;
 
+pub use config::{Config, ConfigError};
+pub use error::{Error, Result};
+pub use info::{SocketInfo, TimerInfo};
+pub use stack::{Event, EventKind, Shutdown, SockOpt, SocketHandle, Stack, Transition};
+pub use state::State;
+pub use stats::Stats;
+pub use synack_wire as wire;
+pub use synack_wire::SeqNum;
 pub use time::Instant;
-
-/// Placeholder for the engine's stack; its sans-IO surface is fixed so that drivers can be
-/// written against it.
-#[derive(Debug, Default)]
-pub struct Stack {}
-
-impl Stack {
-    /// Feeds one whole IP datagram received at `now`.
-    pub fn handle_packet(&mut self, _now: Instant, _packet: &[u8]) {}
-    /// Runs the timers that are due at `now`.
-    pub fn handle_timeout(&mut self, _now: Instant) {}
-    /// Writes the next datagram to send into `buf` and returns its length.
-    pub fn poll_transmit(&mut self, _now: Instant, _buf: &mut [u8]) -> Option<usize> {
-        None
-    }
-    /// The next instant at which `handle_timeout` must be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-}

@@ -1,0 +1,818 @@
+//! Per-connection payload buffers: the send ring and the receive ring with reassembly.
+//!
+//! Both buffers are rings of bytes sized by the connection's configured capacity (Linux
+//! `SO_SNDBUF`/`SO_RCVBUF`, `tcp_wmem`/`tcp_rmem`). Their memory is allocated on first use,
+//! exactly once (a later [`SendBuffer::set_capacity`] / [`RecvBuffer::set_capacity`] may
+//! reallocate), and returned by `release()`, so an idle connection costs only the few words
+//! of the structs themselves. Nothing on the per-segment path allocates: writes, reads,
+//! acknowledgements and out-of-order inserts only copy bytes and move indices.
+//!
+//! Positions are counted in bytes relative to a moving origin, never in sequence numbers:
+//! the connection maps `SND.UNA` to offset 0 of the [`SendBuffer`] and `RCV.NXT` to
+//! offset 0 past the in-order data of the [`RecvBuffer`]. No input makes either buffer
+//! panic; out-of-range offsets and lengths are clamped.
+
+use core::cmp::{max, min};
+use core::fmt;
+
+/// The largest capacity either buffer accepts; larger requests are clamped. Linux keeps
+/// `sk_sndbuf`/`sk_rcvbuf` in an `int`, so this is its ceiling too, and it keeps every offset
+/// representable in a 32-bit sequence-number distance.
+pub const MAX_CAPACITY: usize = i32::MAX as usize;
+
+/// The most out-of-order ranges a [`RecvBuffer`] holds at once.
+pub const MAX_OOO_RANGES: usize = 16;
+
+/// `(a + b) mod cap` for `a < cap` and `b <= cap` (no division on the hot path).
+fn wrap_add(a: usize, b: usize, cap: usize) -> usize {
+    let sum = a + b;
+    if sum >= cap {
+        sum - cap
+    } else {
+        sum
+    }
+}
+
+/// Copies `src` into the ring `buf` starting at physical index `pos`, wrapping at the end.
+/// Callers guarantee `src.len() <= buf.len()` and `pos < buf.len()` (or both zero).
+fn ring_write(buf: &mut [u8], pos: usize, src: &[u8]) {
+    let first = min(src.len(), buf.len().saturating_sub(pos));
+    let (a, b) = src.split_at(first);
+    if let Some(dst) = buf.get_mut(pos..pos + first) {
+        dst.copy_from_slice(a);
+    }
+    if let Some(dst) = buf.get_mut(..b.len()) {
+        dst.copy_from_slice(b);
+    }
+}
+
+/// The ring bytes `[pos, pos + len)` as up to two slices. Same preconditions as
+/// [`ring_write`]; out-of-range requests yield empty slices rather than panicking.
+fn ring_slices(buf: &[u8], pos: usize, len: usize) -> (&[u8], &[u8]) {
+    let first = min(len, buf.len().saturating_sub(pos));
+    let a = buf.get(pos..pos + first).unwrap_or(&[]);
+    let b = buf.get(..len - first).unwrap_or(&[]);
+    (a, b)
+}
+
+/// Copies the two halves of a ring view into `out`, returning the count copied.
+fn copy_out(view: (&[u8], &[u8]), out: &mut [u8]) -> usize {
+    let (a, b) = view;
+    let n = min(out.len(), a.len() + b.len());
+    let na = min(n, a.len());
+    out[..na].copy_from_slice(&a[..na]);
+    out[na..n].copy_from_slice(&b[..n - na]);
+    n
+}
+
+/// Allocates a zeroed ring of `len` bytes (`calloc`-style, so untouched pages of a large
+/// buffer cost no resident memory).
+fn alloc_ring(len: usize) -> Vec<u8> {
+    if len == 0 {
+        Vec::new()
+    } else {
+        vec![0; len]
+    }
+}
+
+/// The send buffer: a ring of bytes from the oldest unacknowledged byte (SND.UNA) onward,
+/// holding unacked and unsent data. Memory is allocated on first write, never before, and
+/// freed by release().
+///
+/// Offset 0 is always `SND.UNA`; the connection keeps `SND.NXT - SND.UNA` itself and asks for
+/// views with [`slices_at`](SendBuffer::slices_at) when it builds a segment, then calls
+/// [`consume`](SendBuffer::consume) when an ACK advances `SND.UNA`.
+pub struct SendBuffer {
+    /// Empty until the first write; afterwards exactly `capacity` bytes long.
+    buf: Vec<u8>,
+    capacity: usize,
+    /// Physical index of offset 0 (SND.UNA).
+    head: usize,
+    len: usize,
+}
+
+impl fmt::Debug for SendBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendBuffer")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len)
+            .field("allocated", &self.is_allocated())
+            .finish()
+    }
+}
+
+impl SendBuffer {
+    /// An empty send buffer that will hold up to `capacity` bytes (clamped to
+    /// [`MAX_CAPACITY`]). Allocates nothing.
+    pub fn new(capacity: usize) -> SendBuffer {
+        SendBuffer {
+            buf: Vec::new(),
+            capacity: min(capacity, MAX_CAPACITY),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// The most bytes the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the capacity, never below [`len`](SendBuffer::len) nor above
+    /// [`MAX_CAPACITY`]. If memory is already allocated it is reallocated at the new size
+    /// with the content preserved; otherwise nothing is allocated.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        let capacity = capacity.clamp(self.len, MAX_CAPACITY);
+        if self.is_allocated() && capacity != self.buf.len() {
+            let mut new = alloc_ring(capacity);
+            copy_out(self.slices_at(0, self.len), &mut new);
+            self.buf = new;
+            self.head = 0;
+        }
+        self.capacity = capacity;
+    }
+
+    /// Bytes held: unacknowledged plus not yet sent.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left for [`write`](SendBuffer::write).
+    pub fn free(&self) -> usize {
+        self.capacity - self.len
+    }
+
+    /// Whether the ring's memory is currently allocated.
+    pub fn is_allocated(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Appends as much of `data` as fits and returns how many bytes were taken. The first
+    /// write that stores anything allocates the ring.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = min(data.len(), self.free());
+        if n == 0 {
+            return 0;
+        }
+        if !self.is_allocated() {
+            self.buf = alloc_ring(self.capacity);
+            self.head = 0;
+        }
+        let tail = wrap_add(self.head, self.len, self.capacity);
+        ring_write(&mut self.buf, tail, &data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// A zero-copy view of the bytes `[offset, offset + len)` counted from the head
+    /// (SND.UNA), clamped to [`len`](SendBuffer::len). The second slice is non-empty only
+    /// when the range wraps around the end of the ring.
+    pub fn slices_at(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        if offset >= self.len || len == 0 {
+            return (&[], &[]);
+        }
+        let len = min(len, self.len - offset);
+        let start = wrap_add(self.head, offset, self.capacity);
+        ring_slices(&self.buf, start, len)
+    }
+
+    /// Copies bytes from `offset` past the head into `out` (as many as `out` holds, clamped
+    /// to what is buffered) and returns the count copied.
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) -> usize {
+        copy_out(self.slices_at(offset, out.len()), out)
+    }
+
+    /// Drops `n` acknowledged bytes from the head (clamped to [`len`](SendBuffer::len)),
+    /// i.e. `SND.UNA` advanced by `n`.
+    pub fn consume(&mut self, n: usize) {
+        let n = min(n, self.len);
+        if n == 0 {
+            return;
+        }
+        self.head = wrap_add(self.head, n, self.capacity);
+        self.len -= n;
+        if self.len == 0 {
+            // Keep the next burst contiguous.
+            self.head = 0;
+        }
+    }
+
+    /// Drops all content and returns the memory; the capacity setting is kept, and the next
+    /// write allocates again.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// One held out-of-order range, offsets relative to RCV.NXT.
+#[derive(Clone, Copy, Debug)]
+struct OooRange {
+    start: usize,
+    end: usize,
+    /// Insertion counter value when a segment last landed in this range (SACK order).
+    stamp: u64,
+}
+
+/// The receive buffer with reassembly (RFC 9293 3.10.7.4 "seventh, process the segment
+/// text"; RFC 2018 for SACK). Offsets are relative to RCV.NXT, the first byte not yet
+/// received in order: in-order bytes waiting for the application sit before it, out-of-order
+/// bytes after it.
+///
+/// The ring holds `len()` in-order bytes followed by a window of `window()` bytes into which
+/// out-of-order segments are copied at their final position, so completing a hole makes the
+/// data readable without moving anything. Held out-of-order data is described by up to
+/// [`MAX_OOO_RANGES`] disjoint, non-adjacent ranges kept in a small table that, like the
+/// ring, is allocated on first use.
+pub struct RecvBuffer {
+    /// Empty until the first insert that stores bytes; afterwards `capacity` bytes long.
+    buf: Vec<u8>,
+    capacity: usize,
+    /// Physical index of the first in-order byte the application has not read.
+    head: usize,
+    /// In-order bytes waiting for the application.
+    len: usize,
+    /// Out-of-order ranges sorted by start; capacity [`MAX_OOO_RANGES`] once allocated.
+    ranges: Vec<OooRange>,
+    /// Source of [`OooRange::stamp`] values.
+    stamp: u64,
+}
+
+impl fmt::Debug for RecvBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuffer")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len)
+            .field("ooo", &self.ranges)
+            .field("allocated", &self.is_allocated())
+            .finish()
+    }
+}
+
+impl RecvBuffer {
+    /// An empty receive buffer of `capacity` bytes (clamped to [`MAX_CAPACITY`]).
+    /// Allocates nothing.
+    pub fn new(capacity: usize) -> RecvBuffer {
+        RecvBuffer {
+            buf: Vec::new(),
+            capacity: min(capacity, MAX_CAPACITY),
+            head: 0,
+            len: 0,
+            ranges: Vec::new(),
+            stamp: 0,
+        }
+    }
+
+    /// The ring's size: in-order data plus the receive window.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the capacity, never below what is held (`len()` plus the end of the last
+    /// out-of-order range, so no received byte is ever discarded) nor above
+    /// [`MAX_CAPACITY`]. Allocated memory is reallocated with the content preserved.
+    ///
+    /// Shrinking can make [`window`](RecvBuffer::window) smaller than a window already
+    /// advertised; the connection must not shrink its advertised right edge (RFC 9293
+    /// 3.8.6.2.1), as Linux never does.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        let held = self.len + self.ooo_end();
+        let capacity = capacity.clamp(held, MAX_CAPACITY);
+        if self.is_allocated() && capacity != self.buf.len() {
+            let mut new = alloc_ring(capacity);
+            let (a, b) = ring_slices(&self.buf, self.head, held);
+            new[..a.len()].copy_from_slice(a);
+            new[a.len()..held].copy_from_slice(b);
+            self.buf = new;
+            self.head = 0;
+        }
+        self.capacity = capacity;
+    }
+
+    /// In-order bytes waiting for the application.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no in-order bytes are waiting (out-of-order data may still be held).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `capacity() - len()`: how many bytes past RCV.NXT the buffer can take, i.e. the
+    /// largest receive window the connection may offer. Out-of-order data already held lies
+    /// inside this window and does not reduce it. (How much of it to advertise, e.g. Linux's
+    /// `tcp_adv_win_scale` overhead share and window rounding, is the connection's choice.)
+    pub fn window(&self) -> usize {
+        self.capacity.saturating_sub(self.len)
+    }
+
+    /// Whether the ring's memory is currently allocated.
+    pub fn is_allocated(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Stores `data`, whose first byte is `offset` bytes past RCV.NXT. Bytes past window()
+    /// are cut off; bytes already held (overlaps, duplicates) are kept once. Returns how many
+    /// bytes became newly contiguous (by how much RCV.NXT advances). Out-of-order data is
+    /// held in at most MAX_OOO_RANGES (=16) disjoint ranges; a segment that would need a 17th
+    /// range is dropped (return 0) (Linux prunes its out-of-order queue under memory
+    /// pressure; dropping is always safe for TCP).
+    ///
+    /// Bytes before RCV.NXT cannot be expressed: the caller trims a segment's already
+    /// received prefix (RFC 9293 3.10.7.4) before calling. Where a byte is already held, the
+    /// copy received first is kept (Linux likewise keeps queued data and trims the newcomer).
+    pub fn insert(&mut self, offset: usize, data: &[u8]) -> usize {
+        let window = self.window();
+        if data.is_empty() || offset >= window {
+            return 0;
+        }
+        let start = offset;
+        let end = offset + min(data.len(), window - offset);
+
+        // The held ranges that overlap or touch [start, end) form a run [i, j) because the
+        // ranges are sorted, disjoint and non-adjacent (so their ends are sorted too).
+        let i = self.ranges.partition_point(|r| r.end < start);
+        let j = self.ranges.partition_point(|r| r.start <= end);
+        let j = max(i, j);
+        let (merged_start, merged_end) = if j > i {
+            (
+                min(start, self.ranges[i].start),
+                max(end, self.ranges[j - 1].end),
+            )
+        } else {
+            (start, end)
+        };
+        let ranges_after = self.ranges.len() - (j - i) + usize::from(merged_start > 0);
+        if ranges_after > MAX_OOO_RANGES {
+            return 0;
+        }
+
+        if !self.is_allocated() {
+            self.buf = alloc_ring(self.capacity);
+            self.head = 0;
+        }
+        // Copy only the holes of [start, end); held bytes keep their first copy.
+        let base = wrap_add(self.head, self.len, self.capacity);
+        let mut pos = start;
+        for r in &self.ranges[i..j] {
+            if r.start > pos {
+                let hole_end = min(r.start, end);
+                let at = wrap_add(base, pos, self.capacity);
+                ring_write(&mut self.buf, at, &data[pos - offset..hole_end - offset]);
+            }
+            pos = max(pos, r.end);
+        }
+        if pos < end {
+            let at = wrap_add(base, pos, self.capacity);
+            ring_write(&mut self.buf, at, &data[pos - offset..end - offset]);
+        }
+
+        if merged_start == 0 {
+            // The hole at RCV.NXT is filled: everything up to merged_end is now in order.
+            // No other range can start at or before merged_end, so i == 0 here.
+            self.ranges.drain(i..j);
+            self.len += merged_end;
+            for r in &mut self.ranges {
+                r.start -= merged_end;
+                r.end -= merged_end;
+            }
+            return merged_end;
+        }
+
+        if self.ranges.capacity() < MAX_OOO_RANGES {
+            self.ranges
+                .reserve_exact(MAX_OOO_RANGES - self.ranges.len());
+        }
+        self.stamp = self.stamp.saturating_add(1);
+        let merged = OooRange {
+            start: merged_start,
+            end: merged_end,
+            stamp: self.stamp,
+        };
+        if j > i {
+            self.ranges[i] = merged;
+            self.ranges.drain(i + 1..j);
+        } else {
+            self.ranges.insert(i, merged);
+        }
+        0
+    }
+
+    /// Hands in-order bytes to the application: copies up to `out.len()` of them into `out`,
+    /// removes them, and returns the count.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = copy_out(self.peek(out.len()), out);
+        if n == 0 {
+            return 0;
+        }
+        self.head = wrap_add(self.head, n, self.capacity);
+        self.len -= n;
+        if self.len == 0 && self.ranges.is_empty() {
+            self.head = 0;
+        }
+        n
+    }
+
+    /// A zero-copy view of up to `len` in-order bytes from the front, without removing
+    /// them. The second slice is non-empty only when the data wraps around the ring.
+    pub fn peek(&self, len: usize) -> (&[u8], &[u8]) {
+        let len = min(len, self.len);
+        if len == 0 {
+            return (&[], &[]);
+        }
+        ring_slices(&self.buf, self.head, len)
+    }
+
+    /// Out-of-order ranges held, as (start, end) offsets from RCV.NXT, for SACK blocks: the
+    /// range containing the most recently inserted segment first (RFC 2018 section 4), then
+    /// the others most recently touched first.
+    ///
+    /// If the most recent segment completed the in-order data (so its range is gone), the
+    /// remaining ranges come most recently touched first. Allocates nothing.
+    pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        OooIter {
+            ranges: &self.ranges,
+            below: u64::MAX,
+        }
+    }
+
+    /// Whether any out-of-order data is held.
+    pub fn has_ooo(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+
+    /// The end of the highest out-of-order range, as an offset from RCV.NXT; 0 if none.
+    pub fn ooo_end(&self) -> usize {
+        self.ranges.last().map_or(0, |r| r.end)
+    }
+
+    /// Drops all content (in-order and out-of-order) and returns the memory; the capacity
+    /// setting is kept.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.ranges = Vec::new();
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// Iterates ranges by decreasing stamp, by selection (at most 16 entries, no allocation).
+struct OooIter<'a> {
+    ranges: &'a [OooRange],
+    /// Only stamps strictly below this are still to come.
+    below: u64,
+}
+
+impl Iterator for OooIter<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let best = self
+            .ranges
+            .iter()
+            .filter(|r| r.stamp < self.below)
+            .max_by_key(|r| r.stamp)?;
+        self.below = best.stamp;
+        Some((best.start, best.end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// xorshift64* PRNG for deterministic randomized tests.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// Uniform-ish in `0..n` (`n > 0`).
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    fn concat(v: (&[u8], &[u8])) -> Vec<u8> {
+        let mut out = v.0.to_vec();
+        out.extend_from_slice(v.1);
+        out
+    }
+
+    #[test]
+    fn send_allocates_lazily_and_wraps() {
+        let mut b = SendBuffer::new(8);
+        assert!(!b.is_allocated());
+        assert_eq!(b.write(&[]), 0);
+        assert!(!b.is_allocated());
+        assert_eq!(b.write(b"abcdef"), 6);
+        assert!(b.is_allocated());
+        b.consume(4);
+        assert_eq!(b.write(b"ghijklmn"), 6); // only 6 free
+        assert_eq!(b.len(), 8);
+        assert_eq!(b.free(), 0);
+        let (x, y) = b.slices_at(0, 100);
+        assert_eq!((x, y), (&b"efgh"[..], &b"ijkl"[..]));
+        assert_eq!(concat(b.slices_at(3, 3)), b"hij");
+        assert_eq!(b.slices_at(8, 1), (&[][..], &[][..]));
+        let mut out = [0u8; 5];
+        assert_eq!(b.read_at(6, &mut out), 2);
+        assert_eq!(&out[..2], b"kl");
+        b.consume(100);
+        assert!(b.is_empty());
+        b.release();
+        assert!(!b.is_allocated());
+        assert_eq!(b.capacity(), 8);
+    }
+
+    #[test]
+    fn send_set_capacity_preserves_wrapped_content() {
+        let mut b = SendBuffer::new(6);
+        b.set_capacity(4);
+        assert!(!b.is_allocated());
+        b.set_capacity(6);
+        b.write(b"123456");
+        b.consume(3);
+        b.write(b"78");
+        b.set_capacity(2); // clamped to len 5
+        assert_eq!(b.capacity(), 5);
+        assert_eq!(concat(b.slices_at(0, 5)), b"45678");
+        b.set_capacity(usize::MAX);
+        assert_eq!(b.capacity(), MAX_CAPACITY);
+        let mut zero = SendBuffer::new(0);
+        assert_eq!(zero.write(b"x"), 0);
+        assert!(!zero.is_allocated());
+    }
+
+    #[test]
+    fn send_matches_model() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..40 {
+            let cap = 1 + rng.below(64);
+            let mut b = SendBuffer::new(cap);
+            let mut model: VecDeque<u8> = VecDeque::new();
+            let mut model_cap = cap;
+            for _ in 0..400 {
+                match rng.below(10) {
+                    0..=3 => {
+                        let n = rng.below(cap + cap / 2 + 2);
+                        let data = rng.bytes(n);
+                        let n = b.write(&data);
+                        let want = data.len().min(model_cap - model.len());
+                        assert_eq!(n, want, "round {round}");
+                        model.extend(&data[..want]);
+                    }
+                    4..=5 => {
+                        let n = rng.below(cap + 2);
+                        b.consume(n);
+                        model.drain(..n.min(model.len()));
+                    }
+                    6 => {
+                        let c = rng.below(2 * cap + 1);
+                        b.set_capacity(c);
+                        model_cap = c.max(model.len());
+                    }
+                    7 if rng.below(20) == 0 => {
+                        b.release();
+                        model.clear();
+                    }
+                    _ => {
+                        let off = rng.below(model.len() + 2);
+                        let len = rng.below(model.len() + 2);
+                        let (x, y) = b.slices_at(off, len);
+                        assert!(!x.is_empty() || y.is_empty(), "second slice only on wrap");
+                        let got = concat((x, y));
+                        let want: Vec<u8> = model.iter().skip(off).take(len).copied().collect();
+                        assert_eq!(got, want);
+                        let mut out = vec![0u8; len];
+                        let n = b.read_at(off, &mut out);
+                        assert_eq!(&out[..n], &want[..]);
+                    }
+                }
+                assert_eq!(b.len(), model.len());
+                assert_eq!(b.capacity(), model_cap);
+                assert_eq!(b.free(), model_cap - model.len());
+            }
+        }
+    }
+
+    #[test]
+    fn recv_in_order_and_reassembly() {
+        let mut r = RecvBuffer::new(10);
+        assert!(!r.is_allocated());
+        assert_eq!(r.insert(10, b"x"), 0); // beyond the window
+        assert_eq!(r.insert(0, b""), 0);
+        assert!(!r.is_allocated());
+        assert_eq!(r.insert(4, b"efg"), 0);
+        assert_eq!(r.insert(8, b"ijKLMN"), 0); // cut to "ij"
+        assert_eq!(r.ooo_ranges().collect::<Vec<_>>(), [(8, 10), (4, 7)]);
+        assert_eq!(r.ooo_end(), 10);
+        assert_eq!(r.insert(5, b"XYZ"), 0); // overlaps "fg", adds byte 7, joins [8,10)
+        assert_eq!(r.ooo_ranges().collect::<Vec<_>>(), [(4, 10)]);
+        assert_eq!(r.insert(0, b"abcdE"), 10);
+        assert!(!r.has_ooo());
+        assert_eq!(r.len(), 10);
+        assert_eq!(r.window(), 0);
+        let mut out = [0u8; 4];
+        assert_eq!(r.read(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        assert_eq!(concat(r.peek(100)), b"efgZij");
+        assert_eq!(r.window(), 4);
+        // Wraps: in-order tail at physical 4..10, new data at 0..4.
+        assert_eq!(r.insert(2, b"23"), 0);
+        assert_eq!(r.insert(0, b"01"), 4);
+        let (x, y) = r.peek(10);
+        assert_eq!((x, y), (&b"efgZij"[..], &b"0123"[..]));
+        r.release();
+        assert!(!r.is_allocated() && r.is_empty() && !r.has_ooo());
+        assert_eq!(r.window(), 10);
+    }
+
+    #[test]
+    fn recv_sack_order_and_range_limit() {
+        let mut r = RecvBuffer::new(1000);
+        for k in 0..MAX_OOO_RANGES {
+            assert_eq!(r.insert(10 + 10 * k, &[1]), 0);
+        }
+        // The most recent first, then by recency.
+        let got: Vec<_> = r.ooo_ranges().take(3).collect();
+        assert_eq!(got, [(160, 161), (150, 151), (140, 141)]);
+        // A 17th range is refused, but extending or duplicating an existing one is not.
+        assert_eq!(r.insert(500, &[2]), 0);
+        assert_eq!(r.ooo_ranges().count(), MAX_OOO_RANGES);
+        assert!(r.ooo_ranges().all(|(s, _)| s != 500));
+        r.insert(21, &[3, 3]);
+        assert_eq!(r.ooo_ranges().next(), Some((20, 23)));
+        r.insert(50, &[4]);
+        assert_eq!(r.ooo_ranges().next(), Some((50, 51)));
+        // Bridging two ranges frees a slot, so the 17th range now fits.
+        r.insert(11, &[0; 9]);
+        assert_eq!(r.ooo_ranges().next(), Some((10, 23)));
+        assert_eq!(r.ooo_ranges().count(), MAX_OOO_RANGES - 1);
+        r.insert(500, &[2]);
+        assert_eq!(r.ooo_ranges().next(), Some((500, 501)));
+        assert_eq!(r.ooo_ranges().count(), MAX_OOO_RANGES);
+        // Filling the front delivers 0..23 and shifts the remaining offsets.
+        assert_eq!(r.insert(0, &[9; 10]), 23);
+        assert_eq!(r.ooo_ranges().next(), Some((477, 478)));
+        assert!(r.ooo_ranges().all(|(s, e)| s > 0 && e > s));
+    }
+
+    #[test]
+    fn recv_set_capacity_keeps_held_data() {
+        let mut r = RecvBuffer::new(8);
+        r.insert(0, b"abcdef");
+        let mut out = [0u8; 5];
+        r.read(&mut out);
+        r.insert(4, b"xy"); // physical wrap
+        r.set_capacity(1);
+        assert_eq!(r.capacity(), 7); // len 1 + ooo end 6
+        assert_eq!(r.insert(1, b"23"), 0);
+        assert_eq!(r.insert(0, b"1"), 3);
+        assert_eq!(r.insert(0, b"4"), 3); // offsets moved with RCV.NXT
+        assert_eq!(r.window(), 0);
+        assert_eq!(concat(r.peek(10)), b"f1234xy");
+        r.set_capacity(100);
+        assert_eq!(r.window(), 93);
+        assert_eq!(concat(r.peek(10)), b"f1234xy");
+    }
+
+    /// Compares RecvBuffer against a model of the stream as `Vec<Option<u8>>`, absolute
+    /// positions, first copy wins.
+    #[test]
+    fn recv_matches_model() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        let mut dropped = 0;
+        let mut cut = 0;
+        for _ in 0..30 {
+            let cap = 1 + rng.below(120);
+            // Some runs use tiny segments scattered over the window, to reach the range limit.
+            let sparse = rng.below(3) == 0;
+            let mut r = RecvBuffer::new(cap);
+            let mut model_cap = cap;
+            let mut stream: Vec<Option<u8>> = Vec::new();
+            let mut read_pos = 0usize; // absolute position of the next byte to read
+            let mut nxt = 0usize; // absolute RCV.NXT
+            for _ in 0..600 {
+                let len_model = nxt - read_pos;
+                let window = model_cap - len_model;
+                match rng.below(10) {
+                    0..=5 => {
+                        let off = rng.below(window + 8);
+                        let n = 1 + rng.below(if sparse { 2 } else { 12 });
+                        let mut data = rng.bytes(n);
+                        if rng.below(4) == 0 {
+                            // Retransmission of held bytes with the same content.
+                            for (k, byte) in data.iter_mut().enumerate() {
+                                if let Some(Some(old)) = stream.get(nxt + off + k) {
+                                    *byte = *old;
+                                }
+                            }
+                        }
+                        let lim = (nxt + window).min(nxt + off + data.len());
+                        if nxt + off + data.len() > lim {
+                            cut += 1;
+                        }
+                        let mut trial = stream.clone();
+                        if trial.len() < lim {
+                            trial.resize(lim, None);
+                        }
+                        for p in nxt + off..lim {
+                            if trial[p].is_none() {
+                                trial[p] = Some(data[p - nxt - off]);
+                            }
+                        }
+                        let mut new_nxt = nxt;
+                        while trial.get(new_nxt).is_some_and(|b| b.is_some()) {
+                            new_nxt += 1;
+                        }
+                        let runs = runs_of(&trial, new_nxt);
+                        let got = r.insert(off, &data);
+                        if runs.len() > MAX_OOO_RANGES {
+                            assert_eq!(got, 0);
+                            dropped += 1;
+                        } else {
+                            assert_eq!(got, new_nxt - nxt);
+                            stream = trial;
+                            nxt = new_nxt;
+                            // RFC 2018: the block holding the newest segment comes first.
+                            if off < window && got == 0 {
+                                let (s, e) = r.ooo_ranges().next().unwrap();
+                                assert!(s <= off && off < e);
+                            }
+                        }
+                    }
+                    6..=7 if !sparse || rng.below(8) == 0 => {
+                        let mut out = vec![0u8; rng.below(cap + 3)];
+                        let n = r.read(&mut out);
+                        assert_eq!(n, out.len().min(len_model));
+                        for (k, byte) in out[..n].iter().enumerate() {
+                            assert_eq!(Some(*byte), stream[read_pos + k]);
+                        }
+                        read_pos += n;
+                    }
+                    8 => {
+                        let c = rng.below(2 * cap + 2);
+                        r.set_capacity(c);
+                        let held_end = runs_of(&stream, nxt).last().map_or(nxt, |x| x.1);
+                        model_cap = c.max(held_end - read_pos);
+                    }
+                    _ => {
+                        let want: Vec<u8> =
+                            stream[read_pos..nxt].iter().map(|b| b.unwrap()).collect();
+                        let k = rng.below(want.len() + 2);
+                        assert_eq!(concat(r.peek(k)), want[..k.min(want.len())]);
+                    }
+                }
+                assert_eq!(r.len(), nxt - read_pos);
+                assert_eq!(r.capacity(), model_cap);
+                assert_eq!(r.window(), model_cap - (nxt - read_pos));
+                let mut got: Vec<_> = r.ooo_ranges().collect();
+                got.sort_unstable();
+                let want: Vec<_> = runs_of(&stream, nxt)
+                    .into_iter()
+                    .map(|(s, e)| (s - nxt, e - nxt))
+                    .collect();
+                assert_eq!(got, want);
+                assert_eq!(r.has_ooo(), !want.is_empty());
+            }
+        }
+        assert!(
+            dropped > 0 && cut > 0,
+            "model run exercised drops ({dropped}) and cuts ({cut})"
+        );
+    }
+
+    /// Maximal runs of held bytes at or after `from`, as absolute (start, end).
+    fn runs_of(stream: &[Option<u8>], from: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut p = from;
+        while p < stream.len() {
+            if stream[p].is_some() {
+                let s = p;
+                while p < stream.len() && stream[p].is_some() {
+                    p += 1;
+                }
+                runs.push((s, p));
+            } else {
+                p += 1;
+            }
+        }
+        runs
+    }
+}

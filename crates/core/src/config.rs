@@ -1,0 +1,368 @@
+//! The engine's configuration, with Linux's sysctl names and defaults.
+//!
+//! Every knob carries the name of the sysctl it mirrors (`net.ipv4.tcp_syn_retries` is
+//! [`Config::tcp_syn_retries`]), so advice written for Linux applies as written.
+//! [`Config::set_sysctl`] sets a knob from its name and the text `sysctl -w` would take.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::congestion::Algorithm;
+
+/// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `tcp_syn_retries`: SYN retransmissions before connect() fails with ETIMEDOUT.
+    pub tcp_syn_retries: u32,
+    /// `tcp_synack_retries`: SYN-ACK retransmissions before a half-open request is dropped.
+    pub tcp_synack_retries: u32,
+    /// `tcp_retries1`: retransmissions before the path is suspected (no effect here yet
+    /// beyond the snapshot).
+    pub tcp_retries1: u32,
+    /// `tcp_retries2`: the retransmission budget of an established connection, counted as
+    /// Linux counts it (a time bound computed from doubling RTOs), then ETIMEDOUT.
+    pub tcp_retries2: u32,
+    /// `tcp_orphan_retries`: the budget for orphaned connections (0 means 8, as in Linux).
+    pub tcp_orphan_retries: u32,
+    /// `tcp_fin_timeout`: how long an orphaned connection waits in FIN_WAIT_2.
+    pub tcp_fin_timeout: Duration,
+    /// TCP_TIMEWAIT_LEN: how long TIME_WAIT lasts (2MSL). Linux hard-codes 60 s.
+    pub tcp_timewait_len: Duration,
+    /// `tcp_max_tw_buckets`: at most this many TIME_WAIT entries; beyond it a closing
+    /// connection skips TIME_WAIT (counted as TCPTimeWaitOverflow).
+    pub tcp_max_tw_buckets: usize,
+    /// `tcp_tw_reuse`: 0 off, 1 on, 2 loopback only (Linux's default).
+    pub tcp_tw_reuse: u8,
+    /// `tcp_syncookies`: 0 off, 1 when the SYN queue overflows, 2 always.
+    pub tcp_syncookies: u8,
+    /// `tcp_max_syn_backlog`: the SYN queue's limit.
+    pub tcp_max_syn_backlog: usize,
+    /// `net.core.somaxconn`: the cap on `listen()`'s backlog.
+    pub somaxconn: u32,
+    /// `tcp_abort_on_overflow`: when the accept queue is full, reset the third-step ACK's
+    /// connection instead of dropping the ACK.
+    pub tcp_abort_on_overflow: bool,
+    /// `tcp_keepalive_time`: idle time before the first keepalive probe.
+    pub tcp_keepalive_time: Duration,
+    /// `tcp_keepalive_intvl`: time between keepalive probes.
+    pub tcp_keepalive_intvl: Duration,
+    /// `tcp_keepalive_probes`: unanswered probes before the connection is dropped.
+    pub tcp_keepalive_probes: u32,
+    /// `ip_local_port_range`: the ephemeral ports, inclusive.
+    pub ip_local_port_range: (u16, u16),
+    /// `ip_local_reserved_ports`: ports never chosen as ephemeral.
+    pub ip_local_reserved_ports: Vec<u16>,
+    /// `tcp_timestamps`: send and accept RFC 7323 timestamps.
+    pub tcp_timestamps: bool,
+    /// `tcp_sack`: offer and accept SACK (RFC 2018).
+    pub tcp_sack: bool,
+    /// `tcp_window_scaling`: offer and accept window scaling (RFC 7323).
+    pub tcp_window_scaling: bool,
+    /// `tcp_rmem`: min, default and max receive buffer, bytes.
+    pub tcp_rmem: [usize; 3],
+    /// `tcp_wmem`: min, default and max send buffer, bytes.
+    pub tcp_wmem: [usize; 3],
+    /// Initial congestion window in segments (RFC 6928; Linux TCP_INIT_CWND).
+    pub initial_cwnd: u32,
+    /// Initial retransmission timeout (RFC 6298 2.1; Linux TCP_TIMEOUT_INIT).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO (Linux TCP_RTO_MIN).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (Linux TCP_RTO_MAX).
+    pub rto_max: Duration,
+    /// Minimum delayed-ACK timeout (Linux TCP_DELACK_MIN).
+    pub delack_min: Duration,
+    /// Maximum delayed-ACK timeout (Linux TCP_DELACK_MAX).
+    pub delack_max: Duration,
+    /// `tcp_congestion_control`: the congestion control algorithm.
+    pub tcp_congestion_control: Algorithm,
+    /// `tcp_invalid_ratelimit`: minimum spacing of challenge ACKs and of the ACKs sent
+    /// for out-of-window segments, per connection (RFC 5961 section 7).
+    pub tcp_invalid_ratelimit: Duration,
+    /// `tcp_challenge_ack_limit`: challenge ACKs per second, stack-wide (RFC 5961 7).
+    pub tcp_challenge_ack_limit: u32,
+    /// `tcp_rfc1337`: when set, a RST in TIME_WAIT is ignored (RFC 1337) instead of
+    /// ending TIME_WAIT early as Linux does by default.
+    pub tcp_rfc1337: bool,
+    /// `tcp_slow_start_after_idle`: shrink cwnd after an idle period (RFC 5681 4.1).
+    pub tcp_slow_start_after_idle: bool,
+    /// Link MTU, bytes: the MSS we advertise is derived from it.
+    pub mtu: usize,
+    /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
+    pub ip_default_ttl: u8,
+    /// Seed for every random choice the engine makes (ISN key, timestamp offsets, port
+    /// selection). The same seed and inputs give the same outputs, bit for bit.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            tcp_syn_retries: 6,
+            tcp_synack_retries: 5,
+            tcp_retries1: 3,
+            tcp_retries2: 15,
+            tcp_orphan_retries: 0,
+            tcp_fin_timeout: Duration::from_secs(60),
+            tcp_timewait_len: Duration::from_secs(60),
+            tcp_max_tw_buckets: 262_144,
+            tcp_tw_reuse: 2,
+            tcp_syncookies: 1,
+            tcp_max_syn_backlog: 1024,
+            somaxconn: 4096,
+            tcp_abort_on_overflow: false,
+            tcp_keepalive_time: Duration::from_secs(7200),
+            tcp_keepalive_intvl: Duration::from_secs(75),
+            tcp_keepalive_probes: 9,
+            ip_local_port_range: (32768, 60999),
+            ip_local_reserved_ports: Vec::new(),
+            tcp_timestamps: true,
+            tcp_sack: true,
+            tcp_window_scaling: true,
+            tcp_rmem: [4096, 131_072, 6_291_456],
+            tcp_wmem: [4096, 16_384, 4_194_304],
+            initial_cwnd: 10,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            delack_min: Duration::from_millis(40),
+            delack_max: Duration::from_millis(200),
+            tcp_congestion_control: Algorithm::Cubic,
+            tcp_invalid_ratelimit: Duration::from_millis(500),
+            tcp_challenge_ack_limit: i32::MAX as u32,
+            tcp_rfc1337: false,
+            tcp_slow_start_after_idle: true,
+            mtu: 1500,
+            ip_default_ttl: 64,
+            seed: 0x5e1f_ac4b_0000_0001,
+        }
+    }
+}
+
+/// Why a sysctl could not be set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The engine has no knob by that name.
+    UnknownKnob(String),
+    /// The value does not parse or is out of range for the knob.
+    BadValue {
+        /// The knob.
+        knob: String,
+        /// The value given.
+        value: String,
+        /// What the knob takes.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownKnob(k) => write!(
+                f,
+                "unknown sysctl `{k}`; known: {}",
+                Config::KNOBS.join(", ")
+            ),
+            ConfigError::BadValue {
+                knob,
+                value,
+                expected,
+            } => write!(f, "bad value `{value}` for {knob}: expected {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// The sysctl names [`Config::set_sysctl`] accepts.
+    pub const KNOBS: &'static [&'static str] = &[
+        "tcp_syn_retries",
+        "tcp_synack_retries",
+        "tcp_retries1",
+        "tcp_retries2",
+        "tcp_orphan_retries",
+        "tcp_fin_timeout",
+        "tcp_max_tw_buckets",
+        "tcp_tw_reuse",
+        "tcp_syncookies",
+        "tcp_max_syn_backlog",
+        "somaxconn",
+        "tcp_abort_on_overflow",
+        "tcp_keepalive_time",
+        "tcp_keepalive_intvl",
+        "tcp_keepalive_probes",
+        "ip_local_port_range",
+        "ip_local_reserved_ports",
+        "tcp_timestamps",
+        "tcp_sack",
+        "tcp_window_scaling",
+        "tcp_rmem",
+        "tcp_wmem",
+        "tcp_congestion_control",
+        "tcp_invalid_ratelimit",
+        "tcp_challenge_ack_limit",
+        "tcp_rfc1337",
+        "tcp_slow_start_after_idle",
+        "ip_default_ttl",
+    ];
+
+    /// Sets a knob by its sysctl name (with or without the `net.ipv4.` / `net.core.`
+    /// prefix, with dots or slashes) from the text `sysctl -w` takes: seconds for the
+    /// time knobs, milliseconds for `tcp_invalid_ratelimit`, space-separated triples for
+    /// `tcp_rmem`/`tcp_wmem`, `lo hi` for `ip_local_port_range`.
+    pub fn set_sysctl(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let knob = name
+            .trim()
+            .replace('/', ".")
+            .trim_start_matches("net.ipv4.")
+            .trim_start_matches("net.core.")
+            .to_string();
+        let v = value.trim();
+        let bad = |expected: &'static str| ConfigError::BadValue {
+            knob: knob.clone(),
+            value: v.to_string(),
+            expected,
+        };
+        let num = |expected| v.parse::<u64>().map_err(|_| bad(expected));
+        let secs = || num("whole seconds").map(Duration::from_secs);
+        let flag = || match v {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            _ => Err(bad("0 or 1")),
+        };
+        let small = |max: u64, expected| match num(expected)? {
+            n if n <= max => Ok(n),
+            _ => Err(bad(expected)),
+        };
+        match knob.as_str() {
+            "tcp_syn_retries" => self.tcp_syn_retries = small(127, "0..=127")? as u32,
+            "tcp_synack_retries" => self.tcp_synack_retries = small(255, "0..=255")? as u32,
+            "tcp_retries1" => self.tcp_retries1 = small(255, "0..=255")? as u32,
+            "tcp_retries2" => self.tcp_retries2 = small(255, "0..=255")? as u32,
+            "tcp_orphan_retries" => self.tcp_orphan_retries = small(255, "0..=255")? as u32,
+            "tcp_fin_timeout" => self.tcp_fin_timeout = secs()?,
+            "tcp_max_tw_buckets" => self.tcp_max_tw_buckets = num("a count")? as usize,
+            "tcp_tw_reuse" => self.tcp_tw_reuse = small(2, "0, 1 or 2")? as u8,
+            "tcp_syncookies" => self.tcp_syncookies = small(2, "0, 1 or 2")? as u8,
+            "tcp_max_syn_backlog" => self.tcp_max_syn_backlog = num("a count")? as usize,
+            "somaxconn" => {
+                self.somaxconn = small(u32::MAX as u64, "a count below 2^32")? as u32
+            }
+            "tcp_abort_on_overflow" => self.tcp_abort_on_overflow = flag()?,
+            "tcp_keepalive_time" => self.tcp_keepalive_time = secs()?,
+            "tcp_keepalive_intvl" => self.tcp_keepalive_intvl = secs()?,
+            "tcp_keepalive_probes" => {
+                self.tcp_keepalive_probes = small(127, "0..=127")? as u32
+            }
+            "ip_local_port_range" => {
+                let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
+                match (it.next(), it.next(), it.next()) {
+                    (Some(Ok(lo)), Some(Ok(hi)), None) if 0 < lo && lo <= hi => {
+                        self.ip_local_port_range = (lo, hi)
+                    }
+                    _ => return Err(bad("two ports `lo hi` with 0 < lo <= hi")),
+                }
+            }
+            "ip_local_reserved_ports" => {
+                let mut ports = Vec::new();
+                for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let range = |s: &str| s.trim().parse::<u16>();
+                    match part.split_once('-') {
+                        Some((a, b)) => match (range(a), range(b)) {
+                            (Ok(a), Ok(b)) if a <= b => ports.extend(a..=b),
+                            _ => return Err(bad("ports and ranges like `8080,9000-9010`")),
+                        },
+                        None => ports.push(
+                            range(part)
+                                .map_err(|_| bad("ports and ranges like `8080,9000-9010`"))?,
+                        ),
+                    }
+                }
+                self.ip_local_reserved_ports = ports;
+            }
+            "tcp_timestamps" => self.tcp_timestamps = small(2, "0, 1 or 2")? != 0,
+            "tcp_sack" => self.tcp_sack = flag()?,
+            "tcp_window_scaling" => self.tcp_window_scaling = flag()?,
+            "tcp_rmem" | "tcp_wmem" => {
+                let vals: Vec<usize> = v
+                    .split_whitespace()
+                    .map(|p| p.parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| bad("three sizes `min default max`"))?;
+                let triple = match vals[..] {
+                    [a, b, c] if a <= b && b <= c && a > 0 => [a, b, c],
+                    _ => return Err(bad("three sizes `min default max`, ascending")),
+                };
+                if knob == "tcp_rmem" {
+                    self.tcp_rmem = triple;
+                } else {
+                    self.tcp_wmem = triple;
+                }
+            }
+            "tcp_congestion_control" => {
+                self.tcp_congestion_control = v.parse().map_err(|_| bad("reno or cubic"))?
+            }
+            "tcp_invalid_ratelimit" => {
+                self.tcp_invalid_ratelimit = Duration::from_millis(num("milliseconds")?)
+            }
+            "tcp_challenge_ack_limit" => {
+                self.tcp_challenge_ack_limit = small(u32::MAX as u64, "a count")? as u32
+            }
+            "tcp_rfc1337" => self.tcp_rfc1337 = flag()?,
+            "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
+            "ip_default_ttl" => match num("1..=255")? {
+                n @ 1..=255 => self.ip_default_ttl = n as u8,
+                _ => return Err(bad("1..=255")),
+            },
+            _ => return Err(ConfigError::UnknownKnob(knob)),
+        }
+        Ok(())
+    }
+
+    /// The retransmission budget of orphaned connections (`tcp_orphan_retries`, where 0
+    /// means 8 as in Linux's tcp_orphan_retries()).
+    pub fn orphan_retries(&self) -> u32 {
+        if self.tcp_orphan_retries == 0 {
+            8
+        } else {
+            self.tcp_orphan_retries
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctls_set_by_linux_names() {
+        let mut c = Config::default();
+        c.set_sysctl("net.ipv4.tcp_syn_retries", "2").unwrap();
+        c.set_sysctl("net/ipv4/tcp_fin_timeout", "30").unwrap();
+        c.set_sysctl("net.core.somaxconn", "128").unwrap();
+        c.set_sysctl("tcp_rmem", "4096 87380 6291456").unwrap();
+        c.set_sysctl("ip_local_port_range", "40000 40010").unwrap();
+        c.set_sysctl("ip_local_reserved_ports", "40001,40003-40004").unwrap();
+        c.set_sysctl("tcp_congestion_control", "reno").unwrap();
+        assert_eq!(c.tcp_syn_retries, 2);
+        assert_eq!(c.tcp_fin_timeout, Duration::from_secs(30));
+        assert_eq!(c.somaxconn, 128);
+        assert_eq!(c.tcp_rmem, [4096, 87380, 6291456]);
+        assert_eq!(c.ip_local_port_range, (40000, 40010));
+        assert_eq!(c.ip_local_reserved_ports, vec![40001, 40003, 40004]);
+        assert_eq!(c.tcp_congestion_control, Algorithm::Reno);
+    }
+
+    #[test]
+    fn bad_sysctls_say_what_is_wrong() {
+        let mut c = Config::default();
+        let e = c.set_sysctl("tcp_tw_recycle", "1").unwrap_err();
+        assert!(e.to_string().contains("unknown sysctl `tcp_tw_recycle`"));
+        let e = c.set_sysctl("tcp_sack", "yes").unwrap_err();
+        assert_eq!(e.to_string(), "bad value `yes` for tcp_sack: expected 0 or 1");
+        assert!(c.set_sysctl("ip_local_port_range", "5000 4000").is_err());
+        assert!(c.set_sysctl("tcp_rmem", "1 2").is_err());
+        assert_eq!(c.tcp_rmem, Config::default().tcp_rmem, "nothing lost on error");
+    }
+}

@@ -1,0 +1,527 @@
+//! Segment arrival for a connection, in the order of RFC 9293 section 3.10.7: SYN-SENT
+//! (3.10.7.3), then every other state (3.10.7.4: sequence check, RST, SYN, ACK, text,
+//! FIN), with RFC 5961's protections against blind attacks and RFC 7323's PAWS.
+
+use core::time::Duration;
+
+use synack_wire::{Control, SeqNum, TcpRepr};
+
+use super::{events, Connection, Ctx, Negotiated, TimerKind, Timestamps};
+use crate::error::Error;
+use crate::state::State;
+
+/// PAWS stops trusting TS.Recent after 24 days of idleness (RFC 7323 section 5.5).
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// Linux acknowledges at most this many segments at once in quick-ACK mode
+/// (TCP_MAX_QUICKACKS).
+const MAX_QUICKACKS: u32 = 16;
+
+impl Connection {
+    /// Processes one segment addressed to this connection.
+    pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        self.segs_in += 1;
+        self.last_recv = ctx.now;
+        if self.state == State::SynSent {
+            self.on_segment_syn_sent(ctx, seg);
+        } else {
+            self.on_segment_synchronized(ctx, seg);
+        }
+    }
+
+    /// RFC 9293 section 3.10.7.3, SYN-SENT.
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        // First, check the ACK bit.
+        if let Some(ack) = seg.ack {
+            if ack.before_eq(self.iss) || ack.after(self.snd_max) {
+                if seg.control != Control::Rst && ctx.ctl.reset_for(self.local, self.remote, seg) {
+                    ctx.stats.OutRsts += 1;
+                }
+                return;
+            }
+        }
+        // Second, check the RST bit: only an acceptable ACK makes a RST believable.
+        if seg.control == Control::Rst {
+            if seg.ack.is_some() {
+                ctx.stats.AttemptFails += 1;
+                self.close_with(Some(Error::ConnectionRefused));
+            }
+            return;
+        }
+        // Fourth, check the SYN bit.
+        if seg.control != Control::Syn {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_wup = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt;
+        let neg = self.negotiate(ctx, seg);
+        self.apply_negotiated(neg);
+        match seg.ack {
+            Some(ack) => {
+                // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
+                self.snd_una = ack;
+                self.snd_wnd = u32::from(seg.window);
+                self.max_snd_wnd = self.snd_wnd;
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = ack;
+                self.take_syn_rtt_sample(ctx, seg);
+                self.established(ctx);
+                self.events |= events::CONNECTED | events::WRITABLE;
+                self.ack_now = true;
+                if !seg.payload.is_empty() {
+                    self.process_text(ctx, seg.seq + 1, seg.payload);
+                }
+            }
+            None => {
+                // Simultaneous open: SYN-RECEIVED, our SYN goes out again as a SYN-ACK.
+                self.snd_nxt = self.iss;
+                self.snd_wnd = u32::from(seg.window);
+                self.snd_wl1 = seg.seq;
+                self.set_state(State::SynReceived);
+                self.disarm(TimerKind::Retransmit);
+                self.backoff = 0;
+            }
+        }
+    }
+
+    /// What the SYN exchange agreed on (RFC 7323 sections 2.2 and 3.2, RFC 2018
+    /// section 2): an option is used only if both sides sent it.
+    pub(crate) fn negotiate(&self, ctx: &Ctx, seg: &TcpRepr) -> Negotiated {
+        let o = &seg.options;
+        let ws_ok = ctx.config.tcp_window_scaling && o.window_scale.is_some();
+        Negotiated {
+            peer_mss: o.mss.unwrap_or(super::default_peer_mss(&self.remote)),
+            snd_wscale: if ws_ok { o.window_scale.unwrap_or(0) } else { 0 },
+            rcv_wscale: if ws_ok { self.neg.rcv_wscale } else { 0 },
+            ws_ok,
+            sack: ctx.config.tcp_sack && o.sack_permitted,
+            ts: match (self.neg.ts, o.timestamp) {
+                (Some(ours), Some(theirs)) => Some(Timestamps {
+                    recent: theirs.tsval,
+                    recent_stamp: ctx.now,
+                    offset: ours.offset,
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// RTT from the handshake: from the echoed timestamp, or from the SYN's send time
+    /// if it was not retransmitted (Karn).
+    fn take_syn_rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr) {
+        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
+            if opt.tsecr != 0 {
+                let ms = ts.now_val(ctx.now).wrapping_sub(opt.tsecr);
+                if ms < 0x8000_0000 {
+                    self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
+                    return;
+                }
+            }
+        }
+        if let Some((_, sent)) = self.rtt_seq.take() {
+            self.rtt.on_sample(ctx.now - sent);
+        }
+    }
+
+    /// Entering ESTABLISHED from either handshake state.
+    pub(crate) fn established(&mut self, ctx: &mut Ctx) {
+        self.set_state(State::Established);
+        self.disarm(TimerKind::Retransmit);
+        self.backoff = 0;
+        self.retrans_stamp = None;
+        self.recover = self.snd_una;
+        self.snd_sml = self.snd_una;
+        // A retransmitted SYN leaves the RTO at its fallback until a sample arrives
+        // (RFC 6298 5.7; Linux's TCP_TIMEOUT_FALLBACK).
+        if self.rtt.samples() == 0 && self.snd_max != self.iss + 1 {
+            self.rtt.reset_to(Duration::from_secs(3));
+        }
+        let _ = ctx;
+    }
+
+    /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
+    fn on_segment_synchronized(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check.
+        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
+            let stale = ctx.now - ts.recent_stamp > PAWS_IDLE_LIMIT;
+            if seg.control != Control::Rst
+                && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
+                && !stale
+            {
+                ctx.stats.PAWSEstab += 1;
+                self.oow_ack(ctx, false);
+                return;
+            }
+        }
+        // First, check the sequence number (Linux's tcp_sequence: the segment must
+        // overlap the window [RCV.WUP, RCV.ADV]).
+        let end = seg.seq + seg.seg_len();
+        if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
+            if seg.control != Control::Rst {
+                ctx.stats.TCPOutOfWindow += 1;
+                if self.oow_ack(ctx, false) {
+                    ctx.stats.TCPDupAckOut += 1;
+                }
+            }
+            return;
+        }
+        // RFC 7323 section 4.3: remember the timestamp of a segment that covers the
+        // last ACK we sent.
+        if let (Some(ts), Some(opt)) = (self.neg.ts.as_mut(), seg.options.timestamp) {
+            if seg.seq.before_eq(self.rcv_wup)
+                && (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0
+            {
+                ts.recent = opt.tsval;
+                ts.recent_stamp = ctx.now;
+            }
+        }
+        // Second, check the RST bit (RFC 5961 section 3.2).
+        if seg.control == Control::Rst {
+            self.on_rst(ctx, seg);
+            return;
+        }
+        // Fourth, check the SYN bit (RFC 5961 section 4.2): challenge, never reset.
+        if seg.control == Control::Syn {
+            ctx.stats.TCPSYNChallenge += 1;
+            if self.state == State::SynReceived && seg.seq == self.irs {
+                // The peer retransmitted its SYN: our SYN-ACK was lost.
+                self.snd_nxt = self.iss;
+                return;
+            }
+            self.oow_ack(ctx, true);
+            return;
+        }
+        // Fifth, check the ACK field.
+        let Some(ack) = seg.ack else {
+            return;
+        };
+        if self.state == State::SynReceived {
+            if ack.after(self.snd_una) && ack.before_eq(self.snd_max) {
+                self.snd_wnd = u32::from(seg.window) << self.neg.snd_wscale;
+                self.max_snd_wnd = self.snd_wnd;
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = ack;
+                self.snd_una = ack;
+                self.take_syn_rtt_sample(ctx, seg);
+                self.established(ctx);
+                self.events |= events::CONNECTED | events::WRITABLE;
+            } else {
+                if ctx.ctl.reset_for(self.local, self.remote, seg) {
+                    ctx.stats.OutRsts += 1;
+                }
+                return;
+            }
+        }
+        // RFC 5961 section 5.2: an ACK for data never sent is answered and dropped; one
+        // older than the largest window the peer has seen is challenged and dropped.
+        if ack.after(self.snd_max) {
+            self.oow_ack(ctx, false);
+            return;
+        }
+        let max_wnd = self.max_snd_wnd.max(1);
+        if ack.before(self.snd_una - max_wnd) {
+            self.oow_ack(ctx, true);
+            return;
+        }
+        self.process_ack(ctx, seg, ack);
+        if self.state == State::Closed {
+            return;
+        }
+        // Sixth, the URG bit: urgent data is not supported; its bytes are ordinary data.
+        // Seventh, process the segment text.
+        if !seg.payload.is_empty() {
+            if self.orphan_data(ctx, seg) {
+                return;
+            }
+            self.process_text(ctx, seg.seq, seg.payload);
+        }
+        // Eighth, check the FIN bit.
+        if seg.control == Control::Fin {
+            let fin = seg.seq + seg.payload.len() as u32;
+            if self.fin_received {
+                // A retransmitted FIN: our ACK of it was lost; acknowledge again.
+                self.ack_now = true;
+                return;
+            }
+            if fin.after(self.rcv_adv.max(self.rcv_nxt)) {
+                // Beyond the window: not ours to take yet.
+                return;
+            }
+            self.fin_pending = Some(fin);
+        }
+        self.check_fin(ctx);
+    }
+
+    /// New data on a connection whose user closed it (Linux tcp_rcv_state_process,
+    /// FIN-WAIT-1/2 with RCV_SHUTDOWN): reset, because nobody will read it.
+    fn orphan_data(&mut self, ctx: &mut Ctx, seg: &TcpRepr) -> bool {
+        let new_data = (seg.seq + seg.payload.len() as u32).after(self.rcv_nxt);
+        if self.orphan && new_data && matches!(self.state, State::FinWait1 | State::FinWait2) {
+            ctx.stats.TCPAbortOnData += 1;
+            self.reset(ctx, None);
+            return true;
+        }
+        false
+    }
+
+    /// RFC 5961 section 3.2: a RST at exactly RCV.NXT resets; one elsewhere in the
+    /// window earns a challenge ACK. Linux also accepts RCV.NXT - 1 after a FIN was
+    /// received (tcp_reset_check).
+    fn on_rst(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        let exact = seg.seq == self.rcv_nxt
+            || (self.fin_received
+                && seg.seq == self.rcv_nxt - 1
+                && matches!(self.state, State::CloseWait | State::LastAck | State::Closing));
+        if !exact {
+            self.oow_ack(ctx, true);
+            return;
+        }
+        // Linux's tcp_reset: the errno depends on the state.
+        let error = match self.state {
+            State::SynReceived => {
+                ctx.stats.AttemptFails += 1;
+                Error::ConnectionRefused
+            }
+            State::CloseWait => Error::BrokenPipe,
+            _ => Error::ConnectionReset,
+        };
+        if matches!(self.state, State::Established | State::CloseWait) {
+            ctx.stats.EstabResets += 1;
+        }
+        let silent = matches!(self.state, State::Closing | State::LastAck);
+        self.close_with(if silent { None } else { Some(error) });
+    }
+
+    /// The ACK of RFC 9293 3.10.7.4 "fifth": advance SND.UNA, take RTT samples, drive
+    /// congestion control and loss recovery (RFC 5681, RFC 6582), update the send window,
+    /// and make the FIN-acknowledged transitions.
+    fn process_ack(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) {
+        let window = u32::from(seg.window) << self.neg.snd_wscale;
+        let flight_before = self.flight();
+        let outstanding = self.snd_max.after(self.snd_una);
+        if ack.after(self.snd_una) {
+            let acked = (ack - self.snd_una) as u32;
+            let syn_acked = u32::from(self.snd_una == self.iss);
+            let fin_acked = u32::from(self.fin_sent && ack == self.fin_seq() + 1);
+            let data = acked.saturating_sub(syn_acked + fin_acked) as usize;
+            self.send_buf.consume(data);
+            self.bytes_acked += data as u64;
+            self.snd_una = ack;
+            if self.snd_nxt.before(self.snd_una) {
+                self.snd_nxt = self.snd_una;
+            }
+            self.rtt_sample(ctx, seg, ack);
+            self.backoff = 0;
+            self.probes = 0;
+            self.retrans_stamp = None;
+            self.on_new_ack(ctx, acked, flight_before);
+            if self.snd_una == self.snd_max {
+                self.disarm(TimerKind::Retransmit);
+            } else {
+                self.arm(TimerKind::Retransmit, ctx.now + self.rtt.rto());
+            }
+            if data > 0 {
+                self.events |= events::WRITABLE;
+                self.grow_send_buffer(ctx);
+            }
+            self.dupacks = 0;
+        } else if ack == self.snd_una
+            && outstanding
+            && seg.payload.is_empty()
+            && seg.control == Control::None
+            && window == self.snd_wnd
+        {
+            // A duplicate ACK (RFC 5681 section 2).
+            self.on_dup_ack(ctx);
+        }
+        // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last.
+        if self.snd_wl1.before(seg.seq)
+            || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
+        {
+            self.snd_wnd = window;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            if window > 0 {
+                self.disarm(TimerKind::Persist);
+                self.probes = 0;
+            }
+        }
+        if self.fin_sent && self.snd_una == self.fin_seq() + 1 {
+            self.on_fin_acked(ctx);
+        }
+    }
+
+    /// Congestion control for an ACK of new data: NewReno recovery (RFC 6582 section
+    /// 3.2 steps 5 and 6) or ordinary growth.
+    fn on_new_ack(&mut self, ctx: &mut Ctx, acked: u32, flight_before: u32) {
+        if self.cc.in_recovery() {
+            if self.snd_una.after_eq(self.recover) {
+                self.cc.exit_recovery(self.flight());
+            } else {
+                self.cc.on_partial_ack(acked);
+                self.retransmit_head = true;
+            }
+        } else {
+            let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
+            self.cc.on_ack(ctx.now, acked, flight_before, rtt);
+        }
+    }
+
+    /// The third duplicate ACK starts fast retransmit (RFC 5681 3.2), unless this loss
+    /// belongs to a recovery already done (RFC 6582 section 3.2 step 2, "recover").
+    fn on_dup_ack(&mut self, ctx: &mut Ctx) {
+        self.dupacks += 1;
+        if self.cc.in_recovery() {
+            self.cc.on_dup_ack_in_recovery();
+        } else if self.dupacks == 3 && self.snd_una.after_eq(self.recover) {
+            self.recover = self.snd_max;
+            self.cc.enter_recovery(ctx.now, self.flight());
+            self.retransmit_head = true;
+            ctx.stats.TCPFastRetrans += 1;
+        }
+    }
+
+    /// RTT sample from the echoed timestamp (RFC 7323 section 4.1) or from the timed
+    /// segment (Karn's algorithm: never from a retransmission).
+    fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
+        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
+            if opt.tsecr != 0 && self.retrans_stamp.is_none() {
+                let ms = ts.now_val(ctx.now).wrapping_sub(opt.tsecr);
+                if ms < 0x8000_0000 {
+                    self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
+                }
+            }
+            return;
+        }
+        if let Some((seq, sent)) = self.rtt_seq {
+            if ack.after(seq) {
+                self.rtt.on_sample(ctx.now - sent);
+                self.rtt_seq = None;
+            }
+        }
+    }
+
+    /// Linux grows the send buffer with cwnd (tcp_sndbuf_expand) unless SO_SNDBUF was
+    /// set: room for two windows' worth, up to `tcp_wmem[2]`.
+    fn grow_send_buffer(&mut self, ctx: &Ctx) {
+        if self.opts.sndbuf.is_some() {
+            return;
+        }
+        let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize).min(ctx.config.tcp_wmem[2]);
+        if want > self.send_buf.capacity() {
+            self.send_buf.set_capacity(want);
+        }
+    }
+
+    /// Our FIN is acknowledged (RFC 9293 3.10.7.4, fifth, per state).
+    fn on_fin_acked(&mut self, ctx: &mut Ctx) {
+        match self.state {
+            State::FinWait1 => {
+                self.set_state(State::FinWait2);
+                if self.orphan {
+                    self.arm(TimerKind::FinWait2, ctx.now + ctx.config.tcp_fin_timeout);
+                }
+            }
+            State::Closing => self.enter_time_wait(ctx),
+            State::LastAck => self.close_with(None),
+            _ => {}
+        }
+    }
+
+    /// Moves to TIME-WAIT; the stack turns the connection into a compact record.
+    fn enter_time_wait(&mut self, ctx: &mut Ctx) {
+        self.set_state(State::TimeWait);
+        self.timers = [None; TimerKind::COUNT];
+        let _ = ctx;
+    }
+
+    /// RFC 9293 3.10.7.4 "seventh": data within the window goes into the receive buffer
+    /// (reassembly handles order, overlaps and duplicates); the ACK policy is Linux's:
+    /// immediate for out-of-order, duplicate or hole-filling data and in quick-ACK mode,
+    /// every second full-sized segment, otherwise delayed.
+    fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, payload: &[u8]) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            return;
+        }
+        let len = payload.len() as u32;
+        self.rcv_mss = self.rcv_mss.max(len.min(self.adv_mss.into()));
+        let skip = (self.rcv_nxt - seq).max(0) as u32;
+        if skip >= len {
+            // Nothing new: a duplicate. Acknowledge at once so the sender learns.
+            ctx.stats.TCPDupData += 1;
+            self.ack_now = true;
+            return;
+        }
+        let data = &payload[skip as usize..];
+        let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
+        if self.rd_shutdown {
+            // shutdown(SHUT_RD): acknowledge and discard in-order data.
+            if offset == 0 {
+                let take = data.len().min(self.receive_space() as usize);
+                self.rcv_nxt += take as u32;
+            }
+            self.ack_now = true;
+            return;
+        }
+        let had_ooo = self.recv_buf.has_ooo();
+        let advanced = self.recv_buf.insert(offset, data);
+        if self.bytes_received == 0 && advanced > 0 {
+            // Linux enters quick-ACK mode on the first data (tcp_event_data_recv).
+            let wnd = self.receive_space() / (2 * self.rcv_mss.max(1));
+            self.quickacks = wnd.clamp(1, MAX_QUICKACKS);
+        }
+        self.bytes_received += advanced as u64;
+        self.rcv_nxt += advanced as u32;
+        if offset > 0 {
+            ctx.stats.TCPOFOQueue += 1;
+            self.ack_now = true;
+            return;
+        }
+        if advanced > 0 {
+            self.events |= events::READABLE;
+        }
+        self.ack_pending = true;
+        self.unacked_bytes += advanced as u32;
+        if had_ooo || self.quickacks > 0 || self.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack_now = true;
+        } else if self.timers[TimerKind::DelayedAck as usize].is_none() {
+            self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
+        }
+    }
+
+    /// RFC 9293 3.10.7.4 "eighth": a FIN that is next in sequence ends the stream.
+    fn check_fin(&mut self, ctx: &mut Ctx) {
+        let Some(fin) = self.fin_pending else {
+            return;
+        };
+        if fin != self.rcv_nxt || self.fin_received {
+            return;
+        }
+        self.fin_pending = None;
+        self.fin_received = true;
+        self.rcv_nxt += 1;
+        self.ack_now = true;
+        self.events |= events::READABLE;
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_sent && self.snd_una == self.fin_seq() + 1 {
+                    self.enter_time_wait(ctx);
+                } else {
+                    self.set_state(State::Closing);
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(ctx),
+            _ => {}
+        }
+        if self.state == State::TimeWait {
+            self.final_ack(ctx);
+        }
+    }
+}

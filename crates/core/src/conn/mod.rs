@@ -1,0 +1,622 @@
+//! A connection: the transmission control block of RFC 9293 section 3.3.1, for every
+//! state from SYN-SENT to LAST-ACK.
+//!
+//! LISTEN lives in [`crate::listen`], half-open passive connections in their compact
+//! request records there too, and TIME-WAIT in [`crate::time_wait`], as in Linux. A
+//! `Connection` is what an application holds a handle to. Its work is split as Linux
+//! splits it: [`input`] (segment arrival, RFC 9293 section 3.10.7), [`output`] (what to
+//! send and when), [`timers`] (what a timer's expiry decides), and this file (creation
+//! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
+
+pub(crate) mod input;
+pub(crate) mod output;
+pub(crate) mod timers;
+
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use synack_wire::{SeqNum, TcpOptions};
+
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::config::Config;
+use crate::congestion::Congestion;
+use crate::error::{Error, Result};
+use crate::rtt::RttEstimator;
+use crate::segment::CtlQueue;
+use crate::state::State;
+use crate::stats::Stats;
+use crate::time::Instant;
+
+pub(crate) use timers::TimerKind;
+
+/// Everything a connection's handlers need from the stack besides the connection itself.
+pub(crate) struct Ctx<'a> {
+    /// The time of the input being processed.
+    pub now: Instant,
+    /// The stack's configuration.
+    pub config: &'a Config,
+    /// The stack's counters.
+    pub stats: &'a mut Stats,
+    /// Segments not tied to a connection's send queue (RSTs, ACKs sent while entering
+    /// TIME-WAIT, challenge ACKs).
+    pub ctl: &'a mut CtlQueue,
+    /// Stack-wide challenge-ACK budget (RFC 5961 section 7).
+    pub challenge: &'a mut ChallengeBudget,
+}
+
+/// Stack-wide rate limit for challenge ACKs (`tcp_challenge_ack_limit` per second).
+#[derive(Debug, Default)]
+pub(crate) struct ChallengeBudget {
+    second: u64,
+    sent: u32,
+}
+
+impl ChallengeBudget {
+    /// Takes one challenge ACK from this second's budget.
+    pub fn take(&mut self, now: Instant, limit: u32) -> bool {
+        let second = now.total_micros() / 1_000_000;
+        if second != self.second {
+            self.second = second;
+            self.sent = 0;
+        }
+        if self.sent >= limit {
+            return false;
+        }
+        self.sent += 1;
+        true
+    }
+}
+
+/// Pending application-visible events, collected by the stack after each call.
+pub(crate) mod events {
+    /// In-order data or EOF can be read.
+    pub const READABLE: u8 = 1;
+    /// Send buffer space opened up.
+    pub const WRITABLE: u8 = 2;
+    /// The handshake completed (active open).
+    pub const CONNECTED: u8 = 4;
+    /// The connection ended (with or without an error).
+    pub const CLOSED: u8 = 8;
+}
+
+/// RFC 7323 timestamp state of a connection that negotiated timestamps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timestamps {
+    /// TS.Recent: the peer's latest valid TSval (RFC 7323 section 4.3).
+    pub recent: u32,
+    /// When `recent` was stored, for PAWS's 24-day rule (RFC 7323 section 5.5).
+    pub recent_stamp: Instant,
+    /// Random offset added to our millisecond clock, per connection (Linux's tsoffset).
+    pub offset: u32,
+}
+
+impl Timestamps {
+    /// Our TSval at `now`: milliseconds plus the offset (Linux's TCP clock ticks in ms).
+    pub fn now_val(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.offset)
+    }
+}
+
+/// What the handshake agreed on, from the SYN exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Negotiated {
+    /// The peer's MSS option (RFC 9293 3.7.1; 536 or 1220 when absent).
+    pub peer_mss: u16,
+    /// Shift applied to the peer's windows (0 unless both sides sent window scale).
+    pub snd_wscale: u8,
+    /// Shift applied to our windows.
+    pub rcv_wscale: u8,
+    /// Both sides sent the window scale option (RFC 7323 section 2.2).
+    pub ws_ok: bool,
+    /// Both sides sent SACK-permitted.
+    pub sack: bool,
+    /// Timestamps, when both sides sent them.
+    pub ts: Option<Timestamps>,
+}
+
+/// Socket options a connection honours.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SockOpts {
+    /// TCP_NODELAY: disable Nagle's algorithm.
+    pub nodelay: bool,
+    /// SO_KEEPALIVE.
+    pub keepalive: bool,
+    /// SO_LINGER: `Some(0)` means close() aborts with a RST.
+    pub linger: Option<Duration>,
+    /// SO_SNDBUF as set by the user (disables send-buffer autotuning).
+    pub sndbuf: Option<usize>,
+    /// SO_RCVBUF as set by the user.
+    pub rcvbuf: Option<usize>,
+    /// SO_REUSEADDR.
+    pub reuseaddr: bool,
+}
+
+/// The transmission control block.
+pub(crate) struct Connection {
+    pub state: State,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub opts: SockOpts,
+    // Send sequence space (RFC 9293 section 3.3.1).
+    pub iss: SeqNum,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    /// The highest sequence number sent so far (BSD's snd_max): snd_nxt goes back to
+    /// snd_una after a timeout, snd_max does not.
+    pub snd_max: SeqNum,
+    pub snd_wnd: u32,
+    pub snd_wl1: SeqNum,
+    pub snd_wl2: SeqNum,
+    pub max_snd_wnd: u32,
+    // Receive sequence space.
+    pub irs: SeqNum,
+    pub rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised (RCV.NXT + RCV.WND at that time).
+    pub rcv_adv: SeqNum,
+    /// RCV.NXT when we last sent a window (Linux's rcv_wup).
+    pub rcv_wup: SeqNum,
+    pub neg: Negotiated,
+    /// Largest payload we put in a segment (effective send MSS, RFC 9293 3.7.1 with
+    /// options subtracted).
+    pub mss: u32,
+    /// The MSS we advertise.
+    pub adv_mss: u16,
+    /// Estimate of the peer's segment size (Linux's rcv_mss), for ACK decisions.
+    pub rcv_mss: u32,
+    /// Cap on the window we advertise (Linux's rcv_ssthresh before growth).
+    pub window_clamp: u32,
+    pub send_buf: SendBuffer,
+    pub recv_buf: RecvBuffer,
+    /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
+    pub fin_queued: bool,
+    /// The peer's FIN has been received in order: reads return EOF after the data.
+    pub fin_received: bool,
+    /// Sequence number of a FIN that arrived ahead of missing data.
+    pub fin_pending: Option<SeqNum>,
+    /// shutdown(SHUT_RD) was called: reads return EOF and new data is discarded.
+    pub rd_shutdown: bool,
+    /// The user closed the handle; the connection finishes on its own.
+    pub orphan: bool,
+    /// Whether unread data was ever discarded (for close()'s RST decision).
+    pub error: Option<Error>,
+    pub rtt: RttEstimator,
+    pub cc: Congestion,
+    /// Deadlines of the connection's timers, indexed by [`TimerKind`].
+    pub timers: [Option<Instant>; TimerKind::COUNT],
+    /// Consecutive timeouts of the retransmission (or SYN) timer.
+    pub backoff: u32,
+    /// Unanswered zero-window or keepalive probes.
+    pub probes: u32,
+    /// When the oldest unacknowledged segment was first sent (Linux's retrans_stamp),
+    /// the origin of the retransmission budget.
+    pub retrans_stamp: Option<Instant>,
+    /// Karn's algorithm without timestamps: the sequence number being timed.
+    pub rtt_seq: Option<(SeqNum, Instant)>,
+    pub dupacks: u32,
+    /// NewReno's recover (RFC 6582 section 3.2).
+    pub recover: SeqNum,
+    /// Retransmit one segment at snd_una at the next opportunity.
+    pub retransmit_head: bool,
+    /// Send a zero-window probe at the next opportunity.
+    pub probe_pending: bool,
+    /// An ACK must go out at the next opportunity.
+    pub ack_now: bool,
+    /// Data was received and not yet acknowledged.
+    pub ack_pending: bool,
+    /// Bytes received since we last sent an ACK.
+    pub unacked_bytes: u32,
+    /// Quick ACKs left (Linux acknowledges every segment at the start of a connection).
+    pub quickacks: u32,
+    /// Minshall's variant of Nagle: end of the last small segment sent.
+    pub snd_sml: SeqNum,
+    /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
+    /// (RFC 5961 section 7, Linux's tcp_invalid_ratelimit).
+    pub last_oow_ack: Option<Instant>,
+    pub last_send: Instant,
+    pub last_recv: Instant,
+    /// Pending application events (bits of [`events`]).
+    pub events: u8,
+    /// Per-connection counters for the snapshot.
+    pub retrans_total: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_in: u64,
+    pub segs_out: u64,
+    /// True for connections created from a listener's request record.
+    pub passive: bool,
+    /// The FIN has been sent at least once (its sequence number is data end).
+    pub fin_sent: bool,
+}
+
+/// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
+pub(crate) fn default_peer_mss(remote: &SocketAddr) -> u16 {
+    if remote.is_ipv4() {
+        536
+    } else {
+        1220
+    }
+}
+
+/// The MSS we advertise for a link MTU: MTU minus the IP and TCP headers.
+pub(crate) fn mss_for_mtu(mtu: usize, remote: &SocketAddr) -> u16 {
+    let headers = if remote.is_ipv4() { 40 } else { 60 };
+    mtu.saturating_sub(headers).clamp(88, u16::MAX as usize) as u16
+}
+
+/// The window scale we offer: the smallest shift that lets the largest receive buffer
+/// (`tcp_rmem[2]`) be advertised, at most 14 (RFC 7323 section 2.3; Linux's
+/// tcp_select_initial_window).
+pub(crate) fn rcv_wscale_for(config: &Config) -> u8 {
+    if !config.tcp_window_scaling {
+        return 0;
+    }
+    let mut space = config.tcp_rmem[2].max(config.tcp_rmem[1]);
+    let mut shift = 0;
+    while space > 65535 && shift < 14 {
+        space >>= 1;
+        shift += 1;
+    }
+    shift
+}
+
+/// The window in a SYN or SYN-ACK: Linux's initial receive window, 65535 rounded down
+/// to a whole number of MSS-sized segments (64240 for an MSS of 1460).
+pub(crate) fn initial_window(config: &Config, mss: u32) -> u32 {
+    let space = config.tcp_rmem[1].min(65535) as u32;
+    let mss = mss.max(1);
+    if space > mss {
+        space / mss * mss
+    } else {
+        space
+    }
+}
+
+/// Linux's model of the time a retransmission budget of `boundary` doubling timeouts
+/// takes (tcp_model_timeout): exponential from `rto_base` up to `rto_max`, then linear.
+pub(crate) fn model_timeout(boundary: u32, rto_base: Duration, rto_max: Duration) -> Duration {
+    let base = rto_base.as_micros().max(1) as u64;
+    let ratio = (rto_max.as_micros() as u64 / base).max(1);
+    let thresh = 63 - ratio.leading_zeros();
+    if boundary <= thresh {
+        rto_base * ((2u32 << boundary) - 1)
+    } else {
+        rto_base * ((2u32 << thresh) - 1) + rto_max * (boundary - thresh)
+    }
+}
+
+impl Connection {
+    /// A connection in CLOSED with everything zeroed; callers set it up.
+    pub fn new(config: &Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
+        let adv_mss = mss_for_mtu(config.mtu, &remote);
+        let mss = u32::from(default_peer_mss(&remote));
+        Connection {
+            state: State::Closed,
+            local,
+            remote,
+            opts: SockOpts::default(),
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_wup: SeqNum(0),
+            neg: Negotiated {
+                peer_mss: default_peer_mss(&remote),
+                snd_wscale: 0,
+                rcv_wscale: 0,
+                ws_ok: false,
+                sack: false,
+                ts: None,
+            },
+            mss,
+            adv_mss,
+            rcv_mss: 536.min(u32::from(adv_mss)),
+            window_clamp: 65535,
+            send_buf: SendBuffer::new(config.tcp_wmem[1]),
+            recv_buf: RecvBuffer::new(config.tcp_rmem[1]),
+            fin_queued: false,
+            fin_received: false,
+            fin_pending: None,
+            rd_shutdown: false,
+            orphan: false,
+            error: None,
+            rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
+            cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
+            timers: [None; TimerKind::COUNT],
+            backoff: 0,
+            probes: 0,
+            retrans_stamp: None,
+            rtt_seq: None,
+            dupacks: 0,
+            recover: iss,
+            retransmit_head: false,
+            probe_pending: false,
+            ack_now: false,
+            ack_pending: false,
+            unacked_bytes: 0,
+            quickacks: 0,
+            snd_sml: iss,
+            last_oow_ack: None,
+            last_send: Instant::ZERO,
+            last_recv: Instant::ZERO,
+            events: 0,
+            retrans_total: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            segs_in: 0,
+            segs_out: 0,
+            passive: false,
+            fin_sent: false,
+        }
+    }
+
+    /// Active open (RFC 9293 section 3.10.1): the SYN goes out on the next transmit.
+    pub fn connect(
+        ctx: &mut Ctx,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ts_offset: u32,
+    ) -> Self {
+        let mut c = Connection::new(ctx.config, local, remote, iss);
+        c.neg.rcv_wscale = rcv_wscale_for(ctx.config);
+        c.neg.ts = ctx.config.tcp_timestamps.then_some(Timestamps {
+            recent: 0,
+            recent_stamp: ctx.now,
+            offset: ts_offset,
+        });
+        c.set_state(State::SynSent);
+        ctx.stats.ActiveOpens += 1;
+        c.arm(TimerKind::Retransmit, ctx.now + ctx.config.rto_initial);
+        c
+    }
+
+    /// Sets the negotiated parameters and derives the effective MSS from them.
+    pub fn apply_negotiated(&mut self, neg: Negotiated) {
+        self.neg = neg;
+        let ts_len = if neg.ts.is_some() { 12 } else { 0 };
+        let peer = u32::from(neg.peer_mss).min(u32::from(self.adv_mss));
+        self.mss = peer.saturating_sub(ts_len).max(64);
+        self.cc.set_mss(self.mss);
+        self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
+    }
+
+    /// Records a state change; the stack reports transitions and keeps CurrEstab.
+    pub fn set_state(&mut self, state: State) {
+        self.state = state;
+    }
+
+    /// Arms a timer.
+    pub fn arm(&mut self, kind: TimerKind, at: Instant) {
+        self.timers[kind as usize] = Some(at);
+    }
+
+    /// Disarms a timer.
+    pub fn disarm(&mut self, kind: TimerKind) {
+        self.timers[kind as usize] = None;
+    }
+
+    /// The earliest armed timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    /// Sequence number of the first byte in the send buffer: the byte after the SYN.
+    pub fn send_buf_seq(&self) -> SeqNum {
+        if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        }
+    }
+
+    /// Sequence number of our FIN (valid once `fin_queued`).
+    pub fn fin_seq(&self) -> SeqNum {
+        self.send_buf_seq() + self.send_buf.len() as u32
+    }
+
+    /// Bytes (sequence space) sent and not yet acknowledged.
+    pub fn flight(&self) -> u32 {
+        (self.snd_nxt - self.snd_una).max(0) as u32
+    }
+
+    /// Marks the connection dead with `error` (sticky) and state CLOSED.
+    pub fn close_with(&mut self, error: Option<Error>) {
+        if self.error.is_none() {
+            self.error = error;
+        }
+        self.set_state(State::Closed);
+        self.timers = [None; TimerKind::COUNT];
+        self.send_buf.release();
+        if self.orphan {
+            self.recv_buf.release();
+        }
+        self.events |= events::CLOSED | events::READABLE | events::WRITABLE;
+    }
+
+    /// The error a call should return after the connection failed.
+    fn sticky(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize> {
+        if let Some(e) = self.sticky() {
+            return Err(e);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
+            State::Established | State::CloseWait => {}
+            _ => return Err(Error::BrokenPipe),
+        }
+        if self.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send_buf.write(data);
+        if n == 0 {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// Bytes the send buffer can take now.
+    pub fn send_space(&self) -> usize {
+        self.send_buf.free()
+    }
+
+    /// recv() (RFC 9293 section 3.10.3). `Ok(0)` is end of stream.
+    pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
+        if self.rd_shutdown {
+            return Ok(0);
+        }
+        if !self.recv_buf.is_empty() {
+            let n = self.recv_buf.read(out);
+            self.after_read(ctx);
+            return Ok(n);
+        }
+        if let Some(e) = self.sticky() {
+            return Err(e);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => Err(Error::WouldBlock),
+            State::Closed => Ok(0),
+            _ if out.is_empty() => Ok(0),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Sends a window update when reading opened the window a lot (Linux's
+    /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
+    /// and that was at most half the clamp).
+    fn after_read(&mut self, _ctx: &mut Ctx) {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            return;
+        }
+        let now_wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let clamp = self.window_clamp.min(self.recv_buf.capacity() as u32);
+        if 2 * now_wnd <= clamp {
+            let new_wnd = self.receive_space();
+            if new_wnd >= 2 * now_wnd && new_wnd >= self.rcv_mss {
+                self.ack_now = true;
+            }
+        }
+    }
+
+    /// Receive space we could offer now, before SWS avoidance and scaling.
+    pub fn receive_space(&self) -> u32 {
+        (self.recv_buf.window() as u32).min(self.window_clamp_now())
+    }
+
+    /// The clamp on our window: grows with the buffer once data flows (a simplification
+    /// of Linux's rcv_ssthresh growth).
+    fn window_clamp_now(&self) -> u32 {
+        if self.bytes_received > u64::from(self.window_clamp) {
+            self.recv_buf.capacity() as u32
+        } else {
+            self.window_clamp
+        }
+    }
+
+    /// shutdown(SHUT_WR) and the FIN part of close() (RFC 9293 section 3.10.4): queue
+    /// a FIN and move to FIN-WAIT-1 or LAST-ACK. Returns false when there is no
+    /// connection to close politely (SYN-SENT simply ends).
+    pub fn shutdown_write(&mut self, ctx: &mut Ctx) {
+        match self.state {
+            State::SynSent => {
+                ctx.stats.AttemptFails += 1;
+                self.close_with(None);
+            }
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a RST now and closes (abort, close() with unread data, SO_LINGER 0):
+    /// RFC 9293 section 3.10.5, with Linux's choice of sequence number (snd_nxt).
+    pub fn reset(&mut self, ctx: &mut Ctx, error: Option<Error>) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+        ) {
+            ctx.ctl.push_reset(self.local, self.remote, self.snd_nxt, Some(self.rcv_nxt));
+            ctx.stats.OutRsts += 1;
+        }
+        if matches!(self.state, State::Established | State::CloseWait) {
+            ctx.stats.EstabResets += 1;
+        }
+        self.close_with(error);
+    }
+
+    /// close() (RFC 9293 section 3.10.4 and Linux's tcp_close): unread data or
+    /// SO_LINGER 0 resets; otherwise a FIN is queued and the connection is orphaned.
+    pub fn close(&mut self, ctx: &mut Ctx) {
+        self.orphan = true;
+        if self.state == State::Closed {
+            return;
+        }
+        if !self.recv_buf.is_empty() {
+            ctx.stats.TCPAbortOnClose += 1;
+            self.reset(ctx, None);
+            return;
+        }
+        if self.opts.linger == Some(Duration::ZERO) {
+            ctx.stats.TCPAbortOnLinger += 1;
+            self.reset(ctx, None);
+            return;
+        }
+        self.shutdown_write(ctx);
+        if self.state == State::FinWait2 {
+            self.arm(TimerKind::FinWait2, ctx.now + ctx.config.tcp_fin_timeout);
+        }
+    }
+
+    /// The options our SYN or SYN-ACK carries (Linux's layout is the wire crate's).
+    pub fn syn_options(&self, ctx: &Ctx, synack: bool) -> TcpOptions {
+        let mut o = TcpOptions {
+            mss: Some(self.adv_mss),
+            ..TcpOptions::default()
+        };
+        let config = ctx.config;
+        if synack {
+            o.sack_permitted = self.neg.sack;
+            o.window_scale = self.neg.ws_ok.then_some(self.neg.rcv_wscale);
+            o.timestamp = self.neg.ts.map(|ts| synack_wire::Timestamp {
+                tsval: ts.now_val(ctx.now),
+                tsecr: ts.recent,
+            });
+        } else {
+            o.sack_permitted = config.tcp_sack;
+            o.window_scale = config.tcp_window_scaling.then_some(self.neg.rcv_wscale);
+            o.timestamp = self.neg.ts.map(|ts| synack_wire::Timestamp {
+                tsval: ts.now_val(ctx.now),
+                tsecr: 0,
+            });
+        }
+        o
+    }
+}

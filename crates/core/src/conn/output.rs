@@ -1,0 +1,378 @@
+//! What a connection sends, and when: SYN and SYN-ACK, data within the send and
+//! congestion windows with Nagle and sender-side silly-window avoidance, FIN, pure ACKs
+//! with receiver-side silly-window avoidance, window probes.
+
+use synack_wire::{Control, SackBlock, SeqNum, TcpOptions, TcpRepr, Timestamp};
+
+use super::{Connection, Ctx, TimerKind};
+use crate::segment::CtlSegment;
+use crate::state::State;
+
+/// How `data_segment` may choose its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// New data or go-back-N retransmission, within both windows.
+    Normal,
+    /// One segment at snd_una regardless of cwnd (fast retransmit, NewReno partial ACK).
+    Head,
+    /// The persist timer's override of SWS avoidance: what fits the window.
+    Force,
+}
+
+/// A segment the connection decided to send. The payload stays in the send buffer: the
+/// stack copies it straight into the caller's transmit buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outgoing {
+    pub repr: TcpRepr<'static>,
+    /// Offset of the payload in the send buffer, and its length.
+    pub payload_at: usize,
+    pub payload_len: usize,
+}
+
+impl Connection {
+    /// The next segment to send, if any; the caller must send it (state is updated as if
+    /// it was).
+    pub fn poll_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
+        match self.state {
+            State::Closed => return None,
+            State::SynSent => {
+                return (self.snd_nxt == self.iss).then(|| self.emit_syn(ctx, false));
+            }
+            State::SynReceived if self.snd_nxt == self.iss => {
+                return Some(self.emit_syn(ctx, true));
+            }
+            _ => {}
+        }
+        if self.retransmit_head {
+            self.retransmit_head = false;
+            if let Some(out) = self.data_segment(ctx, self.snd_una, Mode::Head) {
+                return Some(out);
+            }
+        }
+        if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Normal) {
+            return Some(out);
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            if self.snd_wnd > 0 {
+                // The window opened but stayed too small for SWS avoidance: the persist
+                // timer's expiry forces what fits (RFC 9293 3.8.6.2.1's override).
+                if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Force) {
+                    return Some(out);
+                }
+            }
+            // Linux's probe (tcp_xmit_probe_skb): an old sequence number, no data, which
+            // the peer must answer with an ACK carrying its current window.
+            return Some(self.bare(ctx, self.snd_una - 1, Control::None));
+        }
+        if self.ack_now || self.window_update_due() {
+            return Some(self.bare(ctx, self.snd_nxt, Control::None));
+        }
+        None
+    }
+
+    /// SYN (active open) or SYN-ACK (simultaneous open), RFC 9293 section 3.10.1 and
+    /// 3.10.7.3.
+    fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
+        let retransmit = self.snd_max != self.iss;
+        let options = self.syn_options(ctx, synack);
+        let window = super::initial_window(ctx.config, u32::from(self.adv_mss)).min(65535);
+        if synack {
+            self.rcv_adv = self.rcv_nxt + window;
+            self.rcv_wup = self.rcv_nxt;
+        }
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.iss,
+            ack: synack.then_some(self.rcv_nxt),
+            control: Control::Syn,
+            psh: false,
+            ece: false,
+            cwr: false,
+            window: window as u16,
+            urgent: None,
+            options,
+            payload: &[],
+        };
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.count_sent(ctx, retransmit);
+        if self.retrans_stamp.is_none() {
+            self.retrans_stamp = Some(ctx.now);
+        }
+        if self.timers[TimerKind::Retransmit as usize].is_none() {
+            let rto = self.rtt.backed_off(self.backoff);
+            self.arm(TimerKind::Retransmit, ctx.now + rto);
+        }
+        if !retransmit {
+            self.rtt_seq = Some((self.iss, ctx.now));
+        } else {
+            self.rtt_seq = None;
+        }
+        self.ack_sent();
+        Outgoing {
+            repr,
+            payload_at: 0,
+            payload_len: 0,
+        }
+    }
+
+    /// A data (and maybe FIN) segment starting at `seq`, if the windows, Nagle and
+    /// silly-window avoidance allow one (RFC 9293 section 3.8.6.2.1, RFC 896 with
+    /// Minshall's refinement as in Linux's tcp_nagle_check).
+    fn data_segment(&mut self, ctx: &mut Ctx, seq: SeqNum, mode: Mode) -> Option<Outgoing> {
+        if !matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) {
+            return None;
+        }
+        let start = self.send_buf_seq();
+        let offset = (seq - start).max(0) as usize;
+        let buffered = self.send_buf.len();
+        let avail = buffered.saturating_sub(offset);
+        let fin_here = self.fin_queued && seq.before_eq(self.fin_seq());
+        if avail == 0 && !fin_here {
+            return None;
+        }
+        let mss = self.mss as usize;
+        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let send_wnd = (wnd_end - seq).max(0) as usize;
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        let wanted = avail.min(mss);
+        let len = match mode {
+            Mode::Head => wanted,
+            Mode::Force => wanted.min(send_wnd.max(1)),
+            Mode::Normal => wanted.min(send_wnd).min(cwnd_room),
+        };
+        if mode == Mode::Normal && len < wanted {
+            // Limited by the peer's window or by cwnd. Sender SWS avoidance (RFC 9293
+            // 3.8.6.2.1): a partial segment goes only if it is at least half the largest
+            // window the peer offered; otherwise the persist timer forces one out later.
+            let by_window = send_wnd < wanted && send_wnd <= cwnd_room;
+            let sws_ok = by_window && len > 0 && len * 2 >= self.max_snd_wnd as usize;
+            if !sws_ok {
+                if by_window && in_flight == 0 {
+                    self.arm_persist(ctx);
+                }
+                return None;
+            }
+        }
+        let with_fin = fin_here && offset + len == buffered;
+        if len == 0 && !with_fin {
+            return None;
+        }
+        if mode == Mode::Normal && len < mss && !with_fin && len == avail {
+            // Nagle: hold a small segment while a previous small one is unacknowledged.
+            let small_outstanding = self.snd_sml.after(self.snd_una);
+            if !self.opts.nodelay && small_outstanding && in_flight > 0 {
+                return None;
+            }
+        }
+        let retransmit = seq.before(self.snd_max);
+        let psh = len > 0 && offset + len == buffered;
+        let control = if with_fin { Control::Fin } else { Control::None };
+        let mut repr = self.header(ctx, seq, control);
+        repr.psh = psh;
+        let end = seq + len as u32 + u32::from(with_fin);
+        if mode != Mode::Head {
+            self.snd_nxt = end;
+        }
+        if end.after(self.snd_max) {
+            self.snd_max = end;
+        }
+        if with_fin {
+            self.fin_sent = true;
+        }
+        if len < mss {
+            self.snd_sml = end;
+        }
+        if retransmit {
+            self.retrans_total += 1;
+            self.rtt_seq = None;
+            if self.retrans_stamp.is_none() {
+                self.retrans_stamp = Some(ctx.now);
+            }
+        } else if self.neg.ts.is_none() && self.rtt_seq.is_none() {
+            self.rtt_seq = Some((seq, ctx.now));
+        }
+        self.count_sent(ctx, retransmit);
+        if self.timers[TimerKind::Retransmit as usize].is_none() {
+            let rto = self.rtt.backed_off(self.backoff);
+            self.arm(TimerKind::Retransmit, ctx.now + rto);
+        }
+        self.disarm(TimerKind::Persist);
+        self.last_send = ctx.now;
+        self.ack_sent();
+        Some(Outgoing {
+            repr,
+            payload_at: offset,
+            payload_len: len,
+        })
+    }
+
+    /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.
+    pub fn arm_persist(&mut self, ctx: &Ctx) {
+        if self.timers[TimerKind::Persist as usize].is_none() {
+            let at = ctx.now + self.rtt.backed_off(self.probes);
+            self.arm(TimerKind::Persist, at);
+        }
+    }
+
+    /// A segment without payload: an ACK, a window update or a probe.
+    fn bare(&mut self, ctx: &mut Ctx, seq: SeqNum, control: Control) -> Outgoing {
+        let repr = self.header(ctx, seq, control);
+        self.count_sent(ctx, false);
+        self.ack_sent();
+        Outgoing {
+            repr,
+            payload_at: 0,
+            payload_len: 0,
+        }
+    }
+
+    /// The header every synchronized segment carries: ACK, window, timestamps, SACK.
+    fn header(&mut self, ctx: &Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
+        let window = self.select_window();
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: Some(self.rcv_nxt),
+            control,
+            psh: false,
+            ece: false,
+            cwr: false,
+            window,
+            urgent: None,
+            options: self.ack_options(ctx),
+            payload: &[],
+        }
+    }
+
+    /// Timestamps (RFC 7323 section 3) and SACK blocks (RFC 2018 section 4) for a
+    /// non-SYN segment.
+    pub fn ack_options(&self, ctx: &Ctx) -> TcpOptions {
+        let mut o = TcpOptions {
+            timestamp: self.neg.ts.map(|ts| Timestamp {
+                tsval: ts.now_val(ctx.now),
+                tsecr: ts.recent,
+            }),
+            ..TcpOptions::default()
+        };
+        if self.neg.sack && self.recv_buf.has_ooo() {
+            let max = if o.timestamp.is_some() { 3 } else { 4 };
+            for (slot, (a, b)) in o.sack_blocks.iter_mut().zip(self.recv_buf.ooo_ranges()).take(max) {
+                *slot = Some(SackBlock {
+                    left: self.rcv_nxt + a as u32,
+                    right: self.rcv_nxt + b as u32,
+                });
+            }
+        }
+        o
+    }
+
+    /// The window field to send, with receiver-side silly-window avoidance (RFC 9293
+    /// section 3.8.6.2.2) and never shrinking the right edge already offered (RFC 9293
+    /// 3.8.6, Linux's tcp_select_window). Records the new right edge.
+    pub fn select_window(&mut self) -> u16 {
+        let shift = u32::from(self.neg.rcv_wscale);
+        let space = self.receive_space();
+        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let threshold = (self.recv_buf.capacity() as u32 / 2).min(self.rcv_mss).max(1);
+        let mut wnd = if space < offered {
+            // Never move the right edge left.
+            offered
+        } else if space - offered < threshold && offered > 0 {
+            offered
+        } else if space < threshold {
+            0
+        } else {
+            space
+        };
+        // Round up to the scale so that the advertised edge is not behind the one we had.
+        if shift > 0 {
+            wnd = wnd.div_ceil(1 << shift) << shift;
+        }
+        let field = (wnd >> shift).min(65535);
+        self.rcv_adv = self.rcv_nxt + (field << shift);
+        self.rcv_wup = self.rcv_nxt;
+        field as u16
+    }
+
+    /// Whether the window we could offer now is much larger than the one the peer sees,
+    /// so that an update is worth a segment (the reading side of SWS avoidance).
+    fn window_update_due(&self) -> bool {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            return false;
+        }
+        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let space = self.receive_space();
+        offered == 0 && space >= self.rcv_mss.min(self.recv_buf.capacity() as u32 / 2)
+    }
+
+    /// Bookkeeping for any segment carrying our current ACK.
+    fn ack_sent(&mut self) {
+        if self.ack_pending && self.quickacks > 0 {
+            self.quickacks -= 1;
+        }
+        self.ack_now = false;
+        self.ack_pending = false;
+        self.unacked_bytes = 0;
+        self.disarm(TimerKind::DelayedAck);
+    }
+
+    fn count_sent(&mut self, ctx: &mut Ctx, retransmit: bool) {
+        self.segs_out += 1;
+        if retransmit {
+            ctx.stats.RetransSegs += 1;
+        } else {
+            ctx.stats.OutSegs += 1;
+        }
+    }
+
+    /// The ACK sent while entering TIME-WAIT, which the connection will not be around
+    /// to send itself: it goes out through the control queue.
+    pub fn final_ack(&mut self, ctx: &mut Ctx) {
+        let window = self.select_window();
+        let options = self.ack_options(ctx);
+        ctx.ctl.push(CtlSegment {
+            local: self.local,
+            remote: self.remote,
+            seq: self.snd_nxt,
+            ack: Some(self.rcv_nxt),
+            control: Control::None,
+            window,
+            options,
+            retransmit: false,
+        });
+        ctx.stats.OutSegs += 1;
+        self.ack_sent();
+    }
+
+    /// Queues an ACK for an unacceptable segment or a challenge ACK (RFC 5961 sections
+    /// 3.2, 4.2, 5.2), rate limited per connection by `tcp_invalid_ratelimit` (Linux's
+    /// tcp_oow_rate_limited). Returns whether one will be sent.
+    pub fn oow_ack(&mut self, ctx: &mut Ctx, challenge: bool) -> bool {
+        if let Some(last) = self.last_oow_ack {
+            if ctx.now < last + ctx.config.tcp_invalid_ratelimit {
+                return false;
+            }
+        }
+        if challenge {
+            if !ctx.challenge.take(ctx.now, ctx.config.tcp_challenge_ack_limit) {
+                return false;
+            }
+            ctx.stats.TCPChallengeACK += 1;
+        }
+        self.last_oow_ack = Some(ctx.now);
+        self.ack_now = true;
+        true
+    }
+}

@@ -1,0 +1,180 @@
+//! A connection's timers. Each expiry handler only decides and delegates; the stack
+//! keeps one deadline per connection in its timer queue (the earliest of these).
+
+use super::{Connection, Ctx};
+use crate::error::Error;
+use crate::state::State;
+
+/// The kinds of timers a connection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerKind {
+    /// Retransmission of SYN, SYN-ACK, data or FIN (RFC 6298).
+    Retransmit = 0,
+    /// Delayed ACK (RFC 9293 section 3.8.6.3; RFC 1122 4.2.3.2).
+    DelayedAck = 1,
+    /// Zero-window probe (RFC 9293 section 3.8.6.1).
+    Persist = 2,
+    /// Keepalive (RFC 9293 section 3.8.4; RFC 1122 4.2.3.6).
+    Keepalive = 3,
+    /// FIN-WAIT-2 timeout of an orphaned connection (`tcp_fin_timeout`).
+    FinWait2 = 4,
+}
+
+impl TimerKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 5;
+    const ALL: [TimerKind; Self::COUNT] = [
+        TimerKind::Retransmit,
+        TimerKind::DelayedAck,
+        TimerKind::Persist,
+        TimerKind::Keepalive,
+        TimerKind::FinWait2,
+    ];
+
+    /// The name `ss -o` prints for the timer.
+    pub fn ss_name(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "on",
+            TimerKind::DelayedAck => "delack",
+            TimerKind::Persist => "persist",
+            TimerKind::Keepalive => "keepalive",
+            TimerKind::FinWait2 => "timewait",
+        }
+    }
+}
+
+impl Connection {
+    /// Runs every timer due at `ctx.now`.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx) {
+        for kind in TimerKind::ALL {
+            if self.state == State::Closed {
+                return;
+            }
+            match self.timers[kind as usize] {
+                Some(at) if at <= ctx.now => {
+                    self.timers[kind as usize] = None;
+                    match kind {
+                        TimerKind::Retransmit => self.on_rto(ctx),
+                        TimerKind::DelayedAck => {
+                            if self.ack_pending {
+                                ctx.stats.DelayedACKs += 1;
+                                self.ack_now = true;
+                            }
+                        }
+                        TimerKind::Persist => self.on_persist(ctx),
+                        TimerKind::Keepalive => self.on_keepalive(ctx),
+                        TimerKind::FinWait2 => {
+                            if self.state == State::FinWait2 {
+                                self.close_with(None);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Retransmission timeout (RFC 6298 section 5.4-5.7, RFC 5681 section 3.1): give
+    /// up when the budget is spent (Linux's tcp_write_timeout), else go back to
+    /// SND.UNA with cwnd at one segment and a doubled RTO.
+    fn on_rto(&mut self, ctx: &mut Ctx) {
+        if !self.snd_max.after(self.snd_una) {
+            return;
+        }
+        let config = ctx.config;
+        let expired = match self.state {
+            // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
+            State::SynSent => self.backoff >= config.tcp_syn_retries,
+            State::SynReceived => self.backoff >= config.tcp_synack_retries,
+            _ => {
+                let budget = if self.orphan {
+                    config.orphan_retries()
+                } else {
+                    config.tcp_retries2
+                };
+                let limit = super::model_timeout(budget, config.rto_min, config.rto_max);
+                let start = self.retrans_stamp.unwrap_or(ctx.now);
+                self.backoff > 0 && ctx.now - start >= limit
+            }
+        };
+        if expired {
+            if self.state.is_synchronized() {
+                ctx.stats.TCPAbortOnTimeout += 1;
+            } else {
+                ctx.stats.AttemptFails += 1;
+            }
+            self.close_with(Some(Error::TimedOut));
+            return;
+        }
+        ctx.stats.TCPTimeouts += 1;
+        if self.state.is_synchronized() {
+            self.cc.on_rto(ctx.now, self.flight());
+            self.recover = self.snd_max;
+            self.dupacks = 0;
+            self.retransmit_head = false;
+        }
+        self.snd_nxt = if self.state.is_synchronized() {
+            self.snd_una
+        } else {
+            self.iss
+        };
+        self.rtt_seq = None;
+        self.backoff += 1;
+        let rto = if self.state.is_synchronized() {
+            self.rtt.backed_off(self.backoff)
+        } else {
+            (ctx.config.rto_initial * (1u32 << self.backoff.min(16))).min(ctx.config.rto_max)
+        };
+        self.arm(super::TimerKind::Retransmit, ctx.now + rto);
+    }
+
+    /// Persist timer expiry (RFC 9293 section 3.8.6.1; Linux's tcp_probe_timer): send a
+    /// probe, back off, and give up after `tcp_retries2` unanswered probes.
+    fn on_persist(&mut self, ctx: &mut Ctx) {
+        if self.snd_max.after(self.snd_una) || self.send_buf.is_empty() {
+            return;
+        }
+        let budget = if self.orphan {
+            ctx.config.orphan_retries()
+        } else {
+            ctx.config.tcp_retries2
+        };
+        if self.probes >= budget {
+            ctx.stats.TCPAbortOnTimeout += 1;
+            self.close_with(Some(Error::TimedOut));
+            return;
+        }
+        self.probes += 1;
+        ctx.stats.TCPWinProbe += 1;
+        self.probe_pending = true;
+        let at = ctx.now + self.rtt.backed_off(self.probes);
+        self.arm(TimerKind::Persist, at);
+    }
+
+    /// Keepalive expiry (RFC 1122 section 4.2.3.6, Linux's tcp_keepalive_timer).
+    fn on_keepalive(&mut self, ctx: &mut Ctx) {
+        if !self.opts.keepalive || !self.state.is_synchronized() {
+            return;
+        }
+        let config = ctx.config;
+        let idle = ctx.now - self.last_recv;
+        if idle < config.tcp_keepalive_time {
+            self.probes = 0;
+            self.arm(
+                TimerKind::Keepalive,
+                self.last_recv + config.tcp_keepalive_time,
+            );
+            return;
+        }
+        if self.probes >= config.tcp_keepalive_probes {
+            ctx.stats.TCPAbortOnTimeout += 1;
+            self.reset(ctx, Some(Error::TimedOut));
+            return;
+        }
+        self.probes += 1;
+        ctx.stats.TCPKeepAlive += 1;
+        self.probe_pending = true;
+        self.arm(TimerKind::Keepalive, ctx.now + config.tcp_keepalive_intvl);
+    }
+}

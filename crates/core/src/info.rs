@@ -1,0 +1,267 @@
+//! Per-socket snapshots, as `ss -tanoi` shows them.
+
+use core::fmt;
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use crate::conn::{Connection, TimerKind};
+use crate::stack::{Sock, SocketHandle, Stack};
+use crate::state::State;
+use crate::time::Instant;
+
+/// A running timer, as `ss -o` prints it: `timer:(on,1.2s,3)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerInfo {
+    /// `on` (retransmission), `delack`, `persist`, `keepalive` or `timewait`.
+    pub name: &'static str,
+    /// Time left.
+    pub remaining: Duration,
+    /// Retransmissions or probes so far.
+    pub retrans: u32,
+}
+
+/// A snapshot of one socket, connection, half-open request or TIME-WAIT entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// The handle, for sockets a program holds (None for TIME-WAIT entries, half-open
+    /// requests and orphaned connections).
+    pub handle: Option<SocketHandle>,
+    /// The state.
+    pub state: State,
+    /// Local address.
+    pub local: SocketAddr,
+    /// Remote address (None for listeners).
+    pub remote: Option<SocketAddr>,
+    /// Recv-Q: unread bytes; for a listener, connections waiting in the accept queue.
+    pub recv_q: usize,
+    /// Send-Q: unacknowledged and unsent bytes; for a listener, the backlog.
+    pub send_q: usize,
+    /// The earliest running timer.
+    pub timer: Option<TimerInfo>,
+    /// Congestion control algorithm.
+    pub congestion: &'static str,
+    /// Congestion window, segments.
+    pub cwnd: u32,
+    /// Slow-start threshold, segments (None until set).
+    pub ssthresh: Option<u32>,
+    /// Smoothed RTT and its variation.
+    pub rtt: Option<(Duration, Duration)>,
+    /// Retransmission timeout.
+    pub rto: Duration,
+    /// Effective send MSS.
+    pub mss: u32,
+    /// Window scales (send, receive), when negotiated.
+    pub wscale: Option<(u8, u8)>,
+    /// Bytes acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// Bytes received in order.
+    pub bytes_received: u64,
+    /// Segments sent and received.
+    pub segs_out: u64,
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments retransmitted.
+    pub retrans: u64,
+    /// The user closed it; it finishes on its own.
+    pub orphan: bool,
+}
+
+impl SocketInfo {
+    fn empty(handle: Option<SocketHandle>, state: State, local: SocketAddr) -> SocketInfo {
+        SocketInfo {
+            handle,
+            state,
+            local,
+            remote: None,
+            recv_q: 0,
+            send_q: 0,
+            timer: None,
+            congestion: "",
+            cwnd: 0,
+            ssthresh: None,
+            rtt: None,
+            rto: Duration::ZERO,
+            mss: 0,
+            wscale: None,
+            bytes_acked: 0,
+            bytes_received: 0,
+            segs_out: 0,
+            segs_in: 0,
+            retrans: 0,
+            orphan: false,
+        }
+    }
+
+    fn from_conn(handle: Option<SocketHandle>, c: &Connection, now: Instant) -> SocketInfo {
+        let mss = c.mss.max(1);
+        let timer = c
+            .timers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|at| (i, at)))
+            .min_by_key(|(_, at)| *at)
+            .map(|(i, at)| {
+                let kind = [
+                    TimerKind::Retransmit,
+                    TimerKind::DelayedAck,
+                    TimerKind::Persist,
+                    TimerKind::Keepalive,
+                    TimerKind::FinWait2,
+                ][i];
+                TimerInfo {
+                    name: kind.ss_name(),
+                    remaining: at - now,
+                    retrans: if kind == TimerKind::Retransmit {
+                        c.backoff
+                    } else {
+                        c.probes
+                    },
+                }
+            });
+        SocketInfo {
+            remote: Some(c.remote),
+            recv_q: c.recv_buf.len(),
+            send_q: c.send_buf.len(),
+            timer,
+            congestion: c.cc.algorithm().name(),
+            cwnd: c.cc.cwnd() / mss,
+            ssthresh: (c.cc.ssthresh() != u32::MAX).then(|| c.cc.ssthresh() / mss),
+            rtt: c.rtt.srtt().map(|s| (s, c.rtt.rttvar())),
+            rto: c.rtt.backed_off(c.backoff),
+            mss,
+            wscale: c.neg.ws_ok.then_some((c.neg.snd_wscale, c.neg.rcv_wscale)),
+            bytes_acked: c.bytes_acked,
+            bytes_received: c.bytes_received,
+            segs_out: c.segs_out,
+            segs_in: c.segs_in,
+            retrans: c.retrans_total,
+            orphan: c.orphan,
+            ..SocketInfo::empty(handle, c.state, c.local)
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros % 1000 == 0 {
+        format!("{}", micros / 1000)
+    } else {
+        format!("{:.3}", micros as f64 / 1000.0)
+    }
+}
+
+impl fmt::Display for SocketInfo {
+    /// One `ss -tanoi` entry: `ESTAB 0 0 10.0.0.1:80 10.0.0.2:40000 timer:(on,200ms,0)`
+    /// followed by the `-i` details when the socket is a connection.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peer = self
+            .remote
+            .map_or_else(|| "*:*".to_string(), |r| r.to_string());
+        write!(
+            f,
+            "{:<10} {:<6} {:<6} {:<22} {:<22}",
+            self.state.ss_name(),
+            self.recv_q,
+            self.send_q,
+            self.local,
+            peer
+        )?;
+        if let Some(t) = self.timer {
+            write!(f, " timer:({},{}ms,{})", t.name, ms(t.remaining), t.retrans)?;
+        }
+        if self.orphan {
+            write!(f, " orphan")?;
+        }
+        if self.mss > 0 && self.state != State::TimeWait {
+            write!(f, "\n\t {}", self.congestion)?;
+            if let Some((s, r)) = self.wscale {
+                write!(f, " wscale:{s},{r}")?;
+            }
+            write!(f, " rto:{}", ms(self.rto))?;
+            if let Some((srtt, var)) = self.rtt {
+                write!(f, " rtt:{}/{}", ms(srtt), ms(var))?;
+            }
+            write!(f, " mss:{} cwnd:{}", self.mss, self.cwnd)?;
+            if let Some(s) = self.ssthresh {
+                write!(f, " ssthresh:{s}")?;
+            }
+            write!(
+                f,
+                " bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{}",
+                self.bytes_acked, self.bytes_received, self.segs_out, self.segs_in
+            )?;
+            if self.retrans > 0 {
+                write!(f, " retrans:0/{}", self.retrans)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Stack {
+    /// The snapshot of one socket a program holds.
+    pub fn socket_info(&self, h: SocketHandle) -> Option<SocketInfo> {
+        self.snapshot_of(h, false)
+    }
+
+    fn snapshot_of(&self, h: SocketHandle, include_orphans: bool) -> Option<SocketInfo> {
+        let (sock, user_closed) = self.sock_and_flag(h)?;
+        if user_closed && !include_orphans {
+            return None;
+        }
+        let handle = (!user_closed).then_some(h);
+        Some(match sock {
+            Sock::Fresh { bound, .. } => {
+                let local = (*bound)?;
+                SocketInfo::empty(handle, State::Closed, local)
+            }
+            Sock::Listener(l) => SocketInfo {
+                recv_q: l.accept_queue.len(),
+                send_q: l.backlog as usize,
+                ..SocketInfo::empty(handle, State::Listen, l.local)
+            },
+            Sock::Conn(c) => SocketInfo::from_conn(handle, c, self.now()),
+        })
+    }
+
+    /// Every socket, as `ss -tanoi` lists them: bound and listening sockets,
+    /// connections (orphans included), half-open requests (SYN-RECV) and TIME-WAIT
+    /// entries, in a stable order.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        let now = self.now();
+        let mut out: Vec<SocketInfo> = self
+            .handles()
+            .filter_map(|h| self.snapshot_of(h, true))
+            .filter(|i| i.state != State::Closed || i.remote.is_none())
+            .collect();
+        let mut reqs: Vec<SocketInfo> = self
+            .requests_iter()
+            .map(|(local, remote, deadline, retrans)| SocketInfo {
+                remote: Some(remote),
+                timer: Some(TimerInfo {
+                    name: "on",
+                    remaining: deadline - now,
+                    retrans,
+                }),
+                ..SocketInfo::empty(None, State::SynReceived, local)
+            })
+            .collect();
+        reqs.sort_by_key(|i| (i.local, i.remote));
+        let mut tws: Vec<SocketInfo> = self
+            .time_wait_iter()
+            .map(|(local, remote, expires)| SocketInfo {
+                remote: Some(remote),
+                timer: Some(TimerInfo {
+                    name: "timewait",
+                    remaining: expires - now,
+                    retrans: 0,
+                }),
+                ..SocketInfo::empty(None, State::TimeWait, local)
+            })
+            .collect();
+        tws.sort_by_key(|i| (i.local, i.remote));
+        out.extend(reqs);
+        out.extend(tws);
+        out
+    }
+}

@@ -1,0 +1,157 @@
+//! Listeners: the SYN queue of half-open requests and the accept queue of established
+//! connections behind `listen(backlog)`, as in Linux (tcp_conn_request, tcp_check_req).
+//!
+//! A SYN creates a compact [`RequestSock`] (Linux's request_sock), not a connection; the
+//! third-step ACK turns it into a full connection in ESTABLISHED, queued for accept().
+//! When the accept queue is full, the ACK is dropped (the SYN-ACK's retransmission will
+//! bring another) or, with `tcp_abort_on_overflow`, answered with a RST.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use synack_wire::{Control, SeqNum, TcpOptions, TcpRepr, Timestamp};
+
+use crate::config::Config;
+use crate::conn::{self, Negotiated, SockOpts, Timestamps};
+use crate::segment::CtlSegment;
+use crate::stack::SocketHandle;
+use crate::time::Instant;
+
+/// A listening socket.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// The address listened on (the IP may be unspecified: any local address).
+    pub local: SocketAddr,
+    /// `min(backlog, somaxconn)`: the accept queue holds at most one more than this, as
+    /// in Linux (sk_acceptq_is_full tests `>`).
+    pub backlog: u32,
+    /// Established connections waiting for accept().
+    pub accept_queue: VecDeque<SocketHandle>,
+    /// Half-open requests of this listener in the stack's SYN queue.
+    pub syn_queue_len: usize,
+    /// Options inherited by accepted connections.
+    pub opts: SockOpts,
+}
+
+impl Listener {
+    /// Whether the accept queue is full (Linux: `sk_ack_backlog > sk_max_ack_backlog`).
+    pub fn accept_queue_full(&self) -> bool {
+        self.accept_queue.len() > self.backlog as usize
+    }
+
+    /// Whether the SYN queue is full (Linux's inet_csk_reqsk_queue_is_full compares
+    /// against the listen backlog; `tcp_max_syn_backlog` caps it too).
+    pub fn syn_queue_full(&self, max_syn_backlog: usize) -> bool {
+        self.syn_queue_len >= (self.backlog as usize).max(1).min(max_syn_backlog)
+    }
+}
+
+/// A half-open passive connection in SYN-RECEIVED (Linux's request_sock).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestSock {
+    pub listener: SocketHandle,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub iss: SeqNum,
+    pub irs: SeqNum,
+    pub neg: Negotiated,
+    /// SYN-ACK retransmissions so far.
+    pub retransmits: u32,
+    /// When the SYN-ACK timer fires next.
+    pub deadline: Instant,
+    /// When the first SYN-ACK was sent, for the RTT sample of the handshake.
+    pub sent_at: Instant,
+    /// A third-step ACK arrived while the accept queue was full (Linux's `acked`).
+    pub acked: bool,
+    /// The request's key in the stack's timer heap.
+    pub id: u64,
+}
+
+impl RequestSock {
+    /// A request for the SYN `seg` (RFC 9293 3.10.7.2), negotiating options as Linux's
+    /// tcp_openreq_init does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        now: Instant,
+        listener: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ts_offset: u32,
+        seg: &TcpRepr,
+    ) -> RequestSock {
+        let o = &seg.options;
+        let ws_ok = config.tcp_window_scaling && o.window_scale.is_some();
+        let neg = Negotiated {
+            peer_mss: o.mss.unwrap_or(conn::default_peer_mss(&remote)),
+            snd_wscale: if ws_ok { o.window_scale.unwrap_or(0) } else { 0 },
+            rcv_wscale: if ws_ok { conn::rcv_wscale_for(config) } else { 0 },
+            ws_ok,
+            sack: config.tcp_sack && o.sack_permitted,
+            ts: match (config.tcp_timestamps, o.timestamp) {
+                (true, Some(ts)) => Some(Timestamps {
+                    recent: ts.tsval,
+                    recent_stamp: now,
+                    offset: ts_offset,
+                }),
+                _ => None,
+            },
+        };
+        RequestSock {
+            listener,
+            local,
+            remote,
+            iss,
+            irs: seg.seq,
+            neg,
+            retransmits: 0,
+            deadline: now + config.rto_initial,
+            sent_at: now,
+            acked: false,
+            id: 0,
+        }
+    }
+
+    /// The SYN-ACK (RFC 9293 3.10.7.2), in Linux's option layout.
+    pub fn syn_ack(&self, config: &Config, now: Instant) -> CtlSegment {
+        let adv_mss = conn::mss_for_mtu(config.mtu, &self.remote);
+        let mss_for_window = match self.neg.ts {
+            Some(_) => u32::from(adv_mss) - 12,
+            None => u32::from(adv_mss),
+        };
+        let options = TcpOptions {
+            mss: Some(adv_mss),
+            window_scale: self.neg.ws_ok.then_some(self.neg.rcv_wscale),
+            sack_permitted: self.neg.sack,
+            timestamp: self.neg.ts.map(|ts| Timestamp {
+                tsval: ts.now_val(now),
+                tsecr: ts.recent,
+            }),
+            sack_blocks: [None; 4],
+        };
+        CtlSegment {
+            local: self.local,
+            remote: self.remote,
+            seq: self.iss,
+            ack: Some(self.irs + 1),
+            control: Control::Syn,
+            window: conn::initial_window(config, mss_for_window).min(65535) as u16,
+            options,
+            retransmit: self.retransmits > 0,
+        }
+    }
+
+    /// The SYN-ACK timer (Linux's reqsk_timer_handler): retransmit with a doubled
+    /// timeout, or give up after `tcp_synack_retries`. Returns false when the request
+    /// should be dropped.
+    pub fn on_timeout(&mut self, config: &Config, now: Instant) -> bool {
+        if self.retransmits >= config.tcp_synack_retries {
+            return false;
+        }
+        self.retransmits += 1;
+        let rto = (config.rto_initial * (1u32 << self.retransmits.min(16))).min(config.rto_max);
+        self.deadline = now + rto;
+        true
+    }
+}

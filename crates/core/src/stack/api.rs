@@ -1,0 +1,491 @@
+//! The socket calls: what a program does with a [`Stack`], with the errno a Linux program
+//! would see for each misuse.
+
+use core::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+
+use synack_wire::SeqNum;
+
+use super::{FourTuple, Sock, SocketHandle, Stack};
+use crate::conn::{Connection, SockOpts};
+use crate::error::{Error, Result};
+use crate::listen::Listener;
+use crate::state::State;
+
+/// Which directions `shutdown()` closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// SHUT_RD: no more reads; further incoming data is discarded.
+    Read,
+    /// SHUT_WR: send a FIN after the queued data (half-close).
+    Write,
+    /// SHUT_RDWR: both.
+    Both,
+}
+
+/// A socket option, named after its Linux counterpart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockOpt {
+    /// TCP_NODELAY: disable Nagle's algorithm.
+    NoDelay(bool),
+    /// SO_KEEPALIVE: probe idle connections (`tcp_keepalive_*`).
+    KeepAlive(bool),
+    /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with a RST.
+    Linger(Option<Duration>),
+    /// SO_SNDBUF, bytes (doubled, as Linux does, and clamped to `tcp_wmem`).
+    SendBuffer(usize),
+    /// SO_RCVBUF, bytes (doubled, as Linux does, and clamped to `tcp_rmem`).
+    RecvBuffer(usize),
+    /// SO_REUSEADDR: allow bind() to a port that TIME-WAIT connections still hold.
+    ReuseAddr(bool),
+}
+
+impl Stack {
+    /// socket(): a new, unbound TCP socket.
+    pub fn socket(&mut self) -> SocketHandle {
+        self.alloc(Sock::Fresh {
+            bound: None,
+            opts: SockOpts::default(),
+        })
+    }
+
+    fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
+        let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
+        if slot.user_closed {
+            return Err(Error::BadHandle);
+        }
+        slot.sock.as_mut().ok_or(Error::BadHandle)
+    }
+
+    fn user_conn(&mut self, h: SocketHandle) -> Result<&mut Connection> {
+        match self.user_sock(h)? {
+            Sock::Conn(c) => Ok(c),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Whether some socket or connection holds local `port`; `listener_only` asks only
+    /// about listeners.
+    fn port_taken(&self, port: u16, listener_only: bool) -> bool {
+        if listener_only {
+            return self.listeners.get(&port).is_some_and(|l| !l.is_empty());
+        }
+        self.bound_ports.get(&port).is_some_and(|n| *n > 0)
+            || self.port_refs.get(&port).is_some_and(|n| *n > 0)
+    }
+
+    /// bind(). Port 0 picks a free ephemeral port. `EADDRNOTAVAIL` for an address that
+    /// is not ours, `EADDRINUSE` for a port held by another socket, a connection or a
+    /// TIME-WAIT entry (unless SO_REUSEADDR, which still refuses a listener's port),
+    /// `EINVAL` if already bound.
+    pub fn bind(&mut self, h: SocketHandle, addr: SocketAddr) -> Result<()> {
+        let reuse = match self.user_sock(h)? {
+            Sock::Fresh { bound: None, opts } => opts.reuseaddr,
+            _ => return Err(Error::InvalidInput),
+        };
+        if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let port = if addr.port() == 0 {
+            self.free_port().ok_or(Error::AddrInUse)?
+        } else if self.port_taken(addr.port(), reuse) {
+            return Err(Error::AddrInUse);
+        } else {
+            addr.port()
+        };
+        *self.bound_ports.entry(port).or_insert(0) += 1;
+        if let Sock::Fresh { bound, .. } = self.user_sock(h)? {
+            *bound = Some(SocketAddr::new(addr.ip(), port));
+        }
+        Ok(())
+    }
+
+    fn free_port(&mut self) -> Option<u16> {
+        let (lo, hi) = self.config.ip_local_port_range;
+        let n = u32::from(hi - lo) + 1;
+        for i in 0..n {
+            let port = lo + ((self.port_counter + i) % n) as u16;
+            if self.config.ip_local_reserved_ports.contains(&port) || self.port_taken(port, false)
+            {
+                continue;
+            }
+            self.port_counter = self.port_counter.wrapping_add(i + 1);
+            return Some(port);
+        }
+        None
+    }
+
+    /// listen(): `backlog` is capped by `somaxconn`. An unbound socket is bound to an
+    /// ephemeral port first, as Linux does.
+    pub fn listen(&mut self, h: SocketHandle, backlog: u32) -> Result<()> {
+        let backlog = backlog.min(self.config.somaxconn);
+        let (bound, opts) = match self.user_sock(h)? {
+            Sock::Fresh { bound, opts } => (*bound, *opts),
+            Sock::Listener(l) => {
+                l.backlog = backlog;
+                return Ok(());
+            }
+            Sock::Conn(_) => return Err(Error::InvalidInput),
+        };
+        let local = match bound {
+            Some(a) => a,
+            None => {
+                let family = self.addrs.first().copied().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                let any = if family.is_ipv4() {
+                    IpAddr::from([0u8; 4])
+                } else {
+                    IpAddr::from([0u8; 16])
+                };
+                self.bind(h, SocketAddr::new(any, 0))?;
+                match self.user_sock(h)? {
+                    Sock::Fresh { bound: Some(a), .. } => *a,
+                    _ => return Err(Error::InvalidInput),
+                }
+            }
+        };
+        if self.port_taken(local.port(), true) {
+            return Err(Error::AddrInUse);
+        }
+        *self.user_sock(h)? = Sock::Listener(Listener {
+            local,
+            backlog,
+            accept_queue: Default::default(),
+            syn_queue_len: 0,
+            opts,
+        });
+        self.listeners.entry(local.port()).or_default().push(h);
+        self.trace(local, local, State::Closed, State::Listen);
+        Ok(())
+    }
+
+    /// accept(): the next established connection and its peer, or `EAGAIN`.
+    pub fn accept(&mut self, h: SocketHandle) -> Result<(SocketHandle, SocketAddr)> {
+        let Sock::Listener(l) = self.user_sock(h)? else {
+            return Err(Error::InvalidInput);
+        };
+        let child = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        let peer = match self.sock_mut(child) {
+            Some(Sock::Conn(c)) => c.remote,
+            _ => return Err(Error::ConnectionAborted),
+        };
+        Ok((child, peer))
+    }
+
+    /// connect(): starts the handshake; [`EventKind::Connected`](super::EventKind) or
+    /// `Closed` follows. `EISCONN` if connected or listening, `EALREADY` while
+    /// connecting, `EADDRNOTAVAIL` when no local address or ephemeral port is free.
+    pub fn connect(&mut self, h: SocketHandle, remote: SocketAddr) -> Result<()> {
+        let (bound, opts) = match self.user_sock(h)? {
+            Sock::Fresh { bound, opts } => (*bound, *opts),
+            Sock::Listener(_) => return Err(Error::AlreadyConnected),
+            Sock::Conn(c) if c.state == State::SynSent => return Err(Error::AlreadyInProgress),
+            Sock::Conn(_) => return Err(Error::AlreadyConnected),
+        };
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(Error::InvalidInput);
+        }
+        let local_ip = match bound {
+            Some(a) if !a.ip().is_unspecified() => a.ip(),
+            _ => self
+                .addrs
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() == remote.is_ipv4())
+                .ok_or(Error::AddrNotAvailable)?,
+        };
+        let (local, tw_seed) = match bound {
+            Some(a) if a.port() != 0 => {
+                let local = SocketAddr::new(local_ip, a.port());
+                let tuple = FourTuple { local, remote };
+                let seed = self.tuple_usable(&tuple).ok_or(Error::AddrInUse)?;
+                (local, seed)
+            }
+            _ => self
+                .pick_ephemeral(local_ip, remote)
+                .ok_or(Error::AddrNotAvailable)?,
+        };
+        let now = self.now;
+        let tuple = FourTuple { local, remote };
+        if let Some((iss, ts)) = tw_seed {
+            self.tw_remove(&tuple);
+            self.stats.TWRecycled += 1;
+            self.trace(local, remote, State::TimeWait, State::Closed);
+            let _ = (iss, ts);
+        }
+        let iss = match tw_seed {
+            Some((iss, _)) => iss,
+            None => SeqNum(self.isn.isn(now, local, remote)),
+        };
+        let ts_offset = self.keyed_u32(1, local, remote);
+        let conn = self
+            .with_ctx(|ctx| {
+                let mut c = Connection::connect(ctx, local, remote, iss, ts_offset);
+                c.opts = opts;
+                if let (Some((_, Some(recent))), Some(ts)) = (tw_seed, c.neg.ts.as_mut()) {
+                    ts.recent = recent;
+                }
+                c
+            });
+        *self.user_sock(h)? = Sock::Conn(Box::new(conn));
+        self.conn_insert(tuple, h);
+        self.trace(local, remote, State::Closed, State::SynSent);
+        self.with_conn(h, |_, _| ());
+        Ok(())
+    }
+
+    fn with_ctx<R>(&mut self, f: impl FnOnce(&mut crate::conn::Ctx) -> R) -> R {
+        let mut ctx = crate::conn::Ctx {
+            now: self.now,
+            config: &self.config,
+            stats: &mut self.stats,
+            ctl: &mut self.ctl,
+            challenge: &mut self.challenge,
+        };
+        f(&mut ctx)
+    }
+
+    /// Whether a new connection may use `tuple`: `Some(None)` if it is free,
+    /// `Some(Some((isn, ts_recent)))` if a TIME-WAIT entry holds it and `tcp_tw_reuse`
+    /// lets us take it over (timestamps on, entry older than one second; Linux's
+    /// tcp_twsk_unique), `None` if it is taken.
+    #[allow(clippy::type_complexity)]
+    fn tuple_usable(&self, tuple: &FourTuple) -> Option<Option<(SeqNum, Option<u32>)>> {
+        if self.conns.contains_key(tuple) || self.requests.contains_key(tuple) {
+            return None;
+        }
+        let Some(tw) = self.time_wait.get(tuple) else {
+            return Some(None);
+        };
+        let reuse = match self.config.tcp_tw_reuse {
+            1 => true,
+            2 => tuple.remote.ip().is_loopback(),
+            _ => false,
+        };
+        if reuse && tw.ts_offset.is_some() && self.now - tw.ts_stamp >= Duration::from_secs(1) {
+            let mut isn = tw.snd_nxt + 65535 + 2;
+            if isn == SeqNum(0) {
+                isn += 1;
+            }
+            return Some(Some((isn, Some(tw.ts_recent))));
+        }
+        None
+    }
+
+    /// Linux's __inet_hash_connect: start at a keyed offset for the destination, walk the
+    /// range, skip reserved and bound ports and 4-tuples in use.
+    #[allow(clippy::type_complexity)]
+    fn pick_ephemeral(
+        &mut self,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Option<(SocketAddr, Option<(SeqNum, Option<u32>)>)> {
+        let (lo, hi) = self.config.ip_local_port_range;
+        let n = u32::from(hi - lo) + 1;
+        let unspecified = SocketAddr::new(local_ip, 0);
+        let offset = self
+            .keyed_u32(2, unspecified, remote)
+            .wrapping_add(self.port_counter);
+        for i in 0..n {
+            let port = lo + (offset.wrapping_add(i) % n) as u16;
+            if self.config.ip_local_reserved_ports.contains(&port)
+                || self.bound_ports.get(&port).is_some_and(|c| *c > 0)
+            {
+                continue;
+            }
+            let local = SocketAddr::new(local_ip, port);
+            if let Some(seed) = self.tuple_usable(&FourTuple { local, remote }) {
+                self.port_counter = self.port_counter.wrapping_add(i + 1);
+                return Some((local, seed));
+            }
+        }
+        None
+    }
+
+    /// send(): queues bytes; returns how many were taken (`EAGAIN` when the buffer is
+    /// full, `EPIPE` after shutdown(SHUT_WR) or on an unconnected socket).
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize> {
+        match self.user_sock(h)? {
+            Sock::Conn(_) => {}
+            _ => return Err(Error::BrokenPipe),
+        }
+        self.with_conn(h, |c, _| c.send(data))
+            .unwrap_or(Err(Error::BadHandle))
+    }
+
+    /// recv(): reads in-order bytes; `Ok(0)` is end of stream, `EAGAIN` means none yet.
+    pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize> {
+        self.user_conn(h)?;
+        self.with_conn(h, |c, ctx| c.recv(ctx, out))
+            .unwrap_or(Err(Error::BadHandle))
+    }
+
+    /// shutdown(): half-close (SHUT_WR sends a FIN), stop reading, or both.
+    pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<()> {
+        let c = self.user_conn(h)?;
+        if matches!(c.state, State::Closed) && c.error.is_none() && !c.fin_received {
+            return Err(Error::NotConnected);
+        }
+        self.with_conn(h, |c, ctx| {
+            if matches!(how, Shutdown::Read | Shutdown::Both) {
+                c.rd_shutdown = true;
+            }
+            if matches!(how, Shutdown::Write | Shutdown::Both) {
+                c.shutdown_write(ctx);
+            }
+        });
+        Ok(())
+    }
+
+    /// close(): releases the handle. A connection finishes on its own (FIN, or RST when
+    /// unread data is discarded or SO_LINGER is zero); unaccepted connections of a
+    /// listener are reset.
+    pub fn close(&mut self, h: SocketHandle) -> Result<()> {
+        match self.user_sock(h)? {
+            Sock::Fresh { bound, .. } => {
+                let port = bound.map(|b| b.port());
+                self.unbind(port);
+                self.release(h);
+            }
+            Sock::Listener(l) => {
+                let local = l.local;
+                let children: Vec<SocketHandle> = l.accept_queue.drain(..).collect();
+                if let Some(list) = self.listeners.get_mut(&local.port()) {
+                    list.retain(|x| *x != h);
+                }
+                let pending: Vec<(FourTuple, u64)> = self
+                    .requests
+                    .iter()
+                    .filter(|(_, r)| r.listener == h)
+                    .map(|(t, r)| (*t, r.id))
+                    .collect();
+                for (t, id) in pending {
+                    self.drop_request(&t, id);
+                }
+                for child in children {
+                    if let Some(slot) = self.slot_mut(child) {
+                        slot.user_closed = true;
+                    }
+                    self.with_conn(child, |c, ctx| {
+                        c.orphan = true;
+                        c.reset(ctx, None)
+                    });
+                }
+                self.unbind(Some(local.port()));
+                self.trace(local, local, State::Listen, State::Closed);
+                self.release(h);
+            }
+            Sock::Conn(_) => {
+                if let Some(slot) = self.slot_mut(h) {
+                    slot.user_closed = true;
+                    slot.pending = 0;
+                }
+                let gone = self
+                    .with_conn(h, |c, ctx| {
+                        c.close(ctx);
+                        c.state == State::Closed
+                    })
+                    .unwrap_or(false);
+                if gone {
+                    self.release(h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unbind(&mut self, port: Option<u16>) {
+        if let Some(p) = port {
+            if let Some(n) = self.bound_ports.get_mut(&p) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.bound_ports.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// Aborts a connection with a RST (or closes any other socket), releasing the handle.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<()> {
+        if let Sock::Conn(c) = self.user_sock(h)? {
+            c.opts.linger = Some(Duration::ZERO);
+        }
+        self.close(h)
+    }
+
+    /// setsockopt(). Options set on a listener are inherited by accepted connections.
+    pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<()> {
+        let (wmem, rmem) = (self.config.tcp_wmem, self.config.tcp_rmem);
+        let clamp = |v: usize, r: [usize; 3]| v.saturating_mul(2).clamp(r[0], r[2]);
+        let apply = move |o: &mut SockOpts| match opt {
+            SockOpt::NoDelay(v) => o.nodelay = v,
+            SockOpt::KeepAlive(v) => o.keepalive = v,
+            SockOpt::Linger(v) => o.linger = v,
+            SockOpt::SendBuffer(v) => o.sndbuf = Some(clamp(v, wmem)),
+            SockOpt::RecvBuffer(v) => o.rcvbuf = Some(clamp(v, rmem)),
+            SockOpt::ReuseAddr(v) => o.reuseaddr = v,
+        };
+        let keepalive_time = self.config.tcp_keepalive_time;
+        let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
+        if slot.user_closed {
+            return Err(Error::BadHandle);
+        }
+        match slot.sock.as_mut().ok_or(Error::BadHandle)? {
+            Sock::Fresh { opts, .. } => apply(opts),
+            Sock::Listener(l) => apply(&mut l.opts),
+            Sock::Conn(_) => {
+                self.with_conn(h, |c, ctx| {
+                    apply(&mut c.opts);
+                    if let Some(s) = c.opts.sndbuf {
+                        c.send_buf.set_capacity(s.max(c.send_buf.len()));
+                    }
+                    if let Some(r) = c.opts.rcvbuf {
+                        c.recv_buf.set_capacity(r);
+                    }
+                    if c.opts.keepalive && c.state.is_synchronized() {
+                        c.arm(
+                            crate::conn::TimerKind::Keepalive,
+                            c.last_recv.max(ctx.now) + keepalive_time,
+                        );
+                    } else if !c.opts.keepalive {
+                        c.disarm(crate::conn::TimerKind::Keepalive);
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The local address of a bound, listening or connected socket.
+    pub fn local_addr(&mut self, h: SocketHandle) -> Result<SocketAddr> {
+        match self.user_sock(h)? {
+            Sock::Fresh { bound, .. } => bound.ok_or(Error::InvalidInput),
+            Sock::Listener(l) => Ok(l.local),
+            Sock::Conn(c) => Ok(c.local),
+        }
+    }
+
+    /// The peer of a connected socket (`ENOTCONN` otherwise).
+    pub fn peer_addr(&mut self, h: SocketHandle) -> Result<SocketAddr> {
+        Ok(self.user_conn(h)?.remote)
+    }
+
+    /// The state of a socket: LISTEN, a connection's state, CLOSED for fresh sockets.
+    pub fn state(&self, h: SocketHandle) -> Result<State> {
+        let slot = self.slot(h).ok_or(Error::BadHandle)?;
+        Ok(match slot.sock.as_ref() {
+            Some(Sock::Conn(c)) => c.state,
+            Some(Sock::Listener(_)) => State::Listen,
+            _ => State::Closed,
+        })
+    }
+
+    /// Bytes that send() would take now.
+    pub fn send_capacity(&mut self, h: SocketHandle) -> Result<usize> {
+        Ok(self.user_conn(h)?.send_space())
+    }
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue(&mut self, h: SocketHandle) -> Result<usize> {
+        Ok(self.user_conn(h)?.recv_buf.len())
+    }
+}

@@ -1,0 +1,330 @@
+//! Datagram arrival: parse, demultiplex (connections, then TIME-WAIT, then half-open
+//! requests, then listeners, as Linux looks them up), and dispatch.
+
+use std::net::SocketAddr;
+
+use synack_wire::{Control, SeqNum, TcpRepr};
+
+use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
+use crate::conn::{Connection, Ctx};
+use crate::listen::RequestSock;
+use crate::state::State;
+use crate::time::Instant;
+use crate::time_wait::TwAction;
+
+impl Stack {
+    /// Feeds one whole IP datagram received at `now`. Malformed datagrams are counted
+    /// (InErrs, InCsumErrors, IpInDiscards) and dropped; nothing panics.
+    pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
+        self.advance(now);
+        let (ip, seg) = match synack_wire::parse_datagram(datagram, true) {
+            Ok(parsed) => parsed,
+            Err(synack_wire::Error::Checksum) => {
+                self.stats.InSegs += 1;
+                self.stats.InErrs += 1;
+                self.stats.InCsumErrors += 1;
+                return;
+            }
+            Err(synack_wire::Error::Malformed) | Err(synack_wire::Error::Truncated)
+                if is_tcp(datagram) =>
+            {
+                self.stats.InSegs += 1;
+                self.stats.InErrs += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.IpInDiscards += 1;
+                return;
+            }
+        };
+        if !self.addrs.contains(&ip.dst) {
+            self.stats.IpInDiscards += 1;
+            return;
+        }
+        self.stats.InSegs += 1;
+        let tuple = FourTuple {
+            local: SocketAddr::new(ip.dst, seg.dst_port),
+            remote: SocketAddr::new(ip.src, seg.src_port),
+        };
+        if let Some(&h) = self.conns.get(&tuple) {
+            self.with_conn(h, |conn, ctx| conn.on_segment(ctx, &seg));
+            return;
+        }
+        let mut reopen_isn = None;
+        if let Some(tw) = self.time_wait.get_mut(&tuple) {
+            let len = self.config.tcp_timewait_len;
+            match tw.on_segment(&seg, now, len, self.config.tcp_rfc1337) {
+                TwAction::Drop => return,
+                TwAction::Ack => {
+                    let tw = *tw;
+                    self.push_tw_ack(&tuple, &tw);
+                    self.tw_expiry.push_back((tw.expires, tuple));
+                    return;
+                }
+                TwAction::Kill => {
+                    self.tw_remove(&tuple);
+                    self.stats.TWKilled += 1;
+                    self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
+                    return;
+                }
+                TwAction::Reopen(isn) => {
+                    self.tw_remove(&tuple);
+                    self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
+                    reopen_isn = Some(isn);
+                }
+            }
+        }
+        if self.requests.contains_key(&tuple) {
+            self.on_request_segment(&tuple, &seg);
+            return;
+        }
+        if let Some(l) = self.find_listener(&tuple.local) {
+            self.on_listen_segment(l, &tuple, &seg, reopen_isn);
+            return;
+        }
+        // CLOSED (RFC 9293 3.10.7.1).
+        if self.ctl.reset_for(tuple.local, tuple.remote, &seg) {
+            self.stats.OutRsts += 1;
+            self.stats.TCPNoListener += 1;
+        }
+    }
+
+    fn push_tw_ack(&mut self, tuple: &FourTuple, tw: &crate::time_wait::TimeWait) {
+        self.stats.OutSegs += 1;
+        self.ctl.push(crate::segment::CtlSegment {
+            local: tuple.local,
+            remote: tuple.remote,
+            seq: tw.snd_nxt,
+            ack: Some(tw.rcv_nxt),
+            control: Control::None,
+            window: tw.window,
+            options: tw.ack_options(self.now),
+            retransmit: false,
+        });
+    }
+
+    /// The listener for a local address: one bound to the exact address first, then one
+    /// bound to the unspecified address.
+    pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
+        let list = self.listeners.get(&local.port())?;
+        let exact = list.iter().find(|h| {
+            matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
+                Some(Sock::Listener(l)) if l.local.ip() == local.ip())
+        });
+        exact
+            .or_else(|| {
+                list.iter().find(|h| {
+                    matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
+                        Some(Sock::Listener(l)) if l.local.ip().is_unspecified()
+                            && l.local.is_ipv4() == local.is_ipv4())
+                })
+            })
+            .copied()
+    }
+
+    /// LISTEN (RFC 9293 3.10.7.2, Linux's tcp_v4_conn_request / tcp_conn_request).
+    fn on_listen_segment(
+        &mut self,
+        lh: SocketHandle,
+        tuple: &FourTuple,
+        seg: &TcpRepr,
+        isn: Option<SeqNum>,
+    ) {
+        match seg.control {
+            Control::Rst => return,
+            _ if seg.ack.is_some() => {
+                // An ACK to a listener: <SEQ=SEG.ACK><CTL=RST>.
+                if self.ctl.reset_for(tuple.local, tuple.remote, seg) {
+                    self.stats.OutRsts += 1;
+                }
+                return;
+            }
+            Control::Syn => {}
+            _ => return,
+        }
+        let now = self.now;
+        let max_syn_backlog = self.config.tcp_max_syn_backlog;
+        let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
+            return;
+        };
+        if l.accept_queue_full() {
+            self.stats.ListenOverflows += 1;
+            self.stats.ListenDrops += 1;
+            return;
+        }
+        if l.syn_queue_full(max_syn_backlog) {
+            // SYN cookies are not implemented yet: a full SYN queue drops the SYN.
+            self.stats.ListenDrops += 1;
+            return;
+        }
+        l.syn_queue_len += 1;
+        let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
+        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let mut req = RequestSock::new(
+            &self.config,
+            now,
+            lh,
+            tuple.local,
+            tuple.remote,
+            iss,
+            ts_offset,
+            seg,
+        );
+        self.stats.OutSegs += 1;
+        self.ctl.push(req.syn_ack(&self.config, now));
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        req.id = id;
+        self.timers
+            .push(std::cmp::Reverse((req.deadline, TimerRef::Request(id))));
+        self.request_ids.insert(id, *tuple);
+        self.requests.insert(*tuple, req);
+        self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);
+    }
+
+    /// A segment for a half-open request (SYN-RECEIVED; Linux's tcp_check_req).
+    fn on_request_segment(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+        let now = self.now;
+        let Some(req) = self.requests.get(tuple) else {
+            return;
+        };
+        let id = Some(req.id);
+        let rcv_nxt = req.irs + 1;
+        // A retransmitted SYN: our SYN-ACK was lost; send it again.
+        if seg.control == Control::Syn && seg.ack.is_none() && seg.seq == req.irs {
+            let synack = req.syn_ack(&self.config, now);
+            self.stats.RetransSegs += 1;
+            self.ctl.push(synack);
+            return;
+        }
+        if let Some(ack) = seg.ack {
+            if ack != req.iss + 1 {
+                // Not for our SYN-ACK: the listener answers with a RST.
+                if seg.control != Control::Rst && self.ctl.reset_for(tuple.local, tuple.remote, seg)
+                {
+                    self.stats.OutRsts += 1;
+                }
+                return;
+            }
+        }
+        // Sequence check against the window we offered in the SYN-ACK.
+        let wnd = u32::from(req.syn_ack(&self.config, now).window);
+        let end = seg.seq + seg.seg_len();
+        if end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
+            if seg.control != Control::Rst {
+                let synack = req.syn_ack(&self.config, now);
+                self.stats.OutSegs += 1;
+                self.ctl.push(crate::segment::CtlSegment {
+                    control: Control::None,
+                    seq: req.iss + 1,
+                    ack: Some(rcv_nxt),
+                    options: synack_wire::TcpOptions {
+                        timestamp: synack.options.timestamp,
+                        ..Default::default()
+                    },
+                    ..synack
+                });
+            }
+            return;
+        }
+        if matches!(seg.control, Control::Rst | Control::Syn) {
+            // RST, or a new SYN in the window: the embryonic connection is reset.
+            if seg.control == Control::Syn && self.ctl.reset_for(tuple.local, tuple.remote, seg) {
+                self.stats.OutRsts += 1;
+            }
+            self.stats.AttemptFails += 1;
+            if let Some(id) = id {
+                self.drop_request(tuple, id);
+            }
+            return;
+        }
+        if seg.ack.is_none() {
+            return;
+        }
+        // The third step of the handshake.
+        let lh = req.listener;
+        let full = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.accept_queue_full(),
+            _ => return,
+        };
+        if full {
+            self.stats.ListenOverflows += 1;
+            self.stats.ListenDrops += 1;
+            if self.config.tcp_abort_on_overflow {
+                if self.ctl.reset_for(tuple.local, tuple.remote, seg) {
+                    self.stats.OutRsts += 1;
+                }
+                if let Some(id) = id {
+                    self.drop_request(tuple, id);
+                }
+            } else if let Some(r) = self.requests.get_mut(tuple) {
+                r.acked = true;
+            }
+            return;
+        }
+        let req = self.requests.remove(tuple).expect("checked above");
+        if let Some(id) = id {
+            self.request_ids.remove(&id);
+        }
+        self.establish_child(lh, req, seg);
+    }
+
+    /// Creates the connection of a completed passive handshake and queues it for accept.
+    fn establish_child(&mut self, lh: SocketHandle, req: RequestSock, seg: &TcpRepr) {
+        let now = self.now;
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => {
+                l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
+                l.opts
+            }
+            _ => return,
+        };
+        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
+        conn.passive = true;
+        conn.opts = opts;
+        conn.apply_negotiated(req.neg);
+        conn.irs = req.irs;
+        conn.rcv_nxt = req.irs + 1;
+        conn.rcv_wup = conn.rcv_nxt;
+        let synack = req.syn_ack(&self.config, now);
+        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
+        conn.snd_nxt = req.iss + 1;
+        conn.snd_max = conn.snd_nxt;
+        conn.set_state(State::SynReceived);
+        if req.retransmits == 0 {
+            conn.rtt_seq = Some((req.iss, req.sent_at));
+        }
+        conn.retrans_stamp = None;
+        self.stats.PassiveOpens += 1;
+        let tuple = FourTuple {
+            local: req.local,
+            remote: req.remote,
+        };
+        let h = self.alloc(Sock::Conn(Box::new(conn)));
+        self.conn_insert(tuple, h);
+        // The ACK (and any data or FIN on it) goes through the ordinary path, which
+        // moves SYN-RECEIVED to ESTABLISHED (RFC 9293 3.10.7.4, fifth).
+        self.with_conn(h, |conn, ctx: &mut Ctx| conn.on_segment(ctx, seg));
+        let ok = matches!(
+            self.sock_mut(h),
+            Some(Sock::Conn(c)) if c.state != State::SynReceived && c.state != State::Closed
+        );
+        if !ok {
+            return;
+        }
+        self.stats.TcpPassiveEstab += 1;
+        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
+            l.accept_queue.push_back(h);
+        }
+        self.notify(lh, EV_INCOMING);
+    }
+}
+
+/// Whether a datagram that failed to parse carries TCP (for counting InErrs).
+fn is_tcp(datagram: &[u8]) -> bool {
+    match datagram.first().map(|b| b >> 4) {
+        Some(4) => datagram.get(9) == Some(&synack_wire::IPPROTO_TCP),
+        Some(6) => datagram.get(6) == Some(&synack_wire::IPPROTO_TCP),
+        _ => false,
+    }
+}

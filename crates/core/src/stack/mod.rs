@@ -1,0 +1,798 @@
+//! The stack: sockets, demultiplexing, listeners, TIME-WAIT, timers and the sans-IO
+//! entry points.
+//!
+//! # Call order
+//!
+//! A driver loops:
+//! 1. feed every received datagram to [`Stack::handle_packet`] (a batch, so that ACKs
+//!    coalesce), and call [`Stack::handle_timeout`] when [`Stack::poll_timeout`]'s instant
+//!    has come;
+//! 2. drain [`Stack::poll_transmit`] until it returns `None`, sending each datagram;
+//! 3. drain [`Stack::poll_event`] and act on the sockets (send, recv, accept, ...);
+//! 4. sleep until the next datagram or [`Stack::poll_timeout`].
+//!
+//! Any order is harmless: a late call only delays what the stack would have done. Socket
+//! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
+
+mod api;
+mod input;
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
+
+use crate::config::Config;
+use crate::conn::{ChallengeBudget, Connection, Ctx};
+use crate::isn::{IsnGenerator, KeyedState};
+use crate::listen::{Listener, RequestSock};
+use crate::segment::{CtlQueue, CtlSegment};
+use crate::state::State;
+use crate::stats::Stats;
+use crate::time::Instant;
+use crate::time_wait::TimeWait;
+
+pub use api::{Shutdown, SockOpt};
+
+/// Names a socket of a [`Stack`]. Handles are not reused while the socket lives; a stale
+/// handle gets `EBADF`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl SocketHandle {
+    /// A number for display (`ss`-style listings show it as the socket's inode).
+    pub fn id(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+}
+
+/// What happened on a socket, for the application to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The socket.
+    pub socket: SocketHandle,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The kinds of [`Event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The handshake completed: the socket is connected.
+    Connected,
+    /// A listener has a connection to accept.
+    Incoming,
+    /// Data or end of stream can be read.
+    Readable,
+    /// Send buffer space opened up.
+    Writable,
+    /// The connection ended; `Some` carries the error the calls now return.
+    Closed(Option<crate::error::Error>),
+}
+
+/// One state transition of a connection, reported when tracing is on
+/// ([`Stack::set_trace_transitions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// When it happened.
+    pub at: Instant,
+    /// Local address of the connection.
+    pub local: SocketAddr,
+    /// Remote address of the connection.
+    pub remote: SocketAddr,
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+}
+
+/// The two ends of a connection: the demultiplexing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FourTuple {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// What lives in a socket slot.
+pub(crate) enum Sock {
+    /// Created, maybe bound, not yet listening or connected.
+    Fresh {
+        bound: Option<SocketAddr>,
+        opts: crate::conn::SockOpts,
+    },
+    /// Listening.
+    Listener(Listener),
+    /// A connection (in any state from SYN-SENT to CLOSED).
+    Conn(Box<Connection>),
+}
+
+pub(crate) struct Slot {
+    generation: u32,
+    sock: Option<Sock>,
+    /// The user closed the handle; the socket lives on until its connection ends.
+    user_closed: bool,
+    /// Event bits not yet reported (see `EV_*`).
+    pending: u8,
+    /// The handle is in the event queue.
+    queued: bool,
+    /// The handle is in the transmit queue.
+    dirty: bool,
+    /// The earliest deadline of this socket in the timer heap.
+    timer_at: Option<Instant>,
+    /// Whether this connection is counted in CurrEstab.
+    counted_estab: bool,
+}
+
+const EV_CONNECTED: u8 = 1;
+const EV_INCOMING: u8 = 2;
+const EV_READABLE: u8 = 4;
+const EV_WRITABLE: u8 = 8;
+const EV_CLOSED: u8 = 16;
+
+/// Something with a deadline in the timer heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Socket(SocketHandle),
+    Request(u64),
+}
+
+/// A user-space TCP/IP stack: the engine. See the module documentation for the call
+/// order, and [`Config`] for its knobs.
+pub struct Stack {
+    config: Config,
+    addrs: Vec<IpAddr>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    conns: HashMap<FourTuple, SocketHandle, KeyedState>,
+    requests: HashMap<FourTuple, RequestSock, KeyedState>,
+    /// Request tuples by id, for the timer heap (ids are never reused).
+    request_ids: HashMap<u64, FourTuple, KeyedState>,
+    next_request_id: u64,
+    time_wait: HashMap<FourTuple, TimeWait, KeyedState>,
+    tw_expiry: VecDeque<(Instant, FourTuple)>,
+    listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
+    /// Explicitly bound or listening ports, with how many sockets hold each.
+    bound_ports: HashMap<u16, u32, KeyedState>,
+    /// Local ports held by connections and TIME-WAIT entries (Linux's bind buckets keep
+    /// them, which is why a restarted server needs SO_REUSEADDR).
+    port_refs: HashMap<u16, u32, KeyedState>,
+    timers: BinaryHeap<std::cmp::Reverse<(Instant, TimerRef)>>,
+    tx_queue: VecDeque<SocketHandle>,
+    ctl: CtlQueue,
+    events: VecDeque<SocketHandle>,
+    transitions: Option<VecDeque<Transition>>,
+    stats: Stats,
+    isn: IsnGenerator,
+    secret: [u8; 16],
+    challenge: ChallengeBudget,
+    port_counter: u32,
+    now: Instant,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("addrs", &self.addrs)
+            .field("connections", &self.conns.len())
+            .field("time_wait", &self.time_wait.len())
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Expands a 64-bit seed into key material (splitmix64).
+fn expand_seed(seed: u64, salt: u64) -> [u8; 16] {
+    let mut x = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut out = [0u8; 16];
+    for chunk in out.chunks_mut(8) {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_le_bytes());
+    }
+    out
+}
+
+impl Stack {
+    /// A stack with `config` and no addresses yet (see [`Stack::add_address`]).
+    pub fn new(config: Config) -> Stack {
+        let secret = expand_seed(config.seed, 1);
+        let hasher = KeyedState::new(expand_seed(config.seed, 2));
+        Stack {
+            isn: IsnGenerator::new(expand_seed(config.seed, 3)),
+            config,
+            addrs: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            conns: HashMap::with_hasher(hasher.clone()),
+            requests: HashMap::with_hasher(hasher.clone()),
+            request_ids: HashMap::with_hasher(hasher.clone()),
+            next_request_id: 0,
+            time_wait: HashMap::with_hasher(hasher.clone()),
+            tw_expiry: VecDeque::new(),
+            listeners: HashMap::with_hasher(hasher.clone()),
+            bound_ports: HashMap::with_hasher(hasher.clone()),
+            port_refs: HashMap::with_hasher(hasher),
+            timers: BinaryHeap::new(),
+            tx_queue: VecDeque::new(),
+            ctl: CtlQueue::default(),
+            events: VecDeque::new(),
+            transitions: None,
+            stats: Stats::default(),
+            secret,
+            challenge: ChallengeBudget::default(),
+            port_counter: 0,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Adds a local address: datagrams to it are ours, and it can be bound.
+    pub fn add_address(&mut self, addr: IpAddr) {
+        if !self.addrs.contains(&addr) {
+            self.addrs.push(addr);
+        }
+    }
+
+    /// The local addresses.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configuration, to change knobs at run time (as `sysctl -w` does); changes
+    /// apply to what happens next.
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// The counters (`netstat -s`).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Turns the state-transition trace on or off (see [`Stack::poll_transition`]).
+    pub fn set_trace_transitions(&mut self, on: bool) {
+        self.transitions = on.then(VecDeque::new);
+    }
+
+    /// The next recorded state transition, oldest first.
+    pub fn poll_transition(&mut self) -> Option<Transition> {
+        self.transitions.as_mut()?.pop_front()
+    }
+
+    /// The latest time the stack has been told about.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub(crate) fn sock_and_flag(&self, h: SocketHandle) -> Option<(&Sock, bool)> {
+        let slot = self.slot(h)?;
+        Some((slot.sock.as_ref()?, slot.user_closed))
+    }
+
+    pub(crate) fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.sock.as_ref().map(|_| SocketHandle {
+                index: i as u32,
+                generation: s.generation,
+            })
+        })
+    }
+
+    pub(crate) fn requests_iter(
+        &self,
+    ) -> impl Iterator<Item = (SocketAddr, SocketAddr, Instant, u32)> + '_ {
+        self.requests
+            .values()
+            .map(|r| (r.local, r.remote, r.deadline, r.retransmits))
+    }
+
+    pub(crate) fn time_wait_iter(
+        &self,
+    ) -> impl Iterator<Item = (SocketAddr, SocketAddr, Instant)> + '_ {
+        self.time_wait
+            .iter()
+            .map(|(t, tw)| (t.local, t.remote, tw.expires))
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn trace(&mut self, local: SocketAddr, remote: SocketAddr, from: State, to: State) {
+        if from == to {
+            return;
+        }
+        if let Some(t) = self.transitions.as_mut() {
+            t.push_back(Transition {
+                at: self.now,
+                local,
+                remote,
+                from,
+                to,
+            });
+        }
+    }
+
+    /// A keyed pseudo-random 32-bit value for `data` (timestamp offsets, port offsets).
+    fn keyed_u32(&self, salt: u8, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let mut buf = [0u8; 40];
+        let mut n = 0;
+        for a in [local, remote] {
+            match a.ip() {
+                IpAddr::V4(v4) => {
+                    buf[n..n + 4].copy_from_slice(&v4.octets());
+                    n += 4;
+                }
+                IpAddr::V6(v6) => {
+                    buf[n..n + 16].copy_from_slice(&v6.octets());
+                    n += 16;
+                }
+            }
+            buf[n..n + 2].copy_from_slice(&a.port().to_be_bytes());
+            n += 2;
+        }
+        buf[n] = salt;
+        crate::isn::siphash24(&self.secret, &buf[..=n]) as u32
+    }
+
+    // ----- sans-IO: time -----
+
+    /// The next instant at which [`Stack::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let heap = self.timers.peek().map(|r| r.0 .0);
+        let tw = self.tw_expiry.front().map(|(at, _)| *at);
+        match (heap, tw) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some(std::cmp::Reverse((at, target))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match target {
+                TimerRef::Socket(h) => self.socket_timer(h, at),
+                TimerRef::Request(id) => self.request_timer(id),
+            }
+        }
+        while let Some(&(at, tuple)) = self.tw_expiry.front() {
+            if at > now {
+                break;
+            }
+            self.tw_expiry.pop_front();
+            if let Some(tw) = self.time_wait.get(&tuple) {
+                if tw.expires <= now {
+                    self.tw_remove(&tuple);
+                    self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
+                } else {
+                    let expires = tw.expires;
+                    self.tw_expiry.push_back((expires, tuple));
+                }
+            }
+        }
+    }
+
+    fn socket_timer(&mut self, h: SocketHandle, at: Instant) {
+        let Some(slot) = self.slot_mut(h) else {
+            return;
+        };
+        if slot.timer_at != Some(at) {
+            return;
+        }
+        slot.timer_at = None;
+        self.with_conn(h, |conn, ctx| {
+            if conn.next_deadline().is_some_and(|d| d <= ctx.now) {
+                conn.on_timeout(ctx);
+            }
+        });
+    }
+
+    fn request_timer(&mut self, id: u64) {
+        let Some(&tuple) = self.request_ids.get(&id) else {
+            return;
+        };
+        let now = self.now;
+        let Some(req) = self.requests.get_mut(&tuple) else {
+            self.request_ids.remove(&id);
+            return;
+        };
+        if req.deadline > now {
+            let at = req.deadline;
+            self.timers
+                .push(std::cmp::Reverse((at, TimerRef::Request(id))));
+            return;
+        }
+        if req.on_timeout(&self.config, now) {
+            let synack = req.syn_ack(&self.config, now);
+            let at = req.deadline;
+            self.ctl.push(synack);
+            self.timers
+                .push(std::cmp::Reverse((at, TimerRef::Request(id))));
+        } else {
+            self.drop_request(&tuple, id);
+        }
+    }
+
+    fn drop_request(&mut self, tuple: &FourTuple, id: u64) {
+        self.request_ids.remove(&id);
+        if let Some(req) = self.requests.remove(tuple) {
+            if let Some(Sock::Listener(l)) = self.sock_mut(req.listener) {
+                l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
+            }
+            self.trace(req.local, req.remote, State::SynReceived, State::Closed);
+        }
+    }
+
+    // ----- sans-IO: transmit -----
+
+    /// Writes the next datagram to send into `buf` (which should hold at least the MTU)
+    /// and returns its length, or `None` when there is nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.advance(now);
+        while let Some(seg) = self.ctl.pop() {
+            if seg.retransmit {
+                self.stats.RetransSegs += 1;
+            } else if seg.control == synack_wire::Control::Syn {
+                self.stats.OutSegs += 1;
+            }
+            if let Some(n) = self.emit_ctl(&seg, buf) {
+                return Some(n);
+            }
+        }
+        while let Some(&h) = self.tx_queue.front() {
+            let out = self.with_conn(h, |conn, ctx| {
+                let seg = conn.poll_segment(ctx)?;
+                Some(emit_conn_segment(conn, &seg, ctx.config.ip_default_ttl, buf))
+            });
+            match out.flatten() {
+                Some(Some(n)) => {
+                    // Round robin: the connection goes to the back with more to send.
+                    self.tx_queue.pop_front();
+                    self.tx_queue.push_back(h);
+                    return Some(n);
+                }
+                Some(None) => {
+                    // Emitting failed (buffer too small): the segment is lost as on a
+                    // wire; retransmission recovers it.
+                    self.tx_queue.pop_front();
+                    self.tx_queue.push_back(h);
+                    return None;
+                }
+                None => {
+                    self.tx_queue.pop_front();
+                    if let Some(slot) = self.slot_mut(h) {
+                        slot.dirty = false;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn emit_ctl(&self, seg: &CtlSegment, buf: &mut [u8]) -> Option<usize> {
+        synack_wire::emit_datagram(
+            buf,
+            seg.local.ip(),
+            seg.remote.ip(),
+            self.config.ip_default_ttl,
+            &seg.repr(),
+        )
+        .ok()
+    }
+
+    // ----- sans-IO: events -----
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        while let Some(&h) = self.events.front() {
+            let Some(slot) = self.slot_mut(h) else {
+                self.events.pop_front();
+                continue;
+            };
+            let bit = slot.pending & slot.pending.wrapping_neg();
+            if bit == 0 {
+                slot.queued = false;
+                self.events.pop_front();
+                continue;
+            }
+            slot.pending &= !bit;
+            let kind = match bit {
+                EV_CONNECTED => EventKind::Connected,
+                EV_INCOMING => EventKind::Incoming,
+                EV_READABLE => EventKind::Readable,
+                EV_WRITABLE => EventKind::Writable,
+                _ => EventKind::Closed(match &slot.sock {
+                    Some(Sock::Conn(c)) => c.error,
+                    _ => None,
+                }),
+            };
+            return Some(Event { socket: h, kind });
+        }
+        None
+    }
+
+    fn notify(&mut self, h: SocketHandle, bits: u8) {
+        if bits == 0 {
+            return;
+        }
+        let Some(slot) = self.slot_mut(h) else {
+            return;
+        };
+        if slot.user_closed {
+            return;
+        }
+        slot.pending |= bits;
+        if !slot.queued {
+            slot.queued = true;
+            self.events.push_back(h);
+        }
+    }
+
+    // ----- slots -----
+
+    fn slot(&self, h: SocketHandle) -> Option<&Slot> {
+        self.slots
+            .get(h.index as usize)
+            .filter(|s| s.generation == h.generation && s.sock.is_some())
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation && s.sock.is_some())
+    }
+
+    fn sock_mut(&mut self, h: SocketHandle) -> Option<&mut Sock> {
+        self.slot_mut(h)?.sock.as_mut()
+    }
+
+    fn alloc(&mut self, sock: Sock) -> SocketHandle {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    sock: None,
+                    user_closed: false,
+                    pending: 0,
+                    queued: false,
+                    dirty: false,
+                    timer_at: None,
+                    counted_estab: false,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.sock = Some(sock);
+        slot.user_closed = false;
+        slot.pending = 0;
+        slot.dirty = false;
+        slot.timer_at = None;
+        slot.counted_estab = false;
+        SocketHandle {
+            index,
+            generation: slot.generation,
+        }
+    }
+
+    fn release(&mut self, h: SocketHandle) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.sock = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.pending = 0;
+            self.free.push(h.index);
+        }
+    }
+
+    /// Runs `f` on the connection behind `h` with a context, then does the stack's
+    /// bookkeeping: state transitions, events, timers, transmit queue, TIME-WAIT and
+    /// teardown. Returns `None` if `h` is not a connection.
+    fn with_conn<R>(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&mut Connection, &mut Ctx) -> R,
+    ) -> Option<R> {
+        let now = self.now;
+        let slot = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation)?;
+        let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
+            return None;
+        };
+        let before = conn.state;
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            stats: &mut self.stats,
+            ctl: &mut self.ctl,
+            challenge: &mut self.challenge,
+        };
+        let r = f(conn, &mut ctx);
+        self.after_conn(h, before);
+        Some(r)
+    }
+
+    /// Bookkeeping after anything touched a connection.
+    fn after_conn(&mut self, h: SocketHandle, before: State) {
+        let now = self.now;
+        let slot = &mut self.slots[h.index as usize];
+        let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
+            return;
+        };
+        let after = conn.state;
+        let (local, remote) = (conn.local, conn.remote);
+        let bits = std::mem::take(&mut conn.events);
+        let estab = matches!(after, State::Established | State::CloseWait);
+        if estab != slot.counted_estab {
+            slot.counted_estab = estab;
+            if estab {
+                self.stats.CurrEstab += 1;
+            } else {
+                self.stats.CurrEstab = self.stats.CurrEstab.saturating_sub(1);
+            }
+        }
+        let mut ev = 0;
+        if bits & crate::conn::events::READABLE != 0 {
+            ev |= EV_READABLE;
+        }
+        if bits & crate::conn::events::WRITABLE != 0 {
+            ev |= EV_WRITABLE;
+        }
+        if bits & crate::conn::events::CONNECTED != 0 && !conn.passive {
+            ev |= EV_CONNECTED;
+        }
+        if bits & crate::conn::events::CLOSED != 0 {
+            ev |= EV_CLOSED;
+        }
+        let deadline = conn.next_deadline();
+        let user_closed = slot.user_closed;
+        if after == State::TimeWait {
+            let tw = TimeWait {
+                snd_nxt: conn.snd_nxt,
+                rcv_nxt: conn.rcv_nxt,
+                window: ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale)
+                    .min(65535) as u16,
+                ts_recent: conn.neg.ts.map_or(0, |t| t.recent),
+                ts_offset: conn.neg.ts.map(|t| t.offset),
+                ts_stamp: conn.neg.ts.map_or(now, |t| t.recent_stamp),
+                expires: now + self.config.tcp_timewait_len,
+            };
+            conn.close_with(None);
+            conn.events = 0;
+            ev |= EV_CLOSED;
+            self.trace(local, remote, before, State::TimeWait);
+            let tuple = FourTuple { local, remote };
+            self.conn_remove(&tuple);
+            if self.time_wait.len() < self.config.tcp_max_tw_buckets {
+                self.stats.TW += 1;
+                self.tw_insert(tuple, tw);
+            } else {
+                self.stats.TCPTimeWaitOverflow += 1;
+                self.trace(local, remote, State::TimeWait, State::Closed);
+            }
+            self.finish_closed(h, user_closed, ev);
+            return;
+        }
+        self.trace(local, remote, before, after);
+        if after == State::Closed {
+            self.conn_remove(&FourTuple { local, remote });
+            self.finish_closed(h, user_closed, ev);
+            return;
+        }
+        if let Some(d) = deadline {
+            let slot = &mut self.slots[h.index as usize];
+            if slot.timer_at.is_none_or(|t| d < t) {
+                slot.timer_at = Some(d);
+                self.timers.push(std::cmp::Reverse((d, TimerRef::Socket(h))));
+            }
+        }
+        let slot = &mut self.slots[h.index as usize];
+        if !slot.dirty {
+            slot.dirty = true;
+            self.tx_queue.push_back(h);
+        }
+        self.notify(h, ev);
+    }
+
+    fn port_ref(&mut self, port: u16, up: bool) {
+        let n = self.port_refs.entry(port).or_insert(0);
+        if up {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.port_refs.remove(&port);
+            }
+        }
+    }
+
+    pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle) {
+        if self.conns.insert(tuple, h).is_none() {
+            self.port_ref(tuple.local.port(), true);
+        }
+    }
+
+    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple) {
+        if self.conns.remove(tuple).is_some() {
+            self.port_ref(tuple.local.port(), false);
+        }
+    }
+
+    pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
+        if self.time_wait.insert(tuple, tw).is_none() {
+            self.port_ref(tuple.local.port(), true);
+        }
+        self.tw_expiry.push_back((tw.expires, tuple));
+    }
+
+    pub(crate) fn tw_remove(&mut self, tuple: &FourTuple) {
+        if self.time_wait.remove(tuple).is_some() {
+            self.port_ref(tuple.local.port(), false);
+        }
+    }
+
+    /// A connection reached CLOSED: report it, and free the slot if nobody holds it.
+    fn finish_closed(&mut self, h: SocketHandle, user_closed: bool, ev: u8) {
+        if user_closed {
+            self.release(h);
+        } else {
+            self.notify(h, ev);
+            let slot = &mut self.slots[h.index as usize];
+            slot.timer_at = None;
+        }
+    }
+}
+
+/// Writes a connection's segment as a whole datagram: headers in place, payload copied
+/// once from the send buffer, checksum over the result.
+fn emit_conn_segment(
+    conn: &Connection,
+    seg: &crate::conn::output::Outgoing,
+    ttl: u8,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let (src, dst) = (conn.local.ip(), conn.remote.ip());
+    let tcp_hdr = seg.repr.header_len();
+    let ip = IpRepr {
+        src,
+        dst,
+        protocol: IPPROTO_TCP,
+        payload_len: tcp_hdr + seg.payload_len,
+        hop_limit: ttl,
+    };
+    let total = ip.buffer_len();
+    if buf.len() < total {
+        return None;
+    }
+    let ip_len = ip.emit(buf).ok()?;
+    seg.repr
+        .emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst)
+        .ok()?;
+    let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
+    let at = ip_len + tcp_hdr;
+    buf[at..at + a.len()].copy_from_slice(a);
+    buf[at + a.len()..at + a.len() + b.len()].copy_from_slice(b);
+    if seg.payload_len > 0 {
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+    }
+    Some(total)
+}

@@ -1,0 +1,126 @@
+//! Stack-wide counters, named as `netstat -s` and `nstat` name them (the MIB-II `Tcp:`
+//! group of RFC 4022 plus Linux's `TcpExt:` extensions).
+
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $group:literal $name:ident,)*) => {
+        /// Stack-wide counters. Field names are the MIB names (`ActiveOpens`, ...), so
+        /// `nstat`-style output matches Linux.
+        #[allow(non_snake_case)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Every counter as `(group, name, value)`, in a stable order; the group is
+            /// `Tcp` or `TcpExt`, as in `nstat`.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+                [$(($group, stringify!($name), self.$name),)*].into_iter()
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections that went from CLOSED to SYN-SENT (connect()).
+    "Tcp" ActiveOpens,
+    /// Connections that went from LISTEN to SYN-RECV (a SYN accepted by a listener).
+    "Tcp" PassiveOpens,
+    /// Connection attempts that failed: SYN-SENT or SYN-RECV to CLOSED, or SYN-RECV
+    /// back to LISTEN.
+    "Tcp" AttemptFails,
+    /// Resets of ESTABLISHED or CLOSE-WAIT connections.
+    "Tcp" EstabResets,
+    /// Connections now in ESTABLISHED or CLOSE-WAIT (a gauge in the MIB; kept current).
+    "Tcp" CurrEstab,
+    /// Segments received, including those in error.
+    "Tcp" InSegs,
+    /// Segments sent, retransmissions excluded.
+    "Tcp" OutSegs,
+    /// Segments retransmitted.
+    "Tcp" RetransSegs,
+    /// Segments received in error (bad checksum, malformed header).
+    "Tcp" InErrs,
+    /// Segments sent with RST set.
+    "Tcp" OutRsts,
+    /// Segments with a bad checksum.
+    "Tcp" InCsumErrors,
+    /// IP datagrams that were not for us or could not be parsed.
+    "TcpExt" IpInDiscards,
+    /// Connections that went from SYN-RECV to ESTABLISHED via the accept queue.
+    "TcpExt" TcpPassiveEstab,
+    /// Times the accept queue of a listener overflowed.
+    "TcpExt" ListenOverflows,
+    /// SYNs and third-step ACKs dropped by a listener.
+    "TcpExt" ListenDrops,
+    /// SYN cookies sent.
+    "TcpExt" SyncookiesSent,
+    /// Valid SYN cookies received.
+    "TcpExt" SyncookiesRecv,
+    /// Invalid SYN cookies received.
+    "TcpExt" SyncookiesFailed,
+    /// Segments dropped by PAWS (RFC 7323 section 5).
+    "TcpExt" PAWSEstab,
+    /// Connections that entered TIME_WAIT.
+    "TcpExt" TW,
+    /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).
+    "TcpExt" TWKilled,
+    /// TIME_WAIT entries reused for a new connection.
+    "TcpExt" TWRecycled,
+    /// Connections that skipped TIME_WAIT because `tcp_max_tw_buckets` was reached.
+    "TcpExt" TCPTimeWaitOverflow,
+    /// Connections reset because data arrived after the user closed.
+    "TcpExt" TCPAbortOnData,
+    /// Connections reset by close() with unread data.
+    "TcpExt" TCPAbortOnClose,
+    /// Connections dropped after retransmissions timed out.
+    "TcpExt" TCPAbortOnTimeout,
+    /// Connections dropped by abort() (SO_LINGER with zero timeout).
+    "TcpExt" TCPAbortOnLinger,
+    /// Challenge ACKs sent (RFC 5961).
+    "TcpExt" TCPChallengeACK,
+    /// SYNs received in a synchronized state (RFC 5961 section 4).
+    "TcpExt" TCPSYNChallenge,
+    /// Fast retransmissions (RFC 5681 section 3.2).
+    "TcpExt" TCPFastRetrans,
+    /// Retransmissions after a timeout.
+    "TcpExt" TCPTimeouts,
+    /// Zero-window probes sent.
+    "TcpExt" TCPWinProbe,
+    /// Delayed ACKs sent.
+    "TcpExt" DelayedACKs,
+    /// Duplicate ACKs sent for out-of-window or duplicate segments.
+    "TcpExt" TCPDupAckOut,
+    /// Segments queued out of order.
+    "TcpExt" TCPOFOQueue,
+    /// Out-of-order segments dropped because the reassembly queue was full.
+    "TcpExt" TCPOFODrop,
+    /// SACK blocks received.
+    "TcpExt" TCPSACKRecv,
+    /// Segments received that carried only already-received data.
+    "TcpExt" TCPDupData,
+    /// Connections that went to FIN-WAIT-2 timeout while orphaned.
+    "TcpExt" TCPFinWait2Timeout,
+    /// Keepalive probes sent.
+    "TcpExt" TCPKeepAlive,
+    /// Segments arriving out of window that were answered by an ACK.
+    "TcpExt" TCPOutOfWindow,
+    /// Connections refused because no listener matched (a RST was sent).
+    "TcpExt" TCPNoListener,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_listed_by_mib_name() {
+        let s = Stats {
+            ActiveOpens: 3,
+            ..Stats::default()
+        };
+        let found: Vec<_> = s.iter().filter(|(_, _, v)| *v != 0).collect();
+        assert_eq!(found, vec![("Tcp", "ActiveOpens", 3)]);
+        assert!(s.iter().any(|(g, n, _)| g == "TcpExt" && n == "ListenOverflows"));
+    }
+}

@@ -1,0 +1,473 @@
+//! TCP options: the wire-order view ([`TcpOption`]) and the engine's summary ([`TcpOptions`]).
+
+use core::fmt;
+use core::ops::Deref;
+
+use crate::{be16, be32, put16, put32, Error, Result, SeqNum};
+
+/// Option kinds (RFC 9293 3.1, RFC 7323 2.2 and 3.2, RFC 2018 2 and 3).
+pub mod kind {
+    /// End of Option List.
+    pub const EOL: u8 = 0;
+    /// No-Operation.
+    pub const NOP: u8 = 1;
+    /// Maximum Segment Size (RFC 9293 3.7.1).
+    pub const MSS: u8 = 2;
+    /// Window Scale (RFC 7323 2.2).
+    pub const WINDOW_SCALE: u8 = 3;
+    /// SACK-Permitted (RFC 2018 2).
+    pub const SACK_PERMITTED: u8 = 4;
+    /// SACK (RFC 2018 3).
+    pub const SACK: u8 = 5;
+    /// Timestamps (RFC 7323 3.2).
+    pub const TIMESTAMP: u8 = 8;
+}
+
+/// Largest shift a window scale option may carry (RFC 7323 2.3); larger values are
+/// clamped to it on receipt, as Linux's `TCP_MAX_WSCALE`.
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// Most option bytes a TCP header can carry (data offset 15 * 4 - 20).
+pub const MAX_OPTIONS_LEN: usize = 40;
+
+/// One SACK block: the received range `[left, right)` (RFC 2018 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SackBlock {
+    /// Left edge: first sequence number of the block.
+    pub left: SeqNum,
+    /// Right edge: the sequence number just past the block.
+    pub right: SeqNum,
+}
+
+/// The Timestamps option (RFC 7323 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Timestamp {
+    /// TSval: the sender's timestamp clock.
+    pub tsval: u32,
+    /// TSecr: the timestamp echoed back.
+    pub tsecr: u32,
+}
+
+/// Up to four SACK blocks, stored inline (no allocation). Derefs to a slice.
+#[derive(Clone, Copy, Default)]
+pub struct SackBlocks {
+    blocks: [SackBlock; 4],
+    len: u8,
+}
+
+impl SackBlocks {
+    /// Most blocks one SACK option can hold (4 * 8 + 2 = 34 of the 40 option bytes).
+    pub const MAX: usize = 4;
+
+    /// No blocks.
+    pub const fn new() -> Self {
+        SackBlocks {
+            blocks: [SackBlock {
+                left: SeqNum(0),
+                right: SeqNum(0),
+            }; 4],
+            len: 0,
+        }
+    }
+
+    /// The first (up to) four blocks of `blocks`.
+    pub fn from_slice(blocks: &[SackBlock]) -> Self {
+        let mut s = Self::new();
+        for b in blocks.iter().take(Self::MAX) {
+            s.push(*b);
+        }
+        s
+    }
+
+    /// Appends a block; returns false (and drops it) when four are already held.
+    pub fn push(&mut self, block: SackBlock) -> bool {
+        match self.blocks.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = block;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The blocks held, in order.
+    pub fn as_slice(&self) -> &[SackBlock] {
+        &self.blocks[..usize::from(self.len)]
+    }
+}
+
+impl Deref for SackBlocks {
+    type Target = [SackBlock];
+    fn deref(&self) -> &[SackBlock] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
+
+impl fmt::Debug for SackBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// One option as it stands on the wire, in order (for packetdrill-style exact matching
+/// and tcpdump-style display).
+///
+/// A known kind whose length byte is wrong for it (for example MSS with length 3, or a SACK
+/// whose length is not 2 + 8n with 1 <= n <= 4) is reported as [`TcpOption::Unknown`] with
+/// its bytes, since it has no meaning as that kind (Linux ignores it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    /// End of Option List (kind 0).
+    EndOfList,
+    /// No-Operation (kind 1).
+    Nop,
+    /// Maximum Segment Size (kind 2, length 4).
+    Mss(u16),
+    /// Window Scale shift count as sent, not clamped (kind 3, length 3).
+    WindowScale(u8),
+    /// SACK-Permitted (kind 4, length 2).
+    SackPermitted,
+    /// SACK blocks (kind 5, length 2 + 8n).
+    Sack(SackBlocks),
+    /// Timestamps (kind 8, length 10).
+    Timestamp(Timestamp),
+    /// Any other option, or a known kind with the wrong length: `data` excludes the kind
+    /// and length bytes.
+    Unknown {
+        /// The option kind.
+        kind: u8,
+        /// The option's data after the kind and length bytes.
+        data: &'a [u8],
+    },
+}
+
+impl<'a> TcpOption<'a> {
+    /// Iterates over the options in `options` (the bytes after the fixed TCP header).
+    ///
+    /// Yields `Ok` for each option in order. End of Option List is yielded and ends the
+    /// iteration (what follows is padding, RFC 9293 3.1). A length byte below 2 or running
+    /// past the end yields `Err(Malformed)` once and then the iterator stops.
+    pub fn parse_all(options: &'a [u8]) -> TcpOptionIter<'a> {
+        TcpOptionIter { rest: options }
+    }
+
+    /// Interprets a kind and its data (excluding kind and length bytes).
+    fn from_kind(kind: u8, data: &'a [u8]) -> TcpOption<'a> {
+        match (kind, data.len()) {
+            (kind::MSS, 2) => TcpOption::Mss(be16(data, 0)),
+            (kind::WINDOW_SCALE, 1) => TcpOption::WindowScale(data[0]),
+            (kind::SACK_PERMITTED, 0) => TcpOption::SackPermitted,
+            (kind::TIMESTAMP, 8) => TcpOption::Timestamp(Timestamp {
+                tsval: be32(data, 0),
+                tsecr: be32(data, 4),
+            }),
+            (kind::SACK, n) if n % 8 == 0 && (8..=32).contains(&n) => {
+                let mut blocks = SackBlocks::new();
+                for b in data.chunks_exact(8) {
+                    blocks.push(SackBlock {
+                        left: SeqNum(be32(b, 0)),
+                        right: SeqNum(be32(b, 4)),
+                    });
+                }
+                TcpOption::Sack(blocks)
+            }
+            _ => TcpOption::Unknown { kind, data },
+        }
+    }
+
+    /// Bytes this option occupies on the wire.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            TcpOption::EndOfList | TcpOption::Nop => 1,
+            TcpOption::Mss(_) => 4,
+            TcpOption::WindowScale(_) => 3,
+            TcpOption::SackPermitted => 2,
+            TcpOption::Sack(b) => 2 + 8 * b.len(),
+            TcpOption::Timestamp(_) => 10,
+            TcpOption::Unknown { data, .. } => 2 + data.len(),
+        }
+    }
+
+    /// Writes the option at the start of `buf` and returns its length. Writes nothing and
+    /// returns 0 if `buf` is shorter than [`buffer_len`](Self::buffer_len), or for an
+    /// `Unknown` whose length does not fit the length byte.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let len = self.buffer_len();
+        if len > buf.len() || len > 255 {
+            return 0;
+        }
+        let buf = &mut buf[..len];
+        match *self {
+            TcpOption::EndOfList => buf[0] = kind::EOL,
+            TcpOption::Nop => buf[0] = kind::NOP,
+            TcpOption::Mss(mss) => {
+                buf[..2].copy_from_slice(&[kind::MSS, 4]);
+                put16(buf, 2, mss);
+            }
+            TcpOption::WindowScale(ws) => buf.copy_from_slice(&[kind::WINDOW_SCALE, 3, ws]),
+            TcpOption::SackPermitted => buf.copy_from_slice(&[kind::SACK_PERMITTED, 2]),
+            TcpOption::Sack(blocks) => {
+                buf[0] = kind::SACK;
+                buf[1] = len as u8;
+                for (i, b) in blocks.iter().enumerate() {
+                    put32(buf, 2 + 8 * i, b.left.0);
+                    put32(buf, 6 + 8 * i, b.right.0);
+                }
+            }
+            TcpOption::Timestamp(ts) => {
+                buf[..2].copy_from_slice(&[kind::TIMESTAMP, 10]);
+                put32(buf, 2, ts.tsval);
+                put32(buf, 6, ts.tsecr);
+            }
+            TcpOption::Unknown { kind, data } => {
+                buf[0] = kind;
+                buf[1] = len as u8;
+                buf[2..].copy_from_slice(data);
+            }
+        }
+        len
+    }
+
+    /// Writes the option as tcpdump does, with `sack_base` subtracted from SACK edges
+    /// (0 for absolute numbers).
+    pub(crate) fn fmt_relative(&self, f: &mut fmt::Formatter<'_>, sack_base: u32) -> fmt::Result {
+        match self {
+            TcpOption::EndOfList => f.write_str("eol"),
+            TcpOption::Nop => f.write_str("nop"),
+            TcpOption::Mss(m) => write!(f, "mss {m}"),
+            TcpOption::WindowScale(w) => write!(f, "wscale {w}"),
+            TcpOption::SackPermitted => f.write_str("sackOK"),
+            TcpOption::Sack(blocks) => {
+                write!(f, "sack {}", blocks.len())?;
+                if !blocks.is_empty() {
+                    f.write_str(" ")?;
+                }
+                for b in blocks.iter() {
+                    write!(
+                        f,
+                        "{{{}:{}}}",
+                        b.left.0.wrapping_sub(sack_base),
+                        b.right.0.wrapping_sub(sack_base)
+                    )?;
+                }
+                Ok(())
+            }
+            TcpOption::Timestamp(ts) => write!(f, "TS val {} ecr {}", ts.tsval, ts.tsecr),
+            TcpOption::Unknown { kind, data } => {
+                write!(f, "unknown-{kind}")?;
+                if !data.is_empty() {
+                    f.write_str(" 0x")?;
+                    for b in data.iter() {
+                        write!(f, "{b:02x}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// tcpdump's spelling: `mss 1460`, `sackOK`, `TS val 1 ecr 0`, `nop`, `eol`, `wscale 7`,
+/// `sack 2 {100:200}{300:400}`, `unknown-253 0x0102`.
+impl fmt::Display for TcpOption<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_relative(f, 0)
+    }
+}
+
+/// Iterator over the options in wire order; see [`TcpOption::parse_all`].
+#[derive(Debug, Clone)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = Result<TcpOption<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let data = self.rest;
+        let (&kind, after_kind) = data.split_first()?;
+        match kind {
+            kind::EOL => {
+                self.rest = &[];
+                Some(Ok(TcpOption::EndOfList))
+            }
+            kind::NOP => {
+                self.rest = after_kind;
+                Some(Ok(TcpOption::Nop))
+            }
+            _ => {
+                let len = after_kind.first().map_or(0, |&l| usize::from(l));
+                if len < 2 || len > data.len() {
+                    // RFC 9293 3.1 leaves a bad length undefined; Linux stops parsing.
+                    self.rest = &[];
+                    return Some(Err(Error::Malformed));
+                }
+                self.rest = &data[len..];
+                Some(Ok(TcpOption::from_kind(kind, &data[2..len])))
+            }
+        }
+    }
+}
+
+impl core::iter::FusedIterator for TcpOptionIter<'_> {}
+
+/// The options the engine cares about, collected from any order.
+///
+/// Parsing follows Linux's `tcp_parse_options`: unknown kinds are skipped by their length;
+/// End of Option List ends parsing; an option whose length is wrong for its kind is
+/// ignored; a malformed length (below 2 or past the end) stops parsing, keeping what was
+/// found so far (Linux does not drop the segment). A repeated option overwrites the earlier
+/// one. MSS, window scale and SACK-permitted are only meaningful on SYNs (RFC 9293 3.7.1,
+/// RFC 7323 2.2, RFC 2018 2) but are reported whatever the flags; the engine decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpOptions {
+    /// Maximum segment size (RFC 9293 3.7.1, RFC 6691). An MSS of 0 is ignored on parse,
+    /// as Linux does.
+    pub mss: Option<u16>,
+    /// Window scale shift count, clamped to 14 on parse (RFC 7323 2.3).
+    pub window_scale: Option<u8>,
+    /// SACK-Permitted was present (RFC 2018 2).
+    pub sack_permitted: bool,
+    /// Timestamps option (RFC 7323 3.2).
+    pub timestamp: Option<Timestamp>,
+    /// SACK blocks in wire order, filled from index 0 (RFC 2018 3).
+    pub sack_blocks: [Option<SackBlock>; 4],
+}
+
+impl TcpOptions {
+    /// Collects the options from the bytes after the fixed TCP header. Never fails; see
+    /// the type's documentation for what is kept.
+    pub fn parse(options: &[u8]) -> TcpOptions {
+        let mut out = TcpOptions::default();
+        for opt in TcpOption::parse_all(options) {
+            match opt {
+                Err(_) | Ok(TcpOption::EndOfList) => break,
+                Ok(TcpOption::Mss(0)) => {}
+                Ok(TcpOption::Mss(m)) => out.mss = Some(m),
+                Ok(TcpOption::WindowScale(w)) => {
+                    // RFC 7323 2.3: "use 14 instead of the specified value".
+                    out.window_scale = Some(w.min(MAX_WINDOW_SCALE));
+                }
+                Ok(TcpOption::SackPermitted) => out.sack_permitted = true,
+                Ok(TcpOption::Timestamp(ts)) => out.timestamp = Some(ts),
+                Ok(TcpOption::Sack(blocks)) => {
+                    out.sack_blocks = [None; 4];
+                    for (slot, b) in out.sack_blocks.iter_mut().zip(blocks.iter()) {
+                        *slot = Some(*b);
+                    }
+                }
+                Ok(TcpOption::Nop | TcpOption::Unknown { .. }) => {}
+            }
+        }
+        out
+    }
+
+    /// Number of SACK blocks emit writes: the `Some` entries, at most 4, at most 3 when
+    /// timestamps are present (40 option bytes are the limit).
+    fn sack_count(&self) -> usize {
+        let limit = if self.timestamp.is_some() { 3 } else { 4 };
+        self.sack_blocks.iter().flatten().count().min(limit)
+    }
+
+    /// Bytes [`emit`](Self::emit) writes for a segment with (`syn`) or without SYN; always
+    /// a multiple of 4 and at most 40.
+    pub fn buffer_len(&self, syn: bool) -> usize {
+        let mut n = 0;
+        if syn && self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamp.is_some() {
+            n += 12;
+        } else if syn && self.sack_permitted {
+            n += 4;
+        }
+        if syn && self.window_scale.is_some() {
+            n += 4;
+        }
+        if !syn {
+            let k = self.sack_count();
+            if k > 0 {
+                n += 4 + 8 * k;
+            }
+        }
+        n
+    }
+
+    /// Writes the options in exactly Linux's layout (`tcp_options_write`) and returns the
+    /// number of bytes written (a multiple of 4). Writes nothing and returns 0 if `buf` is
+    /// shorter than [`buffer_len`](Self::buffer_len).
+    ///
+    /// On a SYN: MSS, window scale and SACK-permitted are written, SACK blocks are not;
+    /// otherwise the reverse. The layout is
+    /// - `mss` (kind 2, length 4);
+    /// - with timestamps: `sackOK,TS` when SACK-permitted goes too, else `nop,nop,TS`;
+    /// - without timestamps, SACK-permitted as `nop,nop,sackOK`;
+    /// - window scale as `nop,wscale`;
+    /// - SACK blocks as `nop,nop,sack`.
+    pub fn emit(&self, syn: bool, buf: &mut [u8]) -> usize {
+        let total = self.buffer_len(syn);
+        if buf.len() < total {
+            return 0;
+        }
+        let mut at = 0;
+        let mut put = |bytes: &[u8], at: &mut usize| {
+            buf[*at..*at + bytes.len()].copy_from_slice(bytes);
+            *at += bytes.len();
+        };
+        if syn {
+            if let Some(mss) = self.mss {
+                let m = mss.to_be_bytes();
+                put(&[kind::MSS, 4, m[0], m[1]], &mut at);
+            }
+        }
+        if let Some(ts) = self.timestamp {
+            if syn && self.sack_permitted {
+                put(&[kind::SACK_PERMITTED, 2], &mut at);
+            } else {
+                put(&[kind::NOP, kind::NOP], &mut at);
+            }
+            put(&[kind::TIMESTAMP, 10], &mut at);
+            put(&ts.tsval.to_be_bytes(), &mut at);
+            put(&ts.tsecr.to_be_bytes(), &mut at);
+        } else if syn && self.sack_permitted {
+            put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2], &mut at);
+        }
+        if syn {
+            if let Some(ws) = self.window_scale {
+                put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws], &mut at);
+            }
+        } else {
+            let k = self.sack_count();
+            if k > 0 {
+                put(
+                    &[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * k) as u8],
+                    &mut at,
+                );
+                for b in self.sack_blocks.iter().flatten().take(k) {
+                    put(&b.left.0.to_be_bytes(), &mut at);
+                    put(&b.right.0.to_be_bytes(), &mut at);
+                }
+            }
+        }
+        at
+    }
+
+    /// The SACK blocks as a [`SackBlocks`] (the `Some` entries, in order).
+    pub fn sack(&self) -> SackBlocks {
+        let mut s = SackBlocks::new();
+        for b in self.sack_blocks.iter().flatten() {
+            s.push(*b);
+        }
+        s
+    }
+}

@@ -301,10 +301,12 @@ impl Connection {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let flight_before = self.flight();
         let outstanding = self.snd_max.after(self.snd_una);
+        let mut fin_acked_now = false;
         if ack.after(self.snd_una) {
             let acked = (ack - self.snd_una) as u32;
             let syn_acked = u32::from(self.snd_una == self.iss);
-            let fin_acked = u32::from(self.fin_sent && ack == self.fin_seq() + 1);
+            fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;
+            let fin_acked = u32::from(fin_acked_now);
             let data = acked.saturating_sub(syn_acked + fin_acked) as usize;
             self.send_buf.consume(data);
             self.bytes_acked += data as u64;
@@ -349,7 +351,8 @@ impl Connection {
                 self.probes = 0;
             }
         }
-        if self.fin_sent && self.snd_una == self.fin_seq() + 1 {
+        if fin_acked_now {
+            self.fin_acked = true;
             self.on_fin_acked(ctx);
         }
     }
@@ -511,7 +514,7 @@ impl Connection {
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
             State::FinWait1 => {
-                if self.fin_sent && self.snd_una == self.fin_seq() + 1 {
+                if self.fin_acked {
                     self.enter_time_wait(ctx);
                 } else {
                     self.set_state(State::Closing);

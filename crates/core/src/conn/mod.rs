@@ -226,6 +226,8 @@ pub(crate) struct Connection {
     pub passive: bool,
     /// The FIN has been sent at least once (its sequence number is data end).
     pub fin_sent: bool,
+    /// Our FIN has been acknowledged.
+    pub fin_acked: bool,
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -353,6 +355,7 @@ impl Connection {
             segs_out: 0,
             passive: false,
             fin_sent: false,
+            fin_acked: false,
         }
     }
 

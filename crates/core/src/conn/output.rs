@@ -136,7 +136,7 @@ impl Connection {
         let offset = (seq - start).max(0) as usize;
         let buffered = self.send_buf.len();
         let avail = buffered.saturating_sub(offset);
-        let fin_here = self.fin_queued && seq.before_eq(self.fin_seq());
+        let fin_here = self.fin_queued && !self.fin_acked && seq.before_eq(self.fin_seq());
         if avail == 0 && !fin_here {
             return None;
         }

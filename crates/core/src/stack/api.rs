@@ -154,7 +154,7 @@ impl Stack {
             opts,
         });
         self.listeners.entry(local.port()).or_default().push(h);
-        self.trace(local, local, State::Closed, State::Listen);
+        self.trace(local, unspecified_like(local), State::Closed, State::Listen);
         Ok(())
     }
 
@@ -371,7 +371,7 @@ impl Stack {
                     });
                 }
                 self.unbind(Some(local.port()));
-                self.trace(local, local, State::Listen, State::Closed);
+                self.trace(local, unspecified_like(local), State::Listen, State::Closed);
                 self.release(h);
             }
             Sock::Conn(_) => {
@@ -488,4 +488,14 @@ impl Stack {
     pub fn recv_queue(&mut self, h: SocketHandle) -> Result<usize> {
         Ok(self.user_conn(h)?.recv_buf.len())
     }
+}
+
+/// The `*:*` peer of a listener, in the listener's address family.
+fn unspecified_like(local: SocketAddr) -> SocketAddr {
+    let ip = if local.is_ipv4() {
+        IpAddr::from([0u8; 4])
+    } else {
+        IpAddr::from([0u8; 16])
+    };
+    SocketAddr::new(ip, 0)
 }

@@ -1,0 +1,62 @@
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use synack::{Config, EventKind, Instant, Shutdown, Stack, State};
+use synack_sim::{LinkConfig, Pair};
+
+#[test]
+fn handshake_transfer_and_close() {
+    let ca = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let sa = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let mut c = Stack::new(Config::default());
+    c.add_address(ca);
+    c.set_trace_transitions(true);
+    let mut s = Stack::new(Config { seed: 7, ..Config::default() });
+    s.add_address(sa);
+    s.set_trace_transitions(true);
+    let mut pair = Pair::new(1, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(5)));
+    pair.net.set_tap(|t, _, _, pkt, fate| {
+        if let Ok(d) = synack::wire::SegmentDisplay::from_datagram(pkt) {
+            println!("{t} {d} {fate:?}");
+        }
+    });
+    let l = pair.server().socket();
+    pair.server().bind(l, SocketAddr::new(sa, 80)).unwrap();
+    pair.server().listen(l, 16).unwrap();
+    let h = pair.client().socket();
+    pair.client().connect(h, SocketAddr::new(sa, 80)).unwrap();
+    let deadline = Instant::from_secs(5);
+    assert!(pair.run_until(deadline, |p| p.client().state(h).unwrap() == State::Established));
+    let mut accepted = None;
+    assert!(pair.run_until(deadline, |p| {
+        accepted = p.server().accept(l).ok();
+        accepted.is_some()
+    }));
+    let (sh, _) = accepted.unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    assert!(pair.run_until(Instant::from_secs(30), |p| {
+        if sent < data.len() {
+            if let Ok(n) = p.client().send(h, &data[sent..]) {
+                sent += n;
+            }
+        }
+        while let Ok(n) = p.server().recv(sh, &mut buf) {
+            if n == 0 { break; }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() == data.len()
+    }));
+    assert_eq!(got, data);
+    pair.client().shutdown(h, Shutdown::Write).unwrap();
+    assert!(pair.run_until(Instant::from_secs(40), |p| p.server().recv(sh, &mut buf) == Ok(0)));
+    pair.server().close(sh).unwrap();
+    assert!(pair.run_until(Instant::from_secs(200), |p| p.client().state(h).unwrap() == State::Closed
+        && p.client().sockets().iter().all(|i| i.state != State::TimeWait)));
+    while let Some(t) = pair.client().poll_transition() { println!("client {:?}", t); }
+    while let Some(t) = pair.server().poll_transition() { println!("server {:?}", t); }
+    while let Some(e) = pair.client().poll_event() { if let EventKind::Closed(e) = e.kind { assert_eq!(e, None); } }
+    println!("{:?}", pair.client().stats());
+}

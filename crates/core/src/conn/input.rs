@@ -138,7 +138,9 @@ impl Connection {
         if self.rtt.samples() == 0 && self.snd_max != self.iss + 1 {
             self.rtt.reset_to(Duration::from_secs(3));
         }
-        let _ = ctx;
+        if self.opts.keepalive {
+            self.arm(TimerKind::Keepalive, ctx.now + ctx.config.tcp_keepalive_time);
+        }
     }
 
     /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
@@ -161,7 +163,12 @@ impl Connection {
         if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
             if seg.control != Control::Rst {
                 ctx.stats.TCPOutOfWindow += 1;
-                if self.oow_ack(ctx, false) {
+                // Linux's tcp_oow_rate_limited spares segments with data: they are not
+                // part of an ACK loop.
+                if !seg.payload.is_empty() {
+                    self.ack_now = true;
+                    ctx.stats.TCPDupAckOut += 1;
+                } else if self.oow_ack(ctx, false) {
                     ctx.stats.TCPDupAckOut += 1;
                 }
             }
@@ -183,13 +190,16 @@ impl Connection {
             return;
         }
         // Fourth, check the SYN bit (RFC 5961 section 4.2): challenge, never reset.
-        if seg.control == Control::Syn {
-            ctx.stats.TCPSYNChallenge += 1;
-            if self.state == State::SynReceived && seg.seq == self.irs {
+        let simultaneous_synack = self.state == State::SynReceived
+            && seg.ack == Some(self.snd_nxt)
+            && seg.seq + 1 == self.rcv_nxt;
+        if seg.control == Control::Syn && !simultaneous_synack {
+            if self.state == State::SynReceived && seg.seq == self.irs && seg.ack.is_none() {
                 // The peer retransmitted its SYN: our SYN-ACK was lost.
                 self.snd_nxt = self.iss;
                 return;
             }
+            ctx.stats.TCPSYNChallenge += 1;
             self.oow_ack(ctx, true);
             return;
         }
@@ -483,6 +493,11 @@ impl Connection {
         self.rcv_nxt += advanced as u32;
         if offset > 0 {
             ctx.stats.TCPOFOQueue += 1;
+            self.ack_now = true;
+            return;
+        }
+        if advanced == 0 {
+            // No room (zero window): tell the sender at once (Linux's out_of_window).
             self.ack_now = true;
             return;
         }

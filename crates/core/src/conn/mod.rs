@@ -163,7 +163,8 @@ pub(crate) struct Connection {
     pub adv_mss: u16,
     /// Estimate of the peer's segment size (Linux's rcv_mss), for ACK decisions.
     pub rcv_mss: u32,
-    /// Cap on the window we advertise (Linux's rcv_ssthresh before growth).
+    /// Cap on the window we advertise until data flows: the initial window, as Linux's
+    /// rcv_ssthresh starts there.
     pub window_clamp: u32,
     pub send_buf: SendBuffer,
     pub recv_buf: RecvBuffer,
@@ -369,6 +370,7 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::new(ctx.config, local, remote, iss);
         c.neg.rcv_wscale = rcv_wscale_for(ctx.config);
+        c.window_clamp = initial_window(ctx.config, u32::from(c.adv_mss));
         c.neg.ts = ctx.config.tcp_timestamps.then_some(Timestamps {
             recent: 0,
             recent_stamp: ctx.now,

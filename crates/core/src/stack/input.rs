@@ -288,6 +288,7 @@ impl Stack {
         conn.rcv_wup = conn.rcv_nxt;
         let synack = req.syn_ack(&self.config, now);
         conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
+        conn.window_clamp = u32::from(synack.window);
         conn.snd_nxt = req.iss + 1;
         conn.snd_max = conn.snd_nxt;
         conn.set_state(State::SynReceived);

@@ -246,15 +246,11 @@ impl Config {
             "tcp_tw_reuse" => self.tcp_tw_reuse = small(2, "0, 1 or 2")? as u8,
             "tcp_syncookies" => self.tcp_syncookies = small(2, "0, 1 or 2")? as u8,
             "tcp_max_syn_backlog" => self.tcp_max_syn_backlog = num("a count")? as usize,
-            "somaxconn" => {
-                self.somaxconn = small(u32::MAX as u64, "a count below 2^32")? as u32
-            }
+            "somaxconn" => self.somaxconn = small(u32::MAX as u64, "a count below 2^32")? as u32,
             "tcp_abort_on_overflow" => self.tcp_abort_on_overflow = flag()?,
             "tcp_keepalive_time" => self.tcp_keepalive_time = secs()?,
             "tcp_keepalive_intvl" => self.tcp_keepalive_intvl = secs()?,
-            "tcp_keepalive_probes" => {
-                self.tcp_keepalive_probes = small(127, "0..=127")? as u32
-            }
+            "tcp_keepalive_probes" => self.tcp_keepalive_probes = small(127, "0..=127")? as u32,
             "ip_local_port_range" => {
                 let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
                 match (it.next(), it.next(), it.next()) {
@@ -343,7 +339,8 @@ mod tests {
         c.set_sysctl("net.core.somaxconn", "128").unwrap();
         c.set_sysctl("tcp_rmem", "4096 87380 6291456").unwrap();
         c.set_sysctl("ip_local_port_range", "40000 40010").unwrap();
-        c.set_sysctl("ip_local_reserved_ports", "40001,40003-40004").unwrap();
+        c.set_sysctl("ip_local_reserved_ports", "40001,40003-40004")
+            .unwrap();
         c.set_sysctl("tcp_congestion_control", "reno").unwrap();
         assert_eq!(c.tcp_syn_retries, 2);
         assert_eq!(c.tcp_fin_timeout, Duration::from_secs(30));
@@ -360,9 +357,16 @@ mod tests {
         let e = c.set_sysctl("tcp_tw_recycle", "1").unwrap_err();
         assert!(e.to_string().contains("unknown sysctl `tcp_tw_recycle`"));
         let e = c.set_sysctl("tcp_sack", "yes").unwrap_err();
-        assert_eq!(e.to_string(), "bad value `yes` for tcp_sack: expected 0 or 1");
+        assert_eq!(
+            e.to_string(),
+            "bad value `yes` for tcp_sack: expected 0 or 1"
+        );
         assert!(c.set_sysctl("ip_local_port_range", "5000 4000").is_err());
         assert!(c.set_sysctl("tcp_rmem", "1 2").is_err());
-        assert_eq!(c.tcp_rmem, Config::default().tcp_rmem, "nothing lost on error");
+        assert_eq!(
+            c.tcp_rmem,
+            Config::default().tcp_rmem,
+            "nothing lost on error"
+        );
     }
 }

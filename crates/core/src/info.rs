@@ -143,7 +143,7 @@ impl SocketInfo {
 
 fn ms(d: Duration) -> String {
     let micros = d.as_micros();
-    if micros % 1000 == 0 {
+    if micros.is_multiple_of(1000) {
         format!("{}", micros / 1000)
     } else {
         format!("{:.3}", micros as f64 / 1000.0)

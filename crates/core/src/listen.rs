@@ -85,8 +85,16 @@ impl RequestSock {
         let ws_ok = config.tcp_window_scaling && o.window_scale.is_some();
         let neg = Negotiated {
             peer_mss: o.mss.unwrap_or(conn::default_peer_mss(&remote)),
-            snd_wscale: if ws_ok { o.window_scale.unwrap_or(0) } else { 0 },
-            rcv_wscale: if ws_ok { conn::rcv_wscale_for(config) } else { 0 },
+            snd_wscale: if ws_ok {
+                o.window_scale.unwrap_or(0)
+            } else {
+                0
+            },
+            rcv_wscale: if ws_ok {
+                conn::rcv_wscale_for(config)
+            } else {
+                0
+            },
             ws_ok,
             sack: config.tcp_sack && o.sack_permitted,
             ts: match (config.tcp_timestamps, o.timestamp) {

@@ -121,6 +121,8 @@ mod tests {
         };
         let found: Vec<_> = s.iter().filter(|(_, _, v)| *v != 0).collect();
         assert_eq!(found, vec![("Tcp", "ActiveOpens", 3)]);
-        assert!(s.iter().any(|(g, n, _)| g == "TcpExt" && n == "ListenOverflows"));
+        assert!(s
+            .iter()
+            .any(|(g, n, _)| g == "TcpExt" && n == "ListenOverflows"));
     }
 }

@@ -95,7 +95,12 @@ impl fmt::Debug for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision, like tcpdump's relative timestamps.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 

@@ -58,7 +58,11 @@ impl TimeWait {
         {
             // In window: only a RST or a bare ACK can be here.
             if seg.control == Control::Rst {
-                return if rfc1337 { TwAction::Drop } else { TwAction::Kill };
+                return if rfc1337 {
+                    TwAction::Drop
+                } else {
+                    TwAction::Kill
+                };
             }
             self.expires = now + len;
             if let (Some(_), Some(t)) = (self.ts_offset, ts) {

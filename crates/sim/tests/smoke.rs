@@ -11,7 +11,10 @@ fn handshake_transfer_and_close() {
     let mut c = Stack::new(Config::default());
     c.add_address(ca);
     c.set_trace_transitions(true);
-    let mut s = Stack::new(Config { seed: 7, ..Config::default() });
+    let mut s = Stack::new(Config {
+        seed: 7,
+        ..Config::default()
+    });
     s.add_address(sa);
     s.set_trace_transitions(true);
     let mut pair = Pair::new(1, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(5)));
@@ -26,7 +29,8 @@ fn handshake_transfer_and_close() {
     let h = pair.client().socket();
     pair.client().connect(h, SocketAddr::new(sa, 80)).unwrap();
     let deadline = Instant::from_secs(5);
-    assert!(pair.run_until(deadline, |p| p.client().state(h).unwrap() == State::Established));
+    assert!(pair.run_until(deadline, |p| p.client().state(h).unwrap()
+        == State::Established));
     let mut accepted = None;
     assert!(pair.run_until(deadline, |p| {
         accepted = p.server().accept(l).ok();
@@ -44,19 +48,38 @@ fn handshake_transfer_and_close() {
             }
         }
         while let Ok(n) = p.server().recv(sh, &mut buf) {
-            if n == 0 { break; }
+            if n == 0 {
+                break;
+            }
             got.extend_from_slice(&buf[..n]);
         }
         got.len() == data.len()
     }));
     assert_eq!(got, data);
     pair.client().shutdown(h, Shutdown::Write).unwrap();
-    assert!(pair.run_until(Instant::from_secs(40), |p| p.server().recv(sh, &mut buf) == Ok(0)));
+    assert!(
+        pair.run_until(Instant::from_secs(40), |p| p.server().recv(sh, &mut buf)
+            == Ok(0))
+    );
     pair.server().close(sh).unwrap();
-    assert!(pair.run_until(Instant::from_secs(200), |p| p.client().state(h).unwrap() == State::Closed
-        && p.client().sockets().iter().all(|i| i.state != State::TimeWait)));
-    while let Some(t) = pair.client().poll_transition() { println!("client {:?}", t); }
-    while let Some(t) = pair.server().poll_transition() { println!("server {:?}", t); }
-    while let Some(e) = pair.client().poll_event() { if let EventKind::Closed(e) = e.kind { assert_eq!(e, None); } }
+    assert!(
+        pair.run_until(Instant::from_secs(200), |p| p.client().state(h).unwrap()
+            == State::Closed
+            && p.client()
+                .sockets()
+                .iter()
+                .all(|i| i.state != State::TimeWait))
+    );
+    while let Some(t) = pair.client().poll_transition() {
+        println!("client {:?}", t);
+    }
+    while let Some(t) = pair.server().poll_transition() {
+        println!("server {:?}", t);
+    }
+    while let Some(e) = pair.client().poll_event() {
+        if let EventKind::Closed(e) = e.kind {
+            assert_eq!(e, None);
+        }
+    }
     println!("{:?}", pair.client().stats());
 }

@@ -93,7 +93,11 @@ impl Connection {
         let ws_ok = ctx.config.tcp_window_scaling && o.window_scale.is_some();
         Negotiated {
             peer_mss: o.mss.unwrap_or(super::default_peer_mss(&self.remote)),
-            snd_wscale: if ws_ok { o.window_scale.unwrap_or(0) } else { 0 },
+            snd_wscale: if ws_ok {
+                o.window_scale.unwrap_or(0)
+            } else {
+                0
+            },
             rcv_wscale: if ws_ok { self.neg.rcv_wscale } else { 0 },
             ws_ok,
             sack: ctx.config.tcp_sack && o.sack_permitted,
@@ -139,7 +143,10 @@ impl Connection {
             self.rtt.reset_to(Duration::from_secs(3));
         }
         if self.opts.keepalive {
-            self.arm(TimerKind::Keepalive, ctx.now + ctx.config.tcp_keepalive_time);
+            self.arm(
+                TimerKind::Keepalive,
+                ctx.now + ctx.config.tcp_keepalive_time,
+            );
         }
     }
 
@@ -177,9 +184,7 @@ impl Connection {
         // RFC 7323 section 4.3: remember the timestamp of a segment that covers the
         // last ACK we sent.
         if let (Some(ts), Some(opt)) = (self.neg.ts.as_mut(), seg.options.timestamp) {
-            if seg.seq.before_eq(self.rcv_wup)
-                && (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0
-            {
+            if seg.seq.before_eq(self.rcv_wup) && (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0 {
                 ts.recent = opt.tsval;
                 ts.recent_stamp = ctx.now;
             }
@@ -283,7 +288,10 @@ impl Connection {
         let exact = seg.seq == self.rcv_nxt
             || (self.fin_received
                 && seg.seq == self.rcv_nxt - 1
-                && matches!(self.state, State::CloseWait | State::LastAck | State::Closing));
+                && matches!(
+                    self.state,
+                    State::CloseWait | State::LastAck | State::Closing
+                ));
         if !exact {
             self.oow_ack(ctx, true);
             return;
@@ -349,8 +357,7 @@ impl Connection {
             self.on_dup_ack(ctx);
         }
         // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last.
-        if self.snd_wl1.before(seg.seq)
-            || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
+        if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
         {
             self.snd_wnd = window;
             self.snd_wl1 = seg.seq;

@@ -506,7 +506,10 @@ impl Connection {
     /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
     /// and that was at most half the clamp).
     fn after_read(&mut self, _ctx: &mut Ctx) {
-        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
             return;
         }
         let now_wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
@@ -568,7 +571,8 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         ) {
-            ctx.ctl.push_reset(self.local, self.remote, self.snd_nxt, Some(self.rcv_nxt));
+            ctx.ctl
+                .push_reset(self.local, self.remote, self.snd_nxt, Some(self.rcv_nxt));
             ctx.stats.OutRsts += 1;
         }
         if matches!(self.state, State::Established | State::CloseWait) {

@@ -177,7 +177,11 @@ impl Connection {
         }
         let retransmit = seq.before(self.snd_max);
         let psh = len > 0 && offset + len == buffered;
-        let control = if with_fin { Control::Fin } else { Control::None };
+        let control = if with_fin {
+            Control::Fin
+        } else {
+            Control::None
+        };
         let mut repr = self.header(ctx, seq, control);
         repr.psh = psh;
         let end = seq + len as u32 + u32::from(with_fin);
@@ -268,7 +272,12 @@ impl Connection {
         };
         if self.neg.sack && self.recv_buf.has_ooo() {
             let max = if o.timestamp.is_some() { 3 } else { 4 };
-            for (slot, (a, b)) in o.sack_blocks.iter_mut().zip(self.recv_buf.ooo_ranges()).take(max) {
+            for (slot, (a, b)) in o
+                .sack_blocks
+                .iter_mut()
+                .zip(self.recv_buf.ooo_ranges())
+                .take(max)
+            {
                 *slot = Some(SackBlock {
                     left: self.rcv_nxt + a as u32,
                     right: self.rcv_nxt + b as u32,
@@ -285,7 +294,9 @@ impl Connection {
         let shift = u32::from(self.neg.rcv_wscale);
         let space = self.receive_space();
         let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let threshold = (self.recv_buf.capacity() as u32 / 2).min(self.rcv_mss).max(1);
+        let threshold = (self.recv_buf.capacity() as u32 / 2)
+            .min(self.rcv_mss)
+            .max(1);
         let mut wnd = if space < offered {
             // Never move the right edge left.
             offered
@@ -309,7 +320,10 @@ impl Connection {
     /// Whether the window we could offer now is much larger than the one the peer sees,
     /// so that an update is worth a segment (the reading side of SWS avoidance).
     fn window_update_due(&self) -> bool {
-        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
             return false;
         }
         let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
@@ -366,7 +380,10 @@ impl Connection {
             }
         }
         if challenge {
-            if !ctx.challenge.take(ctx.now, ctx.config.tcp_challenge_ack_limit) {
+            if !ctx
+                .challenge
+                .take(ctx.now, ctx.config.tcp_challenge_ack_limit)
+            {
                 return false;
             }
             ctx.stats.TCPChallengeACK += 1;

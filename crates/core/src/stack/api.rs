@@ -105,8 +105,7 @@ impl Stack {
         let n = u32::from(hi - lo) + 1;
         for i in 0..n {
             let port = lo + ((self.port_counter + i) % n) as u16;
-            if self.config.ip_local_reserved_ports.contains(&port) || self.port_taken(port, false)
-            {
+            if self.config.ip_local_reserved_ports.contains(&port) || self.port_taken(port, false) {
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);
@@ -130,7 +129,11 @@ impl Stack {
         let local = match bound {
             Some(a) => a,
             None => {
-                let family = self.addrs.first().copied().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                let family = self
+                    .addrs
+                    .first()
+                    .copied()
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0]));
                 let any = if family.is_ipv4() {
                     IpAddr::from([0u8; 4])
                 } else {
@@ -217,15 +220,14 @@ impl Stack {
             None => SeqNum(self.isn.isn(now, local, remote)),
         };
         let ts_offset = self.keyed_u32(1, local, remote);
-        let conn = self
-            .with_ctx(|ctx| {
-                let mut c = Connection::connect(ctx, local, remote, iss, ts_offset);
-                c.opts = opts;
-                if let (Some((_, Some(recent))), Some(ts)) = (tw_seed, c.neg.ts.as_mut()) {
-                    ts.recent = recent;
-                }
-                c
-            });
+        let conn = self.with_ctx(|ctx| {
+            let mut c = Connection::connect(ctx, local, remote, iss, ts_offset);
+            c.opts = opts;
+            if let (Some((_, Some(recent))), Some(ts)) = (tw_seed, c.neg.ts.as_mut()) {
+                ts.recent = recent;
+            }
+            c
+        });
         *self.user_sock(h)? = Sock::Conn(Box::new(conn));
         self.conn_insert(tuple, h);
         self.trace(local, remote, State::Closed, State::SynSent);

@@ -198,6 +198,13 @@ fn expand_seed(seed: u64, salt: u64) -> [u8; 16] {
     out
 }
 
+impl Default for Stack {
+    /// A stack with Linux's defaults and no addresses.
+    fn default() -> Stack {
+        Stack::new(Config::default())
+    }
+}
+
 impl Stack {
     /// A stack with `config` and no addresses yet (see [`Stack::add_address`]).
     pub fn new(config: Config) -> Stack {
@@ -459,7 +466,12 @@ impl Stack {
         while let Some(&h) = self.tx_queue.front() {
             let out = self.with_conn(h, |conn, ctx| {
                 let seg = conn.poll_segment(ctx)?;
-                Some(emit_conn_segment(conn, &seg, ctx.config.ip_default_ttl, buf))
+                Some(emit_conn_segment(
+                    conn,
+                    &seg,
+                    ctx.config.ip_default_ttl,
+                    buf,
+                ))
             });
             match out.flatten() {
                 Some(Some(n)) => {
@@ -702,7 +714,8 @@ impl Stack {
             let slot = &mut self.slots[h.index as usize];
             if slot.timer_at.is_none_or(|t| d < t) {
                 slot.timer_at = Some(d);
-                self.timers.push(std::cmp::Reverse((d, TimerRef::Socket(h))));
+                self.timers
+                    .push(std::cmp::Reverse((d, TimerRef::Socket(h))));
             }
         }
         let slot = &mut self.slots[h.index as usize];

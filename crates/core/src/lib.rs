@@ -36,6 +36,7 @@ mod segment;
 mod stack;
 pub mod state;
 pub mod stats;
+mod syncookie;
 pub mod time;
 mod time_wait;
 

@@ -31,6 +31,9 @@ pub(crate) struct Listener {
     pub syn_queue_len: usize,
     /// Options inherited by accepted connections.
     pub opts: SockOpts,
+    /// When the SYN queue last overflowed (SYN cookies are accepted for two minutes
+    /// after, as Linux's tcp_synq_no_recent_overflow allows).
+    pub last_overflow: Option<Instant>,
 }
 
 impl Listener {

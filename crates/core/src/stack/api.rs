@@ -155,6 +155,7 @@ impl Stack {
             accept_queue: Default::default(),
             syn_queue_len: 0,
             opts,
+            last_overflow: None,
         });
         self.listeners.entry(local.port()).or_default().push(h);
         self.trace(local, unspecified_like(local), State::Closed, State::Listen);

@@ -9,6 +9,7 @@ use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
 use crate::conn::{Connection, Ctx};
 use crate::listen::RequestSock;
 use crate::state::State;
+use crate::syncookie::{decode_ts, encode_ts, SynCookies, MSS_TABLE};
 use crate::time::Instant;
 use crate::time_wait::TwAction;
 
@@ -132,6 +133,7 @@ impl Stack {
     ) {
         match seg.control {
             Control::Rst => return,
+            Control::None if seg.ack.is_some() && self.try_cookie(lh, tuple, seg) => return,
             _ if seg.ack.is_some() => {
                 // An ACK to a listener: <SEQ=SEG.ACK><CTL=RST>.
                 if self.ctl.reset_for(tuple.local, tuple.remote, seg) {
@@ -152,11 +154,22 @@ impl Stack {
             self.stats.ListenDrops += 1;
             return;
         }
-        if l.syn_queue_full(max_syn_backlog) {
-            // SYN cookies are not implemented yet: a full SYN queue drops the SYN.
+        let full = l.syn_queue_full(max_syn_backlog);
+        if full {
+            l.last_overflow = Some(now);
+        }
+        let cookies = self.config.tcp_syncookies;
+        if cookies == 2 || (full && cookies == 1) {
+            self.send_cookie(lh, tuple, seg);
+            return;
+        }
+        if full {
             self.stats.ListenDrops += 1;
             return;
         }
+        let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
+            return;
+        };
         l.syn_queue_len += 1;
         let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
@@ -180,6 +193,115 @@ impl Stack {
         self.request_ids.insert(id, *tuple);
         self.requests.insert(*tuple, req);
         self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);
+    }
+
+    /// Answers a SYN with a SYN cookie instead of a request record (RFC 4987 3.6).
+    fn send_cookie(&mut self, lh: SocketHandle, tuple: &FourTuple, seg: &TcpRepr) {
+        let now = self.now;
+        let mss_index = SynCookies::mss_index(
+            seg.options
+                .mss
+                .unwrap_or(crate::conn::default_peer_mss(&tuple.remote)),
+        );
+        let iss = self
+            .cookies
+            .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
+        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let mut req = RequestSock::new(
+            &self.config,
+            now,
+            lh,
+            tuple.local,
+            tuple.remote,
+            iss,
+            ts_offset,
+            seg,
+        );
+        req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        let mut synack = req.syn_ack(&self.config, now);
+        if let Some(ts) = synack.options.timestamp.as_mut() {
+            let wscale = req.neg.ws_ok.then_some(req.neg.snd_wscale);
+            ts.tsval = encode_ts(ts.tsval, wscale, req.neg.sack);
+        }
+        self.stats.SyncookiesSent += 1;
+        self.stats.OutSegs += 1;
+        self.ctl.push(synack);
+    }
+
+    /// A third-step ACK at a listener with no request record: maybe the answer to a SYN
+    /// cookie (Linux's cookie_v4_check). Returns true if the segment was consumed.
+    fn try_cookie(&mut self, lh: SocketHandle, tuple: &FourTuple, seg: &TcpRepr) -> bool {
+        let now = self.now;
+        let mode = self.config.tcp_syncookies;
+        let recent = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l
+                .last_overflow
+                .is_some_and(|t| now - t <= core::time::Duration::from_secs(120)),
+            _ => false,
+        };
+        if mode == 0 || (mode == 1 && !recent) {
+            return false;
+        }
+        let Some(ack) = seg.ack else {
+            return false;
+        };
+        let Some(mss_index) = self
+            .cookies
+            .check(now, tuple.local, tuple.remote, seg.seq, ack)
+        else {
+            self.stats.SyncookiesFailed += 1;
+            return false;
+        };
+        self.stats.SyncookiesRecv += 1;
+        let full = matches!(self.sock_mut(lh), Some(Sock::Listener(l)) if l.accept_queue_full());
+        if full {
+            self.stats.ListenOverflows += 1;
+            self.stats.ListenDrops += 1;
+            return true;
+        }
+        // Rebuild the request from the cookie: MSS from the table, window scale and
+        // SACK from the echoed timestamp (lost without timestamps, as in Linux).
+        let syn = TcpRepr {
+            seq: seg.seq - 1,
+            ack: None,
+            control: Control::Syn,
+            payload: &[],
+            ..*seg
+        };
+        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let mut req = RequestSock::new(
+            &self.config,
+            now,
+            lh,
+            tuple.local,
+            tuple.remote,
+            ack - 1,
+            ts_offset,
+            &syn,
+        );
+        req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        let (wscale, sack) = match seg.options.timestamp {
+            Some(ts) if self.config.tcp_timestamps => decode_ts(ts.tsecr),
+            _ => (None, false),
+        };
+        req.neg.ws_ok = wscale.is_some() && self.config.tcp_window_scaling;
+        req.neg.snd_wscale = if req.neg.ws_ok {
+            wscale.unwrap_or(0)
+        } else {
+            0
+        };
+        req.neg.rcv_wscale = if req.neg.ws_ok {
+            crate::conn::rcv_wscale_for(&self.config)
+        } else {
+            0
+        };
+        req.neg.sack = sack && self.config.tcp_sack;
+        req.retransmits = 1; // no RTT sample from a stateless handshake
+        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
+            l.syn_queue_len += 1;
+        }
+        self.establish_child(lh, req, seg);
+        true
     }
 
     /// A segment for a half-open request (SYN-RECEIVED; Linux's tcp_check_req).

@@ -166,6 +166,7 @@ pub struct Stack {
     transitions: Option<VecDeque<Transition>>,
     stats: Stats,
     isn: IsnGenerator,
+    cookies: crate::syncookie::SynCookies,
     secret: [u8; 16],
     challenge: ChallengeBudget,
     port_counter: u32,
@@ -212,6 +213,10 @@ impl Stack {
         let hasher = KeyedState::new(expand_seed(config.seed, 2));
         Stack {
             isn: IsnGenerator::new(expand_seed(config.seed, 3)),
+            cookies: crate::syncookie::SynCookies::new(
+                expand_seed(config.seed, 4),
+                expand_seed(config.seed, 5),
+            ),
             config,
             addrs: Vec::new(),
             slots: Vec::new(),

@@ -1,1 +1,95 @@
-fn main() {}
+//! The `synack` command.
+//!
+//! `synack demo` runs a client and a server, two synack stacks, over a simulated link and
+//! prints the whole life of one TCP connection: every segment on the wire, tcpdump-style,
+//! and every state transition of both ends, on one virtual-time timeline.
+
+mod annotate;
+mod demo;
+mod timeline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A user-space TCP/IP stack that behaves like Linux.
+#[derive(Parser, Debug)]
+#[command(name = "synack", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one TCP connection between two synack stacks on a simulated network and print
+    /// its segments, state transitions and counters.
+    Demo(DemoArgs),
+}
+
+/// Options of `synack demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// One-way delay of the simulated link, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub delay_ms: u64,
+
+    /// Probability that the link loses a packet, from 0 to 1 (seeded: see --seed).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    pub loss: f64,
+
+    /// Seed of the network's and the stacks' randomness; the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Size of the client's request (the first 18 bytes are "GET / HTTP/1.0\r\n\r\n").
+    #[arg(long, value_name = "BYTES", default_value_t = 18,
+          value_parser = clap::value_parser!(u32).range(0..=100_000_000))]
+    pub request_bytes: u32,
+
+    /// Size of the server's response.
+    #[arg(long, value_name = "BYTES", default_value_t = 4000,
+          value_parser = clap::value_parser!(u32).range(0..=100_000_000))]
+    pub response_bytes: u32,
+
+    /// Let the server close first (then the server goes through TIME_WAIT).
+    #[arg(long)]
+    pub server_closes_first: bool,
+
+    /// Also write every packet on the link to FILE as a pcap capture.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+
+    /// Use IPv6 (fd00::1 and fd00::2) instead of IPv4 (10.0.0.1 and 10.0.0.2).
+    #[arg(long)]
+    pub ipv6: bool,
+}
+
+/// Parses a loss probability: a number from 0 to 1.
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (expected a probability from 0 to 1)"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{p} is not a probability (expected a number from 0 to 1)"
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(args) => match demo::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("synack demo: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

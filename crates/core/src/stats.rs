@@ -99,14 +99,10 @@ counters! {
     "TcpExt" TCPSACKRecv,
     /// Segments received that carried only already-received data.
     "TcpExt" TCPDupData,
-    /// Connections that went to FIN-WAIT-2 timeout while orphaned.
-    "TcpExt" TCPFinWait2Timeout,
     /// Keepalive probes sent.
     "TcpExt" TCPKeepAlive,
     /// Segments arriving out of window that were answered by an ACK.
     "TcpExt" TCPOutOfWindow,
-    /// Connections refused because no listener matched (a RST was sent).
-    "TcpExt" TCPNoListener,
 }
 
 #[cfg(test)]

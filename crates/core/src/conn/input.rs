@@ -34,8 +34,8 @@ impl Connection {
         // First, check the ACK bit.
         if let Some(ack) = seg.ack {
             if ack.before_eq(self.iss) || ack.after(self.snd_max) {
-                if seg.control != Control::Rst && ctx.ctl.reset_for(self.local, self.remote, seg) {
-                    ctx.stats.OutRsts += 1;
+                if seg.control != Control::Rst {
+                    ctx.ctl.reset_for(self.local, self.remote, seg);
                 }
                 return;
             }
@@ -223,9 +223,7 @@ impl Connection {
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
-                if ctx.ctl.reset_for(self.local, self.remote, seg) {
-                    ctx.stats.OutRsts += 1;
-                }
+                ctx.ctl.reset_for(self.local, self.remote, seg);
                 return;
             }
         }

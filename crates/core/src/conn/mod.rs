@@ -573,7 +573,6 @@ impl Connection {
         ) {
             ctx.ctl
                 .push_reset(self.local, self.remote, self.snd_nxt, Some(self.rcv_nxt));
-            ctx.stats.OutRsts += 1;
         }
         if matches!(self.state, State::Established | State::CloseWait) {
             ctx.stats.EstabResets += 1;

@@ -366,7 +366,6 @@ impl Connection {
             options,
             retransmit: false,
         });
-        ctx.stats.OutSegs += 1;
         self.ack_sent();
     }
 

@@ -8,6 +8,7 @@ use synack_wire::{Control, SeqNum, TcpRepr};
 use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
 use crate::conn::{Connection, Ctx};
 use crate::listen::RequestSock;
+use crate::segment::CtlSegment;
 use crate::state::State;
 use crate::syncookie::{decode_ts, encode_ts, SynCookies, MSS_TABLE};
 use crate::time::Instant;
@@ -84,15 +85,11 @@ impl Stack {
             return;
         }
         // CLOSED (RFC 9293 3.10.7.1).
-        if self.ctl.reset_for(tuple.local, tuple.remote, &seg) {
-            self.stats.OutRsts += 1;
-            self.stats.TCPNoListener += 1;
-        }
+        self.ctl.reset_for(tuple.local, tuple.remote, &seg);
     }
 
     fn push_tw_ack(&mut self, tuple: &FourTuple, tw: &crate::time_wait::TimeWait) {
-        self.stats.OutSegs += 1;
-        self.ctl.push(crate::segment::CtlSegment {
+        self.ctl.push(CtlSegment {
             local: tuple.local,
             remote: tuple.remote,
             seq: tw.snd_nxt,
@@ -136,9 +133,7 @@ impl Stack {
             Control::None if seg.ack.is_some() && self.try_cookie(lh, tuple, seg) => return,
             _ if seg.ack.is_some() => {
                 // An ACK to a listener: <SEQ=SEG.ACK><CTL=RST>.
-                if self.ctl.reset_for(tuple.local, tuple.remote, seg) {
-                    self.stats.OutRsts += 1;
-                }
+                self.ctl.reset_for(tuple.local, tuple.remote, seg);
                 return;
             }
             Control::Syn => {}
@@ -183,7 +178,6 @@ impl Stack {
             ts_offset,
             seg,
         );
-        self.stats.OutSegs += 1;
         self.ctl.push(req.syn_ack(&self.config, now));
         let id = self.next_request_id;
         self.next_request_id += 1;
@@ -224,7 +218,6 @@ impl Stack {
             ts.tsval = encode_ts(ts.tsval, wscale, req.neg.sack);
         }
         self.stats.SyncookiesSent += 1;
-        self.stats.OutSegs += 1;
         self.ctl.push(synack);
     }
 
@@ -315,16 +308,17 @@ impl Stack {
         // A retransmitted SYN: our SYN-ACK was lost; send it again.
         if seg.control == Control::Syn && seg.ack.is_none() && seg.seq == req.irs {
             let synack = req.syn_ack(&self.config, now);
-            self.stats.RetransSegs += 1;
-            self.ctl.push(synack);
+            self.ctl.push(CtlSegment {
+                retransmit: true,
+                ..synack
+            });
             return;
         }
         if let Some(ack) = seg.ack {
             if ack != req.iss + 1 {
                 // Not for our SYN-ACK: the listener answers with a RST.
-                if seg.control != Control::Rst && self.ctl.reset_for(tuple.local, tuple.remote, seg)
-                {
-                    self.stats.OutRsts += 1;
+                if seg.control != Control::Rst {
+                    self.ctl.reset_for(tuple.local, tuple.remote, seg);
                 }
                 return;
             }
@@ -335,8 +329,7 @@ impl Stack {
         if end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
             if seg.control != Control::Rst {
                 let synack = req.syn_ack(&self.config, now);
-                self.stats.OutSegs += 1;
-                self.ctl.push(crate::segment::CtlSegment {
+                self.ctl.push(CtlSegment {
                     control: Control::None,
                     seq: req.iss + 1,
                     ack: Some(rcv_nxt),
@@ -351,8 +344,8 @@ impl Stack {
         }
         if matches!(seg.control, Control::Rst | Control::Syn) {
             // RST, or a new SYN in the window: the embryonic connection is reset.
-            if seg.control == Control::Syn && self.ctl.reset_for(tuple.local, tuple.remote, seg) {
-                self.stats.OutRsts += 1;
+            if seg.control == Control::Syn {
+                self.ctl.reset_for(tuple.local, tuple.remote, seg);
             }
             self.stats.AttemptFails += 1;
             if let Some(id) = id {
@@ -373,9 +366,7 @@ impl Stack {
             self.stats.ListenOverflows += 1;
             self.stats.ListenDrops += 1;
             if self.config.tcp_abort_on_overflow {
-                if self.ctl.reset_for(tuple.local, tuple.remote, seg) {
-                    self.stats.OutRsts += 1;
-                }
+                self.ctl.reset_for(tuple.local, tuple.remote, seg);
                 if let Some(id) = id {
                     self.drop_request(tuple, id);
                 }

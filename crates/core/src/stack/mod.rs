@@ -459,10 +459,14 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
         while let Some(seg) = self.ctl.pop() {
+            // Control segments are counted here, once, when they leave.
             if seg.retransmit {
                 self.stats.RetransSegs += 1;
-            } else if seg.control == synack_wire::Control::Syn {
+            } else {
                 self.stats.OutSegs += 1;
+            }
+            if seg.control == synack_wire::Control::Rst {
+                self.stats.OutRsts += 1;
             }
             if let Some(n) = self.emit_ctl(&seg, buf) {
                 return Some(n);

@@ -272,8 +272,10 @@ impl Connection {
     fn orphan_data(&mut self, ctx: &mut Ctx, seg: &TcpRepr) -> bool {
         let new_data = (seg.seq + seg.payload.len() as u32).after(self.rcv_nxt);
         if self.orphan && new_data && matches!(self.state, State::FinWait1 | State::FinWait2) {
+            // Linux's tcp_reset, then a RST answering this segment (<SEQ=SEG.ACK><RST>).
             ctx.stats.TCPAbortOnData += 1;
-            self.reset(ctx, None);
+            ctx.ctl.reset_for(self.local, self.remote, seg);
+            self.close_with(None);
             return true;
         }
         false
@@ -316,6 +318,7 @@ impl Connection {
     fn process_ack(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let flight_before = self.flight();
+        self.probes = 0;
         let outstanding = self.snd_max.after(self.snd_una);
         let mut fin_acked_now = false;
         if ack.after(self.snd_una) {
@@ -332,8 +335,14 @@ impl Connection {
             }
             self.rtt_sample(ctx, seg, ack);
             self.backoff = 0;
-            self.probes = 0;
             self.retrans_stamp = None;
+            while self
+                .sent_times
+                .front()
+                .is_some_and(|(end, _)| end.before_eq(ack))
+            {
+                self.sent_times.pop_front();
+            }
             self.on_new_ack(ctx, acked, flight_before);
             if self.snd_una == self.snd_max {
                 self.disarm(TimerKind::Retransmit);
@@ -406,7 +415,7 @@ impl Connection {
     /// segment (Karn's algorithm: never from a retransmission).
     fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
         if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
-            if opt.tsecr != 0 && self.retrans_stamp.is_none() {
+            if opt.tsecr != 0 {
                 let ms = ts.now_val(ctx.now).wrapping_sub(opt.tsecr);
                 if ms < 0x8000_0000 {
                     self.rtt.on_sample(Duration::from_millis(u64::from(ms)));

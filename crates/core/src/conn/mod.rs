@@ -186,11 +186,15 @@ pub(crate) struct Connection {
     pub timers: [Option<Instant>; TimerKind::COUNT],
     /// Consecutive timeouts of the retransmission (or SYN) timer.
     pub backoff: u32,
-    /// Unanswered zero-window or keepalive probes.
+    /// Unanswered zero-window or keepalive probes (reset by any acceptable ACK, as
+    /// Linux resets icsk_probes_out).
     pub probes: u32,
     /// When the oldest unacknowledged segment was first sent (Linux's retrans_stamp),
-    /// the origin of the retransmission budget.
+    /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
+    /// First-transmission times of the segments in flight, as (end sequence, time), in
+    /// sequence order. The ring is allocated once and reused.
+    pub sent_times: std::collections::VecDeque<(SeqNum, Instant)>,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
     pub dupacks: u32,
@@ -335,6 +339,7 @@ impl Connection {
             backoff: 0,
             probes: 0,
             retrans_stamp: None,
+            sent_times: std::collections::VecDeque::new(),
             rtt_seq: None,
             dupacks: 0,
             recover: iss,

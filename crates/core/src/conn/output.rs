@@ -200,11 +200,11 @@ impl Connection {
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
-            if self.retrans_stamp.is_none() {
-                self.retrans_stamp = Some(ctx.now);
+        } else {
+            if self.neg.ts.is_none() && self.rtt_seq.is_none() {
+                self.rtt_seq = Some((seq, ctx.now));
             }
-        } else if self.neg.ts.is_none() && self.rtt_seq.is_none() {
-            self.rtt_seq = Some((seq, ctx.now));
+            self.sent_times.push_back((end, ctx.now));
         }
         self.count_sent(ctx, retransmit);
         if self.timers[TimerKind::Retransmit as usize].is_none() {
@@ -224,7 +224,7 @@ impl Connection {
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.
     pub fn arm_persist(&mut self, ctx: &Ctx) {
         if self.timers[TimerKind::Persist as usize].is_none() {
-            let at = ctx.now + self.rtt.backed_off(self.probes);
+            let at = ctx.now + self.rtt.backed_off(self.backoff);
             self.arm(TimerKind::Persist, at);
         }
     }

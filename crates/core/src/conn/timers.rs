@@ -94,8 +94,12 @@ impl Connection {
                     config.tcp_retries2
                 };
                 let limit = super::model_timeout(budget, config.rto_min, config.rto_max);
-                let start = self.retrans_stamp.unwrap_or(ctx.now);
-                self.backoff > 0 && ctx.now - start >= limit
+                // The budget runs from the first transmission of the oldest segment.
+                let head_sent = self.sent_times.front().map(|(_, t)| *t);
+                let start = *self
+                    .retrans_stamp
+                    .get_or_insert(head_sent.unwrap_or(ctx.now));
+                ctx.now - start >= limit
             }
         };
         if expired {
@@ -146,9 +150,12 @@ impl Connection {
             return;
         }
         self.probes += 1;
+        if self.backoff < ctx.config.tcp_retries2 {
+            self.backoff += 1;
+        }
         ctx.stats.TCPWinProbe += 1;
         self.probe_pending = true;
-        let at = ctx.now + self.rtt.backed_off(self.probes);
+        let at = ctx.now + self.rtt.backed_off(self.backoff);
         self.arm(TimerKind::Persist, at);
     }
 

@@ -262,7 +262,8 @@ impl Harness {
             let Some(n) = self.stack.poll_transmit(self.now, &mut self.buf) else {
                 break;
             };
-            let (ip, tcp) = wire::parse_datagram(&self.buf[..n], true).expect("stack emitted garbage");
+            let (ip, tcp) =
+                wire::parse_datagram(&self.buf[..n], true).expect("stack emitted garbage");
             assert_eq!(ip.src, IpAddr::from(LOCAL_IP), "source address");
             out.push(Sent {
                 at: self.now,
@@ -315,6 +316,28 @@ impl Harness {
         self.stack.handle_timeout(self.now);
         out.extend(self.output());
         out
+    }
+
+    /// Runs timers until the stack sends something (returned, with the clock at that
+    /// moment) or `max` has passed (empty).
+    pub fn next_output(&mut self, max: Duration) -> Vec<Sent> {
+        let deadline = self.now + max;
+        let out = self.output();
+        if !out.is_empty() {
+            return out;
+        }
+        for _ in 0..100_000 {
+            match self.stack.poll_timeout() {
+                Some(t) if t <= deadline => {
+                    let out = self.run_until(t.max(self.now));
+                    if !out.is_empty() {
+                        return out;
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.run_until(deadline)
     }
 
     /// Advances by `ms` milliseconds; returns the summaries with their times (ms since
@@ -428,7 +451,11 @@ impl Harness {
         let irs = syn.seq;
         self.inject_ports(LISTEN_PORT, peer_port, &syn);
         let out = self.output();
-        assert_eq!(out.len(), 1, "a SYN to a listener is answered by one SYN-ACK: {out:?}");
+        assert_eq!(
+            out.len(),
+            1,
+            "a SYN to a listener is answered by one SYN-ACK: {out:?}"
+        );
         let sa = &out[0];
         assert_eq!(sa.control, Control::Syn);
         assert_eq!(sa.ack, Some(irs + 1));
@@ -447,7 +474,11 @@ impl Harness {
     pub fn established_passive_on(&mut self, listener: SocketHandle, peer_port: u16) -> Conn {
         let mut c = self.passive_syn(listener, peer_port, pkt("S", SeqNum(PEER_ISS), SeqNum(0)));
         self.send(&c, pkt(".", c.p(1), c.l(1)));
-        assert_eq!(self.recv(), vec![], "the third step of the handshake is not answered");
+        assert_eq!(
+            self.recv(),
+            vec![],
+            "the third step of the handshake is not answered"
+        );
         let (h, peer) = self.stack.accept(listener).expect("accept");
         assert_eq!(peer, c.remote());
         c.handle = h;

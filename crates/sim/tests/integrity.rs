@@ -34,8 +34,12 @@ use synack_sim::{LinkConfig, Pair, Rng};
 const RUNS: u64 = 2000;
 /// Tests the seeds are split over (so `cargo test` can run them on several cores).
 const PARTS: u64 = 4;
-/// Every run must be over (sockets gone on both sides) by then.
-const DEADLINE: Instant = Instant::from_secs(600);
+/// Every run must be over (sockets gone on both sides) by then. Ten minutes is not
+/// always enough on the lossiest links: when an ACK is lost and the retransmission is
+/// answered by a duplicate ACK echoing the old timestamp, RFC 7323's RTTM rule (as Linux
+/// applies it) takes an RTT sample as long as the RTO, which can ratchet the RTO up to
+/// `rto_max` (seeds 1635 and 1904 take 627 s and 795 s).
+const DEADLINE: Instant = Instant::from_secs(1800);
 
 /// How the two sides finish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -926,12 +930,6 @@ fn run_part(part: u64) {
 macro_rules! parts {
     ($($name:ident = $part:expr,)*) => {$(
         #[test]
-        #[ignore = "engine: (1) bare ACKs carry SEQ = SND.NXT, which an RTO rewinds to \
-                    SND.UNA, so the peer drops them as out of window and two retransmitting \
-                    ends stall until tcp_retries2 (seed 74; conn/output.rs, \
-                    `bare(ctx, self.snd_nxt, ..)`); (2) data segments that carry SACK blocks \
-                    exceed the 1500-byte MTU (seed 31; conn/output.rs `data_segment` sizes \
-                    the payload with `self.mss`, which leaves room for timestamps only)"]
         fn $name() {
             run_part($part);
         }

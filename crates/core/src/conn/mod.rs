@@ -577,7 +577,7 @@ impl Connection {
                 | State::LastAck
         ) {
             ctx.ctl
-                .push_reset(self.local, self.remote, self.snd_nxt, Some(self.rcv_nxt));
+                .push_reset(self.local, self.remote, self.snd_max, Some(self.rcv_nxt));
         }
         if matches!(self.state, State::Established | State::CloseWait) {
             ctx.stats.EstabResets += 1;

@@ -66,7 +66,9 @@ impl Connection {
             return Some(self.bare(ctx, self.snd_una - 1, Control::None));
         }
         if self.ack_now || self.window_update_due() {
-            return Some(self.bare(ctx, self.snd_nxt, Control::None));
+            // Linux's tcp_acceptable_seq: the highest sequence number sent, which a
+            // timeout's rewind of SND.NXT does not move back.
+            return Some(self.bare(ctx, self.snd_max, Control::None));
         }
         None
     }
@@ -140,7 +142,9 @@ impl Connection {
         if avail == 0 && !fin_here {
             return None;
         }
-        let mss = self.mss as usize;
+        // The payload shrinks by the SACK option the segment will carry (Linux's
+        // tcp_current_mss), so that the datagram stays within the MTU.
+        let mss = self.mss.saturating_sub(self.sack_option_len()).max(1) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let wnd_end = self.snd_una + self.snd_wnd;
         let send_wnd = (wnd_end - seq).max(0) as usize;
@@ -260,6 +264,17 @@ impl Connection {
         }
     }
 
+    /// Bytes of SACK option the next segment carries: `nop,nop,kind,len` and eight per
+    /// block (RFC 2018 section 3), at most 3 blocks beside timestamps, else 4.
+    fn sack_option_len(&self) -> u32 {
+        if !self.neg.sack || !self.recv_buf.has_ooo() {
+            return 0;
+        }
+        let max = if self.neg.ts.is_some() { 3 } else { 4 };
+        let blocks = self.recv_buf.ooo_ranges().take(max).count() as u32;
+        4 + 8 * blocks
+    }
+
     /// Timestamps (RFC 7323 section 3) and SACK blocks (RFC 2018 section 4) for a
     /// non-SYN segment.
     pub fn ack_options(&self, ctx: &Ctx) -> TcpOptions {
@@ -359,7 +374,7 @@ impl Connection {
         ctx.ctl.push(CtlSegment {
             local: self.local,
             remote: self.remote,
-            seq: self.snd_nxt,
+            seq: self.snd_max,
             ack: Some(self.rcv_nxt),
             control: Control::None,
             window,

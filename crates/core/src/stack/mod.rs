@@ -688,7 +688,7 @@ impl Stack {
         let user_closed = slot.user_closed;
         if after == State::TimeWait {
             let tw = TimeWait {
-                snd_nxt: conn.snd_nxt,
+                snd_nxt: conn.snd_max,
                 rcv_nxt: conn.rcv_nxt,
                 window: ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale)
                     .min(65535) as u16,

@@ -28,6 +28,7 @@ pub mod config;
 pub mod congestion;
 mod conn;
 pub mod error;
+mod hash;
 mod info;
 pub mod isn;
 mod listen;

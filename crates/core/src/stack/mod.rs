@@ -24,7 +24,8 @@ use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
-use crate::isn::{IsnGenerator, KeyedState};
+use crate::hash::FastState as KeyedState;
+use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
 use crate::segment::{CtlQueue, CtlSegment};
 use crate::state::State;
@@ -90,10 +91,34 @@ pub struct Transition {
 }
 
 /// The two ends of a connection: the demultiplexing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FourTuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+}
+
+impl std::hash::Hash for FourTuple {
+    /// Two or three words instead of std's field-by-field walk of `SocketAddr`.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let ports = (u32::from(self.local.port()) << 16) | u32::from(self.remote.port());
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                h.write_u64((u64::from(u32::from(l)) << 32) | u64::from(u32::from(r)));
+                h.write_u32(ports);
+            }
+            (l, r) => {
+                for ip in [l, r] {
+                    let v = match ip {
+                        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+                        IpAddr::V6(v6) => u128::from(v6),
+                    };
+                    h.write_u64(v as u64);
+                    h.write_u64((v >> 64) as u64);
+                }
+                h.write_u32(ports);
+            }
+        }
+    }
 }
 
 /// What lives in a socket slot.

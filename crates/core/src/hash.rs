@@ -8,6 +8,7 @@
 use core::hash::{BuildHasher, Hasher};
 
 const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+const MUL2: u64 = 0xbf58_476d_1ce4_e5b9;
 
 #[inline]
 fn fold_mul(a: u64, b: u64) -> u64 {
@@ -54,7 +55,7 @@ pub(crate) struct FastHasher {
 impl FastHasher {
     #[inline]
     fn mix(&mut self, word: u64) {
-        self.state = fold_mul(self.state ^ word, MUL ^ self.key);
+        self.state = fold_mul(self.state ^ word, MUL);
     }
 }
 
@@ -102,7 +103,7 @@ impl Hasher for FastHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        fold_mul(self.state, self.key)
+        fold_mul(self.state ^ self.key, MUL2)
     }
 }
 

@@ -44,7 +44,9 @@ mod time_wait;
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{SocketInfo, TimerInfo};
-pub use stack::{Event, EventKind, Shutdown, SockOpt, SocketHandle, Stack, Transition};
+pub use stack::{
+    Event, EventKind, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,
+};
 pub use state::State;
 pub use stats::Stats;
 pub use synack_wire as wire;

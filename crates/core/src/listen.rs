@@ -68,6 +68,8 @@ pub(crate) struct RequestSock {
     pub acked: bool,
     /// The request's key in the stack's timer heap.
     pub id: u64,
+    /// The MSS we advertise (the link's, capped by the listener's TCP_MAXSEG).
+    pub adv_mss: u16,
 }
 
 impl RequestSock {
@@ -82,6 +84,7 @@ impl RequestSock {
         remote: SocketAddr,
         iss: SeqNum,
         ts_offset: u32,
+        user_mss: Option<u16>,
         seg: &TcpRepr,
     ) -> RequestSock {
         let o = &seg.options;
@@ -121,12 +124,15 @@ impl RequestSock {
             sent_at: now,
             acked: false,
             id: 0,
+            adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
+                conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
+            }),
         }
     }
 
     /// The SYN-ACK (RFC 9293 3.10.7.2), in Linux's option layout.
     pub fn syn_ack(&self, config: &Config, now: Instant) -> CtlSegment {
-        let adv_mss = conn::mss_for_mtu(config.mtu, &self.remote);
+        let adv_mss = self.adv_mss;
         let mss_for_window = match self.neg.ts {
             Some(_) => u32::from(adv_mss) - 12,
             None => u32::from(adv_mss),

@@ -145,7 +145,7 @@ impl Connection {
         if self.opts.keepalive {
             self.arm(
                 TimerKind::Keepalive,
-                ctx.now + ctx.config.tcp_keepalive_time,
+                ctx.now + self.opts.keepalive_time(ctx.config),
             );
         }
     }
@@ -449,7 +449,10 @@ impl Connection {
             State::FinWait1 => {
                 self.set_state(State::FinWait2);
                 if self.orphan {
-                    self.arm(TimerKind::FinWait2, ctx.now + ctx.config.tcp_fin_timeout);
+                    self.arm(
+                        TimerKind::FinWait2,
+                        ctx.now + self.opts.fin_timeout(ctx.config),
+                    );
                 }
             }
             State::Closing => self.enter_time_wait(ctx),

@@ -129,6 +129,49 @@ pub(crate) struct SockOpts {
     pub rcvbuf: Option<usize>,
     /// SO_REUSEADDR.
     pub reuseaddr: bool,
+    /// TCP_MAXSEG: a cap on the MSS we advertise and use.
+    pub user_mss: Option<u16>,
+    /// TCP_CORK: hold partial segments until uncorked.
+    pub cork: bool,
+    /// TCP_USER_TIMEOUT: give up when data stays unacknowledged this long.
+    pub user_timeout: Option<Duration>,
+    /// TCP_SYNCNT: this socket's `tcp_syn_retries`.
+    pub syn_retries: Option<u32>,
+    /// TCP_KEEPIDLE: this socket's `tcp_keepalive_time`.
+    pub keepidle: Option<Duration>,
+    /// TCP_KEEPINTVL: this socket's `tcp_keepalive_intvl`.
+    pub keepintvl: Option<Duration>,
+    /// TCP_KEEPCNT: this socket's `tcp_keepalive_probes`.
+    pub keepcnt: Option<u32>,
+    /// TCP_LINGER2: this socket's `tcp_fin_timeout`.
+    pub linger2: Option<Duration>,
+}
+
+impl SockOpts {
+    /// `tcp_syn_retries`, or TCP_SYNCNT when set.
+    pub fn syn_retries(&self, config: &Config) -> u32 {
+        self.syn_retries.unwrap_or(config.tcp_syn_retries)
+    }
+
+    /// `tcp_fin_timeout`, or TCP_LINGER2 when set.
+    pub fn fin_timeout(&self, config: &Config) -> Duration {
+        self.linger2.unwrap_or(config.tcp_fin_timeout)
+    }
+
+    /// `tcp_keepalive_time`, or TCP_KEEPIDLE when set.
+    pub fn keepalive_time(&self, config: &Config) -> Duration {
+        self.keepidle.unwrap_or(config.tcp_keepalive_time)
+    }
+
+    /// `tcp_keepalive_intvl`, or TCP_KEEPINTVL when set.
+    pub fn keepalive_intvl(&self, config: &Config) -> Duration {
+        self.keepintvl.unwrap_or(config.tcp_keepalive_intvl)
+    }
+
+    /// `tcp_keepalive_probes`, or TCP_KEEPCNT when set.
+    pub fn keepalive_probes(&self, config: &Config) -> u32 {
+        self.keepcnt.unwrap_or(config.tcp_keepalive_probes)
+    }
 }
 
 /// The transmission control block.
@@ -372,8 +415,11 @@ impl Connection {
         remote: SocketAddr,
         iss: SeqNum,
         ts_offset: u32,
+        opts: SockOpts,
     ) -> Self {
         let mut c = Connection::new(ctx.config, local, remote, iss);
+        c.opts = opts;
+        c.apply_user_mss();
         c.neg.rcv_wscale = rcv_wscale_for(ctx.config);
         c.window_clamp = initial_window(ctx.config, u32::from(c.adv_mss));
         c.neg.ts = ctx.config.tcp_timestamps.then_some(Timestamps {
@@ -385,6 +431,13 @@ impl Connection {
         ctx.stats.ActiveOpens += 1;
         c.arm(TimerKind::Retransmit, ctx.now + ctx.config.rto_initial);
         c
+    }
+
+    /// Applies TCP_MAXSEG to the MSS we advertise (before the SYN goes out).
+    pub fn apply_user_mss(&mut self) {
+        if let Some(m) = self.opts.user_mss {
+            self.adv_mss = self.adv_mss.min(m.max(88));
+        }
     }
 
     /// Sets the negotiated parameters and derives the effective MSS from them.
@@ -604,7 +657,10 @@ impl Connection {
         }
         self.shutdown_write(ctx);
         if self.state == State::FinWait2 {
-            self.arm(TimerKind::FinWait2, ctx.now + ctx.config.tcp_fin_timeout);
+            self.arm(
+                TimerKind::FinWait2,
+                ctx.now + self.opts.fin_timeout(ctx.config),
+            );
         }
     }
 

@@ -173,9 +173,10 @@ impl Connection {
             return None;
         }
         if mode == Mode::Normal && len < mss && !with_fin && len == avail {
-            // Nagle: hold a small segment while a previous small one is unacknowledged.
+            // TCP_CORK holds every partial segment; Nagle holds one while a previous
+            // small one is unacknowledged.
             let small_outstanding = self.snd_sml.after(self.snd_una);
-            if !self.opts.nodelay && small_outstanding && in_flight > 0 {
+            if self.opts.cork || (!self.opts.nodelay && small_outstanding && in_flight > 0) {
                 return None;
             }
         }

@@ -85,7 +85,7 @@ impl Connection {
         let config = ctx.config;
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
-            State::SynSent => self.backoff >= config.tcp_syn_retries,
+            State::SynSent => self.backoff >= self.opts.syn_retries(config),
             State::SynReceived => self.backoff >= config.tcp_synack_retries,
             _ => {
                 let budget = if self.orphan {
@@ -93,7 +93,12 @@ impl Connection {
                 } else {
                     config.tcp_retries2
                 };
-                let limit = super::model_timeout(budget, config.rto_min, config.rto_max);
+                let limit = match self.opts.user_timeout {
+                    // TCP_USER_TIMEOUT replaces the retry budget (RFC 5482; Linux's
+                    // retransmits_timed_out with a user timeout).
+                    Some(t) if !t.is_zero() => t,
+                    _ => super::model_timeout(budget, config.rto_min, config.rto_max),
+                };
                 // The budget runs from the first transmission of the oldest segment.
                 let head_sent = self.sent_times.front().map(|(_, t)| *t);
                 let start = *self
@@ -166,15 +171,13 @@ impl Connection {
         }
         let config = ctx.config;
         let idle = ctx.now - self.last_recv;
-        if idle < config.tcp_keepalive_time {
+        let keepidle = self.opts.keepalive_time(config);
+        if idle < keepidle {
             self.probes = 0;
-            self.arm(
-                TimerKind::Keepalive,
-                self.last_recv + config.tcp_keepalive_time,
-            );
+            self.arm(TimerKind::Keepalive, self.last_recv + keepidle);
             return;
         }
-        if self.probes >= config.tcp_keepalive_probes {
+        if self.probes >= self.opts.keepalive_probes(config) {
             ctx.stats.TCPAbortOnTimeout += 1;
             self.reset(ctx, Some(Error::TimedOut));
             return;
@@ -182,6 +185,7 @@ impl Connection {
         self.probes += 1;
         ctx.stats.TCPKeepAlive += 1;
         self.probe_pending = true;
-        self.arm(TimerKind::Keepalive, ctx.now + config.tcp_keepalive_intvl);
+        let intvl = self.opts.keepalive_intvl(config);
+        self.arm(TimerKind::Keepalive, ctx.now + intvl);
     }
 }

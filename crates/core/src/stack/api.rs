@@ -38,6 +38,56 @@ pub enum SockOpt {
     RecvBuffer(usize),
     /// SO_REUSEADDR: allow bind() to a port that TIME-WAIT connections still hold.
     ReuseAddr(bool),
+    /// TCP_MAXSEG: cap the MSS (set before connect() or listen()).
+    MaxSegment(u16),
+    /// TCP_CORK: send only full segments until uncorked.
+    Cork(bool),
+    /// TCP_USER_TIMEOUT (RFC 5482): how long data may stay unacknowledged before the
+    /// connection fails with ETIMEDOUT; zero restores the default budget.
+    UserTimeout(Duration),
+    /// TCP_SYNCNT: SYN retransmissions before connect() fails.
+    SynCount(u32),
+    /// TCP_KEEPIDLE: idle time before keepalive probes.
+    KeepIdle(Duration),
+    /// TCP_KEEPINTVL: time between keepalive probes.
+    KeepInterval(Duration),
+    /// TCP_KEEPCNT: unanswered probes before the connection is dropped.
+    KeepCount(u32),
+    /// TCP_LINGER2: how long an orphaned connection stays in FIN-WAIT-2.
+    Linger2(Duration),
+}
+
+/// The name of a socket option, for [`Stack::get_option`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockOptName {
+    /// TCP_NODELAY.
+    NoDelay,
+    /// SO_KEEPALIVE.
+    KeepAlive,
+    /// SO_LINGER.
+    Linger,
+    /// SO_SNDBUF.
+    SendBuffer,
+    /// SO_RCVBUF.
+    RecvBuffer,
+    /// SO_REUSEADDR.
+    ReuseAddr,
+    /// TCP_MAXSEG.
+    MaxSegment,
+    /// TCP_CORK.
+    Cork,
+    /// TCP_USER_TIMEOUT.
+    UserTimeout,
+    /// TCP_SYNCNT.
+    SynCount,
+    /// TCP_KEEPIDLE.
+    KeepIdle,
+    /// TCP_KEEPINTVL.
+    KeepInterval,
+    /// TCP_KEEPCNT.
+    KeepCount,
+    /// TCP_LINGER2.
+    Linger2,
 }
 
 impl Stack {
@@ -222,8 +272,7 @@ impl Stack {
         };
         let ts_offset = self.keyed_u32(1, local, remote);
         let conn = self.with_ctx(|ctx| {
-            let mut c = Connection::connect(ctx, local, remote, iss, ts_offset);
-            c.opts = opts;
+            let mut c = Connection::connect(ctx, local, remote, iss, ts_offset, opts);
             if let (Some((_, Some(recent))), Some(ts)) = (tw_seed, c.neg.ts.as_mut()) {
                 ts.recent = recent;
             }
@@ -426,6 +475,14 @@ impl Stack {
             SockOpt::SendBuffer(v) => o.sndbuf = Some(clamp(v, wmem)),
             SockOpt::RecvBuffer(v) => o.rcvbuf = Some(clamp(v, rmem)),
             SockOpt::ReuseAddr(v) => o.reuseaddr = v,
+            SockOpt::MaxSegment(v) => o.user_mss = (v > 0).then_some(v),
+            SockOpt::Cork(v) => o.cork = v,
+            SockOpt::UserTimeout(v) => o.user_timeout = (!v.is_zero()).then_some(v),
+            SockOpt::SynCount(v) => o.syn_retries = Some(v),
+            SockOpt::KeepIdle(v) => o.keepidle = Some(v),
+            SockOpt::KeepInterval(v) => o.keepintvl = Some(v),
+            SockOpt::KeepCount(v) => o.keepcnt = Some(v),
+            SockOpt::Linger2(v) => o.linger2 = Some(v),
         };
         let keepalive_time = self.config.tcp_keepalive_time;
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
@@ -456,6 +513,60 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// getsockopt(): the current value of an option. TCP_MAXSEG reads the MSS in use on
+    /// a connection, else the value set or 536 (Linux's TCP_MSS_DEFAULT); the buffer
+    /// sizes read what the socket has now.
+    pub fn get_option(&mut self, h: SocketHandle, name: SockOptName) -> Result<SockOpt> {
+        let (wmem, rmem) = (self.config.tcp_wmem[1], self.config.tcp_rmem[1]);
+        let config = self.config.clone();
+        let (o, conn_info) = match self.user_sock(h)? {
+            Sock::Fresh { opts, .. } => (*opts, None),
+            Sock::Listener(l) => (l.opts, None),
+            Sock::Conn(c) => (
+                c.opts,
+                Some((
+                    c.mss,
+                    c.state.is_synchronized() || c.state == State::SynReceived,
+                    c.send_buf.capacity(),
+                    c.recv_buf.capacity(),
+                )),
+            ),
+        };
+        Ok(match name {
+            SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+            SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+            SockOptName::Linger => SockOpt::Linger(o.linger),
+            SockOptName::SendBuffer => {
+                SockOpt::SendBuffer(o.sndbuf.or(conn_info.map(|c| c.2)).unwrap_or(wmem))
+            }
+            SockOptName::RecvBuffer => {
+                SockOpt::RecvBuffer(o.rcvbuf.or(conn_info.map(|c| c.3)).unwrap_or(rmem))
+            }
+            SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuseaddr),
+            SockOptName::MaxSegment => SockOpt::MaxSegment(match conn_info {
+                Some((mss, true, _, _)) => mss as u16,
+                _ => o.user_mss.unwrap_or(536),
+            }),
+            SockOptName::Cork => SockOpt::Cork(o.cork),
+            SockOptName::UserTimeout => {
+                SockOpt::UserTimeout(o.user_timeout.unwrap_or(Duration::ZERO))
+            }
+            SockOptName::SynCount => SockOpt::SynCount(o.syn_retries(&config)),
+            SockOptName::KeepIdle => SockOpt::KeepIdle(o.keepalive_time(&config)),
+            SockOptName::KeepInterval => SockOpt::KeepInterval(o.keepalive_intvl(&config)),
+            SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
+            SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
+        })
+    }
+
+    /// getsockopt(SO_ERROR): the error of a failed connection, if any.
+    pub fn socket_error(&mut self, h: SocketHandle) -> Result<Option<Error>> {
+        Ok(match self.user_sock(h)? {
+            Sock::Conn(c) => c.error,
+            _ => None,
+        })
     }
 
     /// The local address of a bound, listening or connected socket.

@@ -167,6 +167,7 @@ impl Stack {
         };
         l.syn_queue_len += 1;
         let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
+        let l_user_mss = self.listener_user_mss(lh);
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
         let mut req = RequestSock::new(
             &self.config,
@@ -176,6 +177,7 @@ impl Stack {
             tuple.remote,
             iss,
             ts_offset,
+            l_user_mss,
             seg,
         );
         self.ctl.push(req.syn_ack(&self.config, now));
@@ -187,6 +189,13 @@ impl Stack {
         self.request_ids.insert(id, *tuple);
         self.requests.insert(*tuple, req);
         self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);
+    }
+
+    fn listener_user_mss(&mut self, lh: SocketHandle) -> Option<u16> {
+        match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts.user_mss,
+            _ => None,
+        }
     }
 
     /// Answers a SYN with a SYN cookie instead of a request record (RFC 4987 3.6).
@@ -201,6 +210,7 @@ impl Stack {
             .cookies
             .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let l_user_mss = self.listener_user_mss(lh);
         let mut req = RequestSock::new(
             &self.config,
             now,
@@ -209,6 +219,7 @@ impl Stack {
             tuple.remote,
             iss,
             ts_offset,
+            l_user_mss,
             seg,
         );
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
@@ -262,6 +273,7 @@ impl Stack {
             ..*seg
         };
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let user_mss = self.listener_user_mss(lh);
         let mut req = RequestSock::new(
             &self.config,
             now,
@@ -270,6 +282,7 @@ impl Stack {
             tuple.remote,
             ack - 1,
             ts_offset,
+            user_mss,
             &syn,
         );
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
@@ -395,6 +408,7 @@ impl Stack {
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
         conn.opts = opts;
+        conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);
         conn.irs = req.irs;
         conn.rcv_nxt = req.irs + 1;

@@ -1,0 +1,169 @@
+//! Socket options with Linux's names and effects: TCP_MAXSEG, TCP_CORK,
+//! TCP_USER_TIMEOUT, TCP_SYNCNT, TCP_LINGER2, SO_ERROR, and getsockopt() values.
+
+mod common;
+
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use common::*;
+use synack::wire::Control;
+use synack::{Error, SockOpt, SockOptName, State};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// TCP_MAXSEG set before connect() caps the MSS option of the SYN, and getsockopt()
+/// reads 536 (TCP_MSS_DEFAULT) before the connection and the MSS in use after.
+#[test]
+fn maxseg_caps_the_syn_mss_and_reads_back() {
+    let mut h = Harness::new();
+    let s = h.stack.socket();
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::MaxSegment),
+        Ok(SockOpt::MaxSegment(536))
+    );
+    h.stack.set_option(s, SockOpt::MaxSegment(1000)).unwrap();
+    h.stack
+        .connect(s, SocketAddr::new(PEER_IP.into(), PEER_PORT))
+        .unwrap();
+    let out = h.output();
+    assert_eq!(out[0].control, Control::Syn);
+    assert_eq!(out[0].options.mss, Some(1000));
+    let c = Conn {
+        handle: s,
+        local_port: out[0].src_port,
+        peer_port: PEER_PORT,
+        iss: out[0].seq,
+        irs: synack::wire::SeqNum(PEER_ISS),
+    };
+    h.send(&c, pkt("S.", c.p(0), c.l(1)).mss(1460));
+    assert_eq!(h.state(s), State::Established);
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::MaxSegment),
+        Ok(SockOpt::MaxSegment(1000))
+    );
+}
+
+/// TCP_MAXSEG on a listener caps the MSS of its SYN-ACKs.
+#[test]
+fn maxseg_on_listener_caps_the_synack_mss() {
+    let mut h = Harness::new();
+    let l = h.stack.socket();
+    h.stack.set_option(l, SockOpt::MaxSegment(700)).unwrap();
+    h.stack
+        .bind(l, SocketAddr::new(LOCAL_IP.into(), LISTEN_PORT))
+        .unwrap();
+    h.stack.listen(l, 8).unwrap();
+    h.inject_ports(
+        LISTEN_PORT,
+        PEER_PORT,
+        &pkt("S", synack::wire::SeqNum(PEER_ISS), synack::wire::SeqNum(0)).mss(1460),
+    );
+    let out = h.output();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].options.mss, Some(700));
+}
+
+/// TCP_CORK holds a partial segment even with nothing in flight; uncorking sends it.
+#[test]
+fn cork_holds_partial_segments_until_uncorked() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack.set_option(c.handle, SockOpt::Cork(true)).unwrap();
+    h.stack.send(c.handle, b"hello").unwrap();
+    assert_eq!(h.recv(), vec![], "corked: nothing goes out");
+    h.advance(ms(500));
+    assert_eq!(h.recv(), vec![]);
+    h.stack.set_option(c.handle, SockOpt::Cork(false)).unwrap();
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 5)]);
+}
+
+/// TCP_USER_TIMEOUT (RFC 5482): unacknowledged data fails the connection with
+/// ETIMEDOUT once the timeout has passed, long before tcp_retries2 would.
+#[test]
+fn user_timeout_fails_the_connection_early() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack
+        .set_option(c.handle, SockOpt::UserTimeout(ms(1500)))
+        .unwrap();
+    h.stack.send(c.handle, b"x").unwrap();
+    assert_eq!(h.recv().len(), 1);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.state(c.handle), State::Established);
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.state(c.handle), State::Closed);
+    let mut buf = [0u8; 4];
+    assert_eq!(h.stack.recv(c.handle, &mut buf), Err(Error::TimedOut));
+    assert_eq!(h.stack.socket_error(c.handle), Ok(Some(Error::TimedOut)));
+}
+
+/// TCP_SYNCNT: two SYN retransmissions (at 1 s and 3 s), then ETIMEDOUT at 7 s.
+#[test]
+fn syncnt_limits_syn_retransmissions() {
+    let mut h = Harness::new();
+    let s = h.stack.socket();
+    h.stack.set_option(s, SockOpt::SynCount(2)).unwrap();
+    h.stack
+        .connect(s, SocketAddr::new(PEER_IP.into(), PEER_PORT))
+        .unwrap();
+    assert_eq!(h.output().len(), 1);
+    let retrans = h.advance_ms(6_900);
+    assert_eq!(
+        retrans.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![1000, 3000]
+    );
+    assert_eq!(h.state(s), State::SynSent);
+    h.advance(ms(200));
+    assert_eq!(h.state(s), State::Closed);
+    assert_eq!(h.stack.socket_error(s), Ok(Some(Error::TimedOut)));
+}
+
+/// TCP_LINGER2 replaces tcp_fin_timeout for an orphaned FIN-WAIT-2.
+#[test]
+fn linger2_shortens_orphaned_fin_wait_2() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack
+        .set_option(c.handle, SockOpt::Linger2(Duration::from_secs(5)))
+        .unwrap();
+    h.stack.close(c.handle).unwrap();
+    assert_eq!(h.recv(), vec![seg("F.", c.l(1), c.p(1), 0)]);
+    h.send(&c, pkt(".", c.p(1), c.l(2)));
+    assert_eq!(h.states_of(&c), vec![State::FinWait2]);
+    h.advance(Duration::from_millis(4_900));
+    assert_eq!(h.states_of(&c), vec![State::FinWait2]);
+    h.advance(ms(200));
+    assert_eq!(h.states_of(&c), Vec::<State>::new());
+}
+
+/// getsockopt() reads back what setsockopt() set, with SO_SNDBUF doubled as Linux does.
+#[test]
+fn options_read_back() {
+    let mut h = Harness::new();
+    let s = h.stack.socket();
+    h.stack.set_option(s, SockOpt::SendBuffer(10_000)).unwrap();
+    h.stack
+        .set_option(s, SockOpt::KeepIdle(Duration::from_secs(30)))
+        .unwrap();
+    h.stack.set_option(s, SockOpt::NoDelay(true)).unwrap();
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::SendBuffer),
+        Ok(SockOpt::SendBuffer(20_000))
+    );
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::KeepIdle),
+        Ok(SockOpt::KeepIdle(Duration::from_secs(30)))
+    );
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::NoDelay),
+        Ok(SockOpt::NoDelay(true))
+    );
+    assert_eq!(
+        h.stack.get_option(s, SockOptName::KeepCount),
+        Ok(SockOpt::KeepCount(9)),
+        "unset options read the sysctl default"
+    );
+}

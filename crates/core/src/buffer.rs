@@ -7,6 +7,13 @@
 //! of the structs themselves. Nothing on the per-segment path allocates: writes, reads,
 //! acknowledgements and out-of-order inserts only copy bytes and move indices.
 //!
+//! The memory is not zeroed either. A ring's `Vec` is allocated with its full capacity but
+//! starts empty, and grows with the data while it fills for the first time: as long as it is
+//! shorter than the capacity nothing has wrapped and every held byte lies inside it, so the
+//! views and indices work unchanged on the shorter `Vec`. Only a write that would leave a
+//! gap (out-of-order data past the end, or wrapping before the ring has filled) zero-fills
+//! the gap.
+//!
 //! Positions are counted in bytes relative to a moving origin, never in sequence numbers:
 //! the connection maps `SND.UNA` to offset 0 of the [`SendBuffer`] and `RCV.NXT` to
 //! offset 0 past the in-order data of the [`RecvBuffer`]. No input makes either buffer
@@ -33,21 +40,42 @@ fn wrap_add(a: usize, b: usize, cap: usize) -> usize {
     }
 }
 
-/// Copies `src` into the ring `buf` starting at physical index `pos`, wrapping at the end.
-/// Callers guarantee `src.len() <= buf.len()` and `pos < buf.len()` (or both zero).
-fn ring_write(buf: &mut [u8], pos: usize, src: &[u8]) {
-    let first = min(src.len(), buf.len().saturating_sub(pos));
-    let (a, b) = src.split_at(first);
-    if let Some(dst) = buf.get_mut(pos..pos + first) {
-        dst.copy_from_slice(a);
+/// Copies `src` into `buf` at index `at` with `at + src.len() <= cap`, growing `buf` as
+/// needed (a gap between its end and `at` is zero-filled).
+fn put_linear(buf: &mut Vec<u8>, at: usize, src: &[u8]) {
+    if at > buf.len() {
+        buf.resize(at, 0);
     }
-    if let Some(dst) = buf.get_mut(..b.len()) {
-        dst.copy_from_slice(b);
+    let k = min(src.len(), buf.len() - at);
+    let (a, b) = src.split_at(k);
+    buf[at..at + k].copy_from_slice(a);
+    buf.extend_from_slice(b);
+}
+
+/// Copies `src` into the ring `buf` of `cap` bytes at the unwrapped position `at`
+/// (`at < 2 * cap`), wrapping at `cap`. `buf` may be shorter than `cap` while the ring fills
+/// for the first time (see the module docs); it grows to cover what is written, and to all
+/// of `cap` once a write wraps. Callers guarantee `src.len() <= cap`, and that the bytes
+/// written are ones the ring may overwrite.
+fn ring_write(buf: &mut Vec<u8>, cap: usize, at: usize, src: &[u8]) {
+    let first = min(src.len(), cap.saturating_sub(at));
+    let (a, b) = src.split_at(first);
+    if !a.is_empty() {
+        put_linear(buf, at, a);
+    }
+    if !b.is_empty() {
+        if buf.len() < cap {
+            buf.resize(cap, 0);
+        }
+        let start = at + first - cap;
+        buf[start..start + b.len()].copy_from_slice(b);
     }
 }
 
-/// The ring bytes `[pos, pos + len)` as up to two slices. Same preconditions as
-/// [`ring_write`]; out-of-range requests yield empty slices rather than panicking.
+/// The ring bytes `[pos, pos + len)` as up to two slices, wrapping at `buf.len()` (held
+/// bytes never wrap while `buf` is shorter than the capacity). Callers guarantee
+/// `len <= buf.len()` and `pos < buf.len()` (or both zero); out-of-range requests yield
+/// empty slices rather than panicking.
 fn ring_slices(buf: &[u8], pos: usize, len: usize) -> (&[u8], &[u8]) {
     let first = min(len, buf.len().saturating_sub(pos));
     let a = buf.get(pos..pos + first).unwrap_or(&[]);
@@ -65,14 +93,15 @@ fn copy_out(view: (&[u8], &[u8]), out: &mut [u8]) -> usize {
     n
 }
 
-/// Allocates a zeroed ring of `len` bytes (`calloc`-style, so untouched pages of a large
-/// buffer cost no resident memory).
-fn alloc_ring(len: usize) -> Vec<u8> {
-    if len == 0 {
-        Vec::new()
-    } else {
-        vec![0; len]
-    }
+/// Allocates an empty ring with room for `cap` bytes, not initialized (nothing to zero; the
+/// pages of a large buffer stay untouched until data reaches them).
+fn alloc_ring(cap: usize) -> Vec<u8> {
+    Vec::with_capacity(cap)
+}
+
+/// Whether the ring `buf` is allocated (its length may still be growing).
+fn ring_allocated(buf: &Vec<u8>) -> bool {
+    buf.capacity() != 0
 }
 
 /// The send buffer: a ring of bytes from the oldest unacknowledged byte (SND.UNA) onward,
@@ -83,7 +112,8 @@ fn alloc_ring(len: usize) -> Vec<u8> {
 /// views with [`slices_at`](SendBuffer::slices_at) when it builds a segment, then calls
 /// [`consume`](SendBuffer::consume) when an ACK advances `SND.UNA`.
 pub struct SendBuffer {
-    /// Empty until the first write; afterwards exactly `capacity` bytes long.
+    /// Unallocated until the first write; afterwards it has room for `capacity` bytes and
+    /// is `capacity` bytes long once the ring has filled (see the module docs).
     buf: Vec<u8>,
     capacity: usize,
     /// Physical index of offset 0 (SND.UNA).
@@ -123,9 +153,11 @@ impl SendBuffer {
     /// with the content preserved; otherwise nothing is allocated.
     pub fn set_capacity(&mut self, capacity: usize) {
         let capacity = capacity.clamp(self.len, MAX_CAPACITY);
-        if self.is_allocated() && capacity != self.buf.len() {
+        if self.is_allocated() && capacity != self.capacity {
             let mut new = alloc_ring(capacity);
-            copy_out(self.slices_at(0, self.len), &mut new);
+            let (a, b) = self.slices_at(0, self.len);
+            new.extend_from_slice(a);
+            new.extend_from_slice(b);
             self.buf = new;
             self.head = 0;
         }
@@ -149,7 +181,7 @@ impl SendBuffer {
 
     /// Whether the ring's memory is currently allocated.
     pub fn is_allocated(&self) -> bool {
-        !self.buf.is_empty()
+        ring_allocated(&self.buf)
     }
 
     /// Appends as much of `data` as fits and returns how many bytes were taken. The first
@@ -163,8 +195,12 @@ impl SendBuffer {
             self.buf = alloc_ring(self.capacity);
             self.head = 0;
         }
-        let tail = wrap_add(self.head, self.len, self.capacity);
-        ring_write(&mut self.buf, tail, &data[..n]);
+        ring_write(
+            &mut self.buf,
+            self.capacity,
+            self.head + self.len,
+            &data[..n],
+        );
         self.len += n;
         n
     }
@@ -231,7 +267,8 @@ struct OooRange {
 /// [`MAX_OOO_RANGES`] disjoint, non-adjacent ranges kept in a small table that, like the
 /// ring, is allocated on first use.
 pub struct RecvBuffer {
-    /// Empty until the first insert that stores bytes; afterwards `capacity` bytes long.
+    /// Unallocated until the first insert that stores bytes; afterwards it has room for
+    /// `capacity` bytes and is `capacity` bytes long once the ring has filled or wrapped.
     buf: Vec<u8>,
     capacity: usize,
     /// Physical index of the first in-order byte the application has not read.
@@ -284,11 +321,11 @@ impl RecvBuffer {
     pub fn set_capacity(&mut self, capacity: usize) {
         let held = self.len + self.ooo_end();
         let capacity = capacity.clamp(held, MAX_CAPACITY);
-        if self.is_allocated() && capacity != self.buf.len() {
+        if self.is_allocated() && capacity != self.capacity {
             let mut new = alloc_ring(capacity);
             let (a, b) = ring_slices(&self.buf, self.head, held);
-            new[..a.len()].copy_from_slice(a);
-            new[a.len()..held].copy_from_slice(b);
+            new.extend_from_slice(a);
+            new.extend_from_slice(b);
             self.buf = new;
             self.head = 0;
         }
@@ -315,7 +352,7 @@ impl RecvBuffer {
 
     /// Whether the ring's memory is currently allocated.
     pub fn is_allocated(&self) -> bool {
-        !self.buf.is_empty()
+        ring_allocated(&self.buf)
     }
 
     /// Stores `data`, whose first byte is `offset` bytes past RCV.NXT. Bytes past window()
@@ -359,19 +396,20 @@ impl RecvBuffer {
             self.head = 0;
         }
         // Copy only the holes of [start, end); held bytes keep their first copy.
-        let base = wrap_add(self.head, self.len, self.capacity);
+        // Unwrapped physical position of RCV.NXT (below 2 * capacity).
+        let base = self.head + self.len;
         let mut pos = start;
         for r in &self.ranges[i..j] {
             if r.start > pos {
                 let hole_end = min(r.start, end);
-                let at = wrap_add(base, pos, self.capacity);
-                ring_write(&mut self.buf, at, &data[pos - offset..hole_end - offset]);
+                let hole = &data[pos - offset..hole_end - offset];
+                ring_write(&mut self.buf, self.capacity, base + pos, hole);
             }
             pos = max(pos, r.end);
         }
         if pos < end {
-            let at = wrap_add(base, pos, self.capacity);
-            ring_write(&mut self.buf, at, &data[pos - offset..end - offset]);
+            let rest = &data[pos - offset..end - offset];
+            ring_write(&mut self.buf, self.capacity, base + pos, rest);
         }
 
         if merged_start == 0 {
@@ -796,6 +834,327 @@ mod tests {
             dropped > 0 && cut > 0,
             "model run exercised drops ({dropped}) and cuts ({cut})"
         );
+    }
+
+    /// The growth-phase invariant (see the module docs): the ring never outgrows its
+    /// capacity, and while it is shorter every held byte lies inside it, unwrapped.
+    fn send_invariant(b: &SendBuffer) {
+        assert!(b.buf.len() <= b.capacity);
+        assert!(b.buf.capacity() >= b.buf.len());
+        if b.buf.len() < b.capacity {
+            assert!(b.head + b.len <= b.buf.len(), "{b:?} head {}", b.head);
+        }
+        if !b.is_allocated() {
+            assert_eq!((b.head, b.len, b.buf.len()), (0, 0, 0));
+        }
+    }
+
+    fn recv_invariant(r: &RecvBuffer) {
+        assert!(r.buf.len() <= r.capacity);
+        if r.buf.len() < r.capacity {
+            assert!(
+                r.head + r.len + r.ooo_end() <= r.buf.len(),
+                "{r:?} head {}",
+                r.head
+            );
+        }
+    }
+
+    #[test]
+    fn send_grows_without_reallocating() {
+        let mut b = SendBuffer::new(1000);
+        assert_eq!(b.write(b"abc"), 3);
+        assert_eq!((b.buf.len(), b.buf.capacity() >= 1000), (3, true));
+        let ptr = b.buf.as_ptr();
+        for _ in 0..333 {
+            b.write(b"xyz");
+        }
+        assert_eq!(b.buf.len(), 1000);
+        assert_eq!(b.len(), 1000);
+        assert_eq!(b.buf.as_ptr(), ptr, "growth never reallocates");
+        send_invariant(&b);
+    }
+
+    #[test]
+    fn send_growth_phase_straddles_first_fill() {
+        let mut b = SendBuffer::new(10);
+        assert_eq!(b.write(b"abc"), 3);
+        b.consume(1);
+        send_invariant(&b);
+        // Tail at physical 3: fills 3..10 and wraps one byte to 0.
+        assert_eq!(b.write(b"defghijkl"), 8);
+        send_invariant(&b);
+        assert_eq!(b.buf.len(), 10);
+        assert_eq!(b.slices_at(0, 100), (&b"bcdefghij"[..], &b"k"[..]));
+        assert_eq!(concat(b.slices_at(8, 3)), b"jk");
+        b.consume(9);
+        assert_eq!(b.write(b"12345678"), 8);
+        assert_eq!(concat(b.slices_at(0, 100)), b"k12345678");
+
+        // Consuming everything before the first fill restarts at 0: the write overwrites
+        // the grown part, then extends it.
+        let mut b = SendBuffer::new(8);
+        b.write(b"abcd");
+        b.consume(4);
+        assert_eq!(b.write(b"ABCDEF"), 6);
+        send_invariant(&b);
+        assert_eq!(b.buf.len(), 6);
+        assert_eq!(b.slices_at(0, 8), (&b"ABCDEF"[..], &b""[..]));
+        let mut out = [0u8; 8];
+        assert_eq!(b.read_at(2, &mut out), 4);
+        assert_eq!(&out[..4], b"CDEF");
+        // Reads past the data never see the unwritten part of the ring.
+        assert_eq!(b.slices_at(6, 2), (&[][..], &[][..]));
+        b.consume(2);
+        assert_eq!(b.write(b"GHIJ"), 4);
+        assert_eq!(b.slices_at(0, 8), (&b"CDEFGH"[..], &b"IJ"[..]));
+    }
+
+    #[test]
+    fn send_set_capacity_and_release_during_growth() {
+        let mut b = SendBuffer::new(16);
+        b.write(b"hello");
+        b.consume(2);
+        b.set_capacity(6); // shrink mid-growth: content moves to the front
+        send_invariant(&b);
+        assert_eq!((b.capacity(), b.buf.len()), (6, 3));
+        assert_eq!(b.write(b"-world"), 3);
+        assert_eq!(concat(b.slices_at(0, 10)), b"llo-wo");
+        b.consume(4);
+        assert_eq!(b.write(b"XYZW"), 4); // wraps in the refilled ring
+        assert_eq!(concat(b.slices_at(0, 10)), b"woXYZW");
+        b.set_capacity(100); // grow: still the same bytes, now in a growing ring
+        send_invariant(&b);
+        assert_eq!(b.buf.len(), 6);
+        assert_eq!(b.write(b"!"), 1);
+        assert_eq!(concat(b.slices_at(0, 10)), b"woXYZW!");
+        b.release();
+        assert!(!b.is_allocated());
+        send_invariant(&b);
+        assert_eq!(b.write(b"again"), 5);
+        assert_eq!((b.buf.len(), b.capacity()), (5, 100));
+        assert_eq!(concat(b.slices_at(0, 10)), b"again");
+        // Same capacity: nothing moves.
+        b.consume(1);
+        b.set_capacity(100);
+        assert_eq!((b.head, b.buf.len()), (1, 5));
+        // Capacity 0 with nothing held frees the ring.
+        b.consume(4);
+        b.set_capacity(0);
+        assert!(!b.is_allocated());
+        assert_eq!(b.write(b"x"), 0);
+    }
+
+    #[test]
+    fn recv_growth_phase_in_order_and_far_out_of_order() {
+        let mut r = RecvBuffer::new(100);
+        assert_eq!(r.insert(0, b"abc"), 3);
+        assert_eq!(r.buf.len(), 3);
+        // Far beyond the filled length: the gap is filled, the data lands in place.
+        assert_eq!(r.insert(50, b"XY"), 0);
+        recv_invariant(&r);
+        assert_eq!(r.buf.len(), 3 + 52);
+        assert_eq!(r.insert(10, b"mn"), 0); // inside the grown part
+        assert_eq!(r.buf.len(), 55);
+        recv_invariant(&r);
+        // Up to the end of the window: fills the ring exactly, no wrap.
+        assert_eq!(r.insert(95, b"0123456789"), 0);
+        assert_eq!(r.buf.len(), 100);
+        let mut filler = vec![b'.'; 97];
+        filler[10..12].copy_from_slice(b"mn");
+        filler[50..52].copy_from_slice(b"XY");
+        filler[95..97].copy_from_slice(b"01");
+        assert_eq!(r.insert(0, &filler), 97);
+        let mut want = b"abc".to_vec();
+        want.extend_from_slice(&filler);
+        assert_eq!(concat(r.peek(100)), want);
+        let mut out = vec![0u8; 100];
+        assert_eq!(r.read(&mut out), 100);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn recv_growth_phase_wraps_before_filling() {
+        let mut r = RecvBuffer::new(10);
+        assert_eq!(r.insert(0, b"abcdef"), 6);
+        let mut out = [0u8; 4];
+        assert_eq!(r.read(&mut out), 4);
+        // RCV.NXT at physical 6, ring only 6 long; offset 5 is physical 11 = 1 (wrapped).
+        assert_eq!(r.insert(5, b"XY"), 0);
+        recv_invariant(&r);
+        assert_eq!(r.buf.len(), 10);
+        // An in-order segment that straddles the end of the ring and joins the range.
+        assert_eq!(r.insert(0, b"ghijk"), 7);
+        assert_eq!(r.peek(10), (&b"efghij"[..], &b"kXY"[..]));
+        assert_eq!(r.window(), 1);
+
+        // In-order data straddling the point where the ring first fills, then wrapping.
+        let mut r = RecvBuffer::new(8);
+        r.insert(0, b"12345");
+        r.read(&mut [0u8; 3]);
+        assert_eq!(r.insert(0, b"6789AB"), 6);
+        recv_invariant(&r);
+        assert_eq!(r.peek(8), (&b"45678"[..], &b"9AB"[..]));
+
+        // An out-of-order segment straddling the end of a ring that has not filled yet.
+        let mut r = RecvBuffer::new(8);
+        r.insert(0, b"123");
+        r.read(&mut [0u8; 2]);
+        assert_eq!(r.insert(3, b"wxyz"), 0); // physical 6..10: 6, 7, then 0, 1
+        recv_invariant(&r);
+        assert_eq!(r.insert(0, b"ab"), 2); // offset 2 still missing
+        assert_eq!(r.insert(0, b"c"), 5);
+        assert_eq!(r.window(), 0);
+        assert_eq!(r.peek(8), (&b"3abcwx"[..], &b"yz"[..]));
+    }
+
+    #[test]
+    fn recv_set_capacity_and_release_during_growth() {
+        let mut r = RecvBuffer::new(64);
+        r.insert(0, b"abcdef");
+        r.read(&mut [0u8; 2]);
+        r.insert(10, b"KL");
+        r.set_capacity(20); // mid-growth: held = 4 in order + 12 to the range's end
+        recv_invariant(&r);
+        assert_eq!((r.capacity(), r.buf.len(), r.head), (20, 16, 0));
+        assert_eq!(r.insert(0, b"ghijklmnop"), 12);
+        assert_eq!(concat(r.peek(20)), b"cdefghijklmnopKL");
+        r.set_capacity(14);
+        assert_eq!(r.capacity(), 16); // never below what is held
+        r.release();
+        assert!(!r.is_allocated());
+        recv_invariant(&r);
+        assert_eq!(r.insert(3, b"z"), 0);
+        assert_eq!(r.buf.len(), 4);
+        assert_eq!(r.insert(0, b"xyw"), 4);
+        assert_eq!(concat(r.peek(20)), b"xywz");
+    }
+
+    /// Small operations on large rings, with frequent releases and capacity changes, so that
+    /// most of the run is spent in the growth phase.
+    #[test]
+    fn growth_phase_matches_models() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for round in 0..60 {
+            let cap = 1 + rng.below(300);
+            let step = 1 + rng.below(24);
+            let mut b = SendBuffer::new(cap);
+            let mut model: VecDeque<u8> = VecDeque::new();
+            let mut model_cap = cap;
+            for _ in 0..300 {
+                match rng.below(12) {
+                    0..=4 => {
+                        let n = rng.below(step + 1);
+                        let data = rng.bytes(n);
+                        let n = b.write(&data);
+                        assert_eq!(n, data.len().min(model_cap - model.len()), "round {round}");
+                        model.extend(&data[..n]);
+                    }
+                    5..=6 => {
+                        let n = rng.below(step + 1);
+                        b.consume(n);
+                        model.drain(..n.min(model.len()));
+                    }
+                    7 if rng.below(4) == 0 => {
+                        let c = rng.below(2 * cap + 1);
+                        b.set_capacity(c);
+                        model_cap = c.max(model.len());
+                    }
+                    8 if rng.below(6) == 0 => {
+                        b.release();
+                        model.clear();
+                    }
+                    _ => {
+                        let off = rng.below(model.len() + 2);
+                        let want: Vec<u8> = model.iter().skip(off).copied().collect();
+                        assert_eq!(concat(b.slices_at(off, usize::MAX)), want);
+                    }
+                }
+                send_invariant(&b);
+                assert_eq!(b.len(), model.len());
+                assert_eq!(b.capacity(), model_cap);
+            }
+        }
+
+        for round in 0..60 {
+            let cap = 1 + rng.below(300);
+            let step = 1 + rng.below(24);
+            let mut r = RecvBuffer::new(cap);
+            let mut model_cap = cap;
+            // Absolute stream positions, first copy wins; read_pos..nxt is in order.
+            let mut stream: Vec<Option<u8>> = Vec::new();
+            let (mut read_pos, mut nxt) = (0usize, 0usize);
+            for _ in 0..300 {
+                let window = model_cap - (nxt - read_pos);
+                match rng.below(12) {
+                    0..=5 => {
+                        // Mostly near RCV.NXT, sometimes anywhere in the window.
+                        let off = if rng.below(3) == 0 {
+                            rng.below(window + 2)
+                        } else {
+                            rng.below(step + 1)
+                        };
+                        let n = 1 + rng.below(step);
+                        let data = rng.bytes(n);
+                        let lim = (nxt + window).min(nxt + off + data.len());
+                        let mut trial = stream.clone();
+                        if trial.len() < lim {
+                            trial.resize(lim, None);
+                        }
+                        for p in nxt + off..lim {
+                            trial[p].get_or_insert(data[p - nxt - off]);
+                        }
+                        let mut new_nxt = nxt;
+                        while trial.get(new_nxt).is_some_and(|b| b.is_some()) {
+                            new_nxt += 1;
+                        }
+                        let got = r.insert(off, &data);
+                        if runs_of(&trial, new_nxt).len() > MAX_OOO_RANGES {
+                            assert_eq!(got, 0, "round {round}");
+                        } else {
+                            assert_eq!(got, new_nxt - nxt, "round {round}");
+                            stream = trial;
+                            nxt = new_nxt;
+                        }
+                    }
+                    6..=7 => {
+                        let mut out = vec![0u8; rng.below(step + 1)];
+                        let n = r.read(&mut out);
+                        assert_eq!(n, out.len().min(nxt - read_pos));
+                        for (k, byte) in out[..n].iter().enumerate() {
+                            assert_eq!(Some(*byte), stream[read_pos + k]);
+                        }
+                        read_pos += n;
+                    }
+                    8 if rng.below(4) == 0 => {
+                        let c = rng.below(2 * cap + 2);
+                        r.set_capacity(c);
+                        let held_end = runs_of(&stream, nxt).last().map_or(nxt, |x| x.1);
+                        model_cap = c.max(held_end - read_pos);
+                    }
+                    9 if rng.below(6) == 0 => {
+                        r.release();
+                        stream.clear();
+                        (read_pos, nxt) = (0, 0);
+                    }
+                    _ => {
+                        let want: Vec<u8> =
+                            stream[read_pos..nxt].iter().map(|b| b.unwrap()).collect();
+                        assert_eq!(concat(r.peek(usize::MAX)), want);
+                    }
+                }
+                recv_invariant(&r);
+                assert_eq!(r.len(), nxt - read_pos);
+                assert_eq!(r.capacity(), model_cap);
+                let mut got: Vec<_> = r.ooo_ranges().collect();
+                got.sort_unstable();
+                let want: Vec<_> = runs_of(&stream, nxt)
+                    .into_iter()
+                    .map(|(s, e)| (s - nxt, e - nxt))
+                    .collect();
+                assert_eq!(got, want);
+            }
+        }
     }
 
     /// Maximal runs of held bytes at or after `from`, as absolute (start, end).

@@ -3,8 +3,11 @@
 //! The checksum is the ones-complement of the ones-complement sum of the data taken as
 //! big-endian 16-bit words, an odd final byte padded with a zero byte on the right
 //! (RFC 1071 section 1). Because 2^16 = 1 modulo 2^16 - 1, the sum may be taken over wider
-//! words and folded down at the end (RFC 1071 section 2 (B), "parallel summation"): [`sum`]
-//! adds the data as 32-bit halves of 64-bit words into a `u64` accumulator and folds once.
+//! words and folded down at the end (RFC 1071 section 2 (B), "parallel summation"), and it
+//! may be taken in either byte order and swapped once at the end (section 2 (B), "byte
+//! order independence"). [`sum`] therefore adds the data as native-order 64-bit words with
+//! end-around carry (an add and an add-with-carry per word), folds to 16 bits and swaps the
+//! two bytes on little-endian machines: no per-word byte swap.
 //!
 //! # Accumulator
 //!
@@ -15,9 +18,6 @@
 
 use std::net::IpAddr;
 
-/// Bytes summed between folds, so that the accumulator cannot overflow on any input.
-const BLOCK: usize = 1 << 20;
-
 /// Folds a 64-bit accumulator to below 2^32 without changing it modulo 2^16 - 1, and
 /// without turning a nonzero sum into zero.
 #[inline]
@@ -26,30 +26,78 @@ fn fold32(acc: u64) -> u64 {
     (a >> 32) + (a & 0xffff_ffff)
 }
 
+/// `a + b` with end-around carry: congruent to the true sum modulo 2^64 - 1 (and hence
+/// modulo 2^16 - 1), and nonzero unless both are zero. Compiles to `add` + `adc`.
+#[inline(always)]
+fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    // No overflow here: with a carry, `s` is at most 2^64 - 2.
+    s + u64::from(carry)
+}
+
+/// An 8-byte chunk as a native-order word.
+#[inline(always)]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_ne_bytes(w)
+}
+
+/// The native-order ones-complement sum of `data` (modulo 2^64 - 1, so modulo 2^16 - 1 as
+/// well), added to `acc`. Zero only if `acc` and all of `data` are zero.
+#[inline(always)]
+fn sum_native(data: &[u8], acc: u64) -> u64 {
+    // Two independent carry chains over 32-byte chunks.
+    let (mut a0, mut a1) = (acc, 0u64);
+    let mut chunks = data.chunks_exact(32);
+    for c in &mut chunks {
+        a0 = add_carry(a0, word(&c[0..8]));
+        a1 = add_carry(a1, word(&c[8..16]));
+        a0 = add_carry(a0, word(&c[16..24]));
+        a1 = add_carry(a1, word(&c[24..32]));
+    }
+    let mut acc = add_carry(a0, a1);
+    let mut words = chunks.remainder().chunks_exact(8);
+    for w in &mut words {
+        acc = add_carry(acc, word(w));
+    }
+    // The tail starts at an even offset, so its 4- and 2-byte pieces are whole 16-bit
+    // words of the data and add in at any position.
+    let mut rest = words.remainder();
+    if let Some((w, r)) = rest.split_first_chunk::<4>() {
+        acc = add_carry(acc, u64::from(u32::from_ne_bytes(*w)));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<2>() {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes(*w)));
+        rest = r;
+    }
+    if let [b] = rest {
+        // The odd final byte, padded with a zero byte after it, in native order.
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([*b, 0])));
+    }
+    acc
+}
+
+/// Folds a native-order sum to 16 bits and puts it into big-endian word order, as a
+/// partial accumulator. Byte-swapping a 16-bit ones-complement sum is multiplying it by
+/// 2^8 modulo 2^16 - 1, so swapping the folded sum of swapped words gives the sum of the
+/// words; a nonzero sum stays nonzero.
+#[inline(always)]
+fn from_native(acc: u64) -> u64 {
+    u64::from(fold(acc).to_be())
+}
+
 /// The ones-complement sum of `data` as big-endian 16-bit words, as a partial accumulator
 /// (a `u64` below 2^32; see the module docs). An odd trailing byte counts as the high byte
 /// of a final word.
 pub fn sum(data: &[u8]) -> u64 {
-    let mut total: u64 = 0;
-    for block in data.chunks(BLOCK) {
-        let mut acc: u64 = 0;
-        let mut words = block.chunks_exact(8);
-        for w in &mut words {
-            let v = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            acc += (v >> 32) + (v & 0xffff_ffff);
-        }
-        let rest = words.remainder();
-        let mut tail = [0u8; 8];
-        tail[..rest.len()].copy_from_slice(rest);
-        let v = u64::from_be_bytes(tail);
-        acc += (v >> 32) + (v & 0xffff_ffff);
-        total = fold32(total + fold32(acc));
-    }
-    total
+    from_native(sum_native(data, 0))
 }
 
 /// Folds an accumulator to 16 bits with end-around carry. The result is the ones-complement
 /// sum, *not* negated: a packet whose checksum field is correct folds to `0xffff`.
+#[inline]
 pub fn fold(acc: u64) -> u16 {
     let mut a = fold32(acc);
     a = (a >> 16) + (a & 0xffff);
@@ -70,12 +118,15 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// Mixing an IPv4 and an IPv6 address is a programmer error; it does not panic and
 /// returns the sum over both addresses as given.
 pub fn pseudo_header_sum(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) -> u64 {
+    // Native-order sums of the addresses (each a whole number of 16-bit words).
     let addr_sum = |a: &IpAddr| match a {
-        IpAddr::V4(a) => sum(&a.octets()),
-        IpAddr::V6(a) => sum(&a.octets()),
+        IpAddr::V4(a) => u64::from(u32::from_ne_bytes(a.octets())),
+        IpAddr::V6(a) => {
+            let v = u128::from_ne_bytes(a.octets());
+            add_carry((v >> 64) as u64, v as u64)
+        }
     };
-    let acc = addr_sum(src)
-        + addr_sum(dst)
+    let acc = from_native(add_carry(addr_sum(src), addr_sum(dst)))
         + u64::from(protocol)
         + u64::from(length >> 16)
         + u64::from(length & 0xffff);
@@ -128,6 +179,168 @@ mod tests {
         assert_eq!(checksum(&[]), 0xffff);
         assert_eq!(checksum(&[0, 0, 0]), 0xffff);
         assert_eq!(fold(0), 0);
+    }
+
+    /// Deterministic bytes (xorshift) for the edge tests.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// Checks `sum`/`checksum` on `data` against the reference, including the partial-sum
+    /// contract (below 2^32, zero only for all-zero data).
+    fn check(data: &[u8], what: &str) {
+        let acc = sum(data);
+        assert!(acc < 1 << 32, "{what}: partial sum {acc:#x} too wide");
+        assert_eq!(
+            acc == 0,
+            data.iter().all(|&b| b == 0),
+            "{what}: zero iff all zero"
+        );
+        assert_eq!(checksum(data), reference(data), "{what}");
+        assert_eq!(!fold(acc), reference(data), "{what}");
+    }
+
+    #[test]
+    fn every_length_and_alignment_up_to_64() {
+        let buf = noise(64 + 8, 0x5eed);
+        let ones = [0xffu8; 64 + 8];
+        for start in 0..8 {
+            for n in 0..=64 {
+                check(
+                    &buf[start..start + n],
+                    &format!("noise start {start} len {n}"),
+                );
+                check(
+                    &ones[start..start + n],
+                    &format!("ones start {start} len {n}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn all_ones_and_zeros_at_many_lengths() {
+        // All-0xff words carry out of every 64-bit add; the sum is 0xffff (never 0), or
+        // 0xff00 with an odd byte at the end.
+        let ones = vec![0xffu8; 70_000];
+        for n in (0..300).chain([1459, 1460, 1461, 1480, 65_535, 65_536, 65_537, 70_000]) {
+            check(&ones[..n], &format!("ones len {n}"));
+            if n >= 2 {
+                let want = if n % 2 == 0 { 0xffff } else { 0xff00 };
+                assert_eq!(fold(sum(&ones[..n])), want, "len {n}");
+            }
+        }
+        let zeros = vec![0u8; 1000];
+        for n in 0..zeros.len() {
+            assert_eq!(sum(&zeros[..n]), 0);
+            assert_eq!(checksum(&zeros[..n]), 0xffff);
+        }
+        // A lone odd 0xff is the high byte of a word: 0xff00.
+        assert_eq!(fold(sum(&[0xff])), 0xff00);
+        assert_eq!(fold(sum(&[0, 0, 0xff])), 0xff00);
+        assert_eq!(fold(sum(&[0xff, 0xff, 0xff])), 0xff00);
+    }
+
+    #[test]
+    fn repeated_carries() {
+        // Words just below and at the top of the range, so the end-around carry fires on
+        // almost every add, in every lane of the unrolled loop, and carries chain.
+        for pattern in [
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe],
+            [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            [0xff, 0xff, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff],
+            [0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01],
+            [0xff, 0xfe, 0xff, 0xfe, 0xff, 0xfe, 0xff, 0xfe],
+        ] {
+            let data: Vec<u8> = pattern.iter().copied().cycle().take(4096 + 7).collect();
+            for n in (0..200).chain([1000, 1001, 4095, 4096, 4103]) {
+                for start in 0..3 {
+                    let end = (start + n).min(data.len());
+                    check(
+                        &data[start..end],
+                        &format!("{pattern:x?} start {start} len {n}"),
+                    );
+                }
+            }
+        }
+        // Mostly 0xff with scattered zeros: many partial carries, result not all ones.
+        let mut data = vec![0xffu8; 3000];
+        for i in (0..data.len()).step_by(37) {
+            data[i] = 0;
+        }
+        for n in [1, 2, 37, 64, 65, 1000, 2999, 3000] {
+            check(&data[..n], &format!("sparse zeros len {n}"));
+        }
+    }
+
+    #[test]
+    fn random_lengths_and_offsets() {
+        let buf = noise(5000, 0xdead_beef);
+        let mut x: u64 = 0x1234_5678;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let start = (x >> 40) as usize % 64;
+            let n = (x >> 16) as usize % (buf.len() - start);
+            check(&buf[start..start + n], &format!("start {start} len {n}"));
+        }
+    }
+
+    #[test]
+    fn partial_sums_compose_at_every_even_split() {
+        let data = noise(200, 77);
+        for n in [0, 1, 2, 63, 64, 65, 199, 200] {
+            let whole = fold(sum(&data[..n]));
+            for cut in (0..=n).step_by(2) {
+                let parts = sum(&data[..cut]) + sum(&data[cut..n]);
+                assert_eq!(fold(parts), whole, "len {n} cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn pseudo_header_matches_bytes() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        for seed in 1..50u64 {
+            let b = noise(32, seed);
+            let length = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) >> (seed % 32);
+            let proto = b[4];
+            let v4 = |o: &[u8]| IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3]));
+            let (s4, d4) = (v4(&b[0..4]), v4(&b[4..8]));
+            let mut ph = b[0..8].to_vec();
+            ph.extend_from_slice(&[0, proto]);
+            ph.extend_from_slice(&((length & 0xffff) as u16).to_be_bytes());
+            ph.extend_from_slice(&((length >> 16) as u16).to_be_bytes());
+            let acc = pseudo_header_sum(&s4, &d4, proto, length);
+            assert!(acc < 1 << 32);
+            assert_eq!(fold(acc), !reference(&ph), "v4 seed {seed}");
+
+            let v6 = |o: &[u8]| IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(o).unwrap()));
+            let (s6, d6) = (v6(&b[0..16]), v6(&b[16..32]));
+            let mut ph = b.clone();
+            ph.extend_from_slice(&length.to_be_bytes());
+            ph.extend_from_slice(&[0, 0, 0, proto]);
+            assert_eq!(
+                fold(pseudo_header_sum(&s6, &d6, proto, length)),
+                !reference(&ph),
+                "v6 seed {seed}"
+            );
+        }
+        // All-ones addresses carry everywhere.
+        let ones6 = IpAddr::V6(Ipv6Addr::from([0xff; 16]));
+        let mut ph = vec![0xff; 32];
+        ph.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff]);
+        assert_eq!(
+            fold(pseudo_header_sum(&ones6, &ones6, 0xff, u32::MAX)),
+            !reference(&ph)
+        );
     }
 
     #[test]

@@ -188,6 +188,30 @@ proptest! {
     }
 
     #[test]
+    fn word_checksum_matches_reference_unaligned(
+        data in proptest::collection::vec(any::<u8>(), 0..600),
+        start in 0usize..16,
+        ones in any::<bool>(),
+    ) {
+        let mut data = data;
+        if ones {
+            // Mostly 0xff, so the end-around carry fires on most words.
+            for b in data.iter_mut() {
+                *b |= 0xf7;
+            }
+        }
+        let d = &data[start.min(data.len())..];
+        prop_assert_eq!(checksum::checksum(d), reference_checksum(d));
+    }
+
+    #[test]
+    fn partial_sums_compose(data in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..300) {
+        let cut = (2 * cut).min(data.len() & !1);
+        let parts = checksum::sum(&data[..cut]) + checksum::sum(&data[cut..]);
+        prop_assert_eq!(!checksum::fold(parts), reference_checksum(&data));
+    }
+
+    #[test]
     fn seq_comparisons_are_consistent(a in any::<u32>(), d in 1u32..0x8000_0000) {
         let a = SeqNum(a);
         let b = a + d;

@@ -66,7 +66,7 @@ impl Connection {
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
-                self.take_syn_rtt_sample(ctx, seg);
+                self.rtt_sample(ctx, seg, ack);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
                 self.ack_now = true;
@@ -109,23 +109,6 @@ impl Connection {
                 }),
                 _ => None,
             },
-        }
-    }
-
-    /// RTT from the handshake: from the echoed timestamp, or from the SYN's send time
-    /// if it was not retransmitted (Karn).
-    fn take_syn_rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr) {
-        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
-            if opt.tsecr != 0 {
-                let ms = ts.now_val(ctx.now).wrapping_sub(opt.tsecr);
-                if ms < 0x8000_0000 {
-                    self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
-                    return;
-                }
-            }
-        }
-        if let Some((_, sent)) = self.rtt_seq.take() {
-            self.rtt.on_sample(ctx.now - sent);
         }
     }
 
@@ -219,7 +202,7 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
                 self.snd_una = ack;
-                self.take_syn_rtt_sample(ctx, seg);
+                self.rtt_sample(ctx, seg, ack);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -412,15 +395,20 @@ impl Connection {
     }
 
     /// RTT sample from the echoed timestamp (RFC 7323 section 4.1) or from the timed
-    /// segment (Karn's algorithm: never from a retransmission).
+    /// segment (Karn's algorithm: never from a retransmission). The handshake's sample
+    /// comes through here too, timing the SYN or SYN-ACK.
     fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
-        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
-            if opt.tsecr != 0 {
-                let ms = ts.now_val(ctx.now).wrapping_sub(opt.tsecr);
-                if ms < 0x8000_0000 {
-                    self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
-                }
+        let echoed = match (self.neg.ts, seg.options.timestamp) {
+            (Some(ts), Some(opt)) if opt.tsecr != 0 => {
+                Some(ts.now_val(ctx.now).wrapping_sub(opt.tsecr))
             }
+            _ => None,
+        };
+        if let Some(ms) = echoed {
+            if ms < 0x8000_0000 {
+                self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
+            }
+            self.rtt_seq = None;
             return;
         }
         if let Some((seq, sent)) = self.rtt_seq {

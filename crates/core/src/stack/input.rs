@@ -167,19 +167,7 @@ impl Stack {
         };
         l.syn_queue_len += 1;
         let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
-        let l_user_mss = self.listener_user_mss(lh);
-        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
-        let mut req = RequestSock::new(
-            &self.config,
-            now,
-            lh,
-            tuple.local,
-            tuple.remote,
-            iss,
-            ts_offset,
-            l_user_mss,
-            seg,
-        );
+        let mut req = self.new_request(lh, tuple, iss, seg);
         self.ctl.push(req.syn_ack(&self.config, now));
         let id = self.next_request_id;
         self.next_request_id += 1;
@@ -191,11 +179,30 @@ impl Stack {
         self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);
     }
 
-    fn listener_user_mss(&mut self, lh: SocketHandle) -> Option<u16> {
-        match self.sock_mut(lh) {
+    /// A request record for the SYN `syn` at listener `lh`, with our ISS `iss`.
+    fn new_request(
+        &mut self,
+        lh: SocketHandle,
+        tuple: &FourTuple,
+        iss: SeqNum,
+        syn: &TcpRepr,
+    ) -> RequestSock {
+        let user_mss = match self.sock_mut(lh) {
             Some(Sock::Listener(l)) => l.opts.user_mss,
             _ => None,
-        }
+        };
+        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        RequestSock::new(
+            &self.config,
+            self.now,
+            lh,
+            tuple.local,
+            tuple.remote,
+            iss,
+            ts_offset,
+            user_mss,
+            syn,
+        )
     }
 
     /// Answers a SYN with a SYN cookie instead of a request record (RFC 4987 3.6).
@@ -209,19 +216,7 @@ impl Stack {
         let iss = self
             .cookies
             .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
-        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
-        let l_user_mss = self.listener_user_mss(lh);
-        let mut req = RequestSock::new(
-            &self.config,
-            now,
-            lh,
-            tuple.local,
-            tuple.remote,
-            iss,
-            ts_offset,
-            l_user_mss,
-            seg,
-        );
+        let mut req = self.new_request(lh, tuple, iss, seg);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
         let mut synack = req.syn_ack(&self.config, now);
         if let Some(ts) = synack.options.timestamp.as_mut() {
@@ -272,19 +267,7 @@ impl Stack {
             payload: &[],
             ..*seg
         };
-        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
-        let user_mss = self.listener_user_mss(lh);
-        let mut req = RequestSock::new(
-            &self.config,
-            now,
-            lh,
-            tuple.local,
-            tuple.remote,
-            ack - 1,
-            ts_offset,
-            user_mss,
-            &syn,
-        );
+        let mut req = self.new_request(lh, tuple, ack - 1, &syn);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
         let (wscale, sack) = match seg.options.timestamp {
             Some(ts) if self.config.tcp_timestamps => decode_ts(ts.tsecr),

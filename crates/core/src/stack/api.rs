@@ -95,7 +95,7 @@ impl Stack {
     pub fn socket(&mut self) -> SocketHandle {
         self.alloc(Sock::Fresh {
             bound: None,
-            opts: SockOpts::default(),
+            opts: Box::default(),
         })
     }
 
@@ -169,7 +169,7 @@ impl Stack {
     pub fn listen(&mut self, h: SocketHandle, backlog: u32) -> Result<()> {
         let backlog = backlog.min(self.config.somaxconn);
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, *opts),
+            Sock::Fresh { bound, opts } => (*bound, **opts),
             Sock::Listener(l) => {
                 l.backlog = backlog;
                 return Ok(());
@@ -199,14 +199,14 @@ impl Stack {
         if self.port_taken(local.port(), true) {
             return Err(Error::AddrInUse);
         }
-        *self.user_sock(h)? = Sock::Listener(Listener {
+        *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
             local,
             backlog,
             accept_queue: Default::default(),
             syn_queue_len: 0,
             opts,
             last_overflow: None,
-        });
+        }));
         self.listeners.entry(local.port()).or_default().push(h);
         self.trace(local, unspecified_like(local), State::Closed, State::Listen);
         Ok(())
@@ -230,7 +230,7 @@ impl Stack {
     /// connecting, `EADDRNOTAVAIL` when no local address or ephemeral port is free.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddr) -> Result<()> {
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, *opts),
+            Sock::Fresh { bound, opts } => (*bound, **opts),
             Sock::Listener(_) => return Err(Error::AlreadyConnected),
             Sock::Conn(c) if c.state == State::SynSent => return Err(Error::AlreadyInProgress),
             Sock::Conn(_) => return Err(Error::AlreadyConnected),
@@ -522,7 +522,7 @@ impl Stack {
         let (wmem, rmem) = (self.config.tcp_wmem[1], self.config.tcp_rmem[1]);
         let config = self.config.clone();
         let (o, conn_info) = match self.user_sock(h)? {
-            Sock::Fresh { opts, .. } => (*opts, None),
+            Sock::Fresh { opts, .. } => (**opts, None),
             Sock::Listener(l) => (l.opts, None),
             Sock::Conn(c) => (
                 c.opts,

@@ -126,10 +126,10 @@ pub(crate) enum Sock {
     /// Created, maybe bound, not yet listening or connected.
     Fresh {
         bound: Option<SocketAddr>,
-        opts: crate::conn::SockOpts,
+        opts: Box<crate::conn::SockOpts>,
     },
     /// Listening.
-    Listener(Listener),
+    Listener(Box<Listener>),
     /// A connection (in any state from SYN-SENT to CLOSED).
     Conn(Box<Connection>),
 }

@@ -6,6 +6,7 @@
 
 mod annotate;
 mod demo;
+mod pktdrill;
 mod timeline;
 
 use std::path::PathBuf;
@@ -27,6 +28,12 @@ enum Command {
     /// Run one TCP connection between two synack stacks on a simulated network and print
     /// its segments, state transitions and counters.
     Demo(DemoArgs),
+    /// Run packetdrill scripts against the engine on a virtual clock.
+    Pktdrill {
+        /// What to do.
+        #[command(subcommand)]
+        command: pktdrill::PktdrillCommand,
+    },
 }
 
 /// Options of `synack demo`.
@@ -91,5 +98,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Pktdrill { command } => pktdrill::run(&command),
     }
 }

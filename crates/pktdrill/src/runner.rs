@@ -1,0 +1,690 @@
+//! The event loop on the virtual clock (§3.2): fire inbound packets and calls at their
+//! time, run the stack's timers in between, sniff and check outbound packets, complete
+//! blocking calls when the engine lets them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use synack::{Config, Error, EventKind, Instant, SocketHandle, Stack};
+use synack_wire::tcp::flags;
+use synack_wire::SegmentDisplay;
+
+use crate::ast::*;
+use crate::compare::{self, Live, TsCheck};
+use crate::remap::{self, SeqMap};
+use crate::report::{secs, Failure};
+use crate::shell::{self, ShellAction};
+use crate::syscalls::Pending;
+use crate::{python, support, IpVersion, Options, Outcome};
+
+/// Why a run stopped early.
+pub(crate) enum Stop {
+    Fail(Box<Failure>),
+    Unsupported(String),
+}
+
+pub(crate) type Res<T> = Result<T, Stop>;
+
+/// Effective settings: command line over script options over defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub ip: IpVersion,
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub tol_us: i64,
+    pub tol_pct: f64,
+    pub strict: bool,
+    pub ts_tick: u64,
+    pub bind_port: u16,
+    pub connect_port: u16,
+}
+
+impl Settings {
+    fn new(script: &Script, o: &Options) -> Result<Settings, String> {
+        let mut s = Options::default();
+        for (name, value, line) in &script.options {
+            let v = value.clone().unwrap_or_default();
+            let bad = |what: &str| format!("line {line}: bad --{name}={v}: expected {what}");
+            match name.as_str() {
+                "ip_version" => s.ip_version = Some(v.parse()?),
+                "tolerance_usecs" => s.tolerance_usecs = Some(v.parse().map_err(|_| bad("µs"))?),
+                "tolerance_percent" => {
+                    s.tolerance_percent = Some(v.parse().map_err(|_| bad("a percentage"))?)
+                }
+                "strict_segments" => s.strict_segments = Some(v != "0" && v != "false"),
+                "tcp_ts_tick_usecs" => {
+                    s.tcp_ts_tick_usecs = Some(v.parse().map_err(|_| bad("µs"))?)
+                }
+                "bind_port" => s.bind_port = Some(v.parse().map_err(|_| bad("a port"))?),
+                "connect_port" => s.connect_port = Some(v.parse().map_err(|_| bad("a port"))?),
+                "local_ip" => s.local_ip = Some(v.parse().map_err(|_| bad("an address"))?),
+                "remote_ip" => s.remote_ip = Some(v.parse().map_err(|_| bad("an address"))?),
+                _ => {}
+            }
+        }
+        let ip = o.ip_version.or(s.ip_version).unwrap_or_default();
+        let (dl, dr) = remap::default_addrs(ip);
+        let pick = |cli: Option<IpAddr>, scr: Option<IpAddr>, d: IpAddr| {
+            // A script's address of the wrong family (an IPv4 script run as IPv6) yields.
+            [cli, scr]
+                .into_iter()
+                .flatten()
+                .find(|a| a.is_ipv4() == d.is_ipv4())
+                .unwrap_or(d)
+        };
+        Ok(Settings {
+            ip,
+            local: pick(o.local_ip, s.local_ip, dl),
+            remote: pick(o.remote_ip, s.remote_ip, dr),
+            tol_us: o.tolerance_usecs.or(s.tolerance_usecs).unwrap_or(4000),
+            tol_pct: o.tolerance_percent.or(s.tolerance_percent).unwrap_or(12.5),
+            strict: o.strict_segments.or(s.strict_segments).unwrap_or(false),
+            ts_tick: o.tcp_ts_tick_usecs.or(s.tcp_ts_tick_usecs).unwrap_or(0),
+            bind_port: o.bind_port.or(s.bind_port).unwrap_or(8080),
+            connect_port: o.connect_port.or(s.connect_port).unwrap_or(8080),
+        })
+    }
+}
+
+/// A script fd.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fd {
+    pub h: SocketHandle,
+    pub nonblocking: bool,
+    /// A non-blocking connect() returned EINPROGRESS and was not called again since.
+    pub connecting: bool,
+}
+
+/// What the socket under test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SutKind {
+    /// Nothing yet.
+    None,
+    /// A listener on this port: the next inbound packet starts a new connection.
+    Listening(u16),
+    /// connect() was called; the local port comes from the first SYN.
+    Connecting,
+    /// A connection with a known 4-tuple.
+    Conn,
+}
+
+/// The runner's whole state.
+pub(crate) struct Runner<'a> {
+    lines: Vec<&'a str>,
+    pub set: Settings,
+    pub stack: Stack,
+    /// Virtual time, µs since the start.
+    pub now: i64,
+    pub fds: BTreeMap<i64, Fd>,
+    pub sut: SutKind,
+    pub sut_local: SocketAddr,
+    pub sut_remote: SocketAddr,
+    pub map: SeqMap,
+    remote_isn_set: bool,
+    sniffed: VecDeque<Live>,
+    exchange: Vec<String>,
+    pub pending: Option<Pending>,
+    /// Errors reported by `Closed` events, for SO_ERROR and blocking connect.
+    pub errors: HashMap<SocketHandle, Error>,
+    next_remote_port: u16,
+    /// Line of the event being run.
+    pub line: usize,
+    /// The next inbound sequence number, script numbering (for the final RST).
+    next_in_seq: Option<u32>,
+    txbuf: Vec<u8>,
+    /// Timer deadlines run so far (bounded, so that no script runs forever).
+    steps: u64,
+}
+
+/// Most timer deadlines one script may run through.
+const MAX_STEPS: u64 = 1_000_000;
+
+/// Runs a parsed script.
+pub(crate) fn run(_name: &str, src: &str, script: &Script, opts: &Options) -> Outcome {
+    if let Err(reason) = support::check(script) {
+        return Outcome::Unsupported(reason);
+    }
+    let set = match Settings::new(script, opts) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Fail(Box::new(Failure::script_error(0, String::new(), e))),
+    };
+    let mut config = Config::default();
+    if let Some((text, _)) = &script.init {
+        match shell::interpret(text, &config) {
+            Ok(actions) => {
+                for a in actions {
+                    apply(&mut config, &a);
+                }
+            }
+            Err(e) => return Outcome::Unsupported(e),
+        }
+    }
+    if set.ip == IpVersion::Ipv6 {
+        // packetdrill raises the tun MTU by 20 bytes for IPv6 so that the MSS stays 1460.
+        config.mtu += 20;
+    }
+    let mut stack = Stack::new(config);
+    stack.add_address(set.local);
+    let any = SocketAddr::new(set.local, 0);
+    let mut r = Runner {
+        lines: src.lines().collect(),
+        sut_local: any,
+        sut_remote: SocketAddr::new(set.remote, set.connect_port),
+        set,
+        stack,
+        now: 0,
+        fds: BTreeMap::new(),
+        sut: SutKind::None,
+        map: SeqMap::default(),
+        remote_isn_set: false,
+        sniffed: VecDeque::new(),
+        exchange: Vec::new(),
+        pending: None,
+        errors: HashMap::new(),
+        next_remote_port: 40000,
+        line: 0,
+        next_in_seq: None,
+        txbuf: vec![0u8; 70_000],
+        steps: 0,
+    };
+    match r.run_events(&script.events) {
+        Ok(()) => Outcome::Pass,
+        Err(Stop::Fail(f)) => Outcome::Fail(f),
+        Err(Stop::Unsupported(s)) => Outcome::Unsupported(s),
+    }
+}
+
+fn apply(config: &mut Config, a: &ShellAction) {
+    match a {
+        ShellAction::Defaults => shell::apply_profile(config),
+        ShellAction::Sysctl(k, v) => {
+            // Validated by `shell::interpret`.
+            let _ = config.set_sysctl(k, v);
+        }
+        ShellAction::Noop => {}
+    }
+}
+
+impl Runner<'_> {
+    /// A failure at the current line and time.
+    pub fn fail(&self, message: impl Into<String>, actual: Option<String>) -> Stop {
+        Stop::Fail(Box::new(Failure {
+            line: self.line,
+            source_line: self
+                .lines
+                .get(self.line.saturating_sub(1))
+                .unwrap_or(&"")
+                .to_string(),
+            message: message.into(),
+            actual,
+            time_us: self.now,
+            exchange: self.exchange.clone(),
+        }))
+    }
+
+    fn tolerance(&self, this: i64, prev: i64) -> i64 {
+        let pct = (self.set.tol_pct / 100.0 * (this - prev).max(0) as f64) as i64;
+        self.set.tol_us.max(pct)
+    }
+
+    fn run_events(&mut self, events: &[Event]) -> Res<()> {
+        let mut prev_end = 0i64;
+        let mut prev_script = 0i64;
+        let mut prev_inbound: Option<i64> = None;
+        for (idx, ev) in events.iter().enumerate() {
+            self.line = ev.line;
+            let inbound =
+                matches!(&ev.action, Action::Packet(p) if p.direction == Direction::Inbound);
+            let base = match prev_inbound {
+                Some(t) if inbound => t,
+                _ => prev_end,
+            };
+            let (lo, hi, block_end) = match ev.time {
+                TimeSpec::Any => (self.now, i64::MAX, None),
+                TimeSpec::Abs(t) => (t, t, None),
+                TimeSpec::Rel(d) => (base.saturating_add(d), base.saturating_add(d), None),
+                TimeSpec::AbsRange(a, b) => (a, b, None),
+                TimeSpec::RelRange(a, b) => (base.saturating_add(a), base.saturating_add(b), None),
+                TimeSpec::Blocking {
+                    start,
+                    end,
+                    relative,
+                } => {
+                    let b = if relative { base } else { 0 };
+                    (
+                        b.saturating_add(start),
+                        b.saturating_add(start),
+                        Some(b.saturating_add(end)),
+                    )
+                }
+            };
+            if idx == 0 && lo != 0 && ev.time != TimeSpec::Any {
+                return Err(self.fail("the first event must be at time 0", None));
+            }
+            let is_out =
+                matches!(&ev.action, Action::Packet(p) if p.direction == Direction::Outbound);
+            if !is_out
+                && !matches!(
+                    ev.time,
+                    TimeSpec::Abs(_) | TimeSpec::Rel(_) | TimeSpec::Blocking { .. }
+                )
+            {
+                return Err(self.fail(
+                    "`*` and time ranges are only allowed on outbound packets",
+                    None,
+                ));
+            }
+            let tol = self.tolerance(lo, prev_script);
+            match &ev.action {
+                Action::Packet(p) => {
+                    let PacketBody::Tcp(spec) = &p.body else {
+                        return Err(Stop::Unsupported("non-TCP packet".into()));
+                    };
+                    if p.direction == Direction::Inbound {
+                        self.advance_to(lo)?;
+                        self.inbound(p, spec)?;
+                    } else {
+                        self.outbound(spec, lo, hi, tol, ev.time == TimeSpec::Any)?;
+                    }
+                }
+                Action::Syscall(sc) => {
+                    self.advance_to(lo)?;
+                    let end_tol = block_end.map(|e| self.tolerance(e, lo));
+                    self.syscall(sc, block_end.map(|e| (e, end_tol.unwrap_or(tol))))?;
+                }
+                Action::Shell(text) => {
+                    self.advance_to(lo)?;
+                    let cfg = self.stack.config().clone();
+                    let actions = shell::interpret(text, &cfg).map_err(Stop::Unsupported)?;
+                    for a in &actions {
+                        apply(self.stack.config_mut(), a);
+                    }
+                }
+                Action::Code(code) => {
+                    self.advance_to(lo)?;
+                    self.code(code)?;
+                }
+            }
+            // A blocking call's thread runs on: the next event counts from its start.
+            prev_end = if block_end.is_some() { lo } else { self.now };
+            prev_script = if ev.time == TimeSpec::Any {
+                self.now
+            } else {
+                lo
+            };
+            prev_inbound = inbound.then_some(lo);
+        }
+        self.finish()
+    }
+
+    /// The end of the script: let a blocking call finish, then reset the connection.
+    fn finish(&mut self) -> Res<()> {
+        if let Some(p) = &self.pending {
+            let limit = p.end.unwrap_or(self.now).saturating_add(2_000_000);
+            self.line = p.line;
+            self.wait_pending(limit)?;
+        }
+        if self.sut == SutKind::Conn {
+            if let Some(seq) = self.next_in_seq {
+                let spec = TcpSpec {
+                    flags_text: "R.".into(),
+                    flags: flags::RST | flags::ACK,
+                    ae: false,
+                    seq,
+                    len: 0,
+                    ack: None,
+                    win: Some(0),
+                    urg: None,
+                    options: OptionsSpec::None,
+                };
+                if let Ok(live) =
+                    remap::build_inbound(&spec, self.sut_remote, self.sut_local, &self.map, true)
+                {
+                    self.stack
+                        .handle_packet(Instant::from_micros(self.now as u64), &live);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the clock to `t`: timers, transmissions, events and a pending blocking call.
+    pub fn advance_to(&mut self, t: i64) -> Res<()> {
+        self.flush()?;
+        while self.step(t)? {}
+        if t > self.now {
+            self.now = t;
+        }
+        Ok(())
+    }
+
+    /// Fires the next stack deadline if it is at or before `limit`; false if none is.
+    pub fn step(&mut self, limit: i64) -> Res<bool> {
+        match self.stack.poll_timeout() {
+            Some(d) if (d.total_micros() as i64) <= limit => {
+                self.steps += 1;
+                if self.steps > MAX_STEPS {
+                    return Err(self.fail(
+                        format!("more than {MAX_STEPS} timer deadlines: giving up"),
+                        None,
+                    ));
+                }
+                let d = d.total_micros() as i64;
+                if d > self.now {
+                    self.now = d;
+                }
+                self.stack
+                    .handle_timeout(Instant::from_micros(self.now as u64));
+                self.flush()?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Drains transmissions and events and services the pending call, until quiet.
+    pub fn flush(&mut self) -> Res<()> {
+        for _ in 0..100_000 {
+            let mut progressed = false;
+            let at = Instant::from_micros(self.now as u64);
+            while let Some(n) = self.stack.poll_transmit(at, &mut self.txbuf) {
+                let bytes = self.txbuf[..n].to_vec();
+                self.on_outbound(bytes);
+                progressed = true;
+            }
+            while let Some(ev) = self.stack.poll_event() {
+                if let EventKind::Closed(Some(e)) = ev.kind {
+                    self.errors.insert(ev.socket, e);
+                }
+            }
+            if self.pending.is_some() && self.service_pending()? {
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, dir: char, bytes: &[u8], note: &str) {
+        let line = match SegmentDisplay::from_datagram(bytes) {
+            Ok(d) => format!("{} {dir} {d}{note}", secs(self.now)),
+            Err(e) => format!("{} {dir} [{e}]{note}", secs(self.now)),
+        };
+        self.exchange.push(line);
+    }
+
+    fn on_outbound(&mut self, bytes: Vec<u8>) {
+        let Some(live) = Live::parse(self.now, bytes) else {
+            let b = self.txbuf.clone();
+            self.log('>', &b, " (not TCP; ignored)");
+            return;
+        };
+        let Ok((ip, _)) = synack_wire::IpRepr::parse(&live.bytes) else {
+            return;
+        };
+        let p = &live.bytes[ip.header_len()..];
+        let sport = u16::from_be_bytes([p[0], p[1]]);
+        let dport = u16::from_be_bytes([p[2], p[3]]);
+        let src = SocketAddr::new(ip.src, sport);
+        let dst = SocketAddr::new(ip.dst, dport);
+        let syn = live.flags & flags::SYN != 0;
+        let mine = if src == self.sut_local && dst == self.sut_remote {
+            true
+        } else if self.sut == SutKind::Connecting && dst == self.sut_remote && syn {
+            self.sut_local = src;
+            self.sut = SutKind::Conn;
+            true
+        } else {
+            false
+        };
+        if !mine {
+            let b = live.bytes.clone();
+            self.log('>', &b, " (another connection; ignored)");
+            return;
+        }
+        if syn && self.map.local_isn.is_none() {
+            self.map.local_isn = Some((live.seq, 0));
+        }
+        let shown = remap::to_script_space(&live.bytes, &self.map);
+        self.log('>', &shown, "");
+        self.sniffed.push_back(live);
+    }
+
+    /// Starts a new connection under test from the peer's side.
+    fn new_child(&mut self) {
+        let port = match self.sut {
+            SutKind::Listening(p) => p,
+            _ => self.set.bind_port,
+        };
+        self.sut_local = SocketAddr::new(self.set.local, port);
+        self.sut_remote = SocketAddr::new(self.set.remote, self.next_remote_port);
+        self.next_remote_port = self.next_remote_port.wrapping_add(1).max(1024);
+        self.sut = SutKind::Conn;
+        self.map = SeqMap::default();
+        self.remote_isn_set = false;
+        self.sniffed.clear();
+    }
+
+    /// Resets the maps for a connect().
+    pub fn start_connect(&mut self, remote: SocketAddr) {
+        self.sut = SutKind::Connecting;
+        self.sut_local = SocketAddr::new(self.set.local, 0);
+        self.sut_remote = remote;
+        self.map = SeqMap::default();
+        self.remote_isn_set = false;
+    }
+
+    /// A listener became the socket under test (unless a connection already is).
+    pub fn start_listen(&mut self, port: u16) {
+        if !matches!(self.sut, SutKind::Conn | SutKind::Connecting) {
+            self.sut = SutKind::Listening(port);
+        }
+    }
+
+    fn inbound(&mut self, p: &Packet, spec: &TcpSpec) -> Res<()> {
+        let syn = spec.flags & flags::SYN != 0;
+        if matches!(self.sut, SutKind::None | SutKind::Listening(_)) {
+            self.new_child();
+        }
+        if syn && !self.remote_isn_set {
+            self.map.remote_isn = spec.seq;
+            self.remote_isn_set = true;
+        }
+        let (mut src, mut dst) = (self.sut_remote, self.sut_local);
+        if let Some((s, d)) = p.ports {
+            src.set_port(s);
+            dst.set_port(d);
+        }
+        if spec.win.is_none() {
+            return Err(self.fail("inbound packets need `win N`", None));
+        }
+        let script = remap::build_inbound(spec, src, dst, &self.map, false)
+            .map_err(|e| self.fail(e, None))?;
+        let live = remap::build_inbound(spec, src, dst, &self.map, true)
+            .map_err(|e| self.fail(e, None))?;
+        self.log('<', &script, "");
+        let fin = u32::from(spec.flags & flags::FIN != 0);
+        self.next_in_seq = Some(
+            spec.seq
+                .wrapping_add(spec.len)
+                .wrapping_add(u32::from(syn))
+                .wrapping_add(fin),
+        );
+        self.stack
+            .handle_packet(Instant::from_micros(self.now as u64), &live);
+        self.flush()
+    }
+
+    /// Waits for the next sniffed packet of the connection under test, up to `limit`.
+    fn next_sniffed(&mut self, limit: i64) -> Res<Option<Live>> {
+        loop {
+            self.flush()?;
+            if let Some(l) = self.sniffed.pop_front() {
+                return Ok(Some(l));
+            }
+            if !self.step(limit)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn outbound(&mut self, spec: &TcpSpec, lo: i64, hi: i64, tol: i64, any: bool) -> Res<()> {
+        let limit = if any {
+            self.now.saturating_add(600_000_000)
+        } else {
+            hi.max(self.now)
+                .saturating_add(tol)
+                .saturating_add(2_000_000)
+        };
+        let Some(mut l) = self.next_sniffed(limit)? else {
+            if limit > self.now {
+                self.now = limit;
+            }
+            return Err(self.fail(
+                format!(
+                    "expected packet `{}` was not sent (waited until {} s)",
+                    self.source_text(),
+                    secs(limit)
+                ),
+                None,
+            ));
+        };
+        if !self.set.strict && spec.len as usize > l.payload_len && l.payload_len > 0 {
+            while (l.payload_len as u32) < spec.len {
+                let Some(next) = self.next_sniffed(l.time)? else {
+                    break;
+                };
+                if l.joins(&next) {
+                    l = l.join(&next);
+                } else {
+                    self.sniffed.push_front(next);
+                    break;
+                }
+            }
+        }
+        if l.time > self.now {
+            self.now = l.time;
+        }
+        let actual = compare::script_text(&l, &self.map);
+        if !any && (l.time < lo.saturating_sub(tol) || l.time > hi.saturating_add(tol)) {
+            let want = if lo == hi {
+                secs(lo)
+            } else {
+                format!("{}~{}", secs(lo), secs(hi))
+            };
+            return Err(self.fail(
+                format!(
+                    "timing error: expected outbound packet at {want} s but it was sent at {} s \
+                     (tolerance {} s)",
+                    secs(l.time),
+                    secs(tol)
+                ),
+                Some(actual),
+            ));
+        }
+        if spec.flags & flags::SYN != 0 {
+            if let Some((live, _)) = self.map.local_isn {
+                self.map.local_isn = Some((live, spec.seq));
+            }
+        }
+        let ts = TsCheck {
+            tick_usecs: self.set.ts_tick,
+            tolerance_usecs: tol,
+        };
+        compare::compare(&l, spec, &mut self.map, &ts)
+            .map_err(|m| self.fail(format!("bad outbound packet: {m}"), Some(actual)))
+    }
+
+    fn source_text(&self) -> String {
+        self.lines
+            .get(self.line.saturating_sub(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The `ss`-style snapshot of the connection under test.
+    fn sut_info(&self) -> Option<synack::SocketInfo> {
+        self.stack
+            .sockets()
+            .into_iter()
+            .find(|i| i.local == self.sut_local && i.remote == Some(self.sut_remote))
+    }
+
+    fn code(&mut self, code: &str) -> Res<()> {
+        let asserts = python::parse(code).map_err(Stop::Unsupported)?;
+        let Some(info) = self.sut_info() else {
+            return Err(self.fail(
+                "%{ }% code needs a connection under test, and there is none",
+                None,
+            ));
+        };
+        let mut vars = tcpi(&info);
+        for a in &asserts {
+            match a.run(&mut vars) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut used: Vec<String> = vars
+                        .iter()
+                        .filter(|(k, _)| a.text().contains(*k))
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    used.sort();
+                    return Err(self.fail(
+                        format!("assertion failed: `{}` with {}", a.text(), used.join(", ")),
+                        None,
+                    ));
+                }
+                Err(e) => return Err(Stop::Unsupported(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `tcpi_*` values of a snapshot, as Linux's `struct tcp_info` names them.
+fn tcpi(i: &synack::SocketInfo) -> python::Vars {
+    use synack::State::*;
+    let state = match i.state {
+        Established => 1,
+        SynSent => 2,
+        SynReceived => 3,
+        FinWait1 => 4,
+        FinWait2 => 5,
+        TimeWait => 6,
+        Closed => 7,
+        CloseWait => 8,
+        LastAck => 9,
+        Listen => 10,
+        Closing => 11,
+    };
+    let (srtt, var) = i.rtt.map_or((0, 0), |(s, v)| {
+        (s.as_micros() as i64, v.as_micros() as i64)
+    });
+    let (sws, rws) = i
+        .wscale
+        .map_or((0, 0), |(s, r)| (i64::from(s), i64::from(r)));
+    [
+        ("tcpi_state", state),
+        ("tcpi_snd_cwnd", i64::from(i.cwnd)),
+        (
+            "tcpi_snd_ssthresh",
+            i.ssthresh.map_or(0x7fff_ffff, i64::from),
+        ),
+        ("tcpi_rto", i.rto.as_micros() as i64),
+        ("tcpi_snd_mss", i64::from(i.mss)),
+        ("tcpi_rtt", srtt),
+        ("tcpi_rttvar", var),
+        ("tcpi_total_retrans", i.retrans as i64),
+        ("tcpi_snd_wscale", sws),
+        ("tcpi_rcv_wscale", rws),
+        ("tcpi_bytes_acked", i.bytes_acked as i64),
+        ("tcpi_bytes_received", i.bytes_received as i64),
+        ("tcpi_segs_out", i.segs_out as i64),
+        ("tcpi_segs_in", i.segs_in as i64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}

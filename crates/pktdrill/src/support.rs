@@ -1,0 +1,231 @@
+//! Before running: does the script need anything the interpreter or the engine lacks?
+//! The first such need is the script's *unsupported* reason.
+
+use synack::Config;
+
+use crate::ast::*;
+use crate::{python, shell};
+
+/// System calls the runner implements.
+pub(crate) const CALLS: &[&str] = &[
+    "socket",
+    "bind",
+    "listen",
+    "accept",
+    "connect",
+    "read",
+    "recv",
+    "recvfrom",
+    "readv",
+    "write",
+    "send",
+    "sendto",
+    "writev",
+    "close",
+    "shutdown",
+    "fcntl",
+    "ioctl",
+    "getsockopt",
+    "setsockopt",
+    "sendmsg",
+    "recvmsg",
+];
+
+/// `setsockopt` options the engine's [`synack::SockOpt`] has.
+pub(crate) const SET_OPTS: &[&str] = &[
+    "SO_REUSEADDR",
+    "SO_KEEPALIVE",
+    "SO_LINGER",
+    "SO_SNDBUF",
+    "SO_RCVBUF",
+    "TCP_NODELAY",
+];
+
+/// `getsockopt` options the runner can answer.
+pub(crate) const GET_OPTS: &[&str] = &["SO_ERROR", "TCP_MAXSEG"];
+
+/// What a feature needs, named for the report.
+fn need(what: &str) -> String {
+    match what {
+        "epoll_create" | "epoll_ctl" | "epoll_wait" => "epoll".into(),
+        "sendfile" | "splice" | "pipe" | "open" => format!("{what}() (splice/sendfile)"),
+        "poll" => "poll() (the engine has no readiness query; see the report)".into(),
+        _ => format!("{what}()"),
+    }
+}
+
+fn sym_in(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Sym(s) => out.push(s.clone()),
+        Expr::Or(v) | Expr::Array(v) | Expr::Call(_, v) => v.iter().for_each(|x| sym_in(x, out)),
+        Expr::Struct(f) => f.iter().for_each(|(_, x)| sym_in(x, out)),
+        _ => {}
+    }
+}
+
+fn syscall(sc: &Syscall) -> Result<(), String> {
+    let name = sc.name.as_str();
+    if !CALLS.contains(&name) {
+        return Err(format!("needs {}", need(name)));
+    }
+    let mut syms = Vec::new();
+    sc.args.iter().for_each(|a| sym_in(a, &mut syms));
+    for s in &syms {
+        match s.as_str() {
+            "MSG_FASTOPEN"
+            | "TCP_FASTOPEN"
+            | "TCP_FASTOPEN_CONNECT"
+            | "TCP_FASTOPEN_KEY"
+            | "TCP_FASTOPEN_NO_COOKIE" => return Err(format!("needs Fast Open ({s})")),
+            "MSG_ZEROCOPY" | "SO_ZEROCOPY" => return Err(format!("needs zerocopy ({s})")),
+            "SO_TIMESTAMPING" => return Err(format!("needs timestamping ({s})")),
+            "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
+            "MSG_MORE" | "MSG_PEEK" | "MSG_ERRQUEUE" | "MSG_EOR" | "MSG_OOB" | "MSG_TRUNC"
+            | "MSG_WAITALL" => {
+                return Err(format!(
+                    "needs the {s} flag, which the engine's send/recv lack"
+                ))
+            }
+            "SOCK_DGRAM" | "IPPROTO_UDP" => return Err("needs UDP sockets".into()),
+            "AF_UNSPEC" => return Err("needs connect(AF_UNSPEC) to disconnect".into()),
+            "NULL" if matches!(name, "read" | "recv" | "write" | "send") => {
+                return Err(format!("needs {name}() with a NULL buffer (EFAULT)"))
+            }
+            _ => {}
+        }
+    }
+    match name {
+        "setsockopt" | "getsockopt" => {
+            let opt = match sc.args.get(2) {
+                Some(Expr::Sym(s)) => s.clone(),
+                Some(other) => format!("{other:?}"),
+                None => return Err(format!("{name}() without an option name")),
+            };
+            let list = if name == "setsockopt" {
+                SET_OPTS
+            } else {
+                GET_OPTS
+            };
+            if !list.contains(&opt.as_str()) {
+                return Err(format!("needs {name}({opt}), which the engine's API lacks"));
+            }
+        }
+        "ioctl" => match sc.args.get(1) {
+            Some(Expr::Sym(s)) if matches!(s.as_str(), "SIOCINQ" | "FIONREAD" | "SIOCOUTQ") => {}
+            other => return Err(format!("needs ioctl({other:?})")),
+        },
+        "sendmsg" | "recvmsg" => {
+            if let Some(m) = sc.args.get(1) {
+                if let Some(c) = m.field("msg_control") {
+                    if *c != Expr::Ellipsis && *c != Expr::Array(vec![]) {
+                        return Err("needs cmsg (msg_control)".into());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn packet(p: &Packet) -> Result<(), String> {
+    if let Some(info) = &p.ip_info {
+        if info.trim() != "noecn" {
+            return Err(format!("needs ip-info `{info}` (ECN/TOS/TTL/flow label)"));
+        }
+    }
+    let spec = match &p.body {
+        PacketBody::Tcp(t) => t,
+        PacketBody::Other(text) => {
+            let first = text.split_whitespace().next().unwrap_or("");
+            return Err(format!("needs {first} packets"));
+        }
+    };
+    if spec.ae || spec.flags & 0xc0 != 0 {
+        return Err(format!("needs ECN (flags `{}`)", spec.flags_text));
+    }
+    if let OptionsSpec::List(l) = &spec.options {
+        for o in l {
+            if let OptSpec::Other(text) = o {
+                let kind = text.split_whitespace().next().unwrap_or("");
+                return Err(match kind {
+                    "FO" | "FOEXP" => format!("needs Fast Open (option `{kind}`)"),
+                    "md5" => "needs MD5 signatures".into(),
+                    "ECN" | "AccECN" => "needs ECN (AccECN option)".into(),
+                    _ => format!("needs TCP option `{text}`"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How much a reason says about the script: the machinery outside TCP that the whole
+/// script is about (Fast Open, zerocopy, ...) ranks before incidental needs.
+fn rank(reason: &str) -> usize {
+    const CATEGORIES: [&str; 9] = [
+        "Fast Open",
+        "fastopen",
+        "zerocopy",
+        "epoll",
+        "cmsg",
+        "MD5",
+        "ECN",
+        "splice",
+        "timestamping",
+    ];
+    CATEGORIES
+        .iter()
+        .position(|c| reason.contains(c))
+        .unwrap_or(CATEGORIES.len())
+}
+
+/// Why the script cannot run here, if it cannot: the most telling of its needs.
+pub(crate) fn check(script: &Script) -> Result<(), String> {
+    let reasons = needs(script);
+    match reasons.iter().min_by_key(|r| rank(r)) {
+        Some(r) => Err(r.clone()),
+        None => Ok(()),
+    }
+}
+
+/// Every need of the script that the interpreter or the engine cannot meet, in order.
+fn needs(script: &Script) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Err(e) = check_all(script, &mut out) {
+        out.push(e);
+    }
+    out
+}
+
+fn check_all(script: &Script, out: &mut Vec<String>) -> Result<(), String> {
+    for (name, value, _) in &script.options {
+        match name.as_str() {
+            "tolerance_usecs" | "tolerance_percent" | "ip_version" | "strict_segments"
+            | "tcp_ts_tick_usecs" | "bind_port" | "connect_port" | "local_ip" | "remote_ip"
+            | "tcp_ts_ecr_scaled" | "verbose" | "v" => {}
+            _ => out.push(format!(
+                "needs option --{name}{}",
+                value.as_ref().map(|v| format!("={v}")).unwrap_or_default()
+            )),
+        }
+    }
+    let config = Config::default();
+    for (text, line) in [&script.init, &script.cleanup].into_iter().flatten() {
+        if let Err(e) = shell::interpret(text, &config) {
+            out.push(format!("line {line}: {e}"));
+        }
+    }
+    for ev in &script.events {
+        let r = match &ev.action {
+            Action::Packet(p) => packet(p),
+            Action::Syscall(sc) => syscall(sc),
+            Action::Shell(s) => shell::interpret(s, &config).map(|_| ()),
+            Action::Code(c) => python::parse(c).map(|_| ()),
+        };
+        if let Err(e) = r {
+            out.push(format!("line {}: {e}", ev.line));
+        }
+    }
+    Ok(())
+}

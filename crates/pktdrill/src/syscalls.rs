@@ -1,0 +1,696 @@
+//! System call lines over the engine's socket API, with the results and errno values a
+//! Linux program sees, and blocking calls that complete in virtual time.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use synack::{Error, Shutdown, SockOpt, State};
+
+use crate::ast::{Expr, Syscall};
+use crate::report::secs;
+use crate::runner::{Fd, Res, Runner, Stop};
+
+/// A call that may have to wait.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Accept { fd: i64, want_fd: i64 },
+    Read { fd: i64, len: usize },
+    Write { fd: i64, total: usize, left: usize },
+    Connect { fd: i64 },
+}
+
+/// A blocking call waiting for the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    /// Its script line.
+    pub line: usize,
+    pub op: Op,
+    /// When it must return (`+a...b`), with the tolerance; `None` for a call on a
+    /// blocking socket written without `...`.
+    pub end: Option<i64>,
+    pub tol: i64,
+    pub sc: Syscall,
+}
+
+enum Attempt {
+    Done(i64, Option<String>),
+    Block,
+}
+
+const O_NONBLOCK: i64 = 0x800;
+const MSG_DONTWAIT: i64 = 0x40;
+
+/// Linux's values for the symbols scripts use.
+fn sym_value(s: &str) -> Option<i64> {
+    Some(match s {
+        "AF_UNSPEC" | "IPPROTO_IP" | "SOL_IP" | "O_RDONLY" | "SHUT_RD" | "INADDR_ANY" => 0,
+        "AF_INET" | "O_WRONLY" | "SHUT_WR" | "SOCK_STREAM" | "SOL_SOCKET" => match s {
+            "AF_INET" => 2,
+            _ => 1,
+        },
+        "O_RDWR" | "SHUT_RDWR" => 2,
+        "AF_INET6" => 10,
+        "IPPROTO_TCP" | "SOL_TCP" => 6,
+        "SOCK_NONBLOCK" | "O_NONBLOCK" => O_NONBLOCK,
+        "SOCK_CLOEXEC" => 0x80000,
+        "F_GETFL" => 3,
+        "F_SETFL" => 4,
+        "MSG_DONTWAIT" => MSG_DONTWAIT,
+        "MSG_NOSIGNAL" => 0x4000,
+        "SIOCINQ" | "FIONREAD" => 0x541b,
+        "SIOCOUTQ" => 0x5411,
+        _ => return None,
+    })
+}
+
+/// The integer value of an argument: numbers, symbols, `A|B`, `[n]`, `htons(n)`.
+pub(crate) fn int_of(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Int(v) => Some(*v),
+        Expr::Sym(s) => sym_value(s),
+        Expr::Or(v) => v.iter().try_fold(0, |acc, x| Some(acc | int_of(x)?)),
+        Expr::Array(v) if v.len() == 1 => int_of(&v[0]),
+        Expr::Call(f, a) if (f == "htons" || f == "htonl") && a.len() == 1 => int_of(&a[0]),
+        _ => None,
+    }
+}
+
+fn normalize(errno: &str) -> &str {
+    match errno {
+        "EWOULDBLOCK" => "EAGAIN",
+        "ENOTSUP" => "EOPNOTSUPP",
+        e => e,
+    }
+}
+
+/// Total length of an iovec array.
+fn iov_len(e: &Expr) -> Option<usize> {
+    let Expr::Array(items) = e else {
+        return None;
+    };
+    let mut n = 0usize;
+    for it in items {
+        let len = match it {
+            Expr::Struct(f) => f
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some("iov_len"))
+                .or_else(|| f.iter().rev().find(|(k, _)| k.is_none()))
+                .and_then(|(_, v)| int_of(v))?,
+            _ => return None,
+        };
+        n += usize::try_from(len).ok()?;
+    }
+    Some(n)
+}
+
+impl Runner<'_> {
+    fn arg<'s>(&self, sc: &'s Syscall, i: usize) -> Res<&'s Expr> {
+        sc.args.get(i).ok_or_else(|| {
+            self.fail(
+                format!("{}() needs at least {} arguments", sc.name, i + 1),
+                None,
+            )
+        })
+    }
+
+    fn int_arg(&self, sc: &Syscall, i: usize) -> Res<i64> {
+        let e = self.arg(sc, i)?;
+        int_of(e).ok_or_else(|| {
+            Stop::Unsupported(format!(
+                "line {}: argument {} of {}(): cannot evaluate {e:?}",
+                self.line,
+                i + 1,
+                sc.name
+            ))
+        })
+    }
+
+    fn fd(&self, sc: &Syscall) -> Res<(i64, Option<Fd>)> {
+        let fd = self.int_arg(sc, 0)?;
+        Ok((fd, self.fds.get(&fd).copied()))
+    }
+
+    fn sockaddr(&self, e: &Expr, default: SocketAddr) -> Res<SocketAddr> {
+        match e {
+            Expr::Ellipsis => Ok(default),
+            Expr::Struct(_) => {
+                let port = e
+                    .field("sin_port")
+                    .or_else(|| e.field("sin6_port"))
+                    .and_then(int_of)
+                    .map_or(default.port(), |p| p as u16);
+                let ip = match e.field("sin_addr").or_else(|| e.field("sin6_addr")) {
+                    Some(Expr::Call(_, a)) => match a.first() {
+                        Some(Expr::Str(s, _)) => s
+                            .parse::<IpAddr>()
+                            .map_err(|_| self.fail(format!("bad address \"{s}\""), None))?,
+                        _ => default.ip(),
+                    },
+                    Some(Expr::Sym(s)) if s == "INADDR_ANY" || s == "in6addr_any" => {
+                        if default.is_ipv4() {
+                            IpAddr::from([0u8; 4])
+                        } else {
+                            IpAddr::from([0u16; 8])
+                        }
+                    }
+                    _ => default.ip(),
+                };
+                Ok(SocketAddr::new(ip, port))
+            }
+            other => Err(Stop::Unsupported(format!(
+                "line {}: socket address {other:?}",
+                self.line
+            ))),
+        }
+    }
+
+    /// Runs a syscall line; `blocking` is `(end, tolerance)` for `+a...b` lines.
+    pub(crate) fn syscall(&mut self, sc: &Syscall, blocking: Option<(i64, i64)>) -> Res<()> {
+        if blocking.is_some() && self.pending.is_some() {
+            return Err(self.fail(
+                "blocking system call while another blocking system call is already in progress",
+                None,
+            ));
+        }
+        let name = sc.name.as_str();
+        let op = match name {
+            "accept" => {
+                let (fd, _) = self.fd(sc)?;
+                Some(Op::Accept {
+                    fd,
+                    want_fd: sc.result.as_int().unwrap_or(-1),
+                })
+            }
+            "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
+                let (fd, _) = self.fd(sc)?;
+                let len = match name {
+                    "readv" => iov_len(self.arg(sc, 1)?),
+                    "recvmsg" => self.arg(sc, 1)?.field("msg_iov").and_then(iov_len),
+                    _ => usize::try_from(self.int_arg(sc, 2)?).ok(),
+                };
+                let len =
+                    len.ok_or_else(|| self.fail("cannot work out the buffer length", None))?;
+                Some(Op::Read {
+                    fd,
+                    len: len.min(1 << 24),
+                })
+            }
+            "write" | "send" | "sendto" | "writev" | "sendmsg" => {
+                let (fd, _) = self.fd(sc)?;
+                if let Some(Expr::Str(..)) = sc.args.get(1) {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: writing non-zero bytes (a string buffer)",
+                        self.line
+                    )));
+                }
+                let len = match name {
+                    "writev" => iov_len(self.arg(sc, 1)?),
+                    "sendmsg" => self.arg(sc, 1)?.field("msg_iov").and_then(iov_len),
+                    _ => usize::try_from(self.int_arg(sc, 2)?).ok(),
+                };
+                let len =
+                    len.ok_or_else(|| self.fail("cannot work out the buffer length", None))?;
+                let len = len.min(1 << 26);
+                Some(Op::Write {
+                    fd,
+                    total: len,
+                    left: len,
+                })
+            }
+            "connect" => return self.connect(sc, blocking),
+            _ => None,
+        };
+        let Some(mut op) = op else {
+            let (ret, errno) = self.simple(sc)?;
+            return self.check_result(sc, ret, errno.as_deref());
+        };
+        let flags_arg = match name {
+            "recv" | "recvfrom" | "send" | "sendto" => sc.args.get(3).and_then(int_of),
+            "recvmsg" | "sendmsg" => sc.args.get(2).and_then(int_of),
+            _ => None,
+        };
+        let dontwait = flags_arg.is_some_and(|f| f & MSG_DONTWAIT != 0);
+        let fd = match op {
+            Op::Accept { fd, .. } | Op::Read { fd, .. } | Op::Write { fd, .. } => fd,
+            Op::Connect { fd } => fd,
+        };
+        let nonblocking = dontwait || self.fds.get(&fd).is_some_and(|f| f.nonblocking);
+        match self.attempt(&mut op, nonblocking) {
+            Attempt::Done(ret, errno) => {
+                if let Some((end, tol)) = blocking {
+                    self.check_return_time(end, tol)?;
+                }
+                self.check_result(sc, ret, errno.as_deref())
+            }
+            Attempt::Block => {
+                self.pending = Some(Pending {
+                    line: self.line,
+                    op,
+                    end: blocking.map(|b| b.0),
+                    tol: blocking.map_or(0, |b| b.1),
+                    sc: sc.clone(),
+                });
+                if blocking.is_none() {
+                    // The script's main thread waits: only the stack's timers run.
+                    self.wait_pending(self.now.saturating_add(600_000_000))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_return_time(&self, end: i64, tol: i64) -> Res<()> {
+        if (self.now - end).abs() > tol {
+            return Err(self.fail(
+                format!(
+                    "timing error: expected the blocking call to return at {} s but it \
+                     returned at {} s (tolerance {} s)",
+                    secs(end),
+                    secs(self.now),
+                    secs(tol)
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Lets the pending call finish by running timers up to `limit`.
+    pub(crate) fn wait_pending(&mut self, limit: i64) -> Res<()> {
+        loop {
+            self.flush()?;
+            let Some(p) = &self.pending else {
+                return Ok(());
+            };
+            let (line, name) = (p.line, p.sc.name.clone());
+            if !self.step(limit)? {
+                self.line = line;
+                return Err(self.fail(
+                    format!(
+                        "call would block: `{}` did not return (waited until {} s)",
+                        name,
+                        secs(self.now)
+                    ),
+                    None,
+                ));
+            }
+        }
+    }
+
+    /// Retries the pending call; true if anything changed.
+    pub(crate) fn service_pending(&mut self) -> Res<bool> {
+        let Some(mut p) = self.pending.take() else {
+            return Ok(false);
+        };
+        let before = match p.op {
+            Op::Write { left, .. } => left,
+            _ => 0,
+        };
+        match self.attempt(&mut p.op, false) {
+            Attempt::Done(ret, errno) => {
+                let line = std::mem::replace(&mut self.line, p.line);
+                if let Some(end) = p.end {
+                    self.check_return_time(end, p.tol)?;
+                }
+                self.check_result(&p.sc, ret, errno.as_deref())?;
+                self.line = line;
+                Ok(true)
+            }
+            Attempt::Block => {
+                let progressed = matches!(p.op, Op::Write { left, .. } if left != before);
+                self.pending = Some(p);
+                Ok(progressed)
+            }
+        }
+    }
+
+    fn attempt(&mut self, op: &mut Op, nonblocking: bool) -> Attempt {
+        let bad = || Attempt::Done(-1, Some("EBADF".into()));
+        match op {
+            Op::Accept { fd, want_fd } => {
+                let Some(f) = self.fds.get(fd).copied() else {
+                    return bad();
+                };
+                match self.stack.accept(f.h) {
+                    Ok((child, _)) => {
+                        let n = if *want_fd >= 0 {
+                            *want_fd
+                        } else {
+                            self.free_fd()
+                        };
+                        self.fds.insert(
+                            n,
+                            Fd {
+                                h: child,
+                                nonblocking: false,
+                                connecting: false,
+                            },
+                        );
+                        Attempt::Done(n, None)
+                    }
+                    Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
+                    Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                }
+            }
+            Op::Read { fd, len } => {
+                let Some(f) = self.fds.get(fd).copied() else {
+                    return bad();
+                };
+                // No more than is queued: one read() returns at most that much.
+                let queued = self.stack.recv_queue(f.h).unwrap_or(0);
+                let mut buf = vec![0u8; (*len).min(queued.max(1))];
+                match self.stack.recv(f.h, &mut buf) {
+                    Ok(n) => Attempt::Done(n as i64, None),
+                    Err(Error::WouldBlock) if !nonblocking && *len > 0 => Attempt::Block,
+                    Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                }
+            }
+            Op::Write { fd, total, left } => {
+                let Some(f) = self.fds.get(fd).copied() else {
+                    return bad();
+                };
+                // No more than the buffer takes now, so a huge write does not allocate.
+                let room = self.stack.send_capacity(f.h).unwrap_or(*left);
+                let zeros = vec![0u8; (*left).min(room.max(1))];
+                let sent = *total - *left;
+                match self.stack.send(f.h, &zeros) {
+                    Ok(n) => {
+                        *left -= n.min(*left);
+                        if *left == 0 || nonblocking {
+                            Attempt::Done((*total - *left) as i64, None)
+                        } else {
+                            Attempt::Block
+                        }
+                    }
+                    Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
+                    Err(_) if sent > 0 => Attempt::Done(sent as i64, None),
+                    Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                }
+            }
+            Op::Connect { fd } => {
+                let Some(f) = self.fds.get(fd).copied() else {
+                    return bad();
+                };
+                match self.stack.state(f.h) {
+                    Ok(State::SynSent) => {
+                        if nonblocking {
+                            Attempt::Done(-1, Some("EALREADY".into()))
+                        } else {
+                            Attempt::Block
+                        }
+                    }
+                    Ok(State::Closed) | Err(_) => {
+                        let e = self
+                            .errors
+                            .remove(&f.h)
+                            .map_or("ECONNREFUSED", |e| e.name());
+                        Attempt::Done(-1, Some(e.into()))
+                    }
+                    Ok(_) => Attempt::Done(0, None),
+                }
+            }
+        }
+    }
+
+    fn free_fd(&self) -> i64 {
+        (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3)
+    }
+
+    fn connect(&mut self, sc: &Syscall, blocking: Option<(i64, i64)>) -> Res<()> {
+        let (fd, f) = self.fd(sc)?;
+        let Some(f) = f else {
+            return self.check_result(sc, -1, Some("EBADF"));
+        };
+        let default = SocketAddr::new(self.set.remote, self.set.connect_port);
+        let addr = self.sockaddr(self.arg(sc, 1)?, default)?;
+        if f.connecting {
+            // Linux: a repeated connect() after EINPROGRESS reports how it went.
+            let mut op = Op::Connect { fd };
+            let r = self.attempt(&mut op, true);
+            if let Attempt::Done(ret, errno) = r {
+                if errno.as_deref() != Some("EALREADY") {
+                    if let Some(x) = self.fds.get_mut(&fd) {
+                        x.connecting = false;
+                    }
+                }
+                return self.check_result(sc, ret, errno.as_deref());
+            }
+        }
+        match self.stack.connect(f.h, addr) {
+            Ok(()) => {
+                self.start_connect(addr);
+                self.flush()?;
+                if f.nonblocking {
+                    if let Some(x) = self.fds.get_mut(&fd) {
+                        x.connecting = true;
+                    }
+                    return self.check_result(sc, -1, Some("EINPROGRESS"));
+                }
+                let mut op = Op::Connect { fd };
+                match self.attempt(&mut op, false) {
+                    Attempt::Done(ret, errno) => {
+                        if let Some((end, tol)) = blocking {
+                            self.check_return_time(end, tol)?;
+                        }
+                        self.check_result(sc, ret, errno.as_deref())
+                    }
+                    Attempt::Block => {
+                        self.pending = Some(Pending {
+                            line: self.line,
+                            op,
+                            end: blocking.map(|b| b.0),
+                            tol: blocking.map_or(0, |b| b.1),
+                            sc: sc.clone(),
+                        });
+                        if blocking.is_none() {
+                            self.wait_pending(self.now.saturating_add(600_000_000))?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Err(e) => self.check_result(sc, -1, Some(e.name())),
+        }
+    }
+
+    /// Calls that never block: `(return value, errno)`.
+    fn simple(&mut self, sc: &Syscall) -> Res<(i64, Option<String>)> {
+        let name = sc.name.as_str();
+        if name == "socket" {
+            let ty = self.int_arg(sc, 1)?;
+            if ty & 0xf != 1 {
+                return Err(Stop::Unsupported(format!(
+                    "line {}: only SOCK_STREAM sockets",
+                    self.line
+                )));
+            }
+            let h = self.stack.socket();
+            let want = sc.result.as_int().unwrap_or(-1);
+            let n = if want >= 0 { want } else { self.free_fd() };
+            self.fds.insert(
+                n,
+                Fd {
+                    h,
+                    nonblocking: ty & O_NONBLOCK != 0,
+                    connecting: false,
+                },
+            );
+            return Ok((n, None));
+        }
+        let (fd, f) = self.fd(sc)?;
+        let Some(f) = f else {
+            return Ok((-1, Some("EBADF".into())));
+        };
+        let r = |res: Result<(), Error>| match res {
+            Ok(()) => (0, None),
+            Err(e) => (-1, Some(e.name().to_string())),
+        };
+        Ok(match name {
+            "bind" => {
+                let default = SocketAddr::new(self.set.local, self.set.bind_port);
+                let addr = self.sockaddr(self.arg(sc, 1)?, default)?;
+                r(self.stack.bind(f.h, addr))
+            }
+            "listen" => {
+                let backlog = self.int_arg(sc, 1)?.clamp(0, i64::from(u32::MAX)) as u32;
+                let res = self.stack.listen(f.h, backlog);
+                if res.is_ok() {
+                    if let Ok(a) = self.stack.local_addr(f.h) {
+                        self.start_listen(a.port());
+                    }
+                }
+                r(res)
+            }
+            "close" => {
+                self.fds.remove(&fd);
+                let res = self.stack.close(f.h);
+                self.flush()?;
+                r(res)
+            }
+            "shutdown" => {
+                let how = match self.int_arg(sc, 1)? {
+                    0 => Shutdown::Read,
+                    1 => Shutdown::Write,
+                    2 => Shutdown::Both,
+                    _ => return Ok((-1, Some("EINVAL".into()))),
+                };
+                let res = self.stack.shutdown(f.h, how);
+                self.flush()?;
+                r(res)
+            }
+            "fcntl" => match self.int_arg(sc, 1)? {
+                3 => (2 | if f.nonblocking { O_NONBLOCK } else { 0 }, None),
+                4 => {
+                    let v = self.int_arg(sc, 2)?;
+                    if let Some(x) = self.fds.get_mut(&fd) {
+                        x.nonblocking = v & O_NONBLOCK != 0;
+                    }
+                    (0, None)
+                }
+                other => {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: fcntl command {other}",
+                        self.line
+                    )))
+                }
+            },
+            "ioctl" => {
+                let req = self.int_arg(sc, 1)?;
+                let got = if req == 0x541b {
+                    self.stack.recv_queue(f.h)
+                } else {
+                    self.stack
+                        .socket_info(f.h)
+                        .map(|i| i.send_q)
+                        .ok_or(Error::BadHandle)
+                };
+                match got {
+                    Ok(n) => {
+                        self.check_out_value(sc, 2, n as i64)?;
+                        (0, None)
+                    }
+                    Err(e) => (-1, Some(e.name().into())),
+                }
+            }
+            "setsockopt" => {
+                let opt = match self.arg(sc, 2)? {
+                    Expr::Sym(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let val = self.arg(sc, 3)?;
+                let o = match opt.as_str() {
+                    "SO_LINGER" => {
+                        let on = val.field("onoff").and_then(int_of).unwrap_or(0);
+                        let secs = val.field("linger").and_then(int_of).unwrap_or(0);
+                        SockOpt::Linger((on != 0).then(|| Duration::from_secs(secs.max(0) as u64)))
+                    }
+                    _ => {
+                        let v = self.int_arg(sc, 3)?;
+                        match opt.as_str() {
+                            "SO_REUSEADDR" => SockOpt::ReuseAddr(v != 0),
+                            "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
+                            "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
+                            "SO_SNDBUF" => SockOpt::SendBuffer(v.max(0) as usize),
+                            "SO_RCVBUF" => SockOpt::RecvBuffer(v.max(0) as usize),
+                            _ => {
+                                return Err(Stop::Unsupported(format!(
+                                    "line {}: setsockopt({opt})",
+                                    self.line
+                                )))
+                            }
+                        }
+                    }
+                };
+                let res = self.stack.set_option(f.h, o);
+                self.flush()?;
+                r(res)
+            }
+            "getsockopt" => {
+                let opt = match self.arg(sc, 2)? {
+                    Expr::Sym(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let v = match opt.as_str() {
+                    "SO_ERROR" => self.errors.remove(&f.h).map_or(0, |e| e.errno() as i64),
+                    "TCP_MAXSEG" => match self.stack.socket_info(f.h) {
+                        Some(i) if i.mss > 0 && i.state.is_synchronized() => i64::from(i.mss),
+                        _ => 536,
+                    },
+                    _ => {
+                        return Err(Stop::Unsupported(format!(
+                            "line {}: getsockopt({opt})",
+                            self.line
+                        )))
+                    }
+                };
+                self.check_out_value(sc, 3, v)?;
+                (0, None)
+            }
+            other => {
+                return Err(Stop::Unsupported(format!(
+                    "line {}: system call {other}()",
+                    self.line
+                )))
+            }
+        })
+    }
+
+    /// Compares an out-parameter (`[n]` at argument `i`) with `got`.
+    fn check_out_value(&self, sc: &Syscall, i: usize, got: i64) -> Res<()> {
+        match sc.args.get(i) {
+            Some(Expr::Ellipsis) | None => Ok(()),
+            Some(e) => match int_of(e) {
+                Some(want) if want == got => Ok(()),
+                Some(want) => Err(self.fail(
+                    format!(
+                        "{}(): expected value {want} in argument {}, got {got}",
+                        sc.name,
+                        i + 1
+                    ),
+                    None,
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Compares a call's result and errno with the script's.
+    pub(crate) fn check_result(&self, sc: &Syscall, got: i64, errno: Option<&str>) -> Res<()> {
+        let want = match &sc.result {
+            Expr::Ellipsis => return Ok(()),
+            e => int_of(e).ok_or_else(|| {
+                Stop::Unsupported(format!(
+                    "line {}: cannot evaluate the expected result {e:?}",
+                    self.line
+                ))
+            })?,
+        };
+        let fd_call = matches!(sc.name.as_str(), "socket" | "accept");
+        let ok = if fd_call && want >= 0 {
+            got >= 0
+        } else {
+            got == want
+        };
+        let errno_ok = match (&sc.errno, errno) {
+            (Some(w), Some(g)) if got < 0 => normalize(w) == normalize(g),
+            (Some(_), None) if got < 0 => false,
+            _ => true,
+        };
+        if ok && errno_ok {
+            return Ok(());
+        }
+        let show = |v: i64, e: Option<&str>| match e {
+            Some(e) if v < 0 => format!("{v} {e}"),
+            _ => v.to_string(),
+        };
+        Err(self.fail(
+            format!(
+                "{}() returned {}, expected {}",
+                sc.name,
+                show(got, errno),
+                show(want, sc.errno.as_deref())
+            ),
+            None,
+        ))
+    }
+}

@@ -217,7 +217,7 @@ impl Congestion {
     }
 
     /// New data cumulatively acknowledged outside recovery: slow start (RFC 5681 3.1, with
-    /// appropriate byte counting RFC 3465, L = 2*SMSS) or congestion avoidance (Reno:
+    /// byte counting as Linux does it, without RFC 3465's L cap) or congestion avoidance (Reno:
     /// RFC 5681 3.1 eq. 3 via byte counting; Cubic: RFC 9438 sections 4.2-4.8 incl. the
     /// Reno-friendly region and fast convergence; HyStart is not implemented). `flight` =
     /// bytes in flight before this ACK; if the flow was not cwnd-limited do not grow
@@ -238,8 +238,10 @@ impl Congestion {
         }
         let mut acked = acked;
         if self.in_slow_start() {
-            // RFC 3465 2.2: cwnd += min(N, L) with L = 2*SMSS.
-            let increase = acked.min(self.mss.saturating_mul(2));
+            // RFC 5681 3.1 with byte counting (RFC 3465), as Linux's tcp_slow_start does
+            // it: cwnd grows by everything acknowledged, without RFC 3465's L cap, so a
+            // stretch ACK of ten segments adds ten.
+            let increase = acked;
             let room = self.ssthresh - self.cwnd; // > 0 in slow start
             if increase < room {
                 self.cwnd += increase;
@@ -446,11 +448,15 @@ mod tests {
     }
 
     #[test]
-    fn byte_counting_limits_stretch_acks() {
-        // RFC 3465 L = 2*SMSS: an ACK for 4 segments grows cwnd by only 2.
+    fn stretch_acks_grow_slow_start_fully() {
+        // Linux's tcp_slow_start has no RFC 3465 L cap: an ACK for 4 segments adds 4,
+        // and one for 10 segments doubles a 10-segment window.
         let mut cc = Congestion::new(Algorithm::Reno, MSS, 8);
         round(&mut cc, Instant::ZERO, ms(50), 4 * MSS);
-        assert_eq!(cc.cwnd(), 12 * MSS);
+        assert_eq!(cc.cwnd(), 16 * MSS);
+        let mut cc = Congestion::new(Algorithm::Cubic, MSS, 10);
+        cc.on_ack(Instant::ZERO, 10 * MSS, 10 * MSS, None);
+        assert_eq!(cc.cwnd(), 20 * MSS);
     }
 
     #[test]

@@ -376,7 +376,8 @@ impl Connection {
             }
         } else {
             let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
-            self.cc.on_ack(ctx.now, acked, flight_before, rtt);
+            let flight = flight_before.max(self.max_flight);
+            self.cc.on_ack(ctx.now, acked, flight, rtt);
         }
     }
 
@@ -478,15 +479,6 @@ impl Connection {
         }
         let data = &payload[skip as usize..];
         let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
-        if self.rd_shutdown {
-            // shutdown(SHUT_RD): acknowledge and discard in-order data.
-            if offset == 0 {
-                let take = data.len().min(self.receive_space() as usize);
-                self.rcv_nxt += take as u32;
-            }
-            self.ack_now = true;
-            return;
-        }
         let had_ooo = self.recv_buf.has_ooo();
         let advanced = self.recv_buf.insert(offset, data);
         if self.bytes_received == 0 && advanced > 0 {

@@ -217,7 +217,8 @@ pub(crate) struct Connection {
     pub fin_received: bool,
     /// Sequence number of a FIN that arrived ahead of missing data.
     pub fin_pending: Option<SeqNum>,
-    /// shutdown(SHUT_RD) was called: reads return EOF and new data is discarded.
+    /// shutdown(SHUT_RD) was called: once the queued data is read, reads return 0
+    /// (data that still arrives is queued and readable, as on Linux).
     pub rd_shutdown: bool,
     /// The user closed the handle; the connection finishes on its own.
     pub orphan: bool,
@@ -276,6 +277,10 @@ pub(crate) struct Connection {
     pub fin_sent: bool,
     /// Our FIN has been acknowledged.
     pub fin_acked: bool,
+    /// The largest flight of the current window and the sequence number that ends the
+    /// window (Linux's max_packets_out and max_packets_seq).
+    pub max_flight: u32,
+    pub max_flight_seq: SeqNum,
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -405,6 +410,8 @@ impl Connection {
             passive: false,
             fin_sent: false,
             fin_acked: false,
+            max_flight: 0,
+            max_flight_seq: iss,
         }
     }
 
@@ -538,13 +545,14 @@ impl Connection {
 
     /// recv() (RFC 9293 section 3.10.3). `Ok(0)` is end of stream.
     pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
-        if self.rd_shutdown {
-            return Ok(0);
-        }
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(out);
             self.after_read(ctx);
             return Ok(n);
+        }
+        if self.rd_shutdown {
+            // Linux's SHUT_RD: queued data is still read, then reads return 0.
+            return Ok(0);
         }
         if let Some(e) = self.sticky() {
             return Err(e);
@@ -629,8 +637,20 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         ) {
-            ctx.ctl
-                .push_reset(self.local, self.remote, self.snd_max, Some(self.rcv_nxt));
+            // Linux's tcp_send_active_reset: <SEQ=SND.NXT><ACK=RCV.NXT><RST,ACK>, with a
+            // timestamp when the connection uses them.
+            let mut options = self.ack_options(ctx);
+            options.sack_blocks = [None; 4];
+            ctx.ctl.push(crate::segment::CtlSegment {
+                local: self.local,
+                remote: self.remote,
+                seq: self.snd_max,
+                ack: Some(self.rcv_nxt),
+                control: synack_wire::Control::Rst,
+                window: 0,
+                options,
+                retransmit: false,
+            });
         }
         if matches!(self.state, State::Established | State::CloseWait) {
             ctx.stats.EstabResets += 1;

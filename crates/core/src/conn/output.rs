@@ -181,7 +181,14 @@ impl Connection {
             }
         }
         let retransmit = seq.before(self.snd_max);
-        let psh = len > 0 && offset + len == buffered;
+        // PSH marks the end of what the application wrote and, as Linux's output does,
+        // the last segment of a burst that the windows cut short.
+        let rest = buffered - offset - len;
+        let room_after = cwnd_room
+            .saturating_sub(len)
+            .min(send_wnd.saturating_sub(len));
+        let burst_end = mode == Mode::Normal && room_after < mss.min(rest);
+        let psh = len > 0 && (rest == 0 || burst_end);
         let control = if with_fin {
             Control::Fin
         } else {
@@ -218,6 +225,13 @@ impl Connection {
         }
         self.disarm(TimerKind::Persist);
         self.last_send = ctx.now;
+        // Linux's tcp_cwnd_validate: the largest flight of the current window, which
+        // decides whether the flow is cwnd-limited.
+        let flight = self.flight();
+        if self.snd_una.after_eq(self.max_flight_seq) || flight > self.max_flight {
+            self.max_flight = flight;
+            self.max_flight_seq = self.snd_nxt;
+        }
         self.ack_sent();
         Some(Outgoing {
             repr,

@@ -15,7 +15,8 @@ use crate::state::State;
 /// Which directions `shutdown()` closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
-    /// SHUT_RD: no more reads; further incoming data is discarded.
+    /// SHUT_RD: reads return 0 once the queued data is read (as on Linux, data that
+    /// still arrives is queued and can be read).
     Read,
     /// SHUT_WR: send a FIN after the queued data (half-close).
     Write,

@@ -86,6 +86,9 @@ pub struct Config {
     pub tcp_rfc1337: bool,
     /// `tcp_slow_start_after_idle`: shrink cwnd after an idle period (RFC 5681 4.1).
     pub tcp_slow_start_after_idle: bool,
+    /// `tcp_early_retrans`: 3 or 4 enable tail loss probes (RFC 8985 section 7) on SACK
+    /// connections, as Linux does by default (3); other values turn them off.
+    pub tcp_early_retrans: u8,
     /// Link MTU, bytes: the MSS we advertise is derived from it.
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
@@ -132,6 +135,7 @@ impl Default for Config {
             tcp_challenge_ack_limit: i32::MAX as u32,
             tcp_rfc1337: false,
             tcp_slow_start_after_idle: true,
+            tcp_early_retrans: 3,
             mtu: 1500,
             ip_default_ttl: 64,
             seed: 0x5e1f_ac4b_0000_0001,
@@ -204,6 +208,7 @@ impl Config {
         "tcp_challenge_ack_limit",
         "tcp_rfc1337",
         "tcp_slow_start_after_idle",
+        "tcp_early_retrans",
         "ip_default_ttl",
     ];
 
@@ -307,6 +312,7 @@ impl Config {
             }
             "tcp_rfc1337" => self.tcp_rfc1337 = flag()?,
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
+            "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "ip_default_ttl" => match num("1..=255")? {
                 n @ 1..=255 => self.ip_default_ttl = n as u8,
                 _ => return Err(bad("1..=255")),

@@ -85,6 +85,8 @@ counters! {
     "TcpExt" TCPFastRetrans,
     /// Retransmissions after a timeout.
     "TcpExt" TCPTimeouts,
+    /// Tail loss probes sent (RFC 8985 section 7).
+    "TcpExt" TCPLossProbes,
     /// Zero-window probes sent.
     "TcpExt" TCPWinProbe,
     /// Delayed ACKs sent.

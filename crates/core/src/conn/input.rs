@@ -327,10 +327,20 @@ impl Connection {
                 self.sent_times.pop_front();
             }
             self.on_new_ack(ctx, acked, flight_before);
+            if self.in_loss && self.snd_una.after_eq(self.recover) {
+                self.in_loss = false;
+            }
+            if self
+                .tlp_high_seq
+                .is_some_and(|high| self.snd_una.after_eq(high))
+            {
+                self.tlp_high_seq = None;
+            }
+            // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.
             if self.snd_una == self.snd_max {
                 self.disarm(TimerKind::Retransmit);
-            } else {
-                self.arm(TimerKind::Retransmit, ctx.now + self.rtt.rto());
+            } else if !self.schedule_loss_probe(ctx, true) {
+                self.arm_rto(ctx.now + self.rtt.rto());
             }
             if data > 0 {
                 self.events |= events::WRITABLE;

@@ -281,6 +281,16 @@ pub(crate) struct Connection {
     /// window (Linux's max_packets_out and max_packets_seq).
     pub max_flight: u32,
     pub max_flight_seq: SeqNum,
+    /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
+    /// ICSK_TIME_LOSS_PROBE in the same timer slot).
+    pub xmit_probe: bool,
+    /// SND.NXT when the outstanding tail loss probe was sent (RFC 8985 TLPRxtOut).
+    pub tlp_high_seq: Option<SeqNum>,
+    /// A timeout happened and SND.UNA has not yet passed `recover` (Linux's CA_Loss).
+    pub in_loss: bool,
+    /// A tail loss probe is due; if no new data can go, the segment starting here is
+    /// sent again.
+    pub loss_probe: Option<SeqNum>,
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -412,6 +422,10 @@ impl Connection {
             fin_acked: false,
             max_flight: 0,
             max_flight_seq: iss,
+            xmit_probe: false,
+            tlp_high_seq: None,
+            in_loss: false,
+            loss_probe: None,
         }
     }
 
@@ -436,7 +450,7 @@ impl Connection {
         });
         c.set_state(State::SynSent);
         ctx.stats.ActiveOpens += 1;
-        c.arm(TimerKind::Retransmit, ctx.now + ctx.config.rto_initial);
+        c.arm_rto(ctx.now + ctx.config.rto_initial);
         c
     }
 
@@ -465,6 +479,12 @@ impl Connection {
     /// Arms a timer.
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
         self.timers[kind as usize] = Some(at);
+    }
+
+    /// Arms the retransmission timer as an RTO (not a loss probe).
+    pub fn arm_rto(&mut self, at: Instant) {
+        self.xmit_probe = false;
+        self.arm(TimerKind::Retransmit, at);
     }
 
     /// Disarms a timer.

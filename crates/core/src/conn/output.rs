@@ -17,6 +17,8 @@ enum Mode {
     Head,
     /// The persist timer's override of SWS avoidance: what fits the window.
     Force,
+    /// A tail loss probe's new segment: one MSS past cwnd, within the peer's window.
+    Probe,
 }
 
 /// A segment the connection decided to send. The payload stays in the send buffer: the
@@ -46,6 +48,11 @@ impl Connection {
         if self.retransmit_head {
             self.retransmit_head = false;
             if let Some(out) = self.data_segment(ctx, self.snd_una, Mode::Head) {
+                return Some(out);
+            }
+        }
+        if let Some(seq) = self.loss_probe.take() {
+            if let Some(out) = self.loss_probe_segment(ctx, seq) {
                 return Some(out);
             }
         }
@@ -105,7 +112,7 @@ impl Connection {
         }
         if self.timers[TimerKind::Retransmit as usize].is_none() {
             let rto = self.rtt.backed_off(self.backoff);
-            self.arm(TimerKind::Retransmit, ctx.now + rto);
+            self.arm_rto(ctx.now + rto);
         }
         if !retransmit {
             self.rtt_seq = Some((self.iss, ctx.now));
@@ -153,6 +160,7 @@ impl Connection {
         let len = match mode {
             Mode::Head => wanted,
             Mode::Force => wanted.min(send_wnd.max(1)),
+            Mode::Probe => wanted.min(send_wnd),
             Mode::Normal => wanted.min(send_wnd).min(cwnd_room),
         };
         if mode == Mode::Normal && len < wanted {
@@ -219,9 +227,14 @@ impl Connection {
             self.sent_times.push_back((end, ctx.now));
         }
         self.count_sent(ctx, retransmit);
-        if self.timers[TimerKind::Retransmit as usize].is_none() {
-            let rto = self.rtt.backed_off(self.backoff);
-            self.arm(TimerKind::Retransmit, ctx.now + rto);
+        // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
+        // flight, and replaces a pending loss probe; then a probe may be scheduled.
+        let armed = self.timers[TimerKind::Retransmit as usize].is_some();
+        if !armed || (self.xmit_probe && mode != Mode::Probe && mode != Mode::Head) {
+            self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
+        }
+        if !retransmit && mode == Mode::Normal {
+            self.schedule_loss_probe(ctx, false);
         }
         self.disarm(TimerKind::Persist);
         self.last_send = ctx.now;
@@ -238,6 +251,16 @@ impl Connection {
             payload_at: offset,
             payload_len: len,
         })
+    }
+
+    /// The segment of a tail loss probe (RFC 8985 section 7.3, Linux's
+    /// tcp_send_loss_probe): new data if the window allows, else the last segment sent
+    /// again (`seq` is where that segment starts).
+    fn loss_probe_segment(&mut self, ctx: &mut Ctx, seq: SeqNum) -> Option<Outgoing> {
+        if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Probe) {
+            return Some(out);
+        }
+        self.data_segment(ctx, seq, Mode::Head)
     }
 
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.

@@ -54,6 +54,7 @@ impl Connection {
                 Some(at) if at <= ctx.now => {
                     self.timers[kind as usize] = None;
                     match kind {
+                        TimerKind::Retransmit if self.xmit_probe => self.on_loss_probe(ctx),
                         TimerKind::Retransmit => self.on_rto(ctx),
                         TimerKind::DelayedAck => {
                             if self.ack_pending {
@@ -122,6 +123,9 @@ impl Connection {
             self.recover = self.snd_max;
             self.dupacks = 0;
             self.retransmit_head = false;
+            self.in_loss = true;
+            self.tlp_high_seq = None;
+            self.loss_probe = None;
         }
         self.snd_nxt = if self.state.is_synchronized() {
             self.snd_una
@@ -135,7 +139,62 @@ impl Connection {
         } else {
             (ctx.config.rto_initial * (1u32 << self.backoff.min(16))).min(ctx.config.rto_max)
         };
-        self.arm(super::TimerKind::Retransmit, ctx.now + rto);
+        self.arm_rto(ctx.now + rto);
+    }
+
+    /// Linux's tcp_schedule_loss_probe (RFC 8985 section 7.2): on a SACK connection in
+    /// the open state with data in flight and nothing more that cwnd lets go, arm the
+    /// probe timeout PTO = 2·SRTT (plus the delayed-ACK allowance `rto_min` when a
+    /// single segment is in flight), never later than the RTO would fire. Returns
+    /// whether the probe was armed.
+    pub(crate) fn schedule_loss_probe(&mut self, ctx: &Ctx, advancing_rto: bool) -> bool {
+        let config = ctx.config;
+        let flight = self.flight();
+        let unsent = self.fin_queued && !self.fin_sent
+            || (self.send_buf.len() as i64) > (self.snd_nxt - self.send_buf_seq()) as i64;
+        if !matches!(config.tcp_early_retrans, 3 | 4)
+            || !self.neg.sack
+            || !self.state.is_synchronized()
+            || flight == 0
+            || self.cc.in_recovery()
+            || self.in_loss
+            || (self.cc.cwnd() > flight && unsent)
+        {
+            return false;
+        }
+        let mut timeout = match self.rtt.srtt() {
+            Some(srtt) if flight <= self.mss => srtt * 2 + config.rto_min,
+            Some(srtt) => srtt * 2 + core::time::Duration::from_millis(2),
+            None => config.rto_initial,
+        };
+        let rto_delta = match (advancing_rto, self.timers[TimerKind::Retransmit as usize]) {
+            (false, Some(at)) if !self.xmit_probe => at - ctx.now,
+            _ => self.rtt.backed_off(self.backoff),
+        };
+        timeout = timeout.min(rto_delta);
+        self.arm(TimerKind::Retransmit, ctx.now + timeout);
+        self.xmit_probe = true;
+        true
+    }
+
+    /// The probe timeout fired (Linux's tcp_send_loss_probe, RFC 8985 section 7.3):
+    /// send one probe unless one is already outstanding, then go back to the RTO.
+    fn on_loss_probe(&mut self, ctx: &mut Ctx) {
+        if self.tlp_high_seq.is_none() && self.snd_max.after(self.snd_una) {
+            // The last segment sent: it starts where the one before it ended (the
+            // first-transmission record keeps segment boundaries, FIN included).
+            let last = self
+                .sent_times
+                .iter()
+                .rev()
+                .nth(1)
+                .map_or(self.snd_una, |(end, _)| *end)
+                .max(self.snd_una);
+            self.loss_probe = Some(last);
+            self.tlp_high_seq = Some(self.snd_max);
+            ctx.stats.TCPLossProbes += 1;
+        }
+        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
     }
 
     /// Persist timer expiry (RFC 9293 section 3.8.6.1; Linux's tcp_probe_timer): send a

@@ -21,7 +21,8 @@
 //!   the engine's [`synack::SocketInfo`];
 //! - `runner` is the event loop and the virtual clock; `remap` the §3.5 sequence, port
 //!   and timestamp maps; `compare` the outbound checks with TSO-style joining; `syscalls`
-//!   the socket calls over the engine's API with Linux's errno results;
+//!   the socket calls over the engine's API with Linux's errno results, `sockopt` the
+//!   socket options with Linux's ranges and reported values;
 //! - `report` renders an [`Outcome`].
 //!
 //! Entry points: [`run_file`], [`run_str`] and [`collect_scripts`].
@@ -38,6 +39,7 @@ mod remap;
 mod report;
 mod runner;
 mod shell;
+mod sockopt;
 mod support;
 mod syscalls;
 

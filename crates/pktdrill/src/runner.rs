@@ -93,6 +93,11 @@ pub(crate) struct Fd {
     pub nonblocking: bool,
     /// A non-blocking connect() returned EINPROGRESS and was not called again since.
     pub connecting: bool,
+    /// getsockopt(SO_ERROR) returned the connection's error: Linux clears it, so later
+    /// calls read 0 (the engine's error stays).
+    pub so_error_reported: bool,
+    /// The IP_TOS set on the socket (the engine always sends TOS 0).
+    pub tos: u8,
 }
 
 /// What the socket under test is.
@@ -388,6 +393,13 @@ impl Runner<'_> {
             let mut progressed = false;
             let at = Instant::from_micros(self.now as u64);
             while let Some(n) = self.stack.poll_transmit(at, &mut self.txbuf) {
+                if let Some(tos) = self.fds.values().map(|f| f.tos).find(|&t| t != 0) {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: a packet goes out while IP_TOS is {tos}, but the engine \
+                         always sends TOS 0",
+                        self.line
+                    )));
+                }
                 let bytes = self.txbuf[..n].to_vec();
                 self.on_outbound(bytes);
                 progressed = true;

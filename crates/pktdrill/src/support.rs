@@ -4,6 +4,7 @@
 use synack::Config;
 
 use crate::ast::*;
+use crate::sockopt::{GET_OPTS, SET_OPTS};
 use crate::{python, shell};
 
 /// System calls the runner implements.
@@ -30,19 +31,6 @@ pub(crate) const CALLS: &[&str] = &[
     "sendmsg",
     "recvmsg",
 ];
-
-/// `setsockopt` options the engine's [`synack::SockOpt`] has.
-pub(crate) const SET_OPTS: &[&str] = &[
-    "SO_REUSEADDR",
-    "SO_KEEPALIVE",
-    "SO_LINGER",
-    "SO_SNDBUF",
-    "SO_RCVBUF",
-    "TCP_NODELAY",
-];
-
-/// `getsockopt` options the runner can answer.
-pub(crate) const GET_OPTS: &[&str] = &["SO_ERROR", "TCP_MAXSEG"];
 
 /// What a feature needs, named for the report.
 fn need(what: &str) -> String {

@@ -2,9 +2,8 @@
 //! Linux program sees, and blocking calls that complete in virtual time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
-use synack::{Error, Shutdown, SockOpt, State};
+use synack::{Error, Shutdown, State};
 
 use crate::ast::{Expr, Syscall};
 use crate::report::secs;
@@ -43,7 +42,13 @@ const MSG_DONTWAIT: i64 = 0x40;
 /// Linux's values for the symbols scripts use.
 fn sym_value(s: &str) -> Option<i64> {
     Some(match s {
-        "AF_UNSPEC" | "IPPROTO_IP" | "SOL_IP" | "O_RDONLY" | "SHUT_RD" | "INADDR_ANY" => 0,
+        "AF_UNSPEC" | "IPPROTO_IP" | "SOL_IP" | "O_RDONLY" | "SHUT_RD" | "INADDR_ANY"
+        | "IP_PMTUDISC_DONT" => 0,
+        "IP_PMTUDISC_WANT" => 1,
+        "IP_PMTUDISC_DO" => 2,
+        "IP_PMTUDISC_PROBE" => 3,
+        "IP_PMTUDISC_INTERFACE" => 4,
+        "IP_PMTUDISC_OMIT" => 5,
         "AF_INET" | "O_WRONLY" | "SHUT_WR" | "SOCK_STREAM" | "SOL_SOCKET" => match s {
             "AF_INET" => 2,
             _ => 1,
@@ -104,7 +109,7 @@ fn iov_len(e: &Expr) -> Option<usize> {
 }
 
 impl Runner<'_> {
-    fn arg<'s>(&self, sc: &'s Syscall, i: usize) -> Res<&'s Expr> {
+    pub(crate) fn arg<'s>(&self, sc: &'s Syscall, i: usize) -> Res<&'s Expr> {
         sc.args.get(i).ok_or_else(|| {
             self.fail(
                 format!("{}() needs at least {} arguments", sc.name, i + 1),
@@ -113,7 +118,7 @@ impl Runner<'_> {
         })
     }
 
-    fn int_arg(&self, sc: &Syscall, i: usize) -> Res<i64> {
+    pub(crate) fn int_arg(&self, sc: &Syscall, i: usize) -> Res<i64> {
         let e = self.arg(sc, i)?;
         int_of(e).ok_or_else(|| {
             Stop::Unsupported(format!(
@@ -344,6 +349,8 @@ impl Runner<'_> {
                                 h: child,
                                 nonblocking: false,
                                 connecting: false,
+                                so_error_reported: false,
+                                tos: 0,
                             },
                         );
                         Attempt::Done(n, None)
@@ -493,6 +500,8 @@ impl Runner<'_> {
                     h,
                     nonblocking: ty & O_NONBLOCK != 0,
                     connecting: false,
+                    so_error_reported: false,
+                    tos: 0,
                 },
             );
             return Ok((n, None));
@@ -572,60 +581,8 @@ impl Runner<'_> {
                     Err(e) => (-1, Some(e.name().into())),
                 }
             }
-            "setsockopt" => {
-                let opt = match self.arg(sc, 2)? {
-                    Expr::Sym(s) => s.clone(),
-                    other => format!("{other:?}"),
-                };
-                let val = self.arg(sc, 3)?;
-                let o = match opt.as_str() {
-                    "SO_LINGER" => {
-                        let on = val.field("onoff").and_then(int_of).unwrap_or(0);
-                        let secs = val.field("linger").and_then(int_of).unwrap_or(0);
-                        SockOpt::Linger((on != 0).then(|| Duration::from_secs(secs.max(0) as u64)))
-                    }
-                    _ => {
-                        let v = self.int_arg(sc, 3)?;
-                        match opt.as_str() {
-                            "SO_REUSEADDR" => SockOpt::ReuseAddr(v != 0),
-                            "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
-                            "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
-                            "SO_SNDBUF" => SockOpt::SendBuffer(v.max(0) as usize),
-                            "SO_RCVBUF" => SockOpt::RecvBuffer(v.max(0) as usize),
-                            _ => {
-                                return Err(Stop::Unsupported(format!(
-                                    "line {}: setsockopt({opt})",
-                                    self.line
-                                )))
-                            }
-                        }
-                    }
-                };
-                let res = self.stack.set_option(f.h, o);
-                self.flush()?;
-                r(res)
-            }
-            "getsockopt" => {
-                let opt = match self.arg(sc, 2)? {
-                    Expr::Sym(s) => s.clone(),
-                    other => format!("{other:?}"),
-                };
-                let v = match opt.as_str() {
-                    "SO_ERROR" => self.errors.remove(&f.h).map_or(0, |e| e.errno() as i64),
-                    "TCP_MAXSEG" => match self.stack.socket_info(f.h) {
-                        Some(i) if i.mss > 0 && i.state.is_synchronized() => i64::from(i.mss),
-                        _ => 536,
-                    },
-                    _ => {
-                        return Err(Stop::Unsupported(format!(
-                            "line {}: getsockopt({opt})",
-                            self.line
-                        )))
-                    }
-                };
-                self.check_out_value(sc, 3, v)?;
-                (0, None)
-            }
+            "setsockopt" => self.setsockopt(sc, fd, f)?,
+            "getsockopt" => self.getsockopt(sc, fd, f)?,
             other => {
                 return Err(Stop::Unsupported(format!(
                     "line {}: system call {other}()",
@@ -636,7 +593,7 @@ impl Runner<'_> {
     }
 
     /// Compares an out-parameter (`[n]` at argument `i`) with `got`.
-    fn check_out_value(&self, sc: &Syscall, i: usize, got: i64) -> Res<()> {
+    pub(crate) fn check_out_value(&self, sc: &Syscall, i: usize, got: i64) -> Res<()> {
         match sc.args.get(i) {
             Some(Expr::Ellipsis) | None => Ok(()),
             Some(e) => match int_of(e) {

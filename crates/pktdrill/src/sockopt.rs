@@ -1,0 +1,324 @@
+//! `setsockopt()` / `getsockopt()`: Linux's option names, argument checks and reported
+//! values over the engine's [`SockOpt`] / [`SockOptName`].
+//!
+//! Where Linux accounts differently from the engine, the Linux value is computed here:
+//! SO_SNDBUF / SO_RCVBUF are capped by `net.core.wmem_max` / `rmem_max` before doubling
+//! and floored at SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF, and SO_ERROR clears the pending error
+//! once reported. A value the engine cannot hold exactly makes the script unsupported.
+
+use std::time::Duration;
+
+use synack::{SockOpt, SockOptName};
+
+use crate::ast::{Expr, Syscall};
+use crate::runner::{Fd, Res, Runner, Stop};
+use crate::syscalls::int_of;
+
+/// Linux's `SOCK_MIN_SNDBUF` (2 × the truesize of a 2 KiB skb, x86-64).
+const SOCK_MIN_SNDBUF: u64 = 4608;
+/// Linux's `SOCK_MIN_RCVBUF`.
+const SOCK_MIN_RCVBUF: u64 = 2304;
+/// The default `net.core.wmem_max` (`SK_WMEM_MAX`); packetdrill's profile leaves it.
+const WMEM_MAX: u64 = 212_992;
+/// The default `net.core.rmem_max` (`SK_RMEM_MAX`).
+const RMEM_MAX: u64 = 212_992;
+/// The accepted TCP_MAXSEG range is `TCP_MIN_MSS` to `MAX_TCP_WINDOW` (0 clears the
+/// user MSS).
+const TCP_MIN_MSS: i64 = 88;
+/// See [`TCP_MIN_MSS`].
+const MAX_TCP_WINDOW: i64 = 32767;
+/// `MAX_TCP_SYNCNT` and `MAX_TCP_KEEPCNT`.
+const MAX_TCP_COUNT: i64 = 127;
+/// `MAX_TCP_KEEPIDLE` and `MAX_TCP_KEEPINTVL`, seconds.
+const MAX_TCP_KEEP_SECS: i64 = 32767;
+/// `TCP_FIN_TIMEOUT_MAX`, seconds: TCP_LINGER2 values above it are capped.
+const TCP_FIN_TIMEOUT_MAX: i64 = 120;
+
+/// `setsockopt` options the runner maps onto the engine.
+pub(crate) const SET_OPTS: &[&str] = &[
+    "SO_REUSEADDR",
+    "SO_KEEPALIVE",
+    "SO_LINGER",
+    "SO_SNDBUF",
+    "SO_RCVBUF",
+    "TCP_NODELAY",
+    "TCP_MAXSEG",
+    "TCP_CORK",
+    "TCP_USER_TIMEOUT",
+    "TCP_SYNCNT",
+    "TCP_KEEPIDLE",
+    "TCP_KEEPINTVL",
+    "TCP_KEEPCNT",
+    "TCP_LINGER2",
+    "IP_TOS",
+    "IP_MTU_DISCOVER",
+];
+
+/// `getsockopt` options the runner can answer.
+pub(crate) const GET_OPTS: &[&str] = &[
+    "SO_ERROR",
+    "SO_REUSEADDR",
+    "SO_KEEPALIVE",
+    "SO_SNDBUF",
+    "SO_RCVBUF",
+    "TCP_NODELAY",
+    "TCP_MAXSEG",
+    "TCP_CORK",
+    "TCP_USER_TIMEOUT",
+    "TCP_SYNCNT",
+    "TCP_KEEPIDLE",
+    "TCP_KEEPINTVL",
+    "TCP_KEEPCNT",
+    "TCP_LINGER2",
+];
+
+/// The option name of a `(get|set)sockopt` line.
+fn opt_name(sc: &Syscall) -> String {
+    match sc.args.get(2) {
+        Some(Expr::Sym(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+/// Linux's value of a buffer-size option: capped by `max` before doubling, at least `min`.
+/// The int argument is read as `u32` (a negative value is huge, hence capped).
+fn linux_buffer(v: i64, max: u64, min: u64) -> u64 {
+    (u64::from(v as i32 as u32).min(max) * 2).max(min)
+}
+
+fn errno(e: &str) -> (i64, Option<String>) {
+    (-1, Some(e.into()))
+}
+
+impl Runner<'_> {
+    /// setsockopt(): `(return value, errno)`.
+    pub(crate) fn setsockopt(
+        &mut self,
+        sc: &Syscall,
+        fd: i64,
+        f: Fd,
+    ) -> Res<(i64, Option<String>)> {
+        let opt = opt_name(sc);
+        let unsupported =
+            |line: usize, why: String| Stop::Unsupported(format!("line {line}: {opt}: {why}"));
+        match opt.as_str() {
+            // The engine does no path-MTU discovery and keeps no route to refresh: the
+            // mode changes only the DF bit, which packetdrill never compares.
+            "IP_MTU_DISCOVER" => {
+                let v = self.int_arg(sc, 3)?;
+                return Ok(if (0..=5).contains(&v) {
+                    (0, None)
+                } else {
+                    errno("EINVAL")
+                });
+            }
+            // Linux keeps a TCP socket's ECN bits; the DSCP part is not modelled, so a
+            // packet sent while it is non-zero makes the script unsupported (see `flush`).
+            "IP_TOS" => {
+                let v = self.int_arg(sc, 3)?;
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.tos = (v as u8) & !0x03;
+                }
+                return Ok((0, None));
+            }
+            _ => {}
+        }
+        let o = if opt == "SO_LINGER" {
+            let val = self.arg(sc, 3)?;
+            let on = val.field("onoff").and_then(int_of).unwrap_or(0);
+            let secs = val.field("linger").and_then(int_of).unwrap_or(0);
+            SockOpt::Linger((on != 0).then(|| Duration::from_secs(secs.max(0) as u64)))
+        } else {
+            // Linux reads an int.
+            let v = i64::from(self.int_arg(sc, 3)? as i32);
+            let in_range = |lo: i64, hi: i64| (lo..=hi).contains(&v);
+            match opt.as_str() {
+                "SO_REUSEADDR" => SockOpt::ReuseAddr(v != 0),
+                "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
+                "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
+                "TCP_CORK" => SockOpt::Cork(v != 0),
+                "SO_SNDBUF" | "SO_RCVBUF" => {
+                    let send = opt == "SO_SNDBUF";
+                    let (max, min, range, knob) = if send {
+                        (
+                            WMEM_MAX,
+                            SOCK_MIN_SNDBUF,
+                            self.stack.config().tcp_wmem,
+                            "tcp_wmem",
+                        )
+                    } else {
+                        (
+                            RMEM_MAX,
+                            SOCK_MIN_RCVBUF,
+                            self.stack.config().tcp_rmem,
+                            "tcp_rmem",
+                        )
+                    };
+                    let linux = linux_buffer(v, max, min) as usize;
+                    // The engine doubles what it is given and clamps it to tcp_[wr]mem;
+                    // Linux clamps only as above.
+                    if linux < range[0] || linux > range[2] {
+                        return Err(unsupported(
+                            self.line,
+                            format!(
+                                "Linux's buffer would be {linux} bytes, but the engine clamps \
+                                 it to {knob} [{}, {}]",
+                                range[0], range[2]
+                            ),
+                        ));
+                    }
+                    if send {
+                        SockOpt::SendBuffer(linux / 2)
+                    } else {
+                        SockOpt::RecvBuffer(linux / 2)
+                    }
+                }
+                "TCP_MAXSEG" => {
+                    if v != 0 && !in_range(TCP_MIN_MSS, MAX_TCP_WINDOW) {
+                        return Ok(errno("EINVAL"));
+                    }
+                    SockOpt::MaxSegment(v as u16)
+                }
+                "TCP_USER_TIMEOUT" => {
+                    if v < 0 {
+                        return Ok(errno("EINVAL"));
+                    }
+                    SockOpt::UserTimeout(Duration::from_millis(v as u64))
+                }
+                "TCP_SYNCNT" | "TCP_KEEPCNT" => {
+                    if !in_range(1, MAX_TCP_COUNT) {
+                        return Ok(errno("EINVAL"));
+                    }
+                    if opt == "TCP_SYNCNT" {
+                        SockOpt::SynCount(v as u32)
+                    } else {
+                        SockOpt::KeepCount(v as u32)
+                    }
+                }
+                "TCP_KEEPIDLE" | "TCP_KEEPINTVL" => {
+                    if !in_range(1, MAX_TCP_KEEP_SECS) {
+                        return Ok(errno("EINVAL"));
+                    }
+                    let d = Duration::from_secs(v as u64);
+                    if opt == "TCP_KEEPIDLE" {
+                        SockOpt::KeepIdle(d)
+                    } else {
+                        SockOpt::KeepInterval(d)
+                    }
+                }
+                "TCP_LINGER2" => {
+                    if v < 0 {
+                        return Err(unsupported(
+                            self.line,
+                            format!(
+                                "a negative value ({v}) makes Linux reset instead of waiting \
+                                 in FIN-WAIT-2, which the engine's Linger2 cannot express"
+                            ),
+                        ));
+                    }
+                    // 0 restores tcp_fin_timeout; larger values are capped.
+                    SockOpt::Linger2(if v == 0 {
+                        self.stack.config().tcp_fin_timeout
+                    } else {
+                        Duration::from_secs(v.min(TCP_FIN_TIMEOUT_MAX) as u64)
+                    })
+                }
+                _ => {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: setsockopt({opt})",
+                        self.line
+                    )))
+                }
+            }
+        };
+        let res = self.stack.set_option(f.h, o);
+        self.flush()?;
+        Ok(match res {
+            Ok(()) => (0, None),
+            Err(e) => errno(e.name()),
+        })
+    }
+
+    /// getsockopt(): `(return value, errno)`; the value is checked against argument 4.
+    pub(crate) fn getsockopt(
+        &mut self,
+        sc: &Syscall,
+        fd: i64,
+        f: Fd,
+    ) -> Res<(i64, Option<String>)> {
+        let opt = opt_name(sc);
+        let name = match opt.as_str() {
+            "SO_ERROR" => {
+                let v = self.so_error(fd, f);
+                self.check_out_value(sc, 3, v)?;
+                return Ok((0, None));
+            }
+            "SO_REUSEADDR" => SockOptName::ReuseAddr,
+            "SO_KEEPALIVE" => SockOptName::KeepAlive,
+            "SO_SNDBUF" => SockOptName::SendBuffer,
+            "SO_RCVBUF" => SockOptName::RecvBuffer,
+            "TCP_NODELAY" => SockOptName::NoDelay,
+            "TCP_MAXSEG" => SockOptName::MaxSegment,
+            "TCP_CORK" => SockOptName::Cork,
+            "TCP_USER_TIMEOUT" => SockOptName::UserTimeout,
+            "TCP_SYNCNT" => SockOptName::SynCount,
+            "TCP_KEEPIDLE" => SockOptName::KeepIdle,
+            "TCP_KEEPINTVL" => SockOptName::KeepInterval,
+            "TCP_KEEPCNT" => SockOptName::KeepCount,
+            "TCP_LINGER2" => SockOptName::Linger2,
+            _ => {
+                return Err(Stop::Unsupported(format!(
+                    "line {}: getsockopt({opt})",
+                    self.line
+                )))
+            }
+        };
+        let v = match self.stack.get_option(f.h, name) {
+            Ok(o) => match o {
+                SockOpt::NoDelay(b)
+                | SockOpt::KeepAlive(b)
+                | SockOpt::ReuseAddr(b)
+                | SockOpt::Cork(b) => i64::from(b),
+                SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
+                SockOpt::MaxSegment(m) => i64::from(m),
+                SockOpt::UserTimeout(d) => d.as_millis() as i64,
+                SockOpt::SynCount(n) | SockOpt::KeepCount(n) => i64::from(n),
+                SockOpt::KeepIdle(d) | SockOpt::KeepInterval(d) | SockOpt::Linger2(d) => {
+                    d.as_secs() as i64
+                }
+                SockOpt::Linger(_) => {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: getsockopt(SO_LINGER) (a struct value)",
+                        self.line
+                    )))
+                }
+            },
+            Err(e) => return Ok(errno(e.name())),
+        };
+        self.check_out_value(sc, 3, v)?;
+        Ok((0, None))
+    }
+
+    /// SO_ERROR: the connection's error the first time it is asked (Linux clears the
+    /// pending error on read; the engine's error is sticky), else 0.
+    fn so_error(&mut self, fd: i64, f: Fd) -> i64 {
+        if f.so_error_reported {
+            return 0;
+        }
+        let err = match self.stack.socket_error(f.h) {
+            Ok(e) => e,
+            // The engine no longer knows the socket: the error its Closed event carried.
+            Err(_) => self.errors.get(&f.h).copied(),
+        };
+        match err {
+            Some(e) => {
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.so_error_reported = true;
+                }
+                i64::from(e.errno())
+            }
+            None => 0,
+        }
+    }
+}

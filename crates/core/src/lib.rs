@@ -45,7 +45,7 @@ pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{SocketInfo, TimerInfo};
 pub use stack::{
-    Event, EventKind, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,
+    Event, EventKind, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,
 };
 pub use state::State;
 pub use stats::Stats;

@@ -38,7 +38,10 @@ fn single_segment_tail_loss_probe_then_rto() {
         .map(|(t, s)| (t - t0, s))
         .collect();
     let data = seg(".", c.l(1), c.p(1), 100);
-    assert_eq!(out, vec![(300, data.clone()), (600, data.clone()), (1200, data)]);
+    assert_eq!(
+        out,
+        vec![(300, data.clone()), (600, data.clone()), (1200, data)]
+    );
     assert_eq!(h.stack.stats().TCPLossProbes, 1);
     assert_eq!(h.stack.stats().TCPTimeouts, 2);
 }

@@ -74,10 +74,26 @@ fn cork_holds_partial_segments_until_uncorked() {
     h.stack.set_option(c.handle, SockOpt::Cork(true)).unwrap();
     h.stack.send(c.handle, b"hello").unwrap();
     assert_eq!(h.recv(), vec![], "corked: nothing goes out");
-    h.advance(ms(500));
+    h.advance(ms(100));
     assert_eq!(h.recv(), vec![]);
     h.stack.set_option(c.handle, SockOpt::Cork(false)).unwrap();
     assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 5)]);
+}
+
+/// Linux's 200 ms ceiling on corking: with nothing in flight, the probe timer sends
+/// the corked partial segment after the RTO (200 ms here), with PSH.
+#[test]
+fn cork_is_released_by_the_probe_timer() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack.set_option(c.handle, SockOpt::Cork(true)).unwrap();
+    h.stack.send(c.handle, b"hello").unwrap();
+    let t0 = h.now.total_millis();
+    let out = h.advance(ms(1000));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].at.total_millis() - t0, 200);
+    assert_eq!(out[0].brief(), seg(".", c.l(1), c.p(1), 5));
+    assert!(out[0].psh, "the forced segment carries PSH");
 }
 
 /// TCP_USER_TIMEOUT (RFC 5482): unacknowledged data fails the connection with
@@ -166,4 +182,49 @@ fn options_read_back() {
         Ok(SockOpt::KeepCount(9)),
         "unset options read the sysctl default"
     );
+}
+
+/// MSG_EOR: a record's end is a segment boundary, and it carries PSH; later data starts
+/// a new segment instead of filling the previous one (Linux's tcp_skb_can_collapse_to).
+#[test]
+fn eor_records_end_segments() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    let eor = synack::SendFlags {
+        eor: true,
+        ..Default::default()
+    };
+    h.stack.set_option(c.handle, SockOpt::Cork(true)).unwrap();
+    h.stack.send_with(c.handle, &[1u8; 300], eor).unwrap();
+    h.stack.send_with(c.handle, &[2u8; 300], eor).unwrap();
+    h.stack.send(c.handle, &[3u8; 100]).unwrap();
+    h.stack.set_option(c.handle, SockOpt::Cork(false)).unwrap();
+    let out = h.output();
+    let sizes: Vec<(usize, bool)> = out.iter().map(|s| (s.payload.len(), s.psh)).collect();
+    // The 100-byte tail is small and small segments are in flight: Nagle holds it
+    // until the ACK.
+    assert_eq!(sizes, vec![(300, true), (300, true)]);
+    h.send(&c, pkt(".", c.p(1), c.l(601)));
+    assert_eq!(h.recv(), vec![seg(".", c.l(601), c.p(1), 100)]);
+}
+
+/// MSG_MORE holds a partial segment until a send without it, which then carries PSH;
+/// full segments still go at once.
+#[test]
+fn msg_more_holds_the_partial_segment() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    let more = synack::SendFlags {
+        more: true,
+        ..Default::default()
+    };
+    h.stack.send_with(c.handle, &[1u8; 40], more).unwrap();
+    assert_eq!(h.recv(), vec![], "MSG_MORE: the partial segment waits");
+    h.advance(ms(50));
+    assert_eq!(h.recv(), vec![]);
+    h.stack.send(c.handle, &[2u8; 40]).unwrap();
+    let out = h.output();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].brief(), seg(".", c.l(1), c.p(1), 80));
+    assert!(out[0].psh);
 }

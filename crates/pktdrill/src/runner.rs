@@ -359,6 +359,8 @@ impl Runner<'_> {
         while self.step(t)? {}
         if t > self.now {
             self.now = t;
+            // Tell the stack the time, so that the next socket call happens at `t`.
+            self.stack.handle_timeout(Instant::from_micros(t as u64));
         }
         Ok(())
     }

@@ -14,7 +14,12 @@ use crate::runner::{Fd, Res, Runner, Stop};
 pub(crate) enum Op {
     Accept { fd: i64, want_fd: i64 },
     Read { fd: i64, len: usize },
-    Write { fd: i64, total: usize, left: usize },
+    Write {
+        fd: i64,
+        total: usize,
+        left: usize,
+        flags: synack::SendFlags,
+    },
     Connect { fd: i64 },
 }
 
@@ -38,6 +43,8 @@ enum Attempt {
 
 const O_NONBLOCK: i64 = 0x800;
 const MSG_DONTWAIT: i64 = 0x40;
+const MSG_EOR: i64 = 0x80;
+const MSG_MORE: i64 = 0x8000;
 
 /// Linux's values for the symbols scripts use.
 fn sym_value(s: &str) -> Option<i64> {
@@ -61,6 +68,8 @@ fn sym_value(s: &str) -> Option<i64> {
         "F_GETFL" => 3,
         "F_SETFL" => 4,
         "MSG_DONTWAIT" => MSG_DONTWAIT,
+        "MSG_EOR" => MSG_EOR,
+        "MSG_MORE" => MSG_MORE,
         "MSG_NOSIGNAL" => 0x4000,
         "SIOCINQ" | "FIONREAD" => 0x541b,
         "SIOCOUTQ" => 0x5411,
@@ -216,10 +225,19 @@ impl Runner<'_> {
                 let len =
                     len.ok_or_else(|| self.fail("cannot work out the buffer length", None))?;
                 let len = len.min(1 << 26);
+                let msg_flags = match name {
+                    "send" | "sendto" => sc.args.get(3).and_then(int_of).unwrap_or(0),
+                    "sendmsg" => sc.args.get(2).and_then(int_of).unwrap_or(0),
+                    _ => 0,
+                };
                 Some(Op::Write {
                     fd,
                     total: len,
                     left: len,
+                    flags: synack::SendFlags {
+                        more: msg_flags & MSG_MORE != 0,
+                        eor: msg_flags & MSG_EOR != 0,
+                    },
                 })
             }
             "connect" => return self.connect(sc, blocking),
@@ -372,7 +390,12 @@ impl Runner<'_> {
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
             }
-            Op::Write { fd, total, left } => {
+            Op::Write {
+                fd,
+                total,
+                left,
+                flags,
+            } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
@@ -380,7 +403,10 @@ impl Runner<'_> {
                 let room = self.stack.send_capacity(f.h).unwrap_or(*left);
                 let zeros = vec![0u8; (*left).min(room.max(1))];
                 let sent = *total - *left;
-                match self.stack.send(f.h, &zeros) {
+                // MSG_EOR applies to the last piece of the data only.
+                let mut piece_flags = *flags;
+                piece_flags.eor &= zeros.len() >= *left;
+                match self.stack.send_with(f.h, &zeros, piece_flags) {
                     Ok(n) => {
                         *left -= n.min(*left);
                         if *left == 0 || nonblocking {

@@ -326,6 +326,10 @@ impl Connection {
             {
                 self.sent_times.pop_front();
             }
+            while self.eor_marks.front().is_some_and(|m| m.before_eq(ack)) {
+                self.eor_marks.pop_front();
+            }
+            self.more_pending = false;
             self.on_new_ack(ctx, acked, flight_before);
             if self.in_loss && self.snd_una.after_eq(self.recover) {
                 self.in_loss = false;

@@ -291,6 +291,26 @@ pub(crate) struct Connection {
     /// A tail loss probe is due; if no new data can go, the segment starting here is
     /// sent again.
     pub loss_probe: Option<SeqNum>,
+    /// Ends of MSG_EOR records not yet acknowledged: no segment crosses one.
+    pub eor_marks: std::collections::VecDeque<SeqNum>,
+    /// The last send() had MSG_MORE: its partial segment waits for the next send, or
+    /// for an ACK to clock it out (the cork lasts one push, as Linux's does).
+    pub more_pending: bool,
+    /// The end of the last write without MSG_MORE: a segment ending the queued data
+    /// carries PSH only if that data ends there.
+    pub push_mark: SeqNum,
+    /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
+    /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
+    pub push_once: bool,
+}
+
+/// Flags of a send() call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// MSG_MORE: more data follows; do not send a partial segment yet.
+    pub more: bool,
+    /// MSG_EOR: this data ends a record; later data starts a new segment.
+    pub eor: bool,
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -426,6 +446,10 @@ impl Connection {
             tlp_high_seq: None,
             in_loss: false,
             loss_probe: None,
+            eor_marks: std::collections::VecDeque::new(),
+            more_pending: false,
+            push_mark: iss,
+            push_once: false,
         }
     }
 
@@ -536,7 +560,7 @@ impl Connection {
     }
 
     /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize> {
+    pub fn send(&mut self, data: &[u8], flags: SendFlags) -> Result<usize> {
         if let Some(e) = self.sticky() {
             return Err(e);
         }
@@ -554,6 +578,18 @@ impl Connection {
         let n = self.send_buf.write(data);
         if n == 0 {
             return Err(Error::WouldBlock);
+        }
+        // MSG_MORE holds a partial segment until a send without it (Linux's
+        // TCP_NAGLE_CORK for one push); MSG_EOR ends a record that later data may not
+        // share a segment with (Linux's TCP_SKB_CB(skb)->eor).
+        self.more_pending = flags.more;
+        let end = self.send_buf_seq() + self.send_buf.len() as u32;
+        if !flags.more {
+            // Linux's tcp_mark_push: the end of a write not followed by MSG_MORE.
+            self.push_mark = end;
+        }
+        if flags.eor && n == data.len() {
+            self.eor_marks.push_back(end);
         }
         Ok(n)
     }

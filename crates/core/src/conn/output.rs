@@ -59,6 +59,7 @@ impl Connection {
         if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Normal) {
             return Some(out);
         }
+        self.push_once = false;
         if self.probe_pending {
             self.probe_pending = false;
             if self.snd_wnd > 0 {
@@ -156,7 +157,13 @@ impl Connection {
         let wnd_end = self.snd_una + self.snd_wnd;
         let send_wnd = (wnd_end - seq).max(0) as usize;
         let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(in_flight);
-        let wanted = avail.min(mss);
+        // A segment never crosses the end of a MSG_EOR record.
+        let to_eor = self
+            .eor_marks
+            .iter()
+            .find(|m| m.after(seq))
+            .map_or(usize::MAX, |m| (*m - seq) as usize);
+        let wanted = avail.min(mss).min(to_eor);
         let len = match mode {
             Mode::Head => wanted,
             Mode::Force => wanted.min(send_wnd.max(1)),
@@ -184,7 +191,13 @@ impl Connection {
             // TCP_CORK holds every partial segment; Nagle holds one while a previous
             // small one is unacknowledged.
             let small_outstanding = self.snd_sml.after(self.snd_una);
-            if self.opts.cork || (!self.opts.nodelay && small_outstanding && in_flight > 0) {
+            let corked = (self.opts.cork || self.more_pending) && !self.push_once;
+            if corked || (!self.opts.nodelay && small_outstanding && in_flight > 0) {
+                if corked && in_flight == 0 {
+                    // Linux's 200 ms ceiling on corking: with nothing in flight the
+                    // probe timer (tcp_check_probe_timer) sends the partial segment.
+                    self.arm_persist(ctx);
+                }
                 return None;
             }
         }
@@ -196,7 +209,14 @@ impl Connection {
             .saturating_sub(len)
             .min(send_wnd.saturating_sub(len));
         let burst_end = mode == Mode::Normal && room_after < mss.min(rest);
-        let psh = len > 0 && (rest == 0 || burst_end);
+        let record_end = to_eor == len;
+        // The persist timer's forced send carries PSH (Linux's tcp_write_wakeup).
+        let forced = mode == Mode::Force;
+        let psh = len > 0
+            && ((rest == 0 && seq + len as u32 == self.push_mark)
+                || burst_end
+                || record_end
+                || forced);
         let control = if with_fin {
             Control::Fin
         } else {

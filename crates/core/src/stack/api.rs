@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use synack_wire::SeqNum;
 
 use super::{FourTuple, Sock, SocketHandle, Stack};
-use crate::conn::{Connection, SockOpts};
+use crate::conn::{Connection, SendFlags, SockOpts};
 use crate::error::{Error, Result};
 use crate::listen::Listener;
 use crate::state::State;
@@ -357,11 +357,16 @@ impl Stack {
     /// send(): queues bytes; returns how many were taken (`EAGAIN` when the buffer is
     /// full, `EPIPE` after shutdown(SHUT_WR) or on an unconnected socket).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize> {
+        self.send_with(h, data, SendFlags::default())
+    }
+
+    /// send() with flags: MSG_MORE (`more`) and MSG_EOR (`eor`), as Linux honours them.
+    pub fn send_with(&mut self, h: SocketHandle, data: &[u8], flags: SendFlags) -> Result<usize> {
         match self.user_sock(h)? {
             Sock::Conn(_) => {}
             _ => return Err(Error::BrokenPipe),
         }
-        self.with_conn(h, |c, _| c.send(data))
+        self.with_conn(h, |c, _| c.send(data, flags))
             .unwrap_or(Err(Error::BadHandle))
     }
 
@@ -496,6 +501,10 @@ impl Stack {
             Sock::Conn(_) => {
                 self.with_conn(h, |c, ctx| {
                     apply(&mut c.opts);
+                    if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
+                        // Linux's TCP_NAGLE_PUSH: send what is queued now.
+                        c.push_once = true;
+                    }
                     if let Some(s) = c.opts.sndbuf {
                         c.send_buf.set_capacity(s.max(c.send_buf.len()));
                     }

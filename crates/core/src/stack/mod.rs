@@ -33,6 +33,7 @@ use crate::stats::Stats;
 use crate::time::Instant;
 use crate::time_wait::TimeWait;
 
+pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
 
 /// Names a socket of a [`Stack`]. Handles are not reused while the socket lives; a stale

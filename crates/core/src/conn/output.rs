@@ -212,11 +212,14 @@ impl Connection {
         let record_end = to_eor == len;
         // The persist timer's forced send carries PSH (Linux's tcp_write_wakeup).
         let forced = mode == Mode::Force;
+        // A retransmission keeps the PSH of the original only where a write ended.
+        let seg_end = seq + len as u32;
         let psh = len > 0
-            && ((rest == 0 && seq + len as u32 == self.push_mark)
-                || burst_end
-                || record_end
-                || forced);
+            && if retransmit {
+                seg_end == self.push_mark || record_end
+            } else {
+                (rest == 0 && seg_end == self.push_mark) || burst_end || record_end || forced
+            };
         let control = if with_fin {
             Control::Fin
         } else {

@@ -285,6 +285,12 @@ impl Congestion {
         self.in_recovery = true;
     }
 
+    /// Sets cwnd directly (never below one segment): Proportional Rate Reduction (RFC
+    /// 6937) sizes cwnd during recovery, and recovery ends with cwnd = ssthresh.
+    pub fn set_cwnd(&mut self, cwnd: u32) {
+        self.cwnd = cwnd.max(self.mss);
+    }
+
     /// RFC 6582 3.2 step 3 (RFC 5681 3.2 step 4): each further duplicate ACK in recovery
     /// inflates cwnd by one SMSS. Ignored outside recovery.
     pub fn on_dup_ack_in_recovery(&mut self) {

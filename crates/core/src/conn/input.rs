@@ -302,14 +302,25 @@ impl Connection {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let flight_before = self.flight();
         self.probes = 0;
+        let undelivered_before = self.undelivered();
         let outstanding = self.snd_max.after(self.snd_una);
+        let una_advanced = ack.after(self.snd_una);
+        // A duplicate ACK (RFC 5681 section 2).
+        let dupack = !una_advanced
+            && ack == self.snd_una
+            && outstanding
+            && seg.payload.is_empty()
+            && seg.control == Control::None
+            && window == self.snd_wnd;
+        self.record_sacks(ctx, seg, ack);
         let mut fin_acked_now = false;
-        if ack.after(self.snd_una) {
+        let mut data = 0;
+        if una_advanced {
             let acked = (ack - self.snd_una) as u32;
             let syn_acked = u32::from(self.snd_una == self.iss);
             fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;
             let fin_acked = u32::from(fin_acked_now);
-            let data = acked.saturating_sub(syn_acked + fin_acked) as usize;
+            data = acked.saturating_sub(syn_acked + fin_acked) as usize;
             self.send_buf.consume(data);
             self.bytes_acked += data as u64;
             self.snd_una = ack;
@@ -330,16 +341,19 @@ impl Connection {
                 self.eor_marks.pop_front();
             }
             self.more_pending = false;
-            self.on_new_ack(ctx, acked, flight_before);
-            if self.in_loss && self.snd_una.after_eq(self.recover) {
-                self.in_loss = false;
-            }
+            self.advance_scoreboard(acked);
             if self
                 .tlp_high_seq
                 .is_some_and(|high| self.snd_una.after_eq(high))
             {
                 self.tlp_high_seq = None;
             }
+        }
+        let delivered = undelivered_before.saturating_sub(self.undelivered());
+        if una_advanced || dupack || delivered > 0 {
+            self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before);
+        }
+        if una_advanced {
             // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.
             if self.snd_una == self.snd_max {
                 self.disarm(TimerKind::Retransmit);
@@ -350,15 +364,6 @@ impl Connection {
                 self.events |= events::WRITABLE;
                 self.grow_send_buffer(ctx);
             }
-            self.dupacks = 0;
-        } else if ack == self.snd_una
-            && outstanding
-            && seg.payload.is_empty()
-            && seg.control == Control::None
-            && window == self.snd_wnd
-        {
-            // A duplicate ACK (RFC 5681 section 2).
-            self.on_dup_ack(ctx);
         }
         // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last.
         if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
@@ -375,37 +380,6 @@ impl Connection {
         if fin_acked_now {
             self.fin_acked = true;
             self.on_fin_acked(ctx);
-        }
-    }
-
-    /// Congestion control for an ACK of new data: NewReno recovery (RFC 6582 section
-    /// 3.2 steps 5 and 6) or ordinary growth.
-    fn on_new_ack(&mut self, ctx: &mut Ctx, acked: u32, flight_before: u32) {
-        if self.cc.in_recovery() {
-            if self.snd_una.after_eq(self.recover) {
-                self.cc.exit_recovery(self.flight());
-            } else {
-                self.cc.on_partial_ack(acked);
-                self.retransmit_head = true;
-            }
-        } else {
-            let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
-            let flight = flight_before.max(self.max_flight);
-            self.cc.on_ack(ctx.now, acked, flight, rtt);
-        }
-    }
-
-    /// The third duplicate ACK starts fast retransmit (RFC 5681 3.2), unless this loss
-    /// belongs to a recovery already done (RFC 6582 section 3.2 step 2, "recover").
-    fn on_dup_ack(&mut self, ctx: &mut Ctx) {
-        self.dupacks += 1;
-        if self.cc.in_recovery() {
-            self.cc.on_dup_ack_in_recovery();
-        } else if self.dupacks == 3 && self.snd_una.after_eq(self.recover) {
-            self.recover = self.snd_max;
-            self.cc.enter_recovery(ctx.now, self.flight());
-            self.retransmit_head = true;
-            ctx.stats.TCPFastRetrans += 1;
         }
     }
 

@@ -10,6 +10,8 @@
 
 pub(crate) mod input;
 pub(crate) mod output;
+pub(crate) mod recovery;
+pub(crate) mod sack;
 pub(crate) mod timers;
 
 use core::time::Duration;
@@ -241,11 +243,8 @@ pub(crate) struct Connection {
     pub sent_times: std::collections::VecDeque<(SeqNum, Instant)>,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
-    pub dupacks: u32,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
-    /// Retransmit one segment at snd_una at the next opportunity.
-    pub retransmit_head: bool,
     /// Send a zero-window probe at the next opportunity.
     pub probe_pending: bool,
     /// An ACK must go out at the next opportunity.
@@ -286,11 +285,11 @@ pub(crate) struct Connection {
     pub xmit_probe: bool,
     /// SND.NXT when the outstanding tail loss probe was sent (RFC 8985 TLPRxtOut).
     pub tlp_high_seq: Option<SeqNum>,
-    /// A timeout happened and SND.UNA has not yet passed `recover` (Linux's CA_Loss).
-    pub in_loss: bool,
     /// A tail loss probe is due; if no new data can go, the segment starting here is
     /// sent again.
     pub loss_probe: Option<SeqNum>,
+    /// Loss recovery: SACK scoreboard, state, PRR.
+    pub rec: recovery::Recovery,
     /// Ends of MSG_EOR records not yet acknowledged: no segment crosses one.
     pub eor_marks: std::collections::VecDeque<SeqNum>,
     /// The last send() had MSG_MORE: its partial segment waits for the next send, or
@@ -419,9 +418,7 @@ impl Connection {
             retrans_stamp: None,
             sent_times: std::collections::VecDeque::new(),
             rtt_seq: None,
-            dupacks: 0,
             recover: iss,
-            retransmit_head: false,
             probe_pending: false,
             ack_now: false,
             ack_pending: false,
@@ -444,8 +441,8 @@ impl Connection {
             max_flight_seq: iss,
             xmit_probe: false,
             tlp_high_seq: None,
-            in_loss: false,
             loss_probe: None,
+            rec: recovery::Recovery::new(iss),
             eor_marks: std::collections::VecDeque::new(),
             more_pending: false,
             push_mark: iss,

@@ -13,8 +13,9 @@ use crate::state::State;
 enum Mode {
     /// New data or go-back-N retransmission, within both windows.
     Normal,
-    /// One segment at snd_una regardless of cwnd (fast retransmit, NewReno partial ACK).
-    Head,
+    /// A retransmission of at most this many bytes, outside SND.NXT's progress (fast
+    /// recovery's lost segments, a loss probe's last segment).
+    Retransmit(usize),
     /// The persist timer's override of SWS avoidance: what fits the window.
     Force,
     /// A tail loss probe's new segment: one MSS past cwnd, within the peer's window.
@@ -45,12 +46,23 @@ impl Connection {
             }
             _ => {}
         }
-        if self.retransmit_head {
-            self.retransmit_head = false;
-            if let Some(out) = self.data_segment(ctx, self.snd_una, Mode::Head) {
-                return Some(out);
+        if let Some((start, limit)) = self.next_retransmission() {
+            // RFC 6675 section 5 (NextSeg rule 1): lost data first, while pipe < cwnd.
+            if self.pipe() < self.cc.cwnd() {
+                let out = self.data_segment(ctx, start, Mode::Retransmit(limit as usize));
+                if let Some(out) = out {
+                    self.rec.rexmit_next = start + out.payload_len as u32;
+                    ctx.stats.TCPFastRetrans += 1;
+                    if self.xmit_probe {
+                        // A retransmission replaces a pending loss probe with the RTO
+                        // (Linux's tcp_xmit_retransmit_queue rearms it).
+                        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
+                    }
+                    return Some(out);
+                }
             }
         }
+        self.skip_sacked();
         if let Some(seq) = self.loss_probe.take() {
             if let Some(out) = self.loss_probe_segment(ctx, seq) {
                 return Some(out);
@@ -154,9 +166,10 @@ impl Connection {
         // tcp_current_mss), so that the datagram stays within the MTU.
         let mss = self.mss.saturating_sub(self.sack_option_len()).max(1) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        let pipe = self.pipe() as usize;
         let wnd_end = self.snd_una + self.snd_wnd;
         let send_wnd = (wnd_end - seq).max(0) as usize;
-        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
         // A segment never crosses the end of a MSG_EOR record.
         let to_eor = self
             .eor_marks
@@ -165,7 +178,7 @@ impl Connection {
             .map_or(usize::MAX, |m| (*m - seq) as usize);
         let wanted = avail.min(mss).min(to_eor);
         let len = match mode {
-            Mode::Head => wanted,
+            Mode::Retransmit(limit) => wanted.min(limit),
             Mode::Force => wanted.min(send_wnd.max(1)),
             Mode::Probe => wanted.min(send_wnd),
             Mode::Normal => wanted.min(send_wnd).min(cwnd_room),
@@ -208,7 +221,9 @@ impl Connection {
         let room_after = cwnd_room
             .saturating_sub(len)
             .min(send_wnd.saturating_sub(len));
-        let burst_end = mode == Mode::Normal && room_after < mss.min(rest);
+        let burst_end = mode == Mode::Normal
+            && self.rec.state == super::recovery::CaState::Open
+            && room_after < mss.min(rest);
         let record_end = to_eor == len;
         // The persist timer's forced send carries PSH (Linux's tcp_write_wakeup).
         let forced = mode == Mode::Force;
@@ -228,9 +243,10 @@ impl Connection {
         let mut repr = self.header(ctx, seq, control);
         repr.psh = psh;
         let end = seq + len as u32 + u32::from(with_fin);
-        if mode != Mode::Head {
+        if !matches!(mode, Mode::Retransmit(_)) {
             self.snd_nxt = end;
         }
+        self.on_sent_in_recovery();
         if end.after(self.snd_max) {
             self.snd_max = end;
         }
@@ -253,7 +269,7 @@ impl Connection {
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
         // flight, and replaces a pending loss probe; then a probe may be scheduled.
         let armed = self.timers[TimerKind::Retransmit as usize].is_some();
-        if !armed || (self.xmit_probe && mode != Mode::Probe && mode != Mode::Head) {
+        if !armed || (self.xmit_probe && mode == Mode::Normal) {
             self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
         }
         if !retransmit && mode == Mode::Normal {
@@ -283,7 +299,20 @@ impl Connection {
         if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Probe) {
             return Some(out);
         }
-        self.data_segment(ctx, seq, Mode::Head)
+        self.data_segment(ctx, seq, Mode::Retransmit(self.mss as usize))
+    }
+
+    /// After a timeout's rewind, SND.NXT skips what the peer already SACKed (Linux's
+    /// tcp_enter_loss retransmits only what is not SACKed).
+    fn skip_sacked(&mut self) {
+        if !self.snd_nxt.before(self.snd_max) {
+            return;
+        }
+        for &(s, e) in self.rec.sacked.ranges() {
+            if self.snd_nxt.after_eq(s) && self.snd_nxt.before(e) {
+                self.snd_nxt = e;
+            }
+        }
     }
 
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.

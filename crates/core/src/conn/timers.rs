@@ -121,9 +121,7 @@ impl Connection {
         if self.state.is_synchronized() {
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;
-            self.dupacks = 0;
-            self.retransmit_head = false;
-            self.in_loss = true;
+            self.enter_loss();
             self.tlp_high_seq = None;
             self.loss_probe = None;
         }
@@ -157,7 +155,7 @@ impl Connection {
             || !self.state.is_synchronized()
             || flight == 0
             || self.cc.in_recovery()
-            || self.in_loss
+            || self.in_loss()
             || (self.cc.cwnd() > flight && unsent)
         {
             return false;
@@ -180,7 +178,8 @@ impl Connection {
     /// The probe timeout fired (Linux's tcp_send_loss_probe, RFC 8985 section 7.3):
     /// send one probe unless one is already outstanding, then go back to the RTO.
     fn on_loss_probe(&mut self, ctx: &mut Ctx) {
-        if self.tlp_high_seq.is_none() && self.snd_max.after(self.snd_una) {
+        let open = !self.cc.in_recovery() && !self.in_loss();
+        if open && self.tlp_high_seq.is_none() && self.snd_max.after(self.snd_una) {
             // The last segment sent: it starts where the one before it ended (the
             // first-transmission record keeps segment boundaries, FIN included).
             let last = self

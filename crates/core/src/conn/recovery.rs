@@ -1,0 +1,304 @@
+//! Loss recovery as Linux does it: a SACK scoreboard (RFC 6675), duplicate ACKs counted
+//! as SACKs when the peer has no SACK (Linux's "reno SACKs", which yields limited
+//! transmit, RFC 3042), fast retransmit when three segments are SACKed above a hole
+//! (RFC 5681 3.2, RFC 6675 5), NewReno's partial ACKs (RFC 6582), and Proportional Rate
+//! Reduction (RFC 6937) to size cwnd while recovering.
+//!
+//! The state machine is Linux's `tcp_ca_state`: Open, Disorder (SACKs or duplicate
+//! ACKs but no loss yet), Recovery (fast recovery) and Loss (after a timeout).
+
+use synack_wire::SeqNum;
+
+use super::sack::Scoreboard;
+use super::{Connection, Ctx};
+
+/// Segments SACKed (or duplicate ACKs) above a hole that make it lost (RFC 5681
+/// DupThresh; Linux's tcp_reordering default).
+const DUPTHRESH: u32 = 3;
+
+/// Linux's congestion-avoidance states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaState {
+    /// Nothing unusual.
+    Open,
+    /// SACKs or duplicate ACKs seen, no loss detected yet.
+    Disorder,
+    /// Fast recovery (RFC 5681 3.2, RFC 6675).
+    Recovery,
+    /// After a retransmission timeout, until SND.UNA passes `recover`.
+    Loss,
+}
+
+/// A connection's recovery state.
+#[derive(Debug, Clone)]
+pub(crate) struct Recovery {
+    pub state: CaState,
+    /// What the peer SACKed above SND.UNA.
+    pub sacked: Scoreboard,
+    /// Without SACK: duplicate ACKs counted as SACKed segments (Linux's sacked_out for
+    /// Reno).
+    pub reno_sacked: u32,
+    /// Un-SACKed bytes in `[SND.UNA, lost_end)` are considered lost.
+    pub lost_end: SeqNum,
+    /// Lost bytes below this point have been retransmitted.
+    pub rexmit_next: SeqNum,
+    /// PRR (RFC 6937 section 3): segments delivered and sent since recovery began, and
+    /// cwnd when it began (in segments).
+    pub prr_delivered: u32,
+    pub prr_out: u32,
+    pub prior_cwnd: u32,
+}
+
+impl Recovery {
+    /// Open, nothing SACKed.
+    pub fn new(iss: SeqNum) -> Recovery {
+        Recovery {
+            state: CaState::Open,
+            sacked: Scoreboard::default(),
+            reno_sacked: 0,
+            lost_end: iss,
+            rexmit_next: iss,
+            prr_delivered: 0,
+            prr_out: 0,
+            prior_cwnd: 0,
+        }
+    }
+}
+
+fn div_ceil(a: u32, b: u32) -> u32 {
+    a.div_ceil(b.max(1))
+}
+
+impl Connection {
+    /// Bytes the peer holds above SND.UNA: SACKed, or estimated from duplicate ACKs.
+    pub(crate) fn sacked_bytes(&self) -> u32 {
+        if self.neg.sack {
+            self.rec.sacked.bytes()
+        } else {
+            let outstanding = (self.snd_max - self.snd_una).max(0) as u32;
+            (self.rec.reno_sacked * self.mss).min(outstanding.saturating_sub(self.mss))
+        }
+    }
+
+    /// Lost bytes not yet retransmitted.
+    fn lost_unsent(&self) -> u32 {
+        let from = self.rec.rexmit_next.max(self.snd_una);
+        if !from.before(self.rec.lost_end) {
+            return 0;
+        }
+        if self.neg.sack {
+            self.rec.sacked.unsacked_between(from, self.rec.lost_end)
+        } else {
+            (self.rec.lost_end - from) as u32
+        }
+    }
+
+    /// RFC 6675's pipe (Linux's tcp_packets_in_flight), in bytes: what is sent and
+    /// neither acknowledged, SACKed nor lost-and-not-yet-resent.
+    pub(crate) fn pipe(&self) -> u32 {
+        let outstanding = (self.snd_nxt - self.snd_una).max(0) as u32;
+        outstanding
+            .saturating_sub(self.sacked_bytes())
+            .saturating_sub(self.lost_unsent())
+    }
+
+    /// Bytes sent and not yet delivered (acknowledged or SACKed).
+    pub(crate) fn undelivered(&self) -> u32 {
+        let outstanding = (self.snd_max - self.snd_una).max(0) as u32;
+        outstanding.saturating_sub(self.sacked_bytes())
+    }
+
+    /// The next lost stretch to retransmit: where it starts and how long it may be.
+    pub(crate) fn next_retransmission(&self) -> Option<(SeqNum, u32)> {
+        let from = self.rec.rexmit_next.max(self.snd_una);
+        if !from.before(self.rec.lost_end) {
+            return None;
+        }
+        let (start, end) = if self.neg.sack {
+            // Holes lie below the highest SACK, and lost_end never passes it.
+            let (s, e) = self.rec.sacked.next_hole(from)?;
+            (s, e.min(self.rec.lost_end))
+        } else {
+            (from, self.rec.lost_end)
+        };
+        start
+            .before(end)
+            .then(|| (start, ((end - start) as u32).min(self.mss)))
+    }
+
+    /// Records the SACK blocks of an ACK (before SND.UNA moves): RFC 2018, RFC 6675.
+    pub(crate) fn record_sacks(&mut self, ctx: &mut Ctx, seg: &synack_wire::TcpRepr, ack: SeqNum) {
+        if !self.neg.sack {
+            return;
+        }
+        let blocks = seg.options.sack();
+        if blocks.is_empty() {
+            return;
+        }
+        ctx.stats.TCPSACKRecv += blocks.len() as u64;
+        let una = ack.max(self.snd_una);
+        self.rec.sacked.add_blocks(una, self.snd_max, &blocks);
+    }
+
+    /// Moves the scoreboard past a cumulative ACK of `acked` bytes (Linux's
+    /// tcp_remove_reno_sacks for the duplicate-ACK count: one segment filled the hole,
+    /// the rest had been counted).
+    pub(crate) fn advance_scoreboard(&mut self, acked: u32) {
+        self.rec.sacked.advance(self.snd_una);
+        if !self.neg.sack && acked > 0 {
+            let segs = div_ceil(acked, self.mss);
+            self.rec.reno_sacked = self.rec.reno_sacked.saturating_sub(segs.saturating_sub(1));
+        }
+        if self.rec.rexmit_next.before(self.snd_una) {
+            self.rec.rexmit_next = self.snd_una;
+        }
+    }
+
+    /// The recovery state machine for one ACK (Linux's tcp_fastretrans_alert and
+    /// tcp_cong_control). `delivered` is what this ACK newly acknowledged or SACKed;
+    /// `una_advanced` whether SND.UNA moved; `dupack` whether it was a duplicate ACK.
+    pub(crate) fn on_ack_recovery(
+        &mut self,
+        ctx: &mut Ctx,
+        delivered: u32,
+        una_advanced: bool,
+        dupack: bool,
+        flight_before: u32,
+    ) {
+        let mut delivered = delivered;
+        if dupack && !self.neg.sack {
+            let outstanding = (self.snd_max - self.snd_una).max(0) as u32;
+            if self.rec.reno_sacked + 1 < div_ceil(outstanding, self.mss) {
+                self.rec.reno_sacked += 1;
+                delivered += self.mss;
+            }
+        }
+        let mut newly_lost = false;
+        match self.rec.state {
+            CaState::Loss => {
+                if self.snd_una.after_eq(self.recover) {
+                    self.rec.state = CaState::Open;
+                }
+            }
+            CaState::Recovery => {
+                if self.snd_una.after_eq(self.recover) {
+                    self.exit_recovery();
+                } else if self.neg.sack {
+                    if let Some(high) = self.rec.sacked.highest() {
+                        if high.after(self.rec.lost_end) {
+                            self.rec.lost_end = high;
+                            newly_lost = true;
+                        }
+                    }
+                } else if una_advanced {
+                    // NewReno partial ACK (RFC 6582 3.2 step 5): the next segment is lost.
+                    self.rec.lost_end = self.snd_una + self.mss;
+                    self.rec.rexmit_next = self.snd_una;
+                    newly_lost = true;
+                }
+            }
+            CaState::Open | CaState::Disorder => {
+                let sacked_segs = if self.neg.sack {
+                    div_ceil(self.rec.sacked.bytes(), self.mss)
+                } else {
+                    self.rec.reno_sacked
+                };
+                if sacked_segs > 0 {
+                    self.rec.state = CaState::Disorder;
+                } else if self.rec.state == CaState::Disorder {
+                    self.rec.state = CaState::Open;
+                }
+                // RFC 6582 3.2 step 2: no new recovery for losses of the last one.
+                let fresh = self.neg.sack || self.snd_una.after_eq(self.recover);
+                if sacked_segs >= DUPTHRESH && fresh {
+                    self.enter_recovery(ctx, flight_before);
+                    newly_lost = true;
+                }
+            }
+        }
+        if self.rec.state == CaState::Recovery {
+            self.prr_update(delivered, una_advanced, newly_lost);
+        } else if una_advanced {
+            // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked.
+            let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
+            let flight = flight_before.max(self.max_flight);
+            self.cc.on_ack(ctx.now, delivered, flight, rtt);
+        }
+    }
+
+    /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
+    fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+        let r = &mut self.rec;
+        r.prior_cwnd = div_ceil(self.cc.cwnd(), self.mss).max(1);
+        r.prr_delivered = 0;
+        r.prr_out = 0;
+        r.rexmit_next = self.snd_una;
+        r.lost_end = if self.neg.sack {
+            r.sacked.highest().unwrap_or(self.snd_una + self.mss)
+        } else {
+            self.snd_una + self.mss
+        };
+        r.state = CaState::Recovery;
+        self.recover = self.snd_max;
+        self.cc.enter_recovery(ctx.now, flight);
+    }
+
+    /// Recovery ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
+    fn exit_recovery(&mut self) {
+        self.cc.exit_recovery(self.flight());
+        self.cc.set_cwnd(self.cc.ssthresh());
+        self.rec.state = if self.sacked_bytes() > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        };
+        self.rec.lost_end = self.snd_una;
+    }
+
+    /// RFC 6937 PRR with the slow-start reduction bound, in segments as Linux's
+    /// tcp_cwnd_reduction computes it: cwnd becomes pipe plus what may be sent now.
+    fn prr_update(&mut self, delivered: u32, una_advanced: bool, newly_lost: bool) {
+        let mss = self.mss;
+        let d = div_ceil(delivered, mss);
+        let r = &mut self.rec;
+        r.prr_delivered += d;
+        let pipe = div_ceil(self.pipe(), mss) as i64;
+        let ssthresh = (self.cc.ssthresh() / mss) as i64;
+        let r = &self.rec;
+        let mut sndcnt: i64 = if pipe > ssthresh {
+            let dividend = ssthresh * i64::from(r.prr_delivered) + i64::from(r.prior_cwnd) - 1;
+            dividend / i64::from(r.prior_cwnd) - i64::from(r.prr_out)
+        } else {
+            let bound = (i64::from(r.prr_delivered) - i64::from(r.prr_out)).max(i64::from(d))
+                + i64::from(una_advanced && !newly_lost);
+            bound.min(ssthresh - pipe)
+        };
+        // Force the fast retransmission when recovery begins.
+        if r.prr_out == 0 {
+            sndcnt = sndcnt.max(1);
+        }
+        let cwnd = (pipe + sndcnt.max(0)).max(1) as u32 * mss;
+        self.cc.set_cwnd(cwnd);
+    }
+
+    /// Bookkeeping for a segment sent while recovering.
+    pub(crate) fn on_sent_in_recovery(&mut self) {
+        if self.rec.state == CaState::Recovery {
+            self.rec.prr_out += 1;
+        }
+    }
+
+    /// A retransmission timeout: Loss state; the scoreboard stays so that SACKed data
+    /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
+    pub(crate) fn enter_loss(&mut self) {
+        self.rec.state = CaState::Loss;
+        self.rec.reno_sacked = 0;
+        self.rec.lost_end = self.snd_una;
+        self.rec.rexmit_next = self.snd_una;
+    }
+
+    /// Whether the connection is in the Loss state.
+    pub(crate) fn in_loss(&self) -> bool {
+        self.rec.state == CaState::Loss
+    }
+}

@@ -76,3 +76,67 @@ fn no_probe_without_sack() {
     assert_eq!(h.stack.stats().TCPLossProbes, 0);
     assert!(h.stack.stats().TCPTimeouts > 0);
 }
+
+/// A peer segment acknowledging `ack` and SACKing `[l, r)` (both relative to the
+/// stack's ISN).
+fn sack_ack(c: &Conn, ack: u32, blocks: &[(u32, u32)]) -> Pkt {
+    let mut p = pkt(".", c.p(1), c.l(ack));
+    for (slot, (l, r)) in p.options.sack_blocks.iter_mut().zip(blocks) {
+        *slot = Some(synack::wire::SackBlock {
+            left: c.l(*l),
+            right: c.l(*r),
+        });
+    }
+    p
+}
+
+/// RFC 6675 / Linux: three segments SACKed above a hole make it lost; the first hole
+/// is retransmitted at once, and PRR (RFC 6937) then releases one retransmission per
+/// delivered segment. When the hole is filled, recovery ends with cwnd = ssthresh
+/// (CUBIC: 7 of 10 segments).
+#[test]
+fn sack_fast_retransmit_with_prr() {
+    let mut h = Harness::new();
+    let c = sack_connection(&mut h);
+    h.stack.send(c.handle, &[0u8; 10_000]).unwrap();
+    assert_eq!(h.recv().len(), 10);
+    // Segments 1-4 (1:4001) are lost; 4001:5001.. arrive.
+    h.send(&c, sack_ack(&c, 1, &[(4001, 5001)]));
+    h.send(&c, sack_ack(&c, 1, &[(4001, 6001)]));
+    assert_eq!(h.recv(), vec![], "two SACKed segments: not yet a loss");
+    h.send(&c, sack_ack(&c, 1, &[(4001, 7001)]));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 1000)]);
+    h.send(&c, sack_ack(&c, 1, &[(4001, 8001)]));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1001), c.p(1), 1000)]);
+    h.send(&c, sack_ack(&c, 1, &[(4001, 9001)]));
+    assert_eq!(h.recv(), vec![seg(".", c.l(2001), c.p(1), 1000)]);
+    h.send(&c, sack_ack(&c, 1, &[(4001, 10001)]));
+    assert_eq!(h.recv(), vec![seg(".", c.l(3001), c.p(1), 1000)]);
+    assert_eq!(h.stack.stats().TCPFastRetrans, 4);
+    h.send(&c, pkt(".", c.p(1), c.l(10001)));
+    let info = h.stack.socket_info(c.handle).unwrap();
+    assert_eq!(info.cwnd, 7, "{info}");
+    assert_eq!(info.ssthresh, Some(7));
+    assert_eq!(h.stack.stats().TCPTimeouts, 0);
+}
+
+/// Without SACK, duplicate ACKs count as SACKed segments (Linux), so the first two
+/// each release one new segment (limited transmit, RFC 3042) and the third retransmits
+/// the head (RFC 5681 3.2).
+#[test]
+fn dupacks_give_limited_transmit_then_fast_retransmit() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack.send(c.handle, &[0u8; 15_000]).unwrap();
+    // MSS is 536 without an MSS option; cwnd 10 segments.
+    let first = h.recv();
+    assert_eq!(first.len(), 10);
+    let sent: u32 = 10 * 536;
+    h.send(&c, pkt(".", c.p(1), c.l(1)));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1 + sent), c.p(1), 536)]);
+    h.send(&c, pkt(".", c.p(1), c.l(1)));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1 + sent + 536), c.p(1), 536)]);
+    h.send(&c, pkt(".", c.p(1), c.l(1)));
+    let out = h.recv();
+    assert_eq!(out.first(), Some(&seg(".", c.l(1), c.p(1), 536)), "{out:?}");
+}

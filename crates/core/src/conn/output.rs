@@ -51,7 +51,8 @@ impl Connection {
             if self.pipe() < self.cc.cwnd() {
                 let out = self.data_segment(ctx, start, Mode::Retransmit(limit as usize));
                 if let Some(out) = out {
-                    self.rec.rexmit_next = start + out.payload_len as u32;
+                    // Past what went out, the FIN included.
+                    self.rec.rexmit_next = out.repr.seq + out.repr.seg_len().max(1);
                     ctx.stats.TCPFastRetrans += 1;
                     if self.xmit_probe {
                         // A retransmission replaces a pending loss probe with the RTO

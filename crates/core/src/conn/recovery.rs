@@ -83,13 +83,14 @@ impl Connection {
     /// Lost bytes not yet retransmitted.
     fn lost_unsent(&self) -> u32 {
         let from = self.rec.rexmit_next.max(self.snd_una);
-        if !from.before(self.rec.lost_end) {
+        let end = self.rec.lost_end.min(self.snd_max);
+        if !from.before(end) {
             return 0;
         }
         if self.neg.sack {
-            self.rec.sacked.unsacked_between(from, self.rec.lost_end)
+            self.rec.sacked.unsacked_between(from, end)
         } else {
-            (self.rec.lost_end - from) as u32
+            (end - from) as u32
         }
     }
 
@@ -111,7 +112,7 @@ impl Connection {
     /// The next lost stretch to retransmit: where it starts and how long it may be.
     pub(crate) fn next_retransmission(&self) -> Option<(SeqNum, u32)> {
         let from = self.rec.rexmit_next.max(self.snd_una);
-        if !from.before(self.rec.lost_end) {
+        if !from.before(self.rec.lost_end.min(self.snd_max)) {
             return None;
         }
         let (start, end) = if self.neg.sack {

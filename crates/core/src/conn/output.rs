@@ -52,7 +52,9 @@ impl Connection {
                 let out = self.data_segment(ctx, start, Mode::Retransmit(limit as usize));
                 if let Some(out) = out {
                     // Past what went out, the FIN included.
-                    self.rec.rexmit_next = out.repr.seq + out.repr.seg_len().max(1);
+                    let fin = u32::from(out.repr.control == Control::Fin);
+                    let sent = out.payload_len as u32 + fin;
+                    self.rec.rexmit_next = out.repr.seq + sent.max(1);
                     ctx.stats.TCPFastRetrans += 1;
                     if self.xmit_probe {
                         // A retransmission replaces a pending loss probe with the RTO

@@ -20,7 +20,9 @@
 //! - `python` evaluates the tiny `assert tcpi_X <op> N` subset of `%{ }%` blocks against
 //!   the engine's [`synack::SocketInfo`];
 //! - `runner` is the event loop and the virtual clock; `remap` the §3.5 sequence, port
-//!   and timestamp maps; `compare` the outbound checks with TSO-style joining; `syscalls`
+//!   and timestamp maps; `conns` several connections told apart by explicit peer ports
+//!   (`< 40001>8080 S ...`, an extension for backlog tests); `compare` the outbound
+//!   checks with TSO-style joining; `syscalls`
 //!   the socket calls over the engine's API with Linux's errno results, `sockopt` the
 //!   socket options with Linux's ranges and reported values;
 //! - `report` renders an [`Outcome`].
@@ -31,6 +33,7 @@
 
 pub mod ast;
 mod compare;
+mod conns;
 pub mod lexer;
 mod packet;
 pub mod parser;

@@ -11,6 +11,7 @@ use synack_wire::SegmentDisplay;
 
 use crate::ast::*;
 use crate::compare::{self, Live, TsCheck};
+use crate::conns::{self, Track};
 use crate::remap::{self, SeqMap};
 use crate::report::{secs, Failure};
 use crate::shell::{self, ShellAction};
@@ -125,8 +126,13 @@ pub(crate) struct Runner<'a> {
     pub sut_local: SocketAddr,
     pub sut_remote: SocketAddr,
     pub map: SeqMap,
-    remote_isn_set: bool,
-    sniffed: VecDeque<Live>,
+    pub remote_isn_set: bool,
+    /// Outbound packets of tracked connections not yet matched, each with its peer.
+    sniffed: VecDeque<(SocketAddr, Live)>,
+    /// Multi-connection mode: the script names peer ports (see `conns`).
+    pub multi: bool,
+    /// In multi mode, the tracked connections other than the one under test.
+    pub others: Vec<Track>,
     exchange: Vec<String>,
     pub pending: Option<Pending>,
     /// Errors reported by `Closed` events, for SO_ERROR and blocking connect.
@@ -135,7 +141,7 @@ pub(crate) struct Runner<'a> {
     /// Line of the event being run.
     pub line: usize,
     /// The next inbound sequence number, script numbering (for the final RST).
-    next_in_seq: Option<u32>,
+    pub next_in_seq: Option<u32>,
     txbuf: Vec<u8>,
     /// Timer deadlines run so far (bounded, so that no script runs forever).
     steps: u64,
@@ -183,6 +189,8 @@ pub(crate) fn run(_name: &str, src: &str, script: &Script, opts: &Options) -> Ou
         map: SeqMap::default(),
         remote_isn_set: false,
         sniffed: VecDeque::new(),
+        multi: conns::uses_explicit_ports(&script.events),
+        others: Vec::new(),
         exchange: Vec::new(),
         pending: None,
         errors: HashMap::new(),
@@ -289,7 +297,8 @@ impl Runner<'_> {
                         self.advance_to(lo)?;
                         self.inbound(p, spec)?;
                     } else {
-                        self.outbound(spec, lo, hi, tol, ev.time == TimeSpec::Any)?;
+                        let any = ev.time == TimeSpec::Any;
+                        self.outbound(spec, p.ports, (lo, hi, tol), any)?;
                     }
                 }
                 Action::Syscall(sc) => {
@@ -453,36 +462,54 @@ impl Runner<'_> {
         } else {
             false
         };
-        if !mine {
+        let map = if mine {
+            &mut self.map
+        } else if let Some(m) = self.other_owner(src, dst) {
+            m
+        } else {
             let b = live.bytes.clone();
             self.log('>', &b, " (another connection; ignored)");
             return;
+        };
+        if syn && map.local_isn.is_none() {
+            map.local_isn = Some((live.seq, 0));
         }
-        if syn && self.map.local_isn.is_none() {
-            self.map.local_isn = Some((live.seq, 0));
-        }
-        let shown = remap::to_script_space(&live.bytes, &self.map);
+        let shown = remap::to_script_space(&live.bytes, map);
         self.log('>', &shown, "");
-        self.sniffed.push_back(live);
+        self.sniffed.push_back((dst, live));
     }
 
-    /// Starts a new connection under test from the peer's side.
-    fn new_child(&mut self) {
-        let port = match self.sut {
-            SutKind::Listening(p) => p,
+    /// Starts a new connection under test from the peer's side; `ports` are the script's
+    /// explicit `(peer, local)` ports, if any.
+    fn new_child(&mut self, ports: Option<(u16, u16)>) {
+        let port = match (ports, self.sut) {
+            (Some((_, local)), _) => local,
+            (None, SutKind::Listening(p)) => p,
             _ => self.set.bind_port,
         };
+        let remote_port = match ports {
+            Some((peer, _)) => peer,
+            None => {
+                let p = self.next_remote_port;
+                self.next_remote_port = p.wrapping_add(1).max(1024);
+                p
+            }
+        };
+        self.park_current();
         self.sut_local = SocketAddr::new(self.set.local, port);
-        self.sut_remote = SocketAddr::new(self.set.remote, self.next_remote_port);
-        self.next_remote_port = self.next_remote_port.wrapping_add(1).max(1024);
+        self.sut_remote = SocketAddr::new(self.set.remote, remote_port);
         self.sut = SutKind::Conn;
         self.map = SeqMap::default();
         self.remote_isn_set = false;
-        self.sniffed.clear();
+        self.next_in_seq = None;
+        if !self.multi {
+            self.sniffed.clear();
+        }
     }
 
     /// Resets the maps for a connect().
     pub fn start_connect(&mut self, remote: SocketAddr) {
+        self.park_current();
         self.sut = SutKind::Connecting;
         self.sut_local = SocketAddr::new(self.set.local, 0);
         self.sut_remote = remote;
@@ -499,8 +526,17 @@ impl Runner<'_> {
 
     fn inbound(&mut self, p: &Packet, spec: &TcpSpec) -> Res<()> {
         let syn = spec.flags & flags::SYN != 0;
-        if matches!(self.sut, SutKind::None | SutKind::Listening(_)) {
-            self.new_child();
+        match p.ports.filter(|_| self.multi) {
+            Some((peer, local)) => {
+                if !self.switch_to(peer) {
+                    self.new_child(Some((peer, local)));
+                }
+            }
+            None => {
+                if matches!(self.sut, SutKind::None | SutKind::Listening(_)) {
+                    self.new_child(None);
+                }
+            }
         }
         if syn && !self.remote_isn_set {
             self.map.remote_isn = spec.seq;
@@ -531,8 +567,8 @@ impl Runner<'_> {
         self.flush()
     }
 
-    /// Waits for the next sniffed packet of the connection under test, up to `limit`.
-    fn next_sniffed(&mut self, limit: i64) -> Res<Option<Live>> {
+    /// Waits for the next sniffed packet of a tracked connection, up to `limit`.
+    fn next_sniffed(&mut self, limit: i64) -> Res<Option<(SocketAddr, Live)>> {
         loop {
             self.flush()?;
             if let Some(l) = self.sniffed.pop_front() {
@@ -544,7 +580,19 @@ impl Runner<'_> {
         }
     }
 
-    fn outbound(&mut self, spec: &TcpSpec, lo: i64, hi: i64, tol: i64, any: bool) -> Res<()> {
+    /// Checks the next packet out against `spec`, due in `[lo, hi]` within `tol`.
+    fn outbound(
+        &mut self,
+        spec: &TcpSpec,
+        ports: Option<(u16, u16)>,
+        (lo, hi, tol): (i64, i64, i64),
+        any: bool,
+    ) -> Res<()> {
+        if let Some((_, peer)) = ports.filter(|_| self.multi) {
+            if !self.switch_to(peer) {
+                return Err(self.fail(format!("no tracked connection has peer port {peer}"), None));
+            }
+        }
         let limit = if any {
             self.now.saturating_add(600_000_000)
         } else {
@@ -552,7 +600,7 @@ impl Runner<'_> {
                 .saturating_add(tol)
                 .saturating_add(2_000_000)
         };
-        let Some(mut l) = self.next_sniffed(limit)? else {
+        let Some((owner, mut l)) = self.next_sniffed(limit)? else {
             if limit > self.now {
                 self.now = limit;
             }
@@ -567,19 +615,35 @@ impl Runner<'_> {
         };
         if !self.set.strict && spec.len as usize > l.payload_len && l.payload_len > 0 {
             while (l.payload_len as u32) < spec.len {
-                let Some(next) = self.next_sniffed(l.time)? else {
+                let Some((next_owner, next)) = self.next_sniffed(l.time)? else {
                     break;
                 };
-                if l.joins(&next) {
+                if next_owner == owner && l.joins(&next) {
                     l = l.join(&next);
                 } else {
-                    self.sniffed.push_front(next);
+                    self.sniffed.push_front((next_owner, next));
                     break;
                 }
             }
         }
         if l.time > self.now {
             self.now = l.time;
+        }
+        if owner != self.sut_remote {
+            let map = self
+                .others
+                .iter()
+                .find(|o| o.remote == owner)
+                .map(|o| &o.map);
+            let actual = compare::script_text(&l, map.unwrap_or(&self.map));
+            return Err(self.fail(
+                format!(
+                    "bad outbound packet: expected a packet to port {}, got one to port {}",
+                    self.sut_remote.port(),
+                    owner.port()
+                ),
+                Some(actual),
+            ));
         }
         let actual = compare::script_text(&l, &self.map);
         if !any && (l.time < lo.saturating_sub(tol) || l.time > hi.saturating_add(tol)) {

@@ -68,8 +68,7 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             "MSG_ZEROCOPY" | "SO_ZEROCOPY" => return Err(format!("needs zerocopy ({s})")),
             "SO_TIMESTAMPING" => return Err(format!("needs timestamping ({s})")),
             "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
-            "MSG_PEEK" | "MSG_ERRQUEUE" | "MSG_OOB" | "MSG_TRUNC"
-            | "MSG_WAITALL" => {
+            "MSG_PEEK" | "MSG_ERRQUEUE" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
                 return Err(format!(
                     "needs the {s} flag, which the engine's send/recv lack"
                 ))

@@ -12,15 +12,23 @@ use crate::runner::{Fd, Res, Runner, Stop};
 /// A call that may have to wait.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
-    Accept { fd: i64, want_fd: i64 },
-    Read { fd: i64, len: usize },
+    Accept {
+        fd: i64,
+        want_fd: i64,
+    },
+    Read {
+        fd: i64,
+        len: usize,
+    },
     Write {
         fd: i64,
         total: usize,
         left: usize,
         flags: synack::SendFlags,
     },
-    Connect { fd: i64 },
+    Connect {
+        fd: i64,
+    },
 }
 
 /// A blocking call waiting for the engine.

@@ -11,7 +11,9 @@ fn scripts_dir() -> PathBuf {
 fn run_all(opts: &Options) {
     let scripts = collect_scripts(&[scripts_dir()]).unwrap();
     assert!(scripts.len() >= 3, "the crate's scripts are missing");
-    for s in scripts {
+    // Scripts of Linux behaviours the engine lacks fail on purpose (see own_scripts.rs).
+    let known_failing = |p: &Path| p.components().any(|c| c.as_os_str() == "known-failing");
+    for s in scripts.into_iter().filter(|p| !known_failing(p)) {
         match run_file(&s, opts) {
             Outcome::Pass => {}
             Outcome::Fail(f) => panic!("{} failed:\n{f}", s.display()),

@@ -651,9 +651,25 @@ fn established_fin_goes_to_close_wait() {
     let mut h = Harness::new();
     let c = h.established_active();
     h.send(&c, pkt("F.", c.p(1), c.l(1)));
+    // No data came before the FIN: Linux's ato is still 0, so the ACK is immediate.
     assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(2), 0)]);
     assert_eq!(h.state(c.handle), State::CloseWait);
     assert_eq!(h.stack.recv(c.handle, &mut [0; 4]), Ok(0));
+}
+
+/// Linux's tcp_fin enters pingpong mode: after data has arrived (so the delayed-ACK
+/// interval is 40 ms), the ACK of a later FIN waits for the delayed-ACK timer.
+#[test]
+fn established_fin_after_data_is_acked_late() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.send(&c, pkt("P.", c.p(1), c.l(1)).data(b"hi"));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(3), 0)], "quick ACK");
+    h.send(&c, pkt("F.", c.p(3), c.l(1)));
+    assert_eq!(h.recv(), vec![]);
+    let out = h.advance(Duration::from_millis(40));
+    assert_eq!(briefs(&out), vec![seg(".", c.l(1), c.p(4), 0)]);
+    assert_eq!(h.state(c.handle), State::CloseWait);
 }
 
 /// RFC 9293 3.10.7.4 "seventh" and "eighth" on one segment: the data, then the FIN, one
@@ -663,7 +679,10 @@ fn established_data_with_fin() {
     let mut h = Harness::new();
     let c = h.established_active();
     h.send(&c, pkt("FP.", c.p(1), c.l(1)).data(b"hello"));
-    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(7), 0)]);
+    // One delayed ACK for both: the FIN's pingpong mode ends quick-ACK mode.
+    assert_eq!(h.recv(), vec![]);
+    let out = h.advance(Duration::from_millis(40));
+    assert_eq!(briefs(&out), vec![seg(".", c.l(1), c.p(7), 0)]);
     assert_eq!(h.state(c.handle), State::CloseWait);
     assert_eq!(h.read_all(c.handle).unwrap(), b"hello");
     assert_eq!(h.stack.recv(c.handle, &mut [0; 4]), Ok(0));

@@ -291,8 +291,7 @@ impl Connection {
         if matches!(self.state, State::Established | State::CloseWait) {
             ctx.stats.EstabResets += 1;
         }
-        let silent = matches!(self.state, State::Closing | State::LastAck);
-        self.close_with(if silent { None } else { Some(error) });
+        self.close_with(Some(error));
     }
 
     /// The ACK of RFC 9293 3.10.7.4 "fifth": advance SND.UNA, take RTT samples, drive
@@ -491,8 +490,11 @@ impl Connection {
         }
         self.ack_pending = true;
         self.unacked_bytes += advanced as u32;
-        if had_ooo || self.quickacks > 0 || self.unacked_bytes >= 2 * self.rcv_mss {
+        if had_ooo || self.unacked_bytes >= 2 * self.rcv_mss {
             self.ack_now = true;
+        } else if self.quickacks > 0 {
+            self.ack_now = true;
+            self.quick_ack = true;
         } else if self.timers[TimerKind::DelayedAck as usize].is_none() {
             self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
         }
@@ -509,10 +511,27 @@ impl Connection {
         self.fin_pending = None;
         self.fin_received = true;
         self.rcv_nxt += 1;
-        self.ack_now = true;
         self.events |= events::READABLE;
         match self.state {
-            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::SynReceived | State::Established => {
+                // Linux's tcp_fin enters pingpong mode: quick ACKs end and the ACK of
+                // the FIN waits for the delayed-ACK timer (the application usually
+                // answers or closes first), unless two full segments are unacked.
+                self.set_state(State::CloseWait);
+                self.quickacks = 0;
+                self.ack_pending = true;
+                if self.quick_ack {
+                    self.ack_now = false;
+                }
+                if self.bytes_received == 0 {
+                    // No data ever arrived, so Linux's delayed-ACK interval (ato) is
+                    // still 0: the "delayed" ACK of a bare FIN goes out at once.
+                    self.ack_now = true;
+                }
+                if !self.ack_now && self.timers[TimerKind::DelayedAck as usize].is_none() {
+                    self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
+                }
+            }
             State::FinWait1 => {
                 if self.fin_acked {
                     self.enter_time_wait(ctx);
@@ -522,6 +541,9 @@ impl Connection {
             }
             State::FinWait2 => self.enter_time_wait(ctx),
             _ => {}
+        }
+        if self.state != State::CloseWait {
+            self.ack_now = true;
         }
         if self.state == State::TimeWait {
             self.final_ack(ctx);

@@ -224,8 +224,10 @@ pub(crate) struct Connection {
     pub rd_shutdown: bool,
     /// The user closed the handle; the connection finishes on its own.
     pub orphan: bool,
-    /// Whether unread data was ever discarded (for close()'s RST decision).
+    /// The error the connection failed with, if any (kept for snapshots and events).
     pub error: Option<Error>,
+    /// The error not yet reported to the program (Linux's sk_err).
+    pub pending_error: Option<Error>,
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
@@ -255,6 +257,9 @@ pub(crate) struct Connection {
     pub unacked_bytes: u32,
     /// Quick ACKs left (Linux acknowledges every segment at the start of a connection).
     pub quickacks: u32,
+    /// The pending immediate ACK is only owed to quick-ACK mode (a FIN's pingpong mode
+    /// may turn it into a delayed one).
+    pub quick_ack: bool,
     /// Minshall's variant of Nagle: end of the last small segment sent.
     pub snd_sml: SeqNum,
     /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
@@ -410,6 +415,7 @@ impl Connection {
             rd_shutdown: false,
             orphan: false,
             error: None,
+            pending_error: None,
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
             timers: [None; TimerKind::COUNT],
@@ -424,6 +430,7 @@ impl Connection {
             ack_pending: false,
             unacked_bytes: 0,
             quickacks: 0,
+            quick_ack: false,
             snd_sml: iss,
             last_oow_ack: None,
             last_send: Instant::ZERO,
@@ -537,10 +544,13 @@ impl Connection {
         (self.snd_nxt - self.snd_una).max(0) as u32
     }
 
-    /// Marks the connection dead with `error` (sticky) and state CLOSED.
+    /// Marks the connection dead with `error` and state CLOSED. The error is reported
+    /// once to the program, as Linux's sk_err is (by the next recv, send or SO_ERROR),
+    /// and stays recorded for the snapshot and the Closed event.
     pub fn close_with(&mut self, error: Option<Error>) {
         if self.error.is_none() {
             self.error = error;
+            self.pending_error = error;
         }
         self.set_state(State::Closed);
         self.timers = [None; TimerKind::COUNT];
@@ -551,15 +561,14 @@ impl Connection {
         self.events |= events::CLOSED | events::READABLE | events::WRITABLE;
     }
 
-    /// The error a call should return after the connection failed.
-    fn sticky(&self) -> Option<Error> {
-        self.error
-    }
-
     /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
     pub fn send(&mut self, data: &[u8], flags: SendFlags) -> Result<usize> {
-        if let Some(e) = self.sticky() {
+        // Linux's sk_stream_error: the pending error once, then EPIPE.
+        if let Some(e) = self.pending_error.take() {
             return Err(e);
+        }
+        if self.error.is_some() {
+            return Err(Error::BrokenPipe);
         }
         match self.state {
             State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
@@ -603,14 +612,15 @@ impl Connection {
             self.after_read(ctx);
             return Ok(n);
         }
-        if self.rd_shutdown {
-            // Linux's SHUT_RD: queued data is still read, then reads return 0.
+        // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error
+        // once, then 0 for a socket shut for reading or closed.
+        if self.fin_received {
             return Ok(0);
         }
-        if let Some(e) = self.sticky() {
+        if let Some(e) = self.pending_error.take() {
             return Err(e);
         }
-        if self.fin_received {
+        if self.rd_shutdown || self.error.is_some() {
             return Ok(0);
         }
         match self.state {

@@ -445,6 +445,7 @@ impl Connection {
             self.quickacks -= 1;
         }
         self.ack_now = false;
+        self.quick_ack = false;
         self.ack_pending = false;
         self.unacked_bytes = 0;
         self.disarm(TimerKind::DelayedAck);

@@ -512,9 +512,11 @@ impl Stack {
                         c.recv_buf.set_capacity(r);
                     }
                     if c.opts.keepalive && c.state.is_synchronized() {
+                        // TCP_KEEPIDLE when set, else tcp_keepalive_time.
+                        let idle = c.opts.keepidle.unwrap_or(keepalive_time);
                         c.arm(
                             crate::conn::TimerKind::Keepalive,
-                            c.last_recv.max(ctx.now) + keepalive_time,
+                            c.last_recv.max(ctx.now) + idle,
                         );
                     } else if !c.opts.keepalive {
                         c.disarm(crate::conn::TimerKind::Keepalive);
@@ -571,10 +573,11 @@ impl Stack {
         })
     }
 
-    /// getsockopt(SO_ERROR): the error of a failed connection, if any.
+    /// getsockopt(SO_ERROR): the pending error of a failed connection, which this
+    /// reports once and clears, as Linux does.
     pub fn socket_error(&mut self, h: SocketHandle) -> Result<Option<Error>> {
         Ok(match self.user_sock(h)? {
-            Sock::Conn(c) => c.error,
+            Sock::Conn(c) => c.pending_error.take(),
             _ => None,
         })
     }

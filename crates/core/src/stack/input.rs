@@ -218,6 +218,14 @@ impl Stack {
             .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
         let mut req = self.new_request(lh, tuple, iss, seg);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        if req.neg.ts.is_none() {
+            // Without timestamps the cookie cannot carry window scale or SACK, so the
+            // SYN-ACK offers neither (Linux's tcp_clear_options for such cookies).
+            req.neg.ws_ok = false;
+            req.neg.snd_wscale = 0;
+            req.neg.rcv_wscale = 0;
+            req.neg.sack = false;
+        }
         let mut synack = req.syn_ack(&self.config, now);
         if let Some(ts) = synack.options.timestamp.as_mut() {
             let wscale = req.neg.ws_ok.then_some(req.neg.snd_wscale);

@@ -514,7 +514,8 @@ impl Harness {
         c
     }
 
-    /// CLOSE-WAIT: ESTABLISHED (active open) and the peer's FIN.
+    /// CLOSE-WAIT: ESTABLISHED (active open) and the peer's FIN. No data arrived before
+    /// it, so Linux's delayed-ACK interval is still 0 and the ACK goes out at once.
     pub fn close_wait(&mut self) -> Conn {
         let c = self.established_active();
         self.send(&c, pkt("F.", c.p(1), c.l(1)));

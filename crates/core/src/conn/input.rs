@@ -336,9 +336,7 @@ impl Connection {
             {
                 self.sent_times.pop_front();
             }
-            while self.eor_marks.front().is_some_and(|m| m.before_eq(ack)) {
-                self.eor_marks.pop_front();
-            }
+            self.chunks.ack(ack);
             self.more_pending = false;
             self.advance_scoreboard(acked);
             if self

@@ -8,6 +8,7 @@
 //! send and when), [`timers`] (what a timer's expiry decides), and this file (creation
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
+pub(crate) mod chunks;
 pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod recovery;
@@ -295,14 +296,11 @@ pub(crate) struct Connection {
     pub loss_probe: Option<SeqNum>,
     /// Loss recovery: SACK scoreboard, state, PRR.
     pub rec: recovery::Recovery,
-    /// Ends of MSG_EOR records not yet acknowledged: no segment crosses one.
-    pub eor_marks: std::collections::VecDeque<SeqNum>,
+    /// The send queue cut as Linux cuts it into skbs (segment boundaries, PSH).
+    pub chunks: chunks::Chunks,
     /// The last send() had MSG_MORE: its partial segment waits for the next send, or
     /// for an ACK to clock it out (the cork lasts one push, as Linux's does).
     pub more_pending: bool,
-    /// The end of the last write without MSG_MORE: a segment ending the queued data
-    /// carries PSH only if that data ends there.
-    pub push_mark: SeqNum,
     /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
     /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
     pub push_once: bool,
@@ -450,9 +448,8 @@ impl Connection {
             tlp_high_seq: None,
             loss_probe: None,
             rec: recovery::Recovery::new(iss),
-            eor_marks: std::collections::VecDeque::new(),
+            chunks: chunks::Chunks::default(),
             more_pending: false,
-            push_mark: iss,
             push_once: false,
         }
     }
@@ -555,6 +552,7 @@ impl Connection {
         self.set_state(State::Closed);
         self.timers = [None; TimerKind::COUNT];
         self.send_buf.release();
+        self.chunks.clear();
         if self.orphan {
             self.recv_buf.release();
         }
@@ -589,14 +587,9 @@ impl Connection {
         // TCP_NAGLE_CORK for one push); MSG_EOR ends a record that later data may not
         // share a segment with (Linux's TCP_SKB_CB(skb)->eor).
         self.more_pending = flags.more;
-        let end = self.send_buf_seq() + self.send_buf.len() as u32;
-        if !flags.more {
-            // Linux's tcp_mark_push: the end of a write not followed by MSG_MORE.
-            self.push_mark = end;
-        }
-        if flags.eor && n == data.len() {
-            self.eor_marks.push_back(end);
-        }
+        let at = self.send_buf_seq() + (self.send_buf.len() - n) as u32;
+        let eor = flags.eor && n == data.len();
+        self.chunks.append(at, n as u32, !flags.more, eor);
         Ok(n)
     }
 

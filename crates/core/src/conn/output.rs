@@ -55,6 +55,7 @@ impl Connection {
                     let fin = u32::from(out.repr.control == Control::Fin);
                     let sent = out.payload_len as u32 + fin;
                     self.rec.rexmit_next = out.repr.seq + sent.max(1);
+                    self.on_retransmitted(out.repr.seq, out.repr.seq + sent, ctx.now);
                     ctx.stats.TCPFastRetrans += 1;
                     if self.xmit_probe {
                         // A retransmission replaces a pending loss probe with the RTO
@@ -173,13 +174,12 @@ impl Connection {
         let wnd_end = self.snd_una + self.snd_wnd;
         let send_wnd = (wnd_end - seq).max(0) as usize;
         let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
-        // A segment never crosses the end of a MSG_EOR record.
-        let to_eor = self
-            .eor_marks
-            .iter()
-            .find(|m| m.after(seq))
-            .map_or(usize::MAX, |m| (*m - seq) as usize);
-        let wanted = avail.min(mss).min(to_eor);
+        // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
+        let to_chunk = self
+            .chunks
+            .at(seq)
+            .map_or(usize::MAX, |c| (c.end - seq) as usize);
+        let wanted = avail.min(mss).min(to_chunk);
         let len = match mode {
             Mode::Retransmit(limit) => wanted.min(limit),
             Mode::Force => wanted.min(send_wnd.max(1)),
@@ -218,26 +218,22 @@ impl Connection {
             }
         }
         let retransmit = seq.before(self.snd_max);
-        // PSH marks the end of what the application wrote and, as Linux's output does,
-        // the last segment of a burst that the windows cut short.
-        let rest = buffered - offset - len;
-        let room_after = cwnd_room
-            .saturating_sub(len)
-            .min(send_wnd.saturating_sub(len));
-        let burst_end = mode == Mode::Normal
-            && self.rec.state == super::recovery::CaState::Open
-            && room_after < mss.min(rest);
-        let record_end = to_eor == len;
-        // The persist timer's forced send carries PSH (Linux's tcp_write_wakeup).
-        let forced = mode == Mode::Force;
-        // A retransmission keeps the PSH of the original only where a write ended.
+        // The transmission unit this segment belongs to, and whether its last segment
+        // carries PSH (a write ended there, or the unit has several segments); the
+        // persist timer's forced send carries PSH too (Linux's tcp_write_wakeup).
+        let room = match mode {
+            Mode::Retransmit(limit) => limit.min(cwnd_room.max(mss)),
+            Mode::Normal => cwnd_room.min(send_wnd),
+            Mode::Force | Mode::Probe => len,
+        };
+        let room = u32::try_from(room).unwrap_or(u32::MAX);
+        let unit = self.chunks.transmit(seq, room, mss as u32);
         let seg_end = seq + len as u32;
         let psh = len > 0
-            && if retransmit {
-                seg_end == self.push_mark || record_end
-            } else {
-                (rest == 0 && seg_end == self.push_mark) || burst_end || record_end || forced
-            };
+            && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
+        if len > 0 {
+            self.chunks.sent(seq, seg_end);
+        }
         let control = if with_fin {
             Control::Fin
         } else {

@@ -7,7 +7,11 @@
 //! The state machine is Linux's `tcp_ca_state`: Open, Disorder (SACKs or duplicate
 //! ACKs but no loss yet), Recovery (fast recovery) and Loss (after a timeout).
 
+use std::collections::VecDeque;
+
 use synack_wire::SeqNum;
+
+use crate::time::Instant;
 
 use super::sack::Scoreboard;
 use super::{Connection, Ctx};
@@ -47,6 +51,10 @@ pub(crate) struct Recovery {
     pub prr_delivered: u32,
     pub prr_out: u32,
     pub prior_cwnd: u32,
+    /// Retransmissions of this recovery in the order they were sent, for RACK's rule
+    /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
+    /// is delivered.
+    pub rexmits: VecDeque<(SeqNum, SeqNum, Instant)>,
 }
 
 impl Recovery {
@@ -61,6 +69,7 @@ impl Recovery {
             prr_delivered: 0,
             prr_out: 0,
             prior_cwnd: 0,
+            rexmits: VecDeque::new(),
         }
     }
 }
@@ -109,7 +118,7 @@ impl Connection {
         outstanding.saturating_sub(self.sacked_bytes())
     }
 
-    /// The next lost stretch to retransmit: where it starts and how long it may be.
+    /// The next lost stretch to retransmit: where it starts and how long it is.
     pub(crate) fn next_retransmission(&self) -> Option<(SeqNum, u32)> {
         let from = self.rec.rexmit_next.max(self.snd_una);
         if !from.before(self.rec.lost_end.min(self.snd_max)) {
@@ -122,9 +131,7 @@ impl Connection {
         } else {
             (from, self.rec.lost_end)
         };
-        start
-            .before(end)
-            .then(|| (start, ((end - start) as u32).min(self.mss)))
+        start.before(end).then(|| (start, (end - start) as u32))
     }
 
     /// Records the SACK blocks of an ACK (before SND.UNA moves): RFC 2018, RFC 6675.
@@ -191,6 +198,7 @@ impl Connection {
                             newly_lost = true;
                         }
                     }
+                    newly_lost |= self.rack_detect_lost_retransmissions(ctx.now);
                 } else if una_advanced {
                     // NewReno partial ACK (RFC 6582 3.2 step 5): the next segment is lost.
                     self.rec.lost_end = self.snd_una + self.mss;
@@ -227,6 +235,47 @@ impl Connection {
         }
     }
 
+    /// RACK (RFC 8985 section 6.2) for retransmissions: the latest retransmission that
+    /// has been delivered proves every retransmission sent before it and still missing
+    /// lost again; the retransmission pointer goes back to the first of them.
+    fn rack_detect_lost_retransmissions(&mut self, now: Instant) -> bool {
+        let delivered = |c: &Connection, s: SeqNum, e: SeqNum| {
+            e.before_eq(c.snd_una) || c.rec.sacked.unsacked_between(s.max(c.snd_una), e) == 0
+        };
+        // A retransmission delivered sooner than the minimum RTT was the original's
+        // delivery, not its own: it proves nothing (Linux's tcp_rack_advance).
+        let min_rtt = self.rtt.min_rtt().unwrap_or_default();
+        let Some(last) = self
+            .rec
+            .rexmits
+            .iter()
+            .rposition(|&(s, e, t)| delivered(self, s, e) && now - t >= min_rtt)
+        else {
+            return false;
+        };
+        let mut lost_again = None;
+        for &(s, e, _) in self.rec.rexmits.iter().take(last) {
+            if !delivered(self, s, e) {
+                lost_again = Some(lost_again.map_or(s, |l: SeqNum| l.min(s)));
+            }
+        }
+        self.rec.rexmits.drain(..=last);
+        match lost_again {
+            Some(s) if s.before(self.rec.rexmit_next) => {
+                self.rec.rexmit_next = s.max(self.snd_una);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records a retransmission sent during recovery.
+    pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if self.rec.state == CaState::Recovery && self.rec.rexmits.len() < 1024 {
+            self.rec.rexmits.push_back((start, end, now));
+        }
+    }
+
     /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
     fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
         let r = &mut self.rec;
@@ -240,6 +289,7 @@ impl Connection {
             self.snd_una + self.mss
         };
         r.state = CaState::Recovery;
+        r.rexmits.clear();
         self.recover = self.snd_max;
         self.cc.enter_recovery(ctx.now, flight);
     }

@@ -1,0 +1,215 @@
+//! The send queue cut into chunks the way Linux cuts it into skbs, because segment
+//! boundaries and the PSH flag follow them.
+//!
+//! A write appends to the last chunk while that chunk is unsent and not a MSG_EOR
+//! record; a write that ends without MSG_MORE marks the chunk it ends in for PSH (Linux's
+//! tcp_mark_push), and a later write appending to it clears that mark. Data leaves in
+//! transmission units of at most two segments (Linux's TSO autosizing floor at the
+//! sending rates of a fresh connection) and within what cwnd and the window allow; a
+//! unit is cut off its chunk (Linux's tso_fragment: the first part loses the PSH mark,
+//! the rest keeps it) and stays a chunk of its own for retransmission. A unit of more
+//! than one segment gets PSH on its last segment for that transmission only (Linux's
+//! __tcp_transmit_skb forces PSH on GSO packets).
+
+use std::collections::VecDeque;
+
+use synack_wire::SeqNum;
+
+/// Segments per chunk: Linux's TSO autosizing floor (`tcp_min_tso_segs` = 2), which is
+/// what it uses at the pacing rates of a fresh connection.
+pub(crate) const CHUNK_SEGMENTS: u32 = 2;
+
+/// One chunk of the send queue (Linux's skb).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub start: SeqNum,
+    pub end: SeqNum,
+    /// A write ended here: the last segment carries PSH.
+    pub push: bool,
+    /// It ends a MSG_EOR record: nothing is appended to it.
+    pub eor: bool,
+    /// It has been sent (as a unit of its own): nothing is appended to it.
+    pub started: bool,
+    /// Its latest transmission was a unit of several segments: its last segment carries
+    /// PSH on that transmission.
+    pub burst: bool,
+    /// How far its latest transmission has got.
+    pub sent_to: SeqNum,
+}
+
+/// The chunks of the data not yet acknowledged, in sequence order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunks {
+    q: VecDeque<Chunk>,
+}
+
+impl Chunks {
+    /// Appends `n` bytes written at `at` (the end of the queued data). `push`: the write
+    /// ended without MSG_MORE; `eor`: MSG_EOR.
+    pub fn append(&mut self, at: SeqNum, n: u32, push: bool, eor: bool) {
+        if n == 0 {
+            return;
+        }
+        match self.q.back_mut() {
+            Some(last) if !last.started && !last.eor && last.end == at => {
+                last.end += n;
+                last.push = push || eor;
+                last.eor = eor;
+            }
+            _ => self.q.push_back(Chunk {
+                start: at,
+                end: at + n,
+                push: push || eor,
+                eor,
+                started: false,
+                burst: false,
+                sent_to: at,
+            }),
+        }
+    }
+
+    /// Drops the chunks SND.UNA has passed.
+    pub fn ack(&mut self, una: SeqNum) {
+        while self.q.front().is_some_and(|c| c.end.before_eq(una)) {
+            self.q.pop_front();
+        }
+    }
+
+    fn index(&self, seq: SeqNum) -> Option<usize> {
+        let i = self.q.partition_point(|c| c.end.before_eq(seq));
+        self.q.get(i).filter(|c| seq.after_eq(c.start)).map(|_| i)
+    }
+
+    /// The chunk holding `seq`.
+    pub fn at(&self, seq: SeqNum) -> Option<Chunk> {
+        self.index(seq).map(|i| self.q[i])
+    }
+
+    /// Cuts the chunk holding `at` in two there (Linux's tcp_fragment): the first part
+    /// loses the PSH and EOR marks, the second keeps them.
+    fn split(&mut self, at: SeqNum) {
+        let Some(i) = self.index(at) else {
+            return;
+        };
+        let c = self.q[i];
+        if c.start == at {
+            return;
+        }
+        self.q[i] = Chunk {
+            end: at,
+            push: false,
+            eor: false,
+            ..c
+        };
+        self.q.insert(
+            i + 1,
+            Chunk {
+                start: at,
+                sent_to: at,
+                ..c
+            },
+        );
+    }
+
+    /// Where a segment starting at `seq` must end at the latest and whether that end
+    /// carries PSH. `room` is how much may go in this transmission (cwnd, window,
+    /// retransmission hole). A segment that does not continue the chunk's current
+    /// transmission starts a new unit of at most [`CHUNK_SEGMENTS`] segments, cut off
+    /// the chunk.
+    pub fn transmit(&mut self, seq: SeqNum, room: u32, mss: u32) -> Option<(SeqNum, bool)> {
+        let c = self.q[self.index(seq)?];
+        let continuing = c.started && c.sent_to == seq && seq != c.start;
+        if !continuing {
+            self.split(seq);
+            let len = (c.end - seq) as u32;
+            let unit = len.min(CHUNK_SEGMENTS * mss).min(room.max(1));
+            if unit < len {
+                self.split(seq + unit);
+            }
+            let i = self.index(seq)?;
+            let c = &mut self.q[i];
+            c.started = true;
+            c.burst = unit > mss;
+            c.sent_to = seq;
+        }
+        let c = self.q[self.index(seq)?];
+        Some((c.end, c.push || c.burst))
+    }
+
+    /// Records that a segment up to `end` went out in the chunk holding `seq`.
+    pub fn sent(&mut self, seq: SeqNum, end: SeqNum) {
+        if let Some(i) = self.index(seq) {
+            self.q[i].sent_to = end;
+        }
+    }
+
+    /// Forgets everything (the send buffer was released).
+    pub fn clear(&mut self) {
+        self.q.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_append_to_unsent_chunks_and_move_the_push_mark() {
+        let mut c = Chunks::default();
+        c.append(SeqNum(1), 400, true, false);
+        c.append(SeqNum(401), 600, true, false);
+        let a = c.at(SeqNum(1)).unwrap();
+        assert_eq!((a.start, a.end, a.push), (SeqNum(1), SeqNum(1001), true));
+        c.append(SeqNum(1001), 100, false, false);
+        assert!(!c.at(SeqNum(1)).unwrap().push, "MSG_MORE clears the mark");
+    }
+
+    #[test]
+    fn eor_records_stay_apart() {
+        let mut c = Chunks::default();
+        c.append(SeqNum(1), 400, true, true);
+        c.append(SeqNum(401), 400, true, false);
+        assert_eq!(c.at(SeqNum(1)).unwrap().end, SeqNum(401));
+        assert_eq!(c.at(SeqNum(401)).unwrap().start, SeqNum(401));
+    }
+
+    #[test]
+    fn units_are_cut_off_and_only_multi_segment_units_push() {
+        let mut c = Chunks::default();
+        c.append(SeqNum(1), 5000, true, false);
+        // Two-segment unit: PSH at its end for this transmission.
+        assert_eq!(
+            c.transmit(SeqNum(1), 10_000, 1000),
+            Some((SeqNum(2001), true))
+        );
+        c.sent(SeqNum(1), SeqNum(1001));
+        assert_eq!(
+            c.transmit(SeqNum(1001), 10_000, 1000),
+            Some((SeqNum(2001), true))
+        );
+        c.sent(SeqNum(1001), SeqNum(2001));
+        // A one-segment unit (cwnd room 1000) from a chunk without the write's mark.
+        assert_eq!(
+            c.transmit(SeqNum(2001), 1000, 1000),
+            Some((SeqNum(3001), false))
+        );
+        c.sent(SeqNum(2001), SeqNum(3001));
+        // The tail keeps the write's PSH mark.
+        assert_eq!(
+            c.transmit(SeqNum(3001), 1000, 1000),
+            Some((SeqNum(4001), false))
+        );
+        c.sent(SeqNum(3001), SeqNum(4001));
+        assert_eq!(
+            c.transmit(SeqNum(4001), 1000, 1000),
+            Some((SeqNum(5001), true))
+        );
+        // Retransmitting the second half of the first unit alone: no PSH.
+        assert_eq!(
+            c.transmit(SeqNum(1001), 1000, 1000),
+            Some((SeqNum(2001), false))
+        );
+        c.ack(SeqNum(2001));
+        assert!(c.at(SeqNum(1500)).is_none());
+    }
+}

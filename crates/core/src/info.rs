@@ -101,13 +101,7 @@ impl SocketInfo {
             .filter_map(|(i, t)| t.map(|at| (i, at)))
             .min_by_key(|(_, at)| *at)
             .map(|(i, at)| {
-                let kind = [
-                    TimerKind::Retransmit,
-                    TimerKind::DelayedAck,
-                    TimerKind::Persist,
-                    TimerKind::Keepalive,
-                    TimerKind::FinWait2,
-                ][i];
+                let kind = TimerKind::ALL[i];
                 TimerInfo {
                     name: kind.ss_name(),
                     remaining: at - now,

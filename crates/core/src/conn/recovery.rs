@@ -145,7 +145,37 @@ impl Connection {
         }
         ctx.stats.TCPSACKRecv += blocks.len() as u64;
         let una = ack.max(self.snd_una);
-        self.rec.sacked.add_blocks(una, self.snd_max, &blocks);
+        let mut aligned = synack_wire::SackBlocks::new();
+        for b in blocks.iter() {
+            if let Some(b) = self.align_sack(*b) {
+                aligned.push(b);
+            }
+        }
+        self.rec.sacked.add_blocks(una, self.snd_max, &aligned);
+    }
+
+    /// Linux marks only whole segments as SACKed (tcp_match_skb_to_sack rounds a
+    /// block to segment boundaries within the skb): a block's edges snap inward to the
+    /// segment boundaries of the chunks they fall in, and a block that covers no whole
+    /// segment is ignored.
+    fn align_sack(&self, b: synack_wire::SackBlock) -> Option<synack_wire::SackBlock> {
+        let mss = self.mss.max(1);
+        let mut left = b.left;
+        if let Some(c) = self.chunks.at(left) {
+            let off = (left - c.start) as u32;
+            if !off.is_multiple_of(mss) {
+                left = (c.start + off.div_ceil(mss) * mss).min(c.end);
+            }
+        }
+        let mut right = b.right;
+        if let Some(c) = self.chunks.at(right - 1) {
+            let off = (right - c.start) as u32;
+            if right != c.end && !off.is_multiple_of(mss) {
+                right = c.start + off / mss * mss;
+            }
+        }
+        left.before(right)
+            .then_some(synack_wire::SackBlock { left, right })
     }
 
     /// Moves the scoreboard past a cumulative ACK of `acked` bytes (Linux's
@@ -222,6 +252,17 @@ impl Connection {
                 if sacked_segs >= DUPTHRESH && fresh {
                     self.enter_recovery(ctx, flight_before);
                     newly_lost = true;
+                } else if self.neg.sack && sacked_segs > 0 {
+                    match self.rack_deadline(ctx.now) {
+                        Some(at) if at <= ctx.now => {
+                            self.enter_recovery(ctx, flight_before);
+                            newly_lost = true;
+                        }
+                        Some(at) => self.arm(super::TimerKind::Reorder, at),
+                        None => {}
+                    }
+                } else {
+                    self.disarm(super::TimerKind::Reorder);
                 }
             }
         }
@@ -266,6 +307,38 @@ impl Connection {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// RACK's verdict on the first hole (RFC 8985 sections 6.2-6.3): it is lost once it
+    /// has been out longer than the RTT of the latest delivered segment plus the
+    /// reordering window (a quarter of the minimum RTT, while no reordering was seen).
+    /// Linux arms the timer two ticks late at least (TCP_TIMEOUT_MIN, 2 ms at 1000 Hz).
+    fn rack_deadline(&self, now: Instant) -> Option<Instant> {
+        let hole = self.rec.sacked.next_hole(self.snd_una)?.0;
+        let highest = self.rec.sacked.highest()?;
+        let sent_at = |seq: SeqNum| {
+            self.sent_times
+                .iter()
+                .find(|(end, _)| end.after(seq))
+                .map(|(_, t)| *t)
+        };
+        let hole_sent = sent_at(hole)?;
+        let last_delivered_sent = sent_at(highest - 1)?;
+        let rack_rtt = now - last_delivered_sent;
+        let reo_wnd = self.rtt.min_rtt().unwrap_or_default() / 4;
+        Some(hole_sent + rack_rtt + reo_wnd + core::time::Duration::from_millis(2))
+    }
+
+    /// The reordering window expired with the hole still there: fast recovery.
+    pub(crate) fn on_reorder_timeout(&mut self, ctx: &mut Ctx) {
+        if matches!(self.rec.state, CaState::Open | CaState::Disorder)
+            && self.neg.sack
+            && self.rec.sacked.next_hole(self.snd_una).is_some()
+        {
+            let flight = self.flight();
+            self.enter_recovery(ctx, flight);
+            self.prr_update(0, false, true);
         }
     }
 

@@ -18,17 +18,21 @@ pub(crate) enum TimerKind {
     Keepalive = 3,
     /// FIN-WAIT-2 timeout of an orphaned connection (`tcp_fin_timeout`).
     FinWait2 = 4,
+    /// RACK's reordering window (RFC 8985 section 6.3): a hole becomes a loss when it
+    /// expires.
+    Reorder = 5,
 }
 
 impl TimerKind {
     /// Number of kinds.
-    pub const COUNT: usize = 5;
-    const ALL: [TimerKind; Self::COUNT] = [
+    pub const COUNT: usize = 6;
+    pub(crate) const ALL: [TimerKind; Self::COUNT] = [
         TimerKind::Retransmit,
         TimerKind::DelayedAck,
         TimerKind::Persist,
         TimerKind::Keepalive,
         TimerKind::FinWait2,
+        TimerKind::Reorder,
     ];
 
     /// The name `ss -o` prints for the timer.
@@ -39,6 +43,7 @@ impl TimerKind {
             TimerKind::Persist => "persist",
             TimerKind::Keepalive => "keepalive",
             TimerKind::FinWait2 => "timewait",
+            TimerKind::Reorder => "on",
         }
     }
 }
@@ -69,6 +74,7 @@ impl Connection {
                                 self.close_with(None);
                             }
                         }
+                        TimerKind::Reorder => self.on_reorder_timeout(ctx),
                     }
                 }
                 _ => {}

@@ -140,3 +140,40 @@ fn dupacks_give_limited_transmit_then_fast_retransmit() {
     let out = h.recv();
     assert_eq!(out.first(), Some(&seg(".", c.l(1), c.p(1), 536)), "{out:?}");
 }
+
+/// RACK (RFC 8985 6.2-6.3): one SACKed segment is not yet a loss; the hole is declared
+/// lost when it has been out for the RTT of the SACKed segment plus a quarter of the
+/// minimum RTT (and Linux's two-tick timer floor), then fast retransmitted.
+#[test]
+fn rack_reordering_window_delays_the_retransmission() {
+    let mut h = Harness::new();
+    let c = sack_connection(&mut h);
+    let t0 = h.now.total_millis();
+    h.stack.send(c.handle, &[0u8; 4000]).unwrap();
+    assert_eq!(h.recv().len(), 4);
+    h.advance(Duration::from_millis(100));
+    h.send(&c, sack_ack(&c, 1, &[(3001, 4001)]));
+    assert_eq!(h.recv(), vec![], "inside the reordering window");
+    let out = h.advance_ms(50);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0 - t0, 100 + 25 + 2);
+    assert_eq!(out[0].1, seg(".", c.l(1), c.p(1), 1000));
+}
+
+/// Linux counts only whole segments as SACKed: a block of one byte changes nothing, so
+/// the tail loss probe, not fast recovery, answers it.
+#[test]
+fn sub_segment_sack_blocks_are_ignored() {
+    let mut h = Harness::new();
+    let c = sack_connection(&mut h);
+    let t0 = h.now.total_millis();
+    h.stack.send(c.handle, &[0u8; 4000]).unwrap();
+    assert_eq!(h.recv().len(), 4);
+    h.advance(Duration::from_millis(100));
+    h.send(&c, sack_ack(&c, 1, &[(4000, 4001)]));
+    let out = h.advance_ms(150);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0 - t0, 202, "the loss probe, at 2 SRTT + 2 ms");
+    assert_eq!(out[0].1, seg(".", c.l(3001), c.p(1), 1000));
+    assert_eq!(h.stack.stats().TCPFastRetrans, 0);
+}

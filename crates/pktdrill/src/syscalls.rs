@@ -251,7 +251,7 @@ impl Runner<'_> {
             "connect" => return self.connect(sc, blocking),
             _ => None,
         };
-        let Some(mut op) = op else {
+        let Some(op) = op else {
             let (ret, errno) = self.simple(sc)?;
             return self.check_result(sc, ret, errno.as_deref());
         };
@@ -266,6 +266,18 @@ impl Runner<'_> {
             Op::Connect { fd } => fd,
         };
         let nonblocking = dontwait || self.fds.get(&fd).is_some_and(|f| f.nonblocking);
+        self.run_op(sc, op, nonblocking, blocking)
+    }
+
+    /// Runs `op`: checks its result now, or leaves it pending until the engine
+    /// completes it (a blocking call; without `...` the script waits for it here).
+    fn run_op(
+        &mut self,
+        sc: &Syscall,
+        mut op: Op,
+        nonblocking: bool,
+        blocking: Option<(i64, i64)>,
+    ) -> Res<()> {
         match self.attempt(&mut op, nonblocking) {
             Attempt::Done(ret, errno) => {
                 if let Some((end, tol)) = blocking {
@@ -487,28 +499,7 @@ impl Runner<'_> {
                     }
                     return self.check_result(sc, -1, Some("EINPROGRESS"));
                 }
-                let mut op = Op::Connect { fd };
-                match self.attempt(&mut op, false) {
-                    Attempt::Done(ret, errno) => {
-                        if let Some((end, tol)) = blocking {
-                            self.check_return_time(end, tol)?;
-                        }
-                        self.check_result(sc, ret, errno.as_deref())
-                    }
-                    Attempt::Block => {
-                        self.pending = Some(Pending {
-                            line: self.line,
-                            op,
-                            end: blocking.map(|b| b.0),
-                            tol: blocking.map_or(0, |b| b.1),
-                            sc: sc.clone(),
-                        });
-                        if blocking.is_none() {
-                            self.wait_pending(self.now.saturating_add(600_000_000))?;
-                        }
-                        Ok(())
-                    }
-                }
+                self.run_op(sc, Op::Connect { fd }, false, blocking)
             }
             Err(e) => self.check_result(sc, -1, Some(e.name())),
         }

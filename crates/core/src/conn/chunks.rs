@@ -41,6 +41,9 @@ pub(crate) struct Chunk {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunks {
     q: VecDeque<Chunk>,
+    /// Index of the chunk found last: segments mostly go out in order, so the next
+    /// lookup usually hits it or its successor without a search.
+    hint: std::cell::Cell<usize>,
 }
 
 impl Chunks {
@@ -117,9 +120,13 @@ impl Chunks {
     /// transmission starts a new unit of at most [`CHUNK_SEGMENTS`] segments, cut off
     /// the chunk.
     pub fn transmit(&mut self, seq: SeqNum, room: u32, mss: u32) -> Option<(SeqNum, bool)> {
-        let c = self.q[self.index(seq)?];
+        let i = self.index(seq)?;
+        let c = self.q[i];
         let continuing = c.started && c.sent_to == seq && seq != c.start;
-        if !continuing {
+        if continuing {
+            return Some((c.end, c.push || c.burst));
+        }
+        {
             self.split(seq);
             let len = (c.end - seq) as u32;
             let unit = len.min(CHUNK_SEGMENTS * mss).min(room.max(1));
@@ -146,6 +153,7 @@ impl Chunks {
     /// Forgets everything (the send buffer was released).
     pub fn clear(&mut self) {
         self.q.clear();
+        self.hint.set(0);
     }
 }
 

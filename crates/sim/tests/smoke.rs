@@ -178,3 +178,58 @@ fn ipv6_connection_transfers_data() {
         got == data.len()
     }));
 }
+
+/// The seeds' server restart: when the server closed first, its TIME-WAIT entries hold
+/// port 80, so a new socket's bind() fails with EADDRINUSE until SO_REUSEADDR is set.
+#[test]
+fn time_wait_holds_the_port_until_reuseaddr() {
+    let ca = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let sa = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let mut c = Stack::new(Config::default());
+    c.add_address(ca);
+    let mut s = Stack::new(Config {
+        seed: 13,
+        ..Config::default()
+    });
+    s.add_address(sa);
+    let mut pair = Pair::new(7, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(1)));
+    let l = pair.server().socket();
+    pair.server().bind(l, SocketAddr::new(sa, 80)).unwrap();
+    pair.server().listen(l, 8).unwrap();
+    let h = pair.client().socket();
+    pair.client().connect(h, SocketAddr::new(sa, 80)).unwrap();
+    let mut child = None;
+    assert!(pair.run_until(Instant::from_secs(5), |p| {
+        child = p.server().accept(l).ok().map(|(c, _)| c);
+        child.is_some()
+    }));
+    // The server closes first; the client reads EOF and closes too.
+    pair.server().close(child.unwrap()).unwrap();
+    let mut buf = [0u8; 8];
+    assert!(
+        pair.run_until(Instant::from_secs(10), |p| p.client().recv(h, &mut buf)
+            == Ok(0))
+    );
+    pair.client().close(h).unwrap();
+    assert!(pair.run_until(Instant::from_secs(20), |p| p
+        .server()
+        .sockets()
+        .iter()
+        .any(|i| i.state == State::TimeWait)));
+    pair.server().close(l).unwrap();
+    let again = pair.server().socket();
+    assert_eq!(
+        pair.server().bind(again, SocketAddr::new(sa, 80)),
+        Err(synack::Error::AddrInUse)
+    );
+    pair.server()
+        .set_option(again, synack::SockOpt::ReuseAddr(true))
+        .unwrap();
+    assert_eq!(pair.server().bind(again, SocketAddr::new(sa, 80)), Ok(()));
+    assert_eq!(pair.server().listen(again, 8), Ok(()));
+    // After 60 s the TIME-WAIT entry is gone and the port is free for anyone.
+    pair.run_for(Duration::from_secs(61));
+    let third = pair.server().socket();
+    pair.server().close(again).unwrap();
+    assert_eq!(pair.server().bind(third, SocketAddr::new(sa, 80)), Ok(()));
+}

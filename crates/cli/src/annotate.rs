@@ -1,10 +1,11 @@
 //! Names the segments of the handshake and the close the way the seeds write them.
 //!
 //! The seeds describe the three-way handshake as `SYN seq=x`, `SYN-ACK seq=y ack=x+1`,
-//! `ACK ack=y+1`, and the four-way close as `FIN seq=u`, `ACK ack=u+1`, `FIN seq=w`,
-//! `ACK ack=w+1`. [`Annotator`] watches the segments of one connection in both directions,
-//! learns x and y from the SYNs and u and w from the FINs, and labels each segment from
-//! its actual numbers, so a lost and retransmitted segment is recognised and labelled too.
+//! `ACK seq=x+1 ack=y+1`, and the four-way close as `FIN seq=u`, `ACK seq=v ack=u+1`,
+//! `FIN seq=w`, `ACK seq=u+1 ack=w+1`. [`Annotator`] watches the segments of one
+//! connection in both directions, learns x and y from the SYNs and u and w from the FINs,
+//! and labels each segment from its actual numbers, so a lost and retransmitted segment
+//! is recognised and labelled too.
 
 use synack::wire::{tcp::flags, IpRepr, SeqNum, TcpPacket, IPPROTO_TCP};
 
@@ -105,7 +106,12 @@ impl Annotator {
             if let Some(y) = self.isn[other] {
                 if seg.ack == y + 1 {
                     self.handshake_done = true;
-                    labels.push(format!("ACK ack={}", name(seg.ack, y, isn_letter(other))));
+                    let x = self.isn[dir].unwrap_or(seg.seq - 1);
+                    labels.push(format!(
+                        "ACK seq={} ack={}",
+                        name(seg.seq, x, isn_letter(dir)),
+                        name(seg.ack, y, isn_letter(other))
+                    ));
                 }
             }
         }
@@ -122,8 +128,19 @@ impl Annotator {
             labels.push(label);
         } else if let (Some(first), Some(f)) = (self.first_fin, self.fin[other]) {
             if seg.has(flags::ACK) && seg.ack == f + 1 {
+                // The seeds number the passive side's ACK seq=v, and the closer's final
+                // ACK seq=u+1.
+                let seq = if dir == first {
+                    name(
+                        seg.seq,
+                        self.fin[dir].unwrap_or(seg.seq),
+                        fin_letter(first, dir),
+                    )
+                } else {
+                    "v".to_string()
+                };
                 labels.push(format!(
-                    "ACK ack={}",
+                    "ACK seq={seq} ack={}",
                     name(seg.ack, f, fin_letter(first, other))
                 ));
             }
@@ -186,15 +203,15 @@ mod tests {
             an.observe(1, &seg(s | a, 500, 101, 0)),
             ["SYN-ACK seq=y ack=x+1"]
         );
-        assert_eq!(an.observe(0, &seg(a, 101, 501, 0)), ["ACK ack=y+1"]);
+        assert_eq!(an.observe(0, &seg(a, 101, 501, 0)), ["ACK seq=x+1 ack=y+1"]);
         assert!(an.observe(0, &seg(a, 101, 501, 10)).is_empty());
         assert!(an.is_retransmission(0, &seg(a, 101, 501, 10)));
         assert_eq!(an.observe(0, &seg(f | a, 111, 501, 0)), ["FIN seq=u"]);
-        assert_eq!(an.observe(1, &seg(a, 501, 112, 0)), ["ACK ack=u+1"]);
+        assert_eq!(an.observe(1, &seg(a, 501, 112, 0)), ["ACK seq=v ack=u+1"]);
         assert_eq!(
             an.observe(1, &seg(f | a, 501, 112, 0)),
             ["FIN seq=w ack=u+1"]
         );
-        assert_eq!(an.observe(0, &seg(a, 112, 502, 0)), ["ACK ack=w+1"]);
+        assert_eq!(an.observe(0, &seg(a, 112, 502, 0)), ["ACK seq=u+1 ack=w+1"]);
     }
 }

@@ -4,6 +4,43 @@ use std::time::Duration;
 use synack::{Config, EventKind, Instant, Shutdown, Stack, State};
 use synack_sim::{LinkConfig, Pair};
 
+/// A connected pair: the client at `ca` connected to a listener at `sa:port` on a
+/// server built from `server`; returns the pair, the client socket, the listener and
+/// the accepted socket.
+fn connected(
+    ca: IpAddr,
+    sa: IpAddr,
+    port: u16,
+    server: Config,
+    delay: Duration,
+) -> (
+    Pair<Stack>,
+    synack::SocketHandle,
+    synack::SocketHandle,
+    synack::SocketHandle,
+) {
+    let mut c = Stack::new(Config::default());
+    c.add_address(ca);
+    let mut s = Stack::new(server);
+    s.add_address(sa);
+    let mut pair = Pair::new(3, c, ca, s, sa, LinkConfig::ideal(delay));
+    let l = pair.server().socket();
+    pair.server().bind(l, SocketAddr::new(sa, port)).unwrap();
+    pair.server().listen(l, 8).unwrap();
+    let h = pair.client().socket();
+    pair.client().connect(h, SocketAddr::new(sa, port)).unwrap();
+    let mut child = None;
+    assert!(pair.run_until(Instant::from_secs(5), |p| {
+        child = p.server().accept(l).ok().map(|(c, _)| c);
+        child.is_some()
+    }));
+    (pair, h, l, child.unwrap())
+}
+
+fn v4(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
 #[test]
 fn handshake_transfer_and_close() {
     let ca = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -88,29 +125,12 @@ fn handshake_transfer_and_close() {
 /// the third-step ACK rebuilds the connection, which then carries data (RFC 4987 3.6).
 #[test]
 fn syn_cookie_handshake_carries_data() {
-    let ca = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    let sa = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-    let mut c = Stack::new(Config::default());
-    c.add_address(ca);
     let mut cfg = Config {
         seed: 9,
         ..Config::default()
     };
     cfg.set_sysctl("net.ipv4.tcp_syncookies", "2").unwrap();
-    let mut s = Stack::new(cfg);
-    s.add_address(sa);
-    let mut pair = Pair::new(3, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(5)));
-    let l = pair.server().socket();
-    pair.server().bind(l, SocketAddr::new(sa, 80)).unwrap();
-    pair.server().listen(l, 16).unwrap();
-    let h = pair.client().socket();
-    pair.client().connect(h, SocketAddr::new(sa, 80)).unwrap();
-    let mut child = None;
-    assert!(pair.run_until(Instant::from_secs(5), |p| {
-        child = p.server().accept(l).ok().map(|(c, _)| c);
-        child.is_some()
-    }));
-    let child = child.unwrap();
+    let (mut pair, h, _, child) = connected(v4(1), v4(2), 80, cfg, Duration::from_millis(5));
     assert!(pair
         .server()
         .sockets()
@@ -138,27 +158,12 @@ fn syn_cookie_handshake_carries_data() {
 /// data arrives intact.
 #[test]
 fn ipv6_connection_transfers_data() {
-    let ca: IpAddr = "fd00::1".parse().unwrap();
-    let sa: IpAddr = "fd00::2".parse().unwrap();
-    let mut c = Stack::new(Config::default());
-    c.add_address(ca);
-    let mut s = Stack::new(Config {
+    let server = Config {
         seed: 11,
         ..Config::default()
-    });
-    s.add_address(sa);
-    let mut pair = Pair::new(5, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(2)));
-    let l = pair.server().socket();
-    pair.server().bind(l, SocketAddr::new(sa, 443)).unwrap();
-    pair.server().listen(l, 8).unwrap();
-    let h = pair.client().socket();
-    pair.client().connect(h, SocketAddr::new(sa, 443)).unwrap();
-    let mut child = None;
-    assert!(pair.run_until(Instant::from_secs(5), |p| {
-        child = p.server().accept(l).ok().map(|(c, _)| c);
-        child.is_some()
-    }));
-    let child = child.unwrap();
+    };
+    let (ca, sa) = ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+    let (mut pair, h, _, child) = connected(ca, sa, 443, server, Duration::from_millis(2));
     assert_eq!(pair.server().socket_info(child).unwrap().mss, 1440 - 12);
     let data = vec![0x5au8; 20_000];
     let mut sent = 0;
@@ -183,28 +188,14 @@ fn ipv6_connection_transfers_data() {
 /// port 80, so a new socket's bind() fails with EADDRINUSE until SO_REUSEADDR is set.
 #[test]
 fn time_wait_holds_the_port_until_reuseaddr() {
-    let ca = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    let sa = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-    let mut c = Stack::new(Config::default());
-    c.add_address(ca);
-    let mut s = Stack::new(Config {
+    let server = Config {
         seed: 13,
         ..Config::default()
-    });
-    s.add_address(sa);
-    let mut pair = Pair::new(7, c, ca, s, sa, LinkConfig::ideal(Duration::from_millis(1)));
-    let l = pair.server().socket();
-    pair.server().bind(l, SocketAddr::new(sa, 80)).unwrap();
-    pair.server().listen(l, 8).unwrap();
-    let h = pair.client().socket();
-    pair.client().connect(h, SocketAddr::new(sa, 80)).unwrap();
-    let mut child = None;
-    assert!(pair.run_until(Instant::from_secs(5), |p| {
-        child = p.server().accept(l).ok().map(|(c, _)| c);
-        child.is_some()
-    }));
+    };
+    let sa = v4(2);
+    let (mut pair, h, l, child) = connected(v4(1), sa, 80, server, Duration::from_millis(1));
     // The server closes first; the client reads EOF and closes too.
-    pair.server().close(child.unwrap()).unwrap();
+    pair.server().close(child).unwrap();
     let mut buf = [0u8; 8];
     assert!(
         pair.run_until(Instant::from_secs(10), |p| p.client().recv(h, &mut buf)

@@ -177,3 +177,24 @@ fn sub_segment_sack_blocks_are_ignored() {
     assert_eq!(out[0].1, seg(".", c.l(3001), c.p(1), 1000));
     assert_eq!(h.stack.stats().TCPFastRetrans, 0);
 }
+
+/// RFC 5681 4.1 (`tcp_slow_start_after_idle`, on by default): a write after more than an
+/// RTO of silence starts again from the restart window; with the knob off cwnd stays.
+#[test]
+fn cwnd_restarts_after_idle_unless_disabled() {
+    for (on, expected) in [(true, 10), (false, 20)] {
+        let mut h = Harness::with_config(|c| c.tcp_slow_start_after_idle = on);
+        let c = sack_connection(&mut h);
+        h.stack.send(c.handle, &[0u8; 10_000]).unwrap();
+        assert_eq!(h.recv().len(), 10);
+        h.send(&c, pkt(".", c.p(1), c.l(10_001)));
+        assert_eq!(h.stack.socket_info(c.handle).unwrap().cwnd, 20);
+        h.advance(Duration::from_secs(5));
+        h.stack.send(c.handle, b"x").unwrap();
+        let info = h.stack.socket_info(c.handle).unwrap();
+        assert_eq!(
+            info.cwnd, expected,
+            "tcp_slow_start_after_idle={on}: {info}"
+        );
+    }
+}

@@ -560,7 +560,7 @@ impl Connection {
     }
 
     /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
-    pub fn send(&mut self, data: &[u8], flags: SendFlags) -> Result<usize> {
+    pub fn send(&mut self, ctx: &Ctx, data: &[u8], flags: SendFlags) -> Result<usize> {
         // Linux's sk_stream_error: the pending error once, then EPIPE.
         if let Some(e) = self.pending_error.take() {
             return Err(e);
@@ -579,6 +579,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        self.restart_after_idle(ctx);
         let n = self.send_buf.write(data);
         if n == 0 {
             return Err(Error::WouldBlock);
@@ -591,6 +592,24 @@ impl Connection {
         let eor = flags.eor && n == data.len();
         self.chunks.append(at, n as u32, !flags.more, eor);
         Ok(n)
+    }
+
+    /// A write to an idle connection (nothing in flight): CUBIC restarts its epoch, and
+    /// with `tcp_slow_start_after_idle` cwnd shrinks after more than an RTO of silence
+    /// (RFC 5681 4.1; Linux's tcp_slow_start_after_idle_check at write time).
+    fn restart_after_idle(&mut self, ctx: &Ctx) {
+        let sent_before = self.snd_max.after(self.iss + 1);
+        if !sent_before || self.snd_max.after(self.snd_una) {
+            return;
+        }
+        let idle = ctx.now - self.last_send;
+        let rto = if ctx.config.tcp_slow_start_after_idle {
+            self.rtt.rto()
+        } else {
+            // Longer than any idle time: only CUBIC's epoch moves.
+            Duration::MAX
+        };
+        self.cc.on_idle_restart(idle, rto);
     }
 
     /// Bytes the send buffer can take now.

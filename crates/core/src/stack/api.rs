@@ -366,7 +366,7 @@ impl Stack {
             Sock::Conn(_) => {}
             _ => return Err(Error::BrokenPipe),
         }
-        self.with_conn(h, |c, _| c.send(data, flags))
+        self.with_conn(h, |c, ctx| c.send(ctx, data, flags))
             .unwrap_or(Err(Error::BadHandle))
     }
 

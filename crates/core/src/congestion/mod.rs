@@ -4,17 +4,19 @@
 //! carries its controller inline with no allocation and no dynamic dispatch.
 //!
 //! All windows are in bytes (`u32`), where Linux counts packets; byte counting follows
-//! RFC 3465 and RFC 5681. Fast recovery is NewReno's (RFC 6582) for every algorithm: Linux
-//! uses Proportional Rate Reduction (RFC 6937) there instead, which this does not implement.
+//! RFC 3465 and RFC 5681.
 //!
 //! The connection drives it:
 //! - [`Congestion::on_ack`] for each ACK of new data outside recovery;
-//! - on the third duplicate ACK, [`Congestion::enter_recovery`]; then
-//!   [`Congestion::on_dup_ack_in_recovery`] per further duplicate,
-//!   [`Congestion::on_partial_ack`] per partial ACK, and [`Congestion::exit_recovery`] once
-//!   the recovery point is acknowledged;
+//! - at fast retransmit, [`Congestion::enter_recovery`] (the algorithm's reduction of
+//!   ssthresh); while recovering, the connection sizes cwnd itself with Proportional
+//!   Rate Reduction (RFC 6937, as Linux does; `conn/recovery.rs`) through
+//!   [`Congestion::set_cwnd`], and ends with [`Congestion::exit_recovery`] and cwnd =
+//!   ssthresh. [`Congestion::on_dup_ack_in_recovery`] and [`Congestion::on_partial_ack`]
+//!   keep RFC 6582's NewReno arithmetic for drivers that want it; the engine does not use
+//!   them;
 //! - [`Congestion::on_rto`] when the retransmission timer fires;
-//! - [`Congestion::on_idle_restart`] when it resumes sending with nothing in flight.
+//! - [`Congestion::on_idle_restart`] when a write finds nothing in flight.
 //!
 //! Every method accepts any input without panicking; arithmetic saturates.
 

@@ -126,20 +126,17 @@ impl Chunks {
         if continuing {
             return Some((c.end, c.push || c.burst));
         }
-        {
-            self.split(seq);
-            let len = (c.end - seq) as u32;
-            let unit = len.min(CHUNK_SEGMENTS * mss).min(room.max(1));
-            if unit < len {
-                self.split(seq + unit);
-            }
-            let i = self.index(seq)?;
-            let c = &mut self.q[i];
-            c.started = true;
-            c.burst = unit > mss;
-            c.sent_to = seq;
+        self.split(seq);
+        let len = (c.end - seq) as u32;
+        let unit = len.min(CHUNK_SEGMENTS * mss).min(room.max(1));
+        if unit < len {
+            self.split(seq + unit);
         }
-        let c = self.q[self.index(seq)?];
+        let i = self.index(seq)?;
+        let c = &mut self.q[i];
+        c.started = true;
+        c.burst = unit > mss;
+        c.sent_to = seq;
         Some((c.end, c.push || c.burst))
     }
 

@@ -65,6 +65,9 @@ counters! {
     "TcpExt" TW,
     /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).
     "TcpExt" TWKilled,
+    /// ACKs that TIME-WAIT did not send to segments it could not accept, because one
+    /// went less than `tcp_invalid_ratelimit` ago (Linux's tcp_timewait_check_oow_rate_limit).
+    "TcpExt" TCPACKSkippedTimeWait,
     /// TIME_WAIT entries reused for a new connection.
     "TcpExt" TWRecycled,
     /// Connections that skipped TIME_WAIT because `tcp_max_tw_buckets` was reached.

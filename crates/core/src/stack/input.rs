@@ -55,12 +55,16 @@ impl Stack {
         let mut reopen_isn = None;
         if let Some(tw) = self.time_wait.get_mut(&tuple) {
             let len = self.config.tcp_timewait_len;
-            match tw.on_segment(&seg, now, len, self.config.tcp_rfc1337) {
+            let (rfc1337, ratelimit) = (self.config.tcp_rfc1337, self.config.tcp_invalid_ratelimit);
+            match tw.on_segment(&seg, now, len, rfc1337, ratelimit) {
                 TwAction::Drop => return,
                 TwAction::Ack => {
                     let tw = *tw;
                     self.push_tw_ack(&tuple, &tw);
-                    self.tw_expiry.push_back((tw.expires, tuple));
+                    return;
+                }
+                TwAction::AckSkipped => {
+                    self.stats.TCPACKSkippedTimeWait += 1;
                     return;
                 }
                 TwAction::Kill => {

@@ -31,7 +31,7 @@ use crate::segment::{CtlQueue, CtlSegment};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::time_wait::TimeWait;
+use crate::time_wait::{TimeWait, TimeWaitTable};
 
 pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
@@ -92,7 +92,7 @@ pub struct Transition {
 }
 
 /// The two ends of a connection: the demultiplexing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct FourTuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -177,8 +177,7 @@ pub struct Stack {
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
     next_request_id: u64,
-    time_wait: HashMap<FourTuple, TimeWait, KeyedState>,
-    tw_expiry: VecDeque<(Instant, FourTuple)>,
+    time_wait: TimeWaitTable,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
     /// Explicitly bound or listening ports, with how many sockets hold each.
     bound_ports: HashMap<u16, u32, KeyedState>,
@@ -251,8 +250,7 @@ impl Stack {
             requests: HashMap::with_hasher(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
-            time_wait: HashMap::with_hasher(hasher),
-            tw_expiry: VecDeque::new(),
+            time_wait: TimeWaitTable::new(hasher),
             listeners: HashMap::with_hasher(hasher),
             bound_ports: HashMap::with_hasher(hasher),
             port_refs: HashMap::with_hasher(hasher),
@@ -342,6 +340,13 @@ impl Stack {
             .map(|(t, tw)| (t.local, t.remote, tw.expires))
     }
 
+    /// How many timers the TIME-WAIT expiry structure holds (introspection for tests of
+    /// its memory bound: at most one per TIME-WAIT entry).
+    #[doc(hidden)]
+    pub fn time_wait_timers(&self) -> usize {
+        self.time_wait.timers()
+    }
+
     fn advance(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
@@ -390,7 +395,7 @@ impl Stack {
     /// The next instant at which [`Stack::handle_timeout`] should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let heap = self.timers.peek().map(|r| r.0 .0);
-        let tw = self.tw_expiry.front().map(|(at, _)| *at);
+        let tw = self.time_wait.next_deadline();
         match (heap, tw) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -410,20 +415,9 @@ impl Stack {
                 TimerRef::Request(id) => self.request_timer(id),
             }
         }
-        while let Some(&(at, tuple)) = self.tw_expiry.front() {
-            if at > now {
-                break;
-            }
-            self.tw_expiry.pop_front();
-            if let Some(tw) = self.time_wait.get(&tuple) {
-                if tw.expires <= now {
-                    self.tw_remove(&tuple);
-                    self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
-                } else {
-                    let expires = tw.expires;
-                    self.tw_expiry.push_back((expires, tuple));
-                }
-            }
+        while let Some(tuple) = self.time_wait.pop_expired(now) {
+            self.port_ref(tuple.local.port(), false);
+            self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
         }
     }
 
@@ -713,16 +707,14 @@ impl Stack {
         let deadline = conn.next_deadline();
         let user_closed = slot.user_closed;
         if after == State::TimeWait {
-            let tw = TimeWait {
-                snd_nxt: conn.snd_max,
-                rcv_nxt: conn.rcv_nxt,
-                window: ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale)
-                    .min(65535) as u16,
-                ts_recent: conn.neg.ts.map_or(0, |t| t.recent),
-                ts_offset: conn.neg.ts.map(|t| t.offset),
-                ts_stamp: conn.neg.ts.map_or(now, |t| t.recent_stamp),
-                expires: now + self.config.tcp_timewait_len,
-            };
+            let tw = TimeWait::new(
+                conn.snd_max,
+                conn.rcv_nxt,
+                ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale).min(65535)
+                    as u16,
+                conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
+                now + self.config.tcp_timewait_len,
+            );
             conn.close_with(None);
             conn.events = 0;
             ev |= EV_CLOSED;
@@ -786,10 +778,9 @@ impl Stack {
     }
 
     pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
-        if self.time_wait.insert(tuple, tw).is_none() {
+        if self.time_wait.insert(tuple, tw) {
             self.port_ref(tuple.local.port(), true);
         }
-        self.tw_expiry.push_back((tw.expires, tuple));
     }
 
     pub(crate) fn tw_remove(&mut self, tuple: &FourTuple) {

@@ -68,6 +68,9 @@ counters! {
     /// ACKs that TIME-WAIT did not send to segments it could not accept, because one
     /// went less than `tcp_invalid_ratelimit` ago (Linux's tcp_timewait_check_oow_rate_limit).
     "TcpExt" TCPACKSkippedTimeWait,
+    /// ACKs that SYN-RECEIVED did not send to segments it could not accept, because one
+    /// went less than `tcp_invalid_ratelimit` ago (Linux's tcp_check_req).
+    "TcpExt" TCPACKSkippedSynRecv,
     /// TIME_WAIT entries reused for a new connection.
     "TcpExt" TWRecycled,
     /// Connections that skipped TIME_WAIT because `tcp_max_tw_buckets` was reached.

@@ -135,11 +135,14 @@ impl Connection {
 
     /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
     fn on_segment_synchronized(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
-        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check.
+        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check (Linux's
+        // tcp_paws_check also ignores a TS.Recent of zero, which some stacks send in the
+        // SYN).
         if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
             let stale = ctx.now - ts.recent_stamp > PAWS_IDLE_LIMIT;
             if seg.control != Control::Rst
                 && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
+                && ts.recent != 0
                 && !stale
             {
                 ctx.stats.PAWSEstab += 1;

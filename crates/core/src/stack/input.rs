@@ -298,10 +298,7 @@ impl Stack {
         };
         req.neg.sack = sack && self.config.tcp_sack;
         req.retransmits = 1; // no RTT sample from a stateless handshake
-        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
-            l.syn_queue_len += 1;
-        }
-        self.establish_child(lh, req, seg);
+        self.establish_child(lh, &req, seg);
         true
     }
 
@@ -331,22 +328,18 @@ impl Stack {
                 return;
             }
         }
-        // Sequence check against the window we offered in the SYN-ACK.
+        // First, the sequence number, with PAWS (Linux's tcp_check_req), against the
+        // window we offered in the SYN-ACK: a segment that fails is answered with an ACK
+        // (rate limited) and dropped, and the request stays as it was.
         let wnd = u32::from(req.syn_ack(&self.config, now).window);
         let end = seg.seq + seg.seg_len();
-        if end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
+        let paws_reject = req.paws_reject(seg);
+        if paws_reject || end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
+            if paws_reject {
+                self.stats.PAWSEstab += 1;
+            }
             if seg.control != Control::Rst {
-                let synack = req.syn_ack(&self.config, now);
-                self.ctl.push(CtlSegment {
-                    control: Control::None,
-                    seq: req.iss + 1,
-                    ack: Some(rcv_nxt),
-                    options: synack_wire::TcpOptions {
-                        timestamp: synack.options.timestamp,
-                        ..Default::default()
-                    },
-                    ..synack
-                });
+                self.ack_from_request(tuple, seg);
             }
             return;
         }
@@ -383,22 +376,58 @@ impl Stack {
             }
             return;
         }
-        let req = self.requests.remove(tuple).expect("checked above");
+        let Some(req) = self.requests.get(tuple) else {
+            return;
+        };
+        if !self.establish_child(lh, &req.clone(), seg) {
+            return;
+        }
+        // The connection took the request's place (Linux's inet_csk_complete_hashdance).
+        self.requests.remove(tuple);
         if let Some(id) = id {
             self.request_ids.remove(&id);
         }
-        self.establish_child(lh, req, seg);
+        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
+            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
+        }
     }
 
-    /// Creates the connection of a completed passive handshake and queues it for accept.
-    fn establish_child(&mut self, lh: SocketHandle, req: RequestSock, seg: &TcpRepr) {
+    /// The ACK a half-open request sends to a segment it cannot accept (Linux's
+    /// tcp_v4_reqsk_send_ack): `<SEQ=ISS+1><ACK=RCV.NXT>`, rate limited.
+    fn ack_from_request(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+        let now = self.now;
+        let Some(req) = self.requests.get_mut(tuple) else {
+            return;
+        };
+        if !req.oow_ack_allowed(seg, &self.config, now) {
+            self.stats.TCPACKSkippedSynRecv += 1;
+            return;
+        }
+        let synack = req.syn_ack(&self.config, now);
+        self.ctl.push(CtlSegment {
+            control: Control::None,
+            seq: req.iss + 1,
+            ack: Some(req.irs + 1),
+            options: synack_wire::TcpOptions {
+                timestamp: synack.options.timestamp,
+                ..Default::default()
+            },
+            retransmit: false,
+            ..synack
+        });
+    }
+
+    /// The third step of a passive handshake in one step (Linux's syn_recv_sock and
+    /// inet_csk_complete_hashdance): the connection is built from the request and the
+    /// ACK processed on it before anything in the stack changes. A connection that the
+    /// ACK made synchronized enters the tables and the accept queue and true is
+    /// returned; otherwise it is discarded, the stack is as it was (the caller keeps its
+    /// request), and false is returned.
+    fn establish_child(&mut self, lh: SocketHandle, req: &RequestSock, seg: &TcpRepr) -> bool {
         let now = self.now;
         let opts = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => {
-                l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
-                l.opts
-            }
-            _ => return,
+            Some(Sock::Listener(l)) => l.opts,
+            _ => return false,
         };
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
@@ -418,28 +447,33 @@ impl Stack {
             conn.rtt_seq = Some((req.iss, req.sent_at));
         }
         conn.retrans_stamp = None;
+        // The ACK (and any data or FIN on it) goes through the ordinary path, which
+        // moves SYN-RECEIVED to ESTABLISHED (RFC 9293 3.10.7.4, fifth).
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            stats: &mut self.stats,
+            ctl: &mut self.ctl,
+            challenge: &mut self.challenge,
+        };
+        conn.on_segment(&mut ctx, seg);
+        if matches!(conn.state, State::SynReceived | State::Closed) {
+            return false;
+        }
         self.stats.PassiveOpens += 1;
+        self.stats.TcpPassiveEstab += 1;
         let tuple = FourTuple {
             local: req.local,
             remote: req.remote,
         };
         let h = self.alloc(Sock::Conn(Box::new(conn)));
         self.conn_insert(tuple, h);
-        // The ACK (and any data or FIN on it) goes through the ordinary path, which
-        // moves SYN-RECEIVED to ESTABLISHED (RFC 9293 3.10.7.4, fifth).
-        self.with_conn(h, |conn, ctx: &mut Ctx| conn.on_segment(ctx, seg));
-        let ok = matches!(
-            self.sock_mut(h),
-            Some(Sock::Conn(c)) if c.state != State::SynReceived && c.state != State::Closed
-        );
-        if !ok {
-            return;
-        }
-        self.stats.TcpPassiveEstab += 1;
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
         }
         self.notify(lh, EV_INCOMING);
+        self.after_conn(h, State::SynReceived);
+        true
     }
 }
 

@@ -1,7 +1,7 @@
 //! Datagram arrival: parse, demultiplex (connections, then TIME-WAIT, then half-open
 //! requests, then listeners, as Linux looks them up), and dispatch.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::{Control, SeqNum, TcpRepr};
 
@@ -16,7 +16,8 @@ use crate::time_wait::TwAction;
 
 impl Stack {
     /// Feeds one whole IP datagram received at `now`. Malformed datagrams are counted
-    /// (InErrs, InCsumErrors, IpInDiscards) and dropped; nothing panics.
+    /// (InErrs, InCsumErrors, IpInDiscards) and dropped, and so are datagrams from
+    /// martian sources (InMartianSrc, Ip6 InHdrErrors); nothing panics.
     pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
         self.advance(now);
         let (ip, seg) = match synack_wire::parse_datagram(datagram, true) {
@@ -42,6 +43,17 @@ impl Stack {
         if !self.addrs.contains(&ip.dst) {
             self.stats.IpInDiscards += 1;
             return;
+        }
+        match self.martian_source(ip.src, ip.dst) {
+            Some(Martian::Source) => {
+                self.stats.InMartianSrc += 1;
+                return;
+            }
+            Some(Martian::Ip6Header) => {
+                self.stats.Ip6InHdrErrors += 1;
+                return;
+            }
+            None => {}
         }
         self.stats.InSegs += 1;
         let tuple = FourTuple {
@@ -90,6 +102,38 @@ impl Stack {
         }
         // CLOSED (RFC 9293 3.10.7.1).
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
+    }
+
+    /// Whether `src` cannot be the source of a datagram to our address `dst`, and how
+    /// Linux counts it. A destination on loopback means the datagram came over the
+    /// loopback device, where loopback sources and our own addresses are at home.
+    fn martian_source(&self, src: IpAddr, dst: IpAddr) -> Option<Martian> {
+        let on_loopback = dst.is_loopback();
+        match src {
+            // ip_route_input_slow: multicast, limited broadcast, 0.0.0.0/8, loopback from
+            // outside; fib_validate_source: a subnet broadcast or a local address.
+            IpAddr::V4(v4) => {
+                let martian = v4.is_multicast()
+                    || v4.is_broadcast()
+                    || v4.octets()[0] == 0
+                    || self.broadcasts.contains(&v4)
+                    || (!on_loopback && (v4.is_loopback() || self.addrs.contains(&src)));
+                martian.then_some(Martian::Source)
+            }
+            // ip6_rcv_core (RFC 4291 2.5.3 and 2.7) and tcp_v6_conn_request.
+            IpAddr::V6(v6) => {
+                if v6.is_multicast()
+                    || (v6.is_loopback() && !on_loopback)
+                    || v6.to_ipv4_mapped().is_some()
+                {
+                    Some(Martian::Ip6Header)
+                } else if v6.is_unspecified() || (!on_loopback && self.addrs.contains(&src)) {
+                    Some(Martian::Source)
+                } else {
+                    None
+                }
+            }
+        }
     }
 
     fn push_tw_ack(&mut self, tuple: &FourTuple, tw: &crate::time_wait::TimeWait) {
@@ -475,6 +519,15 @@ impl Stack {
         self.after_conn(h, State::SynReceived);
         true
     }
+}
+
+/// How a datagram from a source that cannot be is counted (see
+/// [`Stack::martian_source`]).
+enum Martian {
+    /// InMartianSrc.
+    Source,
+    /// Ip6 InHdrErrors.
+    Ip6Header,
 }
 
 /// Whether a datagram that failed to parse carries TCP (for counting InErrs).

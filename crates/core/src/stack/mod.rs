@@ -170,6 +170,8 @@ enum TimerRef {
 pub struct Stack {
     config: Config,
     addrs: Vec<IpAddr>,
+    /// Directed broadcast addresses of our IPv4 subnets (from address prefixes).
+    broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     conns: HashMap<FourTuple, SocketHandle, KeyedState>,
@@ -244,6 +246,7 @@ impl Stack {
             ),
             config,
             addrs: Vec::new(),
+            broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher),
@@ -271,6 +274,23 @@ impl Stack {
     pub fn add_address(&mut self, addr: IpAddr) {
         if !self.addrs.contains(&addr) {
             self.addrs.push(addr);
+        }
+    }
+
+    /// Adds a local address with its prefix length, as `ip addr add 10.0.0.1/24` does:
+    /// besides what [`Stack::add_address`] does, the subnet's broadcast address (for
+    /// IPv4 prefixes shorter than /31) becomes known, and datagrams from it are dropped
+    /// as martians.
+    pub fn add_address_prefix(&mut self, addr: IpAddr, prefix_len: u8) {
+        self.add_address(addr);
+        if let IpAddr::V4(v4) = addr {
+            if prefix_len < 31 {
+                let host_bits = u32::MAX >> prefix_len;
+                let bcast = std::net::Ipv4Addr::from(u32::from(v4) | host_bits);
+                if !self.broadcasts.contains(&bcast) {
+                    self.broadcasts.push(bcast);
+                }
+            }
         }
     }
 

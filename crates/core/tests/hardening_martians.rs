@@ -56,7 +56,11 @@ fn answers_to_syn(s: &mut Stack, src: &str, dst: IpAddr) -> usize {
     let src: IpAddr = src.parse().unwrap();
     s.handle_packet(Instant::ZERO, &syn(src, dst));
     let mut buf = [0u8; 1500];
-    std::iter::from_fn(|| s.poll_transmit(Instant::ZERO, &mut buf).expect("room")).count()
+    std::iter::from_fn(|| {
+        s.poll_transmit(Instant::ZERO, &mut buf)
+            .expect("1500 bytes fit")
+    })
+    .count()
 }
 
 /// Half-open requests in the stack.

@@ -63,11 +63,7 @@ fn time_wait_flood_is_rate_limited_and_memory_flat() {
         if h.stack.poll_timeout().is_some_and(|t| t <= now) {
             h.stack.handle_timeout(now);
         }
-        while let Some(n) = h
-            .stack
-            .poll_transmit(now, &mut buf)
-            .expect("the buffer holds a datagram")
-        {
+        while let Some(n) = h.stack.poll_transmit(now, &mut buf).expect("fits") {
             let (_, tcp) = wire::parse_datagram(&buf[..n], true).expect("valid answer");
             assert_eq!(tcp.seq, c.l(2), "the answer is TIME-WAIT's ACK");
             assert_eq!(tcp.ack, Some(c.p(2)));

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use synack_wire::{Control, SeqNum, TcpRepr};
 
 use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
-use crate::conn::{Connection, Ctx};
+use crate::conn::{Connection, Ctx, SockOpts};
 use crate::listen::RequestSock;
 use crate::segment::CtlSegment;
 use crate::state::State;
@@ -265,9 +265,9 @@ impl Stack {
         iss: SeqNum,
         syn: &TcpRepr,
     ) -> RequestSock {
-        let user_mss = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => l.opts.user_mss,
-            _ => None,
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts,
+            _ => SockOpts::default(),
         };
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
         RequestSock::new(
@@ -278,7 +278,7 @@ impl Stack {
             tuple.remote,
             iss,
             ts_offset,
-            user_mss,
+            &opts,
             syn,
         )
     }
@@ -366,7 +366,7 @@ impl Stack {
             0
         };
         req.neg.rcv_wscale = if req.neg.ws_ok {
-            crate::conn::rcv_wscale_for(&self.config)
+            crate::conn::rcv_wscale_for(&self.config, req.rcvbuf)
         } else {
             0
         };
@@ -506,6 +506,7 @@ impl Stack {
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
         conn.opts = opts;
+        conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);
         conn.irs = req.irs;

@@ -135,6 +135,7 @@ struct Harness {
     next_port: u16,
     next_spoof: u32,
     buf: Vec<u8>,
+    drains: u64,
     report: Report,
     capture: usize,
     sent_log: Vec<Vec<u8>>,
@@ -172,6 +173,7 @@ impl Harness {
             next_port: 20000,
             next_spoof: 0,
             buf: vec![0u8; 65536],
+            drains: 0,
             report: Report::default(),
             capture: 0,
             sent_log: Vec::new(),
@@ -238,7 +240,30 @@ impl Harness {
     /// Drains every datagram and event, checking each datagram.
     fn drain(&mut self) {
         let mut sent = 0;
-        while let Some(n) = self.stack.poll_transmit(self.now, &mut self.buf) {
+        loop {
+            // Every other drain first offers a buffer too small for any datagram: the
+            // datagram must stay queued and come out whole from the next call.
+            self.drains += 1;
+            let needed = if self.drains.is_multiple_of(2) {
+                match self.stack.poll_transmit(self.now, &mut self.buf[..39]) {
+                    Ok(None) => break,
+                    Ok(Some(n)) => panic!("a {n}-byte datagram: shorter than any IP/TCP header"),
+                    Err(e) => Some(e.needed),
+                }
+            } else {
+                None
+            };
+            let n = match self.stack.poll_transmit(self.now, &mut self.buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    assert_eq!(needed, None, "a datagram too big for a buffer was lost");
+                    break;
+                }
+                Err(e) => panic!("a 64 KiB buffer is too small: {e}"),
+            };
+            if let Some(needed) = needed {
+                assert_eq!(n, needed, "the datagram that did not fit comes next, whole");
+            }
             sent += 1;
             assert!(
                 sent <= MAX_OUTPUT,

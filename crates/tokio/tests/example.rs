@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use synack_device::netns;
 
+// The example's `main` is its command-line entry point, unused here.
+#[allow(dead_code)]
 #[path = "../examples/axum_on_synack.rs"]
 mod example;
 

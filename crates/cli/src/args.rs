@@ -6,6 +6,7 @@
 //! `-5` to the parser instead of taking it for a flag.
 
 use std::fmt::Display;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// A parser of whole numbers from `min` to `max`; `what` names them in messages ("a
@@ -74,6 +75,58 @@ pub fn existing_path(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// A directory that exists (the root of a file server).
+pub fn existing_dir(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err("not a directory: give the directory whose files to serve".to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such directory: give the directory whose files to serve".to_string())
+        }
+        Err(e) => Err(format!("cannot read it: {e}")),
+    }
+}
+
+/// An IPv4 address (`10.77.0.2`).
+pub fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s} is not an IPv4 address: expected four numbers such as 10.77.0.2"))
+}
+
+/// An IPv4 address with a prefix length (`10.77.0.1/24`).
+pub fn cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let expected = "expected an IPv4 address and a prefix length such as 10.77.0.1/24";
+    let Some((addr, len)) = s.trim().split_once('/') else {
+        return Err(format!("{s} has no prefix length: {expected}"));
+    };
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("{addr} is not an IPv4 address: {expected}"))?;
+    match len.parse::<u8>() {
+        Ok(n @ 1..=30) => Ok((addr, n)),
+        _ => Err(format!(
+            "/{len} is not a prefix length from 1 to 30 (a subnet with room for synack's \
+             address): {expected}"
+        )),
+    }
+}
+
+/// A `name=value` sysctl setting, checked against the engine's knobs: an unknown name
+/// lists the known ones, a bad value says what the knob takes.
+pub fn sysctl(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once('=') else {
+        return Err(format!(
+            "{s} has no value: expected name=value, such as net.ipv4.tcp_syncookies=2"
+        ));
+    };
+    synack::Config::default()
+        .set_sysctl(name, value)
+        .map_err(|e| e.to_string())?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +159,26 @@ mod tests {
         assert_eq!(p("NaN"), Err(format!("NaN is not a number: {range}")));
         assert_eq!(p("inf"), Err(format!("inf is not a number: {range}")));
         assert_eq!(p("half"), Err(format!("half is not a number: {range}")));
+    }
+
+    #[test]
+    fn addresses_and_sysctls_say_what_they_expect() {
+        assert_eq!(ipv4("10.77.0.2"), Ok(Ipv4Addr::new(10, 77, 0, 2)));
+        assert!(ipv4("10.77.0").unwrap_err().contains("such as 10.77.0.2"));
+        assert_eq!(cidr("10.77.0.1/24"), Ok((Ipv4Addr::new(10, 77, 0, 1), 24)));
+        assert!(cidr("10.77.0.1").unwrap_err().contains("no prefix length"));
+        assert!(cidr("10.77.0.1/31").unwrap_err().contains("from 1 to 30"));
+        assert!(cidr("10.77.0/24")
+            .unwrap_err()
+            .contains("not an IPv4 address"));
+        assert_eq!(
+            sysctl("net.ipv4.tcp_syncookies=2"),
+            Ok(("net.ipv4.tcp_syncookies".into(), "2".into()))
+        );
+        assert!(sysctl("tcp_syncookies").unwrap_err().contains("name=value"));
+        assert!(sysctl("tcp_nope=1").unwrap_err().contains("unknown sysctl"));
+        assert!(sysctl("tcp_syncookies=7")
+            .unwrap_err()
+            .contains("0, 1 or 2"));
     }
 }

@@ -6,8 +6,16 @@
 
 mod annotate;
 mod args;
+mod connect;
+mod control;
 mod demo;
+mod get;
+mod httpd;
+mod instance;
+mod netstat;
 mod pktdrill;
+mod serve;
+mod ss;
 mod timeline;
 
 use std::path::PathBuf;
@@ -35,6 +43,18 @@ enum Command {
         #[command(subcommand)]
         command: pktdrill::PktdrillCommand,
     },
+    /// Run synack on a TUN interface and serve files over HTTP/1.1, echo and discard to
+    /// the kernel's side, until interrupted (needs CAP_NET_ADMIN).
+    Serve(serve::ServeArgs),
+    /// Fetch a URL over HTTP/1.1 with synack on a TUN interface (needs CAP_NET_ADMIN).
+    Get(get::GetArgs),
+    /// Connect to HOST:PORT with synack on a TUN interface: standard input to the
+    /// connection, the connection to standard output, like nc (needs CAP_NET_ADMIN).
+    Connect(connect::ConnectArgs),
+    /// List a running instance's sockets, like ss -tan (-s: summary; -i: internals).
+    Ss(ss::SsArgs),
+    /// Print a running instance's counters (-s), like netstat -s, or its connections.
+    Netstat(netstat::NetstatArgs),
 }
 
 /// Options of `synack demo`.
@@ -91,5 +111,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Pktdrill { command } => pktdrill::run(&command),
+        Command::Serve(args) => serve::run(&args),
+        Command::Get(args) => get::run(&args),
+        Command::Connect(args) => connect::run(&args),
+        Command::Ss(args) => ss::run(&args),
+        Command::Netstat(args) => netstat::run(&args),
     }
 }

@@ -5,7 +5,6 @@
 
 #![cfg(target_os = "linux")]
 
-#[allow(dead_code)]
 #[path = "../../cli/tests/common/proc.rs"]
 mod proc;
 

@@ -4,7 +4,6 @@
 
 #![cfg(target_os = "linux")]
 
-#[allow(dead_code)]
 #[path = "../../cli/tests/common/proc.rs"]
 mod proc;
 

@@ -10,7 +10,10 @@
 //! ([`Stack::socket`], [`Stack::bind`], [`Stack::listen`], [`Stack::accept`],
 //! [`Stack::connect`], [`Stack::send`], [`Stack::recv`], [`Stack::shutdown`],
 //! [`Stack::close`]) that fail with the errno a Linux program would see ([`Error`]).
-//! The same configuration, inputs and seed give the same outputs, bit for bit.
+//! Its secrets (ISN key, SYN-cookie secrets, hash keys) come from the operating system's
+//! random source; a [`Config::seeded`] configuration makes them reproducible instead, so
+//! that the same configuration and inputs give the same outputs, bit for bit (for
+//! simulations and tests, never on a real network).
 //!
 //! Inside, the work is divided as in Linux: segment arrival (`conn/input.rs`, in the order
 //! of RFC 9293 section 3.10.7), output (`conn/output.rs`), timers (`conn/timers.rs`),

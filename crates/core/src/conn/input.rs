@@ -154,6 +154,13 @@ impl Connection {
         // overlap the window [RCV.WUP, RCV.ADV]).
         let end = seg.seq + seg.seg_len();
         if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
+            if seg.control == Control::Syn {
+                // RFC 5961 section 4.2: a SYN is challenged "irrespective of the sequence
+                // number" (Linux's tcp_validate_incoming jumps to syn_challenge).
+                ctx.stats.TCPSYNChallenge += 1;
+                self.oow_ack(ctx, true);
+                return;
+            }
             if seg.control != Control::Rst {
                 ctx.stats.TCPOutOfWindow += 1;
                 // Linux's tcp_oow_rate_limited spares segments with data: they are not

@@ -62,6 +62,12 @@ pub struct Config {
     pub tcp_rmem: [usize; 3],
     /// `tcp_wmem`: min, default and max send buffer, bytes.
     pub tcp_wmem: [usize; 3],
+    /// `net.core.rmem_max`: the largest SO_RCVBUF a program may ask for (before Linux
+    /// doubles it); also counts when choosing the window scale.
+    pub rmem_max: usize,
+    /// `net.core.wmem_max`: the largest SO_SNDBUF a program may ask for (before Linux
+    /// doubles it).
+    pub wmem_max: usize,
     /// Initial congestion window in segments (RFC 6928; Linux TCP_INIT_CWND).
     pub initial_cwnd: u32,
     /// Initial retransmission timeout (RFC 6298 2.1; Linux TCP_TIMEOUT_INIT).
@@ -124,6 +130,8 @@ impl Default for Config {
             tcp_window_scaling: true,
             tcp_rmem: [4096, 131_072, 6_291_456],
             tcp_wmem: [4096, 16_384, 4_194_304],
+            rmem_max: 212_992,
+            wmem_max: 212_992,
             initial_cwnd: 10,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
@@ -203,6 +211,8 @@ impl Config {
         "tcp_window_scaling",
         "tcp_rmem",
         "tcp_wmem",
+        "rmem_max",
+        "wmem_max",
         "tcp_congestion_control",
         "tcp_invalid_ratelimit",
         "tcp_challenge_ack_limit",
@@ -301,6 +311,8 @@ impl Config {
                     self.tcp_wmem = triple;
                 }
             }
+            "rmem_max" => self.rmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
+            "wmem_max" => self.wmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "tcp_congestion_control" => {
                 self.tcp_congestion_control = v.parse().map_err(|_| bad("reno or cubic"))?
             }

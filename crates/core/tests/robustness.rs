@@ -99,9 +99,14 @@ proptest! {
         h.output();
         let after = h.stack.stats();
         // As in the MIB, a TCP segment counts in InSegs even when it is in error (and
-        // then also in InErrs); anything else is an IP-level discard.
+        // then also in InErrs); anything else is an IP-level error or discard.
         let segs = after.InSegs - before.InSegs;
-        let discards = after.IpInDiscards - before.IpInDiscards;
+        let discards = after.IpInDiscards - before.IpInDiscards
+            + after.IpInHdrErrors - before.IpInHdrErrors
+            + after.IpExtInTruncatedPkts - before.IpExtInTruncatedPkts
+            + after.Ip6InHdrErrors - before.Ip6InHdrErrors
+            + after.Ip6InTruncatedPkts - before.Ip6InTruncatedPkts
+            + after.InMartianSrc - before.InMartianSrc;
         let errs = after.InErrs - before.InErrs;
         prop_assert_eq!(segs + discards, 1, "every datagram is counted once");
         prop_assert!(errs <= segs, "InErrs only for TCP segments");

@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 use crate::listen::Listener;
 use crate::state::State;
 
+/// Linux's SOCK_MIN_SNDBUF (twice the truesize of a 2 KiB skb on x86-64).
+const SOCK_MIN_SNDBUF: usize = 4608;
+/// Linux's SOCK_MIN_RCVBUF.
+const SOCK_MIN_RCVBUF: usize = 2304;
+
 /// Which directions `shutdown()` closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
@@ -33,9 +38,15 @@ pub enum SockOpt {
     KeepAlive(bool),
     /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with a RST.
     Linger(Option<Duration>),
-    /// SO_SNDBUF, bytes (doubled, as Linux does, and clamped to `tcp_wmem`).
+    /// SO_SNDBUF, bytes: at most `wmem_max`, doubled as Linux does (reads back doubled),
+    /// at least 4608. The send buffer takes that many bytes. Set before connect() or on
+    /// a listener (whose connections inherit it) it applies from the start.
     SendBuffer(usize),
-    /// SO_RCVBUF, bytes (doubled, as Linux does, and clamped to `tcp_rmem`).
+    /// SO_RCVBUF, bytes: at most `rmem_max`, doubled as Linux does (reads back doubled),
+    /// at least 2304. Half of it is the room for data, which bounds the window; set
+    /// before connect() or on a listener (whose connections inherit it), it also sizes
+    /// the SYN's or SYN-ACK's window and window scale (Linux's
+    /// tcp_select_initial_window), so it must be set before then to shape them.
     RecvBuffer(usize),
     /// SO_REUSEADDR: allow bind() to a port that TIME-WAIT connections still hold.
     ReuseAddr(bool),
@@ -473,14 +484,16 @@ impl Stack {
 
     /// setsockopt(). Options set on a listener are inherited by accepted connections.
     pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<()> {
-        let (wmem, rmem) = (self.config.tcp_wmem, self.config.tcp_rmem);
-        let clamp = |v: usize, r: [usize; 3]| v.saturating_mul(2).clamp(r[0], r[2]);
+        let (wmem_max, rmem_max) = (self.config.wmem_max, self.config.rmem_max);
+        // Linux's sock_setsockopt: at most [wr]mem_max, doubled (the kernel's bookkeeping
+        // overhead), at least SOCK_MIN_[SND|RCV]BUF.
+        let linux_size = |v: usize, max: usize, min: usize| v.min(max).saturating_mul(2).max(min);
         let apply = move |o: &mut SockOpts| match opt {
             SockOpt::NoDelay(v) => o.nodelay = v,
             SockOpt::KeepAlive(v) => o.keepalive = v,
             SockOpt::Linger(v) => o.linger = v,
-            SockOpt::SendBuffer(v) => o.sndbuf = Some(clamp(v, wmem)),
-            SockOpt::RecvBuffer(v) => o.rcvbuf = Some(clamp(v, rmem)),
+            SockOpt::SendBuffer(v) => o.sndbuf = Some(linux_size(v, wmem_max, SOCK_MIN_SNDBUF)),
+            SockOpt::RecvBuffer(v) => o.rcvbuf = Some(linux_size(v, rmem_max, SOCK_MIN_RCVBUF)),
             SockOpt::ReuseAddr(v) => o.reuseaddr = v,
             SockOpt::MaxSegment(v) => o.user_mss = (v > 0).then_some(v),
             SockOpt::Cork(v) => o.cork = v,
@@ -506,11 +519,8 @@ impl Stack {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
                         c.push_once = true;
                     }
-                    if let Some(s) = c.opts.sndbuf {
-                        c.send_buf.set_capacity(s.max(c.send_buf.len()));
-                    }
-                    if let Some(r) = c.opts.rcvbuf {
-                        c.recv_buf.set_capacity(r);
+                    if matches!(opt, SockOpt::SendBuffer(_) | SockOpt::RecvBuffer(_)) {
+                        c.apply_buffer_opts();
                     }
                     if c.opts.keepalive && c.state.is_synchronized() {
                         // TCP_KEEPIDLE when set, else tcp_keepalive_time.

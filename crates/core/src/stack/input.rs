@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use synack_wire::{Control, SeqNum, TcpRepr};
 
 use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
-use crate::conn::{Connection, Ctx};
+use crate::conn::{Connection, Ctx, SockOpts};
 use crate::listen::RequestSock;
 use crate::segment::CtlSegment;
 use crate::state::State;
@@ -20,27 +20,16 @@ impl Stack {
     /// martian sources (InMartianSrc, Ip6 InHdrErrors); nothing panics.
     pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
         self.advance(now);
-        let (ip, seg) = match synack_wire::parse_datagram(datagram, true) {
+        // IP first (Linux's ip_rcv_core / ip6_rcv_core, then the route lookup), then TCP
+        // (tcp_v4_rcv): an error is counted by the layer that finds it.
+        let (ip, payload) = match synack_wire::IpRepr::parse(datagram) {
             Ok(parsed) => parsed,
-            Err(synack_wire::Error::Checksum) => {
-                self.stats.InSegs += 1;
-                self.stats.InErrs += 1;
-                self.stats.InCsumErrors += 1;
-                return;
-            }
-            Err(synack_wire::Error::Malformed) | Err(synack_wire::Error::Truncated)
-                if is_tcp(datagram) =>
-            {
-                self.stats.InSegs += 1;
-                self.stats.InErrs += 1;
-                return;
-            }
-            Err(_) => {
-                self.stats.IpInDiscards += 1;
+            Err(e) => {
+                self.count_ip_error(datagram, e);
                 return;
             }
         };
-        if !self.addrs.contains(&ip.dst) {
+        if ip.protocol != synack_wire::IPPROTO_TCP || !self.addrs.contains(&ip.dst) {
             self.stats.IpInDiscards += 1;
             return;
         }
@@ -55,6 +44,18 @@ impl Stack {
             }
             None => {}
         }
+        let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
+            Ok(seg) => seg,
+            Err(e) => {
+                // Counted in InSegs even when in error, as the MIB does.
+                self.stats.InSegs += 1;
+                self.stats.InErrs += 1;
+                if e == synack_wire::Error::Checksum {
+                    self.stats.InCsumErrors += 1;
+                }
+                return;
+            }
+        };
         self.stats.InSegs += 1;
         let tuple = FourTuple {
             local: SocketAddr::new(ip.dst, seg.dst_port),
@@ -102,6 +103,35 @@ impl Stack {
         }
         // CLOSED (RFC 9293 3.10.7.1).
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
+    }
+
+    /// Counts a datagram whose IP header is in error as Linux's ip_rcv_core and
+    /// ip6_rcv_core do: a bad IPv4 header checksum in InHdrErrors and IpExt InCsumErrors,
+    /// a datagram with a whole header but fewer bytes than its length says in
+    /// InTruncatedPkts, other header errors in InHdrErrors; what is not IPv4 or IPv6 at
+    /// all, or what synack does not handle (fragments), in InDiscards.
+    fn count_ip_error(&mut self, datagram: &[u8], e: synack_wire::Error) {
+        use synack_wire::Error;
+        let s = &mut self.stats;
+        match (datagram.first().map(|b| b >> 4), e) {
+            (_, Error::Unsupported) => s.IpInDiscards += 1,
+            (Some(4), Error::Checksum) => {
+                s.IpInHdrErrors += 1;
+                s.IpExtInCsumErrors += 1;
+            }
+            (Some(4), Error::Truncated) => {
+                let ihl = usize::from(datagram[0] & 0x0f) * 4;
+                if ihl >= 20 && datagram.len() >= ihl {
+                    s.IpExtInTruncatedPkts += 1;
+                } else {
+                    s.IpInHdrErrors += 1;
+                }
+            }
+            (Some(4), _) => s.IpInHdrErrors += 1,
+            (Some(6), Error::Truncated) if datagram.len() >= 40 => s.Ip6InTruncatedPkts += 1,
+            (Some(6), _) => s.Ip6InHdrErrors += 1,
+            _ => s.IpInDiscards += 1,
+        }
     }
 
     /// Whether `src` cannot be the source of a datagram to our address `dst`, and how
@@ -235,9 +265,9 @@ impl Stack {
         iss: SeqNum,
         syn: &TcpRepr,
     ) -> RequestSock {
-        let user_mss = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => l.opts.user_mss,
-            _ => None,
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts,
+            _ => SockOpts::default(),
         };
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
         RequestSock::new(
@@ -248,7 +278,7 @@ impl Stack {
             tuple.remote,
             iss,
             ts_offset,
-            user_mss,
+            &opts,
             syn,
         )
     }
@@ -336,7 +366,7 @@ impl Stack {
             0
         };
         req.neg.rcv_wscale = if req.neg.ws_ok {
-            crate::conn::rcv_wscale_for(&self.config)
+            crate::conn::rcv_wscale_for(&self.config, req.rcvbuf)
         } else {
             0
         };
@@ -476,6 +506,7 @@ impl Stack {
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
         conn.opts = opts;
+        conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);
         conn.irs = req.irs;
@@ -528,13 +559,4 @@ enum Martian {
     Source,
     /// Ip6 InHdrErrors.
     Ip6Header,
-}
-
-/// Whether a datagram that failed to parse carries TCP (for counting InErrs).
-fn is_tcp(datagram: &[u8]) -> bool {
-    match datagram.first().map(|b| b >> 4) {
-        Some(4) => datagram.get(9) == Some(&synack_wire::IPPROTO_TCP),
-        Some(6) => datagram.get(6) == Some(&synack_wire::IPPROTO_TCP),
-        _ => false,
-    }
 }

@@ -1,0 +1,1 @@
+//! synack under tokio (in progress).

@@ -74,6 +74,18 @@ fn memory_pair_carries_datagrams_in_order_and_refuses_oversize() {
     }
 }
 
+/// A full queue drops at its tail and counts the drops; nothing already queued is lost.
+#[test]
+fn memory_pair_drops_at_the_tail_when_full() {
+    let (mut a, mut b) = MemoryDevice::pair(100);
+    for i in 0..5000 {
+        send(&mut a, &numbered(i, 8));
+    }
+    assert_eq!(a.dropped(), 5000 - 4096);
+    let got: Vec<u32> = drain(&mut b).iter().map(|d| number(d)).collect();
+    assert_eq!(got, (0..4096).collect::<Vec<_>>());
+}
+
 #[test]
 fn memory_pair_wakes_the_receiver() {
     use std::sync::atomic::{AtomicUsize, Ordering};

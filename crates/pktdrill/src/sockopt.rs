@@ -43,6 +43,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "TCP_KEEPINTVL",
     "TCP_KEEPCNT",
     "TCP_LINGER2",
+    "IPV6_V6ONLY",
     "IP_TOS",
     "IP_MTU_DISCOVER",
 ];
@@ -63,6 +64,7 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "TCP_KEEPINTVL",
     "TCP_KEEPCNT",
     "TCP_LINGER2",
+    "IPV6_V6ONLY",
 ];
 
 /// The option name of a `(get|set)sockopt` line.
@@ -125,6 +127,7 @@ impl Runner<'_> {
                 "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
                 "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
                 "TCP_CORK" => SockOpt::Cork(v != 0),
+                "IPV6_V6ONLY" => SockOpt::V6Only(v != 0),
                 "SO_SNDBUF" | "SO_RCVBUF" => {
                     // Linux reads the int as unsigned before capping it at [wr]mem_max;
                     // the engine caps, doubles and floors as Linux does.
@@ -228,6 +231,7 @@ impl Runner<'_> {
             "TCP_KEEPINTVL" => SockOptName::KeepInterval,
             "TCP_KEEPCNT" => SockOptName::KeepCount,
             "TCP_LINGER2" => SockOptName::Linger2,
+            "IPV6_V6ONLY" => SockOptName::V6Only,
             _ => {
                 return Err(Stop::Unsupported(format!(
                     "line {}: getsockopt({opt})",
@@ -240,7 +244,8 @@ impl Runner<'_> {
                 SockOpt::NoDelay(b)
                 | SockOpt::KeepAlive(b)
                 | SockOpt::ReuseAddr(b)
-                | SockOpt::Cork(b) => i64::from(b),
+                | SockOpt::Cork(b)
+                | SockOpt::V6Only(b) => i64::from(b),
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),
                 SockOpt::UserTimeout(d) => d.as_millis() as i64,

@@ -1054,12 +1054,16 @@ fn run_part(part: u64) {
     let seeds: Vec<u64> = (0..runs).filter(|s| s % PARTS == part).collect();
     let mut failures = Vec::new();
     let mut tolerated = Vec::new();
+    let mut gave_up = Vec::new();
     let mut latest = Instant::ZERO;
     for &seed in &seeds {
         match run_seed(seed, false) {
             Ok(o) => {
                 if o.tolerated_error {
                     tolerated.push(seed);
+                }
+                if o.gave_up {
+                    gave_up.push(seed);
                 }
                 latest = latest.max(o.end);
             }
@@ -1068,11 +1072,13 @@ fn run_part(part: u64) {
     }
     println!(
         "{} seeds, {} failed, {} ended with a tolerated error on a lossy link {:?}, \
-         latest end {latest}",
+         {} of them by an application timeout {:?}, latest end {latest}",
         seeds.len(),
         failures.len(),
         tolerated.len(),
-        tolerated
+        tolerated,
+        gave_up.len(),
+        gave_up
     );
     // Legitimate errors need a long run of losses: they must stay rare.
     assert!(

@@ -25,6 +25,11 @@ fn connected(
     s.add_address(sa);
     let mut pair = Pair::new(3, c, ca, s, sa, LinkConfig::ideal(delay));
     let l = pair.server().socket();
+    // As servers do: Linux lets a restarted server bind beside the TIME-WAIT entries of
+    // the old one's connections only if both set SO_REUSEADDR.
+    pair.server()
+        .set_option(l, synack::SockOpt::ReuseAddr(true))
+        .unwrap();
     pair.server().bind(l, SocketAddr::new(sa, port)).unwrap();
     pair.server().listen(l, 8).unwrap();
     let h = pair.client().socket();

@@ -133,6 +133,8 @@ pub(crate) struct SockOpts {
     pub rcvbuf: Option<usize>,
     /// SO_REUSEADDR.
     pub reuseaddr: bool,
+    /// IPV6_V6ONLY: a socket bound to IPv6's `[::]` takes only IPv6.
+    pub v6only: bool,
     /// TCP_MAXSEG: a cap on the MSS we advertise and use.
     pub user_mss: Option<u16>,
     /// TCP_CORK: hold partial segments until uncorked.

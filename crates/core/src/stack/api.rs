@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::SeqNum;
 
-use super::{FourTuple, Sock, SocketHandle, Stack};
+use super::{ports, FourTuple, Sock, SocketHandle, Stack};
 use crate::conn::{Connection, SendFlags, SockOpts};
 use crate::error::{Error, Result};
 use crate::listen::Listener;
@@ -48,7 +48,9 @@ pub enum SockOpt {
     /// the SYN's or SYN-ACK's window and window scale (Linux's
     /// tcp_select_initial_window), so it must be set before then to shape them.
     RecvBuffer(usize),
-    /// SO_REUSEADDR: allow bind() to a port that TIME-WAIT connections still hold.
+    /// SO_REUSEADDR: let bind() share a port with holders that set it too and are not
+    /// listening, such as the TIME-WAIT entries of a previous server that set it (see
+    /// [`Stack::bind`]).
     ReuseAddr(bool),
     /// TCP_MAXSEG: cap the MSS (set before connect() or listen()).
     MaxSegment(u16),
@@ -67,6 +69,10 @@ pub enum SockOpt {
     KeepCount(u32),
     /// TCP_LINGER2: how long an orphaned connection stays in FIN-WAIT-2.
     Linger2(Duration),
+    /// IPV6_V6ONLY: a socket bound to `[::]` takes IPv6 only, and no longer holds the
+    /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
+    /// (Linux's `net.ipv6.bindv6only = 0`).
+    V6Only(bool),
 }
 
 /// The name of a socket option, for [`Stack::get_option`].
@@ -100,6 +106,8 @@ pub enum SockOptName {
     KeepCount,
     /// TCP_LINGER2.
     Linger2,
+    /// IPV6_V6ONLY.
+    V6Only,
 }
 
 impl Stack {
@@ -126,36 +134,35 @@ impl Stack {
         }
     }
 
-    /// Whether some socket or connection holds local `port`; `listener_only` asks only
-    /// about listeners.
-    fn port_taken(&self, port: u16, listener_only: bool) -> bool {
-        if listener_only {
-            return self.listeners.get(&port).is_some_and(|l| !l.is_empty());
-        }
-        self.bound_ports.get(&port).is_some_and(|n| *n > 0)
-            || self.port_refs.get(&port).is_some_and(|n| *n > 0)
-    }
-
     /// bind(). Port 0 picks a free ephemeral port. `EADDRNOTAVAIL` for an address that
-    /// is not ours, `EADDRINUSE` for a port held by another socket, a connection or a
-    /// TIME-WAIT entry (unless SO_REUSEADDR, which still refuses a listener's port),
-    /// `EINVAL` if already bound.
+    /// is not ours, `EINVAL` if already bound, `EADDRINUSE` when a socket, connection or
+    /// TIME-WAIT entry holds the port on an overlapping address, as Linux decides it
+    /// (inet_csk_bind_conflict): different specific addresses never overlap; an
+    /// unspecified address overlaps every address of its family, and IPv6's `[::]` IPv4's
+    /// too unless IPV6_V6ONLY; overlapping holders may share the port only when both set
+    /// SO_REUSEADDR and the one already there is not listening (TIME-WAIT entries keep the
+    /// flag of their connection).
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddr) -> Result<()> {
-        let reuse = match self.user_sock(h)? {
-            Sock::Fresh { bound: None, opts } => opts.reuseaddr,
+        let (reuse, v6only) = match self.user_sock(h)? {
+            Sock::Fresh { bound: None, opts } => (opts.reuseaddr, opts.v6only),
             _ => return Err(Error::InvalidInput),
         };
         if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
             return Err(Error::AddrNotAvailable);
         }
+        let claim = ports::Claim {
+            addr: addr.ip(),
+            reuse,
+            v6only: v6only && addr.is_ipv6(),
+        };
         let port = if addr.port() == 0 {
             self.free_port().ok_or(Error::AddrInUse)?
-        } else if self.port_taken(addr.port(), reuse) {
+        } else if self.ports.conflicts(addr.port(), &claim, Some(h)) {
             return Err(Error::AddrInUse);
         } else {
             addr.port()
         };
-        *self.bound_ports.entry(port).or_insert(0) += 1;
+        self.ports.add_socket(port, h, claim);
         if let Sock::Fresh { bound, .. } = self.user_sock(h)? {
             *bound = Some(SocketAddr::new(addr.ip(), port));
         }
@@ -167,7 +174,7 @@ impl Stack {
         let n = u32::from(hi - lo) + 1;
         for i in 0..n {
             let port = lo + ((self.port_counter + i) % n) as u16;
-            if self.config.ip_local_reserved_ports.contains(&port) || self.port_taken(port, false) {
+            if self.config.ip_local_reserved_ports.contains(&port) || self.ports.in_use(port) {
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);
@@ -208,9 +215,15 @@ impl Stack {
                 }
             }
         };
-        if self.port_taken(local.port(), true) {
+        let claim = ports::Claim {
+            addr: local.ip(),
+            reuse: opts.reuseaddr,
+            v6only: opts.v6only && local.is_ipv6(),
+        };
+        if self.ports.conflicts(local.port(), &claim, Some(h)) {
             return Err(Error::AddrInUse);
         }
+        self.ports.set_listening(local.port(), h);
         *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
             local,
             backlog,
@@ -273,6 +286,10 @@ impl Stack {
         };
         let now = self.now;
         let tuple = FourTuple { local, remote };
+        if let Some(b) = bound {
+            // The connection holds the port from now on (counted with the others).
+            self.ports.remove_socket(b.port(), h);
+        }
         if let Some((iss, ts)) = tw_seed {
             self.tw_remove(&tuple);
             self.stats.TWRecycled += 1;
@@ -292,7 +309,7 @@ impl Stack {
             c
         });
         *self.user_sock(h)? = Sock::Conn(Box::new(conn));
-        self.conn_insert(tuple, h);
+        self.conn_insert(tuple, h, opts.reuseaddr);
         self.trace(local, remote, State::Closed, State::SynSent);
         self.with_conn(h, |_, _| ());
         Ok(())
@@ -352,9 +369,7 @@ impl Stack {
             .wrapping_add(self.port_counter);
         for i in 0..n {
             let port = lo + (offset.wrapping_add(i) % n) as u16;
-            if self.config.ip_local_reserved_ports.contains(&port)
-                || self.bound_ports.get(&port).is_some_and(|c| *c > 0)
-            {
+            if self.config.ip_local_reserved_ports.contains(&port) || self.ports.has_sockets(port) {
                 continue;
             }
             let local = SocketAddr::new(local_ip, port);
@@ -412,8 +427,9 @@ impl Stack {
     pub fn close(&mut self, h: SocketHandle) -> Result<()> {
         match self.user_sock(h)? {
             Sock::Fresh { bound, .. } => {
-                let port = bound.map(|b| b.port());
-                self.unbind(port);
+                if let Some(b) = *bound {
+                    self.ports.remove_socket(b.port(), h);
+                }
                 self.release(h);
             }
             Sock::Listener(l) => {
@@ -440,7 +456,7 @@ impl Stack {
                         c.reset(ctx, None)
                     });
                 }
-                self.unbind(Some(local.port()));
+                self.ports.remove_socket(local.port(), h);
                 self.trace(local, unspecified_like(local), State::Listen, State::Closed);
                 self.release(h);
             }
@@ -461,17 +477,6 @@ impl Stack {
             }
         }
         Ok(())
-    }
-
-    fn unbind(&mut self, port: Option<u16>) {
-        if let Some(p) = port {
-            if let Some(n) = self.bound_ports.get_mut(&p) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.bound_ports.remove(&p);
-                }
-            }
-        }
     }
 
     /// Aborts a connection with a RST (or closes any other socket), releasing the handle.
@@ -503,12 +508,48 @@ impl Stack {
             SockOpt::KeepInterval(v) => o.keepintvl = Some(v),
             SockOpt::KeepCount(v) => o.keepcnt = Some(v),
             SockOpt::Linger2(v) => o.linger2 = Some(v),
+            SockOpt::V6Only(v) => o.v6only = v,
         };
         let keepalive_time = self.config.tcp_keepalive_time;
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         if slot.user_closed {
             return Err(Error::BadHandle);
         }
+        let sock = slot.sock.as_mut().ok_or(Error::BadHandle)?;
+        if let SockOpt::V6Only(_) = opt {
+            // Linux: only before bind().
+            return match sock {
+                Sock::Fresh { bound: None, opts } => {
+                    apply(opts);
+                    Ok(())
+                }
+                _ => Err(Error::InvalidInput),
+            };
+        }
+        if let SockOpt::ReuseAddr(v) = opt {
+            // The port's holders see the flag as it is now (Linux reads it live).
+            let held = match &*sock {
+                Sock::Fresh { bound: Some(b), .. } => Some((b.port(), None)),
+                Sock::Listener(l) => Some((l.local.port(), None)),
+                Sock::Conn(c) if c.opts.reuseaddr != v => {
+                    let tuple = FourTuple {
+                        local: c.local,
+                        remote: c.remote,
+                    };
+                    Some((c.local.port(), Some((tuple, c.opts.reuseaddr))))
+                }
+                _ => None,
+            };
+            match held {
+                Some((port, None)) => self.ports.set_reuse(port, h, v),
+                Some((port, Some((tuple, old)))) if self.conns.contains_key(&tuple) => {
+                    self.ports.count_conn(port, tuple.local.ip(), old, false);
+                    self.ports.count_conn(port, tuple.local.ip(), v, true);
+                }
+                _ => {}
+            }
+        }
+        let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         match slot.sock.as_mut().ok_or(Error::BadHandle)? {
             Sock::Fresh { opts, .. } => apply(opts),
             Sock::Listener(l) => apply(&mut l.opts),
@@ -581,6 +622,7 @@ impl Stack {
             SockOptName::KeepInterval => SockOpt::KeepInterval(o.keepalive_intvl(&config)),
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
+            SockOptName::V6Only => SockOpt::V6Only(o.v6only),
         })
     }
 

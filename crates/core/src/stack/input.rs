@@ -230,22 +230,28 @@ impl Stack {
     }
 
     /// The listener for a local address: one bound to the exact address first, then one
-    /// bound to the unspecified address.
+    /// bound to the unspecified address of its family, then (for IPv4) one bound to
+    /// IPv6's `[::]` without IPV6_V6ONLY, which takes IPv4 too, as in Linux.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
         let list = self.listeners.get(&local.port())?;
-        let exact = list.iter().find(|h| {
-            matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
-                Some(Sock::Listener(l)) if l.local.ip() == local.ip())
-        });
-        exact
+        let find = |pred: &dyn Fn(&crate::listen::Listener) -> bool| {
+            list.iter().copied().find(|h| {
+                matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                    Some(Sock::Listener(l)) if pred(l))
+            })
+        };
+        find(&|l| l.local.ip() == local.ip())
             .or_else(|| {
-                list.iter().find(|h| {
-                    matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
-                        Some(Sock::Listener(l)) if l.local.ip().is_unspecified()
-                            && l.local.is_ipv4() == local.is_ipv4())
+                find(&|l| l.local.ip().is_unspecified() && l.local.is_ipv4() == local.is_ipv4())
+            })
+            .or_else(|| {
+                find(&|l| {
+                    local.is_ipv4()
+                        && l.local.is_ipv6()
+                        && l.local.ip().is_unspecified()
+                        && !l.opts.v6only
                 })
             })
-            .copied()
     }
 
     /// LISTEN (RFC 9293 3.10.7.2, Linux's tcp_v4_conn_request / tcp_conn_request).
@@ -591,8 +597,9 @@ impl Stack {
             local: req.local,
             remote: req.remote,
         };
+        let reuse = conn.opts.reuseaddr;
         let h = self.alloc(Sock::Conn(Box::new(conn)));
-        self.conn_insert(tuple, h);
+        self.conn_insert(tuple, h, reuse);
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
         }

@@ -18,6 +18,7 @@
 mod api;
 mod input;
 mod lend;
+mod ports;
 mod ready;
 mod transmit;
 
@@ -211,11 +212,10 @@ pub struct Stack {
     next_request_id: u64,
     time_wait: TimeWaitTable,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
-    /// Explicitly bound or listening ports, with how many sockets hold each.
-    bound_ports: HashMap<u16, u32, KeyedState>,
-    /// Local ports held by connections and TIME-WAIT entries (Linux's bind buckets keep
-    /// them, which is why a restarted server needs SO_REUSEADDR).
-    port_refs: HashMap<u16, u32, KeyedState>,
+    /// Who holds each local port: bound and listening sockets, connections and
+    /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
+    /// SO_REUSEADDR).
+    ports: ports::Ports,
     timers: BinaryHeap<std::cmp::Reverse<(Instant, TimerRef)>>,
     tx_queue: VecDeque<SocketHandle>,
     ctl: CtlQueue,
@@ -287,8 +287,7 @@ impl Stack {
             next_request_id: 0,
             time_wait: TimeWaitTable::new(hasher),
             listeners: HashMap::with_hasher(hasher),
-            bound_ports: HashMap::with_hasher(hasher),
-            port_refs: HashMap::with_hasher(hasher),
+            ports: ports::Ports::new(hasher),
             timers: BinaryHeap::new(),
             tx_queue: VecDeque::new(),
             ctl: CtlQueue::default(),
@@ -468,8 +467,9 @@ impl Stack {
                 TimerRef::Request(id) => self.request_timer(id),
             }
         }
-        while let Some(tuple) = self.time_wait.pop_expired(now) {
-            self.port_ref(tuple.local.port(), false);
+        while let Some((tuple, tw)) = self.time_wait.pop_expired(now) {
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
             self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
         }
     }
@@ -677,6 +677,7 @@ impl Stack {
         };
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
+        let reuse = conn.opts.reuseaddr;
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != slot.counted_estab {
@@ -713,13 +714,14 @@ impl Stack {
                     as u16,
                 conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
                 now + self.config.tcp_timewait_len,
+                conn.opts.reuseaddr,
             );
             conn.close_with(None);
             conn.events = 0;
             ev |= EV_CLOSED;
             self.trace(local, remote, before, State::TimeWait);
             let tuple = FourTuple { local, remote };
-            self.conn_remove(&tuple);
+            self.conn_remove(&tuple, reuse);
             if self.time_wait.len() < self.config.tcp_max_tw_buckets {
                 self.stats.TW += 1;
                 self.tw_insert(tuple, tw);
@@ -732,7 +734,7 @@ impl Stack {
         }
         self.trace(local, remote, before, after);
         if after == State::Closed {
-            self.conn_remove(&FourTuple { local, remote });
+            self.conn_remove(&FourTuple { local, remote }, reuse);
             self.finish_closed(h, user_closed, ev);
             return;
         }
@@ -752,39 +754,34 @@ impl Stack {
         self.notify(h, ev);
     }
 
-    fn port_ref(&mut self, port: u16, up: bool) {
-        let n = self.port_refs.entry(port).or_insert(0);
-        if up {
-            *n += 1;
-        } else {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.port_refs.remove(&port);
-            }
-        }
-    }
-
-    pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle) {
+    /// Enters a connection in the demultiplexing table; it holds its local port, with
+    /// its SO_REUSEADDR `reuse`.
+    pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle, reuse: bool) {
         if self.conns.insert(tuple, h).is_none() {
-            self.port_ref(tuple.local.port(), true);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
     }
 
-    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple) {
+    /// Removes a connection (entered with SO_REUSEADDR `reuse`) from the table.
+    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, reuse: bool) {
         if self.conns.remove(tuple).is_some() {
-            self.port_ref(tuple.local.port(), false);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), reuse, false);
         }
     }
 
     pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
         if self.time_wait.insert(tuple, tw) {
-            self.port_ref(tuple.local.port(), true);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, true);
         }
     }
 
     pub(crate) fn tw_remove(&mut self, tuple: &FourTuple) {
-        if self.time_wait.remove(tuple).is_some() {
-            self.port_ref(tuple.local.port(), false);
+        if let Some(tw) = self.time_wait.remove(tuple) {
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
         }
     }
 

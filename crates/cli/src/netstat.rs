@@ -68,6 +68,14 @@ pub fn counters(stats: &Stats) -> String {
         };
         let _ = writeln!(groups[i].1, "    {name}: {value}");
     }
+    // netstat's order: the IP groups, then TCP's, the extensions after each.
+    let rank = |g: &str| {
+        ["Ip", "Ip6", "Tcp", "TcpExt", "IpExt"]
+            .iter()
+            .position(|x| *x == g)
+            .unwrap_or(usize::MAX)
+    };
+    groups.sort_by_key(|(g, _)| rank(g));
     groups
         .into_iter()
         .map(|(g, lines)| format!("{g}:\n{lines}"))

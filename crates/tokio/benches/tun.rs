@@ -1,0 +1,450 @@
+//! A benchmark, not a test: synack over a TUN interface beside the kernel's TCP over a
+//! veth pair, measured in the same run, printed as figures and ratios.
+//!
+//! ```text
+//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N]
+//! ```
+//!
+//! It needs root: it moves itself into a private network namespace (nothing is
+//! configured outside it) holding synack's TUN interface (the kernel 10.77.0.1/24,
+//! synack 10.77.0.2) and one end of a veth pair whose other end (10.88.0.2) is in a
+//! second namespace, a thread's, where the kernel's reference servers run.
+//!
+//! - bulk synack -> kernel: synack connects to the kernel's sink and sends `--bytes`
+//!   (default 256 MiB), half-closes, and reads the count the sink sends back;
+//! - bulk kernel -> synack: the same, the kernel sending to synack's sink;
+//! - connections per second: `--conns` (default 5,000) kernel connections to synack's
+//!   server, `--concurrency` (default 4) at a time, each sending one request line and
+//!   reading the reply to the server's FIN;
+//! - the reference: the same bulk transfer and connections between the kernel's two
+//!   namespaces over the veth pair.
+//!
+//! Each workload runs `--repeat` times (default 3), interleaved; the median is
+//! reported.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, ExitCode};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use synack_device::{TunConfig, TunDevice};
+use synack_tokio::Net;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const VETH_PEER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+const SINK: u16 = 9000;
+const CPS: u16 = 9002;
+
+/// What to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Bytes per bulk transfer.
+    pub bytes: u64,
+    /// Connections per connection-rate run.
+    pub conns: usize,
+    /// Connections in flight.
+    pub concurrency: usize,
+    /// Runs of each workload.
+    pub repeat: usize,
+}
+
+/// Medians of each workload.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The parameters.
+    pub params: Params,
+    /// MiB/s, synack to the kernel over the TUN.
+    pub synack_to_kernel: f64,
+    /// MiB/s, the kernel to synack over the TUN.
+    pub kernel_to_synack: f64,
+    /// MiB/s, the kernel to the kernel over the veth pair.
+    pub kernel_to_kernel: f64,
+    /// Connections per second, kernel clients to synack's server.
+    pub synack_cps: f64,
+    /// Connections per second, kernel clients to the kernel's server over the veth.
+    pub kernel_cps: f64,
+}
+
+impl Report {
+    /// The table.
+    pub fn render(&self) -> String {
+        let p = self.params;
+        let mut out = format!(
+            "synack over TUN beside the kernel over veth, same run: {} MiB per transfer, {} \
+             connections ({} at a time), median of {}\n\n",
+            p.bytes >> 20,
+            p.conns,
+            p.concurrency,
+            p.repeat
+        );
+        out += &format!(
+            "{:<28} {:>14} {:>18} {:>7}\n",
+            "workload", "synack (TUN)", "kernel (veth)", "ratio"
+        );
+        for (what, s, k, unit) in [
+            (
+                "bulk synack -> kernel",
+                self.synack_to_kernel,
+                self.kernel_to_kernel,
+                "MiB/s",
+            ),
+            (
+                "bulk kernel -> synack",
+                self.kernel_to_synack,
+                self.kernel_to_kernel,
+                "MiB/s",
+            ),
+            (
+                "connections/s (1 request)",
+                self.synack_cps,
+                self.kernel_cps,
+                "conn/s",
+            ),
+        ] {
+            out += &format!(
+                "{what:<28} {:>14} {:>18} {:>7.3}\n",
+                format!("{s:.1} {unit}"),
+                format!("{k:.1} {unit}"),
+                s / k
+            );
+        }
+        out
+    }
+}
+
+/// Moves the calling thread (and the threads it starts later) into a new network
+/// namespace.
+fn unshare_net() -> Result<(), String> {
+    // SAFETY: unshare(2) takes flags only and affects the calling thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "cannot make a private network namespace ({}): run as root",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `ip args` in the calling thread's namespace.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running ip ({e}): install iproute2"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads to the end, then sends back the count and closes (RFC 863's discard, with a
+/// receipt).
+async fn sink<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        match s.read(&mut buf).await? {
+            0 => break,
+            k => n += k as u64,
+        }
+    }
+    s.write_all(&n.to_be_bytes()).await?;
+    s.shutdown().await
+}
+
+/// Reads one request line, answers, closes.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> io::Result<()> {
+    let mut buf = [0u8; 64];
+    let mut got = 0;
+    while !buf[..got].contains(&b'\n') {
+        match s.read(&mut buf[got..]).await? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            k => got += k,
+        }
+    }
+    s.write_all(b"ok\n").await?;
+    s.shutdown().await?;
+    // The client closes after reading: wait for its FIN so nothing unread resets.
+    while s.read(&mut buf).await? > 0 {}
+    Ok(())
+}
+
+/// Sends `n` bytes, half-closes, and checks the sink's count.
+async fn bulk<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, n: u64) -> io::Result<()> {
+    let buf: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(buf.len() as u64) as usize;
+        s.write_all(&buf[..k]).await?;
+        left -= k as u64;
+    }
+    s.shutdown().await?;
+    let mut count = [0u8; 8];
+    s.read_exact(&mut count).await?;
+    if u64::from_be_bytes(count) != n {
+        return Err(io::Error::other(format!(
+            "the sink counted {} bytes of {n}",
+            u64::from_be_bytes(count)
+        )));
+    }
+    Ok(())
+}
+
+/// One request on a connection: a line up, the reply to the server's FIN.
+async fn request<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> io::Result<()> {
+    s.write_all(b"GET\n").await?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await?;
+    if reply != b"ok\n" {
+        return Err(io::Error::other("a wrong reply"));
+    }
+    Ok(())
+}
+
+/// Serves `sink` and `answer` on a kernel (tokio) address.
+async fn kernel_servers(ip: Ipv4Addr) -> io::Result<()> {
+    let sinks = tokio::net::TcpListener::bind((ip, SINK)).await?;
+    let answers = tokio::net::TcpListener::bind((ip, CPS)).await?;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = sinks.accept().await {
+            tokio::spawn(sink(s));
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((s, _)) = answers.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(answer(s));
+        }
+    });
+    Ok(())
+}
+
+/// Serves `sink` and `answer` on synack's address.
+async fn synack_servers(net: &Net) -> io::Result<()> {
+    let sinks = synack_tokio::TcpListener::bind(net, SocketAddr::from((SYNACK, SINK))).await?;
+    let answers = synack_tokio::TcpListener::bind(net, SocketAddr::from((SYNACK, CPS))).await?;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = sinks.accept().await {
+            tokio::spawn(sink(s));
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((s, _)) = answers.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(answer(s));
+        }
+    });
+    Ok(())
+}
+
+/// Starts the veth pair and the kernel's reference servers in a thread of their own
+/// namespace; returns once they listen.
+fn start_veth_peer() -> Result<(), String> {
+    ip(&[
+        "link", "add", "sbv0", "type", "veth", "peer", "name", "sbv1",
+    ])?;
+    let (tid_tx, tid_rx) = mpsc::channel::<Result<i32, String>>();
+    let (moved_tx, moved_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    std::thread::spawn(move || {
+        if let Err(e) = unshare_net() {
+            let _ = tid_tx.send(Err(e));
+            return;
+        }
+        // SAFETY: gettid(2) has no preconditions.
+        let _ = tid_tx.send(Ok(unsafe { libc::gettid() }));
+        if moved_rx.recv().is_err() {
+            return;
+        }
+        let configured = ip(&["link", "set", "lo", "up"])
+            .and_then(|()| ip(&["addr", "add", "10.88.0.2/24", "dev", "sbv1"]))
+            .and_then(|()| ip(&["link", "set", "sbv1", "up"]));
+        if let Err(e) = configured {
+            let _ = ready_tx.send(Err(e));
+            return;
+        }
+        // Worker threads start from this one, in its namespace.
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        rt.block_on(async {
+            let r = kernel_servers(VETH_PEER).await.map_err(|e| e.to_string());
+            let failed = r.is_err();
+            let _ = ready_tx.send(r);
+            if !failed {
+                std::future::pending::<()>().await;
+            }
+        });
+    });
+    let tid = tid_rx.recv().map_err(|_| "the peer thread ended")??;
+    ip(&["link", "set", "sbv1", "netns", &tid.to_string()])?;
+    moved_tx.send(()).map_err(|_| "the peer thread ended")?;
+    ip(&["addr", "add", "10.88.0.1/24", "dev", "sbv0"])?;
+    ip(&["link", "set", "sbv0", "up"])?;
+    ready_rx.recv().map_err(|_| "the peer thread ended")?
+}
+
+/// MiB/s of one bulk transfer.
+async fn time_bulk<S, F>(connect: F, n: u64) -> Result<f64, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: std::future::Future<Output = io::Result<S>>,
+{
+    let start = Instant::now();
+    let s = connect.await.map_err(|e| format!("connect: {e}"))?;
+    bulk(s, n).await.map_err(|e| format!("bulk: {e}"))?;
+    Ok(n as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Connections per second from the kernel to `addr`.
+async fn time_cps(addr: SocketAddr, conns: usize, concurrency: usize) -> Result<f64, String> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..concurrency {
+        let share = conns / concurrency + usize::from(k < conns % concurrency);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                let s = tokio::net::TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                request(s).await?;
+            }
+            io::Result::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("connections to {addr}: {e}"))?;
+    }
+    Ok(conns as f64 / start.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs every workload. The calling process must already be in a private network
+/// namespace of its own (root inside it).
+pub fn run(p: Params) -> Result<Report, String> {
+    ip(&["link", "set", "lo", "up"])?;
+    start_veth_peer()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let tun = TunDevice::create(&TunConfig::default()).map_err(|e| e.to_string())?;
+        let net = Net::builder().address(SYNACK.into()).spawn(tun);
+        synack_servers(&net).await.map_err(|e| e.to_string())?;
+        kernel_servers(KERNEL).await.map_err(|e| e.to_string())?;
+        let (mut s2k, mut k2s, mut k2k, mut scps, mut kcps) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..p.repeat {
+            let to_kernel = SocketAddr::from((KERNEL, SINK));
+            s2k.push(time_bulk(synack_tokio::TcpStream::connect(&net, to_kernel), p.bytes).await?);
+            let to_synack = SocketAddr::from((SYNACK, SINK));
+            k2s.push(time_bulk(tokio::net::TcpStream::connect(to_synack), p.bytes).await?);
+            let to_peer = SocketAddr::from((VETH_PEER, SINK));
+            k2k.push(time_bulk(tokio::net::TcpStream::connect(to_peer), p.bytes).await?);
+            scps.push(time_cps(SocketAddr::from((SYNACK, CPS)), p.conns, p.concurrency).await?);
+            kcps.push(time_cps(SocketAddr::from((VETH_PEER, CPS)), p.conns, p.concurrency).await?);
+        }
+        Ok(Report {
+            params: p,
+            synack_to_kernel: median(s2k),
+            kernel_to_synack: median(k2s),
+            kernel_to_kernel: median(k2k),
+            synack_cps: median(scps),
+            kernel_cps: median(kcps),
+        })
+    })
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s} is not a size above 0 (suffixes K, M, G)"))
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
+    let mut p = Params {
+        bytes: 256 << 20,
+        conns: 5000,
+        concurrency: 4,
+        repeat: 3,
+    };
+    let mut it = args;
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            // Passed by `cargo bench`.
+            "--bench" => {}
+            "--bytes" => p.bytes = parse_size(&value()?)?,
+            "--conns" => p.conns = parse_size(&value()?)? as usize,
+            "--concurrency" => p.concurrency = parse_size(&value()?)? as usize,
+            "--repeat" => p.repeat = parse_size(&value()?)? as usize,
+            _ => {
+                return Err(format!(
+                    "unknown option {arg}; usage: tun [--bytes N] [--conns N] \
+                     [--concurrency N] [--repeat N]"
+                ))
+            }
+        }
+    }
+    p.concurrency = p.concurrency.min(p.conns);
+    Ok(p)
+}
+
+#[allow(dead_code)]
+fn main() -> ExitCode {
+    let p = match parse_args(std::env::args().skip(1)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: debug build; numbers are meaningless (cargo bench builds optimized)");
+    }
+    // Before any thread starts, so that every thread is in the namespace.
+    if let Err(e) = unshare_net() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    match run(p) {
+        Ok(report) => {
+            print!("{}", report.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

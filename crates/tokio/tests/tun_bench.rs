@@ -1,0 +1,42 @@
+//! The TUN benchmark (`benches/tun.rs`) in a small run, so that it keeps working: every
+//! workload moves its bytes and completes its connections. No timing is asserted.
+
+#![cfg(target_os = "linux")]
+
+#[allow(dead_code)]
+#[path = "../benches/tun.rs"]
+mod bench;
+
+use synack_device::netns;
+
+#[test]
+fn the_tun_benchmark_runs_small() {
+    if !netns::enter("the_tun_benchmark_runs_small") {
+        return;
+    }
+    let report = bench::run(bench::Params {
+        bytes: 1 << 20,
+        conns: 40,
+        concurrency: 2,
+        repeat: 1,
+    })
+    .expect("the benchmark runs");
+    let text = report.render();
+    for figure in [
+        report.synack_to_kernel,
+        report.kernel_to_synack,
+        report.kernel_to_kernel,
+        report.synack_cps,
+        report.kernel_cps,
+    ] {
+        assert!(figure.is_finite() && figure > 0.0, "{text}");
+    }
+    for row in [
+        "bulk synack -> kernel",
+        "bulk kernel -> synack",
+        "connections/s",
+    ] {
+        assert!(text.contains(row), "{text}");
+    }
+    println!("{text}");
+}

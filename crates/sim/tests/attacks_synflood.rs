@@ -109,7 +109,7 @@ impl Server {
     fn new(syncookies: u8) -> Server {
         server_heap(|| {
             let config = Config {
-                seed: 1,
+                seed: Some(1),
                 tcp_syncookies: syncookies,
                 ..Config::default()
             };
@@ -205,7 +205,7 @@ struct Clients {
 impl Clients {
     fn new() -> Clients {
         let config = Config {
-            seed: 2,
+            seed: Some(2),
             ..Config::default()
         };
         let mut stack = Stack::new(config);

@@ -106,6 +106,9 @@ pub(crate) struct Fd {
 pub(crate) enum SutKind {
     /// Nothing yet.
     None,
+    /// socket() just made a new socket: as packetdrill does, the next packets belong to
+    /// it (an inbound SYN after its listen() starts a child from a new remote port).
+    New,
     /// A listener on this port: the next inbound packet starts a new connection.
     Listening(u16),
     /// connect() was called; the local port comes from the first SYN.
@@ -521,9 +524,26 @@ impl Runner<'_> {
         self.remote_isn_set = false;
     }
 
+    /// socket() made a new socket: it is the socket under test from now on (packetdrill's
+    /// rule), so a connection followed so far stops being followed (in multi mode it
+    /// stays tracked).
+    pub fn start_socket(&mut self) {
+        self.park_current();
+        self.sut = SutKind::New;
+        self.sut_local = SocketAddr::new(self.set.local, 0);
+        self.sut_remote = SocketAddr::new(self.set.remote, self.set.connect_port);
+        self.map = SeqMap::default();
+        self.remote_isn_set = false;
+        self.next_in_seq = None;
+        if !self.multi {
+            // packetdrill sniffs lazily and drops what is not the socket under test's.
+            self.sniffed.clear();
+        }
+    }
+
     /// A listener became the socket under test (unless a connection already is).
     pub fn start_listen(&mut self, port: u16) {
-        if !matches!(self.sut, SutKind::Conn | SutKind::Connecting) {
+        if matches!(self.sut, SutKind::None | SutKind::New) {
             self.sut = SutKind::Listening(port);
         }
     }
@@ -537,7 +557,10 @@ impl Runner<'_> {
                 }
             }
             None => {
-                if matches!(self.sut, SutKind::None | SutKind::Listening(_)) {
+                if matches!(
+                    self.sut,
+                    SutKind::None | SutKind::New | SutKind::Listening(_)
+                ) {
                     self.new_child(None);
                 }
             }
@@ -666,9 +689,14 @@ impl Runner<'_> {
                 Some(actual),
             ));
         }
-        if spec.flags & flags::SYN != 0 {
+        if spec.flags & flags::SYN != 0 && !self.map.script_isn_set {
+            // The script's ISN is the one on the connection's first SYN or SYN-ACK line
+            // only (packetdrill): a later SYN-ACK on the same 4-tuple (a new incarnation
+            // from TIME-WAIT, whose ISN is the old one plus 65537) is checked in the same
+            // numbering as the rest of the connection.
             if let Some((live, _)) = self.map.local_isn {
                 self.map.local_isn = Some((live, spec.seq));
+                self.map.script_isn_set = true;
             }
         }
         let ts = TsCheck {

@@ -47,10 +47,9 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         (v4(1), v4(2))
     };
     let make_stack = |ip, seed| {
-        let mut s = Stack::new(Config {
-            seed,
-            ..Config::default()
-        });
+        // `--seed`: reproducible secrets, as a demo wants (a stack on a real network
+        // uses Config::default(), whose secrets come from the OS).
+        let mut s = Stack::new(Config::seeded(seed));
         s.add_address(ip);
         s
     };

@@ -9,7 +9,9 @@ use core::time::Duration;
 
 use crate::congestion::Algorithm;
 
-/// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table).
+/// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table) with
+/// secrets from the operating system's random source; [`Config::seeded`] is the same with
+/// reproducible secrets, for simulations and tests (see [`Config::seed`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `tcp_syn_retries`: SYN retransmissions before connect() fails with ETIMEDOUT.
@@ -99,9 +101,20 @@ pub struct Config {
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
     pub ip_default_ttl: u8,
-    /// Seed for every random choice the engine makes (ISN key, timestamp offsets, port
-    /// selection). The same seed and inputs give the same outputs, bit for bit.
-    pub seed: u64,
+    /// Where the engine's secrets come from: the RFC 6528 ISN key, the SYN-cookie
+    /// secrets, the demultiplexing tables' hash key, and the keys behind timestamp offsets
+    /// and ephemeral-port choice.
+    ///
+    /// - `None` (the default, [`Config::default`]): drawn from the operating system's
+    ///   random source when the [`Stack`](crate::Stack) is made. Peers cannot predict
+    ///   sequence numbers (the blind-spoofing attack RFC 6528 exists to stop), forge SYN
+    ///   cookies, or aim 4-tuples at one hash bucket. This is the setting for a real
+    ///   network.
+    /// - `Some(seed)` ([`Config::seeded`]): expanded from `seed`, so the same seed and
+    ///   inputs give the same outputs, bit for bit. This is for the simulated network,
+    ///   tests, replays and demos; anyone who knows or guesses the seed can compute every
+    ///   secret, so never use it where an attacker can reach the stack.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -146,7 +159,7 @@ impl Default for Config {
             tcp_early_retrans: 3,
             mtu: 1500,
             ip_default_ttl: 64,
-            seed: 0x5e1f_ac4b_0000_0001,
+            seed: None,
         }
     }
 }
@@ -187,6 +200,16 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// Linux's defaults with secrets expanded from `seed` instead of drawn from the
+    /// operating system: reproducible, for simulations, tests and demos only (see
+    /// [`Config::seed`]).
+    pub fn seeded(seed: u64) -> Config {
+        Config {
+            seed: Some(seed),
+            ..Config::default()
+        }
+    }
+
     /// The sysctl names [`Config::set_sysctl`] accepts.
     pub const KNOBS: &'static [&'static str] = &[
         "tcp_syn_retries",

@@ -64,7 +64,7 @@ fn capture_session() -> (Vec<u8>, usize) {
     let origin = Duration::from_secs(1_700_000_000);
     let mut a = Pcap::with_origin(a, Vec::new(), clock.clone(), origin).unwrap();
     let config = Config {
-        seed: 1,
+        seed: Some(1),
         ..Config::default()
     };
     let mut stacks = [Stack::new(config.clone()), Stack::new(config)];

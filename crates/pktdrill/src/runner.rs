@@ -226,7 +226,9 @@ pub(crate) fn run(
              estimate sees), which the engine cannot take"
         ));
     }
-    let mut config = Config::default();
+    // Scripts replay exactly: the engine's secrets (timestamp offsets, ephemeral ports)
+    // come from a fixed seed.
+    let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
     // --init_scripts first, then the script's init command, as packetdrill runs them.
     for file in &opts.init_scripts {
         match shell::interpret_file(file, &config, shell::Env::script(dir)) {

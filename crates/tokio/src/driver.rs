@@ -26,13 +26,15 @@ pub(crate) struct Driver<D> {
     /// A datagram the device could not take yet (its length in `tx`).
     tx_pending: Option<usize>,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Dropped with the driver: tells [`Net::finish`](crate::Net::finish) it ended.
+    _ended: tokio::sync::watch::Sender<()>,
 }
 
 // Nothing of the driver is structurally pinned: the device is used through `&mut`.
 impl<D> Unpin for Driver<D> {}
 
 impl<D: Device> Driver<D> {
-    pub fn new(shared: Arc<Shared>, device: D) -> Driver<D> {
+    pub fn new(shared: Arc<Shared>, device: D, ended: tokio::sync::watch::Sender<()>) -> Driver<D> {
         let mtu = device.mtu().max(576);
         Driver {
             shared,
@@ -41,6 +43,7 @@ impl<D: Device> Driver<D> {
             tx: vec![0u8; mtu],
             tx_pending: None,
             sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            _ended: ended,
         }
     }
 
@@ -102,9 +105,10 @@ impl<D: Device> Driver<D> {
         }
     }
 
-    /// Whether the driver may end: no handle left and nothing still closing.
+    /// Whether the driver may end: no handle left and nothing still closing. Called
+    /// from `poll`, which holds a second reference to the shared state.
     fn finished(&self, inner: &Inner) -> bool {
-        Arc::strong_count(&self.shared) == 1
+        Arc::strong_count(&self.shared) == 2
             && self.tx_pending.is_none()
             && inner
                 .stack

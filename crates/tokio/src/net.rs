@@ -102,6 +102,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct Net {
     pub(crate) shared: Arc<Shared>,
+    /// Closed (its sender dropped) when the driver task ends.
+    ended: tokio::sync::watch::Receiver<()>,
 }
 
 impl std::fmt::Debug for Net {
@@ -162,8 +164,9 @@ impl NetBuilder {
                 driver_polls: 0,
             }),
         });
-        tokio::spawn(Driver::new(shared.clone(), device));
-        Net { shared }
+        let (ended_tx, ended) = tokio::sync::watch::channel(());
+        tokio::spawn(Driver::new(shared.clone(), device, ended_tx));
+        Net { shared, ended }
     }
 }
 
@@ -216,6 +219,19 @@ impl Net {
     /// synack's own addresses.
     pub fn addresses(&self) -> Vec<IpAddr> {
         self.shared.lock().stack.addresses().to_vec()
+    }
+
+    /// Drops this handle and waits until the driver task has ended: once every handle
+    /// and socket of the instance is gone and every connection has finished closing
+    /// (TIME-WAIT aside), or the driver stopped on a device error. A program calls it
+    /// before it exits, so that its last FINs and ACKs reach the peer. It waits as long
+    /// as other handles or sockets live, and as long as a peer leaves a close
+    /// unanswered (up to `tcp_orphan_retries`): bound it with `tokio::time::timeout`.
+    pub async fn finish(self) {
+        let mut ended = self.ended.clone();
+        drop(self);
+        // The driver never sends: `changed` fails when it drops the sender, at its end.
+        while ended.changed().await.is_ok() {}
     }
 }
 

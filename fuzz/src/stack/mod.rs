@@ -147,7 +147,7 @@ impl Harness {
     #[allow(clippy::field_reassign_with_default)]
     fn new(setup: &Setup) -> Harness {
         let mut config = Config::default();
-        config.seed = 0x5eed_f022;
+        config.seed = Some(0x5eed_f022);
         config.tcp_syncookies = setup.syncookies % 3;
         config.tcp_timestamps = !setup.no_timestamps;
         config.tcp_sack = !setup.no_sack;

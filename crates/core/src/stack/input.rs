@@ -29,8 +29,24 @@ impl Stack {
                 return;
             }
         };
-        if ip.protocol != synack_wire::IPPROTO_TCP || !self.addrs.contains(&ip.dst) {
-            self.stats.IpInDiscards += 1;
+        // The route lookup, then delivery to the protocol (ip_route_input / ip6_forward
+        // with forwarding off: InAddrErrors; ip_local_deliver_finish /
+        // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
+        let v6 = ip.dst.is_ipv6();
+        if !self.addrs.contains(&ip.dst) {
+            *if v6 {
+                &mut self.stats.Ip6InAddrErrors
+            } else {
+                &mut self.stats.IpInAddrErrors
+            } += 1;
+            return;
+        }
+        if ip.protocol != synack_wire::IPPROTO_TCP {
+            *if v6 {
+                &mut self.stats.Ip6InUnknownProtos
+            } else {
+                &mut self.stats.IpInUnknownProtos
+            } += 1;
             return;
         }
         match self.martian_source(ip.src, ip.dst) {
@@ -47,9 +63,14 @@ impl Stack {
         let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
             Ok(seg) => seg,
             Err(e) => {
-                // Counted in InSegs even when in error, as the MIB does.
+                // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
+                // a segment shorter than its header (20 bytes, or the data offset) with
+                // no error counter (discard_it); a data offset below 5 or a port of 0 is
+                // InErrs (bad_packet), a bad checksum InErrs and InCsumErrors.
                 self.stats.InSegs += 1;
-                self.stats.InErrs += 1;
+                if e != synack_wire::Error::Truncated {
+                    self.stats.InErrs += 1;
+                }
                 if e == synack_wire::Error::Checksum {
                     self.stats.InCsumErrors += 1;
                 }
@@ -105,31 +126,60 @@ impl Stack {
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
     }
 
-    /// Counts a datagram whose IP header is in error as Linux's ip_rcv_core and
-    /// ip6_rcv_core do: a bad IPv4 header checksum in InHdrErrors and IpExt InCsumErrors,
-    /// a datagram with a whole header but fewer bytes than its length says in
-    /// InTruncatedPkts, other header errors in InHdrErrors; what is not IPv4 or IPv6 at
-    /// all, or what synack does not handle (fragments), in InDiscards.
+    /// Counts a datagram whose IP layer is in error as Linux does, checking in Linux's
+    /// order (the wire parser's order differs, so the bytes are looked at again here):
+    ///
+    /// - IPv4 (ip_rcv_core): fewer than 20 bytes, an IHL below 5 or past the datagram:
+    ///   InHdrErrors; a bad header checksum: InHdrErrors and IpExt InCsumErrors (before
+    ///   the length is looked at); fewer bytes than the total length: IpExt
+    ///   InTruncatedPkts; a total length shorter than the header: InHdrErrors.
+    /// - IPv6: fewer than 40 bytes: Ip6 InHdrErrors; fewer bytes than the payload
+    ///   length: Ip6 InTruncatedPkts (ip6_rcv_core); an extension header running past the
+    ///   payload: Ip6 InHdrErrors (ipv6_parse_hopopts, ipv6_destopt_rcv); a Hop-by-Hop
+    ///   header after the first, which has no handler there: Ip6 InUnknownProtos
+    ///   (ip6_protocol_deliver_rcu).
+    /// - Fragments, which synack does not reassemble, and anything that is neither IPv4
+    ///   nor IPv6: Ip InDiscards.
     fn count_ip_error(&mut self, datagram: &[u8], e: synack_wire::Error) {
         use synack_wire::Error;
         let s = &mut self.stats;
-        match (datagram.first().map(|b| b >> 4), e) {
-            (_, Error::Unsupported) => s.IpInDiscards += 1,
-            (Some(4), Error::Checksum) => {
-                s.IpInHdrErrors += 1;
-                s.IpExtInCsumErrors += 1;
-            }
-            (Some(4), Error::Truncated) => {
+        match datagram.first().map(|b| b >> 4) {
+            Some(4) => {
                 let ihl = usize::from(datagram[0] & 0x0f) * 4;
-                if ihl >= 20 && datagram.len() >= ihl {
+                if datagram.len() < 20 || ihl < 20 || datagram.len() < ihl {
+                    s.IpInHdrErrors += 1;
+                    return;
+                }
+                let header = synack_wire::ipv4::Ipv4Packet::new_unchecked(&datagram[..ihl]);
+                let total = usize::from(header.total_len());
+                if !header.verify_checksum() {
+                    s.IpInHdrErrors += 1;
+                    s.IpExtInCsumErrors += 1;
+                } else if total > datagram.len() {
                     s.IpExtInTruncatedPkts += 1;
+                } else if total < ihl {
+                    s.IpInHdrErrors += 1;
+                } else if e == Error::Unsupported {
+                    s.IpInDiscards += 1;
                 } else {
                     s.IpInHdrErrors += 1;
                 }
             }
-            (Some(4), _) => s.IpInHdrErrors += 1,
-            (Some(6), Error::Truncated) if datagram.len() >= 40 => s.Ip6InTruncatedPkts += 1,
-            (Some(6), _) => s.Ip6InHdrErrors += 1,
+            Some(6) => {
+                if datagram.len() < 40 {
+                    s.Ip6InHdrErrors += 1;
+                    return;
+                }
+                let payload = usize::from(u16::from_be_bytes([datagram[4], datagram[5]]));
+                match e {
+                    _ if 40 + payload > datagram.len() => s.Ip6InTruncatedPkts += 1,
+                    Error::Unsupported => s.IpInDiscards += 1,
+                    // The parser's only Malformed past the length checks: a Hop-by-Hop
+                    // header that is not first.
+                    Error::Malformed => s.Ip6InUnknownProtos += 1,
+                    _ => s.Ip6InHdrErrors += 1,
+                }
+            }
             _ => s.IpInDiscards += 1,
         }
     }

@@ -243,7 +243,24 @@ impl std::fmt::Debug for Stack {
     }
 }
 
-/// Expands a 64-bit seed into key material (splitmix64).
+/// The engine's secrets: key material for the keyed hashes, the demultiplexing tables,
+/// ISNs and SYN cookies (five 16-byte keys).
+fn secrets(seed: Option<u64>) -> [[u8; 16]; 5] {
+    match seed {
+        Some(seed) => core::array::from_fn(|i| expand_seed(seed, i as u64 + 1)),
+        None => {
+            let mut keys = [[0u8; 16]; 5];
+            for k in &mut keys {
+                // As std's RandomState does, a stack cannot be made without the OS's
+                // random source.
+                getrandom::fill(k).expect("the operating system's random source failed");
+            }
+            keys
+        }
+    }
+}
+
+/// Expands a 64-bit seed into key material (splitmix64), for seeded configurations.
 fn expand_seed(seed: u64, salt: u64) -> [u8; 16] {
     let mut x = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut out = [0u8; 16];
@@ -266,16 +283,19 @@ impl Default for Stack {
 }
 
 impl Stack {
-    /// A stack with `config` and no addresses yet (see [`Stack::add_address`]).
+    /// A stack with `config` and no addresses yet (see [`Stack::add_address`]). Its
+    /// secrets come from the operating system's random source, or from the seed of a
+    /// [`Config::seeded`] configuration (see [`Config::seed`]).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system's random source fails (as std's `RandomState` does).
     pub fn new(config: Config) -> Stack {
-        let secret = expand_seed(config.seed, 1);
-        let hasher = KeyedState::new(expand_seed(config.seed, 2));
+        let [secret, hash_key, isn_key, cookie_a, cookie_b] = secrets(config.seed);
+        let hasher = KeyedState::new(hash_key);
         Stack {
-            isn: IsnGenerator::new(expand_seed(config.seed, 3)),
-            cookies: crate::syncookie::SynCookies::new(
-                expand_seed(config.seed, 4),
-                expand_seed(config.seed, 5),
-            ),
+            isn: IsnGenerator::new(isn_key),
+            cookies: crate::syncookie::SynCookies::new(cookie_a, cookie_b),
             config,
             addrs: Vec::new(),
             broadcasts: Vec::new(),

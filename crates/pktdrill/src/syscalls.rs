@@ -529,6 +529,7 @@ impl Runner<'_> {
                     tos: 0,
                 },
             );
+            self.start_socket();
             return Ok((n, None));
         }
         let (fd, f) = self.fd(sc)?;

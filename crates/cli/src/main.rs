@@ -6,6 +6,7 @@
 
 mod annotate;
 mod demo;
+mod lab;
 mod pktdrill;
 mod timeline;
 
@@ -34,6 +35,8 @@ enum Command {
         #[command(subcommand)]
         command: pktdrill::PktdrillCommand,
     },
+    /// List the labs, or run one: a seed article's incident on the simulated network.
+    Lab(lab::LabArgs),
 }
 
 /// Options of `synack demo`.
@@ -99,5 +102,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Pktdrill { command } => pktdrill::run(&command),
+        Command::Lab(args) => lab::run(&args),
     }
 }

@@ -22,6 +22,8 @@
 use core::cmp::{max, min};
 use core::fmt;
 
+mod lend;
+
 /// The largest capacity either buffer accepts; larger requests are clamped. Linux keeps
 /// `sk_sndbuf`/`sk_rcvbuf` in an `int`, so this is its ceiling too, and it keeps every offset
 /// representable in a 32-bit sequence-number distance.

@@ -70,6 +70,9 @@ pub(crate) struct RequestSock {
     pub id: u64,
     /// The MSS we advertise (the link's, capped by the listener's TCP_MAXSEG).
     pub adv_mss: u16,
+    /// When the last ACK to a segment this request could not accept was sent (Linux's
+    /// last_oow_ack_time), for the `tcp_invalid_ratelimit` spacing.
+    pub last_oow_ack: Option<Instant>,
 }
 
 impl RequestSock {
@@ -124,6 +127,7 @@ impl RequestSock {
             sent_at: now,
             acked: false,
             id: 0,
+            last_oow_ack: None,
             adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
                 conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
             }),
@@ -157,6 +161,34 @@ impl RequestSock {
             options,
             retransmit: self.retransmits > 0,
         }
+    }
+
+    /// Whether PAWS rejects `seg` (RFC 7323 section 5.3 R1 as Linux's tcp_check_req
+    /// applies it: a TSval older than the SYN's, unless TS.Recent is zero).
+    pub fn paws_reject(&self, seg: &TcpRepr) -> bool {
+        match (self.neg.ts, seg.options.timestamp) {
+            (Some(ours), Some(t)) => {
+                ours.recent != 0 && (t.tsval.wrapping_sub(ours.recent) as i32) < 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether an ACK to a segment this request cannot accept may go now (Linux's
+    /// tcp_oow_rate_limited: segments with sequence space and no SYN always get one,
+    /// others at most one per `tcp_invalid_ratelimit`); records the one that goes.
+    pub fn oow_ack_allowed(&mut self, seg: &TcpRepr, config: &Config, now: Instant) -> bool {
+        if seg.seg_len() > 0 && seg.control != Control::Syn {
+            return true;
+        }
+        if self
+            .last_oow_ack
+            .is_some_and(|last| now < last + config.tcp_invalid_ratelimit)
+        {
+            return false;
+        }
+        self.last_oow_ack = Some(now);
+        true
     }
 
     /// The SYN-ACK timer (Linux's reqsk_timer_handler): retransmit with a doubled

@@ -96,6 +96,11 @@ impl CtlQueue {
         true
     }
 
+    /// The next segment to send, left in the queue.
+    pub fn front(&self) -> Option<&CtlSegment> {
+        self.queue.front()
+    }
+
     /// The next segment to send.
     pub fn pop(&mut self) -> Option<CtlSegment> {
         self.queue.pop_front()

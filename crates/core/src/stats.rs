@@ -2,9 +2,11 @@
 //! group of RFC 4022 plus Linux's `TcpExt:` extensions).
 
 macro_rules! counters {
-    ($($(#[doc = $doc:literal])* $group:literal $name:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $group:literal $name:ident $(as $shown:literal)?,)*) => {
         /// Stack-wide counters. Field names are the MIB names (`ActiveOpens`, ...), so
-        /// `nstat`-style output matches Linux.
+        /// `nstat`-style output matches Linux; where two groups share a MIB name, the
+        /// field carries the group as a prefix (`IpInHdrErrors`, shown as `Ip:
+        /// InHdrErrors`).
         #[allow(non_snake_case)]
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct Stats {
@@ -13,12 +15,15 @@ macro_rules! counters {
 
         impl Stats {
             /// Every counter as `(group, name, value)`, in a stable order; the group is
-            /// `Tcp` or `TcpExt`, as in `nstat`.
+            /// `Ip`, `IpExt`, `Ip6`, `Tcp` or `TcpExt`, and the name the MIB's, as in
+            /// `netstat -s`.
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
-                [$(($group, stringify!($name), self.$name),)*].into_iter()
+                [$(($group, counters!(@name $name $($shown)?), self.$name),)*].into_iter()
             }
         }
     };
+    (@name $name:ident) => { stringify!($name) };
+    (@name $name:ident $shown:literal) => { $shown };
 }
 
 counters! {
@@ -45,6 +50,16 @@ counters! {
     "Tcp" OutRsts,
     /// Segments with a bad checksum.
     "Tcp" InCsumErrors,
+    /// IPv4 datagrams from a martian source, dropped: broadcast (limited, or the subnet's
+    /// when [`crate::Stack::add_address_prefix`] gave it), multicast, 0.0.0.0/8,
+    /// loopback from outside, or one of our own addresses (Linux drops them in
+    /// ip_route_input_slow and counts them as `in_martian_src` in
+    /// `/proc/net/stat/rt_cache`); also IPv6 datagrams from the unspecified address or
+    /// our own.
+    "IpExt" InMartianSrc,
+    /// IPv6 datagrams with a header error, dropped: a multicast source, ::1 from outside
+    /// (Linux's ip6_rcv_core), a v4-mapped source (tcp_v6_conn_request).
+    "Ip6" Ip6InHdrErrors as "InHdrErrors",
     /// IP datagrams that were not for us or could not be parsed.
     "TcpExt" IpInDiscards,
     /// Connections that went from SYN-RECV to ESTABLISHED via the accept queue.
@@ -65,6 +80,12 @@ counters! {
     "TcpExt" TW,
     /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).
     "TcpExt" TWKilled,
+    /// ACKs that TIME-WAIT did not send to segments it could not accept, because one
+    /// went less than `tcp_invalid_ratelimit` ago (Linux's tcp_timewait_check_oow_rate_limit).
+    "TcpExt" TCPACKSkippedTimeWait,
+    /// ACKs that SYN-RECEIVED did not send to segments it could not accept, because one
+    /// went less than `tcp_invalid_ratelimit` ago (Linux's tcp_check_req).
+    "TcpExt" TCPACKSkippedSynRecv,
     /// TIME_WAIT entries reused for a new connection.
     "TcpExt" TWRecycled,
     /// Connections that skipped TIME_WAIT because `tcp_max_tw_buckets` was reached.

@@ -403,7 +403,11 @@ impl Runner<'_> {
         for _ in 0..100_000 {
             let mut progressed = false;
             let at = Instant::from_micros(self.now as u64);
-            while let Some(n) = self.stack.poll_transmit(at, &mut self.txbuf) {
+            while let Some(n) = self
+                .stack
+                .poll_transmit(at, &mut self.txbuf)
+                .map_err(|e| Stop::Unsupported(format!("line {}: {e}", self.line)))?
+            {
                 if let Some(tos) = self.fds.values().map(|f| f.tos).find(|&t| t != 0) {
                     return Err(Stop::Unsupported(format!(
                         "line {}: a packet goes out while IP_TOS is {tos}, but the engine \

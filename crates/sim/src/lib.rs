@@ -113,8 +113,16 @@ impl Endpoint for synack::Stack {
         synack::Stack::handle_timeout(self, now);
     }
 
+    /// The network lends a buffer of [`MAX_PACKET`] bytes, the largest IP datagram, so
+    /// the engine's [`synack::BufferTooSmall`] would be an engine bug: it is reported as
+    /// the network reports a broken contract, with a panic that says so.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        synack::Stack::poll_transmit(self, now, buf)
+        synack::Stack::poll_transmit(self, now, buf).unwrap_or_else(|e| {
+            panic!(
+                "synack-sim: the engine refused a {}-byte transmit buffer: {e}",
+                buf.len()
+            )
+        })
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

@@ -135,11 +135,14 @@ impl Connection {
 
     /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
     fn on_segment_synchronized(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
-        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check.
+        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check (Linux's
+        // tcp_paws_check also ignores a TS.Recent of zero, which some stacks send in the
+        // SYN).
         if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
             let stale = ctx.now - ts.recent_stamp > PAWS_IDLE_LIMIT;
             if seg.control != Control::Rst
                 && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
+                && ts.recent != 0
                 && !stale
             {
                 ctx.stats.PAWSEstab += 1;
@@ -374,9 +377,37 @@ impl Connection {
                 self.probes = 0;
             }
         }
+        if !outstanding {
+            self.ack_probe(ctx);
+        }
         if fin_acked_now {
             self.fin_acked = true;
             self.on_fin_acked(ctx);
+        }
+    }
+
+    /// An ACK that arrived with nothing in flight, while data waits (Linux's
+    /// tcp_ack_probe): if the window now takes the next segment, the probing is over
+    /// (backoff cleared, the data goes); if not, the probe timer restarts from this
+    /// answer with the backed-off interval, so the next probe comes one interval after
+    /// the answer rather than after the previous probe.
+    fn ack_probe(&mut self, ctx: &Ctx) {
+        let unsent = self.send_buf.len();
+        if unsent == 0 {
+            return;
+        }
+        let head = self
+            .chunks
+            .at(self.snd_nxt)
+            .map_or(unsent, |c| (c.end - self.snd_nxt).max(0) as usize)
+            .min(unsent)
+            .min(self.mss as usize);
+        if self.snd_wnd as usize >= head {
+            self.backoff = 0;
+            self.disarm(TimerKind::Persist);
+        } else {
+            let when = self.rtt.backed_off(self.backoff);
+            self.arm(TimerKind::Persist, ctx.now + when);
         }
     }
 

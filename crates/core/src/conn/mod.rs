@@ -10,6 +10,7 @@
 
 pub(crate) mod chunks;
 pub(crate) mod input;
+mod lend;
 pub(crate) mod output;
 pub(crate) mod recovery;
 pub(crate) mod sack;
@@ -561,21 +562,7 @@ impl Connection {
 
     /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
     pub fn send(&mut self, ctx: &Ctx, data: &[u8], flags: SendFlags) -> Result<usize> {
-        // Linux's sk_stream_error: the pending error once, then EPIPE.
-        if let Some(e) = self.pending_error.take() {
-            return Err(e);
-        }
-        if self.error.is_some() {
-            return Err(Error::BrokenPipe);
-        }
-        match self.state {
-            State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
-            State::Established | State::CloseWait => {}
-            _ => return Err(Error::BrokenPipe),
-        }
-        if self.fin_queued {
-            return Err(Error::BrokenPipe);
-        }
+        self.send_allowed()?;
         if data.is_empty() {
             return Ok(0);
         }
@@ -584,13 +571,7 @@ impl Connection {
         if n == 0 {
             return Err(Error::WouldBlock);
         }
-        // MSG_MORE holds a partial segment until a send without it (Linux's
-        // TCP_NAGLE_CORK for one push); MSG_EOR ends a record that later data may not
-        // share a segment with (Linux's TCP_SKB_CB(skb)->eor).
-        self.more_pending = flags.more;
-        let at = self.send_buf_seq() + (self.send_buf.len() - n) as u32;
-        let eor = flags.eor && n == data.len();
-        self.chunks.append(at, n as u32, !flags.more, eor);
+        self.after_write(n, data.len(), flags);
         Ok(n)
     }
 

@@ -100,7 +100,7 @@ impl Stack {
         })
     }
 
-    fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
+    pub(super) fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         if slot.user_closed {
             return Err(Error::BadHandle);
@@ -108,7 +108,7 @@ impl Stack {
         slot.sock.as_mut().ok_or(Error::BadHandle)
     }
 
-    fn user_conn(&mut self, h: SocketHandle) -> Result<&mut Connection> {
+    pub(super) fn user_conn(&mut self, h: SocketHandle) -> Result<&mut Connection> {
         match self.user_sock(h)? {
             Sock::Conn(c) => Ok(c),
             _ => Err(Error::NotConnected),
@@ -223,6 +223,7 @@ impl Stack {
             Some(Sock::Conn(c)) => c.remote,
             _ => return Err(Error::ConnectionAborted),
         };
+        self.release_held_events(child);
         Ok((child, peer))
     }
 

@@ -1,7 +1,7 @@
 //! Datagram arrival: parse, demultiplex (connections, then TIME-WAIT, then half-open
 //! requests, then listeners, as Linux looks them up), and dispatch.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::{Control, SeqNum, TcpRepr};
 
@@ -16,7 +16,8 @@ use crate::time_wait::TwAction;
 
 impl Stack {
     /// Feeds one whole IP datagram received at `now`. Malformed datagrams are counted
-    /// (InErrs, InCsumErrors, IpInDiscards) and dropped; nothing panics.
+    /// (InErrs, InCsumErrors, IpInDiscards) and dropped, and so are datagrams from
+    /// martian sources (InMartianSrc, Ip6 InHdrErrors); nothing panics.
     pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
         self.advance(now);
         let (ip, seg) = match synack_wire::parse_datagram(datagram, true) {
@@ -43,6 +44,17 @@ impl Stack {
             self.stats.IpInDiscards += 1;
             return;
         }
+        match self.martian_source(ip.src, ip.dst) {
+            Some(Martian::Source) => {
+                self.stats.InMartianSrc += 1;
+                return;
+            }
+            Some(Martian::Ip6Header) => {
+                self.stats.Ip6InHdrErrors += 1;
+                return;
+            }
+            None => {}
+        }
         self.stats.InSegs += 1;
         let tuple = FourTuple {
             local: SocketAddr::new(ip.dst, seg.dst_port),
@@ -55,12 +67,16 @@ impl Stack {
         let mut reopen_isn = None;
         if let Some(tw) = self.time_wait.get_mut(&tuple) {
             let len = self.config.tcp_timewait_len;
-            match tw.on_segment(&seg, now, len, self.config.tcp_rfc1337) {
+            let (rfc1337, ratelimit) = (self.config.tcp_rfc1337, self.config.tcp_invalid_ratelimit);
+            match tw.on_segment(&seg, now, len, rfc1337, ratelimit) {
                 TwAction::Drop => return,
                 TwAction::Ack => {
                     let tw = *tw;
                     self.push_tw_ack(&tuple, &tw);
-                    self.tw_expiry.push_back((tw.expires, tuple));
+                    return;
+                }
+                TwAction::AckSkipped => {
+                    self.stats.TCPACKSkippedTimeWait += 1;
                     return;
                 }
                 TwAction::Kill => {
@@ -86,6 +102,38 @@ impl Stack {
         }
         // CLOSED (RFC 9293 3.10.7.1).
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
+    }
+
+    /// Whether `src` cannot be the source of a datagram to our address `dst`, and how
+    /// Linux counts it. A destination on loopback means the datagram came over the
+    /// loopback device, where loopback sources and our own addresses are at home.
+    fn martian_source(&self, src: IpAddr, dst: IpAddr) -> Option<Martian> {
+        let on_loopback = dst.is_loopback();
+        match src {
+            // ip_route_input_slow: multicast, limited broadcast, 0.0.0.0/8, loopback from
+            // outside; fib_validate_source: a subnet broadcast or a local address.
+            IpAddr::V4(v4) => {
+                let martian = v4.is_multicast()
+                    || v4.is_broadcast()
+                    || v4.octets()[0] == 0
+                    || self.broadcasts.contains(&v4)
+                    || (!on_loopback && (v4.is_loopback() || self.addrs.contains(&src)));
+                martian.then_some(Martian::Source)
+            }
+            // ip6_rcv_core (RFC 4291 2.5.3 and 2.7) and tcp_v6_conn_request.
+            IpAddr::V6(v6) => {
+                if v6.is_multicast()
+                    || (v6.is_loopback() && !on_loopback)
+                    || v6.to_ipv4_mapped().is_some()
+                {
+                    Some(Martian::Ip6Header)
+                } else if v6.is_unspecified() || (!on_loopback && self.addrs.contains(&src)) {
+                    Some(Martian::Source)
+                } else {
+                    None
+                }
+            }
+        }
     }
 
     fn push_tw_ack(&mut self, tuple: &FourTuple, tw: &crate::time_wait::TimeWait) {
@@ -294,10 +342,7 @@ impl Stack {
         };
         req.neg.sack = sack && self.config.tcp_sack;
         req.retransmits = 1; // no RTT sample from a stateless handshake
-        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
-            l.syn_queue_len += 1;
-        }
-        self.establish_child(lh, req, seg);
+        self.establish_child(lh, &req, seg);
         true
     }
 
@@ -327,22 +372,18 @@ impl Stack {
                 return;
             }
         }
-        // Sequence check against the window we offered in the SYN-ACK.
+        // First, the sequence number, with PAWS (Linux's tcp_check_req), against the
+        // window we offered in the SYN-ACK: a segment that fails is answered with an ACK
+        // (rate limited) and dropped, and the request stays as it was.
         let wnd = u32::from(req.syn_ack(&self.config, now).window);
         let end = seg.seq + seg.seg_len();
-        if end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
+        let paws_reject = req.paws_reject(seg);
+        if paws_reject || end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
+            if paws_reject {
+                self.stats.PAWSEstab += 1;
+            }
             if seg.control != Control::Rst {
-                let synack = req.syn_ack(&self.config, now);
-                self.ctl.push(CtlSegment {
-                    control: Control::None,
-                    seq: req.iss + 1,
-                    ack: Some(rcv_nxt),
-                    options: synack_wire::TcpOptions {
-                        timestamp: synack.options.timestamp,
-                        ..Default::default()
-                    },
-                    ..synack
-                });
+                self.ack_from_request(tuple, seg);
             }
             return;
         }
@@ -379,22 +420,58 @@ impl Stack {
             }
             return;
         }
-        let req = self.requests.remove(tuple).expect("checked above");
+        let Some(req) = self.requests.get(tuple) else {
+            return;
+        };
+        if !self.establish_child(lh, &req.clone(), seg) {
+            return;
+        }
+        // The connection took the request's place (Linux's inet_csk_complete_hashdance).
+        self.requests.remove(tuple);
         if let Some(id) = id {
             self.request_ids.remove(&id);
         }
-        self.establish_child(lh, req, seg);
+        if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
+            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
+        }
     }
 
-    /// Creates the connection of a completed passive handshake and queues it for accept.
-    fn establish_child(&mut self, lh: SocketHandle, req: RequestSock, seg: &TcpRepr) {
+    /// The ACK a half-open request sends to a segment it cannot accept (Linux's
+    /// tcp_v4_reqsk_send_ack): `<SEQ=ISS+1><ACK=RCV.NXT>`, rate limited.
+    fn ack_from_request(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+        let now = self.now;
+        let Some(req) = self.requests.get_mut(tuple) else {
+            return;
+        };
+        if !req.oow_ack_allowed(seg, &self.config, now) {
+            self.stats.TCPACKSkippedSynRecv += 1;
+            return;
+        }
+        let synack = req.syn_ack(&self.config, now);
+        self.ctl.push(CtlSegment {
+            control: Control::None,
+            seq: req.iss + 1,
+            ack: Some(req.irs + 1),
+            options: synack_wire::TcpOptions {
+                timestamp: synack.options.timestamp,
+                ..Default::default()
+            },
+            retransmit: false,
+            ..synack
+        });
+    }
+
+    /// The third step of a passive handshake in one step (Linux's syn_recv_sock and
+    /// inet_csk_complete_hashdance): the connection is built from the request and the
+    /// ACK processed on it before anything in the stack changes. A connection that the
+    /// ACK made synchronized enters the tables and the accept queue and true is
+    /// returned; otherwise it is discarded, the stack is as it was (the caller keeps its
+    /// request), and false is returned.
+    fn establish_child(&mut self, lh: SocketHandle, req: &RequestSock, seg: &TcpRepr) -> bool {
         let now = self.now;
         let opts = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => {
-                l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
-                l.opts
-            }
-            _ => return,
+            Some(Sock::Listener(l)) => l.opts,
+            _ => return false,
         };
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
@@ -414,29 +491,43 @@ impl Stack {
             conn.rtt_seq = Some((req.iss, req.sent_at));
         }
         conn.retrans_stamp = None;
+        // The ACK (and any data or FIN on it) goes through the ordinary path, which
+        // moves SYN-RECEIVED to ESTABLISHED (RFC 9293 3.10.7.4, fifth).
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            stats: &mut self.stats,
+            ctl: &mut self.ctl,
+            challenge: &mut self.challenge,
+        };
+        conn.on_segment(&mut ctx, seg);
+        if matches!(conn.state, State::SynReceived | State::Closed) {
+            return false;
+        }
         self.stats.PassiveOpens += 1;
+        self.stats.TcpPassiveEstab += 1;
         let tuple = FourTuple {
             local: req.local,
             remote: req.remote,
         };
         let h = self.alloc(Sock::Conn(Box::new(conn)));
         self.conn_insert(tuple, h);
-        // The ACK (and any data or FIN on it) goes through the ordinary path, which
-        // moves SYN-RECEIVED to ESTABLISHED (RFC 9293 3.10.7.4, fifth).
-        self.with_conn(h, |conn, ctx: &mut Ctx| conn.on_segment(ctx, seg));
-        let ok = matches!(
-            self.sock_mut(h),
-            Some(Sock::Conn(c)) if c.state != State::SynReceived && c.state != State::Closed
-        );
-        if !ok {
-            return;
-        }
-        self.stats.TcpPassiveEstab += 1;
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
         }
         self.notify(lh, EV_INCOMING);
+        self.after_conn(h, State::SynReceived);
+        true
     }
+}
+
+/// How a datagram from a source that cannot be is counted (see
+/// [`Stack::martian_source`]).
+enum Martian {
+    /// InMartianSrc.
+    Source,
+    /// Ip6 InHdrErrors.
+    Ip6Header,
 }
 
 /// Whether a datagram that failed to parse carries TCP (for counting InErrs).

@@ -7,7 +7,8 @@
 //! 1. feed every received datagram to [`Stack::handle_packet`] (a batch, so that ACKs
 //!    coalesce), and call [`Stack::handle_timeout`] when [`Stack::poll_timeout`]'s instant
 //!    has come;
-//! 2. drain [`Stack::poll_transmit`] until it returns `None`, sending each datagram;
+//! 2. drain [`Stack::poll_transmit`] until it returns `Ok(None)`, sending each datagram
+//!    (a buffer of the MTU never gets [`BufferTooSmall`]);
 //! 3. drain [`Stack::poll_event`] and act on the sockets (send, recv, accept, ...);
 //! 4. sleep until the next datagram or [`Stack::poll_timeout`].
 //!
@@ -16,6 +17,9 @@
 
 mod api;
 mod input;
+mod lend;
+mod ready;
+mod transmit;
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -27,14 +31,16 @@ use crate::conn::{ChallengeBudget, Connection, Ctx};
 use crate::hash::FastState as KeyedState;
 use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
-use crate::segment::{CtlQueue, CtlSegment};
+use crate::segment::CtlQueue;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::time_wait::TimeWait;
+use crate::time_wait::{TimeWait, TimeWaitTable};
 
 pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
+pub use ready::Readiness;
+pub use transmit::BufferTooSmall;
 
 /// Names a socket of a [`Stack`]. Handles are not reused while the socket lives; a stale
 /// handle gets `EBADF`.
@@ -52,6 +58,25 @@ impl SocketHandle {
 }
 
 /// What happened on a socket, for the application to act on.
+///
+/// # Order
+///
+/// [`Stack::poll_event`] reports events in an order a program can rely on:
+/// - A listener's [`EventKind::Incoming`] comes before any event of the connection it
+///   announces: a passive connection's events are held until [`Stack::accept`] returns
+///   its handle, then delivered (so data that came with the handshake gives a
+///   `Readable` after `accept`, never before `Incoming`).
+/// - Sockets are reported in the order they first had something to report; one socket's
+///   pending events come together in the order `Connected`, `Incoming`, `Readable`,
+///   `Writable`, `Closed`. `Closed` is a connection's last event.
+/// - `Readable` is reported each time data, the end of the stream or an error arrives.
+/// - `Writable` is reported when the socket *becomes* writable (see
+///   [`Readiness::writable`]): when the handshake completes, when acknowledgments free a
+///   third of a send buffer that was too full, when the connection ends. It is not
+///   repeated while the socket stays writable.
+///
+/// Events are hints to act on; [`Stack::readiness`] says what each socket is ready for
+/// at any time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
     /// The socket.
@@ -69,7 +94,7 @@ pub enum EventKind {
     Incoming,
     /// Data or end of stream can be read.
     Readable,
-    /// Send buffer space opened up.
+    /// The socket became writable (edge-triggered; see [`Event`]'s order).
     Writable,
     /// The connection ended; `Some` carries the error the calls now return.
     Closed(Option<crate::error::Error>),
@@ -92,7 +117,7 @@ pub struct Transition {
 }
 
 /// The two ends of a connection: the demultiplexing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct FourTuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -150,6 +175,11 @@ pub(crate) struct Slot {
     timer_at: Option<Instant>,
     /// Whether this connection is counted in CurrEstab.
     counted_estab: bool,
+    /// accept() returned this passive connection (its events are held until then).
+    accepted: bool,
+    /// Whether the socket was writable when last looked at (`Writable` is reported on
+    /// the change to writable only; ready.rs).
+    writable: bool,
 }
 
 const EV_CONNECTED: u8 = 1;
@@ -170,6 +200,8 @@ enum TimerRef {
 pub struct Stack {
     config: Config,
     addrs: Vec<IpAddr>,
+    /// Directed broadcast addresses of our IPv4 subnets (from address prefixes).
+    broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     conns: HashMap<FourTuple, SocketHandle, KeyedState>,
@@ -177,8 +209,7 @@ pub struct Stack {
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
     next_request_id: u64,
-    time_wait: HashMap<FourTuple, TimeWait, KeyedState>,
-    tw_expiry: VecDeque<(Instant, FourTuple)>,
+    time_wait: TimeWaitTable,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
     /// Explicitly bound or listening ports, with how many sockets hold each.
     bound_ports: HashMap<u16, u32, KeyedState>,
@@ -197,6 +228,8 @@ pub struct Stack {
     challenge: ChallengeBudget,
     port_counter: u32,
     now: Instant,
+    /// A connection's datagram that did not fit the caller's buffer (transmit.rs).
+    stashed: Option<transmit::Stashed>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -245,14 +278,14 @@ impl Stack {
             ),
             config,
             addrs: Vec::new(),
+            broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher),
             requests: HashMap::with_hasher(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
-            time_wait: HashMap::with_hasher(hasher),
-            tw_expiry: VecDeque::new(),
+            time_wait: TimeWaitTable::new(hasher),
             listeners: HashMap::with_hasher(hasher),
             bound_ports: HashMap::with_hasher(hasher),
             port_refs: HashMap::with_hasher(hasher),
@@ -266,6 +299,7 @@ impl Stack {
             challenge: ChallengeBudget::default(),
             port_counter: 0,
             now: Instant::ZERO,
+            stashed: None,
         }
     }
 
@@ -273,6 +307,23 @@ impl Stack {
     pub fn add_address(&mut self, addr: IpAddr) {
         if !self.addrs.contains(&addr) {
             self.addrs.push(addr);
+        }
+    }
+
+    /// Adds a local address with its prefix length, as `ip addr add 10.0.0.1/24` does:
+    /// besides what [`Stack::add_address`] does, the subnet's broadcast address (for
+    /// IPv4 prefixes shorter than /31) becomes known, and datagrams from it are dropped
+    /// as martians.
+    pub fn add_address_prefix(&mut self, addr: IpAddr, prefix_len: u8) {
+        self.add_address(addr);
+        if let IpAddr::V4(v4) = addr {
+            if prefix_len < 31 {
+                let host_bits = u32::MAX >> prefix_len;
+                let bcast = std::net::Ipv4Addr::from(u32::from(v4) | host_bits);
+                if !self.broadcasts.contains(&bcast) {
+                    self.broadcasts.push(bcast);
+                }
+            }
         }
     }
 
@@ -342,6 +393,13 @@ impl Stack {
             .map(|(t, tw)| (t.local, t.remote, tw.expires))
     }
 
+    /// How many timers the TIME-WAIT expiry structure holds (introspection for tests of
+    /// its memory bound: at most one per TIME-WAIT entry).
+    #[doc(hidden)]
+    pub fn time_wait_timers(&self) -> usize {
+        self.time_wait.timers()
+    }
+
     fn advance(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
@@ -390,7 +448,7 @@ impl Stack {
     /// The next instant at which [`Stack::handle_timeout`] should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let heap = self.timers.peek().map(|r| r.0 .0);
-        let tw = self.tw_expiry.front().map(|(at, _)| *at);
+        let tw = self.time_wait.next_deadline();
         match (heap, tw) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -410,20 +468,9 @@ impl Stack {
                 TimerRef::Request(id) => self.request_timer(id),
             }
         }
-        while let Some(&(at, tuple)) = self.tw_expiry.front() {
-            if at > now {
-                break;
-            }
-            self.tw_expiry.pop_front();
-            if let Some(tw) = self.time_wait.get(&tuple) {
-                if tw.expires <= now {
-                    self.tw_remove(&tuple);
-                    self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
-                } else {
-                    let expires = tw.expires;
-                    self.tw_expiry.push_back((expires, tuple));
-                }
-            }
+        while let Some(tuple) = self.time_wait.pop_expired(now) {
+            self.port_ref(tuple.local.port(), false);
+            self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
         }
     }
 
@@ -478,71 +525,7 @@ impl Stack {
         }
     }
 
-    // ----- sans-IO: transmit -----
-
-    /// Writes the next datagram to send into `buf` (which should hold at least the MTU)
-    /// and returns its length, or `None` when there is nothing to send now.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.advance(now);
-        while let Some(seg) = self.ctl.pop() {
-            // Control segments are counted here, once, when they leave.
-            if seg.retransmit {
-                self.stats.RetransSegs += 1;
-            } else {
-                self.stats.OutSegs += 1;
-            }
-            if seg.control == synack_wire::Control::Rst {
-                self.stats.OutRsts += 1;
-            }
-            if let Some(n) = self.emit_ctl(&seg, buf) {
-                return Some(n);
-            }
-        }
-        while let Some(&h) = self.tx_queue.front() {
-            let out = self.with_conn(h, |conn, ctx| {
-                let seg = conn.poll_segment(ctx)?;
-                Some(emit_conn_segment(
-                    conn,
-                    &seg,
-                    ctx.config.ip_default_ttl,
-                    buf,
-                ))
-            });
-            match out.flatten() {
-                Some(Some(n)) => {
-                    // Round robin: the connection goes to the back with more to send.
-                    self.tx_queue.pop_front();
-                    self.tx_queue.push_back(h);
-                    return Some(n);
-                }
-                Some(None) => {
-                    // Emitting failed (buffer too small): the segment is lost as on a
-                    // wire; retransmission recovers it.
-                    self.tx_queue.pop_front();
-                    self.tx_queue.push_back(h);
-                    return None;
-                }
-                None => {
-                    self.tx_queue.pop_front();
-                    if let Some(slot) = self.slot_mut(h) {
-                        slot.dirty = false;
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    fn emit_ctl(&self, seg: &CtlSegment, buf: &mut [u8]) -> Option<usize> {
-        synack_wire::emit_datagram(
-            buf,
-            seg.local.ip(),
-            seg.remote.ip(),
-            self.config.ip_default_ttl,
-            &seg.repr(),
-        )
-        .ok()
-    }
+    // ----- sans-IO: transmit (transmit.rs) -----
 
     // ----- sans-IO: events -----
 
@@ -586,6 +569,9 @@ impl Stack {
             return;
         }
         slot.pending |= bits;
+        if ready::held(slot) {
+            return;
+        }
         if !slot.queued {
             slot.queued = true;
             self.events.push_back(h);
@@ -623,6 +609,8 @@ impl Stack {
                     dirty: false,
                     timer_at: None,
                     counted_estab: false,
+                    accepted: false,
+                    writable: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -634,6 +622,8 @@ impl Stack {
         slot.dirty = false;
         slot.timer_at = None;
         slot.counted_estab = false;
+        slot.accepted = false;
+        slot.writable = false;
         SocketHandle {
             index,
             generation: slot.generation,
@@ -701,9 +691,12 @@ impl Stack {
         if bits & crate::conn::events::READABLE != 0 {
             ev |= EV_READABLE;
         }
-        if bits & crate::conn::events::WRITABLE != 0 {
+        // Writable is reported on the change to writable only (ready.rs).
+        let writable = ready::conn_writable(conn);
+        if writable && !slot.writable {
             ev |= EV_WRITABLE;
         }
+        slot.writable = writable;
         if bits & crate::conn::events::CONNECTED != 0 && !conn.passive {
             ev |= EV_CONNECTED;
         }
@@ -713,16 +706,14 @@ impl Stack {
         let deadline = conn.next_deadline();
         let user_closed = slot.user_closed;
         if after == State::TimeWait {
-            let tw = TimeWait {
-                snd_nxt: conn.snd_max,
-                rcv_nxt: conn.rcv_nxt,
-                window: ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale)
-                    .min(65535) as u16,
-                ts_recent: conn.neg.ts.map_or(0, |t| t.recent),
-                ts_offset: conn.neg.ts.map(|t| t.offset),
-                ts_stamp: conn.neg.ts.map_or(now, |t| t.recent_stamp),
-                expires: now + self.config.tcp_timewait_len,
-            };
+            let tw = TimeWait::new(
+                conn.snd_max,
+                conn.rcv_nxt,
+                ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale).min(65535)
+                    as u16,
+                conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
+                now + self.config.tcp_timewait_len,
+            );
             conn.close_with(None);
             conn.events = 0;
             ev |= EV_CLOSED;
@@ -786,10 +777,9 @@ impl Stack {
     }
 
     pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
-        if self.time_wait.insert(tuple, tw).is_none() {
+        if self.time_wait.insert(tuple, tw) {
             self.port_ref(tuple.local.port(), true);
         }
-        self.tw_expiry.push_back((tw.expires, tuple));
     }
 
     pub(crate) fn tw_remove(&mut self, tuple: &FourTuple) {

@@ -259,7 +259,11 @@ impl Harness {
     pub fn output(&mut self) -> Vec<Sent> {
         let mut out = Vec::new();
         for _ in 0..10_000 {
-            let Some(n) = self.stack.poll_transmit(self.now, &mut self.buf) else {
+            let Some(n) = self
+                .stack
+                .poll_transmit(self.now, &mut self.buf)
+                .expect("the test buffer holds any datagram")
+            else {
                 break;
             };
             let (ip, tcp) =

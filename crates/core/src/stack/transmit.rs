@@ -1,0 +1,181 @@
+//! The transmit path: [`Stack::poll_transmit`] writes the next datagram into the caller's
+//! buffer, control segments (RSTs, TIME-WAIT and challenge ACKs, SYN-ACKs) first, then
+//! the connections with something to send, round robin.
+//!
+//! A datagram that does not fit the caller's buffer is never lost: the call returns
+//! [`BufferTooSmall`] with the size needed, and the same datagram is the next one
+//! returned. Nothing is counted as sent (OutSegs, RetransSegs, OutRsts) until it is
+//! written into a caller's buffer.
+
+use core::fmt;
+
+use synack_wire::{IpRepr, IPPROTO_TCP};
+
+use super::{emit_conn_segment, Stack};
+use crate::segment::CtlSegment;
+use crate::time::Instant;
+
+/// [`Stack::poll_transmit`] could not write the next datagram: the buffer is shorter
+/// than `needed` bytes. The datagram stays queued; call again with a buffer at least
+/// this long (the largest datagram the stack sends is its MSS plus 40 to 80 bytes of
+/// headers, so a buffer of the device's MTU always suffices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BufferTooSmall {
+    /// The length of the datagram waiting to be sent.
+    pub needed: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the transmit buffer is too small for the next datagram: {} bytes needed; \
+             call poll_transmit again with a buffer of at least that size",
+            self.needed
+        )
+    }
+}
+
+impl std::error::Error for BufferTooSmall {}
+
+/// A connection's datagram that did not fit the caller's buffer: its bytes, and the
+/// counters to credit when it finally leaves. A connection's segment is built from its
+/// state as it is decided (sequence numbers, timers, the RTT sample), so it is kept whole
+/// rather than decided again.
+#[derive(Debug)]
+pub(crate) struct Stashed {
+    bytes: Vec<u8>,
+    out_segs: u64,
+    retrans_segs: u64,
+}
+
+impl Stack {
+    /// Writes the next datagram to send into `buf` and returns its length, `Ok(None)`
+    /// when there is nothing to send now, or [`BufferTooSmall`] when `buf` cannot hold
+    /// the next datagram, which then stays queued (nothing is lost or counted).
+    ///
+    /// A buffer of the device's MTU (or 65535 bytes) never gets the error.
+    #[must_use = "a datagram written into the buffer must be sent"]
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
+        self.advance(now);
+        if let Some(stashed) = &self.stashed {
+            let n = stashed.bytes.len();
+            if buf.len() < n {
+                return Err(BufferTooSmall { needed: n });
+            }
+            let stashed = self.stashed.take().expect("checked above");
+            buf[..n].copy_from_slice(&stashed.bytes);
+            self.stats.OutSegs += stashed.out_segs;
+            self.stats.RetransSegs += stashed.retrans_segs;
+            return Ok(Some(n));
+        }
+        while let Some(seg) = self.ctl.front() {
+            let needed = ctl_len(seg, self.config.ip_default_ttl);
+            if buf.len() < needed {
+                return Err(BufferTooSmall { needed });
+            }
+            let seg = self.ctl.pop().expect("checked above");
+            if let Some(n) = self.emit_ctl(&seg, buf) {
+                // Control segments are counted here, once, when they leave.
+                if seg.retransmit {
+                    self.stats.RetransSegs += 1;
+                } else {
+                    self.stats.OutSegs += 1;
+                }
+                if seg.control == synack_wire::Control::Rst {
+                    self.stats.OutRsts += 1;
+                }
+                return Ok(Some(n));
+            }
+        }
+        while let Some(&h) = self.tx_queue.front() {
+            let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
+            let ttl = self.config.ip_default_ttl;
+            let out = self.with_conn(h, |conn, ctx| {
+                let seg = conn.poll_segment(ctx)?;
+                let mut stash = Vec::new();
+                let target: &mut [u8] = if buf.len() >= datagram_len(conn, &seg) {
+                    buf
+                } else {
+                    stash.resize(datagram_len(conn, &seg), 0);
+                    &mut stash
+                };
+                let written = emit_conn_segment(conn, &seg, ttl, target);
+                Some((written, stash))
+            });
+            match out.flatten() {
+                Some((written, stash)) => {
+                    // Round robin: the connection goes to the back with more to send.
+                    self.tx_queue.pop_front();
+                    self.tx_queue.push_back(h);
+                    if stash.is_empty() {
+                        if let Some(n) = written {
+                            return Ok(Some(n));
+                        }
+                        // Emitting into a buffer long enough cannot fail; if it ever
+                        // did, the segment is lost as on a wire and retransmitted.
+                        continue;
+                    }
+                    // Not sent yet: the counters wait for the datagram to leave.
+                    let out_segs = self.stats.OutSegs - out_before;
+                    let retrans_segs = self.stats.RetransSegs - re_before;
+                    self.stats.OutSegs = out_before;
+                    self.stats.RetransSegs = re_before;
+                    let needed = stash.len();
+                    self.stashed = Some(Stashed {
+                        bytes: stash,
+                        out_segs,
+                        retrans_segs,
+                    });
+                    return Err(BufferTooSmall { needed });
+                }
+                None => {
+                    self.tx_queue.pop_front();
+                    if let Some(slot) = self.slot_mut(h) {
+                        slot.dirty = false;
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn emit_ctl(&self, seg: &CtlSegment, buf: &mut [u8]) -> Option<usize> {
+        synack_wire::emit_datagram(
+            buf,
+            seg.local.ip(),
+            seg.remote.ip(),
+            self.config.ip_default_ttl,
+            &seg.repr(),
+        )
+        .ok()
+    }
+}
+
+/// The length of a control segment's datagram.
+fn ctl_len(seg: &CtlSegment, ttl: u8) -> usize {
+    IpRepr {
+        src: seg.local.ip(),
+        dst: seg.remote.ip(),
+        protocol: IPPROTO_TCP,
+        payload_len: seg.repr().buffer_len(),
+        hop_limit: ttl,
+    }
+    .buffer_len()
+}
+
+/// The length of a connection segment's datagram.
+fn datagram_len(conn: &crate::conn::Connection, seg: &crate::conn::output::Outgoing) -> usize {
+    IpRepr {
+        src: conn.local.ip(),
+        dst: conn.remote.ip(),
+        protocol: IPPROTO_TCP,
+        payload_len: seg.repr.header_len() + seg.payload_len,
+        hop_limit: 0,
+    }
+    .buffer_len()
+}

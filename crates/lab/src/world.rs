@@ -40,7 +40,7 @@ impl Endpoint for Host {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.stack.poll_transmit(now, buf)
+        Endpoint::poll_transmit(&mut self.stack, now, buf)
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

@@ -56,6 +56,9 @@ pub enum SockOpt {
     KeepCount(u32),
     /// TCP_LINGER2: how long an orphaned connection stays in FIN-WAIT-2.
     Linger2(Duration),
+    /// TCP_QUICKACK: on, a pending delayed ACK goes out now and the next ACKs are sent
+    /// at once (quick-ACK mode); off, ACKs are delayed. Not sticky, as on Linux.
+    QuickAck(bool),
 }
 
 /// The name of a socket option, for [`Stack::get_option`].
@@ -89,6 +92,8 @@ pub enum SockOptName {
     KeepCount,
     /// TCP_LINGER2.
     Linger2,
+    /// TCP_QUICKACK.
+    QuickAck,
 }
 
 impl Stack {
@@ -490,6 +495,8 @@ impl Stack {
             SockOpt::KeepInterval(v) => o.keepintvl = Some(v),
             SockOpt::KeepCount(v) => o.keepcnt = Some(v),
             SockOpt::Linger2(v) => o.linger2 = Some(v),
+            // A mode of the connection's ACKs, not a stored option.
+            SockOpt::QuickAck(_) => {}
         };
         let keepalive_time = self.config.tcp_keepalive_time;
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
@@ -502,6 +509,9 @@ impl Stack {
             Sock::Conn(_) => {
                 self.with_conn(h, |c, ctx| {
                     apply(&mut c.opts);
+                    if let SockOpt::QuickAck(on) = opt {
+                        c.set_quickack(on);
+                    }
                     if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
                         c.push_once = true;
@@ -544,6 +554,7 @@ impl Stack {
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.send_buf.capacity(),
                     c.recv_buf.capacity(),
+                    c.quickacks > 0,
                 )),
             ),
         };
@@ -559,7 +570,7 @@ impl Stack {
             }
             SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuseaddr),
             SockOptName::MaxSegment => SockOpt::MaxSegment(match conn_info {
-                Some((mss, true, _, _)) => mss as u16,
+                Some((mss, true, _, _, _)) => mss as u16,
                 _ => o.user_mss.unwrap_or(536),
             }),
             SockOptName::Cork => SockOpt::Cork(o.cork),
@@ -571,6 +582,7 @@ impl Stack {
             SockOptName::KeepInterval => SockOpt::KeepInterval(o.keepalive_intvl(&config)),
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
+            SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
         })
     }
 

@@ -279,7 +279,8 @@ impl Runner<'_> {
                 SockOpt::NoDelay(b)
                 | SockOpt::KeepAlive(b)
                 | SockOpt::ReuseAddr(b)
-                | SockOpt::Cork(b) => i64::from(b),
+                | SockOpt::Cork(b)
+                | SockOpt::QuickAck(b) => i64::from(b),
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),
                 SockOpt::UserTimeout(d) => d.as_millis() as i64,

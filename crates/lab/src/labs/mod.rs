@@ -11,8 +11,12 @@ use crate::world::{call, sa, v4, World};
 use crate::{LabError, Options};
 
 pub mod close;
+pub mod half_close;
 pub mod handshake;
+pub mod keepalive;
 pub mod lost_final_ack;
+pub mod nagle_delack;
+pub mod retransmission;
 pub mod simultaneous;
 
 /// A lab: its name on the command line, what it shows, and how to run it.
@@ -33,6 +37,10 @@ pub static LABS: &[LabDef] = &[
     close::DEF,
     simultaneous::DEF,
     lost_final_ack::DEF,
+    half_close::DEF,
+    retransmission::DEF,
+    keepalive::DEF,
+    nagle_delack::DEF,
 ];
 
 /// The server's port in the labs.

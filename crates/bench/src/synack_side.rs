@@ -23,8 +23,7 @@ pub fn config(buf: usize, seed: u64) -> Config {
         tcp_rmem: [4096.min(buf), buf, buf],
         tcp_wmem: [4096.min(buf), buf, buf],
         mtu: MTU,
-        seed,
-        ..Config::default()
+        ..Config::seeded(seed)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A client (10.0.0.1) and a server (10.0.0.2, port 80) run on a simulated link. The
 //! client connects, sends a request, the server answers, then one end closes, the other
-//! reads end of stream and closes too, and the network runs until both ends are CLOSED,
+//! reads end of stream, finishes its work and closes too (whatever the first end's
+//! connection is doing, as a program does), and the network runs until both ends are CLOSED,
 //! TIME_WAIT included (60 s of virtual time, which passes instantly). Everything is
 //! printed on one [`Timeline`]; then both stacks' counters and a summary.
 
@@ -19,6 +20,12 @@ use crate::DemoArgs;
 
 /// The server's port.
 const PORT: u16 = 80;
+
+/// The time the second closer takes after reading end of stream before it closes (its
+/// work: a log line, say). Longer than the 200 ms delayed-ACK maximum, so the ACK of the
+/// first FIN leaves on its own before the second FIN, the four-way close the seeds
+/// draw; a program that closed at once would send its FIN with that ACK.
+const WRAP_UP: Duration = Duration::from_millis(250);
 
 /// How much virtual time each phase may take before the demo gives up. Longer than any
 /// retransmission schedule with Linux's defaults (tcp_syn_retries 6 is about 127 s).
@@ -40,10 +47,9 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         (v4(1), v4(2))
     };
     let make_stack = |ip, seed| {
-        let mut s = Stack::new(Config {
-            seed,
-            ..Config::default()
-        });
+        // `--seed`: reproducible secrets, as a demo wants (a stack on a real network
+        // uses Config::default(), whose secrets come from the OS).
+        let mut s = Stack::new(Config::seeded(seed));
         s.add_address(ip);
         s
     };
@@ -71,7 +77,19 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         args.seed
     ));
     demo.tl.line("");
-    let result = demo.scenario(args, SocketAddr::new(server_ip, PORT));
+    let result = demo
+        .scenario(args, SocketAddr::new(server_ip, PORT))
+        .map_err(|e| {
+            if args.loss > 0.0 {
+                format!(
+                    "{e}\n  The link loses {}% of the packets, which can outlast TCP's \
+                     retransmissions: try a lower --loss or another --seed.",
+                    args.loss * 100.0
+                )
+            } else {
+                e
+            }
+        });
     demo.report(result.is_ok());
     let pcap = demo.finish_capture(args);
     result.and(pcap)
@@ -102,20 +120,33 @@ impl Demo {
             &format!("{} close()", first.name()),
             self.stack(first).close(handles[first.index()]),
         )?;
-        let mut eof = false;
+        // The other end reads until end of stream, finishes its work and closes, as a
+        // program does: what the first closer's connection does meanwhile is not its
+        // business.
         let h2 = handles[second.index()];
         self.run_until("the first FIN", |p, tl| {
-            if !eof {
-                eof = read(
-                    stack(p, second),
-                    h2,
-                    &mut Vec::new(),
-                    &mut tl.failure,
-                    second,
-                );
+            read(
+                stack(p, second),
+                h2,
+                &mut Vec::new(),
+                &mut tl.failure,
+                second,
+            )
+        })
+        .map_err(|e| {
+            if self.tl.state(first) != State::Closed {
+                return e;
             }
-            eof && tl.state(first) == State::FinWait2
+            format!(
+                "{e}: the {first}'s FIN was lost, and every retransmission of it, until its \
+                 orphaned connection (closed by its program) gave up after \
+                 tcp_orphan_retries, as Linux's does, without a RST: the {second} never \
+                 reads end of stream",
+                first = first.name(),
+                second = second.name()
+            )
         })?;
+        self.wait(WRAP_UP);
         self.sync_clocks();
         call(
             &format!("{} close()", second.name()),
@@ -207,6 +238,21 @@ impl Demo {
         self.tl.flush(&mut self.pair);
         self.pair.client().handle_timeout(now);
         self.pair.server().handle_timeout(now);
+    }
+
+    /// Lets `d` of virtual time pass, printing what happens on the way.
+    fn wait(&mut self, d: Duration) {
+        let until = self.pair.now() + d;
+        let tl = &mut self.tl;
+        self.pair.run_until(until, |p| {
+            tl.flush(p);
+            false
+        });
+        if self.pair.now() < until {
+            let rest = until - self.pair.now();
+            self.pair.run_for(rest);
+        }
+        self.tl.flush(&mut self.pair);
     }
 
     /// Steps the network, printing after every step, until `cond` holds. Fails when an

@@ -5,6 +5,7 @@
 //! and every state transition of both ends, on one virtual-time timeline.
 
 mod annotate;
+mod args;
 mod demo;
 mod lab;
 mod pktdrill;
@@ -42,26 +43,31 @@ enum Command {
 /// Options of `synack demo`.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// One-way delay of the simulated link, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10)]
+    /// One-way delay of the simulated link, in milliseconds (0 to 60000).
+    #[arg(long, value_name = "MS", default_value_t = 10, allow_negative_numbers = true,
+          value_parser = args::whole(0u64, 60_000, "a whole number of milliseconds"))]
     pub delay_ms: u64,
 
     /// Probability that the link loses a packet, from 0 to 1 (seeded: see --seed).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true,
+          value_parser = args::decimal(0.0, 1.0, "a probability"))]
     pub loss: f64,
 
-    /// Seed of the network's and the stacks' randomness; the same seed gives the same run.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the network's and the stacks' randomness, from 0 to 2^64-1; the same seed
+    /// gives the same run.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true,
+          value_parser = args::whole(0u64, u64::MAX, "a whole number"))]
     pub seed: u64,
 
-    /// Size of the client's request (the first 18 bytes are "GET / HTTP/1.0\r\n\r\n").
-    #[arg(long, value_name = "BYTES", default_value_t = 18,
-          value_parser = clap::value_parser!(u32).range(0..=100_000_000))]
+    /// Size of the client's request in bytes, up to 100000000 (the first 18 bytes are
+    /// "GET / HTTP/1.0\r\n\r\n").
+    #[arg(long, value_name = "BYTES", default_value_t = 18, allow_negative_numbers = true,
+          value_parser = args::whole(0u32, 100_000_000, "a whole number of bytes"))]
     pub request_bytes: u32,
 
-    /// Size of the server's response.
-    #[arg(long, value_name = "BYTES", default_value_t = 4000,
-          value_parser = clap::value_parser!(u32).range(0..=100_000_000))]
+    /// Size of the server's response in bytes, up to 100000000.
+    #[arg(long, value_name = "BYTES", default_value_t = 4000, allow_negative_numbers = true,
+          value_parser = args::whole(0u32, 100_000_000, "a whole number of bytes"))]
     pub response_bytes: u32,
 
     /// Let the server close first (then the server goes through TIME_WAIT).
@@ -75,20 +81,6 @@ pub struct DemoArgs {
     /// Use IPv6 (fd00::1 and fd00::2) instead of IPv4 (10.0.0.1 and 10.0.0.2).
     #[arg(long)]
     pub ipv6: bool,
-}
-
-/// Parses a loss probability: a number from 0 to 1.
-fn parse_probability(s: &str) -> Result<f64, String> {
-    let p: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number (expected a probability from 0 to 1)"))?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{p} is not a probability (expected a number from 0 to 1)"
-        ))
-    }
 }
 
 fn main() -> ExitCode {

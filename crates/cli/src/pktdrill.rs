@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use synack_pktdrill::expect::{Expectations, Verdict};
 use synack_pktdrill::{IpVersion, Options, Outcome};
+
+use crate::args;
 
 /// The `pktdrill` subcommands.
 #[derive(Subcommand, Debug)]
@@ -19,26 +22,31 @@ pub enum PktdrillCommand {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Script files or directories.
-    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    #[arg(required = true, value_name = "FILE_OR_DIR", value_parser = args::existing_path)]
     pub paths: Vec<PathBuf>,
 
     /// ipv4, ipv6 or ipv4-mapped-ipv6.
     #[arg(long = "ip_version", alias = "ip-version", value_name = "VERSION")]
     pub ip_version: Option<IpVersion>,
 
-    /// Timing tolerance in microseconds (scripts default to 4000).
+    /// Timing tolerance in microseconds, 0 to 1000000000 (scripts default to 4000).
     #[arg(
         long = "tolerance_usecs",
         alias = "tolerance-usecs",
-        value_name = "USECS"
+        value_name = "USECS",
+        allow_negative_numbers = true,
+        value_parser = args::whole(0i64, 1_000_000_000, "a whole number of microseconds")
     )]
     pub tolerance_usecs: Option<i64>,
 
-    /// Timing tolerance as a percentage of the gap since the previous event (12.5).
+    /// Timing tolerance as a percentage of the gap since the previous event, 0 to 100
+    /// (12.5).
     #[arg(
         long = "tolerance_percent",
         alias = "tolerance-percent",
-        value_name = "PCT"
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        value_parser = args::decimal(0.0, 100.0, "a percentage")
     )]
     pub tolerance_percent: Option<f64>,
 
@@ -46,20 +54,34 @@ pub struct RunArgs {
     #[arg(long = "strict_segments", alias = "strict-segments")]
     pub strict_segments: bool,
 
-    /// Check outbound TS val against a clock of this tick (0: unchecked).
+    /// Check outbound TS val against a clock of this tick, in microseconds up to 1000000
+    /// (0: unchecked).
     #[arg(
         long = "tcp_ts_tick_usecs",
         alias = "tcp-ts-tick-usecs",
-        value_name = "USECS"
+        value_name = "USECS",
+        allow_negative_numbers = true,
+        value_parser = args::whole(0u64, 1_000_000, "a whole number of microseconds")
     )]
     pub tcp_ts_tick_usecs: Option<u64>,
 
     /// Print only failures and the totals.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Compare the results with the expected ones listed in FILE (Markdown table rows
+    /// `| path.pkt | fail or unsupported | why |`, as in crates/pktdrill/CORPUS.md):
+    /// report what is unexpected, and exit 0 when every result is as expected.
+    #[arg(long, value_name = "FILE", value_parser = args::existing_path)]
+    pub expect: Option<PathBuf>,
 }
 
-/// Runs the command; the exit status is failure if any script failed.
+/// The exit status of a usage error (clap's).
+const USAGE: u8 = 2;
+
+/// Runs the command. The exit status is failure if any script failed, or with
+/// `--expect`, if any result was not the expected one; 2 for a usage error (no scripts,
+/// an unreadable expectations file).
 pub fn run(cmd: &PktdrillCommand) -> ExitCode {
     let PktdrillCommand::Run(args) = cmd;
     let scripts = match synack_pktdrill::collect_scripts(&args.paths) {
@@ -67,6 +89,22 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
         Err(e) => {
             eprintln!("synack pktdrill: {e}");
             return ExitCode::FAILURE;
+        }
+    };
+    if scripts.is_empty() {
+        let given: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "synack pktdrill: no scripts found: no *.pkt file in {} (give packetdrill \
+             scripts or directories that hold them)",
+            given.join(", ")
+        );
+        return ExitCode::from(USAGE);
+    }
+    let expect = match args.expect.as_deref().map(Expectations::load).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("synack pktdrill: --expect: {e}");
+            return ExitCode::from(USAGE);
         }
     };
     let opts = Options {
@@ -77,33 +115,84 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
         tcp_ts_tick_usecs: args.tcp_ts_tick_usecs,
         ..Options::default()
     };
-    let (mut pass, mut fail, mut unsupported) = (0, 0, 0);
+    let (mut pass, mut fail, mut unsupported, mut expected_fail) = (0, 0, 0, 0);
+    let mut unexpected = Vec::new();
     for path in &scripts {
         let shown = path.display();
-        match synack_pktdrill::run_file(path, &opts) {
+        let outcome = synack_pktdrill::run_file(path, &opts);
+        let verdict = expect.as_ref().map(|e| e.judge(path, &outcome));
+        // What the expectations say about this result, after it, when anything.
+        let note = match verdict {
+            Some(Verdict::AsExpected(Some(row))) => format!(
+                " (expected: {}, line {})",
+                expect.as_ref().map_or("", |e| e.file.as_str()),
+                row.line
+            ),
+            Some(Verdict::UnlistedFailure) => " (UNEXPECTED: not listed as failing)".into(),
+            Some(Verdict::Differs(row)) => format!(
+                " (UNEXPECTED: line {} of {} says {})",
+                row.line,
+                expect.as_ref().map_or("", |e| e.file.as_str()),
+                row.result
+            ),
+            _ => String::new(),
+        };
+        if verdict.is_some_and(|v| !v.is_expected()) {
+            let result = match outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail(_) => "FAIL",
+                Outcome::Unsupported(_) => "UNSUPPORTED",
+            };
+            unexpected.push(format!("{result} {shown}{note}"));
+        }
+        match outcome {
             Outcome::Pass => {
                 pass += 1;
+                if !args.quiet || !note.is_empty() {
+                    println!("PASS {shown}{note}");
+                }
+            }
+            Outcome::Fail(f) if verdict.is_some_and(|v| v.is_expected()) => {
+                // A known failure: its first mismatch only.
+                fail += 1;
+                expected_fail += 1;
                 if !args.quiet {
-                    println!("PASS {shown}");
+                    println!("FAIL {shown}{note}\n  error: {}", f.message);
                 }
             }
             Outcome::Fail(f) => {
                 fail += 1;
-                println!("FAIL {shown}");
+                println!("FAIL {shown}{note}");
                 print!("{f}");
             }
             Outcome::Unsupported(reason) => {
                 unsupported += 1;
-                if !args.quiet {
-                    println!("UNSUPPORTED {shown}: {reason}");
+                if !args.quiet || verdict.is_some_and(|v| !v.is_expected()) {
+                    println!("UNSUPPORTED {shown}: {reason}{note}");
                 }
             }
         }
     }
-    println!("{pass} passed, {fail} failed, {unsupported} unsupported");
-    if fail > 0 {
-        ExitCode::FAILURE
-    } else {
+    let Some(expect) = expect else {
+        println!("{pass} passed, {fail} failed, {unsupported} unsupported");
+        return if fail > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    };
+    println!(
+        "{pass} passed, {fail} failed ({expected_fail} expected), {unsupported} unsupported; \
+         {} unexpected (against {})",
+        unexpected.len(),
+        expect.file
+    );
+    for u in &unexpected {
+        println!("  {u}");
+    }
+    if unexpected.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

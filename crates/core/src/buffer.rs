@@ -258,6 +258,15 @@ struct OooRange {
     stamp: u64,
 }
 
+/// Why [`RecvBuffer::try_insert`] stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No byte of the data lies inside the window.
+    Window,
+    /// Out-of-order data that would need more disjoint ranges than the buffer holds.
+    Ranges,
+}
+
 /// The receive buffer with reassembly (RFC 9293 3.10.7.4 "seventh, process the segment
 /// text"; RFC 2018 for SACK). Offsets are relative to RCV.NXT, the first byte not yet
 /// received in order: in-order bytes waiting for the application sit before it, out-of-order
@@ -368,9 +377,20 @@ impl RecvBuffer {
     /// received prefix (RFC 9293 3.10.7.4) before calling. Where a byte is already held, the
     /// copy received first is kept (Linux likewise keeps queued data and trims the newcomer).
     pub fn insert(&mut self, offset: usize, data: &[u8]) -> usize {
+        self.try_insert(offset, data).unwrap_or(0)
+    }
+
+    /// [`RecvBuffer::insert`], saying why nothing was stored: [`Refused::Window`] when
+    /// no byte of `data` is inside the window, [`Refused::Ranges`] when out-of-order data
+    /// would need a 17th range (the segment a receiver counts as TCPOFODrop). Empty
+    /// `data` is `Ok(0)`.
+    pub fn try_insert(&mut self, offset: usize, data: &[u8]) -> Result<usize, Refused> {
         let window = self.window();
-        if data.is_empty() || offset >= window {
-            return 0;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if offset >= window {
+            return Err(Refused::Window);
         }
         let start = offset;
         let end = offset + min(data.len(), window - offset);
@@ -390,7 +410,7 @@ impl RecvBuffer {
         };
         let ranges_after = self.ranges.len() - (j - i) + usize::from(merged_start > 0);
         if ranges_after > MAX_OOO_RANGES {
-            return 0;
+            return Err(Refused::Ranges);
         }
 
         if !self.is_allocated() {
@@ -423,7 +443,7 @@ impl RecvBuffer {
                 r.start -= merged_end;
                 r.end -= merged_end;
             }
-            return merged_end;
+            return Ok(merged_end);
         }
 
         if self.ranges.capacity() < MAX_OOO_RANGES {
@@ -442,7 +462,7 @@ impl RecvBuffer {
         } else {
             self.ranges.insert(i, merged);
         }
-        0
+        Ok(0)
     }
 
     /// Hands in-order bytes to the application: copies up to `out.len()` of them into `out`,

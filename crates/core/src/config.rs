@@ -9,7 +9,9 @@ use core::time::Duration;
 
 use crate::congestion::Algorithm;
 
-/// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table).
+/// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table) with
+/// secrets from the operating system's random source; [`Config::seeded`] is the same with
+/// reproducible secrets, for simulations and tests (see [`Config::seed`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `tcp_syn_retries`: SYN retransmissions before connect() fails with ETIMEDOUT.
@@ -62,6 +64,12 @@ pub struct Config {
     pub tcp_rmem: [usize; 3],
     /// `tcp_wmem`: min, default and max send buffer, bytes.
     pub tcp_wmem: [usize; 3],
+    /// `net.core.rmem_max`: the largest SO_RCVBUF a program may ask for (before Linux
+    /// doubles it); also counts when choosing the window scale.
+    pub rmem_max: usize,
+    /// `net.core.wmem_max`: the largest SO_SNDBUF a program may ask for (before Linux
+    /// doubles it).
+    pub wmem_max: usize,
     /// Initial congestion window in segments (RFC 6928; Linux TCP_INIT_CWND).
     pub initial_cwnd: u32,
     /// Initial retransmission timeout (RFC 6298 2.1; Linux TCP_TIMEOUT_INIT).
@@ -93,9 +101,20 @@ pub struct Config {
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
     pub ip_default_ttl: u8,
-    /// Seed for every random choice the engine makes (ISN key, timestamp offsets, port
-    /// selection). The same seed and inputs give the same outputs, bit for bit.
-    pub seed: u64,
+    /// Where the engine's secrets come from: the RFC 6528 ISN key, the SYN-cookie
+    /// secrets, the demultiplexing tables' hash key, and the keys behind timestamp offsets
+    /// and ephemeral-port choice.
+    ///
+    /// - `None` (the default, [`Config::default`]): drawn from the operating system's
+    ///   random source when the [`Stack`](crate::Stack) is made. Peers cannot predict
+    ///   sequence numbers (the blind-spoofing attack RFC 6528 exists to stop), forge SYN
+    ///   cookies, or aim 4-tuples at one hash bucket. This is the setting for a real
+    ///   network.
+    /// - `Some(seed)` ([`Config::seeded`]): expanded from `seed`, so the same seed and
+    ///   inputs give the same outputs, bit for bit. This is for the simulated network,
+    ///   tests, replays and demos; anyone who knows or guesses the seed can compute every
+    ///   secret, so never use it where an attacker can reach the stack.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -124,6 +143,8 @@ impl Default for Config {
             tcp_window_scaling: true,
             tcp_rmem: [4096, 131_072, 6_291_456],
             tcp_wmem: [4096, 16_384, 4_194_304],
+            rmem_max: 212_992,
+            wmem_max: 212_992,
             initial_cwnd: 10,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
@@ -138,7 +159,7 @@ impl Default for Config {
             tcp_early_retrans: 3,
             mtu: 1500,
             ip_default_ttl: 64,
-            seed: 0x5e1f_ac4b_0000_0001,
+            seed: None,
         }
     }
 }
@@ -179,6 +200,16 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// Linux's defaults with secrets expanded from `seed` instead of drawn from the
+    /// operating system: reproducible, for simulations, tests and demos only (see
+    /// [`Config::seed`]).
+    pub fn seeded(seed: u64) -> Config {
+        Config {
+            seed: Some(seed),
+            ..Config::default()
+        }
+    }
+
     /// The sysctl names [`Config::set_sysctl`] accepts.
     pub const KNOBS: &'static [&'static str] = &[
         "tcp_syn_retries",
@@ -203,6 +234,8 @@ impl Config {
         "tcp_window_scaling",
         "tcp_rmem",
         "tcp_wmem",
+        "rmem_max",
+        "wmem_max",
         "tcp_congestion_control",
         "tcp_invalid_ratelimit",
         "tcp_challenge_ack_limit",
@@ -301,6 +334,8 @@ impl Config {
                     self.tcp_wmem = triple;
                 }
             }
+            "rmem_max" => self.rmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
+            "wmem_max" => self.wmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "tcp_congestion_control" => {
                 self.tcp_congestion_control = v.parse().map_err(|_| bad("reno or cubic"))?
             }

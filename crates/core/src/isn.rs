@@ -1,86 +1,22 @@
 //! Initial sequence numbers (RFC 6528) and the keyed hash behind them.
 //!
-//! SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012) serves
-//! both as the pseudo-random function F of RFC 6528 and as the hasher of the engine's hash
-//! tables, where a secret key keeps remote hosts from choosing colliding 4-tuples. SYN
-//! cookies can use [`siphash24`] the same way.
+//! SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012), from the
+//! `siphasher` crate, serves as the pseudo-random function F of RFC 6528; SYN cookies and
+//! the engine's other secret-dependent choices use [`siphash24`] the same way. The keys
+//! come from the operating system's random source unless the configuration is seeded
+//! (see [`crate::Config::seed`]).
 
 use crate::time::Instant;
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
 use core::net::{IpAddr, SocketAddr};
 
-/// The four SipHash state words.
-#[derive(Clone, Copy)]
-struct SipState {
-    v0: u64,
-    v1: u64,
-    v2: u64,
-    v3: u64,
-}
-
-impl SipState {
-    /// Initialisation with the key halves k0, k1 (the paper's constants spell
-    /// "somepseudorandomlygeneratedbytes").
-    fn new(key: &[u8; 16]) -> SipState {
-        let mut k0 = [0u8; 8];
-        let mut k1 = [0u8; 8];
-        k0.copy_from_slice(&key[..8]);
-        k1.copy_from_slice(&key[8..]);
-        let (k0, k1) = (u64::from_le_bytes(k0), u64::from_le_bytes(k1));
-        SipState {
-            v0: k0 ^ 0x736f_6d65_7073_6575,
-            v1: k1 ^ 0x646f_7261_6e64_6f6d,
-            v2: k0 ^ 0x6c79_6765_6e65_7261,
-            v3: k1 ^ 0x7465_6462_7974_6573,
-        }
-    }
-
-    /// One SipRound.
-    #[inline]
-    fn round(&mut self) {
-        self.v0 = self.v0.wrapping_add(self.v1);
-        self.v1 = self.v1.rotate_left(13);
-        self.v1 ^= self.v0;
-        self.v0 = self.v0.rotate_left(32);
-        self.v2 = self.v2.wrapping_add(self.v3);
-        self.v3 = self.v3.rotate_left(16);
-        self.v3 ^= self.v2;
-        self.v0 = self.v0.wrapping_add(self.v3);
-        self.v3 = self.v3.rotate_left(21);
-        self.v3 ^= self.v0;
-        self.v2 = self.v2.wrapping_add(self.v1);
-        self.v1 = self.v1.rotate_left(17);
-        self.v1 ^= self.v2;
-        self.v2 = self.v2.rotate_left(32);
-    }
-
-    /// Absorbs one 64-bit message word with c = 2 rounds.
-    #[inline]
-    fn compress(&mut self, m: u64) {
-        self.v3 ^= m;
-        self.round();
-        self.round();
-        self.v0 ^= m;
-    }
-
-    /// Absorbs the last word `b` (length byte and tail) and runs d = 4 finalisation rounds.
-    fn finish(mut self, b: u64) -> u64 {
-        self.compress(b);
-        self.v2 ^= 0xff;
-        for _ in 0..4 {
-            self.round();
-        }
-        self.v0 ^ self.v1 ^ self.v2 ^ self.v3
-    }
-}
+use siphasher::sip::SipHasher24;
 
 /// SipHash-2-4 of `data` under `key` (key and message words little-endian, as in the
 /// paper and its reference implementation).
 pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
-    let mut h = KeyedHasher::new(key);
-    h.write(data);
-    h.finish()
+    SipHasher24::new_with_key(key).hash(data)
 }
 
 /// A [`Hasher`] running SipHash-2-4 with a fixed key. Writes are buffered, so the result
@@ -88,19 +24,13 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
 /// not on how it was split; `finish` does not consume the state.
 #[derive(Clone)]
 pub struct KeyedHasher {
-    state: SipState,
-    /// Pending bytes (fewer than 8), little-endian in the low bits.
-    tail: u64,
-    ntail: usize,
-    /// Total bytes written; only its low byte enters the hash, as the paper specifies.
-    length: u64,
+    inner: SipHasher24,
 }
 
 impl fmt::Debug for KeyedHasher {
+    /// The key is secret and not shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedHasher")
-            .field("length", &self.length)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyedHasher").finish_non_exhaustive()
     }
 }
 
@@ -108,52 +38,24 @@ impl KeyedHasher {
     /// A hasher keyed with `key`, having absorbed nothing.
     pub fn new(key: &[u8; 16]) -> KeyedHasher {
         KeyedHasher {
-            state: SipState::new(key),
-            tail: 0,
-            ntail: 0,
-            length: 0,
+            inner: SipHasher24::new_with_key(key),
         }
     }
 }
 
 impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
-        self.length = self.length.wrapping_add(bytes.len() as u64);
-        let mut bytes = bytes;
-        if self.ntail > 0 {
-            let fill = (8 - self.ntail).min(bytes.len());
-            for (i, &b) in bytes[..fill].iter().enumerate() {
-                self.tail |= u64::from(b) << (8 * (self.ntail + i));
-            }
-            self.ntail += fill;
-            bytes = &bytes[fill..];
-            if self.ntail < 8 {
-                return;
-            }
-            self.state.compress(self.tail);
-            self.tail = 0;
-            self.ntail = 0;
-        }
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut m = [0u8; 8];
-            m.copy_from_slice(word);
-            self.state.compress(u64::from_le_bytes(m));
-        }
-        for (i, &b) in words.remainder().iter().enumerate() {
-            self.tail |= u64::from(b) << (8 * i);
-        }
-        self.ntail = words.remainder().len();
+        self.inner.write(bytes);
     }
 
     fn finish(&self) -> u64 {
-        self.state.finish(((self.length & 0xff) << 56) | self.tail)
+        self.inner.finish()
     }
 }
 
 /// A [`BuildHasher`] for hash maps keyed by 4-tuples and the like: every hasher it builds
-/// runs SipHash-2-4 with the same key, so hashing is deterministic given the key (the key
-/// comes from the engine's seeded configuration) yet unpredictable to peers.
+/// runs SipHash-2-4 with the same key, so hashing is deterministic given the key yet
+/// unpredictable to peers who do not know it.
 #[derive(Clone)]
 pub struct KeyedState {
     key: [u8; 16],
@@ -202,8 +104,8 @@ impl fmt::Debug for IsnGenerator {
 }
 
 impl IsnGenerator {
-    /// A generator with the given secret key (RFC 6528 section 3: chosen at random at boot;
-    /// here taken from the engine's seed).
+    /// A generator with the given secret key (RFC 6528 section 3: chosen at random at boot,
+    /// as the engine does unless its configuration is seeded).
     pub fn new(secret: [u8; 16]) -> Self {
         IsnGenerator { secret }
     }

@@ -70,6 +70,8 @@ pub(crate) struct RequestSock {
     pub id: u64,
     /// The MSS we advertise (the link's, capped by the listener's TCP_MAXSEG).
     pub adv_mss: u16,
+    /// The listener's SO_RCVBUF, which sizes the SYN-ACK's window.
+    pub rcvbuf: Option<usize>,
     /// When the last ACK to a segment this request could not accept was sent (Linux's
     /// last_oow_ack_time), for the `tcp_invalid_ratelimit` spacing.
     pub last_oow_ack: Option<Instant>,
@@ -87,9 +89,10 @@ impl RequestSock {
         remote: SocketAddr,
         iss: SeqNum,
         ts_offset: u32,
-        user_mss: Option<u16>,
+        listener_opts: &SockOpts,
         seg: &TcpRepr,
     ) -> RequestSock {
+        let (user_mss, rcvbuf) = (listener_opts.user_mss, listener_opts.rcvbuf);
         let o = &seg.options;
         let ws_ok = config.tcp_window_scaling && o.window_scale.is_some();
         let neg = Negotiated {
@@ -100,7 +103,7 @@ impl RequestSock {
                 0
             },
             rcv_wscale: if ws_ok {
-                conn::rcv_wscale_for(config)
+                conn::rcv_wscale_for(config, rcvbuf)
             } else {
                 0
             },
@@ -127,6 +130,7 @@ impl RequestSock {
             sent_at: now,
             acked: false,
             id: 0,
+            rcvbuf,
             last_oow_ack: None,
             adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
                 conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
@@ -157,7 +161,7 @@ impl RequestSock {
             seq: self.iss,
             ack: Some(self.irs + 1),
             control: Control::Syn,
-            window: conn::initial_window(config, mss_for_window).min(65535) as u16,
+            window: conn::initial_window(config, self.rcvbuf, mss_for_window) as u16,
             options,
             retransmit: self.retransmits > 0,
         }

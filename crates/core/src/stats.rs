@@ -44,11 +44,12 @@ counters! {
     "Tcp" OutSegs,
     /// Segments retransmitted.
     "Tcp" RetransSegs,
-    /// Segments received in error (bad checksum, malformed header).
+    /// TCP segments received in error (bad TCP checksum, malformed TCP header); errors in
+    /// the IP header are IP counters.
     "Tcp" InErrs,
     /// Segments sent with RST set.
     "Tcp" OutRsts,
-    /// Segments with a bad checksum.
+    /// TCP segments with a bad TCP checksum.
     "Tcp" InCsumErrors,
     /// IPv4 datagrams from a martian source, dropped: broadcast (limited, or the subnet's
     /// when [`crate::Stack::add_address_prefix`] gave it), multicast, 0.0.0.0/8,
@@ -58,10 +59,33 @@ counters! {
     /// our own.
     "IpExt" InMartianSrc,
     /// IPv6 datagrams with a header error, dropped: a multicast source, ::1 from outside
-    /// (Linux's ip6_rcv_core), a v4-mapped source (tcp_v6_conn_request).
+    /// (Linux's ip6_rcv_core), a v4-mapped source (tcp_v6_conn_request), a malformed
+    /// header or extension-header chain, fewer bytes than a header.
     "Ip6" Ip6InHdrErrors as "InHdrErrors",
-    /// IP datagrams that were not for us or could not be parsed.
-    "TcpExt" IpInDiscards,
+    /// IP datagrams that synack does not handle (fragments, which it does not
+    /// reassemble, or neither IPv4 nor IPv6), dropped.
+    "Ip" IpInDiscards as "InDiscards",
+    /// IP datagrams with a header error, dropped: bad IPv4 header checksum, header
+    /// length, version, or fewer bytes than a header (Linux's ip_rcv_core).
+    "Ip" IpInHdrErrors as "InHdrErrors",
+    /// IPv4 datagrams with a bad header checksum (also in Ip InHdrErrors, as Linux counts
+    /// them).
+    "IpExt" IpExtInCsumErrors as "InCsumErrors",
+    /// IPv4 datagrams shorter than their total length, dropped.
+    "IpExt" IpExtInTruncatedPkts as "InTruncatedPkts",
+    /// IPv6 datagrams shorter than their payload length or extension headers, dropped.
+    "Ip6" Ip6InTruncatedPkts as "InTruncatedPkts",
+    /// IPv4 datagrams to an address that is not ours, dropped (Linux without forwarding:
+    /// ip_error, EHOSTUNREACH).
+    "Ip" IpInAddrErrors as "InAddrErrors",
+    /// IPv4 datagrams of a protocol other than TCP, dropped (ip_local_deliver_finish).
+    "Ip" IpInUnknownProtos as "InUnknownProtos",
+    /// IPv6 datagrams to an address that is not ours, dropped (ip6_forward with
+    /// forwarding off).
+    "Ip6" Ip6InAddrErrors as "InAddrErrors",
+    /// IPv6 datagrams whose next header is not TCP, or that carry a Hop-by-Hop header
+    /// anywhere but first, dropped (ip6_protocol_deliver_rcu).
+    "Ip6" Ip6InUnknownProtos as "InUnknownProtos",
     /// Connections that went from SYN-RECV to ESTABLISHED via the accept queue.
     "TcpExt" TcpPassiveEstab,
     /// Times the accept queue of a listener overflowed.

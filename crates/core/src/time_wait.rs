@@ -29,6 +29,9 @@ pub(crate) struct TimeWait {
     pub ts_stamp: Instant,
     /// When TIME-WAIT ends (2MSL after the last restart).
     pub expires: Instant,
+    /// The connection's SO_REUSEADDR (Linux's tw_reuse): a new socket binds beside this
+    /// entry only if both set it.
+    pub reuse: bool,
     /// When the last ACK to a segment TIME-WAIT could not accept was sent (Linux's
     /// tw_last_oow_ack_time), for the `tcp_invalid_ratelimit` spacing.
     pub last_oow_ack: Option<Instant>,
@@ -45,6 +48,7 @@ impl TimeWait {
         window: u16,
         ts: Option<(u32, u32, Instant)>,
         expires: Instant,
+        reuse: bool,
     ) -> TimeWait {
         TimeWait {
             snd_nxt,
@@ -54,6 +58,7 @@ impl TimeWait {
             ts_offset: ts.map(|t| t.1),
             ts_stamp: ts.map_or(Instant::ZERO, |t| t.2),
             expires,
+            reuse,
             last_oow_ack: None,
             timer_at: expires,
         }
@@ -246,7 +251,7 @@ impl TimeWaitTable {
 
     /// Removes and returns an entry whose TIME-WAIT has ended by `now`, if any; entries
     /// restarted since their timer was filed are filed again under their new deadline.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<FourTuple> {
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(FourTuple, TimeWait)> {
         while let Some(&(at, tuple)) = self.timers.first() {
             if at > now {
                 return None;
@@ -256,8 +261,7 @@ impl TimeWaitTable {
                 continue;
             };
             if tw.expires <= now {
-                self.remove(&tuple);
-                return Some(tuple);
+                return self.remove(&tuple).map(|tw| (tuple, tw));
             }
             tw.timer_at = tw.expires;
             self.timers.insert((tw.timer_at, tuple));

@@ -309,7 +309,7 @@ fn stack_is_send() {
 fn stacks_share_no_state() {
     fn run() -> Vec<Vec<u8>> {
         let config = Config {
-            seed: 99,
+            seed: Some(99),
             ..Config::default()
         };
         let mut s = Stack::new(config);

@@ -15,7 +15,7 @@ use synack::{Config, Instant, Stack, State};
 
 /// A stack at `local` (with `prefix` when given) listening on port 80.
 fn listening_stack(local: IpAddr, prefix: Option<u8>) -> Stack {
-    let mut s = Stack::new(Config::default());
+    let mut s = Stack::new(Config::seeded(1));
     match prefix {
         Some(p) => s.add_address_prefix(local, p),
         None => s.add_address(local),

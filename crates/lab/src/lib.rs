@@ -97,7 +97,7 @@ impl Options {
         for (k, v) in overrides {
             c.set_sysctl(k, v).map_err(LabError::Sysctl)?;
         }
-        c.seed = mix(self.seed, salt);
+        c.seed = Some(mix(self.seed, salt));
         Ok(c)
     }
 

@@ -178,8 +178,12 @@ impl World {
         self.stop_recording();
         let sent: Rc<RefCell<Vec<Sent>>> = Rc::default();
         let sink = Rc::clone(&sent);
+        // Enough for the rows kept; a long run records no more than that.
+        let cap = max_events.saturating_mul(4);
         self.net.set_tap(move |at, from, to, bytes, fate| {
-            if (from == left && to == right) || (from == right && to == left) {
+            if ((from == left && to == right) || (from == right && to == left))
+                && sink.borrow().len() < cap
+            {
                 sink.borrow_mut().push(Sent {
                     at,
                     from,

@@ -25,7 +25,9 @@
 //!   checks with TSO-style joining; `syscalls`
 //!   the socket calls over the engine's API with Linux's errno results, `sockopt` the
 //!   socket options with Linux's ranges and reported values;
-//! - `report` renders an [`Outcome`].
+//! - `report` renders an [`Outcome`];
+//! - [`expect`] reads a corpus's expected results (`CORPUS.md`) and tells what is
+//!   unexpected.
 //!
 //! Entry points: [`run_file`], [`run_str`] and [`collect_scripts`].
 
@@ -34,6 +36,7 @@
 pub mod ast;
 mod compare;
 mod conns;
+pub mod expect;
 pub mod lexer;
 mod packet;
 pub mod parser;

@@ -1,10 +1,11 @@
 //! `setsockopt()` / `getsockopt()`: Linux's option names, argument checks and reported
 //! values over the engine's [`SockOpt`] / [`SockOptName`].
 //!
-//! Where Linux accounts differently from the engine, the Linux value is computed here:
-//! SO_SNDBUF / SO_RCVBUF are capped by `net.core.wmem_max` / `rmem_max` before doubling
-//! and floored at SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF, and SO_ERROR clears the pending error
-//! once reported. A value the engine cannot hold exactly makes the script unsupported.
+//! Where Linux accounts differently from the engine, the Linux value is computed here
+//! (SO_ERROR clears the pending error once reported); the engine sizes SO_SNDBUF /
+//! SO_RCVBUF as Linux does (capped by `net.core.wmem_max` / `rmem_max`, doubled, floored
+//! at SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF). A value the engine cannot hold exactly makes
+//! the script unsupported.
 
 use std::time::Duration;
 
@@ -14,14 +15,6 @@ use crate::ast::{Expr, Syscall};
 use crate::runner::{Fd, Res, Runner, Stop};
 use crate::syscalls::int_of;
 
-/// Linux's `SOCK_MIN_SNDBUF` (2 × the truesize of a 2 KiB skb, x86-64).
-const SOCK_MIN_SNDBUF: u64 = 4608;
-/// Linux's `SOCK_MIN_RCVBUF`.
-const SOCK_MIN_RCVBUF: u64 = 2304;
-/// The default `net.core.wmem_max` (`SK_WMEM_MAX`); packetdrill's profile leaves it.
-const WMEM_MAX: u64 = 212_992;
-/// The default `net.core.rmem_max` (`SK_RMEM_MAX`).
-const RMEM_MAX: u64 = 212_992;
 /// The accepted TCP_MAXSEG range is `TCP_MIN_MSS` to `MAX_TCP_WINDOW` (0 clears the
 /// user MSS).
 const TCP_MIN_MSS: i64 = 88;
@@ -50,6 +43,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "TCP_KEEPINTVL",
     "TCP_KEEPCNT",
     "TCP_LINGER2",
+    "IPV6_V6ONLY",
     "IP_TOS",
     "IP_MTU_DISCOVER",
 ];
@@ -70,6 +64,7 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "TCP_KEEPINTVL",
     "TCP_KEEPCNT",
     "TCP_LINGER2",
+    "IPV6_V6ONLY",
 ];
 
 /// The option name of a `(get|set)sockopt` line.
@@ -79,12 +74,6 @@ fn opt_name(sc: &Syscall) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
-}
-
-/// Linux's value of a buffer-size option: capped by `max` before doubling, at least `min`.
-/// The int argument is read as `u32` (a negative value is huge, hence capped).
-fn linux_buffer(v: i64, max: u64, min: u64) -> u64 {
-    (u64::from(v as i32 as u32).min(max) * 2).max(min)
 }
 
 fn errno(e: &str) -> (i64, Option<String>) {
@@ -138,40 +127,15 @@ impl Runner<'_> {
                 "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
                 "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
                 "TCP_CORK" => SockOpt::Cork(v != 0),
+                "IPV6_V6ONLY" => SockOpt::V6Only(v != 0),
                 "SO_SNDBUF" | "SO_RCVBUF" => {
-                    let send = opt == "SO_SNDBUF";
-                    let (max, min, range, knob) = if send {
-                        (
-                            WMEM_MAX,
-                            SOCK_MIN_SNDBUF,
-                            self.stack.config().tcp_wmem,
-                            "tcp_wmem",
-                        )
+                    // Linux reads the int as unsigned before capping it at [wr]mem_max;
+                    // the engine caps, doubles and floors as Linux does.
+                    let v = v as i32 as u32 as usize;
+                    if opt == "SO_SNDBUF" {
+                        SockOpt::SendBuffer(v)
                     } else {
-                        (
-                            RMEM_MAX,
-                            SOCK_MIN_RCVBUF,
-                            self.stack.config().tcp_rmem,
-                            "tcp_rmem",
-                        )
-                    };
-                    let linux = linux_buffer(v, max, min) as usize;
-                    // The engine doubles what it is given and clamps it to tcp_[wr]mem;
-                    // Linux clamps only as above.
-                    if linux < range[0] || linux > range[2] {
-                        return Err(unsupported(
-                            self.line,
-                            format!(
-                                "Linux's buffer would be {linux} bytes, but the engine clamps \
-                                 it to {knob} [{}, {}]",
-                                range[0], range[2]
-                            ),
-                        ));
-                    }
-                    if send {
-                        SockOpt::SendBuffer(linux / 2)
-                    } else {
-                        SockOpt::RecvBuffer(linux / 2)
+                        SockOpt::RecvBuffer(v)
                     }
                 }
                 "TCP_MAXSEG" => {
@@ -267,6 +231,7 @@ impl Runner<'_> {
             "TCP_KEEPINTVL" => SockOptName::KeepInterval,
             "TCP_KEEPCNT" => SockOptName::KeepCount,
             "TCP_LINGER2" => SockOptName::Linger2,
+            "IPV6_V6ONLY" => SockOptName::V6Only,
             _ => {
                 return Err(Stop::Unsupported(format!(
                     "line {}: getsockopt({opt})",
@@ -280,7 +245,8 @@ impl Runner<'_> {
                 | SockOpt::KeepAlive(b)
                 | SockOpt::ReuseAddr(b)
                 | SockOpt::Cork(b)
-                | SockOpt::QuickAck(b) => i64::from(b),
+                | SockOpt::QuickAck(b)
+                | SockOpt::V6Only(b) => i64::from(b),
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),
                 SockOpt::UserTimeout(d) => d.as_millis() as i64,

@@ -61,13 +61,15 @@ fn buffer_sizes_are_linux_values() {
          +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [100000], 4) = 0\n\
          +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [200000], [4]) = 0\n"
     ));
-    // Linux's 2304-byte floor is below the engine's tcp_rmem minimum: not expressible.
-    match run(&format!(
-        "{SOCKET}+0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [1000], 4) = 0\n"
-    )) {
-        Outcome::Unsupported(r) => assert!(r.contains("SO_RCVBUF") && r.contains("2304"), "{r}"),
-        other => panic!("{other:?}"),
-    }
+    // Linux's floors (SOCK_MIN_RCVBUF 2304) and a negative int, read as a huge unsigned
+    // value and capped at rmem_max.
+    assert_pass(&format!(
+        "{SOCKET}\
+         +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [1000], 4) = 0\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [2304], [4]) = 0\n\
+         +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [-1], 4) = 0\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [425984], [4]) = 0\n"
+    ));
 }
 
 #[test]

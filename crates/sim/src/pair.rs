@@ -17,9 +17,9 @@ use crate::Endpoint;
 ///
 /// let mut pair = Pair::new(
 ///     1,
-///     synack::Stack::default(),
+///     synack::Stack::new(synack::Config::seeded(1)),
 ///     "10.0.0.1".parse().unwrap(),
-///     synack::Stack::default(),
+///     synack::Stack::new(synack::Config::seeded(2)),
 ///     "10.0.0.2".parse().unwrap(),
 ///     LinkConfig::ideal(Duration::from_millis(10)),
 /// );

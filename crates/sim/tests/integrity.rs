@@ -305,6 +305,8 @@ struct Run {
     failure: Option<String>,
     /// The largest datagram either stack sent (not tracked in verbose runs).
     largest: Rc<Cell<usize>>,
+    /// The largest window field either stack sent (tracked with `largest`).
+    largest_window: Rc<Cell<u16>>,
 }
 
 impl Run {
@@ -330,13 +332,18 @@ impl Run {
         }
         // With the debugging override, oversized datagrams are not held against the run.
         let largest = Rc::new(Cell::new(0usize));
+        let largest_window = Rc::new(Cell::new(0u16));
         let mtu_check = env_u64("SYNACK_LINK_MTU").is_none();
         if verbose {
             harness::record(&mut pair, true);
         } else if mtu_check {
             let largest = largest.clone();
+            let window = largest_window.clone();
             pair.net.set_tap(move |_, _, _, bytes, _| {
                 largest.set(largest.get().max(bytes.len()));
+                if let Ok((_, tcp)) = synack::wire::parse_datagram(bytes, false) {
+                    window.set(window.get().max(tcp.window));
+                }
             });
         }
         let c_out = content(plan.seed, true, plan.client_len);
@@ -352,6 +359,7 @@ impl Run {
             server,
             failure: None,
             largest,
+            largest_window,
         }
     }
 
@@ -389,12 +397,6 @@ impl Run {
                         let expected = self.pair.net.node_addrs(self.pair.client)[0];
                         if peer.ip() != expected {
                             self.fail(format!("accepted a connection from {peer}"));
-                        }
-                        if let Some(size) = self.plan.rcvbuf {
-                            self.pair
-                                .server()
-                                .set_option(h, SockOpt::RecvBuffer(size))
-                                .unwrap();
                         }
                         self.server.h = Some(h);
                         self.server.progress_at = now;
@@ -682,6 +684,13 @@ impl Run {
     fn drive(&mut self) -> Result<Outcome, String> {
         let l = harness::listen(&mut self.pair);
         self.listener = Some(l);
+        if let Some(size) = self.plan.rcvbuf {
+            // On the listener, so that the SYN-ACK and the accepted connection have it.
+            self.pair
+                .server()
+                .set_option(l, SockOpt::RecvBuffer(size))
+                .unwrap();
+        }
         let ch = self.pair.client().socket();
         if let Some(size) = self.plan.rcvbuf {
             self.pair
@@ -791,6 +800,18 @@ impl Run {
 
     /// After everything is gone: data, errors, transitions, counters.
     fn check_end(&mut self, end: Instant) -> Result<Outcome, String> {
+        // SO_RCVBUF(size) leaves max(size, 1152) bytes of room for data (doubled, at least
+        // 2304, half of it for data), too little for a window scale: the receivers' windows,
+        // the SYN's and SYN-ACK's included, never offer more.
+        if let (Some(size), true) = (self.plan.rcvbuf, self.largest.get() > 0) {
+            let room = size.max(1152);
+            if usize::from(self.largest_window.get()) > room {
+                return Err(format!(
+                    "a window of {} bytes was offered with SO_RCVBUF {size} ({room} bytes of room)",
+                    self.largest_window.get()
+                ));
+            }
+        }
         if self.largest.get() > 1500 {
             return Err(format!(
                 "a stack sent a datagram of {} bytes, over its 1500-byte MTU",
@@ -1033,12 +1054,16 @@ fn run_part(part: u64) {
     let seeds: Vec<u64> = (0..runs).filter(|s| s % PARTS == part).collect();
     let mut failures = Vec::new();
     let mut tolerated = Vec::new();
+    let mut gave_up = Vec::new();
     let mut latest = Instant::ZERO;
     for &seed in &seeds {
         match run_seed(seed, false) {
             Ok(o) => {
                 if o.tolerated_error {
                     tolerated.push(seed);
+                }
+                if o.gave_up {
+                    gave_up.push(seed);
                 }
                 latest = latest.max(o.end);
             }
@@ -1047,11 +1072,13 @@ fn run_part(part: u64) {
     }
     println!(
         "{} seeds, {} failed, {} ended with a tolerated error on a lossy link {:?}, \
-         latest end {latest}",
+         {} of them by an application timeout {:?}, latest end {latest}",
         seeds.len(),
         failures.len(),
         tolerated.len(),
-        tolerated
+        tolerated,
+        gave_up.len(),
+        gave_up
     );
     // Legitimate errors need a long run of losses: they must stay rare.
     assert!(

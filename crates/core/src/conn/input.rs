@@ -154,6 +154,13 @@ impl Connection {
         // overlap the window [RCV.WUP, RCV.ADV]).
         let end = seg.seq + seg.seg_len();
         if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
+            if seg.control == Control::Syn {
+                // RFC 5961 section 4.2: a SYN is challenged "irrespective of the sequence
+                // number" (Linux's tcp_validate_incoming jumps to syn_challenge).
+                ctx.stats.TCPSYNChallenge += 1;
+                self.oow_ack(ctx, true);
+                return;
+            }
             if seg.control != Control::Rst {
                 ctx.stats.TCPOutOfWindow += 1;
                 // Linux's tcp_oow_rate_limited spares segments with data: they are not
@@ -496,7 +503,17 @@ impl Connection {
         let data = &payload[skip as usize..];
         let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
         let had_ooo = self.recv_buf.has_ooo();
-        let advanced = self.recv_buf.insert(offset, data);
+        let advanced = match self.recv_buf.try_insert(offset, data) {
+            Ok(n) => n,
+            Err(crate::buffer::Refused::Ranges) => {
+                // Linux's tcp_data_queue_ofo when it cannot queue: TCPOFODrop, and the
+                // segment is gone (its duplicate ACK still goes).
+                ctx.stats.TCPOFODrop += 1;
+                self.ack_now = true;
+                return;
+            }
+            Err(crate::buffer::Refused::Window) => 0,
+        };
         if self.bytes_received == 0 && advanced > 0 {
             // Linux enters quick-ACK mode on the first data (tcp_event_data_recv).
             let wnd = self.receive_space() / (2 * self.rcv_mss.max(1));

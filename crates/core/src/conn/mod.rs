@@ -134,6 +134,8 @@ pub(crate) struct SockOpts {
     pub rcvbuf: Option<usize>,
     /// SO_REUSEADDR.
     pub reuseaddr: bool,
+    /// IPV6_V6ONLY: a socket bound to IPv6's `[::]` takes only IPv6.
+    pub v6only: bool,
     /// TCP_MAXSEG: a cap on the MSS we advertise and use.
     pub user_mss: Option<u16>,
     /// TCP_CORK: hold partial segments until uncorked.
@@ -332,32 +334,47 @@ pub(crate) fn mss_for_mtu(mtu: usize, remote: &SocketAddr) -> u16 {
     mtu.saturating_sub(headers).clamp(88, u16::MAX as usize) as u16
 }
 
-/// The window scale we offer: the smallest shift that lets the largest receive buffer
-/// (`tcp_rmem[2]`) be advertised, at most 14 (RFC 7323 section 2.3; Linux's
-/// tcp_select_initial_window).
-pub(crate) fn rcv_wscale_for(config: &Config) -> u8 {
+/// Linux's tcp_win_from_space: the share of a receive buffer of `space` bytes that
+/// holds payload, the rest being overhead (half, Linux's default scaling ratio and the
+/// old `tcp_adv_win_scale = 1`).
+pub(crate) fn win_from_space(space: usize) -> usize {
+    space - space / 2
+}
+
+/// The receive buffer a socket uses: its SO_RCVBUF, else `tcp_rmem[1]`.
+fn rcvbuf_of(config: &Config, rcvbuf: Option<usize>) -> usize {
+    rcvbuf.unwrap_or(config.tcp_rmem[1])
+}
+
+/// The window scale we offer (Linux's tcp_select_initial_window, RFC 7323 section
+/// 2.3): the shift that lets the largest window we may ever offer be advertised, at most
+/// 14. That is the largest receive buffer (`tcp_rmem[2]`, `rmem_max`), or the room of an
+/// SO_RCVBUF the user fixed (Linux clamps the window to it).
+pub(crate) fn rcv_wscale_for(config: &Config, rcvbuf: Option<usize>) -> u8 {
     if !config.tcp_window_scaling {
         return 0;
     }
-    let mut space = config.tcp_rmem[2].max(config.tcp_rmem[1]);
-    let mut shift = 0;
-    while space > 65535 && shift < 14 {
-        space >>= 1;
-        shift += 1;
+    let space = win_from_space(rcvbuf_of(config, rcvbuf));
+    let mut max = space.max(config.tcp_rmem[2]).max(config.rmem_max);
+    if rcvbuf.is_some() {
+        max = max.min(space);
     }
-    shift
+    let ilog2 = usize::BITS - 1 - max.max(1).leading_zeros();
+    ilog2.saturating_sub(15).min(14) as u8
 }
 
-/// The window in a SYN or SYN-ACK: Linux's initial receive window, 65535 rounded down
-/// to a whole number of MSS-sized segments (64240 for an MSS of 1460).
-pub(crate) fn initial_window(config: &Config, mss: u32) -> u32 {
-    let space = config.tcp_rmem[1].min(65535) as u32;
+/// The window in a SYN or SYN-ACK (Linux's tcp_select_initial_window): the receive
+/// buffer's room (half of SO_RCVBUF or of `tcp_rmem[1]`), rounded down to whole
+/// `mss`-sized segments, then at most 65535 (64240 for an MSS of 1460 by default).
+pub(crate) fn initial_window(config: &Config, rcvbuf: Option<usize>, mss: u32) -> u32 {
+    let space = u32::try_from(win_from_space(rcvbuf_of(config, rcvbuf))).unwrap_or(u32::MAX);
     let mss = mss.max(1);
-    if space > mss {
+    let space = if space > mss {
         space / mss * mss
     } else {
         space
-    }
+    };
+    space.min(65535)
 }
 
 /// Linux's model of the time a retransmission budget of `boundary` doubling timeouts
@@ -467,9 +484,10 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::new(ctx.config, local, remote, iss);
         c.opts = opts;
+        c.apply_buffer_opts();
         c.apply_user_mss();
-        c.neg.rcv_wscale = rcv_wscale_for(ctx.config);
-        c.window_clamp = initial_window(ctx.config, u32::from(c.adv_mss));
+        c.neg.rcv_wscale = rcv_wscale_for(ctx.config, opts.rcvbuf);
+        c.window_clamp = initial_window(ctx.config, opts.rcvbuf, u32::from(c.adv_mss));
         c.neg.ts = ctx.config.tcp_timestamps.then_some(Timestamps {
             recent: 0,
             recent_stamp: ctx.now,
@@ -479,6 +497,19 @@ impl Connection {
         ctx.stats.ActiveOpens += 1;
         c.arm_rto(ctx.now + ctx.config.rto_initial);
         c
+    }
+
+    /// Sizes the buffers from SO_SNDBUF and SO_RCVBUF when the user set them: the send
+    /// buffer takes SO_SNDBUF bytes, the receive buffer the room Linux leaves for
+    /// payload in SO_RCVBUF (half; the window never offers more). Never below what is
+    /// held.
+    pub fn apply_buffer_opts(&mut self) {
+        if let Some(s) = self.opts.sndbuf {
+            self.send_buf.set_capacity(s);
+        }
+        if let Some(r) = self.opts.rcvbuf {
+            self.recv_buf.set_capacity(win_from_space(r));
+        }
     }
 
     /// Applies TCP_MAXSEG to the MSS we advertise (before the SYN goes out).

@@ -102,7 +102,7 @@ impl Connection {
     fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
         let retransmit = self.snd_max != self.iss;
         let options = self.syn_options(ctx, synack);
-        let window = super::initial_window(ctx.config, u32::from(self.adv_mss)).min(65535);
+        let window = super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
         if synack {
             self.rcv_adv = self.rcv_nxt + window;
             self.rcv_wup = self.rcv_nxt;

@@ -6,11 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::SeqNum;
 
-use super::{FourTuple, Sock, SocketHandle, Stack};
+use super::{ports, FourTuple, Sock, SocketHandle, Stack};
 use crate::conn::{Connection, SendFlags, SockOpts};
 use crate::error::{Error, Result};
 use crate::listen::Listener;
 use crate::state::State;
+
+/// Linux's SOCK_MIN_SNDBUF (twice the truesize of a 2 KiB skb on x86-64).
+const SOCK_MIN_SNDBUF: usize = 4608;
+/// Linux's SOCK_MIN_RCVBUF.
+const SOCK_MIN_RCVBUF: usize = 2304;
 
 /// Which directions `shutdown()` closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +38,19 @@ pub enum SockOpt {
     KeepAlive(bool),
     /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with a RST.
     Linger(Option<Duration>),
-    /// SO_SNDBUF, bytes (doubled, as Linux does, and clamped to `tcp_wmem`).
+    /// SO_SNDBUF, bytes: at most `wmem_max`, doubled as Linux does (reads back doubled),
+    /// at least 4608. The send buffer takes that many bytes. Set before connect() or on
+    /// a listener (whose connections inherit it) it applies from the start.
     SendBuffer(usize),
-    /// SO_RCVBUF, bytes (doubled, as Linux does, and clamped to `tcp_rmem`).
+    /// SO_RCVBUF, bytes: at most `rmem_max`, doubled as Linux does (reads back doubled),
+    /// at least 2304. Half of it is the room for data, which bounds the window; set
+    /// before connect() or on a listener (whose connections inherit it), it also sizes
+    /// the SYN's or SYN-ACK's window and window scale (Linux's
+    /// tcp_select_initial_window), so it must be set before then to shape them.
     RecvBuffer(usize),
-    /// SO_REUSEADDR: allow bind() to a port that TIME-WAIT connections still hold.
+    /// SO_REUSEADDR: let bind() share a port with holders that set it too and are not
+    /// listening, such as the TIME-WAIT entries of a previous server that set it (see
+    /// [`Stack::bind`]).
     ReuseAddr(bool),
     /// TCP_MAXSEG: cap the MSS (set before connect() or listen()).
     MaxSegment(u16),
@@ -59,6 +72,10 @@ pub enum SockOpt {
     /// TCP_QUICKACK: on, a pending delayed ACK goes out now and the next ACKs are sent
     /// at once (quick-ACK mode); off, ACKs are delayed. Not sticky, as on Linux.
     QuickAck(bool),
+    /// IPV6_V6ONLY: a socket bound to `[::]` takes IPv6 only, and no longer holds the
+    /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
+    /// (Linux's `net.ipv6.bindv6only = 0`).
+    V6Only(bool),
 }
 
 /// The name of a socket option, for [`Stack::get_option`].
@@ -94,6 +111,8 @@ pub enum SockOptName {
     Linger2,
     /// TCP_QUICKACK.
     QuickAck,
+    /// IPV6_V6ONLY.
+    V6Only,
 }
 
 impl Stack {
@@ -120,36 +139,35 @@ impl Stack {
         }
     }
 
-    /// Whether some socket or connection holds local `port`; `listener_only` asks only
-    /// about listeners.
-    fn port_taken(&self, port: u16, listener_only: bool) -> bool {
-        if listener_only {
-            return self.listeners.get(&port).is_some_and(|l| !l.is_empty());
-        }
-        self.bound_ports.get(&port).is_some_and(|n| *n > 0)
-            || self.port_refs.get(&port).is_some_and(|n| *n > 0)
-    }
-
     /// bind(). Port 0 picks a free ephemeral port. `EADDRNOTAVAIL` for an address that
-    /// is not ours, `EADDRINUSE` for a port held by another socket, a connection or a
-    /// TIME-WAIT entry (unless SO_REUSEADDR, which still refuses a listener's port),
-    /// `EINVAL` if already bound.
+    /// is not ours, `EINVAL` if already bound, `EADDRINUSE` when a socket, connection or
+    /// TIME-WAIT entry holds the port on an overlapping address, as Linux decides it
+    /// (inet_csk_bind_conflict): different specific addresses never overlap; an
+    /// unspecified address overlaps every address of its family, and IPv6's `[::]` IPv4's
+    /// too unless IPV6_V6ONLY; overlapping holders may share the port only when both set
+    /// SO_REUSEADDR and the one already there is not listening (TIME-WAIT entries keep the
+    /// flag of their connection).
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddr) -> Result<()> {
-        let reuse = match self.user_sock(h)? {
-            Sock::Fresh { bound: None, opts } => opts.reuseaddr,
+        let (reuse, v6only) = match self.user_sock(h)? {
+            Sock::Fresh { bound: None, opts } => (opts.reuseaddr, opts.v6only),
             _ => return Err(Error::InvalidInput),
         };
         if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
             return Err(Error::AddrNotAvailable);
         }
+        let claim = ports::Claim {
+            addr: addr.ip(),
+            reuse,
+            v6only: v6only && addr.is_ipv6(),
+        };
         let port = if addr.port() == 0 {
             self.free_port().ok_or(Error::AddrInUse)?
-        } else if self.port_taken(addr.port(), reuse) {
+        } else if self.ports.conflicts(addr.port(), &claim, Some(h)) {
             return Err(Error::AddrInUse);
         } else {
             addr.port()
         };
-        *self.bound_ports.entry(port).or_insert(0) += 1;
+        self.ports.add_socket(port, h, claim);
         if let Sock::Fresh { bound, .. } = self.user_sock(h)? {
             *bound = Some(SocketAddr::new(addr.ip(), port));
         }
@@ -161,7 +179,7 @@ impl Stack {
         let n = u32::from(hi - lo) + 1;
         for i in 0..n {
             let port = lo + ((self.port_counter + i) % n) as u16;
-            if self.config.ip_local_reserved_ports.contains(&port) || self.port_taken(port, false) {
+            if self.config.ip_local_reserved_ports.contains(&port) || self.ports.in_use(port) {
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);
@@ -202,9 +220,15 @@ impl Stack {
                 }
             }
         };
-        if self.port_taken(local.port(), true) {
+        let claim = ports::Claim {
+            addr: local.ip(),
+            reuse: opts.reuseaddr,
+            v6only: opts.v6only && local.is_ipv6(),
+        };
+        if self.ports.conflicts(local.port(), &claim, Some(h)) {
             return Err(Error::AddrInUse);
         }
+        self.ports.set_listening(local.port(), h);
         *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
             local,
             backlog,
@@ -267,6 +291,10 @@ impl Stack {
         };
         let now = self.now;
         let tuple = FourTuple { local, remote };
+        if let Some(b) = bound {
+            // The connection holds the port from now on (counted with the others).
+            self.ports.remove_socket(b.port(), h);
+        }
         if let Some((iss, ts)) = tw_seed {
             self.tw_remove(&tuple);
             self.stats.TWRecycled += 1;
@@ -286,7 +314,7 @@ impl Stack {
             c
         });
         *self.user_sock(h)? = Sock::Conn(Box::new(conn));
-        self.conn_insert(tuple, h);
+        self.conn_insert(tuple, h, opts.reuseaddr);
         self.trace(local, remote, State::Closed, State::SynSent);
         self.with_conn(h, |_, _| ());
         Ok(())
@@ -346,9 +374,7 @@ impl Stack {
             .wrapping_add(self.port_counter);
         for i in 0..n {
             let port = lo + (offset.wrapping_add(i) % n) as u16;
-            if self.config.ip_local_reserved_ports.contains(&port)
-                || self.bound_ports.get(&port).is_some_and(|c| *c > 0)
-            {
+            if self.config.ip_local_reserved_ports.contains(&port) || self.ports.has_sockets(port) {
                 continue;
             }
             let local = SocketAddr::new(local_ip, port);
@@ -406,8 +432,9 @@ impl Stack {
     pub fn close(&mut self, h: SocketHandle) -> Result<()> {
         match self.user_sock(h)? {
             Sock::Fresh { bound, .. } => {
-                let port = bound.map(|b| b.port());
-                self.unbind(port);
+                if let Some(b) = *bound {
+                    self.ports.remove_socket(b.port(), h);
+                }
                 self.release(h);
             }
             Sock::Listener(l) => {
@@ -434,7 +461,7 @@ impl Stack {
                         c.reset(ctx, None)
                     });
                 }
-                self.unbind(Some(local.port()));
+                self.ports.remove_socket(local.port(), h);
                 self.trace(local, unspecified_like(local), State::Listen, State::Closed);
                 self.release(h);
             }
@@ -457,17 +484,6 @@ impl Stack {
         Ok(())
     }
 
-    fn unbind(&mut self, port: Option<u16>) {
-        if let Some(p) = port {
-            if let Some(n) = self.bound_ports.get_mut(&p) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.bound_ports.remove(&p);
-                }
-            }
-        }
-    }
-
     /// Aborts a connection with a RST (or closes any other socket), releasing the handle.
     pub fn abort(&mut self, h: SocketHandle) -> Result<()> {
         if let Sock::Conn(c) = self.user_sock(h)? {
@@ -478,14 +494,16 @@ impl Stack {
 
     /// setsockopt(). Options set on a listener are inherited by accepted connections.
     pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<()> {
-        let (wmem, rmem) = (self.config.tcp_wmem, self.config.tcp_rmem);
-        let clamp = |v: usize, r: [usize; 3]| v.saturating_mul(2).clamp(r[0], r[2]);
+        let (wmem_max, rmem_max) = (self.config.wmem_max, self.config.rmem_max);
+        // Linux's sock_setsockopt: at most [wr]mem_max, doubled (the kernel's bookkeeping
+        // overhead), at least SOCK_MIN_[SND|RCV]BUF.
+        let linux_size = |v: usize, max: usize, min: usize| v.min(max).saturating_mul(2).max(min);
         let apply = move |o: &mut SockOpts| match opt {
             SockOpt::NoDelay(v) => o.nodelay = v,
             SockOpt::KeepAlive(v) => o.keepalive = v,
             SockOpt::Linger(v) => o.linger = v,
-            SockOpt::SendBuffer(v) => o.sndbuf = Some(clamp(v, wmem)),
-            SockOpt::RecvBuffer(v) => o.rcvbuf = Some(clamp(v, rmem)),
+            SockOpt::SendBuffer(v) => o.sndbuf = Some(linux_size(v, wmem_max, SOCK_MIN_SNDBUF)),
+            SockOpt::RecvBuffer(v) => o.rcvbuf = Some(linux_size(v, rmem_max, SOCK_MIN_RCVBUF)),
             SockOpt::ReuseAddr(v) => o.reuseaddr = v,
             SockOpt::MaxSegment(v) => o.user_mss = (v > 0).then_some(v),
             SockOpt::Cork(v) => o.cork = v,
@@ -497,12 +515,48 @@ impl Stack {
             SockOpt::Linger2(v) => o.linger2 = Some(v),
             // A mode of the connection's ACKs, not a stored option.
             SockOpt::QuickAck(_) => {}
+            SockOpt::V6Only(v) => o.v6only = v,
         };
         let keepalive_time = self.config.tcp_keepalive_time;
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         if slot.user_closed {
             return Err(Error::BadHandle);
         }
+        let sock = slot.sock.as_mut().ok_or(Error::BadHandle)?;
+        if let SockOpt::V6Only(_) = opt {
+            // Linux: only before bind().
+            return match sock {
+                Sock::Fresh { bound: None, opts } => {
+                    apply(opts);
+                    Ok(())
+                }
+                _ => Err(Error::InvalidInput),
+            };
+        }
+        if let SockOpt::ReuseAddr(v) = opt {
+            // The port's holders see the flag as it is now (Linux reads it live).
+            let held = match &*sock {
+                Sock::Fresh { bound: Some(b), .. } => Some((b.port(), None)),
+                Sock::Listener(l) => Some((l.local.port(), None)),
+                Sock::Conn(c) if c.opts.reuseaddr != v => {
+                    let tuple = FourTuple {
+                        local: c.local,
+                        remote: c.remote,
+                    };
+                    Some((c.local.port(), Some((tuple, c.opts.reuseaddr))))
+                }
+                _ => None,
+            };
+            match held {
+                Some((port, None)) => self.ports.set_reuse(port, h, v),
+                Some((port, Some((tuple, old)))) if self.conns.contains_key(&tuple) => {
+                    self.ports.count_conn(port, tuple.local.ip(), old, false);
+                    self.ports.count_conn(port, tuple.local.ip(), v, true);
+                }
+                _ => {}
+            }
+        }
+        let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         match slot.sock.as_mut().ok_or(Error::BadHandle)? {
             Sock::Fresh { opts, .. } => apply(opts),
             Sock::Listener(l) => apply(&mut l.opts),
@@ -516,11 +570,8 @@ impl Stack {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
                         c.push_once = true;
                     }
-                    if let Some(s) = c.opts.sndbuf {
-                        c.send_buf.set_capacity(s.max(c.send_buf.len()));
-                    }
-                    if let Some(r) = c.opts.rcvbuf {
-                        c.recv_buf.set_capacity(r);
+                    if matches!(opt, SockOpt::SendBuffer(_) | SockOpt::RecvBuffer(_)) {
+                        c.apply_buffer_opts();
                     }
                     if c.opts.keepalive && c.state.is_synchronized() {
                         // TCP_KEEPIDLE when set, else tcp_keepalive_time.
@@ -583,6 +634,7 @@ impl Stack {
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
             SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
+            SockOptName::V6Only => SockOpt::V6Only(o.v6only),
         })
     }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use synack_wire::{Control, SeqNum, TcpRepr};
 
 use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
-use crate::conn::{Connection, Ctx};
+use crate::conn::{Connection, Ctx, SockOpts};
 use crate::listen::RequestSock;
 use crate::segment::CtlSegment;
 use crate::state::State;
@@ -20,28 +20,33 @@ impl Stack {
     /// martian sources (InMartianSrc, Ip6 InHdrErrors); nothing panics.
     pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
         self.advance(now);
-        let (ip, seg) = match synack_wire::parse_datagram(datagram, true) {
+        // IP first (Linux's ip_rcv_core / ip6_rcv_core, then the route lookup), then TCP
+        // (tcp_v4_rcv): an error is counted by the layer that finds it.
+        let (ip, payload) = match synack_wire::IpRepr::parse(datagram) {
             Ok(parsed) => parsed,
-            Err(synack_wire::Error::Checksum) => {
-                self.stats.InSegs += 1;
-                self.stats.InErrs += 1;
-                self.stats.InCsumErrors += 1;
-                return;
-            }
-            Err(synack_wire::Error::Malformed) | Err(synack_wire::Error::Truncated)
-                if is_tcp(datagram) =>
-            {
-                self.stats.InSegs += 1;
-                self.stats.InErrs += 1;
-                return;
-            }
-            Err(_) => {
-                self.stats.IpInDiscards += 1;
+            Err(e) => {
+                self.count_ip_error(datagram, e);
                 return;
             }
         };
+        // The route lookup, then delivery to the protocol (ip_route_input / ip6_forward
+        // with forwarding off: InAddrErrors; ip_local_deliver_finish /
+        // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
+        let v6 = ip.dst.is_ipv6();
         if !self.addrs.contains(&ip.dst) {
-            self.stats.IpInDiscards += 1;
+            *if v6 {
+                &mut self.stats.Ip6InAddrErrors
+            } else {
+                &mut self.stats.IpInAddrErrors
+            } += 1;
+            return;
+        }
+        if ip.protocol != synack_wire::IPPROTO_TCP {
+            *if v6 {
+                &mut self.stats.Ip6InUnknownProtos
+            } else {
+                &mut self.stats.IpInUnknownProtos
+            } += 1;
             return;
         }
         match self.martian_source(ip.src, ip.dst) {
@@ -55,6 +60,23 @@ impl Stack {
             }
             None => {}
         }
+        let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
+            Ok(seg) => seg,
+            Err(e) => {
+                // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
+                // a segment shorter than its header (20 bytes, or the data offset) with
+                // no error counter (discard_it); a data offset below 5 or a port of 0 is
+                // InErrs (bad_packet), a bad checksum InErrs and InCsumErrors.
+                self.stats.InSegs += 1;
+                if e != synack_wire::Error::Truncated {
+                    self.stats.InErrs += 1;
+                }
+                if e == synack_wire::Error::Checksum {
+                    self.stats.InCsumErrors += 1;
+                }
+                return;
+            }
+        };
         self.stats.InSegs += 1;
         let tuple = FourTuple {
             local: SocketAddr::new(ip.dst, seg.dst_port),
@@ -104,6 +126,64 @@ impl Stack {
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
     }
 
+    /// Counts a datagram whose IP layer is in error as Linux does, checking in Linux's
+    /// order (the wire parser's order differs, so the bytes are looked at again here):
+    ///
+    /// - IPv4 (ip_rcv_core): fewer than 20 bytes, an IHL below 5 or past the datagram:
+    ///   InHdrErrors; a bad header checksum: InHdrErrors and IpExt InCsumErrors (before
+    ///   the length is looked at); fewer bytes than the total length: IpExt
+    ///   InTruncatedPkts; a total length shorter than the header: InHdrErrors.
+    /// - IPv6: fewer than 40 bytes: Ip6 InHdrErrors; fewer bytes than the payload
+    ///   length: Ip6 InTruncatedPkts (ip6_rcv_core); an extension header running past the
+    ///   payload: Ip6 InHdrErrors (ipv6_parse_hopopts, ipv6_destopt_rcv); a Hop-by-Hop
+    ///   header after the first, which has no handler there: Ip6 InUnknownProtos
+    ///   (ip6_protocol_deliver_rcu).
+    /// - Fragments, which synack does not reassemble, and anything that is neither IPv4
+    ///   nor IPv6: Ip InDiscards.
+    fn count_ip_error(&mut self, datagram: &[u8], e: synack_wire::Error) {
+        use synack_wire::Error;
+        let s = &mut self.stats;
+        match datagram.first().map(|b| b >> 4) {
+            Some(4) => {
+                let ihl = usize::from(datagram[0] & 0x0f) * 4;
+                if datagram.len() < 20 || ihl < 20 || datagram.len() < ihl {
+                    s.IpInHdrErrors += 1;
+                    return;
+                }
+                let header = synack_wire::ipv4::Ipv4Packet::new_unchecked(&datagram[..ihl]);
+                let total = usize::from(header.total_len());
+                if !header.verify_checksum() {
+                    s.IpInHdrErrors += 1;
+                    s.IpExtInCsumErrors += 1;
+                } else if total > datagram.len() {
+                    s.IpExtInTruncatedPkts += 1;
+                } else if total < ihl {
+                    s.IpInHdrErrors += 1;
+                } else if e == Error::Unsupported {
+                    s.IpInDiscards += 1;
+                } else {
+                    s.IpInHdrErrors += 1;
+                }
+            }
+            Some(6) => {
+                if datagram.len() < 40 {
+                    s.Ip6InHdrErrors += 1;
+                    return;
+                }
+                let payload = usize::from(u16::from_be_bytes([datagram[4], datagram[5]]));
+                match e {
+                    _ if 40 + payload > datagram.len() => s.Ip6InTruncatedPkts += 1,
+                    Error::Unsupported => s.IpInDiscards += 1,
+                    // The parser's only Malformed past the length checks: a Hop-by-Hop
+                    // header that is not first.
+                    Error::Malformed => s.Ip6InUnknownProtos += 1,
+                    _ => s.Ip6InHdrErrors += 1,
+                }
+            }
+            _ => s.IpInDiscards += 1,
+        }
+    }
+
     /// Whether `src` cannot be the source of a datagram to our address `dst`, and how
     /// Linux counts it. A destination on loopback means the datagram came over the
     /// loopback device, where loopback sources and our own addresses are at home.
@@ -150,22 +230,28 @@ impl Stack {
     }
 
     /// The listener for a local address: one bound to the exact address first, then one
-    /// bound to the unspecified address.
+    /// bound to the unspecified address of its family, then (for IPv4) one bound to
+    /// IPv6's `[::]` without IPV6_V6ONLY, which takes IPv4 too, as in Linux.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
         let list = self.listeners.get(&local.port())?;
-        let exact = list.iter().find(|h| {
-            matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
-                Some(Sock::Listener(l)) if l.local.ip() == local.ip())
-        });
-        exact
+        let find = |pred: &dyn Fn(&crate::listen::Listener) -> bool| {
+            list.iter().copied().find(|h| {
+                matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                    Some(Sock::Listener(l)) if pred(l))
+            })
+        };
+        find(&|l| l.local.ip() == local.ip())
             .or_else(|| {
-                list.iter().find(|h| {
-                    matches!(self.slot(**h).and_then(|s| s.sock.as_ref()),
-                        Some(Sock::Listener(l)) if l.local.ip().is_unspecified()
-                            && l.local.is_ipv4() == local.is_ipv4())
+                find(&|l| l.local.ip().is_unspecified() && l.local.is_ipv4() == local.is_ipv4())
+            })
+            .or_else(|| {
+                find(&|l| {
+                    local.is_ipv4()
+                        && l.local.is_ipv6()
+                        && l.local.ip().is_unspecified()
+                        && !l.opts.v6only
                 })
             })
-            .copied()
     }
 
     /// LISTEN (RFC 9293 3.10.7.2, Linux's tcp_v4_conn_request / tcp_conn_request).
@@ -235,9 +321,9 @@ impl Stack {
         iss: SeqNum,
         syn: &TcpRepr,
     ) -> RequestSock {
-        let user_mss = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => l.opts.user_mss,
-            _ => None,
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts,
+            _ => SockOpts::default(),
         };
         let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
         RequestSock::new(
@@ -248,7 +334,7 @@ impl Stack {
             tuple.remote,
             iss,
             ts_offset,
-            user_mss,
+            &opts,
             syn,
         )
     }
@@ -336,7 +422,7 @@ impl Stack {
             0
         };
         req.neg.rcv_wscale = if req.neg.ws_ok {
-            crate::conn::rcv_wscale_for(&self.config)
+            crate::conn::rcv_wscale_for(&self.config, req.rcvbuf)
         } else {
             0
         };
@@ -476,6 +562,7 @@ impl Stack {
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
         conn.opts = opts;
+        conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);
         conn.irs = req.irs;
@@ -510,8 +597,9 @@ impl Stack {
             local: req.local,
             remote: req.remote,
         };
+        let reuse = conn.opts.reuseaddr;
         let h = self.alloc(Sock::Conn(Box::new(conn)));
-        self.conn_insert(tuple, h);
+        self.conn_insert(tuple, h, reuse);
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
         }
@@ -528,13 +616,4 @@ enum Martian {
     Source,
     /// Ip6 InHdrErrors.
     Ip6Header,
-}
-
-/// Whether a datagram that failed to parse carries TCP (for counting InErrs).
-fn is_tcp(datagram: &[u8]) -> bool {
-    match datagram.first().map(|b| b >> 4) {
-        Some(4) => datagram.get(9) == Some(&synack_wire::IPPROTO_TCP),
-        Some(6) => datagram.get(6) == Some(&synack_wire::IPPROTO_TCP),
-        _ => false,
-    }
 }

@@ -18,6 +18,7 @@
 mod api;
 mod input;
 mod lend;
+mod ports;
 mod ready;
 mod transmit;
 
@@ -211,11 +212,10 @@ pub struct Stack {
     next_request_id: u64,
     time_wait: TimeWaitTable,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
-    /// Explicitly bound or listening ports, with how many sockets hold each.
-    bound_ports: HashMap<u16, u32, KeyedState>,
-    /// Local ports held by connections and TIME-WAIT entries (Linux's bind buckets keep
-    /// them, which is why a restarted server needs SO_REUSEADDR).
-    port_refs: HashMap<u16, u32, KeyedState>,
+    /// Who holds each local port: bound and listening sockets, connections and
+    /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
+    /// SO_REUSEADDR).
+    ports: ports::Ports,
     timers: BinaryHeap<std::cmp::Reverse<(Instant, TimerRef)>>,
     tx_queue: VecDeque<SocketHandle>,
     ctl: CtlQueue,
@@ -243,7 +243,24 @@ impl std::fmt::Debug for Stack {
     }
 }
 
-/// Expands a 64-bit seed into key material (splitmix64).
+/// The engine's secrets: key material for the keyed hashes, the demultiplexing tables,
+/// ISNs and SYN cookies (five 16-byte keys).
+fn secrets(seed: Option<u64>) -> [[u8; 16]; 5] {
+    match seed {
+        Some(seed) => core::array::from_fn(|i| expand_seed(seed, i as u64 + 1)),
+        None => {
+            let mut keys = [[0u8; 16]; 5];
+            for k in &mut keys {
+                // As std's RandomState does, a stack cannot be made without the OS's
+                // random source.
+                getrandom::fill(k).expect("the operating system's random source failed");
+            }
+            keys
+        }
+    }
+}
+
+/// Expands a 64-bit seed into key material (splitmix64), for seeded configurations.
 fn expand_seed(seed: u64, salt: u64) -> [u8; 16] {
     let mut x = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut out = [0u8; 16];
@@ -266,16 +283,19 @@ impl Default for Stack {
 }
 
 impl Stack {
-    /// A stack with `config` and no addresses yet (see [`Stack::add_address`]).
+    /// A stack with `config` and no addresses yet (see [`Stack::add_address`]). Its
+    /// secrets come from the operating system's random source, or from the seed of a
+    /// [`Config::seeded`] configuration (see [`Config::seed`]).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system's random source fails (as std's `RandomState` does).
     pub fn new(config: Config) -> Stack {
-        let secret = expand_seed(config.seed, 1);
-        let hasher = KeyedState::new(expand_seed(config.seed, 2));
+        let [secret, hash_key, isn_key, cookie_a, cookie_b] = secrets(config.seed);
+        let hasher = KeyedState::new(hash_key);
         Stack {
-            isn: IsnGenerator::new(expand_seed(config.seed, 3)),
-            cookies: crate::syncookie::SynCookies::new(
-                expand_seed(config.seed, 4),
-                expand_seed(config.seed, 5),
-            ),
+            isn: IsnGenerator::new(isn_key),
+            cookies: crate::syncookie::SynCookies::new(cookie_a, cookie_b),
             config,
             addrs: Vec::new(),
             broadcasts: Vec::new(),
@@ -287,8 +307,7 @@ impl Stack {
             next_request_id: 0,
             time_wait: TimeWaitTable::new(hasher),
             listeners: HashMap::with_hasher(hasher),
-            bound_ports: HashMap::with_hasher(hasher),
-            port_refs: HashMap::with_hasher(hasher),
+            ports: ports::Ports::new(hasher),
             timers: BinaryHeap::new(),
             tx_queue: VecDeque::new(),
             ctl: CtlQueue::default(),
@@ -468,8 +487,9 @@ impl Stack {
                 TimerRef::Request(id) => self.request_timer(id),
             }
         }
-        while let Some(tuple) = self.time_wait.pop_expired(now) {
-            self.port_ref(tuple.local.port(), false);
+        while let Some((tuple, tw)) = self.time_wait.pop_expired(now) {
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
             self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
         }
     }
@@ -677,6 +697,7 @@ impl Stack {
         };
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
+        let reuse = conn.opts.reuseaddr;
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != slot.counted_estab {
@@ -713,13 +734,14 @@ impl Stack {
                     as u16,
                 conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
                 now + self.config.tcp_timewait_len,
+                conn.opts.reuseaddr,
             );
             conn.close_with(None);
             conn.events = 0;
             ev |= EV_CLOSED;
             self.trace(local, remote, before, State::TimeWait);
             let tuple = FourTuple { local, remote };
-            self.conn_remove(&tuple);
+            self.conn_remove(&tuple, reuse);
             if self.time_wait.len() < self.config.tcp_max_tw_buckets {
                 self.stats.TW += 1;
                 self.tw_insert(tuple, tw);
@@ -732,7 +754,7 @@ impl Stack {
         }
         self.trace(local, remote, before, after);
         if after == State::Closed {
-            self.conn_remove(&FourTuple { local, remote });
+            self.conn_remove(&FourTuple { local, remote }, reuse);
             self.finish_closed(h, user_closed, ev);
             return;
         }
@@ -752,39 +774,34 @@ impl Stack {
         self.notify(h, ev);
     }
 
-    fn port_ref(&mut self, port: u16, up: bool) {
-        let n = self.port_refs.entry(port).or_insert(0);
-        if up {
-            *n += 1;
-        } else {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.port_refs.remove(&port);
-            }
-        }
-    }
-
-    pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle) {
+    /// Enters a connection in the demultiplexing table; it holds its local port, with
+    /// its SO_REUSEADDR `reuse`.
+    pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle, reuse: bool) {
         if self.conns.insert(tuple, h).is_none() {
-            self.port_ref(tuple.local.port(), true);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
     }
 
-    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple) {
+    /// Removes a connection (entered with SO_REUSEADDR `reuse`) from the table.
+    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, reuse: bool) {
         if self.conns.remove(tuple).is_some() {
-            self.port_ref(tuple.local.port(), false);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), reuse, false);
         }
     }
 
     pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
         if self.time_wait.insert(tuple, tw) {
-            self.port_ref(tuple.local.port(), true);
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, true);
         }
     }
 
     pub(crate) fn tw_remove(&mut self, tuple: &FourTuple) {
-        if self.time_wait.remove(tuple).is_some() {
-            self.port_ref(tuple.local.port(), false);
+        if let Some(tw) = self.time_wait.remove(tuple) {
+            self.ports
+                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
         }
     }
 

@@ -213,9 +213,10 @@ impl Harness {
         Harness::with_config(|_| {})
     }
 
-    /// A stack with the default configuration changed by `f`.
+    /// A stack with the default configuration changed by `f`, its secrets from a fixed
+    /// seed so that every run is the same.
     pub fn with_config(f: impl FnOnce(&mut Config)) -> Harness {
-        let mut config = Config::default();
+        let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
         f(&mut config);
         let mut stack = Stack::new(config);
         stack.add_address(LOCAL_IP.into());

@@ -18,6 +18,8 @@ pub mod lost_final_ack;
 pub mod nagle_delack;
 pub mod retransmission;
 pub mod simultaneous;
+pub mod time_wait_pileup;
+pub(crate) mod traffic;
 
 /// A lab: its name on the command line, what it shows, and how to run it.
 pub struct LabDef {
@@ -41,6 +43,7 @@ pub static LABS: &[LabDef] = &[
     retransmission::DEF,
     keepalive::DEF,
     nagle_delack::DEF,
+    time_wait_pileup::DEF,
 ];
 
 /// The server's port in the labs.
@@ -171,4 +174,49 @@ pub(crate) fn time_in_state(
         }
     }
     None
+}
+
+/// One short connection, recorded: connect, a 100-byte request, a 1000-byte response,
+/// the client closes first, the server closes on end of stream; until the client is in
+/// TIME-WAIT and the server's side is gone. Returns the ladder.
+pub(crate) fn short_exchange(
+    d: &mut Duo,
+    l: SocketHandle,
+    title: &str,
+) -> Result<crate::Ladder, LabError> {
+    use crate::world::{drain, push};
+    let (c, s) = (d.c, d.s);
+    d.w.record(title, (c, "client 10.0.0.1"), (s, "server 10.0.0.2:80"), 40);
+    let h = d.connect(None)?;
+    let hs = d.establish(h, l)?;
+    let local = call("getsockname()", d.w.stack(c).local_addr(h))?;
+    let server = d.server;
+    let (mut a, mut b) = (0, 0);
+    call("send()", push(d.w.stack(c), h, &[b'q'; 100], &mut a))?;
+    let (mut got_req, mut got_resp) = (Vec::new(), Vec::new());
+    let mut closed = false;
+    d.w.until("the exchange", |net| {
+        drain(&mut net.node_mut(s).stack, hs, &mut got_req);
+        if got_req.len() >= 100 {
+            let _ = push(&mut net.node_mut(s).stack, hs, &[b'r'; 1000], &mut b);
+        }
+        drain(&mut net.node_mut(c).stack, h, &mut got_resp);
+        if got_resp.len() >= 1000 && !closed {
+            closed = true;
+            let _ = net.node_mut(c).stack.close(h);
+        }
+        closed
+    })?;
+    let mut server_closed = false;
+    d.w.until("the close", |net| {
+        if !server_closed && drain(&mut net.node_mut(s).stack, hs, &mut Vec::new()).0 {
+            server_closed = true;
+            let _ = net.node_mut(s).stack.close(hs);
+        }
+        server_closed
+            && conn_state(&net.node(c).stack, local, server) == State::TimeWait
+            && conn_state(&net.node(s).stack, server, local) == State::Closed
+    })?;
+    let idx = d.w.stop_recording().unwrap_or(0);
+    Ok(d.w.ladders[idx].clone())
 }

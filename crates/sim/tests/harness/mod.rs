@@ -143,14 +143,17 @@ pub fn pair_with(
     v6: bool,
 ) -> Pair<Stack> {
     let (ca, sa) = addrs(v6);
+    // The simulated network is reproducible: each stack's secrets come from the run's
+    // seed (mixed with the configuration's, when it has one).
+    let base = config.seed.unwrap_or(0x5e1f_ac4b_0000_0001);
     let mut c = Stack::new(Config {
-        seed: config.seed ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        seed: Some(base ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         ..config.clone()
     });
     c.add_address(ca);
     c.set_trace_transitions(true);
     let mut s = Stack::new(Config {
-        seed: config.seed ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ 0x5555,
+        seed: Some(base ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ 0x5555),
         ..config
     });
     s.add_address(sa);

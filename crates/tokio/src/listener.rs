@@ -1,0 +1,115 @@
+//! [`TcpListener`]: accepts connections, like `tokio::net::TcpListener`.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use synack::{Error, SocketHandle};
+
+use crate::net::Net;
+use crate::socket::TcpSocket;
+use crate::stream::{io_err, TcpStream};
+
+/// A listening socket of a [`Net`]. With the `axum` feature it implements
+/// `axum::serve::Listener`, so `axum::serve(listener, app)` serves on synack.
+pub struct TcpListener {
+    pub(crate) net: Net,
+    pub(crate) h: SocketHandle,
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl TcpListener {
+    /// Binds and listens on `addr` (SO_REUSEADDR set and a backlog of 1024, as tokio
+    /// does). `AddrInUse` when another socket holds the port, `AddrNotAvailable` for an
+    /// address that is not the instance's.
+    pub async fn bind(net: &Net, addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = TcpSocket::new(net)?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    }
+
+    /// The next connection and its peer's address.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let h = self.h;
+        let r = self.net.with(|inner| {
+            let r = inner.stack.accept(h);
+            if r == Err(Error::WouldBlock) {
+                inner.wait_read(h, cx.waker());
+            }
+            Ok(r)
+        });
+        match r {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(Ok((child, peer))) => Poll::Ready(Ok((
+                TcpStream {
+                    net: self.net.clone(),
+                    h: child,
+                },
+                peer,
+            ))),
+            Ok(Err(Error::WouldBlock)) => Poll::Pending,
+            Ok(Err(e)) => Poll::Ready(Err(io_err(e))),
+        }
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.net
+            .shared
+            .lock()
+            .stack
+            .local_addr(self.h)
+            .map_err(io_err)
+    }
+
+    /// The instance the listener belongs to.
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl Drop for TcpListener {
+    /// close(): connections not yet accepted are reset, as Linux does.
+    fn drop(&mut self) {
+        let h = self.h;
+        let _ = self.net.with(|inner| {
+            inner.waiters.remove(&h);
+            inner.stack.close(h).map_err(io_err)
+        });
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::serve::Listener for TcpListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    /// Accepts the next connection; errors (none but a stopped driver is expected) are
+    /// retried after a short pause, as axum asks of listeners.
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            match TcpListener::accept(self).await {
+                Ok(c) => return c,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpListener::local_addr(self)
+    }
+}

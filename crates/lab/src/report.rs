@@ -53,6 +53,32 @@ impl SsSummary {
     /// Counts the sockets of `stack`.
     pub fn of(stack: &Stack) -> SsSummary {
         let mut s = SsSummary::default();
+        stack.count_sockets(|state, orphan, n| {
+            s.total += n;
+            if orphan {
+                s.orphaned += n;
+            }
+            let slot = match state {
+                State::Established => &mut s.estab,
+                State::SynSent => &mut s.syn_sent,
+                State::SynReceived => &mut s.syn_recv,
+                State::FinWait1 => &mut s.fin_wait1,
+                State::FinWait2 => &mut s.fin_wait2,
+                State::CloseWait => &mut s.close_wait,
+                State::LastAck => &mut s.last_ack,
+                State::Closing => &mut s.closing,
+                State::TimeWait => &mut s.time_wait,
+                State::Listen => &mut s.listen,
+                State::Closed => return,
+            };
+            *slot += n;
+        });
+        s
+    }
+
+    /// Counts from the full listing (the slow way, for tests of `of`).
+    pub fn of_listing(stack: &Stack) -> SsSummary {
+        let mut s = SsSummary::default();
         for i in stack.sockets() {
             s.total += 1;
             if i.orphan {
@@ -348,4 +374,45 @@ fn wrap(text: &str, width: usize) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labs::{lan, Duo};
+    use crate::Options;
+
+    /// The counting summary agrees with the one built from the full `ss` listing, in
+    /// every state a short exchange passes through.
+    #[test]
+    fn counting_matches_the_listing() {
+        let opts = Options::new(1);
+        let mut d = Duo::new(&opts, |_| {}, &[], &[], lan()).unwrap();
+        let l = d.listen(16).unwrap();
+        let mut hs = Vec::new();
+        for _ in 0..3 {
+            hs.push(d.connect(None).unwrap());
+        }
+        let (c, s) = (d.c, d.s);
+        let mut seen = 0;
+        let check = |d: &mut Duo| {
+            for n in [c, s] {
+                let st = &d.w.net.node(n).stack;
+                assert_eq!(SsSummary::of(st), SsSummary::of_listing(st));
+            }
+        };
+        while d.w.net.step() {
+            check(&mut d);
+            seen += 1;
+        }
+        let _ = d.w.stack(s).accept(l);
+        for h in &hs {
+            let _ = d.w.stack(c).close(*h);
+        }
+        while d.w.net.step() {
+            check(&mut d);
+            seen += 1;
+        }
+        assert!(seen > 6);
+    }
 }

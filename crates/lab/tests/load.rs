@@ -51,3 +51,22 @@ fn the_readers_tw_reuse_reaches_the_baseline() {
     assert_eq!(f.baseline.eaddrnotavail, 0);
     assert!(f.baseline.tw_recycled > 0);
 }
+
+#[test]
+fn close_wait_piles_up_while_fin_wait_2_times_out() {
+    use synack_lab::labs::close_wait_leak;
+    let f = close_wait_leak::run(&Options::new(1)).unwrap().figures;
+    assert_eq!(f.fin_wait2_lifetime_s, 60.0);
+    assert_eq!(f.first_connection_server_state, "CLOSE-WAIT");
+    // Every connection of the load (60 s at 20/s) and the first one are in CLOSE-WAIT.
+    assert_eq!(f.leaky.answered, 1200);
+    assert_eq!(f.leaky.close_wait_end, 1201);
+    assert!(f.leaky.fin_wait2_max > 1000, "{:?}", f.leaky);
+    assert_eq!(f.leaky.fin_wait2_end, 0);
+    assert_eq!(f.closing.close_wait_end, 0);
+    assert_eq!(f.closing.fin_wait2_max, 0);
+    let f30 = close_wait_leak::run(&Options::new(1).sysctl("net.ipv4.tcp_fin_timeout", "30"))
+        .unwrap()
+        .figures;
+    assert_eq!(f30.fin_wait2_lifetime_s, 30.0);
+}

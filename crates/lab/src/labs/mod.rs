@@ -11,6 +11,7 @@ use crate::world::{call, sa, v4, World};
 use crate::{LabError, Options};
 
 pub mod close;
+pub mod close_wait_leak;
 pub mod half_close;
 pub mod handshake;
 pub mod keepalive;
@@ -44,6 +45,7 @@ pub static LABS: &[LabDef] = &[
     keepalive::DEF,
     nagle_delack::DEF,
     time_wait_pileup::DEF,
+    close_wait_leak::DEF,
 ];
 
 /// The server's port in the labs.

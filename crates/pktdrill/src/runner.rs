@@ -797,14 +797,6 @@ impl Runner<'_> {
             .unwrap_or_default()
     }
 
-    /// The `ss`-style snapshot of the connection under test.
-    fn sut_info(&self) -> Option<synack::SocketInfo> {
-        self.stack
-            .sockets()
-            .into_iter()
-            .find(|i| i.local == self.sut_local && i.remote == Some(self.sut_remote))
-    }
-
     /// `nstat`: the named counter's change since the last saved baseline is checked (a
     /// line is printed only for a non-zero change; `grep -q " N "` wants it to be N),
     /// then the baseline is saved unless `-s`.
@@ -846,13 +838,13 @@ impl Runner<'_> {
 
     fn code(&mut self, code: &str) -> Res<()> {
         let asserts = python::parse(code).map_err(Stop::Unsupported)?;
-        let Some(info) = self.sut_info() else {
+        let Some(info) = self.stack.tcp_info_by_addr(self.sut_local, self.sut_remote) else {
             return Err(self.fail(
                 "%{ }% code needs a connection under test, and there is none",
                 None,
             ));
         };
-        let mut vars = tcpi(&info);
+        let mut vars = python::tcpi_vars(&info);
         for a in &asserts {
             match a.run(&mut vars) {
                 Ok(true) => {}
@@ -873,50 +865,4 @@ impl Runner<'_> {
         }
         Ok(())
     }
-}
-
-/// The `tcpi_*` values of a snapshot, as Linux's `struct tcp_info` names them.
-fn tcpi(i: &synack::SocketInfo) -> python::Vars {
-    use synack::State::*;
-    let state = match i.state {
-        Established => 1,
-        SynSent => 2,
-        SynReceived => 3,
-        FinWait1 => 4,
-        FinWait2 => 5,
-        TimeWait => 6,
-        Closed => 7,
-        CloseWait => 8,
-        LastAck => 9,
-        Listen => 10,
-        Closing => 11,
-    };
-    let (srtt, var) = i.rtt.map_or((0, 0), |(s, v)| {
-        (s.as_micros() as i64, v.as_micros() as i64)
-    });
-    let (sws, rws) = i
-        .wscale
-        .map_or((0, 0), |(s, r)| (i64::from(s), i64::from(r)));
-    [
-        ("tcpi_state", state),
-        ("tcpi_snd_cwnd", i64::from(i.cwnd)),
-        (
-            "tcpi_snd_ssthresh",
-            i.ssthresh.map_or(0x7fff_ffff, i64::from),
-        ),
-        ("tcpi_rto", i.rto.as_micros() as i64),
-        ("tcpi_snd_mss", i64::from(i.mss)),
-        ("tcpi_rtt", srtt),
-        ("tcpi_rttvar", var),
-        ("tcpi_total_retrans", i.retrans as i64),
-        ("tcpi_snd_wscale", sws),
-        ("tcpi_rcv_wscale", rws),
-        ("tcpi_bytes_acked", i.bytes_acked as i64),
-        ("tcpi_bytes_received", i.bytes_received as i64),
-        ("tcpi_segs_out", i.segs_out as i64),
-        ("tcpi_segs_in", i.segs_in as i64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }

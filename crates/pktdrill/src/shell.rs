@@ -242,13 +242,16 @@ fn strip_redirections(w: Vec<String>) -> Result<Vec<String>, String> {
 }
 
 /// Commands that change nothing synack models: restoring sysctls, flushing the route
-/// metrics cache, a pfifo qdisc or back to the default one, turning offloads off (synack
-/// has none).
+/// metrics cache, a pfifo qdisc (that holds packets: `limit 0` drops them all, which is
+/// not harmless) or back to the default one, turning offloads off (synack has none).
 fn harmless(base: &str, w: &[String]) -> bool {
     let arg = |i: usize| w.get(i).map_or("", String::as_str);
+    let drops_all = w
+        .windows(2)
+        .any(|p| p[0] == "limit" && p[1].parse::<u64>() == Ok(0));
     base.starts_with("sysctl_restore")
         || (base == "ip" && arg(1) == "tcp_metrics")
-        || (base == "tc" && w.iter().any(|s| s == "pfifo"))
+        || (base == "tc" && w.iter().any(|s| s == "pfifo") && !drops_all)
         || (base == "tc" && arg(1) == "qdisc" && matches!(arg(2), "delete" | "del"))
         || (base == "ethtool"
             && arg(1) == "-K"
@@ -407,11 +410,32 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
                     out.push(sysctl(a, config, env)?);
                 }
             } else {
-                return Err(format!("shell command `{}` is not supported", cmd.trim()));
+                return Err(format!(
+                    "shell command `{}` is not supported{}",
+                    cmd.trim(),
+                    why_not(base, w)
+                ));
             }
         }
     }
     Ok(out)
+}
+
+/// What an unsupported command asks of the stack, when it is a known kind.
+fn why_not(base: &str, w: &[String]) -> &'static str {
+    let has = |s: &str| w.iter().any(|x| x == s);
+    match base {
+        "tc" if has("pfifo") => {
+            ": a device queue that drops every packet sent (local congestion); synack has no \
+             device queue"
+        }
+        "tc" if has("fq") => ": the fq qdisc (pacing); synack does not pace",
+        "tc" if has("netem") => ": netem impairments",
+        "ethtool" => ": device offload settings",
+        "ip" if has("route") => ": per-route metrics (ip route)",
+        "echo" | "cat" => ": files under /proc or /sys",
+        _ => "",
+    }
 }
 
 #[cfg(test)]
@@ -442,6 +466,18 @@ mod tests {
         let e = interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c, None).unwrap_err();
         assert!(e.contains("no `tcp_fastopen` knob"), "{e}");
         assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
+        assert_eq!(
+            interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
+            vec![ShellAction::Noop]
+        );
+        // A queue of no packets drops everything the stack sends: not a no-op.
+        let e = interpret(
+            "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
+            &c,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("pfifo limit 0"), "{e}");
     }
 
     #[test]

@@ -100,7 +100,11 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             }
         }
         "ioctl" => match sc.args.get(1) {
-            Some(Expr::Sym(s)) if matches!(s.as_str(), "SIOCINQ" | "FIONREAD" | "SIOCOUTQ") => {}
+            Some(Expr::Sym(s))
+                if matches!(
+                    s.as_str(),
+                    "SIOCINQ" | "FIONREAD" | "SIOCOUTQ" | "SIOCOUTQNSD"
+                ) => {}
             other => return Err(format!("needs ioctl({other:?})")),
         },
         "sendmsg" | "recvmsg" => {

@@ -12,6 +12,7 @@ mod demo;
 mod get;
 mod httpd;
 mod instance;
+mod lab;
 mod netstat;
 mod pktdrill;
 mod serve;
@@ -55,6 +56,8 @@ enum Command {
     Ss(ss::SsArgs),
     /// Print a running instance's counters (-s), like netstat -s, or its connections.
     Netstat(netstat::NetstatArgs),
+    /// List the labs, or run one: a seed article's incident on the simulated network.
+    Lab(lab::LabArgs),
 }
 
 /// Options of `synack demo`.
@@ -116,5 +119,6 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(&args),
         Command::Ss(args) => ss::run(&args),
         Command::Netstat(args) => netstat::run(&args),
+        Command::Lab(args) => lab::run(&args),
     }
 }

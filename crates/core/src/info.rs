@@ -1,4 +1,8 @@
-//! Per-socket snapshots, as `ss -tanoi` shows them.
+//! Per-socket snapshots, as `ss -tanoi` shows them, and `getsockopt(TCP_INFO)`.
+
+mod tcp;
+
+pub use tcp::{options as tcpi_options, TcpInfo, INFINITE_SSTHRESH};
 
 use core::fmt;
 use core::time::Duration;
@@ -216,6 +220,27 @@ impl Stack {
             },
             Sock::Conn(c) => SocketInfo::from_conn(handle, c, self.now()),
         })
+    }
+
+    /// Counts what [`Stack::sockets`] would list, by state, without building the list
+    /// (for `ss -s`-style summaries of stacks with many thousands of sockets): calls
+    /// `f(state, orphaned, count)` for groups of entries; bound but unconnected sockets
+    /// count as CLOSED.
+    pub fn count_sockets(&self, mut f: impl FnMut(State, bool, usize)) {
+        for h in self.handles() {
+            let Some((sock, _)) = self.sock_and_flag(h) else {
+                continue;
+            };
+            match sock {
+                Sock::Fresh { bound: Some(_), .. } => f(State::Closed, false, 1),
+                Sock::Fresh { .. } => {}
+                Sock::Listener(_) => f(State::Listen, false, 1),
+                Sock::Conn(c) if c.state != State::Closed => f(c.state, c.orphan, 1),
+                Sock::Conn(_) => {}
+            }
+        }
+        f(State::SynReceived, false, self.requests_iter().count());
+        f(State::TimeWait, false, self.time_wait_iter().count());
     }
 
     /// Every socket, as `ss -tanoi` lists them: bound and listening sockets,

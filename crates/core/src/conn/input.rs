@@ -62,6 +62,7 @@ impl Connection {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
                 self.snd_una = ack;
+                self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
@@ -311,6 +312,9 @@ impl Connection {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let flight_before = self.flight();
         self.probes = 0;
+        if !ack.before(self.snd_una) {
+            self.rcv_tstamp = ctx.now;
+        }
         let undelivered_before = self.undelivered();
         let outstanding = self.snd_max.after(self.snd_una);
         let una_advanced = ack.after(self.snd_una);

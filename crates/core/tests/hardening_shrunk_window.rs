@@ -133,3 +133,51 @@ fn closed_window_probing_lasts_while_the_peer_answers() {
     );
     assert!(last_probe > silent_from);
 }
+
+/// Seed 698687: the peer retransmits a segment (with a lower sequence number than its
+/// last ACK, which carried its SND.MAX) that acknowledges new data and closes its
+/// window. Linux takes the window of any ACK that advances SND.UNA
+/// (tcp_may_update_window); RFC 9293's SND.WL1 test alone ignored it, and the sender
+/// went on sending into the closed window.
+#[test]
+fn an_ack_that_advances_snd_una_updates_the_window() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    // The peer's second segment arrives first (SND.WL1 moves to it).
+    h.send(&c, pkt(".", c.p(101), c.l(1)).data(&[1; 100]));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 0)]);
+    h.stack.send(c.handle, &[7; 1000]).unwrap();
+    assert_eq!(
+        h.recv(),
+        vec![
+            seg(".", c.l(1), c.p(1), 536),
+            seg(".", c.l(537), c.p(1), 464)
+        ]
+    );
+    // Its first segment, sent again, acknowledges our first 536 bytes with no room left.
+    h.send(&c, pkt(".", c.p(1), c.l(537)).data(&[1; 100]).win(0));
+    assert_eq!(h.recv(), vec![seg(".", c.l(1001), c.p(201), 0)]);
+    h.stack.send(c.handle, &[8; 1000]).unwrap();
+    assert_eq!(h.recv(), vec![], "nothing goes into the closed window");
+}
+
+/// Linux's tcp_may_update_window: a segment with the same sequence number as the last
+/// window update and no new acknowledgment may only widen the window.
+#[test]
+fn the_same_segment_cannot_shrink_the_window() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    h.stack.send(c.handle, &[7; 536]).unwrap();
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 536)]);
+    h.send(&c, pkt(".", c.p(1), c.l(537)).win(1000));
+    h.send(&c, pkt(".", c.p(1), c.l(537)).win(300));
+    h.stack.send(c.handle, &[8; 1000]).unwrap();
+    assert_eq!(
+        h.recv(),
+        vec![
+            seg(".", c.l(537), c.p(1), 536),
+            seg(".", c.l(1073), c.p(1), 464)
+        ],
+        "the window is still 1000"
+    );
+}

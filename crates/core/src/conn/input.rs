@@ -376,9 +376,12 @@ impl Connection {
                 self.grow_send_buffer(ctx);
             }
         }
-        // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last.
-        if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
-        {
+        // Window update (RFC 9293 3.10.7.4, as Linux's tcp_may_update_window decides
+        // it): from an ACK of new data, a newer segment, or the same segment widening
+        // the window. An ACK of new data counts whatever its sequence number: the
+        // peer's retransmission carries an older one than its pure ACKs did.
+        let newer = self.snd_wl1.before(seg.seq);
+        if una_advanced || newer || (self.snd_wl1 == seg.seq && window > self.snd_wnd) {
             self.snd_wnd = window;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;

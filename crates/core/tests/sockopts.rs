@@ -81,7 +81,9 @@ fn cork_holds_partial_segments_until_uncorked() {
 }
 
 /// Linux's 200 ms ceiling on corking: with nothing in flight, the probe timer sends
-/// the corked partial segment after the RTO (200 ms here), with PSH.
+/// the corked partial segment after the RTO (200 ms here), with PSH. Left
+/// unacknowledged, it is retransmitted by the retransmission timer, which the cork does
+/// not hold (Linux's __tcp_retransmit_skb).
 #[test]
 fn cork_is_released_by_the_probe_timer() {
     let mut h = Harness::new();
@@ -90,10 +92,12 @@ fn cork_is_released_by_the_probe_timer() {
     h.stack.send(c.handle, b"hello").unwrap();
     let t0 = h.now.total_millis();
     let out = h.advance(ms(1000));
-    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out.len() >= 2, "{out:?}");
     assert_eq!(out[0].at.total_millis() - t0, 200);
-    assert_eq!(out[0].brief(), seg(".", c.l(1), c.p(1), 5));
     assert!(out[0].psh, "the forced segment carries PSH");
+    for s in &out {
+        assert_eq!(s.brief(), seg(".", c.l(1), c.p(1), 5));
+    }
 }
 
 /// TCP_USER_TIMEOUT (RFC 5482): unacknowledged data fails the connection with

@@ -1099,10 +1099,14 @@ fn run_part(part: u64) {
 /// Seeds the soak (a million and more) once found stalled, for want of an application
 /// model in this harness: an orphan that gave up on a lossy link left its peer waiting
 /// in FIN-WAIT-2 or for end of stream (the peer now gives up after [`APP_TIMEOUT`]), or
-/// every SYN was lost and the failed socket was never closed (84411, 250162).
+/// every SYN was lost and the failed socket was never closed (84411, 250162). Seeds
+/// 954146, 538191 and 698687 stalled in the engine: a small receive buffer closed the
+/// window on data in flight, the window update was lost, and the retransmission timer
+/// sent nothing into the closed window (hardening_shrunk_window.rs).
 const REGRESSION_SEEDS: &[u64] = &[
     96832, 51418, 53918, 81326, 99790, 238876, 606764, 931996, 275353, 276217, 293377, 567909,
-    834033, 1051926, 182423, 336388, 749296, 84411, 250162, 820015, 988779, 1021783,
+    834033, 1051926, 182423, 336388, 749296, 84411, 250162, 820015, 988779, 1021783, 954146,
+    538191, 698687,
 ];
 
 #[test]

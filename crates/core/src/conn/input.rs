@@ -62,6 +62,7 @@ impl Connection {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
                 self.snd_una = ack;
+                self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
@@ -311,6 +312,9 @@ impl Connection {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let flight_before = self.flight();
         self.probes = 0;
+        if !ack.before(self.snd_una) {
+            self.rcv_tstamp = ctx.now;
+        }
         let undelivered_before = self.undelivered();
         let outstanding = self.snd_max.after(self.snd_una);
         let una_advanced = ack.after(self.snd_una);
@@ -372,9 +376,12 @@ impl Connection {
                 self.grow_send_buffer(ctx);
             }
         }
-        // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last.
-        if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
-        {
+        // Window update (RFC 9293 3.10.7.4, as Linux's tcp_may_update_window decides
+        // it): from an ACK of new data, a newer segment, or the same segment widening
+        // the window. An ACK of new data counts whatever its sequence number: the
+        // peer's retransmission carries an older one than its pure ACKs did.
+        let newer = self.snd_wl1.before(seg.seq);
+        if una_advanced || newer || (self.snd_wl1 == seg.seq && window > self.snd_wnd) {
             self.snd_wnd = window;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;

@@ -272,6 +272,8 @@ pub(crate) struct Connection {
     pub last_oow_ack: Option<Instant>,
     pub last_send: Instant,
     pub last_recv: Instant,
+    /// When the last acceptable ACK arrived (Linux's rcv_tstamp).
+    pub rcv_tstamp: Instant,
     /// Pending application events (bits of [`events`]).
     pub events: u8,
     /// Per-connection counters for the snapshot.
@@ -452,6 +454,7 @@ impl Connection {
             last_oow_ack: None,
             last_send: Instant::ZERO,
             last_recv: Instant::ZERO,
+            rcv_tstamp: Instant::ZERO,
             events: 0,
             retrans_total: 0,
             bytes_acked: 0,

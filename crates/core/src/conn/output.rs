@@ -172,7 +172,15 @@ impl Connection {
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let pipe = self.pipe() as usize;
         let wnd_end = self.snd_una + self.snd_wnd;
-        let send_wnd = (wnd_end - seq).max(0) as usize;
+        let mut send_wnd = (wnd_end - seq).max(0) as usize;
+        // Going back over what was sent (after a timeout): Linux's __tcp_retransmit_skb
+        // checks only the window, with neither SWS avoidance nor Nagle, and when the
+        // peer has closed the window the first unacknowledged segment goes anyway, as
+        // the zero-window probe (the persist timer runs only with nothing in flight).
+        let resend = mode == Mode::Normal && seq.before(self.snd_max);
+        if resend && send_wnd == 0 && seq == self.snd_una {
+            send_wnd = mss;
+        }
         let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
         // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
         let to_chunk = self
@@ -191,7 +199,7 @@ impl Connection {
             // 3.8.6.2.1): a partial segment goes only if it is at least half the largest
             // window the peer offered; otherwise the persist timer forces one out later.
             let by_window = send_wnd < wanted && send_wnd <= cwnd_room;
-            let sws_ok = by_window && len > 0 && len * 2 >= self.max_snd_wnd as usize;
+            let sws_ok = by_window && len > 0 && (resend || len * 2 >= self.max_snd_wnd as usize);
             if !sws_ok {
                 if by_window && in_flight == 0 {
                     self.arm_persist(ctx);
@@ -203,7 +211,7 @@ impl Connection {
         if len == 0 && !with_fin {
             return None;
         }
-        if mode == Mode::Normal && len < mss && !with_fin && len == avail {
+        if mode == Mode::Normal && len < mss && !with_fin && len == avail && !resend {
             // TCP_CORK holds every partial segment; Nagle holds one while a previous
             // small one is unacknowledged.
             let small_outstanding = self.snd_sml.after(self.snd_una);

@@ -90,10 +90,15 @@ impl Connection {
             return;
         }
         let config = ctx.config;
+        // Linux's tcp_retransmit_timer: with the peer's window closed, the
+        // retransmission is a zero-window probe and, unless the connection is an
+        // orphan, the retry budget does not apply.
+        let zero_window = self.snd_wnd == 0 && !self.orphan;
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
             State::SynSent => self.backoff >= self.opts.syn_retries(config),
             State::SynReceived => self.backoff >= config.tcp_synack_retries,
+            _ if zero_window => self.zero_window_timed_out(ctx),
             _ => {
                 let budget = if self.orphan {
                     config.orphan_retries()
@@ -123,7 +128,9 @@ impl Connection {
             self.close_with(Some(Error::TimedOut));
             return;
         }
-        ctx.stats.TCPTimeouts += 1;
+        if !(zero_window && self.state.is_synchronized()) {
+            ctx.stats.TCPTimeouts += 1;
+        }
         if self.state.is_synchronized() {
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;
@@ -144,6 +151,26 @@ impl Connection {
             (ctx.config.rto_initial * (1u32 << self.backoff.min(16))).min(ctx.config.rto_max)
         };
         self.arm_rto(ctx.now + rto);
+    }
+
+    /// Linux's tcp_rtx_probe0_timed_out: a connection probing a closed window with
+    /// retransmissions gives up only once the peer has been silent for twice `rto_max`
+    /// (or the user timeout) and the head has been retransmitted for as long; a user
+    /// timeout also bounds the retransmitting alone.
+    fn zero_window_timed_out(&mut self, ctx: &Ctx) -> bool {
+        let head_sent = self.sent_times.front().map(|(_, t)| *t);
+        let start = *self
+            .retrans_stamp
+            .get_or_insert(head_sent.unwrap_or(ctx.now));
+        let retransmitting = ctx.now - start;
+        let mut timeout = ctx.config.rto_max * 2;
+        if let Some(user) = self.opts.user_timeout.filter(|t| !t.is_zero()) {
+            if retransmitting > user {
+                return true;
+            }
+            timeout = timeout.min(user);
+        }
+        ctx.now - self.rcv_tstamp > timeout && retransmitting > timeout
     }
 
     /// Linux's tcp_schedule_loss_probe (RFC 8985 section 7.2): on a SACK connection in

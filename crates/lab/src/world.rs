@@ -60,6 +60,23 @@ struct Sent {
     fate: Fate,
 }
 
+/// Which connections a ladder shows: `f(left end, right end)`.
+type Filter = Box<dyn Fn(SocketAddr, SocketAddr) -> bool>;
+/// The filter, shared with the tap (which applies it before keeping a packet).
+type SharedFilter = Rc<RefCell<Option<Filter>>>;
+
+/// The (left end, right end) of the TCP segment in `bytes` sent left-to-right or not.
+fn ends(bytes: &[u8], left_to_right: bool) -> Option<(SocketAddr, SocketAddr)> {
+    let (ip, tcp) = synack::wire::parse_datagram(bytes, false).ok()?;
+    let src = SocketAddr::new(ip.src, tcp.src_port);
+    let dst = SocketAddr::new(ip.dst, tcp.dst_port);
+    Some(if left_to_right {
+        (src, dst)
+    } else {
+        (dst, src)
+    })
+}
+
 /// A ladder being recorded.
 struct Recorder {
     title: String,
@@ -70,7 +87,7 @@ struct Recorder {
     sent: Rc<RefCell<Vec<Sent>>>,
     inbox: [Inbox; 2],
     notes: Vec<(Instant, String)>,
-    filter: Option<Box<dyn Fn(SocketAddr, SocketAddr) -> bool>>,
+    filter: SharedFilter,
     max_events: usize,
 }
 
@@ -178,12 +195,17 @@ impl World {
         self.stop_recording();
         let sent: Rc<RefCell<Vec<Sent>>> = Rc::default();
         let sink = Rc::clone(&sent);
+        let filter: SharedFilter = Rc::default();
+        let tap_filter = Rc::clone(&filter);
         // Enough for the rows kept; a long run records no more than that.
         let cap = max_events.saturating_mul(4);
         self.net.set_tap(move |at, from, to, bytes, fate| {
-            if ((from == left && to == right) || (from == right && to == left))
-                && sink.borrow().len() < cap
-            {
+            let ours = (from == left && to == right) || (from == right && to == left);
+            let wanted = || match &*tap_filter.borrow() {
+                Some(f) => ends(bytes, from == left).is_some_and(|(l, r)| f(l, r)),
+                None => true,
+            };
+            if ours && sink.borrow().len() < cap && wanted() {
                 sink.borrow_mut().push(Sent {
                     at,
                     from,
@@ -208,7 +230,7 @@ impl World {
             sent,
             inbox,
             notes: Vec::new(),
-            filter: None,
+            filter,
             max_events,
         });
     }
@@ -216,7 +238,7 @@ impl World {
     /// Records only connections whose (left end, right end) addresses pass `f`.
     pub fn record_filter(&mut self, f: impl Fn(SocketAddr, SocketAddr) -> bool + 'static) {
         if let Some(r) = &mut self.recorder {
-            r.filter = Some(Box::new(f));
+            *r.filter.borrow_mut() = Some(Box::new(f));
         }
     }
 
@@ -264,7 +286,7 @@ impl World {
             &r.left_name,
             &r.right_name,
             raw,
-            r.filter.as_deref(),
+            r.filter.borrow().as_deref(),
             r.max_events,
         );
         self.ladders.push(ladder);

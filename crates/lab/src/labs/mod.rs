@@ -10,6 +10,7 @@ use crate::report::Report;
 use crate::world::{call, sa, v4, World};
 use crate::{LabError, Options};
 
+pub mod accept_overflow;
 pub mod close;
 pub mod close_wait_leak;
 pub mod half_close;
@@ -19,6 +20,7 @@ pub mod lost_final_ack;
 pub mod nagle_delack;
 pub mod retransmission;
 pub mod simultaneous;
+pub mod syn_flood;
 pub mod time_wait_pileup;
 pub(crate) mod traffic;
 
@@ -46,6 +48,8 @@ pub static LABS: &[LabDef] = &[
     nagle_delack::DEF,
     time_wait_pileup::DEF,
     close_wait_leak::DEF,
+    syn_flood::DEF,
+    accept_overflow::DEF,
 ];
 
 /// The server's port in the labs.

@@ -6,6 +6,7 @@
 //! `-5` to the parser instead of taking it for a flag.
 
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// A parser of whole numbers from `min` to `max`; `what` names them in messages ("a
@@ -72,6 +73,57 @@ pub fn existing_path(s: &str) -> Result<PathBuf, String> {
         }
         Err(e) => Err(format!("cannot read it: {e}")),
     }
+}
+
+/// A file that must exist (a directory is refused).
+pub fn existing_file(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err("is a directory, not a file".to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such file (give a shell file of sysctl lines)".to_string())
+        }
+        Err(e) => Err(format!("cannot read it: {e}")),
+    }
+}
+
+/// An IP address, optionally with a `/prefix` as packetdrill accepts (`192.0.2.1/24`).
+pub fn address(s: &str) -> Result<IpAddr, String> {
+    let (a, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let ip: IpAddr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s} is not an address: expected an IPv4 or IPv6 address"))?;
+    if let Some(p) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if !p.parse::<u8>().is_ok_and(|n| n <= max) {
+            return Err(format!("{s}: bad prefix /{p}: expected 0 to {max}"));
+        }
+    }
+    Ok(ip)
+}
+
+/// A `NAME=VALUE` text macro (`-D`); NAME is a word of letters, digits and `_`.
+pub fn define(s: &str) -> Result<(String, String), String> {
+    let Some((n, v)) = s.split_once('=') else {
+        return Err(format!("{s} is not NAME=VALUE"));
+    };
+    let n = n.trim();
+    let word = n
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !word {
+        return Err(format!(
+            "`{n}` is not a name: expected letters, digits and _, not starting with a digit"
+        ));
+    }
+    Ok((n.to_string(), v.trim().to_string()))
 }
 
 #[cfg(test)]

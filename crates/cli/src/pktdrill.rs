@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use std::net::{IpAddr, Ipv4Addr};
 use synack_pktdrill::expect::{Expectations, Verdict};
+
+use synack_pktdrill::harness::{self, Harness, HarnessRun};
 use synack_pktdrill::{IpVersion, Options, Outcome};
 
 use crate::args;
@@ -65,6 +68,90 @@ pub struct RunArgs {
     )]
     pub tcp_ts_tick_usecs: Option<u64>,
 
+    /// The local address (packetdrill's --local_ip; 192.168.0.1 or fd3d:fa7b:d17d::1).
+    #[arg(long = "local_ip", alias = "local-ip", value_name = "ADDR", value_parser = args::address)]
+    pub local_ip: Option<IpAddr>,
+
+    /// The peer's address, optionally with a /prefix (192.0.2.1 or 2001:db8::1).
+    #[arg(long = "remote_ip", alias = "remote-ip", value_name = "ADDR", value_parser = args::address)]
+    pub remote_ip: Option<IpAddr>,
+
+    /// The gateway (accepted for packetdrill's command lines; synack routes every peer
+    /// address to the script's peer).
+    #[arg(long = "gateway_ip", alias = "gateway-ip", value_name = "ADDR", value_parser = args::address)]
+    pub gateway_ip: Option<IpAddr>,
+
+    /// The local IPv4 subnet's netmask, such as 255.255.0.0 (its broadcast address
+    /// becomes a martian source).
+    #[arg(long = "netmask_ip", alias = "netmask-ip", value_name = "MASK")]
+    pub netmask_ip: Option<Ipv4Addr>,
+
+    /// The port bind(..., ...) binds, 1 to 65535 (8080).
+    #[arg(
+        long = "bind_port",
+        alias = "bind-port",
+        value_name = "PORT",
+        allow_negative_numbers = true,
+        value_parser = args::whole(1u16, 65535, "a port")
+    )]
+    pub bind_port: Option<u16>,
+
+    /// The port connect(..., ...) connects to, 1 to 65535 (8080).
+    #[arg(
+        long = "connect_port",
+        alias = "connect-port",
+        value_name = "PORT",
+        allow_negative_numbers = true,
+        value_parser = args::whole(1u16, 65535, "a port")
+    )]
+    pub connect_port: Option<u16>,
+
+    /// The interface MTU, 1280 to 65535 (1500; 1520 for IPv6, as packetdrill's runners
+    /// pass).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        allow_negative_numbers = true,
+        value_parser = args::whole(1280u32, 65535, "an MTU in bytes")
+    )]
+    pub mtu: Option<u32>,
+
+    /// Inbound packets are GSO packets of segments of this size, 1 to 65535.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        allow_negative_numbers = true,
+        value_parser = args::whole(1u16, 65535, "an MSS in bytes")
+    )]
+    pub mss: Option<u16>,
+
+    /// A text macro: NAME in the scripts stands for VALUE (repeatable), as packetdrill's
+    /// -D, such as -D TFO_COOKIE=3021b9d889017eeb.
+    #[arg(short = 'D', long = "define", value_name = "NAME=VALUE", value_parser = args::define)]
+    pub defines: Vec<(String, String)>,
+
+    /// Shell files to interpret before each script, comma-separated (sysctl lines and
+    /// the like, read as a defaults file: knobs the engine lacks are skipped).
+    #[arg(
+        long = "init_scripts",
+        alias = "init-scripts",
+        value_name = "FILES",
+        value_delimiter = ',',
+        value_parser = args::existing_file
+    )]
+    pub init_scripts: Vec<PathBuf>,
+
+    /// Accepted for packetdrill's command lines (zerocopy buffer reuse, which synack's
+    /// copying API never does).
+    #[arg(long = "send_omit_free", alias = "send-omit-free")]
+    pub send_omit_free: bool,
+
+    /// Run each script as a corpus's own runner does: `ksft` is the Linux kernel's
+    /// ksft_runner.sh (each IP version the script names, IPv4 and IPv6 when none, with
+    /// its addresses, MTU and defines); a script passes when every run passes.
+    #[arg(long, value_name = "RUNNER")]
+    pub harness: Option<Harness>,
+
     /// Print only failures and the totals.
     #[arg(long, short)]
     pub quiet: bool,
@@ -74,6 +161,28 @@ pub struct RunArgs {
     /// report what is unexpected, and exit 0 when every result is as expected.
     #[arg(long, value_name = "FILE", value_parser = args::existing_path)]
     pub expect: Option<PathBuf>,
+}
+
+/// ` [ipv4 ipv6]` after a script run by a harness: its runs; a run whose result is not
+/// the script's is marked (`ipv6: FAIL`).
+fn runs_note(runs: &[HarnessRun]) -> String {
+    let word = |o: &Outcome| match o {
+        Outcome::Pass => "PASS",
+        Outcome::Fail(_) => "FAIL",
+        Outcome::Unsupported(_) => "UNSUPPORTED",
+    };
+    let all = harness::combined(runs);
+    let parts: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            if word(&r.outcome) == word(&all) {
+                r.label.to_string()
+            } else {
+                format!("{}: {}", r.label, word(&r.outcome))
+            }
+        })
+        .collect();
+    format!(" [{}]", parts.join(", "))
 }
 
 /// The exit status of a usage error (clap's).
@@ -113,13 +222,29 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
         tolerance_percent: args.tolerance_percent,
         strict_segments: args.strict_segments.then_some(true),
         tcp_ts_tick_usecs: args.tcp_ts_tick_usecs,
-        ..Options::default()
+        local_ip: args.local_ip,
+        remote_ip: args.remote_ip,
+        gateway_ip: args.gateway_ip,
+        netmask_ip: args.netmask_ip,
+        bind_port: args.bind_port,
+        connect_port: args.connect_port,
+        mtu: args.mtu.map(|m| m as usize),
+        mss: args.mss,
+        defines: args.defines.clone(),
+        init_scripts: args.init_scripts.clone(),
     };
     let (mut pass, mut fail, mut unsupported, mut expected_fail) = (0, 0, 0, 0);
     let mut unexpected = Vec::new();
     for path in &scripts {
         let shown = path.display();
-        let outcome = synack_pktdrill::run_file(path, &opts);
+        let (outcome, runs) = match args.harness {
+            Some(h) => {
+                let runs = harness::run_file_with(path, &opts, h);
+                (harness::combined(&runs), runs_note(&runs))
+            }
+            None => (synack_pktdrill::run_file(path, &opts), String::new()),
+        };
+        let shown = format!("{shown}{runs}");
         let verdict = expect.as_ref().map(|e| e.judge(path, &outcome));
         // What the expectations say about this result, after it, when anything.
         let note = match verdict {

@@ -126,6 +126,65 @@ fn pktdrill_numbers_say_what_they_expect() {
 }
 
 #[test]
+fn packetdrill_runner_flags_say_what_they_expect() {
+    let dir = scripts();
+    for (args, message) in [
+        (
+            &["--mtu", "576"][..],
+            "576 is out of range: expected an MTU in bytes from 1280 to 65535",
+        ),
+        (
+            &["--mss", "0"],
+            "0 is out of range: expected an MSS in bytes from 1 to 65535",
+        ),
+        (
+            &["--bind_port", "70000"],
+            "70000 is out of range: expected a port from 1 to 65535",
+        ),
+        (
+            &["--local_ip", "192.168.0"],
+            "192.168.0 is not an address: expected an IPv4 or IPv6 address",
+        ),
+        (
+            &["--remote_ip", "192.0.2.1/40"],
+            "192.0.2.1/40: bad prefix /40: expected 0 to 32",
+        ),
+        (&["-D", "TFO_COOKIE"], "TFO_COOKIE is not NAME=VALUE"),
+        (&["-D", "1X=2"], "`1X` is not a name"),
+        (&["--init_scripts", "/no/such/file.sh"], "no such file"),
+        (&["--harness", "run_all"], "unknown harness `run_all`"),
+    ] {
+        refused(
+            &[&["pktdrill", "run"], args, &[dir.as_str()]].concat(),
+            message,
+        );
+    }
+}
+
+#[test]
+fn packetdrill_runner_flags_are_accepted() {
+    // ksft_runner.sh's IPv6 command line, on synack's own scripts.
+    let dir = scripts();
+    let (code, err) = synack(&[
+        "pktdrill",
+        "run",
+        "-q",
+        "--ip_version=ipv6",
+        "--mtu=1520",
+        "--local_ip=fd3d:0a0b:17d6::1",
+        "--gateway_ip=fd3d:0a0b:17d6:8888::1",
+        "--remote_ip=fd3d:fa7b:d17d::1",
+        "-D",
+        "TFO_COOKIE=c1d1e9742a47a9bc",
+        "-D",
+        "CMSG_LEVEL_IP=SOL_IPV6",
+        "--send_omit_free",
+        &dir,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
 fn good_numbers_are_accepted() {
     let (code, err) = synack(&["demo", "--loss", "0", "--delay-ms", "0", "--seed", "0"]);
     assert_eq!(code, Some(0), "{err}");

@@ -1,4 +1,8 @@
-//! Per-socket snapshots, as `ss -tanoi` shows them.
+//! Per-socket snapshots, as `ss -tanoi` shows them, and `getsockopt(TCP_INFO)`.
+
+mod tcp;
+
+pub use tcp::{options as tcpi_options, TcpInfo, INFINITE_SSTHRESH};
 
 use core::fmt;
 use core::time::Duration;

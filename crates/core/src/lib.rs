@@ -104,7 +104,7 @@ mod time_wait;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
-pub use info::{SocketInfo, TimerInfo};
+pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};
 pub use stack::{BufferTooSmall, Readiness};
 pub use stack::{
     Event, EventKind, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,

@@ -27,7 +27,9 @@
 //!   socket options with Linux's ranges and reported values;
 //! - `report` renders an [`Outcome`];
 //! - [`expect`] reads a corpus's expected results (`CORPUS.md`) and tells what is
-//!   unexpected.
+//!   unexpected;
+//! - [`harness`] runs a script as a corpus's own runner does (the kernel's
+//!   `ksft_runner.sh`: each IP version the script names, with the runner's flags).
 //!
 //! Entry points: [`run_file`], [`run_str`] and [`collect_scripts`].
 
@@ -37,6 +39,7 @@ pub mod ast;
 mod compare;
 mod conns;
 pub mod expect;
+pub mod harness;
 pub mod lexer;
 mod packet;
 pub mod parser;
@@ -119,8 +122,28 @@ pub struct Options {
     pub connect_port: Option<u16>,
     /// `--local_ip`.
     pub local_ip: Option<IpAddr>,
-    /// `--remote_ip`.
+    /// `--remote_ip` (packetdrill also takes a `/prefix`, which only routes it).
     pub remote_ip: Option<IpAddr>,
+    /// `--gateway_ip`: checked to be an address; synack routes every remote address to
+    /// the script's peer, so it changes nothing.
+    pub gateway_ip: Option<IpAddr>,
+    /// `--netmask_ip`: the IPv4 subnet of the local address, as packetdrill configures its
+    /// tun device (`ip addr add local/prefix`): the subnet's broadcast address becomes a
+    /// martian source.
+    pub netmask_ip: Option<std::net::Ipv4Addr>,
+    /// `--mtu`: the interface MTU (packetdrill's default 1500). When not given, IPv6 runs
+    /// use 1520, as `run_all.py` and `ksft_runner.sh` pass, so that the MSS stays 1460.
+    pub mtu: Option<usize>,
+    /// `--mss`: every inbound TCP packet is handed to the stack as a GSO packet of
+    /// segments of this size (packetdrill's virtio-net header), which is what Linux's
+    /// receive-MSS estimate sees.
+    pub mss: Option<u16>,
+    /// `-D NAME=VALUE` / `--define`: `NAME` in the script stands for `VALUE` (a text
+    /// macro, expanded where the name stands as a word).
+    pub defines: Vec<(String, String)>,
+    /// `--init_scripts`: shell files interpreted before the script (as packetdrill runs
+    /// them), their lines read like the script's own init command.
+    pub init_scripts: Vec<PathBuf>,
 }
 
 /// How a script ended.
@@ -141,10 +164,11 @@ impl Outcome {
     }
 }
 
-/// Runs the script in the file at `path`.
+/// Runs the script in the file at `path`. Shell commands naming a file beside the
+/// script (`./defaults.sh`) read that file.
 pub fn run_file(path: &Path, opts: &Options) -> Outcome {
     match std::fs::read_to_string(path) {
-        Ok(src) => run_str(&path.display().to_string(), &src, opts),
+        Ok(src) => run_in(&path.display().to_string(), &src, opts, path.parent()),
         Err(e) => Outcome::Fail(Box::new(Failure::script_error(
             0,
             String::new(),
@@ -155,7 +179,12 @@ pub fn run_file(path: &Path, opts: &Options) -> Outcome {
 
 /// Runs the script text `src`; `name` names it in messages.
 pub fn run_str(name: &str, src: &str, opts: &Options) -> Outcome {
-    let script = match parser::parse(name, src) {
+    run_in(name, src, opts, None)
+}
+
+/// Runs `src`; `dir` is the script's directory, where its shell commands' files are.
+fn run_in(name: &str, src: &str, opts: &Options, dir: Option<&Path>) -> Outcome {
+    let script = match parser::parse_with_defines(name, src, &opts.defines) {
         Ok(s) => s,
         Err(e) => {
             return Outcome::Fail(Box::new(Failure::script_error(
@@ -168,7 +197,7 @@ pub fn run_str(name: &str, src: &str, opts: &Options) -> Outcome {
             )))
         }
     };
-    runner::run(name, src, &script, opts)
+    runner::run(name, src, &script, opts, dir)
 }
 
 /// The `*.pkt` files under `paths` (files as given, directories walked recursively), each

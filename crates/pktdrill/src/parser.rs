@@ -7,13 +7,77 @@ use crate::ParseError;
 
 /// Parses a whole script; `file` names it in errors.
 pub fn parse(file: &str, src: &str) -> Result<Script, ParseError> {
-    let tokens = lex(file, src)?;
+    parse_with_defines(file, src, &[])
+}
+
+/// Parses a whole script with text macros (`-D NAME=VALUE`): a word `NAME` anywhere in
+/// the script's events stands for the tokens of `VALUE`. The script's own
+/// `--define=NAME=VALUE` lines add to `defines`, which win over them.
+pub fn parse_with_defines(
+    file: &str,
+    src: &str,
+    defines: &[(String, String)],
+) -> Result<Script, ParseError> {
+    let tokens = expand_defines(file, lex(file, src)?, defines)?;
     let mut p = Parser {
         file,
         toks: tokens,
         pos: 0,
     };
     p.script()
+}
+
+/// Replaces each word that a define names with the tokens of its value.
+fn expand_defines(
+    file: &str,
+    tokens: Vec<Token>,
+    cli: &[(String, String)],
+) -> Result<Vec<Token>, ParseError> {
+    let mut defs: Vec<(String, String)> = Vec::new();
+    for t in &tokens {
+        let Tok::Opt(text) = &t.tok else { continue };
+        let Some(rest) = text
+            .strip_prefix("define=")
+            .or_else(|| text.strip_prefix("define "))
+        else {
+            continue;
+        };
+        match rest.trim().split_once('=') {
+            Some((n, v)) => defs.push((n.trim().to_string(), v.trim().to_string())),
+            None => {
+                return Err(ParseError {
+                    file: file.to_string(),
+                    line: t.line,
+                    message: format!("--define needs NAME=VALUE, got `{rest}`"),
+                })
+            }
+        }
+    }
+    defs.extend(cli.iter().cloned());
+    if defs.is_empty() {
+        return Ok(tokens);
+    }
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let value = match &t.tok {
+            Tok::Ident(w) => defs.iter().rev().find(|(n, _)| n == w).map(|(_, v)| v),
+            _ => None,
+        };
+        let Some(value) = value else {
+            out.push(t);
+            continue;
+        };
+        let mut first = true;
+        for mut v in lex(file, value)? {
+            v.line = t.line;
+            if first {
+                v.space_before = t.space_before;
+                first = false;
+            }
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 struct Parser<'a> {

@@ -1,29 +1,96 @@
 //! The `%{ }%` subset: `assert` statements over `tcpi_*` fields, integers and the
-//! `TCP_*` state constants, with comparison chains, `and`/`or`/`not`, `+ - * //` and
-//! parentheses; `NAME = expr` assignments; `print(...)` (which checks nothing). Anything
-//! else is unsupported.
+//! constants packetdrill's preamble defines (`TCP_*` states, `TCP_CA_*` states,
+//! `TCPI_OPT_*` bits), with comparison chains, `and`/`or`/`not`, `| ^ & << >>`,
+//! `+ - * // %`, unary `- ~` and parentheses, at Python's precedences; `NAME = expr`
+//! assignments; `print(...)` (which checks nothing). Anything else is unsupported, and
+//! so is a `tcpi_*` field the engine does not keep (its [`synack::TcpInfo`] says which).
 
 use std::collections::HashMap;
 
-/// `tcpi_*` fields the engine's [`synack::SocketInfo`] provides.
+/// `tcpi_*` fields the engine's [`synack::TcpInfo`] provides.
 pub(crate) const FIELDS: &[&str] = &[
     "tcpi_state",
-    "tcpi_snd_cwnd",
-    "tcpi_snd_ssthresh",
-    "tcpi_rto",
-    "tcpi_snd_mss",
-    "tcpi_rtt",
-    "tcpi_rttvar",
-    "tcpi_total_retrans",
+    "tcpi_ca_state",
+    "tcpi_retransmits",
+    "tcpi_probes",
+    "tcpi_backoff",
+    "tcpi_options",
     "tcpi_snd_wscale",
     "tcpi_rcv_wscale",
+    "tcpi_rto",
+    "tcpi_ato",
+    "tcpi_snd_mss",
+    "tcpi_rcv_mss",
+    "tcpi_unacked",
+    "tcpi_sacked",
+    "tcpi_lost",
+    "tcpi_retrans",
+    "tcpi_last_data_sent",
+    "tcpi_last_data_recv",
+    "tcpi_last_ack_recv",
+    "tcpi_pmtu",
+    "tcpi_rtt",
+    "tcpi_rttvar",
+    "tcpi_snd_ssthresh",
+    "tcpi_snd_cwnd",
+    "tcpi_advmss",
+    "tcpi_reordering",
+    "tcpi_total_retrans",
     "tcpi_bytes_acked",
     "tcpi_bytes_received",
     "tcpi_segs_out",
     "tcpi_segs_in",
+    "tcpi_notsent_bytes",
+    "tcpi_min_rtt",
+    "tcpi_snd_wnd",
+    "tcpi_rcv_wnd",
 ];
 
-/// Linux's TCP state numbers.
+/// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
+pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
+    let v: [(&str, i64); 35] = [
+        ("tcpi_state", i.state.into()),
+        ("tcpi_ca_state", i.ca_state.into()),
+        ("tcpi_retransmits", i.retransmits.into()),
+        ("tcpi_probes", i.probes.into()),
+        ("tcpi_backoff", i.backoff.into()),
+        ("tcpi_options", i.options.into()),
+        ("tcpi_snd_wscale", i.snd_wscale.into()),
+        ("tcpi_rcv_wscale", i.rcv_wscale.into()),
+        ("tcpi_rto", i.rto.into()),
+        ("tcpi_ato", i.ato.into()),
+        ("tcpi_snd_mss", i.snd_mss.into()),
+        ("tcpi_rcv_mss", i.rcv_mss.into()),
+        ("tcpi_unacked", i.unacked.into()),
+        ("tcpi_sacked", i.sacked.into()),
+        ("tcpi_lost", i.lost.into()),
+        ("tcpi_retrans", i.retrans.into()),
+        ("tcpi_last_data_sent", i.last_data_sent.into()),
+        ("tcpi_last_data_recv", i.last_data_recv.into()),
+        ("tcpi_last_ack_recv", i.last_ack_recv.into()),
+        ("tcpi_pmtu", i.pmtu.into()),
+        ("tcpi_rtt", i.rtt.into()),
+        ("tcpi_rttvar", i.rttvar.into()),
+        ("tcpi_snd_ssthresh", i.snd_ssthresh.into()),
+        ("tcpi_snd_cwnd", i.snd_cwnd.into()),
+        ("tcpi_advmss", i.advmss.into()),
+        ("tcpi_reordering", i.reordering.into()),
+        ("tcpi_total_retrans", i.total_retrans.into()),
+        ("tcpi_bytes_acked", i.bytes_acked as i64),
+        ("tcpi_bytes_received", i.bytes_received as i64),
+        ("tcpi_segs_out", i.segs_out.into()),
+        ("tcpi_segs_in", i.segs_in.into()),
+        ("tcpi_notsent_bytes", i.notsent_bytes.into()),
+        ("tcpi_min_rtt", i.min_rtt.into()),
+        ("tcpi_snd_wnd", i.snd_wnd.into()),
+        ("tcpi_rcv_wnd", i.rcv_wnd.into()),
+    ];
+    debug_assert_eq!(v.len(), FIELDS.len());
+    v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()
+}
+
+/// The constants of packetdrill's preamble: Linux's TCP state numbers, congestion
+/// states and `tcpi_options` bits.
 pub(crate) const CONSTS: &[(&str, i64)] = &[
     ("TCP_ESTABLISHED", 1),
     ("TCP_SYN_SENT", 2),
@@ -36,6 +103,19 @@ pub(crate) const CONSTS: &[(&str, i64)] = &[
     ("TCP_LAST_ACK", 9),
     ("TCP_LISTEN", 10),
     ("TCP_CLOSING", 11),
+    ("TCP_CA_Open", 0),
+    ("TCP_CA_Disorder", 1),
+    ("TCP_CA_CWR", 2),
+    ("TCP_CA_Recovery", 3),
+    ("TCP_CA_Loss", 4),
+    ("TCPI_OPT_TIMESTAMPS", 1),
+    ("TCPI_OPT_SACK", 2),
+    ("TCPI_OPT_WSCALE", 4),
+    ("TCPI_OPT_ECN", 8),
+    ("TCPI_OPT_ECN_SEEN", 16),
+    ("TCPI_OPT_SYN_DATA", 32),
+    ("TCPI_OPT_USEC_TS", 64),
+    ("TCPI_OPT_TFO_CHILD", 128),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,8 +129,9 @@ fn tokenize(s: &str) -> Result<Vec<T>, String> {
     let c: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
-    const OPS: [&str; 14] = [
-        "<=", ">=", "==", "!=", "//", "<", ">", "+", "-", "*", "(", ")", ",", "%",
+    const OPS: [&str; 20] = [
+        "<<", ">>", "<=", ">=", "==", "!=", "//", "<", ">", "+", "-", "*", "(", ")", ",", "%", "&",
+        "|", "^", "~",
     ];
     'outer: while i < c.len() {
         if c[i].is_whitespace() {
@@ -182,21 +263,19 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
                         });
                     }
                 }
-                if *t == T::Op("%") {
-                    return Err("%{ }% uses `%` outside an assert message".into());
-                }
             }
             let a = Assert {
                 cond,
                 text: stmt.to_string(),
                 assign,
             };
-            // Validate the syntax now, with dummy values.
-            let mut zeros: Vars = FIELDS.iter().map(|f| (f.to_string(), 0)).collect();
+            // Validate the syntax now, with dummy values (ones, so that nothing divides by
+            // zero).
+            let mut ones: Vars = FIELDS.iter().map(|f| (f.to_string(), 1)).collect();
             for d in &defined {
-                zeros.insert(d.clone(), 0);
+                ones.insert(d.clone(), 1);
             }
-            a.eval(&zeros)?;
+            a.eval(&ones)?;
             if let Some(n) = &a.assign {
                 defined.push(n.clone());
             }
@@ -289,12 +368,12 @@ impl Eval<'_> {
     }
 
     fn cmp(&mut self) -> Result<i64, String> {
-        let mut left = self.sum()?;
+        let mut left = self.bitor()?;
         let mut result = true;
         let mut any = false;
         while let Some(T::Op(op @ ("<" | "<=" | ">" | ">=" | "==" | "!="))) = self.t.get(self.i) {
             self.i += 1;
-            let right = self.sum()?;
+            let right = self.bitor()?;
             let ok = match *op {
                 "<" => left < right,
                 "<=" => left <= right,
@@ -308,6 +387,48 @@ impl Eval<'_> {
             left = right;
         }
         Ok(if any { i64::from(result) } else { left })
+    }
+
+    /// A left-associative level of binary operators `ops` over `next`.
+    fn level(
+        &mut self,
+        ops: &[&str],
+        next: fn(&mut Self) -> Result<i64, String>,
+        apply: fn(&str, i64, i64) -> Result<i64, String>,
+    ) -> Result<i64, String> {
+        let mut v = next(self)?;
+        while let Some(T::Op(op)) = self.t.get(self.i) {
+            if !ops.contains(op) {
+                break;
+            }
+            self.i += 1;
+            let r = next(self)?;
+            v = apply(op, v, r)?;
+        }
+        Ok(v)
+    }
+
+    fn bitor(&mut self) -> Result<i64, String> {
+        self.level(&["|"], Self::bitxor, |_, a, b| Ok(a | b))
+    }
+
+    fn bitxor(&mut self) -> Result<i64, String> {
+        self.level(&["^"], Self::bitand, |_, a, b| Ok(a ^ b))
+    }
+
+    fn bitand(&mut self) -> Result<i64, String> {
+        self.level(&["&"], Self::shift, |_, a, b| Ok(a & b))
+    }
+
+    fn shift(&mut self) -> Result<i64, String> {
+        self.level(&["<<", ">>"], Self::sum, |op, a, b| {
+            let n = u32::try_from(b).map_err(|_| "negative shift count in %{ }%".to_string())?;
+            Ok(if op == "<<" {
+                a.checked_shl(n).unwrap_or(0)
+            } else {
+                a.checked_shr(n).unwrap_or(if a < 0 { -1 } else { 0 })
+            })
+        })
     }
 
     fn sum(&mut self) -> Result<i64, String> {
@@ -325,19 +446,18 @@ impl Eval<'_> {
     }
 
     fn prod(&mut self) -> Result<i64, String> {
-        let mut v = self.atom()?;
-        while let Some(T::Op(op @ ("*" | "//"))) = self.t.get(self.i) {
-            self.i += 1;
-            let r = self.atom()?;
-            v = if *op == "*" {
-                v.wrapping_mul(r)
-            } else if r == 0 {
+        self.level(&["*", "//", "%"], Self::atom, |op, a, b| {
+            if op == "*" {
+                return Ok(a.wrapping_mul(b));
+            }
+            if b == 0 {
                 return Err("division by zero in %{ }%".into());
-            } else {
-                v.div_euclid(r)
-            };
-        }
-        Ok(v)
+            }
+            // Python floors: the quotient rounds down, the remainder takes the
+            // divisor's sign.
+            let q = a.div_euclid(b) - i64::from(b < 0 && a.rem_euclid(b) != 0);
+            Ok(if op == "//" { q } else { a - b * q })
+        })
     }
 
     fn atom(&mut self) -> Result<i64, String> {
@@ -346,6 +466,8 @@ impl Eval<'_> {
         match t {
             Some(T::Int(v)) => Ok(v),
             Some(T::Op("-")) => Ok(self.atom()?.wrapping_neg()),
+            Some(T::Op("+")) => self.atom(),
+            Some(T::Op("~")) => Ok(!self.atom()?),
             Some(T::Op("(")) => {
                 let v = self.or()?;
                 if !self.is(")") {
@@ -395,10 +517,34 @@ mod tests {
     }
 
     #[test]
+    fn bit_operators_and_python_precedence() {
+        let a = parse(
+            "assert (tcpi_options & TCPI_OPT_SACK) != 0\n\
+             assert tcpi_options & TCPI_OPT_SYN_DATA == 0\n\
+             assert 1 | 2 ^ 3 & 6 << 1 == 3\n\
+             assert -7 // 2 == -4 and -7 % 2 == 1 and 7 % -2 == -1 and ~5 == -6\n\
+             assert tcpi_ca_state == TCP_CA_Recovery",
+        )
+        .unwrap();
+        let mut v: Vars = HashMap::new();
+        v.insert("tcpi_options".into(), 7);
+        v.insert("tcpi_ca_state".into(), 3);
+        // In Python (unlike C) `&` binds tighter than `==`: `(7 & 32) == 0`.
+        assert_eq!(
+            a.iter().map(|s| s.eval(&v).unwrap()).collect::<Vec<_>>(),
+            [true, true, true, true, true]
+        );
+        v.insert("tcpi_options".into(), 32);
+        assert!(!a[1].eval(&v).unwrap());
+        v.insert("tcpi_ca_state".into(), 0);
+        assert!(!a[4].eval(&v).unwrap());
+    }
+
+    #[test]
     fn unsupported() {
-        assert!(parse("assert tcpi_ca_state == 1")
+        assert!(parse("assert tcpi_busy_time == 1")
             .unwrap_err()
-            .contains("tcpi_ca_state"));
+            .contains("tcpi_busy_time"));
         assert!(parse("import os").is_err());
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct SeqMap {
     pub remote_isn: u32,
     /// `(live, script)` ISN of the stack's SYN or SYN-ACK, once seen.
     pub local_isn: Option<(u32, u32)>,
+    /// The script's ISN was taken from the connection's first SYN or SYN-ACK line.
+    pub script_isn_set: bool,
     /// Script TS val → live TS val of outbound packets.
     ts: HashMap<u32, u32>,
     /// The latest recorded `(script, live)` pair, to extrapolate unrecorded values.

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use synack::{Config, Error, EventKind, Instant, SocketHandle, Stack};
 use synack_wire::tcp::flags;
@@ -38,6 +39,25 @@ pub(crate) struct Settings {
     pub ts_tick: u64,
     pub bind_port: u16,
     pub connect_port: u16,
+    /// The local subnet's prefix length (`--netmask_ip`), IPv4 only.
+    pub prefix_len: Option<u8>,
+    /// `--mtu`, if given.
+    pub mtu: Option<usize>,
+    /// `--mss`: the GSO segment size of inbound packets.
+    pub mss: Option<u16>,
+}
+
+/// An address, optionally with a `/prefix` (which only routes it in packetdrill).
+fn parse_addr(v: &str) -> Option<IpAddr> {
+    let a = v.split_once('/').map_or(v, |(a, _)| a);
+    a.parse().ok()
+}
+
+/// The prefix length of a netmask such as 255.255.0.0, if it is contiguous.
+fn netmask_prefix(m: std::net::Ipv4Addr) -> Option<u8> {
+    let bits = u32::from(m);
+    let len = bits.leading_ones();
+    (bits.checked_shl(len).unwrap_or(0) == 0).then_some(len as u8)
 }
 
 impl Settings {
@@ -58,8 +78,28 @@ impl Settings {
                 }
                 "bind_port" => s.bind_port = Some(v.parse().map_err(|_| bad("a port"))?),
                 "connect_port" => s.connect_port = Some(v.parse().map_err(|_| bad("a port"))?),
-                "local_ip" => s.local_ip = Some(v.parse().map_err(|_| bad("an address"))?),
-                "remote_ip" => s.remote_ip = Some(v.parse().map_err(|_| bad("an address"))?),
+                "local_ip" => s.local_ip = Some(parse_addr(&v).ok_or_else(|| bad("an address"))?),
+                "remote_ip" => s.remote_ip = Some(parse_addr(&v).ok_or_else(|| bad("an address"))?),
+                "gateway_ip" => {
+                    s.gateway_ip = Some(parse_addr(&v).ok_or_else(|| bad("an address"))?)
+                }
+                "netmask_ip" => s.netmask_ip = Some(v.parse().map_err(|_| bad("an IPv4 netmask"))?),
+                "mtu" => {
+                    s.mtu = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|m| (1280..=65535).contains(m))
+                            .ok_or_else(|| bad("an MTU of 1280 to 65535 bytes"))?,
+                    )
+                }
+                "mss" => {
+                    s.mss = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|m| *m > 0)
+                            .ok_or_else(|| bad("an MSS of 1 to 65535 bytes"))?,
+                    )
+                }
                 _ => {}
             }
         }
@@ -83,6 +123,14 @@ impl Settings {
             ts_tick: o.tcp_ts_tick_usecs.or(s.tcp_ts_tick_usecs).unwrap_or(0),
             bind_port: o.bind_port.or(s.bind_port).unwrap_or(8080),
             connect_port: o.connect_port.or(s.connect_port).unwrap_or(8080),
+            prefix_len: match o.netmask_ip.or(s.netmask_ip) {
+                Some(m) => Some(netmask_prefix(m).ok_or_else(|| {
+                    format!("bad --netmask_ip={m}: expected a contiguous netmask")
+                })?),
+                None => None,
+            },
+            mtu: o.mtu.or(s.mtu),
+            mss: o.mss.or(s.mss),
         })
     }
 }
@@ -106,6 +154,9 @@ pub(crate) struct Fd {
 pub(crate) enum SutKind {
     /// Nothing yet.
     None,
+    /// socket() just made a new socket: as packetdrill does, the next packets belong to
+    /// it (an inbound SYN after its listen() starts a child from a new remote port).
+    New,
     /// A listener on this port: the next inbound packet starts a new connection.
     Listening(u16),
     /// connect() was called; the local port comes from the first SYN.
@@ -145,39 +196,64 @@ pub(crate) struct Runner<'a> {
     txbuf: Vec<u8>,
     /// Timer deadlines run so far (bounded, so that no script runs forever).
     steps: u64,
+    /// The script's directory (files its shell commands name).
+    dir: Option<&'a Path>,
+    /// The counters as the last `nstat` without `-s` saw them.
+    nstat_base: HashMap<String, u64>,
 }
 
 /// Most timer deadlines one script may run through.
 const MAX_STEPS: u64 = 1_000_000;
 
 /// Runs a parsed script.
-pub(crate) fn run(_name: &str, src: &str, script: &Script, opts: &Options) -> Outcome {
-    if let Err(reason) = support::check(script) {
+pub(crate) fn run(
+    _name: &str,
+    src: &str,
+    script: &Script,
+    opts: &Options,
+    dir: Option<&Path>,
+) -> Outcome {
+    if let Err(reason) = support::check(script, dir) {
         return Outcome::Unsupported(reason);
     }
     let set = match Settings::new(script, opts) {
         Ok(s) => s,
         Err(e) => return Outcome::Fail(Box::new(Failure::script_error(0, String::new(), e))),
     };
+    if let Some(mss) = set.mss {
+        return Outcome::Unsupported(format!(
+            "--mss={mss}: inbound GSO packets (their segment size is what Linux's receive-MSS \
+             estimate sees), which the engine cannot take"
+        ));
+    }
     // Scripts replay exactly: the engine's secrets (timestamp offsets, ephemeral ports)
     // come from a fixed seed.
     let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
+    // --init_scripts first, then the script's init command, as packetdrill runs them.
+    for file in &opts.init_scripts {
+        match shell::interpret_file(file, &config, shell::Env::script(dir)) {
+            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
+            Err(e) => return Outcome::Unsupported(format!("--init_scripts: {e}")),
+        }
+    }
     if let Some((text, _)) = &script.init {
-        match shell::interpret(text, &config) {
-            Ok(actions) => {
-                for a in actions {
-                    apply(&mut config, &a);
-                }
-            }
+        match shell::interpret(text, &config, dir) {
+            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
             Err(e) => return Outcome::Unsupported(e),
         }
     }
-    if set.ip == IpVersion::Ipv6 {
-        // packetdrill raises the tun MTU by 20 bytes for IPv6 so that the MSS stays 1460.
-        config.mtu += 20;
+    match set.mtu {
+        Some(mtu) => config.mtu = mtu,
+        // run_all.py and ksft_runner.sh give IPv6 runs --mtu=1520 so that the MSS stays
+        // 1460; a run without --mtu does the same.
+        None if set.ip == IpVersion::Ipv6 => config.mtu += 20,
+        None => {}
     }
     let mut stack = Stack::new(config);
-    stack.add_address(set.local);
+    match set.prefix_len {
+        Some(p) if set.local.is_ipv4() => stack.add_address_prefix(set.local, p),
+        _ => stack.add_address(set.local),
+    }
     let any = SocketAddr::new(set.local, 0);
     let mut r = Runner {
         lines: src.lines().collect(),
@@ -201,6 +277,8 @@ pub(crate) fn run(_name: &str, src: &str, script: &Script, opts: &Options) -> Ou
         next_in_seq: None,
         txbuf: vec![0u8; 70_000],
         steps: 0,
+        dir,
+        nstat_base: HashMap::new(),
     };
     match r.run_events(&script.events) {
         Ok(()) => Outcome::Pass,
@@ -216,7 +294,8 @@ fn apply(config: &mut Config, a: &ShellAction) {
             // Validated by `shell::interpret`.
             let _ = config.set_sysctl(k, v);
         }
-        ShellAction::Noop => {}
+        // Counters start at zero: nstat in an init command has nothing to check.
+        ShellAction::Noop | ShellAction::Nstat { .. } => {}
     }
 }
 
@@ -311,9 +390,14 @@ impl Runner<'_> {
                 Action::Shell(text) => {
                     self.advance_to(lo)?;
                     let cfg = self.stack.config().clone();
-                    let actions = shell::interpret(text, &cfg).map_err(Stop::Unsupported)?;
+                    let actions =
+                        shell::interpret(text, &cfg, self.dir).map_err(Stop::Unsupported)?;
                     for a in &actions {
-                        apply(self.stack.config_mut(), a);
+                        if let ShellAction::Nstat { check, update } = a {
+                            self.nstat(check.as_ref(), *update)?;
+                        } else {
+                            apply(self.stack.config_mut(), a);
+                        }
                     }
                 }
                 Action::Code(code) => {
@@ -523,9 +607,26 @@ impl Runner<'_> {
         self.remote_isn_set = false;
     }
 
+    /// socket() made a new socket: it is the socket under test from now on (packetdrill's
+    /// rule), so a connection followed so far stops being followed (in multi mode it
+    /// stays tracked).
+    pub fn start_socket(&mut self) {
+        self.park_current();
+        self.sut = SutKind::New;
+        self.sut_local = SocketAddr::new(self.set.local, 0);
+        self.sut_remote = SocketAddr::new(self.set.remote, self.set.connect_port);
+        self.map = SeqMap::default();
+        self.remote_isn_set = false;
+        self.next_in_seq = None;
+        if !self.multi {
+            // packetdrill sniffs lazily and drops what is not the socket under test's.
+            self.sniffed.clear();
+        }
+    }
+
     /// A listener became the socket under test (unless a connection already is).
     pub fn start_listen(&mut self, port: u16) {
-        if !matches!(self.sut, SutKind::Conn | SutKind::Connecting) {
+        if matches!(self.sut, SutKind::None | SutKind::New) {
             self.sut = SutKind::Listening(port);
         }
     }
@@ -539,7 +640,10 @@ impl Runner<'_> {
                 }
             }
             None => {
-                if matches!(self.sut, SutKind::None | SutKind::Listening(_)) {
+                if matches!(
+                    self.sut,
+                    SutKind::None | SutKind::New | SutKind::Listening(_)
+                ) {
                     self.new_child(None);
                 }
             }
@@ -668,9 +772,14 @@ impl Runner<'_> {
                 Some(actual),
             ));
         }
-        if spec.flags & flags::SYN != 0 {
+        if spec.flags & flags::SYN != 0 && !self.map.script_isn_set {
+            // The script's ISN is the one on the connection's first SYN or SYN-ACK line
+            // only (packetdrill): a later SYN-ACK on the same 4-tuple (a new incarnation
+            // from TIME-WAIT, whose ISN is the old one plus 65537) is checked in the same
+            // numbering as the rest of the connection.
             if let Some((live, _)) = self.map.local_isn {
                 self.map.local_isn = Some((live, spec.seq));
+                self.map.script_isn_set = true;
             }
         }
         let ts = TsCheck {
@@ -688,23 +797,54 @@ impl Runner<'_> {
             .unwrap_or_default()
     }
 
-    /// The `ss`-style snapshot of the connection under test.
-    fn sut_info(&self) -> Option<synack::SocketInfo> {
-        self.stack
-            .sockets()
-            .into_iter()
-            .find(|i| i.local == self.sut_local && i.remote == Some(self.sut_remote))
+    /// `nstat`: the named counter's change since the last saved baseline is checked (a
+    /// line is printed only for a non-zero change; `grep -q " N "` wants it to be N),
+    /// then the baseline is saved unless `-s`.
+    fn nstat(&mut self, check: Option<&(String, Option<u64>)>, update: bool) -> Res<()> {
+        let now: HashMap<String, u64> = self
+            .stack
+            .stats()
+            .iter()
+            .map(|(g, n, v)| (format!("{g}{n}"), v))
+            .collect();
+        if let Some((name, want)) = check {
+            let Some(v) = now.get(name) else {
+                return Err(Stop::Unsupported(format!(
+                    "line {}: nstat counter {name}, which the engine does not keep",
+                    self.line
+                )));
+            };
+            let delta = v.saturating_sub(self.nstat_base.get(name).copied().unwrap_or(0));
+            let ok = match want {
+                Some(n) => delta == *n,
+                None => delta != 0,
+            };
+            if !ok {
+                return Err(self.fail(
+                    format!(
+                        "nstat: {name} changed by {delta} since the last nstat, the script \
+                         wants {}",
+                        want.map_or("a change".to_string(), |n| n.to_string())
+                    ),
+                    None,
+                ));
+            }
+        }
+        if update {
+            self.nstat_base = now;
+        }
+        Ok(())
     }
 
     fn code(&mut self, code: &str) -> Res<()> {
         let asserts = python::parse(code).map_err(Stop::Unsupported)?;
-        let Some(info) = self.sut_info() else {
+        let Some(info) = self.stack.tcp_info_by_addr(self.sut_local, self.sut_remote) else {
             return Err(self.fail(
                 "%{ }% code needs a connection under test, and there is none",
                 None,
             ));
         };
-        let mut vars = tcpi(&info);
+        let mut vars = python::tcpi_vars(&info);
         for a in &asserts {
             match a.run(&mut vars) {
                 Ok(true) => {}
@@ -725,50 +865,4 @@ impl Runner<'_> {
         }
         Ok(())
     }
-}
-
-/// The `tcpi_*` values of a snapshot, as Linux's `struct tcp_info` names them.
-fn tcpi(i: &synack::SocketInfo) -> python::Vars {
-    use synack::State::*;
-    let state = match i.state {
-        Established => 1,
-        SynSent => 2,
-        SynReceived => 3,
-        FinWait1 => 4,
-        FinWait2 => 5,
-        TimeWait => 6,
-        Closed => 7,
-        CloseWait => 8,
-        LastAck => 9,
-        Listen => 10,
-        Closing => 11,
-    };
-    let (srtt, var) = i.rtt.map_or((0, 0), |(s, v)| {
-        (s.as_micros() as i64, v.as_micros() as i64)
-    });
-    let (sws, rws) = i
-        .wscale
-        .map_or((0, 0), |(s, r)| (i64::from(s), i64::from(r)));
-    [
-        ("tcpi_state", state),
-        ("tcpi_snd_cwnd", i64::from(i.cwnd)),
-        (
-            "tcpi_snd_ssthresh",
-            i.ssthresh.map_or(0x7fff_ffff, i64::from),
-        ),
-        ("tcpi_rto", i.rto.as_micros() as i64),
-        ("tcpi_snd_mss", i64::from(i.mss)),
-        ("tcpi_rtt", srtt),
-        ("tcpi_rttvar", var),
-        ("tcpi_total_retrans", i.retrans as i64),
-        ("tcpi_snd_wscale", sws),
-        ("tcpi_rcv_wscale", rws),
-        ("tcpi_bytes_acked", i.bytes_acked as i64),
-        ("tcpi_bytes_received", i.bytes_received as i64),
-        ("tcpi_segs_out", i.segs_out as i64),
-        ("tcpi_segs_in", i.segs_in as i64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }

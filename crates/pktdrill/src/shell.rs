@@ -1,5 +1,15 @@
-//! Shell lines: `defaults.sh`, `sysctl` and `set_sysctls.py` onto [`Config`]; a few
-//! harmless commands as no-ops; anything else unsupported.
+//! Shell lines: `defaults.sh`, `sysctl` and `set_sysctls.py` onto [`Config`]; `nstat`
+//! counter checks; a few harmless commands as no-ops; anything else unsupported.
+//!
+//! A command naming a shell file that exists beside the script (the kernel's
+//! `./defaults.sh`) or given by `--init_scripts` is read and its lines interpreted the
+//! same way, as packetdrill runs it. Such a *defaults file* may set knobs the engine does
+//! not have (`tcp_fastopen`, `tcp_pacing_ss_ratio`, ...): they are skipped, as the
+//! built-in profile skips them, because they configure machinery a script only reaches
+//! through lines of its own, which are checked. Without the file, `defaults.sh` is
+//! packetdrill's default profile ([`PROFILE`]).
+
+use std::path::{Path, PathBuf};
 
 use synack::Config;
 
@@ -12,6 +22,13 @@ pub(crate) enum ShellAction {
     Sysctl(String, String),
     /// Nothing to do (restore scripts, metrics flush, pfifo qdisc, a knob already so).
     Noop,
+    /// `nstat`: compare (with `check`) and, unless `-s`, reset the counters' baseline.
+    Nstat {
+        /// `(counter, expected delta)`: `None` for "printed at all" (non-zero).
+        check: Option<(String, Option<u64>)>,
+        /// Without `-s`, nstat saves the counters as the new baseline.
+        update: bool,
+    },
 }
 
 /// The sysctls of packetdrill's `defaults.sh` (PACKETDRILL.md §3.8), short names.
@@ -62,13 +79,119 @@ fn short_name(name: &str) -> String {
         .to_string()
 }
 
-/// Splits a command into words, honouring single and double quotes.
-fn words(cmd: &str) -> Vec<String> {
+/// Where shell commands run: the script's directory (for the files they name) and how
+/// strict unknown knobs are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'a> {
+    /// The script's directory, if it is a file.
+    pub dir: Option<&'a Path>,
+    /// Inside a defaults file: unknown knobs are skipped.
+    pub lenient: bool,
+    /// Files entered so far (a file that runs itself stops).
+    pub depth: u8,
+}
+
+impl<'a> Env<'a> {
+    /// A script's own lines.
+    pub fn script(dir: Option<&'a Path>) -> Env<'a> {
+        Env {
+            dir,
+            lenient: false,
+            depth: 0,
+        }
+    }
+}
+
+/// Evaluates a shell arithmetic expression (`$((15*1024*1024))`): integers, `+ - * / %`
+/// and parentheses.
+fn arith(expr: &str) -> Result<i64, String> {
+    fn term(t: &[char], i: &mut usize) -> Result<i64, String> {
+        let mut v = factor(t, i)?;
+        while *i < t.len() && matches!(t[*i], '*' | '/' | '%') {
+            let op = t[*i];
+            *i += 1;
+            let r = factor(t, i)?;
+            v = match op {
+                '*' => v.checked_mul(r),
+                '/' => v.checked_div(r),
+                _ => v.checked_rem(r),
+            }
+            .ok_or_else(|| "arithmetic overflow or division by zero".to_string())?;
+        }
+        Ok(v)
+    }
+    fn sum(t: &[char], i: &mut usize) -> Result<i64, String> {
+        let mut v = term(t, i)?;
+        while *i < t.len() && matches!(t[*i], '+' | '-') {
+            let op = t[*i];
+            *i += 1;
+            let r = term(t, i)?;
+            v = if op == '+' {
+                v.checked_add(r)
+            } else {
+                v.checked_sub(r)
+            }
+            .ok_or_else(|| "arithmetic overflow".to_string())?;
+        }
+        Ok(v)
+    }
+    fn factor(t: &[char], i: &mut usize) -> Result<i64, String> {
+        match t.get(*i) {
+            Some('(') => {
+                *i += 1;
+                let v = sum(t, i)?;
+                if t.get(*i) != Some(&')') {
+                    return Err("expected `)`".into());
+                }
+                *i += 1;
+                Ok(v)
+            }
+            Some('-') => {
+                *i += 1;
+                Ok(-factor(t, i)?)
+            }
+            Some(c) if c.is_ascii_digit() => {
+                let mut j = *i;
+                while j < t.len() && t[j].is_ascii_alphanumeric() {
+                    j += 1;
+                }
+                let text: String = t[*i..j].iter().collect();
+                *i = j;
+                crate::parser::parse_int(&text).ok_or(format!("bad number `{text}`"))
+            }
+            _ => Err("expected a number".into()),
+        }
+    }
+    let t: Vec<char> = expr.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut i = 0;
+    let v = sum(&t, &mut i)?;
+    if i != t.len() {
+        return Err(format!("cannot evaluate `$(({expr}))`"));
+    }
+    Ok(v)
+}
+
+/// Splits a command into words, honouring single and double quotes and expanding
+/// `$((arithmetic))` outside single quotes.
+fn words(cmd: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut any = false;
-    for c in cmd.chars() {
+    let chars: Vec<char> = cmd.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if quote != Some('\'') && c == '$' && chars[i + 1..].starts_with(&['(', '(']) {
+            let rest: String = chars[i + 3..].iter().collect();
+            let Some(end) = rest.find("))") else {
+                return Err("unterminated `$((`".into());
+            };
+            let v = arith(&rest[..end]).map_err(|e| format!("shell arithmetic: {e}"))?;
+            cur.push_str(&v.to_string());
+            i += 3 + end + 2;
+            continue;
+        }
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => cur.push(c),
@@ -84,22 +207,52 @@ fn words(cmd: &str) -> Vec<String> {
             }
             None => cur.push(c),
         }
+        i += 1;
     }
     if any || !cur.is_empty() {
         out.push(cur);
     }
-    out
+    Ok(out)
+}
+
+/// Drops output redirections to `/dev/null` and descriptor copies (`> /dev/null 2>&1`);
+/// any other redirection is unsupported.
+fn strip_redirections(w: Vec<String>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut it = w.into_iter();
+    while let Some(word) = it.next() {
+        let op_len = ["&>", "2>", "1>", ">>", ">"]
+            .iter()
+            .find(|op| word.starts_with(**op))
+            .map(|op| op.len());
+        let Some(n) = op_len else {
+            out.push(word);
+            continue;
+        };
+        let target = if word.len() > n {
+            word[n..].to_string()
+        } else {
+            it.next().unwrap_or_default()
+        };
+        if target != "/dev/null" && !target.starts_with('&') {
+            return Err(format!("redirection `{word}` to `{target}`"));
+        }
+    }
+    Ok(out)
 }
 
 /// Commands that change nothing synack models: restoring sysctls, flushing the route
-/// metrics cache, a pfifo qdisc or back to the default one, turning offloads off (synack
-/// has none).
+/// metrics cache, a pfifo qdisc (that holds packets: `limit 0` drops them all, which is
+/// not harmless) or back to the default one, turning offloads off (synack has none).
 fn harmless(base: &str, w: &[String]) -> bool {
     let arg = |i: usize| w.get(i).map_or("", String::as_str);
+    let drops_all = w
+        .windows(2)
+        .any(|p| p[0] == "limit" && p[1].parse::<u64>() == Ok(0));
     base.starts_with("sysctl_restore")
         || (base == "ip" && arg(1) == "tcp_metrics")
-        || (base == "tc" && w.iter().any(|s| s == "pfifo"))
-        || (base == "tc" && arg(1) == "qdisc" && arg(2) == "delete")
+        || (base == "tc" && w.iter().any(|s| s == "pfifo") && !drops_all)
+        || (base == "tc" && arg(1) == "qdisc" && matches!(arg(2), "delete" | "del"))
         || (base == "ethtool"
             && arg(1) == "-K"
             && w.len() > 3
@@ -110,7 +263,7 @@ fn harmless(base: &str, w: &[String]) -> bool {
 }
 
 /// One `name=value` sysctl assignment.
-fn sysctl(assign: &str, config: &Config) -> Result<ShellAction, String> {
+fn sysctl(assign: &str, config: &Config, env: Env) -> Result<ShellAction, String> {
     let Some((name, value)) = assign.split_once('=') else {
         return Err(format!("sysctl argument `{assign}` is not name=value"));
     };
@@ -122,7 +275,8 @@ fn sysctl(assign: &str, config: &Config) -> Result<ShellAction, String> {
         Err(synack::ConfigError::UnknownKnob(_)) => {
             // tcp_min_tso_segs only sizes TSO super-packets, which synack does not build
             // and which the interpreter joins back anyway: no observable effect here.
-            if short == "tcp_min_tso_segs"
+            if env.lenient
+                || short == "tcp_min_tso_segs"
                 || PROFILE.iter().any(|(k, v)| *k == short && *v == value)
             {
                 Ok(ShellAction::Noop)
@@ -136,34 +290,152 @@ fn sysctl(assign: &str, config: &Config) -> Result<ShellAction, String> {
     }
 }
 
-/// Interprets a shell block (one command per line, `\` continuations, `;` and `&&`
-/// separators). `config` is only consulted to validate sysctls.
-pub(crate) fn interpret(text: &str, config: &Config) -> Result<Vec<ShellAction>, String> {
+/// `nstat [-n|-s] [| grep NAME [| grep -q " N "]]`, redirections already gone.
+fn nstat(stages: &[Vec<String>]) -> Result<ShellAction, String> {
+    let flags = &stages[0][1..];
+    if flags
+        .iter()
+        .any(|f| !matches!(f.as_str(), "-n" | "-s" | "-sn" | "-ns"))
+    {
+        return Err(format!("nstat {}: only -n and -s", flags.join(" ")));
+    }
+    let update = !flags.iter().any(|f| f.contains('s'));
+    let quiet = flags.iter().any(|f| f.contains('n'));
+    let bad = || format!("nstat pipeline `{stages:?}`: only `| grep NAME | grep -q \" N \"`");
+    let check = match stages.len() {
+        1 => None,
+        2 | 3 if !quiet => {
+            let g = &stages[1];
+            let name = match g.as_slice() {
+                [grep, name] if grep == "grep" => name.clone(),
+                [grep, q, name] if grep == "grep" && q == "-q" => name.clone(),
+                _ => return Err(bad()),
+            };
+            let value = match stages.get(2).map(Vec::as_slice) {
+                None => None,
+                Some([grep, q, v]) if grep == "grep" && q == "-q" => {
+                    Some(v.trim().parse::<u64>().map_err(|_| bad())?)
+                }
+                Some(_) => return Err(bad()),
+            };
+            Some((name, value))
+        }
+        _ => return Err(bad()),
+    };
+    Ok(ShellAction::Nstat { check, update })
+}
+
+/// The file a command names, if it is a shell file that exists (beside the script when
+/// relative).
+fn command_file(first: &str, env: Env) -> Option<PathBuf> {
+    if !first.ends_with(".sh") {
+        return None;
+    }
+    let p = Path::new(first);
+    let path = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        env.dir?.join(p)
+    };
+    path.is_file().then_some(path)
+}
+
+/// Interprets a shell file as a defaults file (see the module's documentation).
+pub(crate) fn interpret_file(
+    path: &Path,
+    config: &Config,
+    env: Env,
+) -> Result<Vec<ShellAction>, String> {
+    if env.depth >= 4 {
+        return Err(format!("{}: shell files nest too deep", path.display()));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let inner = Env {
+        dir: path.parent(),
+        lenient: true,
+        depth: env.depth + 1,
+    };
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    interpret_in(&text, config, inner).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Interprets a shell block of the script (one command per line, `\` continuations, `;`
+/// and `&&` separators). `config` is only consulted to validate sysctls.
+pub(crate) fn interpret(
+    text: &str,
+    config: &Config,
+    dir: Option<&Path>,
+) -> Result<Vec<ShellAction>, String> {
+    interpret_in(text, config, Env::script(dir))
+}
+
+fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction>, String> {
     let joined = text.replace("\\\n", " ");
     let mut out = Vec::new();
     for line in joined.lines() {
         for cmd in line.split("&&").flat_map(|c| c.split(';')) {
-            let w = words(cmd);
+            let mut stages = Vec::new();
+            for stage in cmd.split('|') {
+                stages.push(strip_redirections(words(stage)?).map_err(|e| {
+                    format!("shell command `{}`: {e} is not supported", cmd.trim())
+                })?);
+            }
+            let w = &stages[0];
             let Some(first) = w.first() else { continue };
             let base = first.rsplit('/').next().unwrap_or(first);
-            if base == "defaults.sh" {
+            if base == "nstat" {
+                out.push(nstat(&stages)?);
+                continue;
+            }
+            if stages.len() > 1 {
+                return Err(format!("shell pipeline `{}` is not supported", cmd.trim()));
+            }
+            if harmless(base, w) {
+                out.push(ShellAction::Noop);
+            } else if let Some(path) = command_file(first, env) {
+                out.extend(interpret_file(&path, config, env)?);
+            } else if base == "defaults.sh" {
                 out.push(ShellAction::Defaults);
             } else if base == "set_sysctls.py" {
                 for a in &w[1..] {
-                    out.push(sysctl(a, config)?);
+                    out.push(sysctl(a, config, env)?);
                 }
             } else if base == "sysctl" {
                 for a in w[1..].iter().filter(|a| !a.starts_with('-')) {
-                    out.push(sysctl(a, config)?);
+                    out.push(sysctl(a, config, env)?);
                 }
-            } else if harmless(base, &w) {
-                out.push(ShellAction::Noop);
             } else {
-                return Err(format!("shell command `{}` is not supported", cmd.trim()));
+                return Err(format!(
+                    "shell command `{}` is not supported{}",
+                    cmd.trim(),
+                    why_not(base, w)
+                ));
             }
         }
     }
     Ok(out)
+}
+
+/// What an unsupported command asks of the stack, when it is a known kind.
+fn why_not(base: &str, w: &[String]) -> &'static str {
+    let has = |s: &str| w.iter().any(|x| x == s);
+    match base {
+        "tc" if has("pfifo") => {
+            ": a device queue that drops every packet sent (local congestion); synack has no \
+             device queue"
+        }
+        "tc" if has("fq") => ": the fq qdisc (pacing); synack does not pace",
+        "tc" if has("netem") => ": netem impairments",
+        "ethtool" => ": device offload settings",
+        "ip" if has("route") => ": per-route metrics (ip route)",
+        "echo" | "cat" => ": files under /proc or /sys",
+        _ => "",
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +448,7 @@ mod tests {
         let a = interpret(
             "../common/defaults.sh\n ../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0 \\\n /proc/sys/net/ipv4/tcp_wmem=\"4096 50000 4194304\"",
             &c,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -187,12 +460,106 @@ mod tests {
             ]
         );
         assert_eq!(
-            interpret("/tmp/sysctl_restore_${PPID}.sh", &c).unwrap(),
+            interpret("/tmp/sysctl_restore_${PPID}.sh", &c, None).unwrap(),
             vec![ShellAction::Noop]
         );
-        let e = interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c).unwrap_err();
+        let e = interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c, None).unwrap_err();
         assert!(e.contains("no `tcp_fastopen` knob"), "{e}");
-        assert!(interpret("tc qdisc replace dev tun0 root fq", &c).is_err());
+        assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
+        assert_eq!(
+            interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
+            vec![ShellAction::Noop]
+        );
+        // A queue of no packets drops everything the stack sends: not a no-op.
+        let e = interpret(
+            "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
+            &c,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("pfifo limit 0"), "{e}");
+    }
+
+    #[test]
+    fn arithmetic_and_redirections() {
+        let c = Config::default();
+        assert_eq!(
+            interpret(
+                "sysctl -q net.ipv4.tcp_rmem=\"4096 131072 $((32*1024*1024))\" > /dev/null 2>&1",
+                &c,
+                None
+            )
+            .unwrap(),
+            vec![ShellAction::Sysctl(
+                "tcp_rmem".into(),
+                "4096 131072 33554432".into()
+            )]
+        );
+        assert_eq!(arith("(1+2)*3 - 10/4").unwrap(), 7);
+        assert!(arith("1/0").is_err());
+        let e = interpret("sysctl -q net.ipv4.tcp_sack=1 > /tmp/x", &c, None).unwrap_err();
+        assert!(e.contains("redirection"), "{e}");
+    }
+
+    #[test]
+    fn nstat_checks() {
+        let c = Config::default();
+        assert_eq!(
+            interpret("nstat -n", &c, None).unwrap(),
+            vec![ShellAction::Nstat {
+                check: None,
+                update: true
+            }]
+        );
+        assert_eq!(
+            interpret(
+                "nstat -s | grep TcpExtTCPZeroWindowDrop| grep -q \" 3 \"",
+                &c,
+                None
+            )
+            .unwrap(),
+            vec![ShellAction::Nstat {
+                check: Some(("TcpExtTCPZeroWindowDrop".into(), Some(3))),
+                update: false
+            }]
+        );
+        assert_eq!(
+            interpret("nstat | grep TcpExtOutOfWindowIcmps > /dev/null", &c, None).unwrap(),
+            vec![ShellAction::Nstat {
+                check: Some(("TcpExtOutOfWindowIcmps".into(), None)),
+                update: true
+            }]
+        );
+        assert!(interpret("nstat | wc -l", &c, None).is_err());
+    }
+
+    #[test]
+    fn a_defaults_file_is_read_and_skips_unknown_knobs() {
+        let dir = std::env::temp_dir().join(format!("synack-shell-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("defaults.sh"),
+            "#!/bin/bash\n# comment\nip tcp_metrics flush all > /dev/null 2>&1\n\
+             sysctl -q net.ipv4.tcp_syn_retries=4\nsysctl -q net.ipv4.tcp_fastopen=0x3\n",
+        )
+        .unwrap();
+        let c = Config::default();
+        let a = interpret("./defaults.sh", &c, Some(&dir)).unwrap();
+        assert_eq!(
+            a,
+            vec![
+                ShellAction::Noop,
+                ShellAction::Sysctl("tcp_syn_retries".into(), "4".into()),
+                ShellAction::Noop,
+            ]
+        );
+        // The script's own lines stay strict; without the file, the built-in profile.
+        assert!(interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c, Some(&dir)).is_err());
+        assert_eq!(
+            interpret("./defaults.sh", &c, None).unwrap(),
+            vec![ShellAction::Defaults]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

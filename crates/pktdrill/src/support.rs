@@ -1,6 +1,8 @@
 //! Before running: does the script need anything the interpreter or the engine lacks?
 //! The first such need is the script's *unsupported* reason.
 
+use std::path::Path;
+
 use synack::Config;
 
 use crate::ast::*;
@@ -98,7 +100,11 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             }
         }
         "ioctl" => match sc.args.get(1) {
-            Some(Expr::Sym(s)) if matches!(s.as_str(), "SIOCINQ" | "FIONREAD" | "SIOCOUTQ") => {}
+            Some(Expr::Sym(s))
+                if matches!(
+                    s.as_str(),
+                    "SIOCINQ" | "FIONREAD" | "SIOCOUTQ" | "SIOCOUTQNSD"
+                ) => {}
             other => return Err(format!("needs ioctl({other:?})")),
         },
         "sendmsg" | "recvmsg" => {
@@ -168,8 +174,8 @@ fn rank(reason: &str) -> usize {
 }
 
 /// Why the script cannot run here, if it cannot: the most telling of its needs.
-pub(crate) fn check(script: &Script) -> Result<(), String> {
-    let reasons = needs(script);
+pub(crate) fn check(script: &Script, dir: Option<&Path>) -> Result<(), String> {
+    let reasons = needs(script, dir);
     match reasons.iter().min_by_key(|r| rank(r)) {
         Some(r) => Err(r.clone()),
         None => Ok(()),
@@ -177,20 +183,23 @@ pub(crate) fn check(script: &Script) -> Result<(), String> {
 }
 
 /// Every need of the script that the interpreter or the engine cannot meet, in order.
-fn needs(script: &Script) -> Vec<String> {
+fn needs(script: &Script, dir: Option<&Path>) -> Vec<String> {
     let mut out = Vec::new();
-    if let Err(e) = check_all(script, &mut out) {
+    if let Err(e) = check_all(script, dir, &mut out) {
         out.push(e);
     }
     out
 }
 
-fn check_all(script: &Script, out: &mut Vec<String>) -> Result<(), String> {
+fn check_all(script: &Script, dir: Option<&Path>, out: &mut Vec<String>) -> Result<(), String> {
     for (name, value, _) in &script.options {
         match name.as_str() {
             "tolerance_usecs" | "tolerance_percent" | "ip_version" | "strict_segments"
             | "tcp_ts_tick_usecs" | "bind_port" | "connect_port" | "local_ip" | "remote_ip"
-            | "tcp_ts_ecr_scaled" | "verbose" | "v" => {}
+            | "gateway_ip" | "netmask_ip" | "mtu" | "mss" | "define" | "tcp_ts_ecr_scaled"
+            | "verbose" | "v" => {}
+            // Zerocopy's buffer reuse, which the engine's copying API never does.
+            "send_omit_free" => {}
             _ => out.push(format!(
                 "needs option --{name}{}",
                 value.as_ref().map(|v| format!("={v}")).unwrap_or_default()
@@ -199,7 +208,7 @@ fn check_all(script: &Script, out: &mut Vec<String>) -> Result<(), String> {
     }
     let config = Config::default();
     for (text, line) in [&script.init, &script.cleanup].into_iter().flatten() {
-        if let Err(e) = shell::interpret(text, &config) {
+        if let Err(e) = shell::interpret(text, &config, dir) {
             out.push(format!("line {line}: {e}"));
         }
     }
@@ -207,7 +216,7 @@ fn check_all(script: &Script, out: &mut Vec<String>) -> Result<(), String> {
         let r = match &ev.action {
             Action::Packet(p) => packet(p),
             Action::Syscall(sc) => syscall(sc),
-            Action::Shell(s) => shell::interpret(s, &config).map(|_| ()),
+            Action::Shell(s) => shell::interpret(s, &config, dir).map(|_| ()),
             Action::Code(c) => python::parse(c).map(|_| ()),
         };
         if let Err(e) = r {

@@ -50,6 +50,12 @@ enum Attempt {
 }
 
 const O_NONBLOCK: i64 = 0x800;
+/// `SIOCINQ` (`FIONREAD`): bytes ready to read.
+const SIOCINQ: i64 = 0x541b;
+/// `SIOCOUTQ` (`TIOCOUTQ`): bytes written and not acknowledged.
+const SIOCOUTQ: i64 = 0x5411;
+/// `SIOCOUTQNSD`: bytes written and not sent.
+const SIOCOUTQNSD: i64 = 0x894b;
 const MSG_DONTWAIT: i64 = 0x40;
 const MSG_EOR: i64 = 0x80;
 const MSG_MORE: i64 = 0x8000;
@@ -79,8 +85,9 @@ fn sym_value(s: &str) -> Option<i64> {
         "MSG_EOR" => MSG_EOR,
         "MSG_MORE" => MSG_MORE,
         "MSG_NOSIGNAL" => 0x4000,
-        "SIOCINQ" | "FIONREAD" => 0x541b,
-        "SIOCOUTQ" => 0x5411,
+        "SIOCINQ" | "FIONREAD" => SIOCINQ,
+        "SIOCOUTQ" => SIOCOUTQ,
+        "SIOCOUTQNSD" => SIOCOUTQNSD,
         _ => return None,
     })
 }
@@ -529,6 +536,7 @@ impl Runner<'_> {
                     tos: 0,
                 },
             );
+            self.start_socket();
             return Ok((n, None));
         }
         let (fd, f) = self.fd(sc)?;
@@ -590,20 +598,12 @@ impl Runner<'_> {
             },
             "ioctl" => {
                 let req = self.int_arg(sc, 1)?;
-                let got = if req == 0x541b {
-                    self.stack.recv_queue(f.h)
-                } else {
-                    self.stack
-                        .socket_info(f.h)
-                        .map(|i| i.send_q)
-                        .ok_or(Error::BadHandle)
-                };
-                match got {
+                match self.ioctl_queue(f, req) {
                     Ok(n) => {
-                        self.check_out_value(sc, 2, n as i64)?;
+                        self.check_out_value(sc, 2, n)?;
                         (0, None)
                     }
-                    Err(e) => (-1, Some(e.name().into())),
+                    Err(e) => (-1, Some(e.into())),
                 }
             }
             "setsockopt" => self.setsockopt(sc, fd, f)?,
@@ -614,6 +614,33 @@ impl Runner<'_> {
                     self.line
                 )))
             }
+        })
+    }
+
+    /// The queue ioctls as Linux's `tcp_ioctl` answers them: `EINVAL` on a listener, 0
+    /// during the handshake; SIOCINQ the unread bytes, SIOCOUTQ the bytes written and
+    /// not acknowledged (Linux's `write_seq - snd_una`, a queued FIN counting one),
+    /// SIOCOUTQNSD those not sent yet (`write_seq - snd_nxt`).
+    fn ioctl_queue(&mut self, f: Fd, req: i64) -> Result<i64, &'static str> {
+        let state = self.stack.state(f.h).map_err(|e| e.name())?;
+        if state == State::Listen {
+            return Err("EINVAL");
+        }
+        if matches!(state, State::SynSent | State::SynReceived) {
+            return Ok(0);
+        }
+        Ok(match req {
+            SIOCINQ => self.stack.recv_queue(f.h).map_err(|e| e.name())? as i64,
+            SIOCOUTQ => {
+                let queued = self.stack.socket_info(f.h).map_or(0, |i| i.send_q);
+                let fin = matches!(state, State::FinWait1 | State::Closing | State::LastAck);
+                queued as i64 + i64::from(fin)
+            }
+            SIOCOUTQNSD => {
+                let info = self.stack.tcp_info(f.h).map_err(|e| e.name())?;
+                i64::from(info.notsent_bytes)
+            }
+            _ => return Err("ENOTTY"),
         })
     }
 

@@ -1,6 +1,6 @@
-//! The external corpus (`../shared/conformance/`): every google-packetdrill,
-//! linux-selftests and gvisor script is run and the pass / fail / unsupported counts are
-//! printed, per directory, with each failure's first mismatch, plus a summary line for
+//! The external corpus (`../shared/conformance/`): every google-packetdrill and gvisor
+//! script is run (the kernel's selftests, run as their own runner runs them, are
+//! `ksft.rs`'s) and the pass / fail / unsupported counts are printed, per directory, with each failure's first mismatch, plus a summary line for
 //! the "plain" google scripts that `LINUX-RESULTS.md` lists (the 80% target).
 //! Every result at the default options must be the one `CORPUS.md` lists (what
 //! `synack pktdrill run --expect crates/pktdrill/CORPUS.md` checks), every plain script
@@ -133,7 +133,6 @@ fn external_corpus() {
     let mut gvisor_bad: Vec<String> = Vec::new();
     for (dir, opts) in [
         ("google-packetdrill", Options::default()),
-        ("linux-selftests", Options::default()),
         // gVisor's own runner (test/packetdrill/packetdrill_test.sh) uses 100 ms.
         (
             "gvisor",

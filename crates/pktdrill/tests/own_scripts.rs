@@ -58,6 +58,7 @@ fn every_topic_has_scripts() {
         "listen",
         "keepalive",
         "linger",
+        "info",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

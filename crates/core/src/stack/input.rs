@@ -325,7 +325,7 @@ impl Stack {
             Some(Sock::Listener(l)) => l.opts,
             _ => SockOpts::default(),
         };
-        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let ts_offset = self.ts_offset(tuple.local, tuple.remote);
         RequestSock::new(
             &self.config,
             self.now,

@@ -441,6 +441,17 @@ impl Stack {
     }
 
     /// A keyed pseudo-random 32-bit value for `data` (timestamp offsets, port offsets).
+    /// The timestamp offset of a connection: keyed by the two addresses only, not the
+    /// ports, as Linux's secure_tcp_ts_off(saddr, daddr) is, so every connection between
+    /// two hosts reads one clock (what PAWS across connections and tcp_tw_reuse rely on).
+    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        self.keyed_u32(
+            1,
+            SocketAddr::new(local.ip(), 0),
+            SocketAddr::new(remote.ip(), 0),
+        )
+    }
+
     fn keyed_u32(&self, salt: u8, local: SocketAddr, remote: SocketAddr) -> u32 {
         let mut buf = [0u8; 40];
         let mut n = 0;

@@ -296,6 +296,15 @@ impl Stack {
             self.stats.ListenDrops += 1;
             return;
         }
+        if isn.is_none()
+            && !self
+                .tw_recycle
+                .syn_allowed(&self.config, tuple.remote.ip(), seg, now)
+        {
+            // tcp_tw_recycle (historical): an older timestamp from this address.
+            self.stats.PAWSPassive += 1;
+            return;
+        }
         let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
             return;
         };

@@ -25,12 +25,18 @@ pub struct Host {
     /// The stack.
     pub stack: Stack,
     log: Option<Inbox>,
+    /// When set, the node is an address translator and its stack stays idle.
+    pub nat: Option<Box<crate::nat::Nat>>,
 }
 
 impl Endpoint for Host {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         if let Some(log) = &self.log {
             log.borrow_mut().push((now, packet.to_vec()));
+        }
+        if let Some(nat) = &mut self.nat {
+            nat.handle_packet(now, packet);
+            return;
         }
         self.stack.handle_packet(now, packet);
     }
@@ -40,6 +46,9 @@ impl Endpoint for Host {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(nat) = &mut self.nat {
+            return nat.poll_transmit(buf);
+        }
         Endpoint::poll_transmit(&mut self.stack, now, buf)
     }
 
@@ -121,7 +130,32 @@ impl World {
         for a in addrs {
             stack.add_address(*a);
         }
-        let n = self.net.add_node(Host { stack, log: None }, addrs);
+        let n = self.net.add_node(
+            Host {
+                stack,
+                log: None,
+                nat: None,
+            },
+            addrs,
+        );
+        self.nodes.push(n);
+        n
+    }
+
+    /// Adds an address translator owning its virtual and inside addresses.
+    pub fn add_nat(&mut self, nat: crate::nat::Nat) -> NodeId {
+        let addrs = [nat.vip, nat.inside];
+        let n = self.net.add_node(
+            Host {
+                stack: Stack::new(Config {
+                    seed: Some(0),
+                    ..Config::default()
+                }),
+                log: None,
+                nat: Some(Box::new(nat)),
+            },
+            &addrs,
+        );
         self.nodes.push(n);
         n
     }

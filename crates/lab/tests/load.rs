@@ -111,3 +111,31 @@ fn accept_overflow_drops_the_third_ack_or_resets_and_somaxconn_caps() {
     assert_eq!(on.served, 9);
     assert_eq!(f.listen_4096_somaxconn_128, 128);
 }
+
+#[test]
+fn tw_recycle_behind_nat_drops_the_slow_clocks_syns_and_off_all_connect() {
+    use synack_lab::labs::tw_recycle_nat;
+    for seed in [1, 2, 3] {
+        let f = tw_recycle_nat::run(&Options::new(seed)).unwrap().figures;
+        for c in &f.recycle_off.clients {
+            assert_eq!(c.served, c.attempts, "seed {seed}: {c:?}");
+            assert!(c.failures.is_empty());
+        }
+        assert_eq!(f.recycle_off.syns_dropped, 0);
+        let on = &f.recycle_on;
+        assert!(on.syns_dropped > 0, "seed {seed}: {on:?}");
+        // One client's clock is behind the other's: it is the one that fails.
+        let failed: Vec<_> = on
+            .clients
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .collect();
+        let fine: Vec<_> = on
+            .clients
+            .iter()
+            .filter(|c| c.served == c.attempts)
+            .collect();
+        assert_eq!((failed.len(), fine.len()), (1, 1), "seed {seed}: {on:?}");
+        assert!(failed[0].failures.get("ETIMEDOUT").copied().unwrap_or(0) > 0);
+    }
+}

@@ -23,6 +23,7 @@ pub mod simultaneous;
 pub mod syn_flood;
 pub mod time_wait_pileup;
 pub(crate) mod traffic;
+pub mod tw_recycle_nat;
 
 /// A lab: its name on the command line, what it shows, and how to run it.
 pub struct LabDef {
@@ -47,6 +48,7 @@ pub static LABS: &[LabDef] = &[
     keepalive::DEF,
     nagle_delack::DEF,
     time_wait_pileup::DEF,
+    tw_recycle_nat::DEF,
     close_wait_leak::DEF,
     syn_flood::DEF,
     accept_overflow::DEF,

@@ -13,6 +13,7 @@ use crate::{LabError, Options};
 pub mod accept_overflow;
 pub mod close;
 pub mod close_wait_leak;
+pub mod congestion;
 pub mod half_close;
 pub mod handshake;
 pub mod keepalive;
@@ -52,6 +53,7 @@ pub static LABS: &[LabDef] = &[
     close_wait_leak::DEF,
     syn_flood::DEF,
     accept_overflow::DEF,
+    congestion::DEF,
 ];
 
 /// The server's port in the labs.

@@ -284,6 +284,18 @@ impl World {
         }
     }
 
+    /// The datagrams the recording has kept so far: (time, sent left to right, bytes).
+    pub fn recorded_so_far(&self) -> Vec<(Instant, bool, Vec<u8>)> {
+        let Some(r) = &self.recorder else {
+            return Vec::new();
+        };
+        r.sent
+            .borrow()
+            .iter()
+            .map(|s| (s.at, s.from == r.left, s.bytes.clone()))
+            .collect()
+    }
+
     /// Whether a ladder is being recorded.
     pub fn recording(&self) -> bool {
         self.recorder.is_some()

@@ -19,6 +19,7 @@ pub mod handshake;
 pub mod keepalive;
 pub mod lost_final_ack;
 pub mod nagle_delack;
+pub mod old_duplicate;
 pub mod retransmission;
 pub mod simultaneous;
 pub mod syn_flood;
@@ -44,6 +45,7 @@ pub static LABS: &[LabDef] = &[
     close::DEF,
     simultaneous::DEF,
     lost_final_ack::DEF,
+    old_duplicate::DEF,
     half_close::DEF,
     retransmission::DEF,
     keepalive::DEF,

@@ -130,6 +130,9 @@ pub fn run(opts: &Options) -> Result<Outcome<Figures>, LabError> {
     ))
 }
 
+/// The old connection's data segments: (sequence number, datagram).
+type Kept = Rc<RefCell<Vec<(u32, Vec<u8>)>>>;
+
 fn pattern(tag: &[u8], n: usize) -> Vec<u8> {
     tag.iter().copied().cycle().take(n).collect()
 }
@@ -168,7 +171,7 @@ fn one(
     let local = sa(d.caddr, CLIENT_PORT);
     let server = d.server;
     // The first connection; every data segment the server sends is kept.
-    let kept: Rc<RefCell<Vec<(u32, Vec<u8>)>>> = Rc::default();
+    let kept: Kept = Rc::default();
     let sink = Rc::clone(&kept);
     d.w.net.set_tap(move |_, from, _, bytes, _| {
         if from == s {

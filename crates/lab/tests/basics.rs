@@ -110,6 +110,10 @@ fn every_lab_takes_a_knob_and_it_reaches_the_stacks() {
             .unwrap_or_else(|e| panic!("lab {} with tcp_timestamps=0: {e}", lab.name));
         assert_eq!(r.sysctls, opts.sysctls);
         for l in &r.ladders {
+            if l.title.contains("timestamps on") {
+                // A variant that sets timestamps itself (old-duplicate's PAWS).
+                continue;
+            }
             assert!(
                 l.segments().all(|s| s.tsval.is_none()),
                 "lab {}: a segment carries timestamps with tcp_timestamps=0",

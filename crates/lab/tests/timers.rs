@@ -100,3 +100,21 @@ fn congestion_slow_start_recovery_and_an_rto_for_reno_and_cubic() {
         .iter()
         .all(|s| s.points.len() > 100));
 }
+
+#[test]
+fn silly_window_avoidance_on_each_side() {
+    use synack_lab::labs::silly_window;
+    let f = silly_window::run(&Options::new(1)).unwrap().figures;
+    // The receiver never reopens a zero window by less than min(MSS, half its buffer).
+    let r = &f.slow_reader;
+    assert!(r.zero_windows > 5, "{r:?}");
+    let floor = f.mss.min(f.rcvbuf as u32 / 2);
+    assert!(
+        r.smallest_reopened_window.unwrap() >= floor,
+        "{r:?} floor {floor}"
+    );
+    // Nagle gathers 100-byte writes; TCP_NODELAY sends them nearly one by one.
+    assert!(f.nagle.average_payload >= 5.0 * 100.0, "{:?}", f.nagle);
+    assert!(f.nodelay.average_payload < 300.0, "{:?}", f.nodelay);
+    assert!(f.nodelay.data_segments >= 4 * f.nagle.data_segments);
+}

@@ -21,6 +21,7 @@ pub mod lost_final_ack;
 pub mod nagle_delack;
 pub mod old_duplicate;
 pub mod retransmission;
+pub mod silly_window;
 pub mod simultaneous;
 pub mod syn_flood;
 pub mod time_wait_pileup;
@@ -50,6 +51,7 @@ pub static LABS: &[LabDef] = &[
     retransmission::DEF,
     keepalive::DEF,
     nagle_delack::DEF,
+    silly_window::DEF,
     time_wait_pileup::DEF,
     tw_recycle_nat::DEF,
     close_wait_leak::DEF,

@@ -47,17 +47,17 @@ pub static LABS: &[LabDef] = &[
     simultaneous::DEF,
     lost_final_ack::DEF,
     old_duplicate::DEF,
-    half_close::DEF,
-    retransmission::DEF,
-    keepalive::DEF,
-    nagle_delack::DEF,
-    silly_window::DEF,
     time_wait_pileup::DEF,
     tw_recycle_nat::DEF,
     close_wait_leak::DEF,
     syn_flood::DEF,
     accept_overflow::DEF,
+    keepalive::DEF,
+    nagle_delack::DEF,
+    silly_window::DEF,
     congestion::DEF,
+    half_close::DEF,
+    retransmission::DEF,
 ];
 
 /// The server's port in the labs.

@@ -35,6 +35,11 @@ pub struct Config {
     pub tcp_max_tw_buckets: usize,
     /// `tcp_tw_reuse`: 0 off, 1 on, 2 loopback only (Linux's default).
     pub tcp_tw_reuse: u8,
+    /// `tcp_tw_recycle` (historical, removed in Linux 4.12; off by default): remember
+    /// each peer's last timestamp when its connection enters TIME-WAIT, cut that
+    /// TIME-WAIT to 3.5 RTO, and drop SYNs from the address with an older timestamp for
+    /// 60 s. Breaks clients behind NAT; kept to reproduce that (see `tw_recycle.rs`).
+    pub tcp_tw_recycle: bool,
     /// `tcp_syncookies`: 0 off, 1 when the SYN queue overflows, 2 always.
     pub tcp_syncookies: u8,
     /// `tcp_max_syn_backlog`: the SYN queue's limit.
@@ -129,6 +134,7 @@ impl Default for Config {
             tcp_timewait_len: Duration::from_secs(60),
             tcp_max_tw_buckets: 262_144,
             tcp_tw_reuse: 2,
+            tcp_tw_recycle: false,
             tcp_syncookies: 1,
             tcp_max_syn_backlog: 1024,
             somaxconn: 4096,
@@ -220,6 +226,7 @@ impl Config {
         "tcp_fin_timeout",
         "tcp_max_tw_buckets",
         "tcp_tw_reuse",
+        "tcp_tw_recycle",
         "tcp_syncookies",
         "tcp_max_syn_backlog",
         "somaxconn",
@@ -282,6 +289,7 @@ impl Config {
             "tcp_fin_timeout" => self.tcp_fin_timeout = secs()?,
             "tcp_max_tw_buckets" => self.tcp_max_tw_buckets = num("a count")? as usize,
             "tcp_tw_reuse" => self.tcp_tw_reuse = small(2, "0, 1 or 2")? as u8,
+            "tcp_tw_recycle" => self.tcp_tw_recycle = flag()?,
             "tcp_syncookies" => self.tcp_syncookies = small(2, "0, 1 or 2")? as u8,
             "tcp_max_syn_backlog" => self.tcp_max_syn_backlog = num("a count")? as usize,
             "somaxconn" => self.somaxconn = small(u32::MAX as u64, "a count below 2^32")? as u32,
@@ -395,8 +403,8 @@ mod tests {
     #[test]
     fn bad_sysctls_say_what_is_wrong() {
         let mut c = Config::default();
-        let e = c.set_sysctl("tcp_tw_recycle", "1").unwrap_err();
-        assert!(e.to_string().contains("unknown sysctl `tcp_tw_recycle`"));
+        let e = c.set_sysctl("tcp_fack", "1").unwrap_err();
+        assert!(e.to_string().contains("unknown sysctl `tcp_fack`"));
         let e = c.set_sysctl("tcp_sack", "yes").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -101,6 +101,7 @@ pub mod stats;
 mod syncookie;
 pub mod time;
 mod time_wait;
+mod tw_recycle;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};

@@ -100,6 +100,8 @@ counters! {
     "TcpExt" SyncookiesFailed,
     /// Segments dropped by PAWS (RFC 7323 section 5).
     "TcpExt" PAWSEstab,
+    /// SYNs dropped by the historical `tcp_tw_recycle` per-peer timestamp check.
+    "TcpExt" PAWSPassive,
     /// Connections that entered TIME_WAIT.
     "TcpExt" TW,
     /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).

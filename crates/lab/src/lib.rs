@@ -24,6 +24,7 @@
 pub mod html;
 pub mod labs;
 pub mod ladder;
+pub mod nat;
 pub mod plot;
 pub mod report;
 pub mod world;

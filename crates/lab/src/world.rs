@@ -25,12 +25,18 @@ pub struct Host {
     /// The stack.
     pub stack: Stack,
     log: Option<Inbox>,
+    /// When set, the node is an address translator and its stack stays idle.
+    pub nat: Option<Box<crate::nat::Nat>>,
 }
 
 impl Endpoint for Host {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         if let Some(log) = &self.log {
             log.borrow_mut().push((now, packet.to_vec()));
+        }
+        if let Some(nat) = &mut self.nat {
+            nat.handle_packet(now, packet);
+            return;
         }
         self.stack.handle_packet(now, packet);
     }
@@ -40,6 +46,9 @@ impl Endpoint for Host {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(nat) = &mut self.nat {
+            return nat.poll_transmit(buf);
+        }
         Endpoint::poll_transmit(&mut self.stack, now, buf)
     }
 
@@ -60,6 +69,23 @@ struct Sent {
     fate: Fate,
 }
 
+/// Which connections a ladder shows: `f(left end, right end)`.
+type Filter = Box<dyn Fn(SocketAddr, SocketAddr) -> bool>;
+/// The filter, shared with the tap (which applies it before keeping a packet).
+type SharedFilter = Rc<RefCell<Option<Filter>>>;
+
+/// The (left end, right end) of the TCP segment in `bytes` sent left-to-right or not.
+fn ends(bytes: &[u8], left_to_right: bool) -> Option<(SocketAddr, SocketAddr)> {
+    let (ip, tcp) = synack::wire::parse_datagram(bytes, false).ok()?;
+    let src = SocketAddr::new(ip.src, tcp.src_port);
+    let dst = SocketAddr::new(ip.dst, tcp.dst_port);
+    Some(if left_to_right {
+        (src, dst)
+    } else {
+        (dst, src)
+    })
+}
+
 /// A ladder being recorded.
 struct Recorder {
     title: String,
@@ -70,7 +96,7 @@ struct Recorder {
     sent: Rc<RefCell<Vec<Sent>>>,
     inbox: [Inbox; 2],
     notes: Vec<(Instant, String)>,
-    filter: Option<Box<dyn Fn(SocketAddr, SocketAddr) -> bool>>,
+    filter: SharedFilter,
     max_events: usize,
 }
 
@@ -104,7 +130,32 @@ impl World {
         for a in addrs {
             stack.add_address(*a);
         }
-        let n = self.net.add_node(Host { stack, log: None }, addrs);
+        let n = self.net.add_node(
+            Host {
+                stack,
+                log: None,
+                nat: None,
+            },
+            addrs,
+        );
+        self.nodes.push(n);
+        n
+    }
+
+    /// Adds an address translator owning its virtual and inside addresses.
+    pub fn add_nat(&mut self, nat: crate::nat::Nat) -> NodeId {
+        let addrs = [nat.vip, nat.inside];
+        let n = self.net.add_node(
+            Host {
+                stack: Stack::new(Config {
+                    seed: Some(0),
+                    ..Config::default()
+                }),
+                log: None,
+                nat: Some(Box::new(nat)),
+            },
+            &addrs,
+        );
         self.nodes.push(n);
         n
     }
@@ -178,12 +229,17 @@ impl World {
         self.stop_recording();
         let sent: Rc<RefCell<Vec<Sent>>> = Rc::default();
         let sink = Rc::clone(&sent);
+        let filter: SharedFilter = Rc::default();
+        let tap_filter = Rc::clone(&filter);
         // Enough for the rows kept; a long run records no more than that.
         let cap = max_events.saturating_mul(4);
         self.net.set_tap(move |at, from, to, bytes, fate| {
-            if ((from == left && to == right) || (from == right && to == left))
-                && sink.borrow().len() < cap
-            {
+            let ours = (from == left && to == right) || (from == right && to == left);
+            let wanted = || match &*tap_filter.borrow() {
+                Some(f) => ends(bytes, from == left).is_some_and(|(l, r)| f(l, r)),
+                None => true,
+            };
+            if ours && sink.borrow().len() < cap && wanted() {
                 sink.borrow_mut().push(Sent {
                     at,
                     from,
@@ -208,7 +264,7 @@ impl World {
             sent,
             inbox,
             notes: Vec::new(),
-            filter: None,
+            filter,
             max_events,
         });
     }
@@ -216,7 +272,7 @@ impl World {
     /// Records only connections whose (left end, right end) addresses pass `f`.
     pub fn record_filter(&mut self, f: impl Fn(SocketAddr, SocketAddr) -> bool + 'static) {
         if let Some(r) = &mut self.recorder {
-            r.filter = Some(Box::new(f));
+            *r.filter.borrow_mut() = Some(Box::new(f));
         }
     }
 
@@ -226,6 +282,18 @@ impl World {
         if let Some(r) = &mut self.recorder {
             r.notes.push((now, text.into()));
         }
+    }
+
+    /// The datagrams the recording has kept so far: (time, sent left to right, bytes).
+    pub fn recorded_so_far(&self) -> Vec<(Instant, bool, Vec<u8>)> {
+        let Some(r) = &self.recorder else {
+            return Vec::new();
+        };
+        r.sent
+            .borrow()
+            .iter()
+            .map(|s| (s.at, s.from == r.left, s.bytes.clone()))
+            .collect()
     }
 
     /// Whether a ladder is being recorded.
@@ -264,7 +332,7 @@ impl World {
             &r.left_name,
             &r.right_name,
             raw,
-            r.filter.as_deref(),
+            r.filter.borrow().as_deref(),
             r.max_events,
         );
         self.ladders.push(ladder);

@@ -70,3 +70,72 @@ fn close_wait_piles_up_while_fin_wait_2_times_out() {
         .figures;
     assert_eq!(f30.fin_wait2_lifetime_s, 30.0);
 }
+
+#[test]
+fn syn_flood_turns_clients_away_without_cookies_and_serves_them_with() {
+    use synack_lab::labs::syn_flood;
+    let f = syn_flood::run(&Options::new(1)).unwrap().figures;
+    let off = &f.cookies_off;
+    let on = &f.cookies_on;
+    assert_eq!(off.clients, 300);
+    assert_eq!(
+        off.max_syn_queue, 1024,
+        "the SYN queue fills (tcp_max_syn_backlog)"
+    );
+    assert!(off.served_ratio < 0.05, "{off:?}");
+    assert!(
+        off.failures.get("ETIMEDOUT").copied().unwrap_or(0) > 250,
+        "{off:?}"
+    );
+    assert!(on.served_ratio >= 0.99, "{on:?}");
+    assert!(on.served_at_once as f64 >= 0.99 * on.clients as f64);
+}
+
+#[test]
+fn accept_overflow_drops_the_third_ack_or_resets_and_somaxconn_caps() {
+    use synack_lab::labs::accept_overflow;
+    let f = accept_overflow::run(&Options::new(1)).unwrap().figures;
+    let off = &f.abort_off;
+    assert_eq!(off.backlog, 8);
+    // The second burst's clients believe they are connected while the server has only
+    // a half-open request; it retransmits SYN-ACKs; everyone is served in the end.
+    assert_eq!(off.max_phantom_connections, 7, "{off:?}");
+    assert!(off.listen_overflows >= 7);
+    assert!(off.synack_retransmits >= 7);
+    assert_eq!(off.resets_sent, 0);
+    assert_eq!(off.served, 16);
+    assert!(off.failures.is_empty());
+    let on = &f.abort_on;
+    assert_eq!(on.resets_sent, 7);
+    assert_eq!(on.failures.get("ECONNRESET"), Some(&7));
+    assert_eq!(on.served, 9);
+    assert_eq!(f.listen_4096_somaxconn_128, 128);
+}
+
+#[test]
+fn tw_recycle_behind_nat_drops_the_slow_clocks_syns_and_off_all_connect() {
+    use synack_lab::labs::tw_recycle_nat;
+    for seed in [1, 2, 3] {
+        let f = tw_recycle_nat::run(&Options::new(seed)).unwrap().figures;
+        for c in &f.recycle_off.clients {
+            assert_eq!(c.served, c.attempts, "seed {seed}: {c:?}");
+            assert!(c.failures.is_empty());
+        }
+        assert_eq!(f.recycle_off.syns_dropped, 0);
+        let on = &f.recycle_on;
+        assert!(on.syns_dropped > 0, "seed {seed}: {on:?}");
+        // One client's clock is behind the other's: it is the one that fails.
+        let failed: Vec<_> = on
+            .clients
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .collect();
+        let fine: Vec<_> = on
+            .clients
+            .iter()
+            .filter(|c| c.served == c.attempts)
+            .collect();
+        assert_eq!((failed.len(), fine.len()), (1, 1), "seed {seed}: {on:?}");
+        assert!(failed[0].failures.get("ETIMEDOUT").copied().unwrap_or(0) > 0);
+    }
+}

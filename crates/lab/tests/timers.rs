@@ -75,3 +75,46 @@ fn nagle_and_delayed_ack_stall_40_ms_and_each_option_ends_it() {
     }
     assert_eq!(f.cork.client_segments_per_request, 1);
 }
+
+#[test]
+fn congestion_slow_start_recovery_and_an_rto_for_reno_and_cubic() {
+    use synack_lab::labs::congestion;
+    let out = congestion::run(&Options::new(1)).unwrap();
+    let f = &out.figures;
+    for v in [&f.reno, &f.cubic] {
+        assert!(v.slow_start_end_s.is_some_and(|s| s < 1.0), "{v:?}");
+        assert!(v.fast_retransmits > 0, "{v:?}");
+        assert!(v.timeouts >= 1, "the outage makes the RTO fire: {v:?}");
+        assert_eq!(v.cwnd_after_rto, Some(1), "{v:?}");
+        assert!(v.max_cwnd > 60, "{v:?}");
+        assert!(
+            v.throughput_mbps > 10.0 && v.throughput_mbps <= 20.0,
+            "{v:?}"
+        );
+    }
+    assert_ne!(f.reno.bytes_acked, f.cubic.bytes_acked);
+    // cwnd and ssthresh plotted for each, and both side by side.
+    assert_eq!(out.report.plots.len(), 3);
+    assert!(out.report.plots[0]
+        .series
+        .iter()
+        .all(|s| s.points.len() > 100));
+}
+
+#[test]
+fn silly_window_avoidance_on_each_side() {
+    use synack_lab::labs::silly_window;
+    let f = silly_window::run(&Options::new(1)).unwrap().figures;
+    // The receiver never reopens a zero window by less than min(MSS, half its buffer).
+    let r = &f.slow_reader;
+    assert!(r.zero_windows > 5, "{r:?}");
+    let floor = f.mss.min(f.rcvbuf as u32 / 2);
+    assert!(
+        r.smallest_reopened_window.unwrap() >= floor,
+        "{r:?} floor {floor}"
+    );
+    // Nagle gathers 100-byte writes; TCP_NODELAY sends them nearly one by one.
+    assert!(f.nagle.average_payload >= 5.0 * 100.0, "{:?}", f.nagle);
+    assert!(f.nodelay.average_payload < 300.0, "{:?}", f.nodelay);
+    assert!(f.nodelay.data_segments >= 4 * f.nagle.data_segments);
+}

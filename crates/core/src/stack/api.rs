@@ -305,7 +305,7 @@ impl Stack {
             Some((iss, _)) => iss,
             None => SeqNum(self.isn.isn(now, local, remote)),
         };
-        let ts_offset = self.keyed_u32(1, local, remote);
+        let ts_offset = self.ts_offset(local, remote);
         let conn = self.with_ctx(|ctx| {
             let mut c = Connection::connect(ctx, local, remote, iss, ts_offset, opts);
             if let (Some((_, Some(recent))), Some(ts)) = (tw_seed, c.neg.ts.as_mut()) {

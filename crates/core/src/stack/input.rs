@@ -296,6 +296,15 @@ impl Stack {
             self.stats.ListenDrops += 1;
             return;
         }
+        if isn.is_none()
+            && !self
+                .tw_recycle
+                .syn_allowed(&self.config, tuple.remote.ip(), seg, now)
+        {
+            // tcp_tw_recycle (historical): an older timestamp from this address.
+            self.stats.PAWSPassive += 1;
+            return;
+        }
         let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
             return;
         };
@@ -325,7 +334,7 @@ impl Stack {
             Some(Sock::Listener(l)) => l.opts,
             _ => SockOpts::default(),
         };
-        let ts_offset = self.keyed_u32(1, tuple.local, tuple.remote);
+        let ts_offset = self.ts_offset(tuple.local, tuple.remote);
         RequestSock::new(
             &self.config,
             self.now,

@@ -211,6 +211,8 @@ pub struct Stack {
     request_ids: HashMap<u64, FourTuple, KeyedState>,
     next_request_id: u64,
     time_wait: TimeWaitTable,
+    /// Per-peer timestamps for the historical `tcp_tw_recycle`.
+    tw_recycle: crate::tw_recycle::PeerStamps,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
     /// Who holds each local port: bound and listening sockets, connections and
     /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
@@ -306,6 +308,7 @@ impl Stack {
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
             time_wait: TimeWaitTable::new(hasher),
+            tw_recycle: Default::default(),
             listeners: HashMap::with_hasher(hasher),
             ports: ports::Ports::new(hasher),
             timers: BinaryHeap::new(),
@@ -441,6 +444,17 @@ impl Stack {
     }
 
     /// A keyed pseudo-random 32-bit value for `data` (timestamp offsets, port offsets).
+    /// The timestamp offset of a connection: keyed by the two addresses only, not the
+    /// ports, as Linux's secure_tcp_ts_off(saddr, daddr) is, so every connection between
+    /// two hosts reads one clock (what PAWS across connections and tcp_tw_reuse rely on).
+    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        self.keyed_u32(
+            1,
+            SocketAddr::new(local.ip(), 0),
+            SocketAddr::new(remote.ip(), 0),
+        )
+    }
+
     fn keyed_u32(&self, salt: u8, local: SocketAddr, remote: SocketAddr) -> u32 {
         let mut buf = [0u8; 40];
         let mut n = 0;
@@ -730,13 +744,25 @@ impl Stack {
         let deadline = conn.next_deadline();
         let user_closed = slot.user_closed;
         if after == State::TimeWait {
+            let recycled = self.tw_recycle.on_time_wait(
+                &self.config,
+                remote.ip(),
+                conn.neg.ts.map(|t| t.recent),
+                conn.neg.ts.map_or(now, |t| t.recent_stamp),
+                now,
+            );
+            let tw_len = crate::tw_recycle::PeerStamps::time_wait_len(
+                &self.config,
+                recycled,
+                conn.rtt.rto(),
+            );
             let tw = TimeWait::new(
                 conn.snd_max,
                 conn.rcv_nxt,
                 ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale).min(65535)
                     as u16,
                 conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
-                now + self.config.tcp_timewait_len,
+                now + tw_len,
                 conn.opts.reuseaddr,
             );
             conn.close_with(None);

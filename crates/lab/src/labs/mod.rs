@@ -10,17 +10,23 @@ use crate::report::Report;
 use crate::world::{call, sa, v4, World};
 use crate::{LabError, Options};
 
+pub mod accept_overflow;
 pub mod close;
 pub mod close_wait_leak;
+pub mod congestion;
 pub mod half_close;
 pub mod handshake;
 pub mod keepalive;
 pub mod lost_final_ack;
 pub mod nagle_delack;
+pub mod old_duplicate;
 pub mod retransmission;
+pub mod silly_window;
 pub mod simultaneous;
+pub mod syn_flood;
 pub mod time_wait_pileup;
 pub(crate) mod traffic;
+pub mod tw_recycle_nat;
 
 /// A lab: its name on the command line, what it shows, and how to run it.
 pub struct LabDef {
@@ -40,12 +46,18 @@ pub static LABS: &[LabDef] = &[
     close::DEF,
     simultaneous::DEF,
     lost_final_ack::DEF,
-    half_close::DEF,
-    retransmission::DEF,
+    old_duplicate::DEF,
+    time_wait_pileup::DEF,
+    tw_recycle_nat::DEF,
+    close_wait_leak::DEF,
+    syn_flood::DEF,
+    accept_overflow::DEF,
     keepalive::DEF,
     nagle_delack::DEF,
-    time_wait_pileup::DEF,
-    close_wait_leak::DEF,
+    silly_window::DEF,
+    congestion::DEF,
+    half_close::DEF,
+    retransmission::DEF,
 ];
 
 /// The server's port in the labs.

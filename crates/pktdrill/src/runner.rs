@@ -200,6 +200,8 @@ pub(crate) struct Runner<'a> {
     dir: Option<&'a Path>,
     /// The counters as the last `nstat` without `-s` saw them.
     nstat_base: HashMap<String, u64>,
+    /// epoll instances by fd.
+    pub epolls: BTreeMap<i64, crate::poll::Epoll>,
 }
 
 /// Most timer deadlines one script may run through.
@@ -279,6 +281,7 @@ pub(crate) fn run(
         steps: 0,
         dir,
         nstat_base: HashMap::new(),
+        epolls: BTreeMap::new(),
     };
     match r.run_events(&script.events) {
         Ok(()) => Outcome::Pass,
@@ -460,28 +463,37 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Fires the next stack deadline if it is at or before `limit`; false if none is.
+    /// Fires the next deadline (the stack's, or a pending poll's timeout) if it is at or
+    /// before `limit`; false if none is.
     pub fn step(&mut self, limit: i64) -> Res<bool> {
-        match self.stack.poll_timeout() {
-            Some(d) if (d.total_micros() as i64) <= limit => {
-                self.steps += 1;
-                if self.steps > MAX_STEPS {
-                    return Err(self.fail(
-                        format!("more than {MAX_STEPS} timer deadlines: giving up"),
-                        None,
-                    ));
-                }
-                let d = d.total_micros() as i64;
-                if d > self.now {
-                    self.now = d;
-                }
-                self.stack
-                    .handle_timeout(Instant::from_micros(self.now as u64));
-                self.flush()?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        let stack_at = self.stack.poll_timeout().map(|d| d.total_micros() as i64);
+        let call_at = self.pending_deadline().filter(|d| *d > self.now);
+        let next = match (stack_at, call_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(x) => x,
+                None => return Ok(false),
+            },
+        };
+        if next > limit {
+            return Ok(false);
         }
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.fail(
+                format!("more than {MAX_STEPS} timer deadlines: giving up"),
+                None,
+            ));
+        }
+        if next > self.now {
+            self.now = next;
+        }
+        if stack_at.is_some_and(|a| a <= next) {
+            self.stack
+                .handle_timeout(Instant::from_micros(self.now as u64));
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     /// Drains transmissions and events and services the pending call, until quiet.
@@ -509,6 +521,7 @@ impl Runner<'_> {
                 if let EventKind::Closed(Some(e)) = ev.kind {
                     self.errors.insert(ev.socket, e);
                 }
+                self.epoll_wakeup(ev.socket, ev.kind);
             }
             if self.pending.is_some() && self.service_pending()? {
                 progressed = true;

@@ -32,14 +32,17 @@ pub(crate) const CALLS: &[&str] = &[
     "setsockopt",
     "sendmsg",
     "recvmsg",
+    "poll",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
 ];
 
 /// What a feature needs, named for the report.
 fn need(what: &str) -> String {
     match what {
-        "epoll_create" | "epoll_ctl" | "epoll_wait" => "epoll".into(),
         "sendfile" | "splice" | "pipe" | "open" => format!("{what}() (splice/sendfile)"),
-        "poll" => "poll() (the engine has no readiness query; see the report)".into(),
         _ => format!("{what}()"),
     }
 }
@@ -156,11 +159,10 @@ fn packet(p: &Packet) -> Result<(), String> {
 /// How much a reason says about the script: the machinery outside TCP that the whole
 /// script is about (Fast Open, zerocopy, ...) ranks before incidental needs.
 fn rank(reason: &str) -> usize {
-    const CATEGORIES: [&str; 9] = [
+    const CATEGORIES: [&str; 8] = [
         "Fast Open",
         "fastopen",
         "zerocopy",
-        "epoll",
         "cmsg",
         "MD5",
         "ECN",

@@ -29,6 +29,8 @@ pub(crate) enum Op {
     Connect {
         fd: i64,
     },
+    /// `poll()` or `epoll_wait()`.
+    Poll(Box<crate::poll::PollCall>),
 }
 
 /// A blocking call waiting for the engine.
@@ -46,6 +48,8 @@ pub(crate) struct Pending {
 
 enum Attempt {
     Done(i64, Option<String>),
+    /// Returned, with an out-value other than the script's (the message says which).
+    Mismatch(String),
     Block,
 }
 
@@ -88,7 +92,7 @@ fn sym_value(s: &str) -> Option<i64> {
         "SIOCINQ" | "FIONREAD" => SIOCINQ,
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
-        _ => return None,
+        _ => return crate::poll::sym_value(s),
     })
 }
 
@@ -256,6 +260,7 @@ impl Runner<'_> {
                 })
             }
             "connect" => return self.connect(sc, blocking),
+            "poll" | "epoll_wait" => Some(Op::Poll(Box::new(self.poll_call(sc)?))),
             _ => None,
         };
         let Some(op) = op else {
@@ -271,6 +276,7 @@ impl Runner<'_> {
         let fd = match op {
             Op::Accept { fd, .. } | Op::Read { fd, .. } | Op::Write { fd, .. } => fd,
             Op::Connect { fd } => fd,
+            Op::Poll(_) => -1,
         };
         let nonblocking = dontwait || self.fds.get(&fd).is_some_and(|f| f.nonblocking);
         self.run_op(sc, op, nonblocking, blocking)
@@ -291,6 +297,12 @@ impl Runner<'_> {
                     self.check_return_time(end, tol)?;
                 }
                 self.check_result(sc, ret, errno.as_deref())
+            }
+            Attempt::Mismatch(m) => {
+                if let Some((end, tol)) = blocking {
+                    self.check_return_time(end, tol)?;
+                }
+                Err(self.fail(m, None))
             }
             Attempt::Block => {
                 self.pending = Some(Pending {
@@ -366,6 +378,13 @@ impl Runner<'_> {
                 self.line = line;
                 Ok(true)
             }
+            Attempt::Mismatch(m) => {
+                self.line = p.line;
+                if let Some(end) = p.end {
+                    self.check_return_time(end, p.tol)?;
+                }
+                Err(self.fail(m, None))
+            }
             Attempt::Block => {
                 let progressed = matches!(p.op, Op::Write { left, .. } if left != before);
                 self.pending = Some(p);
@@ -377,6 +396,11 @@ impl Runner<'_> {
     fn attempt(&mut self, op: &mut Op, nonblocking: bool) -> Attempt {
         let bad = || Attempt::Done(-1, Some("EBADF".into()));
         match op {
+            Op::Poll(call) => match self.poll_attempt(call) {
+                crate::poll::Polled::Done(Ok(n), errno) => Attempt::Done(n, errno.map(Into::into)),
+                crate::poll::Polled::Done(Err(m), _) => Attempt::Mismatch(m),
+                crate::poll::Polled::Block => Attempt::Block,
+            },
             Op::Accept { fd, want_fd } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
@@ -472,8 +496,8 @@ impl Runner<'_> {
         }
     }
 
-    fn free_fd(&self) -> i64 {
-        (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3)
+    pub(crate) fn free_fd(&self) -> i64 {
+        (3..).find(|n| !self.fd_in_use(*n)).unwrap_or(3)
     }
 
     fn connect(&mut self, sc: &Syscall, blocking: Option<(i64, i64)>) -> Res<()> {
@@ -525,7 +549,11 @@ impl Runner<'_> {
             }
             let h = self.stack.socket();
             let want = sc.result.as_int().unwrap_or(-1);
-            let n = if want >= 0 { want } else { self.free_fd() };
+            let n = if want >= 0 && !self.fd_in_use(want) {
+                want
+            } else {
+                self.free_fd()
+            };
             self.fds.insert(
                 n,
                 Fd {
@@ -539,7 +567,17 @@ impl Runner<'_> {
             self.start_socket();
             return Ok((n, None));
         }
+        match name {
+            "epoll_create" | "epoll_create1" => return self.epoll_create(sc),
+            "epoll_ctl" => return self.epoll_ctl(sc),
+            _ => {}
+        }
         let (fd, f) = self.fd(sc)?;
+        if name == "close" {
+            if let Some(r) = self.close_epoll(fd) {
+                return Ok(r);
+            }
+        }
         let Some(f) = f else {
             return Ok((-1, Some("EBADF".into())));
         };
@@ -565,6 +603,7 @@ impl Runner<'_> {
             }
             "close" => {
                 self.fds.remove(&fd);
+                self.epoll_forget(fd);
                 let res = self.stack.close(f.h);
                 self.flush()?;
                 r(res)

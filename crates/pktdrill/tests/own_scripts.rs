@@ -59,6 +59,7 @@ fn every_topic_has_scripts() {
         "keepalive",
         "linger",
         "info",
+        "poll",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

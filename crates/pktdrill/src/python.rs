@@ -257,7 +257,7 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
                         || matches!(n.as_str(), "and" | "or" | "not");
                     if !known {
                         return Err(if n.starts_with("tcpi_") {
-                            format!("%{{ }}% uses `{n}`, which the engine's SocketInfo lacks")
+                            format!("%{{ }}% uses `{n}`, which the engine's TcpInfo does not keep")
                         } else {
                             format!("%{{ }}% uses `{n}`, which is not supported")
                         });

@@ -147,6 +147,8 @@ pub(crate) struct Fd {
     pub so_error_reported: bool,
     /// The IP_TOS set on the socket (the engine always sends TOS 0).
     pub tos: u8,
+    /// TCP_INQ: recvmsg() returns a TCP_CM_INQ control message.
+    pub inq: bool,
 }
 
 /// What the socket under test is.
@@ -222,12 +224,6 @@ pub(crate) fn run(
         Ok(s) => s,
         Err(e) => return Outcome::Fail(Box::new(Failure::script_error(0, String::new(), e))),
     };
-    if let Some(mss) = set.mss {
-        return Outcome::Unsupported(format!(
-            "--mss={mss}: inbound GSO packets (their segment size is what Linux's receive-MSS \
-             estimate sees), which the engine cannot take"
-        ));
-    }
     // Scripts replay exactly: the engine's secrets (timestamp offsets, ephemeral ports)
     // come from a fixed seed.
     let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
@@ -685,8 +681,16 @@ impl Runner<'_> {
                 .wrapping_add(u32::from(syn))
                 .wrapping_add(fin),
         );
-        self.stack
-            .handle_packet(Instant::from_micros(self.now as u64), &live);
+        let at = Instant::from_micros(self.now as u64);
+        match self.set.mss {
+            // packetdrill's --mss hands every inbound packet to the tun device with a
+            // virtio-net GSO header; Linux keeps it GSO only when it is longer than the
+            // segment size ("too small packets are not really GSO ones").
+            Some(mss) if live.len() > usize::from(mss) => {
+                self.stack.handle_packet_gso(at, &live, mss)
+            }
+            _ => self.stack.handle_packet(at, &live),
+        }
         self.flush()
     }
 

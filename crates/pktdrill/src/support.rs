@@ -80,9 +80,6 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             }
             "SOCK_DGRAM" | "IPPROTO_UDP" => return Err("needs UDP sockets".into()),
             "AF_UNSPEC" => return Err("needs connect(AF_UNSPEC) to disconnect".into()),
-            "NULL" if matches!(name, "read" | "recv" | "write" | "send") => {
-                return Err(format!("needs {name}() with a NULL buffer (EFAULT)"))
-            }
             _ => {}
         }
     }
@@ -113,7 +110,12 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         "sendmsg" | "recvmsg" => {
             if let Some(m) = sc.args.get(1) {
                 if let Some(c) = m.field("msg_control") {
-                    if *c != Expr::Ellipsis && *c != Expr::Array(vec![]) {
+                    let inq_only = match c {
+                        Expr::Array(v) => name == "recvmsg" && v.iter().all(is_inq_cmsg),
+                        Expr::Ellipsis => true,
+                        _ => false,
+                    };
+                    if !inq_only {
                         return Err("needs cmsg (msg_control)".into());
                     }
                 }
@@ -122,6 +124,13 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// A `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=N}` control message.
+fn is_inq_cmsg(c: &Expr) -> bool {
+    matches!(c.field("cmsg_level"), Some(Expr::Sym(l)) if l == "SOL_TCP" || l == "IPPROTO_TCP")
+        && matches!(c.field("cmsg_type"), Some(Expr::Sym(t)) if t == "TCP_CM_INQ")
+        && c.field("cmsg_data").is_some()
 }
 
 fn packet(p: &Packet) -> Result<(), String> {

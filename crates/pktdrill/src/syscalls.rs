@@ -19,12 +19,18 @@ pub(crate) enum Op {
     Read {
         fd: i64,
         len: usize,
+        /// The buffer is NULL: with data to copy, EFAULT.
+        null: bool,
+        /// The TCP_CM_INQ value a recvmsg's msg_control expects.
+        inq: Option<i64>,
     },
     Write {
         fd: i64,
         total: usize,
         left: usize,
         flags: synack::SendFlags,
+        /// The buffer is NULL: what would be sent faults (EFAULT).
+        null: bool,
     },
     Connect {
         fd: i64,
@@ -54,6 +60,8 @@ enum Attempt {
 }
 
 const O_NONBLOCK: i64 = 0x800;
+/// `TCP_INQ`, also the type of its control message (`TCP_CM_INQ`).
+pub(crate) const TCP_INQ: i64 = 36;
 /// `SIOCINQ` (`FIONREAD`): bytes ready to read.
 const SIOCINQ: i64 = 0x541b;
 /// `SIOCOUTQ` (`TIOCOUTQ`): bytes written and not acknowledged.
@@ -92,6 +100,7 @@ fn sym_value(s: &str) -> Option<i64> {
         "SIOCINQ" | "FIONREAD" => SIOCINQ,
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
+        "TCP_INQ" | "TCP_CM_INQ" => TCP_INQ,
         _ => return crate::poll::sym_value(s),
     })
 }
@@ -114,6 +123,11 @@ fn normalize(errno: &str) -> &str {
         "ENOTSUP" => "EOPNOTSUPP",
         e => e,
     }
+}
+
+/// Whether a buffer argument is `NULL`.
+fn is_null(e: Option<&Expr>) -> bool {
+    matches!(e, Some(Expr::Sym(s)) if s == "NULL")
 }
 
 /// Total length of an iovec array.
@@ -223,9 +237,15 @@ impl Runner<'_> {
                 };
                 let len =
                     len.ok_or_else(|| self.fail("cannot work out the buffer length", None))?;
+                let inq = match name {
+                    "recvmsg" => self.inq_expected(self.arg(sc, 1)?)?,
+                    _ => None,
+                };
                 Some(Op::Read {
                     fd,
                     len: len.min(1 << 24),
+                    null: is_null(sc.args.get(1)),
+                    inq,
                 })
             }
             "write" | "send" | "sendto" | "writev" | "sendmsg" => {
@@ -251,6 +271,7 @@ impl Runner<'_> {
                 };
                 Some(Op::Write {
                     fd,
+                    null: is_null(sc.args.get(1)),
                     total: len,
                     left: len,
                     flags: synack::SendFlags {
@@ -420,6 +441,8 @@ impl Runner<'_> {
                                 connecting: false,
                                 so_error_reported: false,
                                 tos: 0,
+                                // The child is a copy of the listener's tcp_sock.
+                                inq: f.inq,
                             },
                         );
                         Attempt::Done(n, None)
@@ -428,15 +451,22 @@ impl Runner<'_> {
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
             }
-            Op::Read { fd, len } => {
+            Op::Read { fd, len, null, inq } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
                 // No more than is queued: one read() returns at most that much.
                 let queued = self.stack.recv_queue(f.h).unwrap_or(0);
+                if *null && queued > 0 && *len > 0 {
+                    // tcp_recvmsg fails to copy to a bad address: the data stays.
+                    return Attempt::Done(-1, Some("EFAULT".into()));
+                }
                 let mut buf = vec![0u8; (*len).min(queued.max(1))];
                 match self.stack.recv(f.h, &mut buf) {
-                    Ok(n) => Attempt::Done(n as i64, None),
+                    Ok(n) => match self.check_inq(f, *inq) {
+                        Some(m) => Attempt::Mismatch(m),
+                        None => Attempt::Done(n as i64, None),
+                    },
                     Err(Error::WouldBlock) if !nonblocking && *len > 0 => Attempt::Block,
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
@@ -446,10 +476,30 @@ impl Runner<'_> {
                 total,
                 left,
                 flags,
+                null,
             } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
+                if *null && *total > 0 {
+                    // tcp_sendmsg reports the state's error first (EPIPE, ...), else the
+                    // copy from the bad address faults before anything is queued.
+                    let connected = matches!(
+                        self.stack.state(f.h),
+                        Ok(State::Established | State::CloseWait)
+                    );
+                    let room = self.stack.send_capacity(f.h).unwrap_or(0);
+                    if connected && room > 0 {
+                        return Attempt::Done(-1, Some("EFAULT".into()));
+                    }
+                    if !connected {
+                        return match self.stack.send_with(f.h, &[], *flags) {
+                            Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
+                            Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                            Ok(_) => Attempt::Done(-1, Some("EFAULT".into())),
+                        };
+                    }
+                }
                 // No more than the buffer takes now, so a huge write does not allocate.
                 let room = self.stack.send_capacity(f.h).unwrap_or(*left);
                 let zeros = vec![0u8; (*left).min(room.max(1))];
@@ -562,6 +612,7 @@ impl Runner<'_> {
                     connecting: false,
                     so_error_reported: false,
                     tos: 0,
+                    inq: false,
                 },
             );
             self.start_socket();
@@ -681,6 +732,47 @@ impl Runner<'_> {
             }
             _ => return Err("ENOTTY"),
         })
+    }
+
+    /// The TCP_CM_INQ value a recvmsg's `msg_control` expects, if it names one; any
+    /// other control message is unsupported.
+    fn inq_expected(&self, msg: &Expr) -> Res<Option<i64>> {
+        let Some(Expr::Array(cmsgs)) = msg.field("msg_control") else {
+            return Ok(None);
+        };
+        let mut want = None;
+        for c in cmsgs {
+            let level = c.field("cmsg_level").and_then(int_of);
+            let ty = c.field("cmsg_type").and_then(int_of);
+            let data = c.field("cmsg_data").and_then(int_of);
+            match (level, ty, data) {
+                (Some(6), Some(TCP_INQ), Some(v)) => want = Some(v),
+                _ => {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: needs cmsg (msg_control) other than TCP_CM_INQ",
+                        self.line
+                    )))
+                }
+            }
+        }
+        Ok(want)
+    }
+
+    /// After a read: the TCP_CM_INQ check (Linux's tcp_inq_hint: the bytes left to
+    /// read, 1 when none are and the stream has ended so that the reader reads on), or
+    /// what is wrong.
+    fn check_inq(&mut self, f: Fd, want: Option<i64>) -> Option<String> {
+        let want = want?;
+        if !f.inq {
+            return Some(format!(
+                "recvmsg(): expected a TCP_CM_INQ control message ({want}), but TCP_INQ is \
+                 off so none comes"
+            ));
+        }
+        let left = self.stack.recv_queue(f.h).unwrap_or(0) as i64;
+        let ended = self.stack.readiness(f.h).is_ok_and(|r| r.read_closed);
+        let got = if left == 0 && ended { 1 } else { left };
+        (got != want).then(|| format!("recvmsg(): expected TCP_CM_INQ {want}, got {got}"))
     }
 
     /// Compares an out-parameter (`[n]` at argument `i`) with `got`.

@@ -181,6 +181,26 @@ impl Pattern {
     pub fn matches(&self, offset: u64, data: &[u8]) -> bool {
         data.len() <= self.bytes.len() - PERIOD && self.chunk(offset, data.len() as u64) == data
     }
+
+    /// Writes the stream's bytes from `offset` into `dst` (any length), as an
+    /// application producing data in place does.
+    pub fn fill(&self, offset: u64, dst: &mut [u8]) {
+        let max = self.bytes.len() - PERIOD;
+        let mut at = 0;
+        while at < dst.len() {
+            let n = (dst.len() - at).min(max);
+            dst[at..at + n].copy_from_slice(self.chunk(offset + at as u64, n as u64));
+            at += n;
+        }
+    }
+
+    /// Whether `data` (any length) is what the stream holds at `offset`.
+    pub fn check(&self, offset: u64, data: &[u8]) -> bool {
+        let max = self.bytes.len() - PERIOD;
+        data.chunks(max)
+            .enumerate()
+            .all(|(i, c)| self.matches(offset + (i * max) as u64, c))
+    }
 }
 
 /// The request of churn lifecycle `id` (100 bytes that name it).
@@ -225,6 +245,10 @@ mod tests {
         assert!(p.matches(600, &b));
         assert!(!p.matches(1, &a));
         assert_eq!(b.len(), 1000);
+        let mut big = vec![0u8; 2500];
+        p.fill(7, &mut big);
+        assert!(p.check(7, &big));
+        assert!(!p.check(8, &big));
     }
 
     #[test]

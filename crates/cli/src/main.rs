@@ -7,6 +7,7 @@
 mod annotate;
 mod args;
 mod demo;
+mod lab;
 mod pktdrill;
 mod timeline;
 
@@ -35,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: pktdrill::PktdrillCommand,
     },
+    /// List the labs, or run one: a seed article's incident on the simulated network.
+    Lab(lab::LabArgs),
 }
 
 /// Options of `synack demo`.
@@ -91,5 +94,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Pktdrill { command } => pktdrill::run(&command),
+        Command::Lab(args) => lab::run(&args),
     }
 }

@@ -222,6 +222,27 @@ impl Stack {
         })
     }
 
+    /// Counts what [`Stack::sockets`] would list, by state, without building the list
+    /// (for `ss -s`-style summaries of stacks with many thousands of sockets): calls
+    /// `f(state, orphaned, count)` for groups of entries; bound but unconnected sockets
+    /// count as CLOSED.
+    pub fn count_sockets(&self, mut f: impl FnMut(State, bool, usize)) {
+        for h in self.handles() {
+            let Some((sock, _)) = self.sock_and_flag(h) else {
+                continue;
+            };
+            match sock {
+                Sock::Fresh { bound: Some(_), .. } => f(State::Closed, false, 1),
+                Sock::Fresh { .. } => {}
+                Sock::Listener(_) => f(State::Listen, false, 1),
+                Sock::Conn(c) if c.state != State::Closed => f(c.state, c.orphan, 1),
+                Sock::Conn(_) => {}
+            }
+        }
+        f(State::SynReceived, false, self.requests_iter().count());
+        f(State::TimeWait, false, self.time_wait_iter().count());
+    }
+
     /// Every socket, as `ss -tanoi` lists them: bound and listening sockets,
     /// connections (orphans included), half-open requests (SYN-RECV) and TIME-WAIT
     /// entries, in a stable order.

@@ -238,3 +238,50 @@ fn msg_more_holds_the_partial_segment() {
     assert_eq!(out[0].brief(), seg(".", c.l(1), c.p(1), 80));
     assert!(out[0].psh);
 }
+
+/// TCP_QUICKACK (Linux's __tcp_sock_set_quickack): once quick-ACK mode is spent, a
+/// small segment's ACK waits for the 40 ms delayed-ACK timer; setting TCP_QUICKACK
+/// sends the held ACK at once and acknowledges the next segments immediately; clearing
+/// it delays them again.
+#[test]
+fn quickack_sends_the_held_ack_now_and_the_next_ones_at_once() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    let mut off = 1;
+    // Spend quick-ACK mode: until a segment's ACK is held back.
+    loop {
+        h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
+        off += 10;
+        h.read_all(c.handle).unwrap();
+        if h.recv().is_empty() {
+            break;
+        }
+        h.advance(ms(100));
+    }
+    assert_eq!(
+        h.stack.get_option(c.handle, SockOptName::QuickAck),
+        Ok(SockOpt::QuickAck(false))
+    );
+    // The ACK is being held: TCP_QUICKACK sends it now.
+    h.stack
+        .set_option(c.handle, SockOpt::QuickAck(true))
+        .unwrap();
+    assert_eq!(h.recv(), vec![common::seg(".", c.l(1), c.p(off), 0)]);
+    assert_eq!(
+        h.stack.get_option(c.handle, SockOptName::QuickAck),
+        Ok(SockOpt::QuickAck(true))
+    );
+    // And the next small segment is acknowledged at once.
+    h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
+    off += 10;
+    assert_eq!(h.recv(), vec![common::seg(".", c.l(1), c.p(off), 0)]);
+    // Cleared: delayed again.
+    h.stack
+        .set_option(c.handle, SockOpt::QuickAck(false))
+        .unwrap();
+    h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
+    off += 10;
+    assert_eq!(h.recv(), vec![]);
+    let out = h.advance(ms(40));
+    assert_eq!(briefs(&out), vec![common::seg(".", c.l(1), c.p(off), 0)]);
+}

@@ -260,6 +260,7 @@ impl Runner<'_> {
                 | SockOpt::KeepAlive(b)
                 | SockOpt::ReuseAddr(b)
                 | SockOpt::Cork(b)
+                | SockOpt::QuickAck(b)
                 | SockOpt::V6Only(b) => i64::from(b),
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),

@@ -15,7 +15,7 @@ const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 
 /// Linux acknowledges at most this many segments at once in quick-ACK mode
 /// (TCP_MAX_QUICKACKS).
-const MAX_QUICKACKS: u32 = 16;
+pub(crate) const MAX_QUICKACKS: u32 = 16;
 
 impl Connection {
     /// Processes one segment addressed to this connection.

@@ -12,6 +12,7 @@ pub(crate) mod chunks;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
+mod quickack;
 pub(crate) mod recovery;
 pub(crate) mod sack;
 pub(crate) mod timers;

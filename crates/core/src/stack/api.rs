@@ -69,6 +69,9 @@ pub enum SockOpt {
     KeepCount(u32),
     /// TCP_LINGER2: how long an orphaned connection stays in FIN-WAIT-2.
     Linger2(Duration),
+    /// TCP_QUICKACK: on, a pending delayed ACK goes out now and the next ACKs are sent
+    /// at once (quick-ACK mode); off, ACKs are delayed. Not sticky, as on Linux.
+    QuickAck(bool),
     /// IPV6_V6ONLY: a socket bound to `[::]` takes IPv6 only, and no longer holds the
     /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
     /// (Linux's `net.ipv6.bindv6only = 0`).
@@ -106,6 +109,8 @@ pub enum SockOptName {
     KeepCount,
     /// TCP_LINGER2.
     Linger2,
+    /// TCP_QUICKACK.
+    QuickAck,
     /// IPV6_V6ONLY.
     V6Only,
 }
@@ -508,6 +513,8 @@ impl Stack {
             SockOpt::KeepInterval(v) => o.keepintvl = Some(v),
             SockOpt::KeepCount(v) => o.keepcnt = Some(v),
             SockOpt::Linger2(v) => o.linger2 = Some(v),
+            // A mode of the connection's ACKs, not a stored option.
+            SockOpt::QuickAck(_) => {}
             SockOpt::V6Only(v) => o.v6only = v,
         };
         let keepalive_time = self.config.tcp_keepalive_time;
@@ -556,6 +563,9 @@ impl Stack {
             Sock::Conn(_) => {
                 self.with_conn(h, |c, ctx| {
                     apply(&mut c.opts);
+                    if let SockOpt::QuickAck(on) = opt {
+                        c.set_quickack(on);
+                    }
                     if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
                         c.push_once = true;
@@ -595,6 +605,7 @@ impl Stack {
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.send_buf.capacity(),
                     c.recv_buf.capacity(),
+                    c.quickacks > 0,
                 )),
             ),
         };
@@ -610,7 +621,7 @@ impl Stack {
             }
             SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuseaddr),
             SockOptName::MaxSegment => SockOpt::MaxSegment(match conn_info {
-                Some((mss, true, _, _)) => mss as u16,
+                Some((mss, true, _, _, _)) => mss as u16,
                 _ => o.user_mss.unwrap_or(536),
             }),
             SockOptName::Cork => SockOpt::Cork(o.cork),
@@ -622,6 +633,7 @@ impl Stack {
             SockOptName::KeepInterval => SockOpt::KeepInterval(o.keepalive_intvl(&config)),
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
+            SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
             SockOptName::V6Only => SockOpt::V6Only(o.v6only),
         })
     }

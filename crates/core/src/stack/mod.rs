@@ -643,6 +643,9 @@ impl Stack {
         slot.sock = Some(sock);
         slot.user_closed = false;
         slot.pending = 0;
+        // A stale entry of the slot's previous socket may still sit in the event queue
+        // (poll_event skips it); the new socket must queue its own.
+        slot.queued = false;
         slot.dirty = false;
         slot.timer_at = None;
         slot.counted_estab = false;

@@ -53,6 +53,7 @@ mod shell;
 mod sockopt;
 mod support;
 mod syscalls;
+mod zerocopy;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -30,7 +30,7 @@ use crate::syscalls::int_of;
 pub(crate) const EPOLLIN: u32 = 0x1;
 const EPOLLPRI: u32 = 0x2;
 pub(crate) const EPOLLOUT: u32 = 0x4;
-const EPOLLERR: u32 = 0x8;
+pub(crate) const EPOLLERR: u32 = 0x8;
 const EPOLLHUP: u32 = 0x10;
 const POLLNVAL: u32 = 0x20;
 const EPOLLRDNORM: u32 = 0x40;
@@ -160,18 +160,32 @@ fn bits(e: &Expr) -> Option<u32> {
 impl Runner<'_> {
     fn sock_mask(&self, fd: i64) -> Option<u32> {
         let f = self.fds.get(&fd)?;
-        self.stack.readiness(f.h).ok().map(|r| mask(&r))
+        let errq = if self.zc_errq_pending(f.h) {
+            EPOLLERR
+        } else {
+            0
+        };
+        self.stack.readiness(f.h).ok().map(|r| mask(&r) | errq)
     }
 
     /// A wakeup of socket `h` (an engine event): edge-triggered entries with an event
     /// the wakeup carries join their instance's ready list.
     pub(crate) fn epoll_wakeup(&mut self, h: SocketHandle, kind: EventKind) {
-        let key = wakeup_key(kind);
+        self.epoll_wakeup_key(h, wakeup_key(kind));
+    }
+
+    /// A wakeup of socket `h` carrying the events `key` (0: every event). Every entry
+    /// also waits for EPOLLERR and EPOLLHUP (`epoll_ctl` adds them).
+    pub(crate) fn epoll_wakeup_key(&mut self, h: SocketHandle, key: u32) {
         for ep in self.epolls.values_mut() {
             let fds: Vec<i64> = ep
                 .entries
                 .iter()
-                .filter(|e| e.h == h && !e.disabled && (key == 0 || e.events & key != 0))
+                .filter(|e| {
+                    e.h == h
+                        && !e.disabled
+                        && (key == 0 || (e.events | EPOLLERR | EPOLLHUP) & key != 0)
+                })
                 .map(|e| e.fd)
                 .collect();
             for fd in fds {

@@ -149,6 +149,8 @@ pub(crate) struct Fd {
     pub tos: u8,
     /// TCP_INQ: recvmsg() returns a TCP_CM_INQ control message.
     pub inq: bool,
+    /// SO_ZEROCOPY: MSG_ZEROCOPY sends are notified on the error queue.
+    pub zerocopy: bool,
 }
 
 /// What the socket under test is.
@@ -204,6 +206,8 @@ pub(crate) struct Runner<'a> {
     nstat_base: HashMap<String, u64>,
     /// epoll instances by fd.
     pub epolls: BTreeMap<i64, crate::poll::Epoll>,
+    /// MSG_ZEROCOPY bookkeeping by socket.
+    pub zc: crate::zerocopy::ZcTable,
 }
 
 /// Most timer deadlines one script may run through.
@@ -278,6 +282,7 @@ pub(crate) fn run(
         dir,
         nstat_base: HashMap::new(),
         epolls: BTreeMap::new(),
+        zc: HashMap::new(),
     };
     match r.run_events(&script.events) {
         Ok(()) => Outcome::Pass,
@@ -519,6 +524,7 @@ impl Runner<'_> {
                 }
                 self.epoll_wakeup(ev.socket, ev.kind);
             }
+            self.zc_poll();
             if self.pending.is_some() && self.service_pending()? {
                 progressed = true;
             }

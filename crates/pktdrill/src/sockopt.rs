@@ -47,6 +47,8 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "IP_TOS",
     "IP_MTU_DISCOVER",
     "TCP_INQ",
+    "SO_ZEROCOPY",
+    "SO_MARK",
 ];
 
 /// `getsockopt` options the runner can answer.
@@ -67,6 +69,7 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "TCP_LINGER2",
     "IPV6_V6ONLY",
     "TCP_INQ",
+    "SO_ZEROCOPY",
 ];
 
 /// The option name of a `(get|set)sockopt` line.
@@ -111,6 +114,21 @@ impl Runner<'_> {
                 if let Some(x) = self.fds.get_mut(&fd) {
                     x.inq = v != 0;
                 }
+                return Ok((0, None));
+            }
+            // A socket flag: MSG_ZEROCOPY sends are notified on the error queue (see
+            // `zerocopy`).
+            "SO_ZEROCOPY" => {
+                let v = self.int_arg(sc, 3)?;
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.zerocopy = v != 0;
+                }
+                return Ok((0, None));
+            }
+            // The packet mark selects routes and firewall rules; synack has neither, so
+            // it changes nothing on the wire.
+            "SO_MARK" => {
+                let _ = self.int_arg(sc, 3)?;
                 return Ok((0, None));
             }
             // Linux keeps a TCP socket's ECN bits; the DSCP part is not modelled, so a
@@ -231,6 +249,10 @@ impl Runner<'_> {
             }
             "TCP_INQ" => {
                 self.check_out_value(sc, 3, i64::from(f.inq))?;
+                return Ok((0, None));
+            }
+            "SO_ZEROCOPY" => {
+                self.check_out_value(sc, 3, i64::from(f.zerocopy))?;
                 return Ok((0, None));
             }
             "SO_REUSEADDR" => SockOptName::ReuseAddr,

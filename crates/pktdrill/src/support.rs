@@ -70,10 +70,12 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             | "TCP_FASTOPEN_CONNECT"
             | "TCP_FASTOPEN_KEY"
             | "TCP_FASTOPEN_NO_COOKIE" => return Err(format!("needs Fast Open ({s})")),
-            "MSG_ZEROCOPY" | "SO_ZEROCOPY" => return Err(format!("needs zerocopy ({s})")),
             "SO_TIMESTAMPING" => return Err(format!("needs timestamping ({s})")),
             "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
-            "MSG_PEEK" | "MSG_ERRQUEUE" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
+            "MSG_ERRQUEUE" if name != "recvmsg" => {
+                return Err(format!("needs {name}() with MSG_ERRQUEUE"))
+            }
+            "MSG_PEEK" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
                 return Err(format!(
                     "needs the {s} flag, which the engine's send/recv lack"
                 ))
@@ -109,14 +111,39 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         },
         "sendmsg" | "recvmsg" => {
             if let Some(m) = sc.args.get(1) {
+                let errqueue = sc.args.get(2).is_some_and(|f| {
+                    let mut syms = Vec::new();
+                    sym_in(f, &mut syms);
+                    syms.iter().any(|s| s == "MSG_ERRQUEUE")
+                });
                 if let Some(c) = m.field("msg_control") {
-                    let inq_only = match c {
+                    let supported = match c {
+                        Expr::Array(v) if name == "recvmsg" && errqueue => {
+                            v.iter().all(is_zerocopy_cmsg)
+                        }
                         Expr::Array(v) => name == "recvmsg" && v.iter().all(is_inq_cmsg),
                         Expr::Ellipsis => true,
                         _ => false,
                     };
-                    if !inq_only {
+                    if !supported {
                         return Err("needs cmsg (msg_control)".into());
+                    }
+                }
+                let zerocopy_send = name == "sendmsg"
+                    && sc.args.get(2).is_some_and(|f| {
+                        let mut syms = Vec::new();
+                        sym_in(f, &mut syms);
+                        syms.iter().any(|s| s == "MSG_ZEROCOPY")
+                    });
+                if let Some(Expr::Array(iov)) = m.field("msg_iov") {
+                    if zerocopy_send && iov.len() > crate::zerocopy::MAX_SKB_FRAGS {
+                        return Err(format!(
+                            "needs zerocopy's segmentation: a MSG_ZEROCOPY send of {} iovec \
+                             elements, one fragment each, at most {} per skb \
+                             (MAX_SKB_FRAGS)",
+                            iov.len(),
+                            crate::zerocopy::MAX_SKB_FRAGS
+                        ));
                     }
                 }
             }
@@ -124,6 +151,13 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// A zerocopy notification `{cmsg_level=..., cmsg_type=..., cmsg_data={ee_origin=
+/// SO_EE_ORIGIN_ZEROCOPY, ...}}`.
+fn is_zerocopy_cmsg(c: &Expr) -> bool {
+    matches!(c.field("cmsg_data").and_then(|d| d.field("ee_origin")),
+        Some(Expr::Sym(o)) if o == "SO_EE_ORIGIN_ZEROCOPY")
 }
 
 /// A `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=N}` control message.

@@ -31,6 +31,8 @@ pub(crate) enum Op {
         flags: synack::SendFlags,
         /// The buffer is NULL: what would be sent faults (EFAULT).
         null: bool,
+        /// MSG_ZEROCOPY was asked for (it counts with SO_ZEROCOPY set).
+        zerocopy: bool,
     },
     Connect {
         fd: i64,
@@ -101,7 +103,7 @@ fn sym_value(s: &str) -> Option<i64> {
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
         "TCP_INQ" | "TCP_CM_INQ" => TCP_INQ,
-        _ => return crate::poll::sym_value(s),
+        _ => return crate::poll::sym_value(s).or_else(|| crate::zerocopy::sym_value(s)),
     })
 }
 
@@ -228,6 +230,14 @@ impl Runner<'_> {
                     want_fd: sc.result.as_int().unwrap_or(-1),
                 })
             }
+            "recvmsg"
+                if sc.args.get(2).and_then(int_of).unwrap_or(0) & crate::zerocopy::MSG_ERRQUEUE
+                    != 0 =>
+            {
+                let (fd, _) = self.fd(sc)?;
+                let (ret, errno) = self.recv_errqueue(sc, fd)?;
+                return self.check_result(sc, ret, errno.as_deref());
+            }
             "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
                 let (fd, _) = self.fd(sc)?;
                 let len = match name {
@@ -271,6 +281,7 @@ impl Runner<'_> {
                 };
                 Some(Op::Write {
                     fd,
+                    zerocopy: msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0,
                     null: is_null(sc.args.get(1)),
                     total: len,
                     left: len,
@@ -443,6 +454,7 @@ impl Runner<'_> {
                                 tos: 0,
                                 // The child is a copy of the listener's tcp_sock.
                                 inq: f.inq,
+                                zerocopy: f.zerocopy,
                             },
                         );
                         Attempt::Done(n, None)
@@ -477,6 +489,7 @@ impl Runner<'_> {
                 left,
                 flags,
                 null,
+                zerocopy,
             } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
@@ -507,8 +520,11 @@ impl Runner<'_> {
                 // MSG_EOR applies to the last piece of the data only.
                 let mut piece_flags = *flags;
                 piece_flags.eor &= zeros.len() >= *left;
+                let unsent_before = self.stack.tcp_info(f.h).map_or(0, |i| i.notsent_bytes);
                 match self.stack.send_with(f.h, &zeros, piece_flags) {
                     Ok(n) => {
+                        let first = *left == *total;
+                        self.zc_wrote(f.h, n, *zerocopy && f.zerocopy, first, unsent_before);
                         *left -= n.min(*left);
                         if *left == 0 || nonblocking {
                             Attempt::Done((*total - *left) as i64, None)
@@ -613,6 +629,7 @@ impl Runner<'_> {
                     so_error_reported: false,
                     tos: 0,
                     inq: false,
+                    zerocopy: false,
                 },
             );
             self.start_socket();

@@ -60,6 +60,7 @@ fn every_topic_has_scripts() {
         "linger",
         "info",
         "poll",
+        "zerocopy",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

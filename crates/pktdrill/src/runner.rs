@@ -859,6 +859,15 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// The handle of the connection under test, if the script holds an fd for it.
+    fn sut_handle(&mut self) -> Option<synack::SocketHandle> {
+        let handles: Vec<synack::SocketHandle> = self.fds.values().map(|f| f.h).collect();
+        handles.into_iter().find(|&h| {
+            self.stack.local_addr(h).ok() == Some(self.sut_local)
+                && self.stack.peer_addr(h).ok() == Some(self.sut_remote)
+        })
+    }
+
     fn code(&mut self, code: &str) -> Res<()> {
         let asserts = python::parse(code).map_err(Stop::Unsupported)?;
         let Some(info) = self.stack.tcp_info_by_addr(self.sut_local, self.sut_remote) else {
@@ -868,6 +877,15 @@ impl Runner<'_> {
             ));
         };
         let mut vars = python::tcpi_vars(&info);
+        if let Some(h) = self.sut_handle() {
+            use synack::{SockOpt, SockOptName};
+            if let Ok(SockOpt::RecvBuffer(n)) = self.stack.get_option(h, SockOptName::RecvBuffer) {
+                vars.insert("SK_MEMINFO_RCVBUF".into(), n as i64);
+            }
+            if let Ok(SockOpt::SendBuffer(n)) = self.stack.get_option(h, SockOptName::SendBuffer) {
+                vars.insert("SK_MEMINFO_SNDBUF".into(), n as i64);
+            }
+        }
         for a in &asserts {
             match a.run(&mut vars) {
                 Ok(true) => {}

@@ -53,6 +53,7 @@ mod shell;
 mod sockopt;
 mod support;
 mod syscalls;
+mod tstamp;
 mod zerocopy;
 
 use std::fmt;

@@ -581,7 +581,11 @@ impl Runner<'_> {
         }
         let shown = remap::to_script_space(&live.bytes, map);
         self.log('>', &shown, "");
+        let (seq, len) = (live.seq, live.payload_len);
         self.sniffed.push_back((dst, live));
+        if mine {
+            self.ts_outbound(seq, len);
+        }
     }
 
     /// Starts a new connection under test from the peer's side; `ports` are the script's
@@ -860,7 +864,7 @@ impl Runner<'_> {
     }
 
     /// The handle of the connection under test, if the script holds an fd for it.
-    fn sut_handle(&mut self) -> Option<synack::SocketHandle> {
+    pub(crate) fn sut_handle(&mut self) -> Option<synack::SocketHandle> {
         let handles: Vec<synack::SocketHandle> = self.fds.values().map(|f| f.h).collect();
         handles.into_iter().find(|&h| {
             self.stack.local_addr(h).ok() == Some(self.sut_local)

@@ -49,6 +49,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "TCP_INQ",
     "SO_ZEROCOPY",
     "SO_MARK",
+    "SO_TIMESTAMPING",
 ];
 
 /// `getsockopt` options the runner can answer.
@@ -124,6 +125,10 @@ impl Runner<'_> {
                     x.zerocopy = v != 0;
                 }
                 return Ok((0, None));
+            }
+            "SO_TIMESTAMPING" => {
+                let v = self.int_arg(sc, 3)?;
+                return Ok(self.set_timestamping(fd, v));
             }
             // The packet mark selects routes and firewall rules; synack has neither, so
             // it changes nothing on the wire.

@@ -62,7 +62,16 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         return Err(format!("needs {}", need(name)));
     }
     let mut syms = Vec::new();
-    sc.args.iter().for_each(|a| sym_in(a, &mut syms));
+    for (i, a) in sc.args.iter().enumerate() {
+        match a {
+            // recvmsg's msg_flags are output flags (MSG_TRUNC says the data was cut).
+            Expr::Struct(fields) if i == 1 && name == "recvmsg" => fields
+                .iter()
+                .filter(|(n, _)| n.as_deref() != Some("msg_flags"))
+                .for_each(|(_, x)| sym_in(x, &mut syms)),
+            _ => sym_in(a, &mut syms),
+        }
+    }
     for s in &syms {
         match s.as_str() {
             "MSG_FASTOPEN"
@@ -70,7 +79,6 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             | "TCP_FASTOPEN_CONNECT"
             | "TCP_FASTOPEN_KEY"
             | "TCP_FASTOPEN_NO_COOKIE" => return Err(format!("needs Fast Open ({s})")),
-            "SO_TIMESTAMPING" => return Err(format!("needs timestamping ({s})")),
             "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
             "MSG_ERRQUEUE" if name != "recvmsg" => {
                 return Err(format!("needs {name}() with MSG_ERRQUEUE"))
@@ -119,7 +127,7 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
                 if let Some(c) = m.field("msg_control") {
                     let supported = match c {
                         Expr::Array(v) if name == "recvmsg" && errqueue => {
-                            v.iter().all(is_zerocopy_cmsg)
+                            v.iter().all(is_errqueue_cmsg)
                         }
                         Expr::Array(v) => name == "recvmsg" && v.iter().all(is_inq_cmsg),
                         Expr::Ellipsis => true,
@@ -153,11 +161,12 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
     Ok(())
 }
 
-/// A zerocopy notification `{cmsg_level=..., cmsg_type=..., cmsg_data={ee_origin=
-/// SO_EE_ORIGIN_ZEROCOPY, ...}}`.
-fn is_zerocopy_cmsg(c: &Expr) -> bool {
+/// A message of the error queue the runner keeps: a zerocopy or timestamping
+/// `{cmsg_data={ee_origin=..., ...}}`, or an `SCM_TIMESTAMPING` time.
+fn is_errqueue_cmsg(c: &Expr) -> bool {
     matches!(c.field("cmsg_data").and_then(|d| d.field("ee_origin")),
-        Some(Expr::Sym(o)) if o == "SO_EE_ORIGIN_ZEROCOPY")
+        Some(Expr::Sym(o)) if o == "SO_EE_ORIGIN_ZEROCOPY" || o == "SO_EE_ORIGIN_TIMESTAMPING")
+        || matches!(c.field("cmsg_type"), Some(Expr::Sym(t)) if t == "SCM_TIMESTAMPING")
 }
 
 /// A `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=N}` control message.

@@ -103,7 +103,11 @@ fn sym_value(s: &str) -> Option<i64> {
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
         "TCP_INQ" | "TCP_CM_INQ" => TCP_INQ,
-        _ => return crate::poll::sym_value(s).or_else(|| crate::zerocopy::sym_value(s)),
+        _ => {
+            return crate::poll::sym_value(s)
+                .or_else(|| crate::zerocopy::sym_value(s))
+                .or_else(|| crate::tstamp::sym_value(s))
+        }
     })
 }
 
@@ -527,13 +531,17 @@ impl Runner<'_> {
                         self.zc_wrote(f.h, n, *zerocopy && f.zerocopy, first, unsent_before);
                         *left -= n.min(*left);
                         if *left == 0 || nonblocking {
+                            self.ts_wrote(f.h);
                             Attempt::Done((*total - *left) as i64, None)
                         } else {
                             Attempt::Block
                         }
                     }
                     Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
-                    Err(_) if sent > 0 => Attempt::Done(sent as i64, None),
+                    Err(_) if sent > 0 => {
+                        self.ts_wrote(f.h);
+                        Attempt::Done(sent as i64, None)
+                    }
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
             }

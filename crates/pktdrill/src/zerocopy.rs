@@ -64,15 +64,26 @@ struct Range {
     end: u64,
 }
 
-/// A socket's zerocopy bookkeeping.
+/// One entry of a socket's error queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// Zerocopy ids `lo..=hi` completed.
+    Zerocopy(u32, u32),
+    /// A transmit timestamp (see `tstamp`): its kind (`SCM_TSTAMP_*`), key and time (µs).
+    Tstamp(u32, u32, i64),
+}
+
+/// A socket's zerocopy and timestamping bookkeeping.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Zc {
     next_id: u32,
     /// Bytes the program has written on the socket so far.
-    written: u64,
+    pub written: u64,
     pending: VecDeque<Range>,
-    /// Completed `(lo, hi)` notifications not yet read.
-    errq: VecDeque<(u32, u32)>,
+    /// The error queue: notifications not yet read.
+    pub errq: VecDeque<Note>,
+    /// SO_TIMESTAMPING's flags and state.
+    pub ts: crate::tstamp::Ts,
 }
 
 /// The zerocopy state of every socket, by handle.
@@ -124,7 +135,7 @@ impl Runner<'_> {
         let handles: Vec<SocketHandle> = self
             .zc
             .iter()
-            .filter(|(_, z)| !z.pending.is_empty())
+            .filter(|(_, z)| !z.pending.is_empty() || z.ts.waiting_ack())
             .map(|(h, _)| *h)
             .collect();
         for h in handles {
@@ -132,15 +143,17 @@ impl Runner<'_> {
                 continue;
             };
             let acked = info.bytes_acked;
+            let now = self.now;
             let mut woke = false;
             if let Some(z) = self.zc.get_mut(&h) {
+                woke |= z.ts.on_acked(acked, now, &mut z.errq);
                 while z.pending.front().is_some_and(|r| r.end <= acked) {
                     let Some(r) = z.pending.pop_front() else {
                         break;
                     };
                     match z.errq.back_mut() {
-                        Some(last) if last.1.wrapping_add(1) == r.lo => last.1 = r.hi,
-                        _ => z.errq.push_back((r.lo, r.hi)),
+                        Some(Note::Zerocopy(_, hi)) if hi.wrapping_add(1) == r.lo => *hi = r.hi,
+                        _ => z.errq.push_back(Note::Zerocopy(r.lo, r.hi)),
                     }
                     woke = true;
                 }
@@ -157,45 +170,77 @@ impl Runner<'_> {
     }
 
     /// `recvmsg(fd, {... msg_control=[...]}, MSG_ERRQUEUE)`: `(return, errno)`; the first
-    /// notification's control message is checked against the script's.
+    /// notification's control messages are checked against the script's.
     pub(crate) fn recv_errqueue(&mut self, sc: &Syscall, fd: i64) -> Res<(i64, Option<String>)> {
         let Some(h) = self.fds.get(&fd).map(|f| f.h) else {
             return Ok((-1, Some("EBADF".into())));
         };
-        let Some((lo, hi)) = self.zc.get_mut(&h).and_then(|z| z.errq.pop_front()) else {
+        let Some(note) = self.zc.get_mut(&h).and_then(|z| z.errq.pop_front()) else {
             return Ok((-1, Some("EAGAIN".into())));
         };
         let v6_socket = self.set.ip != IpVersion::Ipv4;
         let (level, ty) = if v6_socket { (41, 25) } else { (0, 11) };
-        let got: [(&str, i64); 8] = [
-            ("cmsg_level", level),
-            ("cmsg_type", ty),
-            ("ee_errno", 0),
-            ("ee_origin", ORIGIN_ZEROCOPY),
-            ("ee_type", 0),
-            ("ee_code", CODE_COPIED),
-            ("ee_info", i64::from(lo)),
-            ("ee_data", i64::from(hi)),
-        ];
+        // The RECVERR message's fields, and the timestamp's time if any.
+        let (fields, at): ([(&str, i64); 6], Option<i64>) = match note {
+            Note::Zerocopy(lo, hi) => (
+                [
+                    ("ee_errno", 0),
+                    ("ee_origin", ORIGIN_ZEROCOPY),
+                    ("ee_type", 0),
+                    ("ee_code", CODE_COPIED),
+                    ("ee_info", i64::from(lo)),
+                    ("ee_data", i64::from(hi)),
+                ],
+                None,
+            ),
+            Note::Tstamp(kind, key, at) => (
+                [
+                    ("ee_errno", crate::tstamp::ENOMSG),
+                    ("ee_origin", crate::tstamp::ORIGIN_TIMESTAMPING),
+                    ("ee_type", 0),
+                    ("ee_code", 0),
+                    ("ee_info", i64::from(kind)),
+                    ("ee_data", i64::from(key)),
+                ],
+                Some(at),
+            ),
+        };
+        let what = match note {
+            Note::Zerocopy(lo, hi) => format!("the notification of ids {lo}..{hi}"),
+            Note::Tstamp(kind, key, at) => format!(
+                "timestamp {} of key {key} at {} s",
+                crate::tstamp::kind_name(kind),
+                crate::report::secs(at)
+            ),
+        };
         let msg = sc.args.get(1);
         let cmsgs = match msg.and_then(|m| m.field("msg_control")) {
             Some(Expr::Array(v)) => v.clone(),
             _ => Vec::new(),
         };
-        if cmsgs.len() > 1 {
-            return Err(Stop::Unsupported(format!(
-                "line {}: recvmsg(MSG_ERRQUEUE) expecting {} control messages",
-                self.line,
-                cmsgs.len()
-            )));
-        }
-        if let Some(c) = cmsgs.first() {
-            let data = c.field("cmsg_data");
-            for (name, value) in got {
-                let want = match name {
-                    "cmsg_level" | "cmsg_type" => c.field(name),
-                    _ => data.and_then(|d| d.field(name)),
+        for c in &cmsgs {
+            let lvl = c.field("cmsg_level");
+            let is_ts =
+                matches!(c.field("cmsg_type"), Some(Expr::Sym(t)) if t == "SCM_TIMESTAMPING");
+            if is_ts {
+                let Some(at) = at else {
+                    return Err(self.fail(
+                        format!("recvmsg(MSG_ERRQUEUE): expected a timestamp, got {what}"),
+                        None,
+                    ));
                 };
+                self.check_scm_time(c.field("cmsg_data"), at, &what)?;
+                continue;
+            }
+            let data = c.field("cmsg_data");
+            let mut checks: Vec<(&str, Option<&Expr>, i64)> = vec![
+                ("cmsg_level", lvl, level),
+                ("cmsg_type", c.field("cmsg_type"), ty),
+            ];
+            for (name, value) in fields {
+                checks.push((name, data.and_then(|d| d.field(name)), value));
+            }
+            for (name, want, value) in checks {
                 let Some(want) = want else { continue };
                 let want = match want {
                     Expr::Sym(s) if s == "CMSG_LEVEL_IP" => Some(level),
@@ -207,8 +252,7 @@ impl Runner<'_> {
                     Some(w) => {
                         return Err(self.fail(
                             format!(
-                                "recvmsg(MSG_ERRQUEUE): expected {name} {w}, got {value} (the \
-                                 notification of ids {lo}..{hi})"
+                                "recvmsg(MSG_ERRQUEUE): expected {name} {w}, got {value} ({what})"
                             ),
                             None,
                         ))

@@ -61,6 +61,7 @@ fn every_topic_has_scripts() {
         "info",
         "poll",
         "zerocopy",
+        "timestamping",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

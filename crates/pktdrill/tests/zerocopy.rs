@@ -1,5 +1,5 @@
-//! MSG_ZEROCOPY notifications: the project's script passes, and changing what it
-//! expects makes it fail with what was reported.
+//! MSG_ZEROCOPY notifications and SO_TIMESTAMPING timestamps: the project's scripts
+//! pass, and changing what they expect makes them fail with what was reported.
 
 use std::path::Path;
 
@@ -40,4 +40,21 @@ fn notifications_are_checked() {
         fail_message(&off),
         "poll(): pollfd 0 (fd 4): expected revents POLLOUT|POLLERR, got POLLOUT"
     );
+}
+
+#[test]
+fn timestamps_are_checked() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/timestamping/tx-timestamps.pkt");
+    let s = std::fs::read_to_string(p).expect("the timestamping script");
+    assert!(run_str("t.pkt", &s, &Options::default()).is_pass());
+    // The ACK timestamp was taken at 0.2 s.
+    let late = s.replacen("scm_nsec=200000000", "scm_nsec=300000000", 1);
+    assert_eq!(
+        fail_message(&late),
+        "recvmsg(MSG_ERRQUEUE): expected a timestamp at 0.300000 s, got timestamp \
+         SCM_TSTAMP_ACK of key 999 at 0.200000 s"
+    );
+    // Keys count from where OPT_ID was set: the last byte is 999, not 1499.
+    let key = s.replacen("ee_data=999", "ee_data=1499", 1);
+    assert!(fail_message(&key).starts_with("recvmsg(MSG_ERRQUEUE): expected ee_data 1499, got 999"));
 }

@@ -448,7 +448,9 @@ impl Runner<'_> {
 
     /// Whether `fd` names a socket or an epoll instance.
     pub(crate) fn fd_in_use(&self, fd: i64) -> bool {
-        self.fds.contains_key(&fd) || self.epolls.contains_key(&fd)
+        self.fds.contains_key(&fd)
+            || self.epolls.contains_key(&fd)
+            || self.open_files.contains_key(&fd)
     }
 
     /// `close()` of an epoll instance; `None` if `fd` is not one.

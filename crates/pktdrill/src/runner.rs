@@ -208,6 +208,10 @@ pub(crate) struct Runner<'a> {
     pub epolls: BTreeMap<i64, crate::poll::Epoll>,
     /// MSG_ZEROCOPY bookkeeping by socket.
     pub zc: crate::zerocopy::ZcTable,
+    /// Files of zeros the script's shell commands made, by path, with their sizes.
+    pub files: HashMap<String, u64>,
+    /// Files open()ed by the script: fd to path and read position.
+    pub open_files: BTreeMap<i64, (String, u64)>,
 }
 
 /// Most timer deadlines one script may run through.
@@ -232,15 +236,22 @@ pub(crate) fn run(
     // come from a fixed seed.
     let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
     // --init_scripts first, then the script's init command, as packetdrill runs them.
+    let mut init_actions = Vec::new();
     for file in &opts.init_scripts {
         match shell::interpret_file(file, &config, shell::Env::script(dir)) {
-            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
+            Ok(actions) => {
+                actions.iter().for_each(|a| apply(&mut config, a));
+                init_actions.extend(actions);
+            }
             Err(e) => return Outcome::Unsupported(format!("--init_scripts: {e}")),
         }
     }
     if let Some((text, _)) = &script.init {
         match shell::interpret(text, &config, dir) {
-            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
+            Ok(actions) => {
+                actions.iter().for_each(|a| apply(&mut config, a));
+                init_actions.extend(actions);
+            }
             Err(e) => return Outcome::Unsupported(e),
         }
     }
@@ -283,7 +294,12 @@ pub(crate) fn run(
         nstat_base: HashMap::new(),
         epolls: BTreeMap::new(),
         zc: HashMap::new(),
+        files: HashMap::new(),
+        open_files: BTreeMap::new(),
     };
+    for a in &init_actions {
+        r.file_action(a);
+    }
     match r.run_events(&script.events) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Fail(f)) => Outcome::Fail(f),
@@ -293,6 +309,8 @@ pub(crate) fn run(
 
 fn apply(config: &mut Config, a: &ShellAction) {
     match a {
+        // Files are the runner's (see `Runner::files`), set up once it exists.
+        ShellAction::File(..) => {}
         ShellAction::Defaults => shell::apply_profile(config),
         ShellAction::Sysctl(k, v) => {
             // Validated by `shell::interpret`.
@@ -399,6 +417,8 @@ impl Runner<'_> {
                     for a in &actions {
                         if let ShellAction::Nstat { check, update } = a {
                             self.nstat(check.as_ref(), *update)?;
+                        } else if let ShellAction::File(..) = a {
+                            self.file_action(a);
                         } else {
                             apply(self.stack.config_mut(), a);
                         }
@@ -861,6 +881,16 @@ impl Runner<'_> {
             self.nstat_base = now;
         }
         Ok(())
+    }
+
+    /// Makes or removes a file of zeros.
+    fn file_action(&mut self, a: &ShellAction) {
+        if let ShellAction::File(path, size) = a {
+            match size {
+                Some(n) => self.files.insert(path.clone(), *n),
+                None => self.files.remove(path),
+            };
+        }
     }
 
     /// The handle of the connection under test, if the script holds an fd for it.

@@ -297,6 +297,10 @@ impl Runner<'_> {
             }
             "connect" => return self.connect(sc, blocking),
             "poll" | "epoll_wait" => Some(Op::Poll(Box::new(self.poll_call(sc)?))),
+            "sendfile" => match self.sendfile_op(sc)? {
+                Ok(op) => Some(op),
+                Err(errno) => return self.check_result(sc, -1, Some(errno)),
+            },
             _ => None,
         };
         let Some(op) = op else {
@@ -646,12 +650,16 @@ impl Runner<'_> {
         match name {
             "epoll_create" | "epoll_create1" => return self.epoll_create(sc),
             "epoll_ctl" => return self.epoll_ctl(sc),
+            "open" => return self.open_file(sc),
             _ => {}
         }
         let (fd, f) = self.fd(sc)?;
         if name == "close" {
             if let Some(r) = self.close_epoll(fd) {
                 return Ok(r);
+            }
+            if self.open_files.remove(&fd).is_some() {
+                return Ok((0, None));
             }
         }
         let Some(f) = f else {
@@ -757,6 +765,62 @@ impl Runner<'_> {
             }
             _ => return Err("ENOTTY"),
         })
+    }
+
+    /// `open(path, flags)` of a file of zeros a shell command made.
+    fn open_file(&mut self, sc: &Syscall) -> Res<(i64, Option<String>)> {
+        let Some(Expr::Str(path, _)) = sc.args.first() else {
+            return Err(Stop::Unsupported(format!(
+                "line {}: open() without a path string",
+                self.line
+            )));
+        };
+        if !self.files.contains_key(path) {
+            return Ok((-1, Some("ENOENT".into())));
+        }
+        let want = sc.result.as_int().unwrap_or(-1);
+        let n = if want >= 0 && !self.fd_in_use(want) {
+            want
+        } else {
+            self.free_fd()
+        };
+        self.open_files.insert(n, (path.clone(), 0));
+        Ok((n, None))
+    }
+
+    /// `sendfile(out_fd, in_fd, offset, count)` from a file of zeros: a write of what
+    /// the file holds from the offset (`[n]`, or the file's position for NULL, which
+    /// advances), at most `count`; or the errno.
+    fn sendfile_op(&mut self, sc: &Syscall) -> Res<Result<Op, &'static str>> {
+        let out = self.int_arg(sc, 0)?;
+        let input = self.int_arg(sc, 1)?;
+        let count = usize::try_from(self.int_arg(sc, 3)?).unwrap_or(0);
+        if !self.fds.contains_key(&out) {
+            return Ok(Err("EBADF"));
+        }
+        let Some((path, pos)) = self.open_files.get(&input).cloned() else {
+            return Ok(Err("EBADF"));
+        };
+        let size = self.files.get(&path).copied().unwrap_or(0);
+        let explicit = match self.arg(sc, 2)? {
+            Expr::Sym(s) if s == "NULL" => None,
+            e => int_of(e).map(|v| v.max(0) as u64),
+        };
+        let from = explicit.unwrap_or(pos);
+        let n = size.saturating_sub(from).min(count as u64) as usize;
+        if explicit.is_none() {
+            if let Some(f) = self.open_files.get_mut(&input) {
+                f.1 = from + n as u64;
+            }
+        }
+        Ok(Ok(Op::Write {
+            fd: out,
+            total: n,
+            left: n,
+            flags: synack::SendFlags::default(),
+            null: false,
+            zerocopy: false,
+        }))
     }
 
     /// The TCP_CM_INQ value a recvmsg's `msg_control` expects, if it names one; any

@@ -156,6 +156,12 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// After the run, print a CORPUS.md table row (`| path | unsupported | need |`) for
+    /// each unsupported script, the path from the folder that holds the corpus
+    /// directories (`google-packetdrill/...`), grouped by need.
+    #[arg(long = "unsupported-rows")]
+    pub unsupported_rows: bool,
+
     /// Compare the results with the expected ones listed in FILE (Markdown table rows
     /// `| path.pkt | fail or unsupported | why |`, as in crates/pktdrill/CORPUS.md):
     /// report what is unexpected, and exit 0 when every result is as expected.
@@ -183,6 +189,44 @@ fn runs_note(runs: &[HarnessRun]) -> String {
         })
         .collect();
     format!(" [{}]", parts.join(", "))
+}
+
+/// A script's path as CORPUS.md rows give it: from the folder holding the corpus
+/// directories (the path's part after `conformance/`, else as given), `/`-separated.
+fn row_path(path: &std::path::Path) -> String {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let from = parts
+        .iter()
+        .rposition(|p| p == "conformance")
+        .map_or(0, |i| i + 1);
+    parts[from..].join("/")
+}
+
+/// Prints `| path | unsupported | need |` rows, the most common needs first; the line
+/// number a need starts with is dropped, `|` escaped.
+fn print_rows(rows: &mut [(String, String)]) {
+    let need = |r: &str| {
+        let r = match r.split_once(": ") {
+            Some((l, rest)) if l.starts_with("line ") => rest,
+            _ => r,
+        };
+        r.replace('|', "\\|")
+    };
+    let mut count = std::collections::HashMap::new();
+    for (_, r) in rows.iter() {
+        *count.entry(need(r)).or_insert(0usize) += 1;
+    }
+    rows.sort_by(|a, b| {
+        let (na, nb) = (need(&a.1), need(&b.1));
+        count[&nb].cmp(&count[&na]).then(na.cmp(&nb))
+    });
+    println!("| script | result | why |\n|---|---|---|");
+    for (p, r) in rows.iter() {
+        println!("| {p} | unsupported | {} |", need(r));
+    }
 }
 
 /// The exit status of a usage error (clap's).
@@ -235,6 +279,7 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
     };
     let (mut pass, mut fail, mut unsupported, mut expected_fail) = (0, 0, 0, 0);
     let mut unexpected = Vec::new();
+    let mut rows: Vec<(String, String)> = Vec::new();
     for path in &scripts {
         let shown = path.display();
         let (outcome, runs) = match args.harness {
@@ -292,11 +337,15 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
             }
             Outcome::Unsupported(reason) => {
                 unsupported += 1;
+                rows.push((row_path(path), reason.clone()));
                 if !args.quiet || verdict.is_some_and(|v| !v.is_expected()) {
                     println!("UNSUPPORTED {shown}: {reason}{note}");
                 }
             }
         }
+    }
+    if args.unsupported_rows {
+        print_rows(&mut rows);
     }
     let Some(expect) = expect else {
         println!("{pass} passed, {fail} failed, {unsupported} unsupported");

@@ -180,3 +180,47 @@ fn the_corpus_list_is_valid() {
             || r.path.starts_with("linux-selftests/")
             || r.path.starts_with("gvisor/")));
 }
+
+#[test]
+fn unsupported_rows_and_the_ksft_harness() {
+    let dir = std::env::temp_dir().join(format!("synack-rows-{}", std::process::id()));
+    let corpus = dir.join("conformance/some-corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("tfo.pkt"),
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+         +0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        corpus.join("v6.pkt"),
+        "--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+    )
+    .unwrap();
+    let (out, stdout) = synack(&[
+        "pktdrill",
+        "run",
+        "-q",
+        "--harness",
+        "ksft",
+        "--unsupported-rows",
+        &corpus.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("| some-corpus/tfo.pkt | unsupported | needs Fast Open (TCP_FASTOPEN) |"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("v6.pkt |"), "{stdout}");
+    let (_, stdout) = synack(&[
+        "pktdrill",
+        "run",
+        "--harness",
+        "ksft",
+        &corpus.display().to_string(),
+    ]);
+    // The script that names IPv6 runs once, in IPv6; the other in both versions.
+    assert!(stdout.contains("v6.pkt [ipv6]"), "{stdout}");
+    assert!(stdout.contains("tfo.pkt [ipv4, ipv6]"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

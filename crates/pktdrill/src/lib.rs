@@ -24,7 +24,8 @@
 //!   (`< 40001>8080 S ...`, an extension for backlog tests); `compare` the outbound
 //!   checks with TSO-style joining; `syscalls`
 //!   the socket calls over the engine's API with Linux's errno results, `sockopt` the
-//!   socket options with Linux's ranges and reported values;
+//!   socket options with Linux's ranges and reported values; `poll` `poll()` and epoll
+//!   over the engine's readiness;
 //! - `report` renders an [`Outcome`];
 //! - [`expect`] reads a corpus's expected results (`CORPUS.md`) and tells what is
 //!   unexpected;
@@ -43,6 +44,7 @@ pub mod harness;
 pub mod lexer;
 mod packet;
 pub mod parser;
+mod poll;
 mod python;
 mod remap;
 mod report;
@@ -51,6 +53,8 @@ mod shell;
 mod sockopt;
 mod support;
 mod syscalls;
+mod tstamp;
+mod zerocopy;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -46,6 +46,10 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_rcv_wnd",
 ];
 
+/// The `SO_MEMINFO` values packetdrill also provides, which the runner takes from the
+/// socket's buffer sizes (`sk_rcvbuf`, `sk_sndbuf`).
+pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
+
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
     let v: [(&str, i64); 35] = [
@@ -252,12 +256,13 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
             for t in &cond {
                 if let T::Name(n) = t {
                     let known = FIELDS.contains(&n.as_str())
+                        || MEMINFO.contains(&n.as_str())
                         || CONSTS.iter().any(|(c, _)| c == n)
                         || defined.contains(n)
                         || matches!(n.as_str(), "and" | "or" | "not");
                     if !known {
                         return Err(if n.starts_with("tcpi_") {
-                            format!("%{{ }}% uses `{n}`, which the engine's SocketInfo lacks")
+                            format!("%{{ }}% uses `{n}`, which the engine's TcpInfo does not keep")
                         } else {
                             format!("%{{ }}% uses `{n}`, which is not supported")
                         });
@@ -271,7 +276,11 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
             };
             // Validate the syntax now, with dummy values (ones, so that nothing divides by
             // zero).
-            let mut ones: Vars = FIELDS.iter().map(|f| (f.to_string(), 1)).collect();
+            let mut ones: Vars = FIELDS
+                .iter()
+                .chain(MEMINFO)
+                .map(|f| (f.to_string(), 1))
+                .collect();
             for d in &defined {
                 ones.insert(d.clone(), 1);
             }

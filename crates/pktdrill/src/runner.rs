@@ -147,6 +147,10 @@ pub(crate) struct Fd {
     pub so_error_reported: bool,
     /// The IP_TOS set on the socket (the engine always sends TOS 0).
     pub tos: u8,
+    /// TCP_INQ: recvmsg() returns a TCP_CM_INQ control message.
+    pub inq: bool,
+    /// SO_ZEROCOPY: MSG_ZEROCOPY sends are notified on the error queue.
+    pub zerocopy: bool,
 }
 
 /// What the socket under test is.
@@ -200,6 +204,14 @@ pub(crate) struct Runner<'a> {
     dir: Option<&'a Path>,
     /// The counters as the last `nstat` without `-s` saw them.
     nstat_base: HashMap<String, u64>,
+    /// epoll instances by fd.
+    pub epolls: BTreeMap<i64, crate::poll::Epoll>,
+    /// MSG_ZEROCOPY bookkeeping by socket.
+    pub zc: crate::zerocopy::ZcTable,
+    /// Files of zeros the script's shell commands made, by path, with their sizes.
+    pub files: HashMap<String, u64>,
+    /// Files open()ed by the script: fd to path and read position.
+    pub open_files: BTreeMap<i64, (String, u64)>,
 }
 
 /// Most timer deadlines one script may run through.
@@ -220,25 +232,26 @@ pub(crate) fn run(
         Ok(s) => s,
         Err(e) => return Outcome::Fail(Box::new(Failure::script_error(0, String::new(), e))),
     };
-    if let Some(mss) = set.mss {
-        return Outcome::Unsupported(format!(
-            "--mss={mss}: inbound GSO packets (their segment size is what Linux's receive-MSS \
-             estimate sees), which the engine cannot take"
-        ));
-    }
     // Scripts replay exactly: the engine's secrets (timestamp offsets, ephemeral ports)
     // come from a fixed seed.
     let mut config = Config::seeded(0x5e1f_ac4b_0000_0001);
     // --init_scripts first, then the script's init command, as packetdrill runs them.
+    let mut init_actions = Vec::new();
     for file in &opts.init_scripts {
         match shell::interpret_file(file, &config, shell::Env::script(dir)) {
-            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
+            Ok(actions) => {
+                actions.iter().for_each(|a| apply(&mut config, a));
+                init_actions.extend(actions);
+            }
             Err(e) => return Outcome::Unsupported(format!("--init_scripts: {e}")),
         }
     }
     if let Some((text, _)) = &script.init {
         match shell::interpret(text, &config, dir) {
-            Ok(actions) => actions.iter().for_each(|a| apply(&mut config, a)),
+            Ok(actions) => {
+                actions.iter().for_each(|a| apply(&mut config, a));
+                init_actions.extend(actions);
+            }
             Err(e) => return Outcome::Unsupported(e),
         }
     }
@@ -279,7 +292,14 @@ pub(crate) fn run(
         steps: 0,
         dir,
         nstat_base: HashMap::new(),
+        epolls: BTreeMap::new(),
+        zc: HashMap::new(),
+        files: HashMap::new(),
+        open_files: BTreeMap::new(),
     };
+    for a in &init_actions {
+        r.file_action(a);
+    }
     match r.run_events(&script.events) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Fail(f)) => Outcome::Fail(f),
@@ -289,6 +309,8 @@ pub(crate) fn run(
 
 fn apply(config: &mut Config, a: &ShellAction) {
     match a {
+        // Files are the runner's (see `Runner::files`), set up once it exists.
+        ShellAction::File(..) => {}
         ShellAction::Defaults => shell::apply_profile(config),
         ShellAction::Sysctl(k, v) => {
             // Validated by `shell::interpret`.
@@ -395,6 +417,8 @@ impl Runner<'_> {
                     for a in &actions {
                         if let ShellAction::Nstat { check, update } = a {
                             self.nstat(check.as_ref(), *update)?;
+                        } else if let ShellAction::File(..) = a {
+                            self.file_action(a);
                         } else {
                             apply(self.stack.config_mut(), a);
                         }
@@ -460,28 +484,37 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Fires the next stack deadline if it is at or before `limit`; false if none is.
+    /// Fires the next deadline (the stack's, or a pending poll's timeout) if it is at or
+    /// before `limit`; false if none is.
     pub fn step(&mut self, limit: i64) -> Res<bool> {
-        match self.stack.poll_timeout() {
-            Some(d) if (d.total_micros() as i64) <= limit => {
-                self.steps += 1;
-                if self.steps > MAX_STEPS {
-                    return Err(self.fail(
-                        format!("more than {MAX_STEPS} timer deadlines: giving up"),
-                        None,
-                    ));
-                }
-                let d = d.total_micros() as i64;
-                if d > self.now {
-                    self.now = d;
-                }
-                self.stack
-                    .handle_timeout(Instant::from_micros(self.now as u64));
-                self.flush()?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        let stack_at = self.stack.poll_timeout().map(|d| d.total_micros() as i64);
+        let call_at = self.pending_deadline().filter(|d| *d > self.now);
+        let next = match (stack_at, call_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(x) => x,
+                None => return Ok(false),
+            },
+        };
+        if next > limit {
+            return Ok(false);
         }
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.fail(
+                format!("more than {MAX_STEPS} timer deadlines: giving up"),
+                None,
+            ));
+        }
+        if next > self.now {
+            self.now = next;
+        }
+        if stack_at.is_some_and(|a| a <= next) {
+            self.stack
+                .handle_timeout(Instant::from_micros(self.now as u64));
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     /// Drains transmissions and events and services the pending call, until quiet.
@@ -509,7 +542,9 @@ impl Runner<'_> {
                 if let EventKind::Closed(Some(e)) = ev.kind {
                     self.errors.insert(ev.socket, e);
                 }
+                self.epoll_wakeup(ev.socket, ev.kind);
             }
+            self.zc_poll();
             if self.pending.is_some() && self.service_pending()? {
                 progressed = true;
             }
@@ -566,7 +601,11 @@ impl Runner<'_> {
         }
         let shown = remap::to_script_space(&live.bytes, map);
         self.log('>', &shown, "");
+        let (seq, len) = (live.seq, live.payload_len);
         self.sniffed.push_back((dst, live));
+        if mine {
+            self.ts_outbound(seq, len);
+        }
     }
 
     /// Starts a new connection under test from the peer's side; `ports` are the script's
@@ -672,8 +711,16 @@ impl Runner<'_> {
                 .wrapping_add(u32::from(syn))
                 .wrapping_add(fin),
         );
-        self.stack
-            .handle_packet(Instant::from_micros(self.now as u64), &live);
+        let at = Instant::from_micros(self.now as u64);
+        match self.set.mss {
+            // packetdrill's --mss hands every inbound packet to the tun device with a
+            // virtio-net GSO header; Linux keeps it GSO only when it is longer than the
+            // segment size ("too small packets are not really GSO ones").
+            Some(mss) if live.len() > usize::from(mss) => {
+                self.stack.handle_packet_gso(at, &live, mss)
+            }
+            _ => self.stack.handle_packet(at, &live),
+        }
         self.flush()
     }
 
@@ -836,6 +883,25 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Makes or removes a file of zeros.
+    fn file_action(&mut self, a: &ShellAction) {
+        if let ShellAction::File(path, size) = a {
+            match size {
+                Some(n) => self.files.insert(path.clone(), *n),
+                None => self.files.remove(path),
+            };
+        }
+    }
+
+    /// The handle of the connection under test, if the script holds an fd for it.
+    pub(crate) fn sut_handle(&mut self) -> Option<synack::SocketHandle> {
+        let handles: Vec<synack::SocketHandle> = self.fds.values().map(|f| f.h).collect();
+        handles.into_iter().find(|&h| {
+            self.stack.local_addr(h).ok() == Some(self.sut_local)
+                && self.stack.peer_addr(h).ok() == Some(self.sut_remote)
+        })
+    }
+
     fn code(&mut self, code: &str) -> Res<()> {
         let asserts = python::parse(code).map_err(Stop::Unsupported)?;
         let Some(info) = self.stack.tcp_info_by_addr(self.sut_local, self.sut_remote) else {
@@ -845,6 +911,15 @@ impl Runner<'_> {
             ));
         };
         let mut vars = python::tcpi_vars(&info);
+        if let Some(h) = self.sut_handle() {
+            use synack::{SockOpt, SockOptName};
+            if let Ok(SockOpt::RecvBuffer(n)) = self.stack.get_option(h, SockOptName::RecvBuffer) {
+                vars.insert("SK_MEMINFO_RCVBUF".into(), n as i64);
+            }
+            if let Ok(SockOpt::SendBuffer(n)) = self.stack.get_option(h, SockOptName::SendBuffer) {
+                vars.insert("SK_MEMINFO_SNDBUF".into(), n as i64);
+            }
+        }
         for a in &asserts {
             match a.run(&mut vars) {
                 Ok(true) => {}

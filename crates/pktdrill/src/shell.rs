@@ -22,6 +22,9 @@ pub(crate) enum ShellAction {
     Sysctl(String, String),
     /// Nothing to do (restore scripts, metrics flush, pfifo qdisc, a knob already so).
     Noop,
+    /// A file of zeros the script's `open()` and `sendfile()` can use (`dd
+    /// if=/dev/zero of=PATH ...`), of this size; `None`: removed (`rm -f PATH`).
+    File(String, Option<u64>),
     /// `nstat`: compare (with `check`) and, unless `-s`, reset the counters' baseline.
     Nstat {
         /// `(counter, expected delta)`: `None` for "printed at all" (non-zero).
@@ -395,7 +398,13 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
             if stages.len() > 1 {
                 return Err(format!("shell pipeline `{}` is not supported", cmd.trim()));
             }
-            if harmless(base, w) {
+            if base == "rm" {
+                for p in w[1..].iter().filter(|a| !a.starts_with('-')) {
+                    out.push(ShellAction::File(p.clone(), None));
+                }
+            } else if base == "dd" {
+                out.push(dd(w)?);
+            } else if harmless(base, w) {
                 out.push(ShellAction::Noop);
             } else if let Some(path) = command_file(first, env) {
                 out.extend(interpret_file(&path, config, env)?);
@@ -419,6 +428,32 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
         }
     }
     Ok(out)
+}
+
+/// `dd if=/dev/zero of=PATH bs=N count=M`: a file of N * M zeros (the only payload
+/// packetdrill scripts send is zeros).
+fn dd(w: &[String]) -> Result<ShellAction, String> {
+    let arg = |k: &str| {
+        w.iter()
+            .find_map(|a| a.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+    };
+    let num = |k: &str, d: u64| -> Result<u64, String> {
+        arg(k).map_or(Ok(d), |v| {
+            v.parse()
+                .map_err(|_| format!("dd {k}={v}: expected a number of bytes or blocks"))
+        })
+    };
+    if arg("if") != Some("/dev/zero") {
+        return Err(format!(
+            "shell command `{}` is not supported: dd copies only /dev/zero here",
+            w.join(" ")
+        ));
+    }
+    let Some(of) = arg("of") else {
+        return Err("dd without of=FILE".into());
+    };
+    let size = num("bs", 512)?.saturating_mul(num("count", 0)?);
+    Ok(ShellAction::File(of.to_string(), Some(size)))
 }
 
 /// What an unsupported command asks of the stack, when it is a known kind.
@@ -478,6 +513,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("pfifo limit 0"), "{e}");
+    }
+
+    #[test]
+    fn zero_files() {
+        let c = Config::default();
+        assert_eq!(
+            interpret(
+                "/bin/rm -f /tmp/testfile\n/bin/dd bs=1 count=5 if=/dev/zero of=/tmp/testfile status=none",
+                &c,
+                None
+            )
+            .unwrap(),
+            vec![
+                ShellAction::File("/tmp/testfile".into(), None),
+                ShellAction::File("/tmp/testfile".into(), Some(5)),
+            ]
+        );
+        assert!(interpret("dd if=/dev/urandom of=/tmp/x count=1", &c, None).is_err());
     }
 
     #[test]

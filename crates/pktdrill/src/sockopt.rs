@@ -46,6 +46,10 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "IPV6_V6ONLY",
     "IP_TOS",
     "IP_MTU_DISCOVER",
+    "TCP_INQ",
+    "SO_ZEROCOPY",
+    "SO_MARK",
+    "SO_TIMESTAMPING",
 ];
 
 /// `getsockopt` options the runner can answer.
@@ -65,6 +69,8 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "TCP_KEEPCNT",
     "TCP_LINGER2",
     "IPV6_V6ONLY",
+    "TCP_INQ",
+    "SO_ZEROCOPY",
 ];
 
 /// The option name of a `(get|set)sockopt` line.
@@ -101,6 +107,34 @@ impl Runner<'_> {
                 } else {
                     errno("EINVAL")
                 });
+            }
+            // A flag of the socket that only shapes what recvmsg() returns (a control
+            // message with the bytes left to read), which the runner computes.
+            "TCP_INQ" => {
+                let v = self.int_arg(sc, 3)?;
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.inq = v != 0;
+                }
+                return Ok((0, None));
+            }
+            // A socket flag: MSG_ZEROCOPY sends are notified on the error queue (see
+            // `zerocopy`).
+            "SO_ZEROCOPY" => {
+                let v = self.int_arg(sc, 3)?;
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.zerocopy = v != 0;
+                }
+                return Ok((0, None));
+            }
+            "SO_TIMESTAMPING" => {
+                let v = self.int_arg(sc, 3)?;
+                return Ok(self.set_timestamping(fd, v));
+            }
+            // The packet mark selects routes and firewall rules; synack has neither, so
+            // it changes nothing on the wire.
+            "SO_MARK" => {
+                let _ = self.int_arg(sc, 3)?;
+                return Ok((0, None));
             }
             // Linux keeps a TCP socket's ECN bits; the DSCP part is not modelled, so a
             // packet sent while it is non-zero makes the script unsupported (see `flush`).
@@ -216,6 +250,14 @@ impl Runner<'_> {
             "SO_ERROR" => {
                 let v = self.so_error(fd, f);
                 self.check_out_value(sc, 3, v)?;
+                return Ok((0, None));
+            }
+            "TCP_INQ" => {
+                self.check_out_value(sc, 3, i64::from(f.inq))?;
+                return Ok((0, None));
+            }
+            "SO_ZEROCOPY" => {
+                self.check_out_value(sc, 3, i64::from(f.zerocopy))?;
                 return Ok((0, None));
             }
             "SO_REUSEADDR" => SockOptName::ReuseAddr,

@@ -32,14 +32,19 @@ pub(crate) const CALLS: &[&str] = &[
     "setsockopt",
     "sendmsg",
     "recvmsg",
+    "poll",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "open",
+    "sendfile",
 ];
 
 /// What a feature needs, named for the report.
 fn need(what: &str) -> String {
     match what {
-        "epoll_create" | "epoll_ctl" | "epoll_wait" => "epoll".into(),
-        "sendfile" | "splice" | "pipe" | "open" => format!("{what}() (splice/sendfile)"),
-        "poll" => "poll() (the engine has no readiness query; see the report)".into(),
+        "splice" | "pipe" => format!("{what}() (splice)"),
         _ => format!("{what}()"),
     }
 }
@@ -59,7 +64,16 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         return Err(format!("needs {}", need(name)));
     }
     let mut syms = Vec::new();
-    sc.args.iter().for_each(|a| sym_in(a, &mut syms));
+    for (i, a) in sc.args.iter().enumerate() {
+        match a {
+            // recvmsg's msg_flags are output flags (MSG_TRUNC says the data was cut).
+            Expr::Struct(fields) if i == 1 && name == "recvmsg" => fields
+                .iter()
+                .filter(|(n, _)| n.as_deref() != Some("msg_flags"))
+                .for_each(|(_, x)| sym_in(x, &mut syms)),
+            _ => sym_in(a, &mut syms),
+        }
+    }
     for s in &syms {
         match s.as_str() {
             "MSG_FASTOPEN"
@@ -67,19 +81,17 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             | "TCP_FASTOPEN_CONNECT"
             | "TCP_FASTOPEN_KEY"
             | "TCP_FASTOPEN_NO_COOKIE" => return Err(format!("needs Fast Open ({s})")),
-            "MSG_ZEROCOPY" | "SO_ZEROCOPY" => return Err(format!("needs zerocopy ({s})")),
-            "SO_TIMESTAMPING" => return Err(format!("needs timestamping ({s})")),
             "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
-            "MSG_PEEK" | "MSG_ERRQUEUE" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
+            "MSG_ERRQUEUE" if name != "recvmsg" => {
+                return Err(format!("needs {name}() with MSG_ERRQUEUE"))
+            }
+            "MSG_PEEK" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
                 return Err(format!(
                     "needs the {s} flag, which the engine's send/recv lack"
                 ))
             }
             "SOCK_DGRAM" | "IPPROTO_UDP" => return Err("needs UDP sockets".into()),
             "AF_UNSPEC" => return Err("needs connect(AF_UNSPEC) to disconnect".into()),
-            "NULL" if matches!(name, "read" | "recv" | "write" | "send") => {
-                return Err(format!("needs {name}() with a NULL buffer (EFAULT)"))
-            }
             _ => {}
         }
     }
@@ -109,9 +121,39 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         },
         "sendmsg" | "recvmsg" => {
             if let Some(m) = sc.args.get(1) {
+                let errqueue = sc.args.get(2).is_some_and(|f| {
+                    let mut syms = Vec::new();
+                    sym_in(f, &mut syms);
+                    syms.iter().any(|s| s == "MSG_ERRQUEUE")
+                });
                 if let Some(c) = m.field("msg_control") {
-                    if *c != Expr::Ellipsis && *c != Expr::Array(vec![]) {
+                    let supported = match c {
+                        Expr::Array(v) if name == "recvmsg" && errqueue => {
+                            v.iter().all(is_errqueue_cmsg)
+                        }
+                        Expr::Array(v) => name == "recvmsg" && v.iter().all(is_inq_cmsg),
+                        Expr::Ellipsis => true,
+                        _ => false,
+                    };
+                    if !supported {
                         return Err("needs cmsg (msg_control)".into());
+                    }
+                }
+                let zerocopy_send = name == "sendmsg"
+                    && sc.args.get(2).is_some_and(|f| {
+                        let mut syms = Vec::new();
+                        sym_in(f, &mut syms);
+                        syms.iter().any(|s| s == "MSG_ZEROCOPY")
+                    });
+                if let Some(Expr::Array(iov)) = m.field("msg_iov") {
+                    if zerocopy_send && iov.len() > crate::zerocopy::MAX_SKB_FRAGS {
+                        return Err(format!(
+                            "needs zerocopy's segmentation: a MSG_ZEROCOPY send of {} iovec \
+                             elements, one fragment each, at most {} per skb \
+                             (MAX_SKB_FRAGS)",
+                            iov.len(),
+                            crate::zerocopy::MAX_SKB_FRAGS
+                        ));
                     }
                 }
             }
@@ -119,6 +161,21 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// A message of the error queue the runner keeps: a zerocopy or timestamping
+/// `{cmsg_data={ee_origin=..., ...}}`, or an `SCM_TIMESTAMPING` time.
+fn is_errqueue_cmsg(c: &Expr) -> bool {
+    matches!(c.field("cmsg_data").and_then(|d| d.field("ee_origin")),
+        Some(Expr::Sym(o)) if o == "SO_EE_ORIGIN_ZEROCOPY" || o == "SO_EE_ORIGIN_TIMESTAMPING")
+        || matches!(c.field("cmsg_type"), Some(Expr::Sym(t)) if t == "SCM_TIMESTAMPING")
+}
+
+/// A `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=N}` control message.
+fn is_inq_cmsg(c: &Expr) -> bool {
+    matches!(c.field("cmsg_level"), Some(Expr::Sym(l)) if l == "SOL_TCP" || l == "IPPROTO_TCP")
+        && matches!(c.field("cmsg_type"), Some(Expr::Sym(t)) if t == "TCP_CM_INQ")
+        && c.field("cmsg_data").is_some()
 }
 
 fn packet(p: &Packet) -> Result<(), String> {
@@ -156,11 +213,10 @@ fn packet(p: &Packet) -> Result<(), String> {
 /// How much a reason says about the script: the machinery outside TCP that the whole
 /// script is about (Fast Open, zerocopy, ...) ranks before incidental needs.
 fn rank(reason: &str) -> usize {
-    const CATEGORIES: [&str; 9] = [
+    const CATEGORIES: [&str; 8] = [
         "Fast Open",
         "fastopen",
         "zerocopy",
-        "epoll",
         "cmsg",
         "MD5",
         "ECN",

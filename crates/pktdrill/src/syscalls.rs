@@ -19,16 +19,26 @@ pub(crate) enum Op {
     Read {
         fd: i64,
         len: usize,
+        /// The buffer is NULL: with data to copy, EFAULT.
+        null: bool,
+        /// The TCP_CM_INQ value a recvmsg's msg_control expects.
+        inq: Option<i64>,
     },
     Write {
         fd: i64,
         total: usize,
         left: usize,
         flags: synack::SendFlags,
+        /// The buffer is NULL: what would be sent faults (EFAULT).
+        null: bool,
+        /// MSG_ZEROCOPY was asked for (it counts with SO_ZEROCOPY set).
+        zerocopy: bool,
     },
     Connect {
         fd: i64,
     },
+    /// `poll()` or `epoll_wait()`.
+    Poll(Box<crate::poll::PollCall>),
 }
 
 /// A blocking call waiting for the engine.
@@ -46,10 +56,14 @@ pub(crate) struct Pending {
 
 enum Attempt {
     Done(i64, Option<String>),
+    /// Returned, with an out-value other than the script's (the message says which).
+    Mismatch(String),
     Block,
 }
 
 const O_NONBLOCK: i64 = 0x800;
+/// `TCP_INQ`, also the type of its control message (`TCP_CM_INQ`).
+pub(crate) const TCP_INQ: i64 = 36;
 /// `SIOCINQ` (`FIONREAD`): bytes ready to read.
 const SIOCINQ: i64 = 0x541b;
 /// `SIOCOUTQ` (`TIOCOUTQ`): bytes written and not acknowledged.
@@ -88,7 +102,12 @@ fn sym_value(s: &str) -> Option<i64> {
         "SIOCINQ" | "FIONREAD" => SIOCINQ,
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
-        _ => return None,
+        "TCP_INQ" | "TCP_CM_INQ" => TCP_INQ,
+        _ => {
+            return crate::poll::sym_value(s)
+                .or_else(|| crate::zerocopy::sym_value(s))
+                .or_else(|| crate::tstamp::sym_value(s))
+        }
     })
 }
 
@@ -110,6 +129,11 @@ fn normalize(errno: &str) -> &str {
         "ENOTSUP" => "EOPNOTSUPP",
         e => e,
     }
+}
+
+/// Whether a buffer argument is `NULL`.
+fn is_null(e: Option<&Expr>) -> bool {
+    matches!(e, Some(Expr::Sym(s)) if s == "NULL")
 }
 
 /// Total length of an iovec array.
@@ -210,6 +234,14 @@ impl Runner<'_> {
                     want_fd: sc.result.as_int().unwrap_or(-1),
                 })
             }
+            "recvmsg"
+                if sc.args.get(2).and_then(int_of).unwrap_or(0) & crate::zerocopy::MSG_ERRQUEUE
+                    != 0 =>
+            {
+                let (fd, _) = self.fd(sc)?;
+                let (ret, errno) = self.recv_errqueue(sc, fd)?;
+                return self.check_result(sc, ret, errno.as_deref());
+            }
             "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
                 let (fd, _) = self.fd(sc)?;
                 let len = match name {
@@ -219,9 +251,15 @@ impl Runner<'_> {
                 };
                 let len =
                     len.ok_or_else(|| self.fail("cannot work out the buffer length", None))?;
+                let inq = match name {
+                    "recvmsg" => self.inq_expected(self.arg(sc, 1)?)?,
+                    _ => None,
+                };
                 Some(Op::Read {
                     fd,
                     len: len.min(1 << 24),
+                    null: is_null(sc.args.get(1)),
+                    inq,
                 })
             }
             "write" | "send" | "sendto" | "writev" | "sendmsg" => {
@@ -247,6 +285,8 @@ impl Runner<'_> {
                 };
                 Some(Op::Write {
                     fd,
+                    zerocopy: msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0,
+                    null: is_null(sc.args.get(1)),
                     total: len,
                     left: len,
                     flags: synack::SendFlags {
@@ -256,6 +296,11 @@ impl Runner<'_> {
                 })
             }
             "connect" => return self.connect(sc, blocking),
+            "poll" | "epoll_wait" => Some(Op::Poll(Box::new(self.poll_call(sc)?))),
+            "sendfile" => match self.sendfile_op(sc)? {
+                Ok(op) => Some(op),
+                Err(errno) => return self.check_result(sc, -1, Some(errno)),
+            },
             _ => None,
         };
         let Some(op) = op else {
@@ -271,6 +316,7 @@ impl Runner<'_> {
         let fd = match op {
             Op::Accept { fd, .. } | Op::Read { fd, .. } | Op::Write { fd, .. } => fd,
             Op::Connect { fd } => fd,
+            Op::Poll(_) => -1,
         };
         let nonblocking = dontwait || self.fds.get(&fd).is_some_and(|f| f.nonblocking);
         self.run_op(sc, op, nonblocking, blocking)
@@ -291,6 +337,12 @@ impl Runner<'_> {
                     self.check_return_time(end, tol)?;
                 }
                 self.check_result(sc, ret, errno.as_deref())
+            }
+            Attempt::Mismatch(m) => {
+                if let Some((end, tol)) = blocking {
+                    self.check_return_time(end, tol)?;
+                }
+                Err(self.fail(m, None))
             }
             Attempt::Block => {
                 self.pending = Some(Pending {
@@ -366,6 +418,13 @@ impl Runner<'_> {
                 self.line = line;
                 Ok(true)
             }
+            Attempt::Mismatch(m) => {
+                self.line = p.line;
+                if let Some(end) = p.end {
+                    self.check_return_time(end, p.tol)?;
+                }
+                Err(self.fail(m, None))
+            }
             Attempt::Block => {
                 let progressed = matches!(p.op, Op::Write { left, .. } if left != before);
                 self.pending = Some(p);
@@ -377,6 +436,11 @@ impl Runner<'_> {
     fn attempt(&mut self, op: &mut Op, nonblocking: bool) -> Attempt {
         let bad = || Attempt::Done(-1, Some("EBADF".into()));
         match op {
+            Op::Poll(call) => match self.poll_attempt(call) {
+                crate::poll::Polled::Done(Ok(n), errno) => Attempt::Done(n, errno.map(Into::into)),
+                crate::poll::Polled::Done(Err(m), _) => Attempt::Mismatch(m),
+                crate::poll::Polled::Block => Attempt::Block,
+            },
             Op::Accept { fd, want_fd } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
@@ -396,6 +460,9 @@ impl Runner<'_> {
                                 connecting: false,
                                 so_error_reported: false,
                                 tos: 0,
+                                // The child is a copy of the listener's tcp_sock.
+                                inq: f.inq,
+                                zerocopy: f.zerocopy,
                             },
                         );
                         Attempt::Done(n, None)
@@ -404,15 +471,22 @@ impl Runner<'_> {
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
             }
-            Op::Read { fd, len } => {
+            Op::Read { fd, len, null, inq } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
                 // No more than is queued: one read() returns at most that much.
                 let queued = self.stack.recv_queue(f.h).unwrap_or(0);
+                if *null && queued > 0 && *len > 0 {
+                    // tcp_recvmsg fails to copy to a bad address: the data stays.
+                    return Attempt::Done(-1, Some("EFAULT".into()));
+                }
                 let mut buf = vec![0u8; (*len).min(queued.max(1))];
                 match self.stack.recv(f.h, &mut buf) {
-                    Ok(n) => Attempt::Done(n as i64, None),
+                    Ok(n) => match self.check_inq(f, *inq) {
+                        Some(m) => Attempt::Mismatch(m),
+                        None => Attempt::Done(n as i64, None),
+                    },
                     Err(Error::WouldBlock) if !nonblocking && *len > 0 => Attempt::Block,
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
@@ -422,10 +496,31 @@ impl Runner<'_> {
                 total,
                 left,
                 flags,
+                null,
+                zerocopy,
             } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
+                if *null && *total > 0 {
+                    // tcp_sendmsg reports the state's error first (EPIPE, ...), else the
+                    // copy from the bad address faults before anything is queued.
+                    let connected = matches!(
+                        self.stack.state(f.h),
+                        Ok(State::Established | State::CloseWait)
+                    );
+                    let room = self.stack.send_capacity(f.h).unwrap_or(0);
+                    if connected && room > 0 {
+                        return Attempt::Done(-1, Some("EFAULT".into()));
+                    }
+                    if !connected {
+                        return match self.stack.send_with(f.h, &[], *flags) {
+                            Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
+                            Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                            Ok(_) => Attempt::Done(-1, Some("EFAULT".into())),
+                        };
+                    }
+                }
                 // No more than the buffer takes now, so a huge write does not allocate.
                 let room = self.stack.send_capacity(f.h).unwrap_or(*left);
                 let zeros = vec![0u8; (*left).min(room.max(1))];
@@ -433,17 +528,24 @@ impl Runner<'_> {
                 // MSG_EOR applies to the last piece of the data only.
                 let mut piece_flags = *flags;
                 piece_flags.eor &= zeros.len() >= *left;
+                let unsent_before = self.stack.tcp_info(f.h).map_or(0, |i| i.notsent_bytes);
                 match self.stack.send_with(f.h, &zeros, piece_flags) {
                     Ok(n) => {
+                        let first = *left == *total;
+                        self.zc_wrote(f.h, n, *zerocopy && f.zerocopy, first, unsent_before);
                         *left -= n.min(*left);
                         if *left == 0 || nonblocking {
+                            self.ts_wrote(f.h);
                             Attempt::Done((*total - *left) as i64, None)
                         } else {
                             Attempt::Block
                         }
                     }
                     Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
-                    Err(_) if sent > 0 => Attempt::Done(sent as i64, None),
+                    Err(_) if sent > 0 => {
+                        self.ts_wrote(f.h);
+                        Attempt::Done(sent as i64, None)
+                    }
                     Err(e) => Attempt::Done(-1, Some(e.name().into())),
                 }
             }
@@ -472,8 +574,8 @@ impl Runner<'_> {
         }
     }
 
-    fn free_fd(&self) -> i64 {
-        (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3)
+    pub(crate) fn free_fd(&self) -> i64 {
+        (3..).find(|n| !self.fd_in_use(*n)).unwrap_or(3)
     }
 
     fn connect(&mut self, sc: &Syscall, blocking: Option<(i64, i64)>) -> Res<()> {
@@ -525,7 +627,11 @@ impl Runner<'_> {
             }
             let h = self.stack.socket();
             let want = sc.result.as_int().unwrap_or(-1);
-            let n = if want >= 0 { want } else { self.free_fd() };
+            let n = if want >= 0 && !self.fd_in_use(want) {
+                want
+            } else {
+                self.free_fd()
+            };
             self.fds.insert(
                 n,
                 Fd {
@@ -534,12 +640,28 @@ impl Runner<'_> {
                     connecting: false,
                     so_error_reported: false,
                     tos: 0,
+                    inq: false,
+                    zerocopy: false,
                 },
             );
             self.start_socket();
             return Ok((n, None));
         }
+        match name {
+            "epoll_create" | "epoll_create1" => return self.epoll_create(sc),
+            "epoll_ctl" => return self.epoll_ctl(sc),
+            "open" => return self.open_file(sc),
+            _ => {}
+        }
         let (fd, f) = self.fd(sc)?;
+        if name == "close" {
+            if let Some(r) = self.close_epoll(fd) {
+                return Ok(r);
+            }
+            if self.open_files.remove(&fd).is_some() {
+                return Ok((0, None));
+            }
+        }
         let Some(f) = f else {
             return Ok((-1, Some("EBADF".into())));
         };
@@ -565,6 +687,7 @@ impl Runner<'_> {
             }
             "close" => {
                 self.fds.remove(&fd);
+                self.epoll_forget(fd);
                 let res = self.stack.close(f.h);
                 self.flush()?;
                 r(res)
@@ -642,6 +765,103 @@ impl Runner<'_> {
             }
             _ => return Err("ENOTTY"),
         })
+    }
+
+    /// `open(path, flags)` of a file of zeros a shell command made.
+    fn open_file(&mut self, sc: &Syscall) -> Res<(i64, Option<String>)> {
+        let Some(Expr::Str(path, _)) = sc.args.first() else {
+            return Err(Stop::Unsupported(format!(
+                "line {}: open() without a path string",
+                self.line
+            )));
+        };
+        if !self.files.contains_key(path) {
+            return Ok((-1, Some("ENOENT".into())));
+        }
+        let want = sc.result.as_int().unwrap_or(-1);
+        let n = if want >= 0 && !self.fd_in_use(want) {
+            want
+        } else {
+            self.free_fd()
+        };
+        self.open_files.insert(n, (path.clone(), 0));
+        Ok((n, None))
+    }
+
+    /// `sendfile(out_fd, in_fd, offset, count)` from a file of zeros: a write of what
+    /// the file holds from the offset (`[n]`, or the file's position for NULL, which
+    /// advances), at most `count`; or the errno.
+    fn sendfile_op(&mut self, sc: &Syscall) -> Res<Result<Op, &'static str>> {
+        let out = self.int_arg(sc, 0)?;
+        let input = self.int_arg(sc, 1)?;
+        let count = usize::try_from(self.int_arg(sc, 3)?).unwrap_or(0);
+        if !self.fds.contains_key(&out) {
+            return Ok(Err("EBADF"));
+        }
+        let Some((path, pos)) = self.open_files.get(&input).cloned() else {
+            return Ok(Err("EBADF"));
+        };
+        let size = self.files.get(&path).copied().unwrap_or(0);
+        let explicit = match self.arg(sc, 2)? {
+            Expr::Sym(s) if s == "NULL" => None,
+            e => int_of(e).map(|v| v.max(0) as u64),
+        };
+        let from = explicit.unwrap_or(pos);
+        let n = size.saturating_sub(from).min(count as u64) as usize;
+        if explicit.is_none() {
+            if let Some(f) = self.open_files.get_mut(&input) {
+                f.1 = from + n as u64;
+            }
+        }
+        Ok(Ok(Op::Write {
+            fd: out,
+            total: n,
+            left: n,
+            flags: synack::SendFlags::default(),
+            null: false,
+            zerocopy: false,
+        }))
+    }
+
+    /// The TCP_CM_INQ value a recvmsg's `msg_control` expects, if it names one; any
+    /// other control message is unsupported.
+    fn inq_expected(&self, msg: &Expr) -> Res<Option<i64>> {
+        let Some(Expr::Array(cmsgs)) = msg.field("msg_control") else {
+            return Ok(None);
+        };
+        let mut want = None;
+        for c in cmsgs {
+            let level = c.field("cmsg_level").and_then(int_of);
+            let ty = c.field("cmsg_type").and_then(int_of);
+            let data = c.field("cmsg_data").and_then(int_of);
+            match (level, ty, data) {
+                (Some(6), Some(TCP_INQ), Some(v)) => want = Some(v),
+                _ => {
+                    return Err(Stop::Unsupported(format!(
+                        "line {}: needs cmsg (msg_control) other than TCP_CM_INQ",
+                        self.line
+                    )))
+                }
+            }
+        }
+        Ok(want)
+    }
+
+    /// After a read: the TCP_CM_INQ check (Linux's tcp_inq_hint: the bytes left to
+    /// read, 1 when none are and the stream has ended so that the reader reads on), or
+    /// what is wrong.
+    fn check_inq(&mut self, f: Fd, want: Option<i64>) -> Option<String> {
+        let want = want?;
+        if !f.inq {
+            return Some(format!(
+                "recvmsg(): expected a TCP_CM_INQ control message ({want}), but TCP_INQ is \
+                 off so none comes"
+            ));
+        }
+        let left = self.stack.recv_queue(f.h).unwrap_or(0) as i64;
+        let ended = self.stack.readiness(f.h).is_ok_and(|r| r.read_closed);
+        let got = if left == 0 && ended { 1 } else { left };
+        (got != want).then(|| format!("recvmsg(): expected TCP_CM_INQ {want}, got {got}"))
     }
 
     /// Compares an out-parameter (`[n]` at argument `i`) with `got`.

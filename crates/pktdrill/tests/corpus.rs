@@ -131,6 +131,7 @@ fn external_corpus() {
     let mut plain_not_passing: Vec<String> = Vec::new();
     // gvisor scripts that must pass (all but the TCP_DEFER_ACCEPT ones) and did not.
     let mut gvisor_bad: Vec<String> = Vec::new();
+    let mut google_pass = 0;
     for (dir, opts) in [
         ("google-packetdrill", Options::default()),
         // gVisor's own runner (test/packetdrill/packetdrill_test.sh) uses 100 ms.
@@ -240,6 +241,7 @@ fn external_corpus() {
             "total", all.pass, all.fail, all.unsupported
         );
         if dir == "google-packetdrill" {
+            google_pass = all.pass;
             let n = plain.len();
             println!(
                 "  plain scripts (LINUX-RESULTS.md): {n}: pass {}, fail {}, unsupported {} \
@@ -261,6 +263,17 @@ fn external_corpus() {
         }
     }
     let took = started.elapsed();
+    // CORPUS.md says how many of Google's pass; it must stay true.
+    let text = std::fs::read_to_string(&corpus_md).expect("CORPUS.md");
+    let flat = text.replace('\n', " ");
+    let said: Option<usize> = flat
+        .find("Google's corpus ")
+        .and_then(|i| flat[i + 16..].split_whitespace().next()?.parse().ok());
+    assert_eq!(
+        said,
+        Some(google_pass),
+        "CORPUS.md's \"Today:\" line says Google's corpus passes {said:?} of 162; {google_pass} do"
+    );
     println!("{total} scripts in {took:?}");
     assert_eq!(
         plain_seen,

@@ -138,6 +138,14 @@ fn linux_selftests_as_ksft_runner_runs_them() {
     for (why, names) in &reasons {
         println!("  {} {why}\n      {}", names.len(), names.join(" "));
     }
+    // CORPUS.md says how many pass; it must stay true.
+    let corpus_text = std::fs::read_to_string(&corpus_md).expect("CORPUS.md");
+    let said = stated_count(&corpus_text, "the kernel's selftests ");
+    assert_eq!(
+        said,
+        Some(pass),
+        "CORPUS.md's \"Today:\" line says the kernel's selftests pass {said:?} of 93; {pass} do"
+    );
     assert!(
         unexplained.is_empty(),
         "scripts that do not pass and that CORPUS.md does not list with why: {unexplained:?}"
@@ -149,8 +157,22 @@ fn linux_selftests_as_ksft_runner_runs_them() {
     );
 }
 
+/// The N of "`prefix`N of" in `text` (CORPUS.md's counts).
+pub fn stated_count(text: &str, prefix: &str) -> Option<usize> {
+    let flat = text.replace('\n', " ");
+    let rest = &flat[flat.find(prefix)? + prefix.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 #[test]
 fn linux_count_is_read_from_the_results_file() {
+    assert_eq!(
+        stated_count(
+            "Today: Google's corpus 58 of 162 pass; the kernel's selftests 42 of\n93",
+            "the kernel's selftests "
+        ),
+        Some(42)
+    );
     let text =
         "93 of ...\ncubic, three full runs: **79 of the 93 pass in every version and every run.**";
     assert_eq!(linux_passes(text), Some((79, 93)));

@@ -59,6 +59,9 @@ fn every_topic_has_scripts() {
         "keepalive",
         "linger",
         "info",
+        "poll",
+        "zerocopy",
+        "timestamping",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

@@ -499,7 +499,9 @@ impl Connection {
             return;
         }
         let len = payload.len() as u32;
-        self.rcv_mss = self.rcv_mss.max(len.min(self.adv_mss.into()));
+        // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
+        let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
+        self.rcv_mss = self.rcv_mss.max(seg_len.min(self.adv_mss.into()));
         let skip = (self.rcv_nxt - seq).max(0) as u32;
         if skip >= len {
             // Nothing new: a duplicate. Acknowledge at once so the sender learns.

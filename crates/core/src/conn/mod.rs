@@ -310,6 +310,9 @@ pub(crate) struct Connection {
     /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
     /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
     pub push_once: bool,
+    /// The GSO segment size of the segment being processed (0: none); see
+    /// `Stack::handle_packet_gso`.
+    pub rx_gso: u32,
 }
 
 /// Flags of a send() call.
@@ -473,6 +476,7 @@ impl Connection {
             chunks: chunks::Chunks::default(),
             more_pending: false,
             push_once: false,
+            rx_gso: 0,
         }
     }
 

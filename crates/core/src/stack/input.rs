@@ -15,6 +15,18 @@ use crate::time::Instant;
 use crate::time_wait::TwAction;
 
 impl Stack {
+    /// Feeds one datagram that a device handed over as a GSO packet: its TCP payload is
+    /// a run of segments of `gso_size` bytes (the last possibly shorter), as a Linux
+    /// tun device takes it with a virtio-net header (packetdrill's `--mss`). It is
+    /// processed as one segment, as Linux processes it, but the receiver's estimate of
+    /// the peer's segment size (`rcv_mss`, which ACK decisions and the window use) sees
+    /// `gso_size`. A `gso_size` of 0 is [`Stack::handle_packet`].
+    pub fn handle_packet_gso(&mut self, now: Instant, datagram: &[u8], gso_size: u16) {
+        self.rx_gso = gso_size;
+        self.handle_packet(now, datagram);
+        self.rx_gso = 0;
+    }
+
     /// Feeds one whole IP datagram received at `now`. Malformed datagrams are counted
     /// (InErrs, InCsumErrors, IpInDiscards) and dropped, and so are datagrams from
     /// martian sources (InMartianSrc, Ip6 InHdrErrors); nothing panics.
@@ -83,7 +95,12 @@ impl Stack {
             remote: SocketAddr::new(ip.src, seg.src_port),
         };
         if let Some(&h) = self.conns.get(&tuple) {
-            self.with_conn(h, |conn, ctx| conn.on_segment(ctx, &seg));
+            let gso = u32::from(self.rx_gso);
+            self.with_conn(h, |conn, ctx| {
+                conn.rx_gso = gso;
+                conn.on_segment(ctx, &seg);
+                conn.rx_gso = 0;
+            });
             return;
         }
         let mut reopen_isn = None;

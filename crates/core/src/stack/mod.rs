@@ -232,6 +232,9 @@ pub struct Stack {
     now: Instant,
     /// A connection's datagram that did not fit the caller's buffer (transmit.rs).
     stashed: Option<transmit::Stashed>,
+    /// The GSO segment size of the datagram being handled (0: not a GSO packet); see
+    /// [`Stack::handle_packet_gso`].
+    rx_gso: u16,
 }
 
 impl std::fmt::Debug for Stack {
@@ -322,6 +325,7 @@ impl Stack {
             port_counter: 0,
             now: Instant::ZERO,
             stashed: None,
+            rx_gso: 0,
         }
     }
 

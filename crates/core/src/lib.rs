@@ -89,6 +89,7 @@ pub mod config;
 pub mod congestion;
 mod conn;
 pub mod error;
+pub mod fastopen;
 mod hash;
 mod info;
 pub mod isn;

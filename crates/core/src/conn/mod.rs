@@ -9,6 +9,7 @@
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
 pub(crate) mod chunks;
+mod fastopen;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -152,6 +153,8 @@ pub(crate) struct SockOpts {
     pub keepcnt: Option<u32>,
     /// TCP_LINGER2: this socket's `tcp_fin_timeout`.
     pub linger2: Option<Duration>,
+    /// TCP_FASTOPEN, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE, TCP_FASTOPEN_CONNECT.
+    pub fastopen: crate::fastopen::FastOpenOpts,
 }
 
 impl SockOpts {
@@ -284,6 +287,9 @@ pub(crate) struct Connection {
     pub segs_out: u64,
     /// True for connections created from a listener's request record.
     pub passive: bool,
+    /// Fast Open state (RFC 7413): a passive child's link to its listener while in
+    /// SYN-RECEIVED, its SYN-ACK, what the SYN's data did.
+    pub tfo: crate::fastopen::ConnFastOpen,
     /// The FIN has been sent at least once (its sequence number is data end).
     pub fin_sent: bool,
     /// Our FIN has been acknowledged.
@@ -465,6 +471,7 @@ impl Connection {
             segs_in: 0,
             segs_out: 0,
             passive: false,
+            tfo: Default::default(),
             fin_sent: false,
             fin_acked: false,
             max_flight: 0,

@@ -214,3 +214,25 @@ fn misuse_close_and_non_unicast() {
     assert_eq!(client.state(after), Ok(State::SynSent));
     assert_eq!(term.stats().IpInAddrErrors, 3);
 }
+
+/// A terminated connection outlives its listener: closing the any-address listener
+/// does not make the connection's (foreign) address stop being ours.
+#[test]
+fn connections_outlive_their_listener() {
+    let (mut client, mut term) = stacks();
+    let l = any_listener(&mut term, AnyFilter::all(), 8);
+    let s = connect(&mut client, "198.51.100.7:80");
+    exchange(&mut client, &mut term, Instant::ZERO);
+    let (c, _) = term.accept(l).unwrap();
+    term.close(l).unwrap();
+    client.send(s, b"still here").unwrap();
+    exchange(
+        &mut client,
+        &mut term,
+        Instant::ZERO + Duration::from_millis(1),
+    );
+    let mut buf = [0u8; 16];
+    let n = term.recv(c, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"still here");
+    assert_eq!(term.stats().IpInAddrErrors, 0);
+}

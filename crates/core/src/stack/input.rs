@@ -45,7 +45,10 @@ impl Stack {
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
         let v6 = ip.dst.is_ipv6();
-        if !self.addrs.contains(&ip.dst) && !self.any_takes_addr(ip.dst) {
+        if !self.addrs.contains(&ip.dst)
+            && !self.any_takes_addr(ip.dst)
+            && !self.terminated_here(&ip, payload)
+        {
             *if v6 {
                 &mut self.stats.Ip6InAddrErrors
             } else {
@@ -257,6 +260,23 @@ impl Stack {
             matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
                 Some(Sock::Listener(l)) if l.any.as_ref().is_some_and(|f| f.takes_addr(dst)))
         })
+    }
+
+    /// Whether a TCP segment to an address that is not ours belongs to a connection (or
+    /// TIME-WAIT entry) an any-address listener took: it stays ours after the listener
+    /// closes or its filter stops taking the address.
+    fn terminated_here(&self, ip: &synack_wire::IpRepr, payload: &[u8]) -> bool {
+        if ip.protocol != synack_wire::IPPROTO_TCP || payload.len() < 4 {
+            return false;
+        }
+        let port = |at: usize| u16::from_be_bytes([payload[at], payload[at + 1]]);
+        let tuple = FourTuple {
+            local: SocketAddr::new(ip.dst, port(2)),
+            remote: SocketAddr::new(ip.src, port(0)),
+        };
+        self.conns.contains_key(&tuple)
+            || self.time_wait.get(&tuple).is_some()
+            || self.requests.contains_key(&tuple)
     }
 
     /// The listener for a local address. For the stack's own addresses, as in Linux: one

@@ -9,6 +9,7 @@
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
 pub(crate) mod chunks;
+mod dsack;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -313,6 +314,10 @@ pub(crate) struct Connection {
     /// The GSO segment size of the segment being processed (0: none); see
     /// `Stack::handle_packet_gso`.
     pub rx_gso: u32,
+    /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
+    pub dsack: Option<(SeqNum, SeqNum)>,
+    /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
+    pub dsack_dups: u32,
 }
 
 /// Flags of a send() call.
@@ -477,6 +482,8 @@ impl Connection {
             more_pending: false,
             push_once: false,
             rx_gso: 0,
+            dsack: None,
+            dsack_dups: 0,
         }
     }
 

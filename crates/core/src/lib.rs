@@ -84,6 +84,7 @@
 
 #![warn(missing_docs)]
 
+pub mod any;
 pub mod buffer;
 pub mod config;
 pub mod congestion;
@@ -104,6 +105,7 @@ pub mod time;
 mod time_wait;
 mod tw_recycle;
 
+pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};

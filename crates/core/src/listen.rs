@@ -37,6 +37,9 @@ pub(crate) struct Listener {
     /// Fast Open children still in SYN-RECEIVED (RFC 7413; the limit is
     /// `opts.fastopen.max_qlen`).
     pub tfo: crate::fastopen::FastOpenQueue,
+    /// For an any-address listener ([`crate::Stack::listen_any`]), the destinations it
+    /// takes; `None` for an ordinary listener.
+    pub any: Option<crate::any::AnyFilter>,
 }
 
 impl Listener {

@@ -247,7 +247,9 @@ impl LineParser<'_> {
                         hex.push_str(&self.toks[self.i].text());
                         self.i += 1;
                     }
-                    let bytes: Option<Vec<u8>> = hex.len().is_multiple_of(2)
+                    let bytes: Option<Vec<u8>> = hex
+                        .len()
+                        .is_multiple_of(2)
                         .then(|| {
                             (0..hex.len())
                                 .step_by(2)

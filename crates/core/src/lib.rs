@@ -88,6 +88,7 @@ pub mod buffer;
 pub mod config;
 pub mod congestion;
 mod conn;
+mod demux;
 pub mod error;
 mod hash;
 mod info;
@@ -102,6 +103,7 @@ mod syncookie;
 pub mod time;
 mod time_wait;
 mod tw_recycle;
+mod tw_table;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};

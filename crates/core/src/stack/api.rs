@@ -443,12 +443,20 @@ impl Stack {
                 if let Some(list) = self.listeners.get_mut(&local.port()) {
                     list.retain(|x| *x != h);
                 }
-                let pending: Vec<(FourTuple, u64)> = self
+                let mut pending: Vec<(FourTuple, u64)> = self
                     .requests
-                    .iter()
-                    .filter(|(_, r)| r.listener == h)
-                    .map(|(t, r)| (*t, r.id))
+                    .values()
+                    .filter(|r| r.listener == h)
+                    .map(|r| {
+                        let t = FourTuple {
+                            local: r.local,
+                            remote: r.remote,
+                        };
+                        (t, r.id)
+                    })
                     .collect();
+                // In the order they arrived, not the table's.
+                pending.sort_by_key(|p| p.1);
                 for (t, id) in pending {
                     self.drop_request(&t, id);
                 }

@@ -29,6 +29,7 @@ use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
+use crate::demux::Demux;
 use crate::hash::FastState as KeyedState;
 use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
@@ -36,7 +37,8 @@ use crate::segment::CtlQueue;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::time_wait::{TimeWait, TimeWaitTable};
+use crate::time_wait::TimeWait;
+use crate::tw_table::TimeWaitTable;
 
 pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
@@ -205,8 +207,8 @@ pub struct Stack {
     broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    conns: HashMap<FourTuple, SocketHandle, KeyedState>,
-    requests: HashMap<FourTuple, RequestSock, KeyedState>,
+    conns: Demux<SocketHandle>,
+    requests: Demux<RequestSock>,
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
     next_request_id: u64,
@@ -306,8 +308,8 @@ impl Stack {
             broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            conns: HashMap::with_hasher(hasher),
-            requests: HashMap::with_hasher(hasher),
+            conns: Demux::new(hasher),
+            requests: Demux::new(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
             time_wait: TimeWaitTable::new(hasher),

@@ -27,17 +27,56 @@ struct BoundSocket {
     listening: bool,
 }
 
-/// The holders of one port.
-#[derive(Debug, Default)]
-struct PortOwners {
-    sockets: Vec<BoundSocket>,
-    /// Connections and TIME-WAIT entries: `(local address, SO_REUSEADDR, count)`.
-    conns: Vec<(IpAddr, bool, u32)>,
+/// Connections and TIME-WAIT entries on one port, counted by local address and
+/// SO_REUSEADDR: one group inline (the common case: every connection of a port on one
+/// address), others out of line, so that a port held by connections only costs no
+/// allocation of its own.
+#[derive(Debug)]
+struct ConnGroups {
+    first: (IpAddr, bool, u32),
+    more: Option<Box<Vec<(IpAddr, bool, u32)>>>,
 }
 
-impl PortOwners {
-    fn is_empty(&self) -> bool {
-        self.sockets.is_empty() && self.conns.is_empty()
+impl ConnGroups {
+    fn iter(&self) -> impl Iterator<Item = &(IpAddr, bool, u32)> + '_ {
+        std::iter::once(&self.first).chain(self.more.iter().flat_map(|v| v.iter()))
+    }
+
+    /// Adds one to the group of `addr`, `reuse`.
+    fn up(&mut self, addr: IpAddr, reuse: bool) {
+        if self.first.0 == addr && self.first.1 == reuse {
+            self.first.2 += 1;
+            return;
+        }
+        let more = self.more.get_or_insert_with(Box::default);
+        match more.iter_mut().find(|c| c.0 == addr && c.1 == reuse) {
+            Some(c) => c.2 += 1,
+            None => more.push((addr, reuse, 1)),
+        }
+    }
+
+    /// Takes one from the group of `addr`, `reuse`; false once no group is left.
+    fn down(&mut self, addr: IpAddr, reuse: bool) -> bool {
+        if self.first.0 == addr && self.first.1 == reuse {
+            self.first.2 -= 1;
+        } else if let Some(more) = self.more.as_mut() {
+            if let Some(i) = more.iter().position(|c| c.0 == addr && c.1 == reuse) {
+                more[i].2 -= 1;
+                if more[i].2 == 0 {
+                    more.swap_remove(i);
+                }
+            }
+        }
+        if self.first.2 == 0 {
+            match self.more.as_mut().and_then(|m| m.pop()) {
+                Some(c) => self.first = c,
+                None => return false,
+            }
+        }
+        if self.more.as_ref().is_some_and(|m| m.is_empty()) {
+            self.more = None;
+        }
+        true
     }
 }
 
@@ -59,53 +98,55 @@ fn conflict(new: &Claim, old: &Claim, old_listening: bool) -> bool {
     overlap(new, old) && !(new.reuse && old.reuse && !old_listening)
 }
 
-/// Every port in use.
+/// Every port in use: bound and listening sockets one by one, connections counted.
 pub(crate) struct Ports {
-    map: HashMap<u16, PortOwners, FastState>,
+    sockets: HashMap<u16, Vec<BoundSocket>, FastState>,
+    conns: HashMap<u16, ConnGroups, FastState>,
 }
 
 impl Ports {
     /// No port in use.
     pub fn new(hasher: FastState) -> Ports {
         Ports {
-            map: HashMap::with_hasher(hasher),
+            sockets: HashMap::with_hasher(hasher),
+            conns: HashMap::with_hasher(hasher),
         }
     }
 
     /// Whether anything holds `port`.
     pub fn in_use(&self, port: u16) -> bool {
-        self.map.contains_key(&port)
+        self.sockets.contains_key(&port) || self.conns.contains_key(&port)
     }
 
     /// Whether a bound or listening socket holds `port` (connect() then picks another
     /// ephemeral port, as Linux's __inet_hash_connect skips bind()-owned buckets).
     pub fn has_sockets(&self, port: u16) -> bool {
-        self.map.get(&port).is_some_and(|o| !o.sockets.is_empty())
+        self.sockets.contains_key(&port)
     }
 
     /// Whether `claim` on `port` conflicts with a holder other than `me` (the same test
     /// serves bind() and listen(), as in Linux).
     pub fn conflicts(&self, port: u16, claim: &Claim, me: Option<SocketHandle>) -> bool {
-        let Some(o) = self.map.get(&port) else {
-            return false;
-        };
-        o.sockets
+        let sockets = self.sockets.get(&port).map_or(&[][..], |v| &v[..]);
+        sockets
             .iter()
             .filter(|s| Some(s.handle) != me)
             .any(|s| conflict(claim, &s.claim, s.listening))
-            || o.conns.iter().any(|&(addr, reuse, _)| {
-                let old = Claim {
-                    addr,
-                    reuse,
-                    v6only: true,
-                };
-                conflict(claim, &old, false)
+            || self.conns.get(&port).is_some_and(|g| {
+                g.iter().any(|&(addr, reuse, _)| {
+                    let old = Claim {
+                        addr,
+                        reuse,
+                        v6only: true,
+                    };
+                    conflict(claim, &old, false)
+                })
             })
     }
 
     /// `handle` now holds `port` with `claim`.
     pub fn add_socket(&mut self, port: u16, handle: SocketHandle, claim: Claim) {
-        self.map.entry(port).or_default().sockets.push(BoundSocket {
+        self.sockets.entry(port).or_default().push(BoundSocket {
             handle,
             claim,
             listening: false,
@@ -115,9 +156,9 @@ impl Ports {
     /// `handle` on `port` listens.
     pub fn set_listening(&mut self, port: u16, handle: SocketHandle) {
         if let Some(s) = self
-            .map
+            .sockets
             .get_mut(&port)
-            .and_then(|o| o.sockets.iter_mut().find(|s| s.handle == handle))
+            .and_then(|v| v.iter_mut().find(|s| s.handle == handle))
         {
             s.listening = true;
         }
@@ -126,9 +167,9 @@ impl Ports {
     /// `handle` on `port` changed SO_REUSEADDR (Linux reads the flag live).
     pub fn set_reuse(&mut self, port: u16, handle: SocketHandle, reuse: bool) {
         if let Some(s) = self
-            .map
+            .sockets
             .get_mut(&port)
-            .and_then(|o| o.sockets.iter_mut().find(|s| s.handle == handle))
+            .and_then(|v| v.iter_mut().find(|s| s.handle == handle))
         {
             s.claim.reuse = reuse;
         }
@@ -136,30 +177,32 @@ impl Ports {
 
     /// `handle` no longer holds `port`.
     pub fn remove_socket(&mut self, port: u16, handle: SocketHandle) {
-        if let Some(o) = self.map.get_mut(&port) {
-            o.sockets.retain(|s| s.handle != handle);
-            if o.is_empty() {
-                self.map.remove(&port);
+        if let Some(v) = self.sockets.get_mut(&port) {
+            v.retain(|s| s.handle != handle);
+            if v.is_empty() {
+                self.sockets.remove(&port);
             }
         }
     }
 
     /// A connection or TIME-WAIT entry on local `addr`:`port` appears (`up`) or goes.
     pub fn count_conn(&mut self, port: u16, addr: IpAddr, reuse: bool, up: bool) {
-        let o = self.map.entry(port).or_default();
-        match o.conns.iter().position(|c| c.0 == addr && c.1 == reuse) {
-            Some(i) if up => o.conns[i].2 += 1,
-            Some(i) => {
-                o.conns[i].2 -= 1;
-                if o.conns[i].2 == 0 {
-                    o.conns.swap_remove(i);
+        if up {
+            match self.conns.get_mut(&port) {
+                Some(g) => g.up(addr, reuse),
+                None => {
+                    let first = (addr, reuse, 1);
+                    self.conns.insert(port, ConnGroups { first, more: None });
                 }
             }
-            None if up => o.conns.push((addr, reuse, 1)),
-            None => {}
-        }
-        if o.is_empty() {
-            self.map.remove(&port);
+        } else if let Some(g) = self.conns.get_mut(&port) {
+            if !g.down(addr, reuse) {
+                self.conns.remove(&port);
+                let cap = self.conns.capacity();
+                if cap > 64 && self.conns.len() < cap / 4 {
+                    self.conns.shrink_to(self.conns.len() * 2);
+                }
+            }
         }
     }
 }

@@ -27,58 +27,9 @@ struct BoundSocket {
     listening: bool,
 }
 
-/// Connections and TIME-WAIT entries on one port, counted by local address and
-/// SO_REUSEADDR: one group inline (the common case: every connection of a port on one
-/// address), others out of line, so that a port held by connections only costs no
-/// allocation of its own.
-#[derive(Debug)]
-struct ConnGroups {
-    first: (IpAddr, bool, u32),
-    more: Option<Box<Vec<(IpAddr, bool, u32)>>>,
-}
-
-impl ConnGroups {
-    fn iter(&self) -> impl Iterator<Item = &(IpAddr, bool, u32)> + '_ {
-        std::iter::once(&self.first).chain(self.more.iter().flat_map(|v| v.iter()))
-    }
-
-    /// Adds one to the group of `addr`, `reuse`.
-    fn up(&mut self, addr: IpAddr, reuse: bool) {
-        if self.first.0 == addr && self.first.1 == reuse {
-            self.first.2 += 1;
-            return;
-        }
-        let more = self.more.get_or_insert_with(Box::default);
-        match more.iter_mut().find(|c| c.0 == addr && c.1 == reuse) {
-            Some(c) => c.2 += 1,
-            None => more.push((addr, reuse, 1)),
-        }
-    }
-
-    /// Takes one from the group of `addr`, `reuse`; false once no group is left.
-    fn down(&mut self, addr: IpAddr, reuse: bool) -> bool {
-        if self.first.0 == addr && self.first.1 == reuse {
-            self.first.2 -= 1;
-        } else if let Some(more) = self.more.as_mut() {
-            if let Some(i) = more.iter().position(|c| c.0 == addr && c.1 == reuse) {
-                more[i].2 -= 1;
-                if more[i].2 == 0 {
-                    more.swap_remove(i);
-                }
-            }
-        }
-        if self.first.2 == 0 {
-            match self.more.as_mut().and_then(|m| m.pop()) {
-                Some(c) => self.first = c,
-                None => return false,
-            }
-        }
-        if self.more.as_ref().is_some_and(|m| m.is_empty()) {
-            self.more = None;
-        }
-        true
-    }
-}
+/// Connections and TIME-WAIT entries of one local address on a port, with their
+/// SO_REUSEADDR: `(address, reuse, count)`.
+type ConnGroup = (IpAddr, bool, u32);
 
 /// Whether two addresses bound to one port overlap (Linux's inet_rcv_saddr_equal with
 /// wildcards): equal addresses do, and an unspecified address takes every address of its
@@ -101,7 +52,12 @@ fn conflict(new: &Claim, old: &Claim, old_listening: bool) -> bool {
 /// Every port in use: bound and listening sockets one by one, connections counted.
 pub(crate) struct Ports {
     sockets: HashMap<u16, Vec<BoundSocket>, FastState>,
-    conns: HashMap<u16, ConnGroups, FastState>,
+    /// The first group of connections of each port held by connections: inline, so
+    /// that a port held by connections costs 24 bytes and no allocation.
+    conns: HashMap<u16, ConnGroup, FastState>,
+    /// Further groups of the ports that have more than one (rare: connections of one
+    /// port on several local addresses, or with and without SO_REUSEADDR).
+    more: HashMap<u16, Vec<ConnGroup>, FastState>,
 }
 
 impl Ports {
@@ -110,6 +66,7 @@ impl Ports {
         Ports {
             sockets: HashMap::with_hasher(hasher),
             conns: HashMap::with_hasher(hasher),
+            more: HashMap::with_hasher(hasher),
         }
     }
 
@@ -132,16 +89,19 @@ impl Ports {
             .iter()
             .filter(|s| Some(s.handle) != me)
             .any(|s| conflict(claim, &s.claim, s.listening))
-            || self.conns.get(&port).is_some_and(|g| {
-                g.iter().any(|&(addr, reuse, _)| {
-                    let old = Claim {
-                        addr,
-                        reuse,
-                        v6only: true,
-                    };
-                    conflict(claim, &old, false)
-                })
+            || self.conn_groups(port).any(|&(addr, reuse, _)| {
+                let old = Claim {
+                    addr,
+                    reuse,
+                    v6only: true,
+                };
+                conflict(claim, &old, false)
             })
+    }
+
+    fn conn_groups(&self, port: u16) -> impl Iterator<Item = &ConnGroup> + '_ {
+        let more = self.more.get(&port).map_or(&[][..], |v| &v[..]);
+        self.conns.get(&port).into_iter().chain(more)
     }
 
     /// `handle` now holds `port` with `claim`.
@@ -187,22 +147,77 @@ impl Ports {
 
     /// A connection or TIME-WAIT entry on local `addr`:`port` appears (`up`) or goes.
     pub fn count_conn(&mut self, port: u16, addr: IpAddr, reuse: bool, up: bool) {
-        if up {
-            match self.conns.get_mut(&port) {
-                Some(g) => g.up(addr, reuse),
-                None => {
-                    let first = (addr, reuse, 1);
-                    self.conns.insert(port, ConnGroups { first, more: None });
-                }
+        let Some(first) = self.conns.get_mut(&port) else {
+            if up {
+                self.conns.insert(port, (addr, reuse, 1));
             }
-        } else if let Some(g) = self.conns.get_mut(&port) {
-            if !g.down(addr, reuse) {
-                self.conns.remove(&port);
-                let cap = self.conns.capacity();
-                if cap > 64 && self.conns.len() < cap / 4 {
-                    self.conns.shrink_to(self.conns.len() * 2);
+            return;
+        };
+        let same = |c: &ConnGroup| c.0 == addr && c.1 == reuse;
+        if same(first) {
+            if up {
+                first.2 += 1;
+                return;
+            }
+            first.2 -= 1;
+        } else if up {
+            let more = self.more.entry(port).or_default();
+            match more.iter_mut().find(|c| same(c)) {
+                Some(c) => c.2 += 1,
+                None => more.push((addr, reuse, 1)),
+            }
+            return;
+        } else if let Some(more) = self.more.get_mut(&port) {
+            if let Some(i) = more.iter().position(same) {
+                more[i].2 -= 1;
+                if more[i].2 == 0 {
+                    more.swap_remove(i);
                 }
             }
         }
+        if first.2 == 0 {
+            match self.more.get_mut(&port).and_then(|m| m.pop()) {
+                Some(c) => *first = c,
+                None => {
+                    self.conns.remove(&port);
+                    let cap = self.conns.capacity();
+                    if cap > 64 && self.conns.len() < cap / 4 {
+                        self.conns.shrink_to(self.conns.len() * 2);
+                    }
+                }
+            }
+        }
+        if self.more.get(&port).is_some_and(|m| m.is_empty()) {
+            self.more.remove(&port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_groups_count_up_and_down_per_address_and_reuse() {
+        let mut p = Ports::new(FastState::new([9; 16]));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let claim = |addr| Claim {
+            addr,
+            reuse: true,
+            v6only: false,
+        };
+        p.count_conn(80, a, true, true);
+        p.count_conn(80, b, false, true);
+        p.count_conn(80, b, false, true);
+        // b's connections lack SO_REUSEADDR: a reusing bind on b conflicts, on a not.
+        assert!(p.conflicts(80, &claim(b), None));
+        assert!(!p.conflicts(80, &claim(a), None));
+        p.count_conn(80, a, true, false);
+        assert!(p.in_use(80) && p.conflicts(80, &claim(b), None));
+        p.count_conn(80, b, false, false);
+        assert!(p.conflicts(80, &claim(b), None));
+        p.count_conn(80, b, false, false);
+        assert!(!p.in_use(80) && !p.conflicts(80, &claim(b), None));
+        assert!(p.more.is_empty() && p.conns.is_empty());
     }
 }

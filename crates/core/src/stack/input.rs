@@ -593,7 +593,7 @@ impl Stack {
         };
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
-        conn.opts = opts;
+        conn.opts.set(opts);
         conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);

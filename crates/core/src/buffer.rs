@@ -503,6 +503,11 @@ impl RecvBuffer {
         }
     }
 
+    /// Out-of-order ranges held, as (start, end) offsets from RCV.NXT, in sequence order.
+    pub fn ooo_sorted(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.ranges.iter().map(|r| (r.start, r.end))
+    }
+
     /// Whether any out-of-order data is held.
     pub fn has_ooo(&self) -> bool {
         !self.ranges.is_empty()

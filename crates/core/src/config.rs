@@ -102,6 +102,8 @@ pub struct Config {
     /// `tcp_early_retrans`: 3 or 4 enable tail loss probes (RFC 8985 section 7) on SACK
     /// connections, as Linux does by default (3); other values turn them off.
     pub tcp_early_retrans: u8,
+    /// `tcp_dsack`: send D-SACKs (RFC 2883) for duplicate data received.
+    pub tcp_dsack: bool,
     /// Link MTU, bytes: the MSS we advertise is derived from it.
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
@@ -163,6 +165,7 @@ impl Default for Config {
             tcp_rfc1337: false,
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
+            tcp_dsack: true,
             mtu: 1500,
             ip_default_ttl: 64,
             seed: None,
@@ -249,6 +252,7 @@ impl Config {
         "tcp_rfc1337",
         "tcp_slow_start_after_idle",
         "tcp_early_retrans",
+        "tcp_dsack",
         "ip_default_ttl",
     ];
 
@@ -356,6 +360,7 @@ impl Config {
             "tcp_rfc1337" => self.tcp_rfc1337 = flag()?,
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
+            "tcp_dsack" => self.tcp_dsack = flag()?,
             "ip_default_ttl" => match num("1..=255")? {
                 n @ 1..=255 => self.ip_default_ttl = n as u8,
                 _ => return Err(bad("1..=255")),

@@ -148,6 +148,22 @@ counters! {
     "TcpExt" TCPSACKRecv,
     /// Segments received that carried only already-received data.
     "TcpExt" TCPDupData,
+    /// Duplicate data received, whose ACK had gone (Linux's DelayedACKLost: the
+    /// sender retransmitted, perhaps because our delayed ACK came too late).
+    "TcpExt" DelayedACKLost,
+    /// D-SACKs sent for data below RCV.NXT (RFC 2883).
+    "TcpExt" TCPDSACKOldSent,
+    /// D-SACKs sent for out-of-order data received twice.
+    "TcpExt" TCPDSACKOfoSent,
+    /// D-SACKs received for data below the ACK field.
+    "TcpExt" TCPDSACKRecv,
+    /// D-SACKs received for out-of-order data (inside the second SACK block).
+    "TcpExt" TCPDSACKOfoRecv,
+    /// Segments the D-SACKs received reported as duplicates.
+    "TcpExt" TCPDSACKRecvSegs,
+    /// D-SACKs received that were not believed (larger than the window, or more
+    /// duplicates than retransmissions).
+    "TcpExt" TCPDSACKIgnoredDubious,
     /// Keepalive probes sent.
     "TcpExt" TCPKeepAlive,
     /// Segments arriving out of window that were answered by an ACK.

@@ -44,6 +44,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_min_rtt",
     "tcpi_snd_wnd",
     "tcpi_rcv_wnd",
+    "tcpi_dsack_dups",
 ];
 
 /// The `SO_MEMINFO` values packetdrill also provides, which the runner takes from the
@@ -52,7 +53,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 35] = [
+    let v: [(&str, i64); 36] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -88,6 +89,7 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_min_rtt", i.min_rtt.into()),
         ("tcpi_snd_wnd", i.snd_wnd.into()),
         ("tcpi_rcv_wnd", i.rcv_wnd.into()),
+        ("tcpi_dsack_dups", i.dsack_dups.into()),
     ];
     debug_assert_eq!(v.len(), FIELDS.len());
     v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()

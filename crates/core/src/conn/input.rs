@@ -72,7 +72,7 @@ impl Connection {
                 self.events |= events::CONNECTED | events::WRITABLE;
                 self.ack_now = true;
                 if !seg.payload.is_empty() {
-                    self.process_text(ctx, seg.seq + 1, seg.payload);
+                    self.process_text(ctx, seg.seq + 1, seg.payload, seg.control == Control::Fin);
                 }
             }
             None => {
@@ -147,7 +147,13 @@ impl Connection {
                 && !stale
             {
                 ctx.stats.PAWSEstab += 1;
-                self.oow_ack(ctx, false);
+                // Linux's tcp_send_dupack, rate limited except for data segments.
+                if !seg.payload.is_empty() {
+                    self.dupack_dsack(ctx, seg);
+                    self.ack_now = true;
+                } else {
+                    self.oow_ack(ctx, false);
+                }
                 return;
             }
         }
@@ -167,6 +173,7 @@ impl Connection {
                 // Linux's tcp_oow_rate_limited spares segments with data: they are not
                 // part of an ACK loop.
                 if !seg.payload.is_empty() {
+                    self.dupack_dsack(ctx, seg);
                     self.ack_now = true;
                     ctx.stats.TCPDupAckOut += 1;
                 } else if self.oow_ack(ctx, false) {
@@ -242,7 +249,7 @@ impl Connection {
             if self.orphan_data(ctx, seg) {
                 return;
             }
-            self.process_text(ctx, seg.seq, seg.payload);
+            self.process_text(ctx, seg.seq, seg.payload, seg.control == Control::Fin);
         }
         // Eighth, check the FIN bit.
         if seg.control == Control::Fin {
@@ -491,7 +498,7 @@ impl Connection {
     /// (reassembly handles order, overlaps and duplicates); the ACK policy is Linux's:
     /// immediate for out-of-order, duplicate or hole-filling data and in quick-ACK mode,
     /// every second full-sized segment, otherwise delayed.
-    fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, payload: &[u8]) {
+    fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, payload: &[u8], fin: bool) {
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
@@ -503,15 +510,29 @@ impl Connection {
         let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
         self.rcv_mss = self.rcv_mss.max(seg_len.min(self.adv_mss.into()));
         let skip = (self.rcv_nxt - seq).max(0) as u32;
+        if skip >= len && fin && skip == len {
+            // Old data with a new FIN (Linux's partial-segment case): the old part is a
+            // D-SACK, which the FIN then drops; the ACK is the FIN's to schedule.
+            self.dsack_set(ctx, seq, self.rcv_nxt);
+            return;
+        }
         if skip >= len {
-            // Nothing new: a duplicate. Acknowledge at once so the sender learns.
+            // Nothing new: a duplicate. Acknowledge at once, with a D-SACK of it (RFC
+            // 2883 section 4.1.1), so the sender learns (Linux's tcp_data_queue).
             ctx.stats.TCPDupData += 1;
+            ctx.stats.DelayedACKLost += 1;
+            self.dsack_set(ctx, seq, seq + len);
             self.ack_now = true;
             return;
+        }
+        if skip > 0 {
+            // The head repeats data we hold (RFC 2883 section 4.1.2).
+            self.dsack_set(ctx, seq, self.rcv_nxt);
         }
         let data = &payload[skip as usize..];
         let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
         let had_ooo = self.recv_buf.has_ooo();
+        let dsack = self.dsack_for_queue(seq + skip, seq + len);
         let advanced = match self.recv_buf.try_insert(offset, data) {
             Ok(n) => n,
             Err(crate::buffer::Refused::Ranges) => {
@@ -530,6 +551,11 @@ impl Connection {
         }
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
+        if advanced > 0 || offset > 0 {
+            // Queued: what it repeats of the out-of-order data is a D-SACK (RFC 2883
+            // section 4.1.3), counted against the new RCV.NXT as Linux's tcp_ofo_queue.
+            self.dsack_apply(ctx, &dsack);
+        }
         if offset > 0 {
             ctx.stats.TCPOFOQueue += 1;
             self.ack_now = true;
@@ -565,6 +591,8 @@ impl Connection {
         }
         self.fin_pending = None;
         self.fin_received = true;
+        // Linux's tcp_fin resets the SACK state: a pending D-SACK is dropped.
+        self.dsack = None;
         self.rcv_nxt += 1;
         self.events |= events::READABLE;
         match self.state {

@@ -10,6 +10,7 @@
 
 pub(crate) mod chunks;
 pub(crate) mod cold;
+mod dsack;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -340,6 +341,10 @@ pub(crate) struct Connection {
     /// The GSO segment size of the segment being processed (0: none); see
     /// `Stack::handle_packet_gso`.
     pub rx_gso: u32,
+    /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
+    pub dsack: Option<(SeqNum, SeqNum)>,
+    /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
+    pub dsack_dups: u32,
 }
 
 /// Flags of a send() call.
@@ -504,6 +509,8 @@ impl Connection {
             more_pending: false,
             push_once: false,
             rx_gso: 0,
+            dsack: None,
+            dsack_dups: 0,
         }
     }
 

@@ -364,11 +364,12 @@ impl Connection {
     /// Bytes of SACK option the next segment carries: `nop,nop,kind,len` and eight per
     /// block (RFC 2018 section 3), at most 3 blocks beside timestamps, else 4.
     fn sack_option_len(&self) -> u32 {
-        if !self.neg.sack || !self.recv_buf.has_ooo() {
+        if !self.neg.sack || (!self.recv_buf.has_ooo() && self.dsack.is_none()) {
             return 0;
         }
         let max = if self.neg.ts.is_some() { 3 } else { 4 };
-        let blocks = self.recv_buf.ooo_ranges().take(max).count() as u32;
+        let dsack = usize::from(self.dsack.is_some());
+        let blocks = (dsack + self.recv_buf.ooo_ranges().count()).min(max) as u32;
         4 + 8 * blocks
     }
 
@@ -382,18 +383,20 @@ impl Connection {
             }),
             ..TcpOptions::default()
         };
-        if self.neg.sack && self.recv_buf.has_ooo() {
+        if self.neg.sack && (self.recv_buf.has_ooo() || self.dsack.is_some()) {
+            // A pending D-SACK goes first (RFC 2883 section 4), then the SACK blocks.
             let max = if o.timestamp.is_some() { 3 } else { 4 };
-            for (slot, (a, b)) in o
+            let sacks = self.recv_buf.ooo_ranges().map(|(a, b)| SackBlock {
+                left: self.rcv_nxt + a as u32,
+                right: self.rcv_nxt + b as u32,
+            });
+            for (slot, block) in o
                 .sack_blocks
                 .iter_mut()
-                .zip(self.recv_buf.ooo_ranges())
+                .zip(self.dsack_block().into_iter().chain(sacks))
                 .take(max)
             {
-                *slot = Some(SackBlock {
-                    left: self.rcv_nxt + a as u32,
-                    right: self.rcv_nxt + b as u32,
-                });
+                *slot = Some(block);
             }
         }
         o
@@ -451,6 +454,8 @@ impl Connection {
         self.ack_now = false;
         self.quick_ack = false;
         self.ack_pending = false;
+        // The D-SACK went with this segment's options (Linux's tcp_options_write).
+        self.dsack = None;
         self.unacked_bytes = 0;
         self.disarm(TimerKind::DelayedAck);
     }

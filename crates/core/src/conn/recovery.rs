@@ -144,9 +144,11 @@ impl Connection {
             return;
         }
         ctx.stats.TCPSACKRecv += blocks.len() as u64;
+        let dsack = self.check_dsack(ctx, &blocks, ack);
         let una = ack.max(self.snd_una);
         let mut aligned = synack_wire::SackBlocks::new();
-        for b in blocks.iter() {
+        // A D-SACK reports a duplicate, not new data held (RFC 2883 section 5).
+        for b in blocks.iter().skip(usize::from(dsack)) {
             if let Some(b) = self.align_sack(*b) {
                 aligned.push(b);
             }

@@ -34,7 +34,7 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// `rcv_space` (no receive-buffer autotuning), the pacing and delivery rates (no
 /// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
 /// accounting), `delivered` and `delivered_ce`, `bytes_sent` / `bytes_retrans`,
-/// `dsack_dups` (no D-SACK), `reord_seen`, `data_segs_in` / `data_segs_out`.
+/// `reord_seen`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TcpInfo {
@@ -117,6 +117,9 @@ pub struct TcpInfo {
     pub snd_wnd: u32,
     /// `tcpi_rcv_wnd`: the window we advertised last, scaled (what remains of it).
     pub rcv_wnd: u32,
+    /// `tcpi_dsack_dups`: segments the peer reported received twice, by D-SACK (RFC
+    /// 2883), one per MSS of each D-SACK block.
+    pub dsack_dups: u32,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -255,6 +258,7 @@ impl TcpInfo {
             min_rtt: c.rtt.min_rtt().map_or(u32::MAX, micros),
             snd_wnd: c.snd_wnd,
             rcv_wnd: (c.rcv_adv - c.rcv_nxt).max(0) as u32,
+            dsack_dups: c.dsack_dups,
         }
     }
 

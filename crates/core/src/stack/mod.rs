@@ -910,7 +910,11 @@ mod size_tests {
             size_of::<super::Slot>()
         );
         let conn = size_of::<crate::conn::Connection>();
-        eprintln!("Connection {conn}");
-        assert!(conn <= 880, "Connection {conn}");
+        // 880 bytes today; the headroom is for hot state only: rare state belongs in a
+        // `conn::cold::Cold` field, not inline (issue 9's target is 512 bytes in all).
+        assert!(
+            conn <= 960,
+            "Connection {conn}: put rarely used state out of line"
+        );
     }
 }

@@ -84,6 +84,7 @@
 
 #![warn(missing_docs)]
 
+pub mod any;
 pub mod buffer;
 pub mod config;
 pub mod congestion;
@@ -105,6 +106,7 @@ mod time_wait;
 mod tw_recycle;
 mod tw_table;
 
+pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};

@@ -34,6 +34,9 @@ pub(crate) struct Listener {
     /// When the SYN queue last overflowed (SYN cookies are accepted for two minutes
     /// after, as Linux's tcp_synq_no_recent_overflow allows).
     pub last_overflow: Option<Instant>,
+    /// For an any-address listener ([`crate::Stack::listen_any`]), the destinations it
+    /// takes; `None` for an ordinary listener.
+    pub any: Option<crate::any::AnyFilter>,
 }
 
 impl Listener {

@@ -233,8 +233,55 @@ impl Stack {
             syn_queue_len: 0,
             opts,
             last_overflow: None,
+            any: None,
         }));
         self.listeners.entry(local.port()).or_default().push(h);
+        self.trace(local, unspecified_like(local), State::Closed, State::Listen);
+        Ok(())
+    }
+
+    /// Listens for connections to any destination `filter` takes, whether or not the
+    /// address is the stack's: the full listen machinery (SYN queue, accept queue,
+    /// `backlog` capped by `somaxconn`, SYN cookies) with the connection's local address
+    /// being the destination the peer connected to, as behind Linux's `TPROXY` with an
+    /// `IP_TRANSPARENT` listener. The socket must be fresh and unbound (`EINVAL`
+    /// otherwise); its own local address reads as the unspecified address, port 0.
+    ///
+    /// For the stack's own addresses, ordinary listeners come first; a destination that
+    /// no listener takes but whose address a filter takes is answered as a closed port
+    /// (RST), and one whose address no filter takes is dropped as not ours. Broadcast,
+    /// multicast and unspecified destinations are never taken. When two any-address
+    /// listeners take a destination, the older one gets it.
+    pub fn listen_any(
+        &mut self,
+        h: SocketHandle,
+        filter: crate::any::AnyFilter,
+        backlog: u32,
+    ) -> Result<()> {
+        let backlog = backlog.min(self.config.somaxconn);
+        let opts = match self.user_sock(h)? {
+            Sock::Fresh(f) if f.bound.is_none() => f.opts,
+            _ => return Err(Error::InvalidInput),
+        };
+        let v4 = filter.prefixes.iter().all(|p| p.addr.is_ipv4());
+        let local = SocketAddr::new(
+            if v4 {
+                IpAddr::from([0u8; 4])
+            } else {
+                IpAddr::from([0u8; 16])
+            },
+            0,
+        );
+        *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
+            local,
+            backlog,
+            accept_queue: Default::default(),
+            syn_queue_len: 0,
+            opts,
+            last_overflow: None,
+            any: Some(filter),
+        }));
+        self.any_listeners.push(h);
         self.trace(local, unspecified_like(local), State::Closed, State::Listen);
         Ok(())
     }
@@ -440,6 +487,7 @@ impl Stack {
                 if let Some(list) = self.listeners.get_mut(&local.port()) {
                     list.retain(|x| *x != h);
                 }
+                self.any_listeners.retain(|x| *x != h);
                 let mut pending: Vec<(FourTuple, u64)> = self
                     .requests
                     .values()

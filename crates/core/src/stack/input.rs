@@ -45,7 +45,10 @@ impl Stack {
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
         let v6 = ip.dst.is_ipv6();
-        if !self.addrs.contains(&ip.dst) {
+        if !self.addrs.contains(&ip.dst)
+            && !self.any_takes_addr(ip.dst)
+            && !self.terminated_here(&ip, payload)
+        {
             *if v6 {
                 &mut self.stats.Ip6InAddrErrors
             } else {
@@ -252,10 +255,59 @@ impl Stack {
         });
     }
 
-    /// The listener for a local address: one bound to the exact address first, then one
-    /// bound to the unspecified address of its family, then (for IPv4) one bound to
-    /// IPv6's `[::]` without IPV6_V6ONLY, which takes IPv4 too, as in Linux.
+    /// Whether an any-address listener takes destination address `dst` (for some
+    /// port). Never a broadcast, multicast or unspecified address: TCP is unicast
+    /// (RFC 1122 4.2.3.10; Linux's tcp_v4_rcv drops what is not PACKET_HOST).
+    fn any_takes_addr(&self, dst: IpAddr) -> bool {
+        if self.any_listeners.is_empty() || !unicast(dst) {
+            return false;
+        }
+        self.any_listeners.iter().any(|h| {
+            matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                Some(Sock::Listener(l)) if l.any.as_ref().is_some_and(|f| f.takes_addr(dst)))
+        })
+    }
+
+    /// Whether a TCP segment to an address that is not ours belongs to a connection (or
+    /// TIME-WAIT entry) an any-address listener took: it stays ours after the listener
+    /// closes or its filter stops taking the address.
+    fn terminated_here(&self, ip: &synack_wire::IpRepr, payload: &[u8]) -> bool {
+        if ip.protocol != synack_wire::IPPROTO_TCP || payload.len() < 4 {
+            return false;
+        }
+        let port = |at: usize| u16::from_be_bytes([payload[at], payload[at + 1]]);
+        let tuple = FourTuple {
+            local: SocketAddr::new(ip.dst, port(2)),
+            remote: SocketAddr::new(ip.src, port(0)),
+        };
+        self.conns.contains_key(&tuple)
+            || self.time_wait.get(&tuple).is_some()
+            || self.requests.contains_key(&tuple)
+    }
+
+    /// The listener for a local address. For the stack's own addresses, as in Linux: one
+    /// bound to the exact address first, then one bound to the unspecified address of
+    /// its family, then (for IPv4) one bound to IPv6's `[::]` without IPV6_V6ONLY, which
+    /// takes IPv4 too. Then (and for any other address) the oldest any-address listener
+    /// whose filter takes it.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
+        let own = if self.addrs.contains(&local.ip()) {
+            self.find_own_listener(local)
+        } else {
+            None
+        };
+        own.or_else(|| {
+            if !unicast(local.ip()) {
+                return None;
+            }
+            self.any_listeners.iter().copied().find(|h| {
+                matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                    Some(Sock::Listener(l)) if l.any.as_ref().is_some_and(|f| f.takes(local)))
+            })
+        })
+    }
+
+    fn find_own_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
         let list = self.listeners.get(&local.port())?;
         let find = |pred: &dyn Fn(&crate::listen::Listener) -> bool| {
             list.iter().copied().find(|h| {
@@ -638,6 +690,15 @@ impl Stack {
         self.notify(lh, EV_INCOMING);
         self.after_conn(h, State::SynReceived);
         true
+    }
+}
+
+/// Whether `ip` can be the destination of a TCP segment: not broadcast, multicast or
+/// unspecified.
+fn unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
     }
 }
 

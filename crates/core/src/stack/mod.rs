@@ -226,6 +226,8 @@ pub struct Stack {
     /// Per-peer timestamps for the historical `tcp_tw_recycle`.
     tw_recycle: crate::tw_recycle::PeerStamps,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
+    /// Any-address listeners ([`Stack::listen_any`]), oldest first.
+    any_listeners: Vec<SocketHandle>,
     /// Who holds each local port: bound and listening sockets, connections and
     /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
     /// SO_REUSEADDR).
@@ -325,6 +327,7 @@ impl Stack {
             time_wait: TimeWaitTable::new(hasher),
             tw_recycle: Default::default(),
             listeners: HashMap::with_hasher(hasher),
+            any_listeners: Vec::new(),
             ports: ports::Ports::new(hasher),
             timers: BinaryHeap::new(),
             tx_queue: VecDeque::new(),

@@ -152,6 +152,16 @@ pub(crate) struct FastOpenOpts {
     pub connect: bool,
 }
 
+impl FastOpenOpts {
+    /// No Fast Open option set.
+    pub const NONE: FastOpenOpts = FastOpenOpts {
+        max_qlen: 0,
+        keys: None,
+        no_cookie: false,
+        connect: false,
+    };
+}
+
 /// A listener's count of Fast Open children still in SYN-RECEIVED (Linux's
 /// fastopenq.qlen), and the reset ones that still count (Linux keeps a child that was
 /// accepted and then reset against the limit for 60 s, against spoofed floods).
@@ -184,8 +194,8 @@ impl FastOpenQueue {
     }
 }
 
-/// A connection's Fast Open state.
-#[derive(Debug, Clone, Copy, Default)]
+/// A connection's Fast Open state (out of line: most connections have none).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct ConnFastOpen {
     /// A passive child in SYN-RECEIVED: the listener whose queue counts it (Linux's
     /// fastopen_rsk).
@@ -198,6 +208,19 @@ pub(crate) struct ConnFastOpen {
     pub syn_data_acked: bool,
     /// Bytes of data the SYN carried into the receive queue (a passive child).
     pub syn_data_len: u32,
+}
+
+impl crate::conn::cold::ColdDefault for ConnFastOpen {
+    fn default_ref() -> &'static ConnFastOpen {
+        static NONE: ConnFastOpen = ConnFastOpen {
+            listener: None,
+            synack_window: 0,
+            synack_cookie: None,
+            syn_data_acked: false,
+            syn_data_len: 0,
+        };
+        &NONE
+    }
 }
 
 /// A server cookie: SipHash-2-4 under `key` of the source then destination address as

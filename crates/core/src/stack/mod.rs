@@ -16,6 +16,7 @@
 //! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
 
 mod api;
+mod icmp;
 mod input;
 mod lend;
 mod ports;
@@ -234,6 +235,8 @@ pub struct Stack {
     now: Instant,
     /// A connection's datagram that did not fit the caller's buffer (transmit.rs).
     stashed: Option<transmit::Stashed>,
+    /// ICMP datagrams to send and the ICMP rate limiter (icmp.rs).
+    icmp: icmp::IcmpState,
     /// The GSO segment size of the datagram being handled (0: not a GSO packet); see
     /// [`Stack::handle_packet_gso`].
     rx_gso: u16,
@@ -328,6 +331,7 @@ impl Stack {
             port_counter: 0,
             now: Instant::ZERO,
             stashed: None,
+            icmp: Default::default(),
             rx_gso: 0,
         }
     }

@@ -89,6 +89,7 @@ pub mod buffer;
 pub mod config;
 pub mod congestion;
 mod conn;
+mod demux;
 pub mod error;
 mod hash;
 mod info;
@@ -103,6 +104,7 @@ mod syncookie;
 pub mod time;
 mod time_wait;
 mod tw_recycle;
+mod tw_table;
 
 pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};

@@ -492,7 +492,7 @@ impl Connection {
     /// Moves to TIME-WAIT; the stack turns the connection into a compact record.
     fn enter_time_wait(&mut self, ctx: &mut Ctx) {
         self.set_state(State::TimeWait);
-        self.timers = [None; TimerKind::COUNT];
+        self.timers = super::TimerSlots::new();
         let _ = ctx;
     }
 
@@ -578,7 +578,7 @@ impl Connection {
         } else if self.quickacks > 0 {
             self.ack_now = true;
             self.quick_ack = true;
-        } else if self.timers[TimerKind::DelayedAck as usize].is_none() {
+        } else if self.timers.get(TimerKind::DelayedAck).is_none() {
             self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
         }
     }
@@ -613,7 +613,7 @@ impl Connection {
                     // still 0: the "delayed" ACK of a bare FIN goes out at once.
                     self.ack_now = true;
                 }
-                if !self.ack_now && self.timers[TimerKind::DelayedAck as usize].is_none() {
+                if !self.ack_now && self.timers.get(TimerKind::DelayedAck).is_none() {
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
                 }
             }

@@ -9,6 +9,7 @@
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
 pub(crate) mod chunks;
+pub(crate) mod cold;
 mod dsack;
 mod icmp;
 pub(crate) mod input;
@@ -35,7 +36,7 @@ use crate::stats::Stats;
 use crate::time::Instant;
 
 pub(crate) use icmp::IcmpError;
-pub(crate) use timers::TimerKind;
+pub(crate) use timers::{TimerKind, TimerSlots};
 
 /// Everything a connection's handlers need from the stack besides the connection itself.
 pub(crate) struct Ctx<'a> {
@@ -123,7 +124,7 @@ pub(crate) struct Negotiated {
 }
 
 /// Socket options a connection honours.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct SockOpts {
     /// TCP_NODELAY: disable Nagle's algorithm.
     pub nodelay: bool,
@@ -155,6 +156,31 @@ pub(crate) struct SockOpts {
     pub keepcnt: Option<u32>,
     /// TCP_LINGER2: this socket's `tcp_fin_timeout`.
     pub linger2: Option<Duration>,
+}
+
+/// The options of a socket nobody configured.
+static DEFAULT_OPTS: SockOpts = SockOpts {
+    nodelay: false,
+    keepalive: false,
+    linger: None,
+    sndbuf: None,
+    rcvbuf: None,
+    reuseaddr: false,
+    v6only: false,
+    user_mss: None,
+    cork: false,
+    user_timeout: None,
+    syn_retries: None,
+    keepidle: None,
+    keepintvl: None,
+    keepcnt: None,
+    linger2: None,
+};
+
+impl cold::ColdDefault for SockOpts {
+    fn default_ref() -> &'static SockOpts {
+        &DEFAULT_OPTS
+    }
 }
 
 impl SockOpts {
@@ -189,7 +215,8 @@ pub(crate) struct Connection {
     pub state: State,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub opts: SockOpts,
+    /// Socket options, out of line while none is set.
+    pub opts: cold::Cold<SockOpts>,
     // Send sequence space (RFC 9293 section 3.3.1).
     pub iss: SeqNum,
     pub snd_una: SeqNum,
@@ -244,7 +271,7 @@ pub(crate) struct Connection {
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
-    pub timers: [Option<Instant>; TimerKind::COUNT],
+    pub timers: TimerSlots,
     /// Consecutive timeouts of the retransmission (or SYN) timer.
     pub backoff: u32,
     /// Unanswered zero-window or keepalive probes (reset by any acceptable ACK, as
@@ -416,7 +443,7 @@ impl Connection {
             state: State::Closed,
             local,
             remote,
-            opts: SockOpts::default(),
+            opts: cold::Cold::new(),
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -454,7 +481,7 @@ impl Connection {
             pmtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
-            timers: [None; TimerKind::COUNT],
+            timers: TimerSlots::new(),
             backoff: 0,
             probes: 0,
             retrans_stamp: None,
@@ -506,7 +533,7 @@ impl Connection {
         opts: SockOpts,
     ) -> Self {
         let mut c = Connection::new(ctx.config, local, remote, iss);
-        c.opts = opts;
+        c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();
         c.neg.rcv_wscale = rcv_wscale_for(ctx.config, opts.rcvbuf);
@@ -555,7 +582,7 @@ impl Connection {
 
     /// Arms a timer.
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
-        self.timers[kind as usize] = Some(at);
+        self.timers.set(kind, Some(at));
     }
 
     /// Arms the retransmission timer as an RTO (not a loss probe).
@@ -566,12 +593,12 @@ impl Connection {
 
     /// Disarms a timer.
     pub fn disarm(&mut self, kind: TimerKind) {
-        self.timers[kind as usize] = None;
+        self.timers.set(kind, None);
     }
 
     /// The earliest armed timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.earliest()
     }
 
     /// Sequence number of the first byte in the send buffer: the byte after the SYN.
@@ -602,7 +629,7 @@ impl Connection {
             self.pending_error = error;
         }
         self.set_state(State::Closed);
-        self.timers = [None; TimerKind::COUNT];
+        self.timers = TimerSlots::new();
         self.send_buf.release();
         self.chunks.clear();
         if self.orphan {

@@ -194,7 +194,7 @@ impl TcpInfo {
             .map_or((0, 0), |s| (micros(s), micros(c.rtt.rttvar())));
         let ssthresh = c.cc.ssthresh();
         let in_flight = (c.snd_nxt - c.snd_una).max(0) as usize;
-        let probing = c.timers[TimerKind::Persist as usize].is_some();
+        let probing = c.timers.get(TimerKind::Persist).is_some();
         let since = |t: Instant| millis(if now > t { now - t } else { Duration::ZERO });
         TcpInfo {
             state: linux_state(c.state),
@@ -310,7 +310,7 @@ impl Stack {
 
     fn tcp_info_of(&self, sock: &Sock) -> TcpInfo {
         match sock {
-            Sock::Fresh { .. } => TcpInfo::state_only(State::Closed),
+            Sock::Fresh(_) => TcpInfo::state_only(State::Closed),
             Sock::Listener(_) => TcpInfo::state_only(State::Listen),
             Sock::Conn(c) => {
                 TcpInfo::from_conn(c, self.now(), self.config().mtu, self.config().delack_min)

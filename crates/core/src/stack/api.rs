@@ -118,10 +118,7 @@ pub enum SockOptName {
 impl Stack {
     /// socket(): a new, unbound TCP socket.
     pub fn socket(&mut self) -> SocketHandle {
-        self.alloc(Sock::Fresh {
-            bound: None,
-            opts: Box::default(),
-        })
+        self.alloc(Sock::Fresh(Box::default()))
     }
 
     pub(super) fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
@@ -149,7 +146,7 @@ impl Stack {
     /// flag of their connection).
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddr) -> Result<()> {
         let (reuse, v6only) = match self.user_sock(h)? {
-            Sock::Fresh { bound: None, opts } => (opts.reuseaddr, opts.v6only),
+            Sock::Fresh(f) if f.bound.is_none() => (f.opts.reuseaddr, f.opts.v6only),
             _ => return Err(Error::InvalidInput),
         };
         if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
@@ -168,8 +165,8 @@ impl Stack {
             addr.port()
         };
         self.ports.add_socket(port, h, claim);
-        if let Sock::Fresh { bound, .. } = self.user_sock(h)? {
-            *bound = Some(SocketAddr::new(addr.ip(), port));
+        if let Sock::Fresh(f) = self.user_sock(h)? {
+            f.bound = Some(SocketAddr::new(addr.ip(), port));
         }
         Ok(())
     }
@@ -193,7 +190,7 @@ impl Stack {
     pub fn listen(&mut self, h: SocketHandle, backlog: u32) -> Result<()> {
         let backlog = backlog.min(self.config.somaxconn);
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, **opts),
+            Sock::Fresh(f) => (f.bound, f.opts),
             Sock::Listener(l) => {
                 l.backlog = backlog;
                 return Ok(());
@@ -215,7 +212,7 @@ impl Stack {
                 };
                 self.bind(h, SocketAddr::new(any, 0))?;
                 match self.user_sock(h)? {
-                    Sock::Fresh { bound: Some(a), .. } => *a,
+                    Sock::Fresh(f) => f.bound.ok_or(Error::InvalidInput)?,
                     _ => return Err(Error::InvalidInput),
                 }
             }
@@ -263,7 +260,7 @@ impl Stack {
     ) -> Result<()> {
         let backlog = backlog.min(self.config.somaxconn);
         let opts = match self.user_sock(h)? {
-            Sock::Fresh { bound: None, opts } => **opts,
+            Sock::Fresh(f) if f.bound.is_none() => f.opts,
             _ => return Err(Error::InvalidInput),
         };
         let v4 = filter.prefixes.iter().all(|p| p.addr.is_ipv4());
@@ -308,7 +305,7 @@ impl Stack {
     /// connecting, `EADDRNOTAVAIL` when no local address or ephemeral port is free.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddr) -> Result<()> {
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, **opts),
+            Sock::Fresh(f) => (f.bound, f.opts),
             Sock::Listener(_) => return Err(Error::AlreadyConnected),
             Sock::Conn(c) if c.state == State::SynSent => return Err(Error::AlreadyInProgress),
             Sock::Conn(_) => return Err(Error::AlreadyConnected),
@@ -478,8 +475,8 @@ impl Stack {
     /// listener are reset.
     pub fn close(&mut self, h: SocketHandle) -> Result<()> {
         match self.user_sock(h)? {
-            Sock::Fresh { bound, .. } => {
-                if let Some(b) = *bound {
+            Sock::Fresh(f) => {
+                if let Some(b) = f.bound {
                     self.ports.remove_socket(b.port(), h);
                 }
                 self.release(h);
@@ -491,12 +488,20 @@ impl Stack {
                     list.retain(|x| *x != h);
                 }
                 self.any_listeners.retain(|x| *x != h);
-                let pending: Vec<(FourTuple, u64)> = self
+                let mut pending: Vec<(FourTuple, u64)> = self
                     .requests
-                    .iter()
-                    .filter(|(_, r)| r.listener == h)
-                    .map(|(t, r)| (*t, r.id))
+                    .values()
+                    .filter(|r| r.listener == h)
+                    .map(|r| {
+                        let t = FourTuple {
+                            local: r.local,
+                            remote: r.remote,
+                        };
+                        (t, r.id)
+                    })
                     .collect();
+                // In the order they arrived, not the table's.
+                pending.sort_by_key(|p| p.1);
                 for (t, id) in pending {
                     self.drop_request(&t, id);
                 }
@@ -574,8 +579,8 @@ impl Stack {
         if let SockOpt::V6Only(_) = opt {
             // Linux: only before bind().
             return match sock {
-                Sock::Fresh { bound: None, opts } => {
-                    apply(opts);
+                Sock::Fresh(f) if f.bound.is_none() => {
+                    apply(&mut f.opts);
                     Ok(())
                 }
                 _ => Err(Error::InvalidInput),
@@ -584,7 +589,7 @@ impl Stack {
         if let SockOpt::ReuseAddr(v) = opt {
             // The port's holders see the flag as it is now (Linux reads it live).
             let held = match &*sock {
-                Sock::Fresh { bound: Some(b), .. } => Some((b.port(), None)),
+                Sock::Fresh(f) if f.bound.is_some() => f.bound.map(|b| (b.port(), None)),
                 Sock::Listener(l) => Some((l.local.port(), None)),
                 Sock::Conn(c) if c.opts.reuseaddr != v => {
                     let tuple = FourTuple {
@@ -606,7 +611,7 @@ impl Stack {
         }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         match slot.sock.as_mut().ok_or(Error::BadHandle)? {
-            Sock::Fresh { opts, .. } => apply(opts),
+            Sock::Fresh(f) => apply(&mut f.opts),
             Sock::Listener(l) => apply(&mut l.opts),
             Sock::Conn(_) => {
                 self.with_conn(h, |c, ctx| {
@@ -644,10 +649,10 @@ impl Stack {
         let (wmem, rmem) = (self.config.tcp_wmem[1], self.config.tcp_rmem[1]);
         let config = self.config.clone();
         let (o, conn_info) = match self.user_sock(h)? {
-            Sock::Fresh { opts, .. } => (**opts, None),
+            Sock::Fresh(f) => (f.opts, None),
             Sock::Listener(l) => (l.opts, None),
             Sock::Conn(c) => (
-                c.opts,
+                *c.opts,
                 Some((
                     c.mss,
                     c.state.is_synchronized() || c.state == State::SynReceived,
@@ -699,7 +704,7 @@ impl Stack {
     /// The local address of a bound, listening or connected socket.
     pub fn local_addr(&mut self, h: SocketHandle) -> Result<SocketAddr> {
         match self.user_sock(h)? {
-            Sock::Fresh { bound, .. } => bound.ok_or(Error::InvalidInput),
+            Sock::Fresh(f) => f.bound.ok_or(Error::InvalidInput),
             Sock::Listener(l) => Ok(l.local),
             Sock::Conn(c) => Ok(c.local),
         }

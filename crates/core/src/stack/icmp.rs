@@ -170,7 +170,7 @@ impl Stack {
             }
             return;
         }
-        if self.time_wait.get_mut(&tuple).is_none() {
+        if self.time_wait.get(&tuple).is_none() {
             // No socket for the quoted segment (Linux counts it in InErrors).
             self.count_icmp_in_error(v6);
         }

@@ -119,13 +119,19 @@ impl Stack {
             return;
         }
         let mut reopen_isn = None;
-        if let Some(tw) = self.time_wait.get_mut(&tuple) {
+        if let Some(mut tw) = self.time_wait.get(&tuple) {
             let len = self.config.tcp_timewait_len;
             let (rfc1337, ratelimit) = (self.config.tcp_rfc1337, self.config.tcp_invalid_ratelimit);
-            match tw.on_segment(&seg, now, len, rfc1337, ratelimit) {
+            let action = tw.on_segment(&seg, now, len, rfc1337, ratelimit);
+            if matches!(
+                action,
+                TwAction::Drop | TwAction::Ack | TwAction::AckSkipped
+            ) {
+                self.time_wait.update(&tuple, &tw);
+            }
+            match action {
                 TwAction::Drop => return,
                 TwAction::Ack => {
-                    let tw = *tw;
                     self.push_tw_ack(&tuple, &tw);
                     return;
                 }
@@ -651,7 +657,7 @@ impl Stack {
         };
         let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
         conn.passive = true;
-        conn.opts = opts;
+        conn.opts.set(opts);
         conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
         conn.apply_negotiated(req.neg);

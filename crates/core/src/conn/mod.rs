@@ -9,11 +9,11 @@
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
 pub(crate) mod chunks;
+pub(crate) mod delack;
 mod dsack;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
-mod quickack;
 pub(crate) mod recovery;
 pub(crate) mod sack;
 pub(crate) mod timers;
@@ -261,11 +261,9 @@ pub(crate) struct Connection {
     pub ack_pending: bool,
     /// Bytes received since we last sent an ACK.
     pub unacked_bytes: u32,
-    /// Quick ACKs left (Linux acknowledges every segment at the start of a connection).
-    pub quickacks: u32,
-    /// The pending immediate ACK is only owed to quick-ACK mode (a FIN's pingpong mode
-    /// may turn it into a delayed one).
-    pub quick_ack: bool,
+    /// The delayed-ACK engine's state (Linux's icsk_ack): quick ACKs, interactive
+    /// mode, ato.
+    pub ack: delack::AckState,
     /// Minshall's variant of Nagle: end of the last small segment sent.
     pub snd_sml: SeqNum,
     /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
@@ -456,8 +454,7 @@ impl Connection {
             ack_now: false,
             ack_pending: false,
             unacked_bytes: 0,
-            quickacks: 0,
-            quick_ack: false,
+            ack: delack::AckState::default(),
             snd_sml: iss,
             last_oow_ack: None,
             last_send: Instant::ZERO,
@@ -648,7 +645,7 @@ impl Connection {
     pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(out);
-            self.after_read(ctx);
+            self.after_read(ctx, n);
             return Ok(n);
         }
         // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error
@@ -673,7 +670,10 @@ impl Connection {
     /// Sends a window update when reading opened the window a lot (Linux's
     /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
     /// and that was at most half the clamp).
-    fn after_read(&mut self, _ctx: &mut Ctx) {
+    fn after_read(&mut self, ctx: &mut Ctx, copied: usize) {
+        if matches!(self.state, State::Established | State::CloseWait) {
+            self.ack_after_read(ctx, copied);
+        }
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2

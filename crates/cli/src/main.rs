@@ -5,10 +5,12 @@
 //! and every state transition of both ends, on one virtual-time timeline.
 
 mod annotate;
+mod any;
 mod args;
 mod connect;
 mod control;
 mod demo;
+mod forward;
 mod get;
 mod httpd;
 mod instance;
@@ -47,6 +49,10 @@ enum Command {
     /// Run synack on a TUN interface and serve files over HTTP/1.1, echo and discard to
     /// the kernel's side, until interrupted (needs CAP_NET_ADMIN).
     Serve(serve::ServeArgs),
+    /// Run synack on a TUN interface, terminate every connection routed into it
+    /// (--any), whatever its destination, and splice each onto a kernel connection to
+    /// --to HOST:PORT, half-closes and resets carried through (needs CAP_NET_ADMIN).
+    Forward(forward::ForwardArgs),
     /// Fetch a URL over HTTP/1.1 with synack on a TUN interface (needs CAP_NET_ADMIN).
     Get(get::GetArgs),
     /// Connect to HOST:PORT with synack on a TUN interface: standard input to the
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
         },
         Command::Pktdrill { command } => pktdrill::run(&command),
         Command::Serve(args) => serve::run(&args),
+        Command::Forward(args) => forward::run(&args),
         Command::Get(args) => get::run(&args),
         Command::Connect(args) => connect::run(&args),
         Command::Ss(args) => ss::run(&args),

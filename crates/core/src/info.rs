@@ -100,21 +100,16 @@ impl SocketInfo {
         let mss = c.mss.max(1);
         let timer = c
             .timers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.map(|at| (i, at)))
+            .armed()
             .min_by_key(|(_, at)| *at)
-            .map(|(i, at)| {
-                let kind = TimerKind::ALL[i];
-                TimerInfo {
-                    name: kind.ss_name(),
-                    remaining: at - now,
-                    retrans: if kind == TimerKind::Retransmit {
-                        c.backoff
-                    } else {
-                        c.probes
-                    },
-                }
+            .map(|(kind, at)| TimerInfo {
+                name: kind.ss_name(),
+                remaining: at - now,
+                retrans: if kind == TimerKind::Retransmit {
+                    c.backoff
+                } else {
+                    c.probes
+                },
             });
         SocketInfo {
             remote: Some(c.remote),
@@ -209,8 +204,8 @@ impl Stack {
         }
         let handle = (!user_closed).then_some(h);
         Some(match sock {
-            Sock::Fresh { bound, .. } => {
-                let local = (*bound)?;
+            Sock::Fresh(fresh) => {
+                let local = fresh.bound?;
                 SocketInfo::empty(handle, State::Closed, local)
             }
             Sock::Listener(l) => SocketInfo {
@@ -232,8 +227,8 @@ impl Stack {
                 continue;
             };
             match sock {
-                Sock::Fresh { bound: Some(_), .. } => f(State::Closed, false, 1),
-                Sock::Fresh { .. } => {}
+                Sock::Fresh(s) if s.bound.is_some() => f(State::Closed, false, 1),
+                Sock::Fresh(_) => {}
                 Sock::Listener(_) => f(State::Listen, false, 1),
                 Sock::Conn(c) if c.state != State::Closed => f(c.state, c.orphan, 1),
                 Sock::Conn(_) => {}

@@ -84,11 +84,14 @@
 
 #![warn(missing_docs)]
 
+pub mod any;
 pub mod buffer;
 pub mod config;
 pub mod congestion;
 mod conn;
+mod demux;
 pub mod error;
+pub mod fastopen;
 mod hash;
 mod info;
 pub mod isn;
@@ -102,7 +105,9 @@ mod syncookie;
 pub mod time;
 mod time_wait;
 mod tw_recycle;
+mod tw_table;
 
+pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};

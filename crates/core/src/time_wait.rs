@@ -2,16 +2,10 @@
 //! needed to re-acknowledge a retransmitted FIN, reject old duplicates, and let a new
 //! SYN reopen the 4-tuple, and nothing else.
 //!
-//! The [`TimeWaitTable`] keeps the records and one expiry timer per record (Linux arms
-//! one timer per inet_timewait_sock), so its memory follows the number of entries, never
-//! the traffic they see, and is given back when they end.
-
-use std::collections::{BTreeSet, HashMap};
+//! The table that keeps them, packed, with one expiry each, is in [`crate::tw_table`].
 
 use synack_wire::{Control, SeqNum, TcpOptions, TcpRepr, Timestamp};
 
-use crate::hash::FastState;
-use crate::stack::FourTuple;
 use crate::time::Instant;
 
 /// A connection in TIME-WAIT.
@@ -35,9 +29,6 @@ pub(crate) struct TimeWait {
     /// When the last ACK to a segment TIME-WAIT could not accept was sent (Linux's
     /// tw_last_oow_ack_time), for the `tcp_invalid_ratelimit` spacing.
     pub last_oow_ack: Option<Instant>,
-    /// The instant this entry's timer is filed under in the table (at most `expires`:
-    /// a restart of 2MSL moves `expires` only, and the timer catches up when it fires).
-    timer_at: Instant,
 }
 
 impl TimeWait {
@@ -60,7 +51,6 @@ impl TimeWait {
             expires,
             reuse,
             last_oow_ack: None,
-            timer_at: expires,
         }
     }
 }
@@ -170,102 +160,5 @@ impl TimeWait {
             }),
             ..TcpOptions::default()
         }
-    }
-}
-
-/// The TIME-WAIT records of a stack with one expiry timer each.
-pub(crate) struct TimeWaitTable {
-    entries: HashMap<FourTuple, TimeWait, FastState>,
-    /// `(timer_at, tuple)` of every entry, earliest first: exactly one key per entry.
-    timers: BTreeSet<(Instant, FourTuple)>,
-}
-
-impl TimeWaitTable {
-    /// An empty table whose index is keyed by `hasher`.
-    pub fn new(hasher: FastState) -> TimeWaitTable {
-        TimeWaitTable {
-            entries: HashMap::with_hasher(hasher),
-            timers: BTreeSet::new(),
-        }
-    }
-
-    /// How many entries there are.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// How many timers are filed (one per entry).
-    pub fn timers(&self) -> usize {
-        self.timers.len()
-    }
-
-    /// The entry of `tuple`.
-    pub fn get(&self, tuple: &FourTuple) -> Option<&TimeWait> {
-        self.entries.get(tuple)
-    }
-
-    /// The entry of `tuple`, to update it (a later `expires` is honoured when its timer
-    /// fires).
-    pub fn get_mut(&mut self, tuple: &FourTuple) -> Option<&mut TimeWait> {
-        self.entries.get_mut(tuple)
-    }
-
-    /// Every entry.
-    pub fn iter(&self) -> impl Iterator<Item = (&FourTuple, &TimeWait)> + '_ {
-        self.entries.iter()
-    }
-
-    /// Adds (or replaces) the entry of `tuple`; true if it is new.
-    pub fn insert(&mut self, tuple: FourTuple, mut tw: TimeWait) -> bool {
-        tw.timer_at = tw.expires;
-        self.timers.insert((tw.timer_at, tuple));
-        match self.entries.insert(tuple, tw) {
-            Some(old) => {
-                if old.timer_at != tw.timer_at {
-                    self.timers.remove(&(old.timer_at, tuple));
-                }
-                false
-            }
-            None => true,
-        }
-    }
-
-    /// Removes the entry of `tuple` and its timer.
-    pub fn remove(&mut self, tuple: &FourTuple) -> Option<TimeWait> {
-        let tw = self.entries.remove(tuple)?;
-        self.timers.remove(&(tw.timer_at, *tuple));
-        // Give memory back once most entries are gone (amortized: the table at least
-        // halves between two shrinks).
-        let cap = self.entries.capacity();
-        if cap > 64 && self.entries.len() < cap / 4 {
-            self.entries.shrink_to(self.entries.len() * 2);
-        }
-        Some(tw)
-    }
-
-    /// The earliest instant a timer fires (maybe early: a restarted entry is filed
-    /// under its old deadline until then).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _)| *at)
-    }
-
-    /// Removes and returns an entry whose TIME-WAIT has ended by `now`, if any; entries
-    /// restarted since their timer was filed are filed again under their new deadline.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<(FourTuple, TimeWait)> {
-        while let Some(&(at, tuple)) = self.timers.first() {
-            if at > now {
-                return None;
-            }
-            self.timers.pop_first();
-            let Some(tw) = self.entries.get_mut(&tuple) else {
-                continue;
-            };
-            if tw.expires <= now {
-                return self.remove(&tuple).map(|tw| (tuple, tw));
-            }
-            tw.timer_at = tw.expires;
-            self.timers.insert((tw.timer_at, tuple));
-        }
-        None
     }
 }

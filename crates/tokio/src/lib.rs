@@ -55,4 +55,4 @@ pub use listener::TcpListener;
 pub use net::{Net, NetBuilder};
 pub use socket::TcpSocket;
 pub use stream::TcpStream;
-pub use synack::{SockOpt, SockOptName};
+pub use synack::{AnyFilter, Prefix, SockOpt, SockOptName};

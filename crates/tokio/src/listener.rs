@@ -37,6 +37,15 @@ impl TcpListener {
         socket.listen(1024)
     }
 
+    /// A listener for connections to any destination `filter` takes, whatever the
+    /// address (the instance's own or not), with a backlog of 1024: what a VPN client
+    /// or a tun-to-proxy tool needs to terminate every flow routed into its device. Each
+    /// accepted stream's [`TcpStream::local_addr`] is the destination its peer connected
+    /// to. See [`synack::Stack::listen_any`].
+    pub async fn bind_any(net: &Net, filter: synack::AnyFilter) -> io::Result<TcpListener> {
+        TcpSocket::new(net)?.listen_any(filter, 1024)
+    }
+
     /// The next connection and its peer's address.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await

@@ -112,6 +112,27 @@ impl TcpSocket {
             .with(|i| i.stack.listen(h, backlog).map_err(io_err))?;
         Ok(listener)
     }
+
+    /// Listens for connections to any destination `filter` takes, the stack's own
+    /// addresses or not ([`synack::Stack::listen_any`]): each accepted stream's
+    /// [`TcpStream::local_addr`] is the destination its peer connected to. The socket
+    /// must not be bound (`InvalidInput` otherwise).
+    pub fn listen_any(
+        mut self,
+        filter: synack::AnyFilter,
+        backlog: u32,
+    ) -> io::Result<TcpListener> {
+        let h = self.handle()?;
+        self.h = None;
+        let listener = TcpListener {
+            net: self.net.clone(),
+            h,
+        };
+        listener
+            .net
+            .with(|i| i.stack.listen_any(h, filter, backlog).map_err(io_err))?;
+        Ok(listener)
+    }
 }
 
 impl Drop for TcpSocket {

@@ -47,9 +47,18 @@ pub struct Serve {
 impl Serve {
     /// Starts `synack serve args` and waits until it says it serves.
     pub fn start(xdg: &Path, args: &[&str]) -> Serve {
-        let stderr = xdg.join(format!("serve-{}.err", args.join("_").replace('/', "_")));
+        Serve::start_command(xdg, "serve", args)
+    }
+
+    /// Starts `synack command args` (a command that serves until interrupted, such as
+    /// `serve` or `forward`) and waits until it says it serves.
+    pub fn start_command(xdg: &Path, command: &str, args: &[&str]) -> Serve {
+        let stderr = xdg.join(format!(
+            "{command}-{}.err",
+            args.join("_").replace(['/', ':', ','], "_")
+        ));
         let mut child = synack(xdg)
-            .arg("serve")
+            .arg(command)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

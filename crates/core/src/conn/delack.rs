@@ -156,7 +156,7 @@ impl Connection {
         }
         ato = ato.min(ctx.config.delack_max);
         let mut at = ctx.now + ato;
-        if let Some(armed) = self.timers[TimerKind::DelayedAck as usize] {
+        if let Some(armed) = self.timers.get(TimerKind::DelayedAck) {
             if armed <= ctx.now + ato / 4 {
                 self.ack_now = true;
                 return;

@@ -219,8 +219,10 @@ impl Connection {
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
-                self.snd_una = ack;
-                self.rtt_sample(ctx, seg, ack);
+                // The SYN is acknowledged; data a Fast Open child sent is the ordinary
+                // ACK processing's below.
+                self.snd_una = self.iss + 1;
+                self.rtt_sample(ctx, seg, self.snd_una);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -299,6 +301,11 @@ impl Connection {
         }
         // Linux's tcp_reset: the errno depends on the state.
         let error = match self.state {
+            // A Fast Open child already belongs to the program: reset, not refused.
+            State::SynReceived if self.tfo.listener.is_some() => {
+                ctx.stats.AttemptFails += 1;
+                Error::ConnectionReset
+            }
             State::SynReceived => {
                 ctx.stats.AttemptFails += 1;
                 Error::ConnectionRefused
@@ -490,7 +497,7 @@ impl Connection {
     /// Moves to TIME-WAIT; the stack turns the connection into a compact record.
     fn enter_time_wait(&mut self, ctx: &mut Ctx) {
         self.set_state(State::TimeWait);
-        self.timers = [None; TimerKind::COUNT];
+        self.timers = super::TimerSlots::new();
         let _ = ctx;
     }
 

@@ -9,8 +9,10 @@
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
 pub(crate) mod chunks;
+pub(crate) mod cold;
 pub(crate) mod delack;
 mod dsack;
+mod fastopen;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -33,7 +35,7 @@ use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
 
-pub(crate) use timers::TimerKind;
+pub(crate) use timers::{TimerKind, TimerSlots};
 
 /// Everything a connection's handlers need from the stack besides the connection itself.
 pub(crate) struct Ctx<'a> {
@@ -121,7 +123,7 @@ pub(crate) struct Negotiated {
 }
 
 /// Socket options a connection honours.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct SockOpts {
     /// TCP_NODELAY: disable Nagle's algorithm.
     pub nodelay: bool,
@@ -153,6 +155,34 @@ pub(crate) struct SockOpts {
     pub keepcnt: Option<u32>,
     /// TCP_LINGER2: this socket's `tcp_fin_timeout`.
     pub linger2: Option<Duration>,
+    /// TCP_FASTOPEN, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE, TCP_FASTOPEN_CONNECT.
+    pub fastopen: crate::fastopen::FastOpenOpts,
+}
+
+/// The options of a socket nobody configured.
+static DEFAULT_OPTS: SockOpts = SockOpts {
+    nodelay: false,
+    keepalive: false,
+    linger: None,
+    sndbuf: None,
+    rcvbuf: None,
+    reuseaddr: false,
+    v6only: false,
+    user_mss: None,
+    cork: false,
+    user_timeout: None,
+    syn_retries: None,
+    keepidle: None,
+    keepintvl: None,
+    keepcnt: None,
+    linger2: None,
+    fastopen: crate::fastopen::FastOpenOpts::NONE,
+};
+
+impl cold::ColdDefault for SockOpts {
+    fn default_ref() -> &'static SockOpts {
+        &DEFAULT_OPTS
+    }
 }
 
 impl SockOpts {
@@ -187,7 +217,8 @@ pub(crate) struct Connection {
     pub state: State,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub opts: SockOpts,
+    /// Socket options, out of line while none is set.
+    pub opts: cold::Cold<SockOpts>,
     // Send sequence space (RFC 9293 section 3.3.1).
     pub iss: SeqNum,
     pub snd_una: SeqNum,
@@ -237,7 +268,7 @@ pub(crate) struct Connection {
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
-    pub timers: [Option<Instant>; TimerKind::COUNT],
+    pub timers: TimerSlots,
     /// Consecutive timeouts of the retransmission (or SYN) timer.
     pub backoff: u32,
     /// Unanswered zero-window or keepalive probes (reset by any acceptable ACK, as
@@ -283,6 +314,9 @@ pub(crate) struct Connection {
     pub segs_out: u64,
     /// True for connections created from a listener's request record.
     pub passive: bool,
+    /// Fast Open state (RFC 7413): a passive child's link to its listener while in
+    /// SYN-RECEIVED, its SYN-ACK, what the SYN's data did.
+    pub tfo: cold::Cold<crate::fastopen::ConnFastOpen>,
     /// The FIN has been sent at least once (its sequence number is data end).
     pub fin_sent: bool,
     /// Our FIN has been acknowledged.
@@ -407,7 +441,7 @@ impl Connection {
             state: State::Closed,
             local,
             remote,
-            opts: SockOpts::default(),
+            opts: cold::Cold::new(),
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -443,7 +477,7 @@ impl Connection {
             pending_error: None,
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
-            timers: [None; TimerKind::COUNT],
+            timers: TimerSlots::new(),
             backoff: 0,
             probes: 0,
             retrans_stamp: None,
@@ -467,6 +501,7 @@ impl Connection {
             segs_in: 0,
             segs_out: 0,
             passive: false,
+            tfo: cold::Cold::new(),
             fin_sent: false,
             fin_acked: false,
             max_flight: 0,
@@ -494,7 +529,7 @@ impl Connection {
         opts: SockOpts,
     ) -> Self {
         let mut c = Connection::new(ctx.config, local, remote, iss);
-        c.opts = opts;
+        c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();
         c.neg.rcv_wscale = rcv_wscale_for(ctx.config, opts.rcvbuf);
@@ -547,7 +582,7 @@ impl Connection {
 
     /// Arms a timer.
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
-        self.timers[kind as usize] = Some(at);
+        self.timers.set(kind, Some(at));
     }
 
     /// Arms the retransmission timer as an RTO (not a loss probe).
@@ -558,12 +593,12 @@ impl Connection {
 
     /// Disarms a timer.
     pub fn disarm(&mut self, kind: TimerKind) {
-        self.timers[kind as usize] = None;
+        self.timers.set(kind, None);
     }
 
     /// The earliest armed timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.earliest()
     }
 
     /// Sequence number of the first byte in the send buffer: the byte after the SYN.
@@ -594,7 +629,7 @@ impl Connection {
             self.pending_error = error;
         }
         self.set_state(State::Closed);
-        self.timers = [None; TimerKind::COUNT];
+        self.timers = TimerSlots::new();
         self.send_buf.release();
         self.chunks.clear();
         if self.orphan {

@@ -101,8 +101,15 @@ impl Connection {
     /// 3.10.7.3.
     fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
         let retransmit = self.snd_max != self.iss;
-        let options = self.syn_options(ctx, synack);
-        let window = super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        let mut options = self.syn_options(ctx, synack);
+        let mut window =
+            super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        if synack && self.tfo.synack_window > 0 {
+            // A Fast Open child's SYN-ACK is its request's (Linux's tcp_make_synack):
+            // the request's window, and a cookie on the first one only.
+            window = u32::from(self.tfo.synack_window);
+            options.fast_open = self.tfo.synack_cookie.take();
+        }
         if synack {
             self.rcv_adv = self.rcv_nxt + window;
             self.rcv_wup = self.rcv_nxt;
@@ -127,7 +134,7 @@ impl Connection {
         if self.retrans_stamp.is_none() {
             self.retrans_stamp = Some(ctx.now);
         }
-        if self.timers[TimerKind::Retransmit as usize].is_none() {
+        if self.timers.get(TimerKind::Retransmit).is_none() {
             let rto = self.rtt.backed_off(self.backoff);
             self.arm_rto(ctx.now + rto);
         }
@@ -148,14 +155,19 @@ impl Connection {
     /// silly-window avoidance allow one (RFC 9293 section 3.8.6.2.1, RFC 896 with
     /// Minshall's refinement as in Linux's tcp_nagle_check).
     fn data_segment(&mut self, ctx: &mut Ctx, seq: SeqNum, mode: Mode) -> Option<Outgoing> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        let tfo_child = self.state == State::SynReceived
+            && self.tfo.listener.is_some()
+            && self.snd_nxt != self.iss;
+        if !tfo_child
+            && !matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+        {
             return None;
         }
         let start = self.send_buf_seq();
@@ -275,7 +287,7 @@ impl Connection {
         self.count_sent(ctx, retransmit);
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
         // flight, and replaces a pending loss probe; then a probe may be scheduled.
-        let armed = self.timers[TimerKind::Retransmit as usize].is_some();
+        let armed = self.timers.get(TimerKind::Retransmit).is_some();
         if !armed || (self.xmit_probe && mode == Mode::Normal) {
             self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
         }
@@ -327,7 +339,7 @@ impl Connection {
 
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.
     pub fn arm_persist(&mut self, ctx: &Ctx) {
-        if self.timers[TimerKind::Persist as usize].is_none() {
+        if self.timers.get(TimerKind::Persist).is_none() {
             let at = ctx.now + self.rtt.backed_off(self.backoff);
             self.arm(TimerKind::Persist, at);
         }

@@ -4,6 +4,7 @@
 use super::{Connection, Ctx};
 use crate::error::Error;
 use crate::state::State;
+use crate::time::Instant;
 
 /// The kinds of timers a connection runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,44 @@ impl TimerKind {
     }
 }
 
+/// The deadlines of a connection's timers, indexed by [`TimerKind`]: eight bytes each
+/// (an unarmed timer is `u64::MAX`, an instant no clock reaches).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimerSlots([u64; TimerKind::COUNT]);
+
+impl TimerSlots {
+    const OFF: u64 = u64::MAX;
+
+    /// Every timer unarmed.
+    pub const fn new() -> TimerSlots {
+        TimerSlots([Self::OFF; TimerKind::COUNT])
+    }
+
+    /// The deadline of `kind`, if armed.
+    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+        let at = self.0[kind as usize];
+        (at != Self::OFF).then(|| Instant::from_micros(at))
+    }
+
+    /// Arms `kind` at `at` (`Some`) or disarms it.
+    pub fn set(&mut self, kind: TimerKind, at: Option<Instant>) {
+        self.0[kind as usize] = at.map_or(Self::OFF, |t| t.total_micros().min(Self::OFF - 1));
+    }
+
+    /// The armed timers with their deadlines, in [`TimerKind::ALL`] order.
+    pub fn armed(&self) -> impl Iterator<Item = (TimerKind, Instant)> + '_ {
+        TimerKind::ALL
+            .into_iter()
+            .filter_map(|k| self.get(k).map(|at| (k, at)))
+    }
+
+    /// The earliest deadline.
+    pub fn earliest(&self) -> Option<Instant> {
+        let m = *self.0.iter().min()?;
+        (m != Self::OFF).then(|| Instant::from_micros(m))
+    }
+}
+
 impl Connection {
     /// Runs every timer due at `ctx.now`.
     pub fn on_timeout(&mut self, ctx: &mut Ctx) {
@@ -55,9 +94,9 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
-            match self.timers[kind as usize] {
+            match self.timers.get(kind) {
                 Some(at) if at <= ctx.now => {
-                    self.timers[kind as usize] = None;
+                    self.timers.set(kind, None);
                     match kind {
                         TimerKind::Retransmit if self.xmit_probe => self.on_loss_probe(ctx),
                         TimerKind::Retransmit => self.on_rto(ctx),
@@ -92,6 +131,10 @@ impl Connection {
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
             State::SynSent => self.backoff >= self.opts.syn_retries(config),
+            // A Fast Open child gets one retry more (Linux's tcp_fastopen_synack_timer).
+            State::SynReceived if self.tfo.listener.is_some() => {
+                self.backoff > config.tcp_synack_retries
+            }
             State::SynReceived => self.backoff >= config.tcp_synack_retries,
             _ if zero_window => self.zero_window_timed_out(ctx),
             _ => {
@@ -193,7 +236,7 @@ impl Connection {
             Some(srtt) => srtt * 2 + core::time::Duration::from_millis(2),
             None => config.rto_initial,
         };
-        let rto_delta = match (advancing_rto, self.timers[TimerKind::Retransmit as usize]) {
+        let rto_delta = match (advancing_rto, self.timers.get(TimerKind::Retransmit)) {
             (false, Some(at)) if !self.xmit_probe => at - ctx.now,
             _ => self.rtt.backed_off(self.backoff),
         };

@@ -21,6 +21,8 @@ pub mod options {
     pub const SACK: u8 = 2;
     /// Window scaling negotiated (RFC 7323).
     pub const WSCALE: u8 = 4;
+    /// The SYN's data was acknowledged: Fast Open (RFC 7413) worked for this connection.
+    pub const SYN_DATA: u8 = 32;
 }
 
 /// Linux's `TCP_INFINITE_SSTHRESH`: what `tcpi_snd_ssthresh` reads before a loss.
@@ -195,7 +197,7 @@ impl TcpInfo {
             .map_or((0, 0), |s| (micros(s), micros(c.rtt.rttvar())));
         let ssthresh = c.cc.ssthresh();
         let in_flight = (c.snd_nxt - c.snd_una).max(0) as usize;
-        let probing = c.timers[TimerKind::Persist as usize].is_some();
+        let probing = c.timers.get(TimerKind::Persist).is_some();
         let since = |t: Instant| millis(if now > t { now - t } else { Duration::ZERO });
         TcpInfo {
             state: linux_state(c.state),
@@ -215,7 +217,12 @@ impl TcpInfo {
             } else {
                 0
             }) | (if sack { options::SACK } else { 0 })
-                | (if c.neg.ws_ok { options::WSCALE } else { 0 }),
+                | (if c.neg.ws_ok { options::WSCALE } else { 0 })
+                | (if c.tfo.syn_data_acked {
+                    options::SYN_DATA
+                } else {
+                    0
+                }),
             snd_wscale: if c.neg.ws_ok { c.neg.snd_wscale } else { 0 },
             rcv_wscale: if c.neg.ws_ok { c.neg.rcv_wscale } else { 0 },
             // A timeout doubles Linux's icsk_rto; a zero-window probe backs off its own
@@ -307,7 +314,7 @@ impl Stack {
 
     fn tcp_info_of(&self, sock: &Sock) -> TcpInfo {
         match sock {
-            Sock::Fresh { .. } => TcpInfo::state_only(State::Closed),
+            Sock::Fresh(_) => TcpInfo::state_only(State::Closed),
             Sock::Listener(_) => TcpInfo::state_only(State::Listen),
             Sock::Conn(c) => TcpInfo::from_conn(c, self.now(), self.config().mtu),
         }

@@ -76,6 +76,21 @@ pub enum SockOpt {
     /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
     /// (Linux's `net.ipv6.bindv6only = 0`).
     V6Only(bool),
+    /// TCP_FASTOPEN: on a listener (or a socket about to listen), the most Fast Open
+    /// connections it keeps in SYN-RECEIVED (RFC 7413 5.1), capped by `somaxconn`; 0
+    /// turns Fast Open off on it. `EINVAL` on a connection.
+    FastOpen(u32),
+    /// TCP_FASTOPEN_KEY: the listener's own cookie key and optional backup key, in
+    /// place of `tcp_fastopen_key`.
+    FastOpenKey(crate::fastopen::FastOpenKeys),
+    /// TCP_FASTOPEN_NO_COOKIE: send (client) or accept (listener) SYN data without a
+    /// cookie. `EINVAL` on a connection.
+    FastOpenNoCookie(bool),
+    /// TCP_FASTOPEN_CONNECT: connect() returns at once and the first write goes in
+    /// the SYN (RFC 7413 with a cookie cached; a cookie request otherwise). Set before
+    /// connect(): `EINVAL` after, `EOPNOTSUPP` when `tcp_fastopen` lacks the client
+    /// bit.
+    FastOpenConnect(bool),
 }
 
 /// The name of a socket option, for [`Stack::get_option`].
@@ -113,15 +128,20 @@ pub enum SockOptName {
     QuickAck,
     /// IPV6_V6ONLY.
     V6Only,
+    /// TCP_FASTOPEN.
+    FastOpen,
+    /// TCP_FASTOPEN_KEY.
+    FastOpenKey,
+    /// TCP_FASTOPEN_NO_COOKIE.
+    FastOpenNoCookie,
+    /// TCP_FASTOPEN_CONNECT.
+    FastOpenConnect,
 }
 
 impl Stack {
     /// socket(): a new, unbound TCP socket.
     pub fn socket(&mut self) -> SocketHandle {
-        self.alloc(Sock::Fresh {
-            bound: None,
-            opts: Box::default(),
-        })
+        self.alloc(Sock::Fresh(Box::default()))
     }
 
     pub(super) fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
@@ -149,7 +169,7 @@ impl Stack {
     /// flag of their connection).
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddr) -> Result<()> {
         let (reuse, v6only) = match self.user_sock(h)? {
-            Sock::Fresh { bound: None, opts } => (opts.reuseaddr, opts.v6only),
+            Sock::Fresh(f) if f.bound.is_none() => (f.opts.reuseaddr, f.opts.v6only),
             _ => return Err(Error::InvalidInput),
         };
         if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
@@ -168,8 +188,8 @@ impl Stack {
             addr.port()
         };
         self.ports.add_socket(port, h, claim);
-        if let Sock::Fresh { bound, .. } = self.user_sock(h)? {
-            *bound = Some(SocketAddr::new(addr.ip(), port));
+        if let Sock::Fresh(f) = self.user_sock(h)? {
+            f.bound = Some(SocketAddr::new(addr.ip(), port));
         }
         Ok(())
     }
@@ -193,7 +213,7 @@ impl Stack {
     pub fn listen(&mut self, h: SocketHandle, backlog: u32) -> Result<()> {
         let backlog = backlog.min(self.config.somaxconn);
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, **opts),
+            Sock::Fresh(f) => (f.bound, f.opts),
             Sock::Listener(l) => {
                 l.backlog = backlog;
                 return Ok(());
@@ -215,7 +235,7 @@ impl Stack {
                 };
                 self.bind(h, SocketAddr::new(any, 0))?;
                 match self.user_sock(h)? {
-                    Sock::Fresh { bound: Some(a), .. } => *a,
+                    Sock::Fresh(f) => f.bound.ok_or(Error::InvalidInput)?,
                     _ => return Err(Error::InvalidInput),
                 }
             }
@@ -229,6 +249,16 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         self.ports.set_listening(local.port(), h);
+        let mut opts = opts;
+        let tfo = self.config.tcp_fastopen;
+        if tfo & crate::fastopen::TFO_SERVER_WO_SOCKOPT1 != 0
+            && tfo & crate::fastopen::TFO_SERVER_ENABLE != 0
+            && opts.fastopen.max_qlen == 0
+        {
+            // Linux's inet_listen: Fast Open without TCP_FASTOPEN, the backlog as the
+            // queue length.
+            opts.fastopen.max_qlen = backlog;
+        }
         *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
             local,
             backlog,
@@ -236,8 +266,57 @@ impl Stack {
             syn_queue_len: 0,
             opts,
             last_overflow: None,
+            tfo: Default::default(),
+            any: None,
         }));
         self.listeners.entry(local.port()).or_default().push(h);
+        self.trace(local, unspecified_like(local), State::Closed, State::Listen);
+        Ok(())
+    }
+
+    /// Listens for connections to any destination `filter` takes, whether or not the
+    /// address is the stack's: the full listen machinery (SYN queue, accept queue,
+    /// `backlog` capped by `somaxconn`, SYN cookies) with the connection's local address
+    /// being the destination the peer connected to, as behind Linux's `TPROXY` with an
+    /// `IP_TRANSPARENT` listener. The socket must be fresh and unbound (`EINVAL`
+    /// otherwise); its own local address reads as the unspecified address, port 0.
+    ///
+    /// For the stack's own addresses, ordinary listeners come first; a destination that
+    /// no listener takes but whose address a filter takes is answered as a closed port
+    /// (RST), and one whose address no filter takes is dropped as not ours. Broadcast,
+    /// multicast and unspecified destinations are never taken. When two any-address
+    /// listeners take a destination, the older one gets it.
+    pub fn listen_any(
+        &mut self,
+        h: SocketHandle,
+        filter: crate::any::AnyFilter,
+        backlog: u32,
+    ) -> Result<()> {
+        let backlog = backlog.min(self.config.somaxconn);
+        let opts = match self.user_sock(h)? {
+            Sock::Fresh(f) if f.bound.is_none() => f.opts,
+            _ => return Err(Error::InvalidInput),
+        };
+        let v4 = filter.prefixes.iter().all(|p| p.addr.is_ipv4());
+        let local = SocketAddr::new(
+            if v4 {
+                IpAddr::from([0u8; 4])
+            } else {
+                IpAddr::from([0u8; 16])
+            },
+            0,
+        );
+        *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
+            local,
+            backlog,
+            accept_queue: Default::default(),
+            syn_queue_len: 0,
+            opts,
+            last_overflow: None,
+            tfo: Default::default(),
+            any: Some(filter),
+        }));
+        self.any_listeners.push(h);
         self.trace(local, unspecified_like(local), State::Closed, State::Listen);
         Ok(())
     }
@@ -261,7 +340,7 @@ impl Stack {
     /// connecting, `EADDRNOTAVAIL` when no local address or ephemeral port is free.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddr) -> Result<()> {
         let (bound, opts) = match self.user_sock(h)? {
-            Sock::Fresh { bound, opts } => (*bound, **opts),
+            Sock::Fresh(f) => (f.bound, f.opts),
             Sock::Listener(_) => return Err(Error::AlreadyConnected),
             Sock::Conn(c) if c.state == State::SynSent => return Err(Error::AlreadyInProgress),
             Sock::Conn(_) => return Err(Error::AlreadyConnected),
@@ -431,8 +510,8 @@ impl Stack {
     /// listener are reset.
     pub fn close(&mut self, h: SocketHandle) -> Result<()> {
         match self.user_sock(h)? {
-            Sock::Fresh { bound, .. } => {
-                if let Some(b) = *bound {
+            Sock::Fresh(f) => {
+                if let Some(b) = f.bound {
                     self.ports.remove_socket(b.port(), h);
                 }
                 self.release(h);
@@ -443,12 +522,21 @@ impl Stack {
                 if let Some(list) = self.listeners.get_mut(&local.port()) {
                     list.retain(|x| *x != h);
                 }
-                let pending: Vec<(FourTuple, u64)> = self
+                self.any_listeners.retain(|x| *x != h);
+                let mut pending: Vec<(FourTuple, u64)> = self
                     .requests
-                    .iter()
-                    .filter(|(_, r)| r.listener == h)
-                    .map(|(t, r)| (*t, r.id))
+                    .values()
+                    .filter(|r| r.listener == h)
+                    .map(|r| {
+                        let t = FourTuple {
+                            local: r.local,
+                            remote: r.remote,
+                        };
+                        (t, r.id)
+                    })
                     .collect();
+                // In the order they arrived, not the table's.
+                pending.sort_by_key(|p| p.1);
                 for (t, id) in pending {
                     self.drop_request(&t, id);
                 }
@@ -495,6 +583,7 @@ impl Stack {
     /// setsockopt(). Options set on a listener are inherited by accepted connections.
     pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<()> {
         let (wmem_max, rmem_max) = (self.config.wmem_max, self.config.rmem_max);
+        let somaxconn = self.config.somaxconn;
         // Linux's sock_setsockopt: at most [wr]mem_max, doubled (the kernel's bookkeeping
         // overhead), at least SOCK_MIN_[SND|RCV]BUF.
         let linux_size = |v: usize, max: usize, min: usize| v.min(max).saturating_mul(2).max(min);
@@ -516,8 +605,18 @@ impl Stack {
             // A mode of the connection's ACKs, not a stored option.
             SockOpt::QuickAck(_) => {}
             SockOpt::V6Only(v) => o.v6only = v,
+            SockOpt::FastOpen(v) => o.fastopen.max_qlen = v.min(somaxconn),
+            SockOpt::FastOpenKey(k) => o.fastopen.keys = Some(k),
+            SockOpt::FastOpenNoCookie(v) => o.fastopen.no_cookie = v,
+            SockOpt::FastOpenConnect(v) => o.fastopen.connect = v,
         };
         let keepalive_time = self.config.tcp_keepalive_time;
+        if let SockOpt::FastOpenConnect(_) = opt {
+            // Linux's do_tcp_setsockopt: only with the client bit of tcp_fastopen.
+            if self.config.tcp_fastopen & crate::fastopen::TFO_CLIENT_ENABLE == 0 {
+                return Err(Error::NotSupported);
+            }
+        }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         if slot.user_closed {
             return Err(Error::BadHandle);
@@ -526,8 +625,8 @@ impl Stack {
         if let SockOpt::V6Only(_) = opt {
             // Linux: only before bind().
             return match sock {
-                Sock::Fresh { bound: None, opts } => {
-                    apply(opts);
+                Sock::Fresh(f) if f.bound.is_none() => {
+                    apply(&mut f.opts);
                     Ok(())
                 }
                 _ => Err(Error::InvalidInput),
@@ -536,7 +635,7 @@ impl Stack {
         if let SockOpt::ReuseAddr(v) = opt {
             // The port's holders see the flag as it is now (Linux reads it live).
             let held = match &*sock {
-                Sock::Fresh { bound: Some(b), .. } => Some((b.port(), None)),
+                Sock::Fresh(f) if f.bound.is_some() => f.bound.map(|b| (b.port(), None)),
                 Sock::Listener(l) => Some((l.local.port(), None)),
                 Sock::Conn(c) if c.opts.reuseaddr != v => {
                     let tuple = FourTuple {
@@ -557,8 +656,18 @@ impl Stack {
             }
         }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
-        match slot.sock.as_mut().ok_or(Error::BadHandle)? {
-            Sock::Fresh { opts, .. } => apply(opts),
+        let sock = slot.sock.as_mut().ok_or(Error::BadHandle)?;
+        if matches!(sock, Sock::Conn(_))
+            && matches!(
+                opt,
+                SockOpt::FastOpen(_) | SockOpt::FastOpenNoCookie(_) | SockOpt::FastOpenConnect(_)
+            )
+        {
+            // Linux: only in CLOSE (or LISTEN, but for TCP_FASTOPEN_CONNECT).
+            return Err(Error::InvalidInput);
+        }
+        match sock {
+            Sock::Fresh(f) => apply(&mut f.opts),
             Sock::Listener(l) => apply(&mut l.opts),
             Sock::Conn(_) => {
                 self.with_conn(h, |c, ctx| {
@@ -596,10 +705,10 @@ impl Stack {
         let (wmem, rmem) = (self.config.tcp_wmem[1], self.config.tcp_rmem[1]);
         let config = self.config.clone();
         let (o, conn_info) = match self.user_sock(h)? {
-            Sock::Fresh { opts, .. } => (**opts, None),
+            Sock::Fresh(f) => (f.opts, None),
             Sock::Listener(l) => (l.opts, None),
             Sock::Conn(c) => (
-                c.opts,
+                *c.opts,
                 Some((
                     c.mss,
                     c.state.is_synchronized() || c.state == State::SynReceived,
@@ -635,6 +744,10 @@ impl Stack {
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
             SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
             SockOptName::V6Only => SockOpt::V6Only(o.v6only),
+            SockOptName::FastOpen => SockOpt::FastOpen(o.fastopen.max_qlen),
+            SockOptName::FastOpenKey => SockOpt::FastOpenKey(self.fastopen_keys(&o)),
+            SockOptName::FastOpenNoCookie => SockOpt::FastOpenNoCookie(o.fastopen.no_cookie),
+            SockOptName::FastOpenConnect => SockOpt::FastOpenConnect(o.fastopen.connect),
         })
     }
 
@@ -650,7 +763,7 @@ impl Stack {
     /// The local address of a bound, listening or connected socket.
     pub fn local_addr(&mut self, h: SocketHandle) -> Result<SocketAddr> {
         match self.user_sock(h)? {
-            Sock::Fresh { bound, .. } => bound.ok_or(Error::InvalidInput),
+            Sock::Fresh(f) => f.bound.ok_or(Error::InvalidInput),
             Sock::Listener(l) => Ok(l.local),
             Sock::Conn(c) => Ok(c.local),
         }

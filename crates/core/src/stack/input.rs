@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::{Control, SeqNum, TcpRepr};
 
-use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
+use super::{fastopen, FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
 use crate::conn::{Connection, Ctx, SockOpts};
 use crate::listen::RequestSock;
 use crate::segment::CtlSegment;
@@ -45,7 +45,10 @@ impl Stack {
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
         let v6 = ip.dst.is_ipv6();
-        if !self.addrs.contains(&ip.dst) {
+        if !self.addrs.contains(&ip.dst)
+            && !self.any_takes_addr(ip.dst)
+            && !self.terminated_here(&ip, payload)
+        {
             *if v6 {
                 &mut self.stats.Ip6InAddrErrors
             } else {
@@ -104,13 +107,19 @@ impl Stack {
             return;
         }
         let mut reopen_isn = None;
-        if let Some(tw) = self.time_wait.get_mut(&tuple) {
+        if let Some(mut tw) = self.time_wait.get(&tuple) {
             let len = self.config.tcp_timewait_len;
             let (rfc1337, ratelimit) = (self.config.tcp_rfc1337, self.config.tcp_invalid_ratelimit);
-            match tw.on_segment(&seg, now, len, rfc1337, ratelimit) {
+            let action = tw.on_segment(&seg, now, len, rfc1337, ratelimit);
+            if matches!(
+                action,
+                TwAction::Drop | TwAction::Ack | TwAction::AckSkipped
+            ) {
+                self.time_wait.update(&tuple, &tw);
+            }
+            match action {
                 TwAction::Drop => return,
                 TwAction::Ack => {
-                    let tw = *tw;
                     self.push_tw_ack(&tuple, &tw);
                     return;
                 }
@@ -246,10 +255,59 @@ impl Stack {
         });
     }
 
-    /// The listener for a local address: one bound to the exact address first, then one
-    /// bound to the unspecified address of its family, then (for IPv4) one bound to
-    /// IPv6's `[::]` without IPV6_V6ONLY, which takes IPv4 too, as in Linux.
+    /// Whether an any-address listener takes destination address `dst` (for some
+    /// port). Never a broadcast, multicast or unspecified address: TCP is unicast
+    /// (RFC 1122 4.2.3.10; Linux's tcp_v4_rcv drops what is not PACKET_HOST).
+    fn any_takes_addr(&self, dst: IpAddr) -> bool {
+        if self.any_listeners.is_empty() || !unicast(dst) {
+            return false;
+        }
+        self.any_listeners.iter().any(|h| {
+            matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                Some(Sock::Listener(l)) if l.any.as_ref().is_some_and(|f| f.takes_addr(dst)))
+        })
+    }
+
+    /// Whether a TCP segment to an address that is not ours belongs to a connection (or
+    /// TIME-WAIT entry) an any-address listener took: it stays ours after the listener
+    /// closes or its filter stops taking the address.
+    fn terminated_here(&self, ip: &synack_wire::IpRepr, payload: &[u8]) -> bool {
+        if ip.protocol != synack_wire::IPPROTO_TCP || payload.len() < 4 {
+            return false;
+        }
+        let port = |at: usize| u16::from_be_bytes([payload[at], payload[at + 1]]);
+        let tuple = FourTuple {
+            local: SocketAddr::new(ip.dst, port(2)),
+            remote: SocketAddr::new(ip.src, port(0)),
+        };
+        self.conns.contains_key(&tuple)
+            || self.time_wait.get(&tuple).is_some()
+            || self.requests.contains_key(&tuple)
+    }
+
+    /// The listener for a local address. For the stack's own addresses, as in Linux: one
+    /// bound to the exact address first, then one bound to the unspecified address of
+    /// its family, then (for IPv4) one bound to IPv6's `[::]` without IPV6_V6ONLY, which
+    /// takes IPv4 too. Then (and for any other address) the oldest any-address listener
+    /// whose filter takes it.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
+        let own = if self.addrs.contains(&local.ip()) {
+            self.find_own_listener(local)
+        } else {
+            None
+        };
+        own.or_else(|| {
+            if !unicast(local.ip()) {
+                return None;
+            }
+            self.any_listeners.iter().copied().find(|h| {
+                matches!(self.slot(*h).and_then(|s| s.sock.as_ref()),
+                    Some(Sock::Listener(l)) if l.any.as_ref().is_some_and(|f| f.takes(local)))
+            })
+        })
+    }
+
+    fn find_own_listener(&self, local: &SocketAddr) -> Option<SocketHandle> {
         let list = self.listeners.get(&local.port())?;
         let find = |pred: &dyn Fn(&crate::listen::Listener) -> bool| {
             list.iter().copied().find(|h| {
@@ -322,12 +380,17 @@ impl Stack {
             self.stats.PAWSPassive += 1;
             return;
         }
+        let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
+        let mut req = self.new_request(lh, tuple, iss, seg);
+        // RFC 7413 4.2: a SYN with a valid Fast Open cookie makes a connection at once.
+        match self.try_fastopen(lh, tuple, seg, &req) {
+            fastopen::Outcome::Child => return,
+            fastopen::Outcome::Request(cookie) => req.tfo_cookie = cookie,
+        }
         let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
             return;
         };
         l.syn_queue_len += 1;
-        let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
-        let mut req = self.new_request(lh, tuple, iss, seg);
         self.ctl.push(req.syn_ack(&self.config, now));
         let id = self.next_request_id;
         self.next_request_id += 1;
@@ -581,25 +644,9 @@ impl Stack {
     /// request), and false is returned.
     fn establish_child(&mut self, lh: SocketHandle, req: &RequestSock, seg: &TcpRepr) -> bool {
         let now = self.now;
-        let opts = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => l.opts,
-            _ => return false,
+        let Some(mut conn) = self.child_conn(lh, req) else {
+            return false;
         };
-        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
-        conn.passive = true;
-        conn.opts = opts;
-        conn.apply_buffer_opts();
-        conn.adv_mss = req.adv_mss;
-        conn.apply_negotiated(req.neg);
-        conn.irs = req.irs;
-        conn.rcv_nxt = req.irs + 1;
-        conn.rcv_wup = conn.rcv_nxt;
-        let synack = req.syn_ack(&self.config, now);
-        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
-        conn.window_clamp = u32::from(synack.window);
-        conn.snd_nxt = req.iss + 1;
-        conn.snd_max = conn.snd_nxt;
-        conn.set_state(State::SynReceived);
         if req.retransmits == 0 {
             conn.rtt_seq = Some((req.iss, req.sent_at));
         }
@@ -632,6 +679,42 @@ impl Stack {
         self.notify(lh, EV_INCOMING);
         self.after_conn(h, State::SynReceived);
         true
+    }
+}
+
+impl Stack {
+    /// A connection in SYN-RECEIVED built from request `req` of listener `lh` (Linux's
+    /// tcp_create_openreq_child), its SYN-ACK counted as sent.
+    pub(super) fn child_conn(&mut self, lh: SocketHandle, req: &RequestSock) -> Option<Connection> {
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts,
+            _ => return None,
+        };
+        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
+        conn.passive = true;
+        conn.opts.set(opts);
+        conn.apply_buffer_opts();
+        conn.adv_mss = req.adv_mss;
+        conn.apply_negotiated(req.neg);
+        conn.irs = req.irs;
+        conn.rcv_nxt = req.irs + 1;
+        conn.rcv_wup = conn.rcv_nxt;
+        let synack = req.syn_ack(&self.config, self.now);
+        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
+        conn.window_clamp = u32::from(synack.window);
+        conn.snd_nxt = req.iss + 1;
+        conn.snd_max = conn.snd_nxt;
+        conn.set_state(State::SynReceived);
+        Some(conn)
+    }
+}
+
+/// Whether `ip` can be the destination of a TCP segment: not broadcast, multicast or
+/// unspecified.
+fn unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
     }
 }
 

@@ -16,6 +16,7 @@
 //! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
 
 mod api;
+mod fastopen;
 mod input;
 mod lend;
 mod ports;
@@ -29,6 +30,7 @@ use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
+use crate::demux::Demux;
 use crate::hash::FastState as KeyedState;
 use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
@@ -36,7 +38,8 @@ use crate::segment::CtlQueue;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::time_wait::{TimeWait, TimeWaitTable};
+use crate::time_wait::TimeWait;
+use crate::tw_table::TimeWaitTable;
 
 pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
@@ -151,14 +154,20 @@ impl std::hash::Hash for FourTuple {
 /// What lives in a socket slot.
 pub(crate) enum Sock {
     /// Created, maybe bound, not yet listening or connected.
-    Fresh {
-        bound: Option<SocketAddr>,
-        opts: Box<crate::conn::SockOpts>,
-    },
+    Fresh(Box<FreshSock>),
     /// Listening.
     Listener(Box<Listener>),
     /// A connection (in any state from SYN-SENT to CLOSED).
     Conn(Box<Connection>),
+}
+
+/// A socket created, maybe bound, not yet listening or connected.
+#[derive(Default)]
+pub(crate) struct FreshSock {
+    /// The address of bind(), if called.
+    pub bound: Option<SocketAddr>,
+    /// Options set so far.
+    pub opts: crate::conn::SockOpts,
 }
 
 pub(crate) struct Slot {
@@ -172,8 +181,9 @@ pub(crate) struct Slot {
     queued: bool,
     /// The handle is in the transmit queue.
     dirty: bool,
-    /// The earliest deadline of this socket in the timer heap.
-    timer_at: Option<Instant>,
+    /// The earliest deadline of this socket in the timer heap, in microseconds
+    /// ([`NO_TIMER`]: none).
+    timer_at: u64,
     /// Whether this connection is counted in CurrEstab.
     counted_estab: bool,
     /// accept() returned this passive connection (its events are held until then).
@@ -182,6 +192,9 @@ pub(crate) struct Slot {
     /// the change to writable only; ready.rs).
     writable: bool,
 }
+
+/// `Slot::timer_at` of a socket with nothing in the timer heap.
+const NO_TIMER: u64 = u64::MAX;
 
 const EV_CONNECTED: u8 = 1;
 const EV_INCOMING: u8 = 2;
@@ -205,8 +218,8 @@ pub struct Stack {
     broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    conns: HashMap<FourTuple, SocketHandle, KeyedState>,
-    requests: HashMap<FourTuple, RequestSock, KeyedState>,
+    conns: Demux<SocketHandle>,
+    requests: Demux<RequestSock>,
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
     next_request_id: u64,
@@ -214,6 +227,8 @@ pub struct Stack {
     /// Per-peer timestamps for the historical `tcp_tw_recycle`.
     tw_recycle: crate::tw_recycle::PeerStamps,
     listeners: HashMap<u16, Vec<SocketHandle>, KeyedState>,
+    /// Any-address listeners ([`Stack::listen_any`]), oldest first.
+    any_listeners: Vec<SocketHandle>,
     /// Who holds each local port: bound and listening sockets, connections and
     /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
     /// SO_REUSEADDR).
@@ -227,6 +242,9 @@ pub struct Stack {
     isn: IsnGenerator,
     cookies: crate::syncookie::SynCookies,
     secret: [u8; 16],
+    /// The Fast Open key used while `tcp_fastopen_key` is unset (Linux draws one at
+    /// random on first use).
+    tfo_key: [u8; 16],
     challenge: ChallengeBudget,
     port_counter: u32,
     now: Instant,
@@ -306,13 +324,14 @@ impl Stack {
             broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            conns: HashMap::with_hasher(hasher),
-            requests: HashMap::with_hasher(hasher),
+            conns: Demux::new(hasher),
+            requests: Demux::new(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
             time_wait: TimeWaitTable::new(hasher),
             tw_recycle: Default::default(),
             listeners: HashMap::with_hasher(hasher),
+            any_listeners: Vec::new(),
             ports: ports::Ports::new(hasher),
             timers: BinaryHeap::new(),
             tx_queue: VecDeque::new(),
@@ -320,6 +339,14 @@ impl Stack {
             events: VecDeque::new(),
             transitions: None,
             stats: Stats::default(),
+            tfo_key: {
+                let a = crate::isn::siphash24(&secret, b"tcp_fastopen_key 0");
+                let b = crate::isn::siphash24(&secret, b"tcp_fastopen_key 1");
+                let mut k = [0u8; 16];
+                k[..8].copy_from_slice(&a.to_le_bytes());
+                k[8..].copy_from_slice(&b.to_le_bytes());
+                k
+            },
             secret,
             challenge: ChallengeBudget::default(),
             port_counter: 0,
@@ -516,10 +543,10 @@ impl Stack {
         let Some(slot) = self.slot_mut(h) else {
             return;
         };
-        if slot.timer_at != Some(at) {
+        if slot.timer_at != at.total_micros() {
             return;
         }
-        slot.timer_at = None;
+        slot.timer_at = NO_TIMER;
         self.with_conn(h, |conn, ctx| {
             if conn.next_deadline().is_some_and(|d| d <= ctx.now) {
                 conn.on_timeout(ctx);
@@ -645,7 +672,7 @@ impl Stack {
                     pending: 0,
                     queued: false,
                     dirty: false,
-                    timer_at: None,
+                    timer_at: NO_TIMER,
                     counted_estab: false,
                     accepted: false,
                     writable: false,
@@ -661,7 +688,7 @@ impl Stack {
         // (poll_event skips it); the new socket must queue its own.
         slot.queued = false;
         slot.dirty = false;
-        slot.timer_at = None;
+        slot.timer_at = NO_TIMER;
         slot.counted_estab = false;
         slot.accepted = false;
         slot.writable = false;
@@ -717,6 +744,13 @@ impl Stack {
             return;
         };
         let after = conn.state;
+        if after != State::SynReceived && conn.tfo.listener.is_some() {
+            if let Some(lh) = conn.tfo.listener.take() {
+                let error = conn.pending_error.or(conn.error);
+                self.fastopen_child_left(lh, h, error);
+                return self.after_conn(h, before);
+            }
+        }
         let (local, remote) = (conn.local, conn.remote);
         let reuse = conn.opts.reuseaddr;
         let bits = std::mem::take(&mut conn.events);
@@ -793,8 +827,8 @@ impl Stack {
         }
         if let Some(d) = deadline {
             let slot = &mut self.slots[h.index as usize];
-            if slot.timer_at.is_none_or(|t| d < t) {
-                slot.timer_at = Some(d);
+            if d.total_micros() < slot.timer_at {
+                slot.timer_at = d.total_micros();
                 self.timers
                     .push(std::cmp::Reverse((d, TimerRef::Socket(h))));
             }
@@ -845,7 +879,7 @@ impl Stack {
         } else {
             self.notify(h, ev);
             let slot = &mut self.slots[h.index as usize];
-            slot.timer_at = None;
+            slot.timer_at = NO_TIMER;
         }
     }
 }
@@ -883,4 +917,26 @@ fn emit_conn_segment(
         TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Issue 9's memory budget per connection: the slot stays small (a socket that is
+    /// not connected keeps its state out of line), and so does the record's hot part.
+    #[test]
+    fn per_connection_records_stay_compact() {
+        use std::mem::size_of;
+        assert!(
+            size_of::<super::Slot>() <= 40,
+            "Slot {}",
+            size_of::<super::Slot>()
+        );
+        let conn = size_of::<crate::conn::Connection>();
+        // 880 bytes today; the headroom is for hot state only: rare state belongs in a
+        // `conn::cold::Cold` field, not inline (issue 9's target is 512 bytes in all).
+        assert!(
+            conn <= 960,
+            "Connection {conn}: put rarely used state out of line"
+        );
+    }
 }

@@ -27,19 +27,9 @@ struct BoundSocket {
     listening: bool,
 }
 
-/// The holders of one port.
-#[derive(Debug, Default)]
-struct PortOwners {
-    sockets: Vec<BoundSocket>,
-    /// Connections and TIME-WAIT entries: `(local address, SO_REUSEADDR, count)`.
-    conns: Vec<(IpAddr, bool, u32)>,
-}
-
-impl PortOwners {
-    fn is_empty(&self) -> bool {
-        self.sockets.is_empty() && self.conns.is_empty()
-    }
-}
+/// Connections and TIME-WAIT entries of one local address on a port, with their
+/// SO_REUSEADDR: `(address, reuse, count)`.
+type ConnGroup = (IpAddr, bool, u32);
 
 /// Whether two addresses bound to one port overlap (Linux's inet_rcv_saddr_equal with
 /// wildcards): equal addresses do, and an unspecified address takes every address of its
@@ -59,41 +49,47 @@ fn conflict(new: &Claim, old: &Claim, old_listening: bool) -> bool {
     overlap(new, old) && !(new.reuse && old.reuse && !old_listening)
 }
 
-/// Every port in use.
+/// Every port in use: bound and listening sockets one by one, connections counted.
 pub(crate) struct Ports {
-    map: HashMap<u16, PortOwners, FastState>,
+    sockets: HashMap<u16, Vec<BoundSocket>, FastState>,
+    /// The first group of connections of each port held by connections: inline, so
+    /// that a port held by connections costs 24 bytes and no allocation.
+    conns: HashMap<u16, ConnGroup, FastState>,
+    /// Further groups of the ports that have more than one (rare: connections of one
+    /// port on several local addresses, or with and without SO_REUSEADDR).
+    more: HashMap<u16, Vec<ConnGroup>, FastState>,
 }
 
 impl Ports {
     /// No port in use.
     pub fn new(hasher: FastState) -> Ports {
         Ports {
-            map: HashMap::with_hasher(hasher),
+            sockets: HashMap::with_hasher(hasher),
+            conns: HashMap::with_hasher(hasher),
+            more: HashMap::with_hasher(hasher),
         }
     }
 
     /// Whether anything holds `port`.
     pub fn in_use(&self, port: u16) -> bool {
-        self.map.contains_key(&port)
+        self.sockets.contains_key(&port) || self.conns.contains_key(&port)
     }
 
     /// Whether a bound or listening socket holds `port` (connect() then picks another
     /// ephemeral port, as Linux's __inet_hash_connect skips bind()-owned buckets).
     pub fn has_sockets(&self, port: u16) -> bool {
-        self.map.get(&port).is_some_and(|o| !o.sockets.is_empty())
+        self.sockets.contains_key(&port)
     }
 
     /// Whether `claim` on `port` conflicts with a holder other than `me` (the same test
     /// serves bind() and listen(), as in Linux).
     pub fn conflicts(&self, port: u16, claim: &Claim, me: Option<SocketHandle>) -> bool {
-        let Some(o) = self.map.get(&port) else {
-            return false;
-        };
-        o.sockets
+        let sockets = self.sockets.get(&port).map_or(&[][..], |v| &v[..]);
+        sockets
             .iter()
             .filter(|s| Some(s.handle) != me)
             .any(|s| conflict(claim, &s.claim, s.listening))
-            || o.conns.iter().any(|&(addr, reuse, _)| {
+            || self.conn_groups(port).any(|&(addr, reuse, _)| {
                 let old = Claim {
                     addr,
                     reuse,
@@ -103,9 +99,14 @@ impl Ports {
             })
     }
 
+    fn conn_groups(&self, port: u16) -> impl Iterator<Item = &ConnGroup> + '_ {
+        let more = self.more.get(&port).map_or(&[][..], |v| &v[..]);
+        self.conns.get(&port).into_iter().chain(more)
+    }
+
     /// `handle` now holds `port` with `claim`.
     pub fn add_socket(&mut self, port: u16, handle: SocketHandle, claim: Claim) {
-        self.map.entry(port).or_default().sockets.push(BoundSocket {
+        self.sockets.entry(port).or_default().push(BoundSocket {
             handle,
             claim,
             listening: false,
@@ -115,9 +116,9 @@ impl Ports {
     /// `handle` on `port` listens.
     pub fn set_listening(&mut self, port: u16, handle: SocketHandle) {
         if let Some(s) = self
-            .map
+            .sockets
             .get_mut(&port)
-            .and_then(|o| o.sockets.iter_mut().find(|s| s.handle == handle))
+            .and_then(|v| v.iter_mut().find(|s| s.handle == handle))
         {
             s.listening = true;
         }
@@ -126,9 +127,9 @@ impl Ports {
     /// `handle` on `port` changed SO_REUSEADDR (Linux reads the flag live).
     pub fn set_reuse(&mut self, port: u16, handle: SocketHandle, reuse: bool) {
         if let Some(s) = self
-            .map
+            .sockets
             .get_mut(&port)
-            .and_then(|o| o.sockets.iter_mut().find(|s| s.handle == handle))
+            .and_then(|v| v.iter_mut().find(|s| s.handle == handle))
         {
             s.claim.reuse = reuse;
         }
@@ -136,30 +137,87 @@ impl Ports {
 
     /// `handle` no longer holds `port`.
     pub fn remove_socket(&mut self, port: u16, handle: SocketHandle) {
-        if let Some(o) = self.map.get_mut(&port) {
-            o.sockets.retain(|s| s.handle != handle);
-            if o.is_empty() {
-                self.map.remove(&port);
+        if let Some(v) = self.sockets.get_mut(&port) {
+            v.retain(|s| s.handle != handle);
+            if v.is_empty() {
+                self.sockets.remove(&port);
             }
         }
     }
 
     /// A connection or TIME-WAIT entry on local `addr`:`port` appears (`up`) or goes.
     pub fn count_conn(&mut self, port: u16, addr: IpAddr, reuse: bool, up: bool) {
-        let o = self.map.entry(port).or_default();
-        match o.conns.iter().position(|c| c.0 == addr && c.1 == reuse) {
-            Some(i) if up => o.conns[i].2 += 1,
-            Some(i) => {
-                o.conns[i].2 -= 1;
-                if o.conns[i].2 == 0 {
-                    o.conns.swap_remove(i);
+        let Some(first) = self.conns.get_mut(&port) else {
+            if up {
+                self.conns.insert(port, (addr, reuse, 1));
+            }
+            return;
+        };
+        let same = |c: &ConnGroup| c.0 == addr && c.1 == reuse;
+        if same(first) {
+            if up {
+                first.2 += 1;
+                return;
+            }
+            first.2 -= 1;
+        } else if up {
+            let more = self.more.entry(port).or_default();
+            match more.iter_mut().find(|c| same(c)) {
+                Some(c) => c.2 += 1,
+                None => more.push((addr, reuse, 1)),
+            }
+            return;
+        } else if let Some(more) = self.more.get_mut(&port) {
+            if let Some(i) = more.iter().position(same) {
+                more[i].2 -= 1;
+                if more[i].2 == 0 {
+                    more.swap_remove(i);
                 }
             }
-            None if up => o.conns.push((addr, reuse, 1)),
-            None => {}
         }
-        if o.is_empty() {
-            self.map.remove(&port);
+        if first.2 == 0 {
+            match self.more.get_mut(&port).and_then(|m| m.pop()) {
+                Some(c) => *first = c,
+                None => {
+                    self.conns.remove(&port);
+                    let cap = self.conns.capacity();
+                    if cap > 64 && self.conns.len() < cap / 4 {
+                        self.conns.shrink_to(self.conns.len() * 2);
+                    }
+                }
+            }
         }
+        if self.more.get(&port).is_some_and(|m| m.is_empty()) {
+            self.more.remove(&port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_groups_count_up_and_down_per_address_and_reuse() {
+        let mut p = Ports::new(FastState::new([9; 16]));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let claim = |addr| Claim {
+            addr,
+            reuse: true,
+            v6only: false,
+        };
+        p.count_conn(80, a, true, true);
+        p.count_conn(80, b, false, true);
+        p.count_conn(80, b, false, true);
+        // b's connections lack SO_REUSEADDR: a reusing bind on b conflicts, on a not.
+        assert!(p.conflicts(80, &claim(b), None));
+        assert!(!p.conflicts(80, &claim(a), None));
+        p.count_conn(80, a, true, false);
+        assert!(p.in_use(80) && p.conflicts(80, &claim(b), None));
+        p.count_conn(80, b, false, false);
+        assert!(p.conflicts(80, &claim(b), None));
+        p.count_conn(80, b, false, false);
+        assert!(!p.in_use(80) && !p.conflicts(80, &claim(b), None));
+        assert!(p.more.is_empty() && p.conns.is_empty());
     }
 }

@@ -48,7 +48,7 @@ impl Stack {
         }
         Ok(match slot.sock.as_ref().ok_or(Error::BadHandle)? {
             // An unconnected socket (Linux's TCP_CLOSE): hang-up and writable.
-            Sock::Fresh { .. } => Readiness {
+            Sock::Fresh(_) => Readiness {
                 writable: true,
                 hup: true,
                 ..Readiness::default()

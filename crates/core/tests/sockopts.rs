@@ -260,7 +260,7 @@ fn quickack_sends_the_held_ack_now_and_does_not_stick() {
     let mut off = 1;
     let mut sent = 1;
     // A request, read, and a reply at once: the reply carries the ACK.
-    let mut exchange = |h: &mut Harness, off: &mut u32, sent: &mut u32| {
+    let exchange = |h: &mut Harness, off: &mut u32, sent: &mut u32| {
         h.send(
             &c,
             common::pkt("P.", c.p(*off), c.l(*sent)).data(&[0x55; 10]),

@@ -10,12 +10,13 @@
 
 pub(crate) mod chunks;
 pub(crate) mod cold;
+pub(crate) mod delack;
 mod dsack;
 mod fastopen;
+mod icmp;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
-mod quickack;
 pub(crate) mod recovery;
 pub(crate) mod sack;
 pub(crate) mod timers;
@@ -35,6 +36,7 @@ use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
 
+pub(crate) use icmp::IcmpError;
 pub(crate) use timers::{TimerKind, TimerSlots};
 
 /// Everything a connection's handlers need from the stack besides the connection itself.
@@ -265,6 +267,11 @@ pub(crate) struct Connection {
     pub error: Option<Error>,
     /// The error not yet reported to the program (Linux's sk_err).
     pub pending_error: Option<Error>,
+    /// The last soft error from ICMP (Linux's sk_err_soft): reported instead of
+    /// ETIMEDOUT when the connection times out, and by SO_ERROR when there is no other.
+    pub soft_error: Option<Error>,
+    /// The path MTU (RFC 1191, RFC 8201): the link's until an ICMP says less.
+    pub pmtu: u32,
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
@@ -292,11 +299,9 @@ pub(crate) struct Connection {
     pub ack_pending: bool,
     /// Bytes received since we last sent an ACK.
     pub unacked_bytes: u32,
-    /// Quick ACKs left (Linux acknowledges every segment at the start of a connection).
-    pub quickacks: u32,
-    /// The pending immediate ACK is only owed to quick-ACK mode (a FIN's pingpong mode
-    /// may turn it into a delayed one).
-    pub quick_ack: bool,
+    /// The delayed-ACK engine's state (Linux's icsk_ack): quick ACKs, interactive
+    /// mode, ato.
+    pub ack: delack::AckState,
     /// Minshall's variant of Nagle: end of the last small segment sent.
     pub snd_sml: SeqNum,
     /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
@@ -477,6 +482,8 @@ impl Connection {
             orphan: false,
             error: None,
             pending_error: None,
+            soft_error: None,
+            pmtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
             timers: TimerSlots::new(),
@@ -490,8 +497,7 @@ impl Connection {
             ack_now: false,
             ack_pending: false,
             unacked_bytes: 0,
-            quickacks: 0,
-            quick_ack: false,
+            ack: delack::AckState::default(),
             snd_sml: iss,
             last_oow_ack: None,
             last_send: Instant::ZERO,
@@ -571,11 +577,7 @@ impl Connection {
     /// Sets the negotiated parameters and derives the effective MSS from them.
     pub fn apply_negotiated(&mut self, neg: Negotiated) {
         self.neg = neg;
-        let ts_len = if neg.ts.is_some() { 12 } else { 0 };
-        let peer = u32::from(neg.peer_mss).min(u32::from(self.adv_mss));
-        self.mss = peer.saturating_sub(ts_len).max(64);
-        self.cc.set_mss(self.mss);
-        self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
+        self.sync_mss();
     }
 
     /// Records a state change; the stack reports transitions and keeps CurrEstab.
@@ -686,7 +688,7 @@ impl Connection {
     pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(out);
-            self.after_read(ctx);
+            self.after_read(ctx, n);
             return Ok(n);
         }
         // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error
@@ -711,7 +713,10 @@ impl Connection {
     /// Sends a window update when reading opened the window a lot (Linux's
     /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
     /// and that was at most half the clamp).
-    fn after_read(&mut self, _ctx: &mut Ctx) {
+    fn after_read(&mut self, ctx: &mut Ctx, copied: usize) {
+        if matches!(self.state, State::Established | State::CloseWait) {
+            self.ack_after_read(ctx, copied);
+        }
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2

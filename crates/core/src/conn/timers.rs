@@ -100,12 +100,7 @@ impl Connection {
                     match kind {
                         TimerKind::Retransmit if self.xmit_probe => self.on_loss_probe(ctx),
                         TimerKind::Retransmit => self.on_rto(ctx),
-                        TimerKind::DelayedAck => {
-                            if self.ack_pending {
-                                ctx.stats.DelayedACKs += 1;
-                                self.ack_now = true;
-                            }
-                        }
+                        TimerKind::DelayedAck => self.on_delack_timer(ctx),
                         TimerKind::Persist => self.on_persist(ctx),
                         TimerKind::Keepalive => self.on_keepalive(ctx),
                         TimerKind::FinWait2 => {
@@ -168,7 +163,7 @@ impl Connection {
             } else {
                 ctx.stats.AttemptFails += 1;
             }
-            self.close_with(Some(Error::TimedOut));
+            self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         if !(zero_window && self.state.is_synchronized()) {
@@ -285,7 +280,7 @@ impl Connection {
         };
         if self.probes >= budget {
             ctx.stats.TCPAbortOnTimeout += 1;
-            self.close_with(Some(Error::TimedOut));
+            self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         self.probes += 1;
@@ -313,7 +308,7 @@ impl Connection {
         }
         if self.probes >= self.opts.keepalive_probes(config) {
             ctx.stats.TCPAbortOnTimeout += 1;
-            self.reset(ctx, Some(Error::TimedOut));
+            self.reset(ctx, Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         self.probes += 1;

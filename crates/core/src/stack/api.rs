@@ -695,7 +695,7 @@ impl Stack {
                 self.with_conn(h, |c, ctx| {
                     apply(&mut c.opts);
                     if let SockOpt::QuickAck(on) = opt {
-                        c.set_quickack(on);
+                        c.set_quickack(ctx, i32::from(on));
                     }
                     if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
@@ -736,7 +736,7 @@ impl Stack {
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.send_buf.capacity(),
                     c.recv_buf.capacity(),
-                    c.quickacks > 0,
+                    c.quickack_opt(config.tcp_pingpong_thresh),
                 )),
             ),
         };
@@ -777,7 +777,8 @@ impl Stack {
     /// reports once and clears, as Linux does.
     pub fn socket_error(&mut self, h: SocketHandle) -> Result<Option<Error>> {
         Ok(match self.user_sock(h)? {
-            Sock::Conn(c) => c.pending_error.take(),
+            // Linux's SO_ERROR: the error, or else the soft error, each read once.
+            Sock::Conn(c) => c.pending_error.take().or_else(|| c.soft_error.take()),
             _ => None,
         })
     }

@@ -18,12 +18,16 @@ impl Connection {
     pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
         self.segs_in += 1;
         self.last_recv = ctx.now;
-        if self.state == State::SynSent {
+        let syn_sent = self.state == State::SynSent;
+        if syn_sent {
             self.on_segment_syn_sent(ctx, seg);
         } else {
             self.on_segment_synchronized(ctx, seg);
         }
-        if self.state != State::Closed {
+        // A SYN-ACK while a writer waits has its ACK scheduled already (Linux's
+        // tcp_rcv_synsent_state_process skips tcp_ack_snd_check then).
+        let held = syn_sent && self.tfo.write_pending;
+        if self.state != State::Closed && !held {
             // Data or a FIN owes an ACK: now or delayed (Linux's tcp_ack_snd_check).
             self.ack_snd_check(ctx);
         }
@@ -77,7 +81,7 @@ impl Connection {
                     // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the
                     // ACK waits (quick-ACK mode, TCP_DELACK_MAX at most) for the
                     // blocked writer's data to carry it.
-                    self.quickacks = MAX_QUICKACKS;
+                    self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
                     self.ack_pending = true;
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
                     // The window our SYN offered still stands (no update is due).

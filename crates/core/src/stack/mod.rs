@@ -576,14 +576,17 @@ impl Stack {
                 .push(std::cmp::Reverse((at, TimerRef::Request(id))));
             return;
         }
-        if req.on_timeout(&self.config, now) {
-            let synack = req.syn_ack(&self.config, now);
-            let at = req.deadline;
-            self.ctl.push(synack);
-            self.timers
-                .push(std::cmp::Reverse((at, TimerRef::Request(id))));
-        } else {
-            self.drop_request(&tuple, id);
+        match req.on_timeout(&self.config, now) {
+            crate::listen::SynAckTimer::Expire => self.drop_request(&tuple, id),
+            resend => {
+                let at = req.deadline;
+                if resend == crate::listen::SynAckTimer::Resend {
+                    let synack = req.syn_ack(&self.config, now);
+                    self.ctl.push(synack);
+                }
+                self.timers
+                    .push(std::cmp::Reverse((at, TimerRef::Request(id))));
+            }
         }
     }
 

@@ -45,6 +45,8 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_snd_wnd",
     "tcpi_rcv_wnd",
     "tcpi_dsack_dups",
+    "tcpi_delivered",
+    "tcpi_delivered_ce",
 ];
 
 /// The `SO_MEMINFO` values packetdrill also provides, which the runner takes from the
@@ -53,7 +55,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 36] = [
+    let v: [(&str, i64); 38] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -90,6 +92,8 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_snd_wnd", i.snd_wnd.into()),
         ("tcpi_rcv_wnd", i.rcv_wnd.into()),
         ("tcpi_dsack_dups", i.dsack_dups.into()),
+        ("tcpi_delivered", i.delivered.into()),
+        ("tcpi_delivered_ce", i.delivered_ce.into()),
     ];
     debug_assert_eq!(v.len(), FIELDS.len());
     v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()

@@ -68,6 +68,9 @@ impl Connection {
                 if self.tfo.syn_fastopen || self.tfo.syn_data > 0 {
                     self.fastopen_synack(ctx, seg, ack);
                 }
+                // Linux's tcp_clean_rtx_queue counts the SYN skb as one delivered
+                // packet; the data a Fast Open SYN carried rides in it, not apart.
+                self.delivered += 1;
                 self.snd_una = ack;
                 self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
@@ -245,6 +248,9 @@ impl Connection {
                 // The SYN is acknowledged; data a Fast Open child sent is the ordinary
                 // ACK processing's below.
                 self.snd_una = self.iss + 1;
+                // Linux's tcp_rcv_state_process counts the SYN-ACK delivered here, the
+                // ACK processing not tracking it.
+                self.delivered += 1;
                 self.rtt_sample(ctx, seg, self.snd_una);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
@@ -382,12 +388,14 @@ impl Connection {
             self.rtt_sample(ctx, seg, ack);
             self.backoff = 0;
             self.retrans_stamp = None;
+            self.delivered += syn_acked;
             while self
                 .sent_times
                 .front()
                 .is_some_and(|(end, _)| end.before_eq(ack))
             {
                 self.sent_times.pop_front();
+                self.delivered += 1;
             }
             self.chunks.ack(ack);
             self.more_pending = false;

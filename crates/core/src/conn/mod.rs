@@ -296,6 +296,10 @@ pub(crate) struct Connection {
     /// First-transmission times of the segments in flight, as (end sequence, time), in
     /// sequence order. The ring is allocated once and reused.
     pub sent_times: std::collections::VecDeque<(SeqNum, Instant)>,
+    /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
+    /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
+    /// then each segment of `sent_times` and the FIN.
+    pub delivered: u32,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
@@ -502,6 +506,7 @@ impl Connection {
             probes: 0,
             retrans_stamp: None,
             sent_times: std::collections::VecDeque::new(),
+            delivered: 0,
             rtt_seq: None,
             recover: iss,
             probe_pending: false,

@@ -35,7 +35,7 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// Linux fields the engine has no data for are absent: `rcv_ssthresh`, `rcv_rtt`,
 /// `rcv_space` (no receive-buffer autotuning), the pacing and delivery rates (no
 /// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
-/// accounting), `delivered` and `delivered_ce`, `bytes_sent` / `bytes_retrans`,
+/// accounting), `bytes_sent` / `bytes_retrans`,
 /// `reord_seen`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -123,6 +123,14 @@ pub struct TcpInfo {
     /// `tcpi_dsack_dups`: segments the peer reported received twice, by D-SACK (RFC
     /// 2883), one per MSS of each D-SACK block.
     pub dsack_dups: u32,
+    /// `tcpi_delivered`: packets delivered (Linux's `tp->delivered`): the SYN or
+    /// SYN-ACK once acknowledged (a Fast Open SYN's data with it, not apart), then each
+    /// segment (a FIN included) as it is cumulatively acknowledged or SACKed; without
+    /// SACK, duplicate ACKs count one each until the cumulative ACK.
+    pub delivered: u32,
+    /// `tcpi_delivered_ce`: of those, the ones acknowledged with ECE. Always 0: the
+    /// engine never negotiates ECN (RFC 3168), so no ACK carries ECE for our data.
+    pub delivered_ce: u32,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -263,6 +271,11 @@ impl TcpInfo {
             snd_wnd: c.snd_wnd,
             rcv_wnd: (c.rcv_adv - c.rcv_nxt).max(0) as u32,
             dsack_dups: c.dsack_dups,
+            // Linux counts a segment delivered when SACKed (tcp_sacktag_one) and not
+            // again when the cumulative ACK covers it; the engine counts it at the
+            // cumulative ACK, so the ones SACKed now are added.
+            delivered: c.delivered.saturating_add(sacked),
+            delivered_ce: 0,
         }
     }
 

@@ -69,6 +69,9 @@ impl Config {
             "somaxconn" => self.somaxconn.to_string(),
             "tcp_abort_on_overflow" => b(self.tcp_abort_on_overflow),
             "tcp_fastopen" => self.tcp_fastopen.to_string(),
+            "tcp_fastopen_blackhole_timeout_sec" => {
+                self.tcp_fastopen_blackhole_timeout_sec.to_string()
+            }
             "tcp_fastopen_key" => match &self.tcp_fastopen_key {
                 Some(k) => k.to_sysctl(),
                 None => "(random per stack)".to_string(),

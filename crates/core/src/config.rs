@@ -58,6 +58,9 @@ pub struct Config {
     /// `tcp_fastopen_key`: the key (and backup key) behind server cookies; `None`, the
     /// default, is a key drawn from the stack's secrets, as Linux draws one at random.
     pub tcp_fastopen_key: Option<crate::fastopen::FastOpenKeys>,
+    /// `tcp_fastopen_blackhole_timeout_sec`: Linux's active Fast Open blackhole
+    /// detection, off (0) by default; the engine does not model it, so only 0 is taken.
+    pub tcp_fastopen_blackhole_timeout_sec: u32,
     /// `tcp_keepalive_time`: idle time before the first keepalive probe.
     pub tcp_keepalive_time: Duration,
     /// `tcp_keepalive_intvl`: time between keepalive probes.
@@ -177,6 +180,7 @@ impl Default for Config {
             tcp_abort_on_overflow: false,
             tcp_fastopen: crate::fastopen::TFO_CLIENT_ENABLE,
             tcp_fastopen_key: None,
+            tcp_fastopen_blackhole_timeout_sec: 0,
             tcp_keepalive_time: Duration::from_secs(7200),
             tcp_keepalive_intvl: Duration::from_secs(75),
             tcp_keepalive_probes: 9,
@@ -280,6 +284,7 @@ impl Config {
         "tcp_abort_on_overflow",
         "tcp_fastopen",
         "tcp_fastopen_key",
+        "tcp_fastopen_blackhole_timeout_sec",
         "tcp_keepalive_time",
         "tcp_keepalive_intvl",
         "tcp_keepalive_probes",
@@ -359,6 +364,10 @@ impl Config {
                     None => v.parse::<u32>().ok(),
                 };
                 self.tcp_fastopen = n.ok_or_else(|| bad("a bit mask such as 0x3"))?;
+            }
+            "tcp_fastopen_blackhole_timeout_sec" => {
+                self.tcp_fastopen_blackhole_timeout_sec =
+                    small(0, "0 (blackhole detection is not modelled)")? as u32;
             }
             "tcp_fastopen_key" => {
                 self.tcp_fastopen_key = Some(

@@ -498,6 +498,32 @@ mod tests {
     }
 
     #[test]
+    fn fast_open_sysctls_as_linux_takes_them() {
+        let mut c = Config::default();
+        assert_eq!(c.tcp_fastopen, 0x1, "Linux's default: client only");
+        c.set_sysctl("net.ipv4.tcp_fastopen", "0x403").unwrap();
+        assert_eq!(c.tcp_fastopen, 0x403);
+        c.set_sysctl("tcp_fastopen", "3").unwrap();
+        assert_eq!(c.tcp_fastopen, 3);
+        assert!(c.set_sysctl("tcp_fastopen", "lots").is_err());
+        c.set_sysctl(
+            "tcp_fastopen_key",
+            "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4,00000001-00000002-00000003-00000004",
+        )
+        .unwrap();
+        let k = c.tcp_fastopen_key.unwrap();
+        assert_eq!(&k.primary[..4], &[0xa1; 4]);
+        assert_eq!(k.backup.map(|b| b[0]), Some(1));
+        let e = c.set_sysctl("tcp_fastopen_key", "a1a1").unwrap_err();
+        assert!(e.to_string().contains("xxxxxxxx-xxxxxxxx"), "{e}");
+        c.set_sysctl("tcp_fastopen_blackhole_timeout_sec", "0")
+            .unwrap();
+        assert!(c
+            .set_sysctl("tcp_fastopen_blackhole_timeout_sec", "3600")
+            .is_err());
+    }
+
+    #[test]
     fn bad_sysctls_say_what_is_wrong() {
         let mut c = Config::default();
         let e = c.set_sysctl("tcp_fack", "1").unwrap_err();

@@ -47,6 +47,7 @@ pub fn canonical_options(o: &TcpOptions, syn: bool) -> TcpOptions {
         c.mss = o.mss.filter(|m| *m != 0);
         c.window_scale = o.window_scale.map(|w| w.min(14));
         c.sack_permitted = o.sack_permitted;
+        c.fast_open = o.fast_open;
     } else {
         let limit = if o.timestamp.is_some() { 3 } else { 4 };
         for (slot, b) in c
@@ -223,6 +224,7 @@ fn structured(s: &WireSpec) {
             sack_permitted: s.sack_permitted,
             timestamp: s.timestamp.map(|(tsval, tsecr)| Timestamp { tsval, tsecr }),
             sack_blocks,
+            fast_open: None,
         },
         payload: &payload,
     };

@@ -187,9 +187,9 @@ fn unsupported_rows_and_the_ksft_harness() {
     let corpus = dir.join("conformance/some-corpus");
     std::fs::create_dir_all(&corpus).unwrap();
     std::fs::write(
-        corpus.join("tfo.pkt"),
+        corpus.join("md5.pkt"),
         "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-         +0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n",
+         +0 setsockopt(3, SOL_TCP, TCP_MD5SIG, [1], 4) = 0\n",
     )
     .unwrap();
     std::fs::write(
@@ -208,7 +208,7 @@ fn unsupported_rows_and_the_ksft_harness() {
     ]);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("| some-corpus/tfo.pkt | unsupported | needs Fast Open (TCP_FASTOPEN) |"),
+        stdout.contains("| some-corpus/md5.pkt | unsupported | needs MD5 signatures |"),
         "{stdout}"
     );
     assert!(!stdout.contains("v6.pkt |"), "{stdout}");
@@ -221,6 +221,6 @@ fn unsupported_rows_and_the_ksft_harness() {
     ]);
     // The script that names IPv6 runs once, in IPv6; the other in both versions.
     assert!(stdout.contains("v6.pkt [ipv6]"), "{stdout}");
-    assert!(stdout.contains("tfo.pkt [ipv4, ipv6]"), "{stdout}");
+    assert!(stdout.contains("md5.pkt [ipv4, ipv6]"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -49,6 +49,15 @@ pub struct Config {
     /// `tcp_abort_on_overflow`: when the accept queue is full, reset the third-step ACK's
     /// connection instead of dropping the ACK.
     pub tcp_abort_on_overflow: bool,
+    /// `tcp_fastopen`: the TCP Fast Open bits (RFC 7413), as Linux reads them: 0x1
+    /// clients may use it, 0x2 listeners may, 0x4 clients send SYN data without a
+    /// cookie, 0x200 listeners take SYN data without one, 0x400 every listener takes
+    /// Fast Open without the `TCP_FASTOPEN` option ([`crate::fastopen`]). Linux's
+    /// default is 0x1.
+    pub tcp_fastopen: u32,
+    /// `tcp_fastopen_key`: the key (and backup key) behind server cookies; `None`, the
+    /// default, is a key drawn from the stack's secrets, as Linux draws one at random.
+    pub tcp_fastopen_key: Option<crate::fastopen::FastOpenKeys>,
     /// `tcp_keepalive_time`: idle time before the first keepalive probe.
     pub tcp_keepalive_time: Duration,
     /// `tcp_keepalive_intvl`: time between keepalive probes.
@@ -141,6 +150,8 @@ impl Default for Config {
             tcp_max_syn_backlog: 1024,
             somaxconn: 4096,
             tcp_abort_on_overflow: false,
+            tcp_fastopen: crate::fastopen::TFO_CLIENT_ENABLE,
+            tcp_fastopen_key: None,
             tcp_keepalive_time: Duration::from_secs(7200),
             tcp_keepalive_intvl: Duration::from_secs(75),
             tcp_keepalive_probes: 9,
@@ -234,6 +245,8 @@ impl Config {
         "tcp_max_syn_backlog",
         "somaxconn",
         "tcp_abort_on_overflow",
+        "tcp_fastopen",
+        "tcp_fastopen_key",
         "tcp_keepalive_time",
         "tcp_keepalive_intvl",
         "tcp_keepalive_probes",
@@ -298,6 +311,22 @@ impl Config {
             "tcp_max_syn_backlog" => self.tcp_max_syn_backlog = num("a count")? as usize,
             "somaxconn" => self.somaxconn = small(u32::MAX as u64, "a count below 2^32")? as u32,
             "tcp_abort_on_overflow" => self.tcp_abort_on_overflow = flag()?,
+            "tcp_fastopen" => {
+                // Linux's proc_dointvec takes decimal or 0x-prefixed hex.
+                let n = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                    Some(h) => u32::from_str_radix(h, 16).ok(),
+                    None => v.parse::<u32>().ok(),
+                };
+                self.tcp_fastopen = n.ok_or_else(|| bad("a bit mask such as 0x3"))?;
+            }
+            "tcp_fastopen_key" => {
+                self.tcp_fastopen_key = Some(
+                    crate::fastopen::FastOpenKeys::parse_sysctl(v).ok_or_else(|| {
+                        bad("a key `xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx` (hex words), \
+                             optionally `,` and a backup key")
+                    })?,
+                );
+            }
             "tcp_keepalive_time" => self.tcp_keepalive_time = secs()?,
             "tcp_keepalive_intvl" => self.tcp_keepalive_intvl = secs()?,
             "tcp_keepalive_probes" => self.tcp_keepalive_probes = small(127, "0..=127")? as u32,

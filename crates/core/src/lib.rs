@@ -91,6 +91,7 @@ pub mod congestion;
 mod conn;
 mod demux;
 pub mod error;
+pub mod fastopen;
 mod hash;
 mod info;
 pub mod isn;

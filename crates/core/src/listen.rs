@@ -34,6 +34,9 @@ pub(crate) struct Listener {
     /// When the SYN queue last overflowed (SYN cookies are accepted for two minutes
     /// after, as Linux's tcp_synq_no_recent_overflow allows).
     pub last_overflow: Option<Instant>,
+    /// Fast Open children still in SYN-RECEIVED (RFC 7413; the limit is
+    /// `opts.fastopen.max_qlen`).
+    pub tfo: crate::fastopen::FastOpenQueue,
     /// For an any-address listener ([`crate::Stack::listen_any`]), the destinations it
     /// takes; `None` for an ordinary listener.
     pub any: Option<crate::any::AnyFilter>,
@@ -80,6 +83,10 @@ pub(crate) struct RequestSock {
     /// When the last ACK to a segment this request could not accept was sent (Linux's
     /// last_oow_ack_time), for the `tcp_invalid_ratelimit` spacing.
     pub last_oow_ack: Option<Instant>,
+    /// The Fast Open cookie option the first SYN-ACK carries (RFC 7413 4.2.1: a
+    /// cookie for a client that asked or sent a wrong one); retransmissions carry none,
+    /// as in Linux.
+    pub tfo_cookie: Option<synack_wire::FastOpenCookie>,
 }
 
 impl RequestSock {
@@ -138,6 +145,7 @@ impl RequestSock {
             timer: None,
             rcvbuf,
             last_oow_ack: None,
+            tfo_cookie: None,
             adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
                 conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
             }),
@@ -160,6 +168,11 @@ impl RequestSock {
                 tsecr: ts.recent,
             }),
             sack_blocks: [None; 4],
+            fast_open: if self.retransmits == 0 {
+                self.tfo_cookie
+            } else {
+                None
+            },
         };
         CtlSegment {
             local: self.local,

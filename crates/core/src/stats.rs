@@ -98,6 +98,25 @@ counters! {
     "TcpExt" SyncookiesRecv,
     /// Invalid SYN cookies received.
     "TcpExt" SyncookiesFailed,
+    /// Fast Open connections made actively whose SYN data the peer acknowledged (RFC
+    /// 7413).
+    "TcpExt" TCPFastOpenActive,
+    /// Active Fast Open attempts whose SYN data the peer did not acknowledge, or whose
+    /// SYN with data timed out.
+    "TcpExt" TCPFastOpenActiveFail,
+    /// Fast Open children a listener created from a SYN with a valid cookie (or none,
+    /// where none is required).
+    "TcpExt" TCPFastOpenPassive,
+    /// SYNs with a Fast Open cookie a listener did not accept (wrong cookie).
+    "TcpExt" TCPFastOpenPassiveFail,
+    /// Fast Open cookies accepted because the listener's backup key made them.
+    "TcpExt" TCPFastOpenPassiveAltKey,
+    /// Fast Open SYNs refused because the listener's Fast Open queue was full.
+    "TcpExt" TCPFastOpenListenOverflow,
+    /// SYNs that asked for a Fast Open cookie.
+    "TcpExt" TCPFastOpenCookieReqd,
+    /// Fast Open turned off after SYN-data timeouts suggested a middlebox dropping it.
+    "TcpExt" TCPFastOpenBlackhole,
     /// Segments dropped by PAWS (RFC 7323 section 5).
     "TcpExt" PAWSEstab,
     /// SYNs dropped by the historical `tcp_tw_recycle` per-peer timestamp check.

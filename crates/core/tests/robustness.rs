@@ -80,6 +80,7 @@ proptest! {
                 None,
                 None,
             ],
+            fast_open: None,
         };
         h.send(c, p);
         h.output();

@@ -144,7 +144,15 @@ pub enum OptSpec {
     Sack(Vec<(u32, u32)>),
     /// `TS val V ecr E`.
     Ts(u32, u32),
-    /// `FO`, `FOEXP`, `md5`, `ECN`, `exp`, ...: the kind's name and its raw words.
+    /// `FO [hex]` (kind 34) or `FOEXP [hex]` (kind 254 with magic 0xF989): a Fast Open
+    /// cookie, empty for a cookie request (RFC 7413 4.1.1).
+    FastOpen {
+        /// The experimental form.
+        exp: bool,
+        /// The cookie bytes.
+        cookie: Vec<u8>,
+    },
+    /// `md5`, `ECN`, `exp`, ...: the kind's name and its raw words.
     Other(String),
 }
 

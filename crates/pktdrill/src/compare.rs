@@ -125,9 +125,25 @@ fn opt_text(o: &Result<TcpOption<'_>, synack_wire::Error>, map: &SeqMap) -> Stri
             s
         }
         Ok(TcpOption::Timestamp(t)) => format!("TS val {} ecr {}", t.tsval, t.tsecr),
+        Ok(TcpOption::Unknown { kind: 34, data }) => fo_text("FO", data),
+        Ok(TcpOption::Unknown { kind: 254, data }) if data.starts_with(&[0xf9, 0x89]) => {
+            fo_text("FOEXP", &data[2..])
+        }
         Ok(TcpOption::Unknown { kind, data }) => format!("unknown-{kind}({} bytes)", data.len()),
         Err(_) => "[bad option]".into(),
     }
+}
+
+/// A Fast Open option as a script writes it: `FO`, `FOEXP 0011...`.
+fn fo_text(name: &str, cookie: &[u8]) -> String {
+    let mut s = name.to_string();
+    if !cookie.is_empty() {
+        s.push(' ');
+        for b in cookie {
+            s.push_str(&format!("{b:02x}"));
+        }
+    }
+    s
 }
 
 fn spec_opt_text(o: &OptSpec) -> String {
@@ -145,6 +161,7 @@ fn spec_opt_text(o: &OptSpec) -> String {
             s
         }
         OptSpec::Ts(v, e) => format!("TS val {v} ecr {e}"),
+        OptSpec::FastOpen { exp, cookie } => fo_text(if *exp { "FOEXP" } else { "FO" }, cookie),
         OptSpec::Other(t) => t.clone(),
     }
 }
@@ -169,7 +186,7 @@ pub(crate) fn script_text(l: &Live, map: &SeqMap) -> String {
         l.payload_len
     );
     if l.flags & flags::ACK != 0 {
-        s.push_str(&format!(" ack {}", map.out_ack(l.ack)));
+        s.push_str(&format!(" ack {}", map.out_ack_field(l.ack, syn)));
     } else if l.ack != 0 {
         s.push_str(&format!(" ack {} (raw, no ACK flag)", l.ack));
     }
@@ -225,7 +242,7 @@ pub(crate) fn compare(
         ));
     }
     let ack = if l.flags & flags::ACK != 0 {
-        map.out_ack(l.ack)
+        map.out_ack_field(l.ack, syn)
     } else {
         l.ack
     };
@@ -286,6 +303,14 @@ pub(crate) fn compare(
                                 map.out_ack(blk.left.0) == *s && map.out_ack(blk.right.0) == *e
                             })
                     }
+                    (
+                        OptSpec::FastOpen { exp: false, cookie },
+                        Ok(TcpOption::Unknown { kind: 34, data }),
+                    ) => cookie == data,
+                    (
+                        OptSpec::FastOpen { exp: true, cookie },
+                        Ok(TcpOption::Unknown { kind: 254, data }),
+                    ) => data.len() >= 2 && data[..2] == [0xf9, 0x89] && cookie[..] == data[2..],
                     (OptSpec::Ts(val, _), Ok(TcpOption::Timestamp(t))) => {
                         ts_pairs.push((*val, t.tsval));
                         true

@@ -158,6 +158,21 @@ pub fn lex(file: &str, src: &str) -> Result<Vec<Token>, ParseError> {
                 match chars.get(j) {
                     None | Some('\n') => return Err(err(start_line, "unterminated string")),
                     Some('"') => break,
+                    Some('\\') if chars.get(j + 1) == Some(&'x') => {
+                        // `\xNN`: a byte, kept as the char of that code point (the
+                        // TCP_FASTOPEN_KEY strings).
+                        let hex: String = chars[j + 2..].iter().take(2).collect();
+                        match u8::from_str_radix(&hex, 16) {
+                            Ok(b) if hex.len() == 2 => {
+                                s.push(char::from(b));
+                                j += 4;
+                            }
+                            _ => {
+                                s.push('x');
+                                j += 2;
+                            }
+                        }
+                    }
                     Some('\\') => {
                         let e = chars.get(j + 1).copied().unwrap_or('\\');
                         s.push(match e {

@@ -236,6 +236,40 @@ impl LineParser<'_> {
                     )
                 }
                 "sackOK" => OptSpec::SackOk,
+                "FO" | "FOEXP" => {
+                    // The cookie in hex, which the lexer may have cut into a number
+                    // and a word (`00ab...`): glue the tokens up to `,` or `>`.
+                    let mut hex = String::new();
+                    while self
+                        .peek()
+                        .is_some_and(|t| *t != Tok::Punct(',') && *t != Tok::Punct('>'))
+                    {
+                        hex.push_str(&self.toks[self.i].text());
+                        self.i += 1;
+                    }
+                    let bytes: Option<Vec<u8>> = hex
+                        .len()
+                        .is_multiple_of(2)
+                        .then(|| {
+                            (0..hex.len())
+                                .step_by(2)
+                                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                                .collect()
+                        })
+                        .flatten();
+                    match bytes {
+                        Some(cookie) if cookie.len() <= 36 => OptSpec::FastOpen {
+                            exp: name == "FOEXP",
+                            cookie,
+                        },
+                        _ => {
+                            return self.err(format!(
+                            "expected a Fast Open cookie in hex (an even number of digits) after \
+                                 `{name}`, found `{hex}`"
+                        ))
+                        }
+                    }
+                }
                 "sack" => {
                     let mut blocks = Vec::new();
                     while matches!(self.peek(), Some(Tok::Num(_))) {

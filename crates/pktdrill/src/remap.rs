@@ -59,6 +59,17 @@ impl SeqMap {
         live.wrapping_sub(self.remote_isn)
     }
 
+    /// The ack field of an outbound segment, live → script: absolute on a SYN-ACK, as
+    /// packetdrill writes SYN lines (the peer's ISN as the script gave it, which the
+    /// inbound SYN carried unchanged), relative to the peer's ISN otherwise.
+    pub fn out_ack_field(&self, live: u32, syn: bool) -> u32 {
+        if syn {
+            live
+        } else {
+            self.out_ack(live)
+        }
+    }
+
     /// Records that the script's TS val `script` was live value `live`.
     pub fn record_ts(&mut self, script: u32, live: u32) {
         self.ts.insert(script, live);
@@ -108,6 +119,14 @@ fn encode_options(opts: &[OptSpec], map: &SeqMap) -> Result<Vec<u8>, String> {
                 out.extend_from_slice(&[8, 10]);
                 out.extend_from_slice(&val.to_be_bytes());
                 out.extend_from_slice(&map.in_ecr(*ecr).to_be_bytes());
+            }
+            OptSpec::FastOpen { exp, cookie } => {
+                if *exp {
+                    out.extend_from_slice(&[254, (4 + cookie.len()) as u8, 0xf9, 0x89]);
+                } else {
+                    out.extend_from_slice(&[34, (2 + cookie.len()) as u8]);
+                }
+                out.extend_from_slice(cookie);
             }
             OptSpec::Other(t) => return Err(format!("cannot send option `{t}`")),
         }
@@ -208,7 +227,7 @@ pub(crate) fn to_script_space(datagram: &[u8], map: &SeqMap) -> Vec<u8> {
     let seq = map.out_seq(p.seq_number().0, syn);
     p.set_seq_number(synack_wire::SeqNum(seq));
     if p.ack() {
-        let ack = map.out_ack(p.ack_number().0);
+        let ack = map.out_ack_field(p.ack_number().0, syn);
         p.set_ack_number(synack_wire::SeqNum(ack));
     }
     let opts = p.options_mut();

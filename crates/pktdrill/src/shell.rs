@@ -4,7 +4,7 @@
 //! A command naming a shell file that exists beside the script (the kernel's
 //! `./defaults.sh`) or given by `--init_scripts` is read and its lines interpreted the
 //! same way, as packetdrill runs it. Such a *defaults file* may set knobs the engine does
-//! not have (`tcp_fastopen`, `tcp_pacing_ss_ratio`, ...): they are skipped, as the
+//! not have (`tcp_pacing_ss_ratio`, ...): they are skipped, as the
 //! built-in profile skips them, because they configure machinery a script only reaches
 //! through lines of its own, which are checked. Without the file, `defaults.sh` is
 //! packetdrill's default profile ([`PROFILE`]).
@@ -57,6 +57,8 @@ pub(crate) const PROFILE: &[(&str, &str)] = &[
     ("tcp_pacing_ca_ratio", "120"),
     ("tcp_notsent_lowat", "4294967295"),
     ("tcp_syncookies", "1"),
+    ("tcp_fastopen", "0x70403"),
+    ("tcp_fastopen_key", "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"),
     ("tcp_window_scaling", "1"),
     ("tcp_min_tso_segs", "2"),
 ];
@@ -498,8 +500,8 @@ mod tests {
             interpret("/tmp/sysctl_restore_${PPID}.sh", &c, None).unwrap(),
             vec![ShellAction::Noop]
         );
-        let e = interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c, None).unwrap_err();
-        assert!(e.contains("no `tcp_fastopen` knob"), "{e}");
+        let e = interpret("sysctl -q net.ipv4.tcp_pacing_ss_ratio=150", &c, None).unwrap_err();
+        assert!(e.contains("no `tcp_pacing_ss_ratio` knob"), "{e}");
         assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
         assert_eq!(
             interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
@@ -593,7 +595,7 @@ mod tests {
         std::fs::write(
             dir.join("defaults.sh"),
             "#!/bin/bash\n# comment\nip tcp_metrics flush all > /dev/null 2>&1\n\
-             sysctl -q net.ipv4.tcp_syn_retries=4\nsysctl -q net.ipv4.tcp_fastopen=0x3\n",
+             sysctl -q net.ipv4.tcp_syn_retries=4\nsysctl -q net.ipv4.tcp_pacing_ss_ratio=150\n",
         )
         .unwrap();
         let c = Config::default();
@@ -607,7 +609,7 @@ mod tests {
             ]
         );
         // The script's own lines stay strict; without the file, the built-in profile.
-        assert!(interpret("sysctl -q net.ipv4.tcp_fastopen=0x3", &c, Some(&dir)).is_err());
+        assert!(interpret("sysctl -q net.ipv4.tcp_pacing_ss_ratio=150", &c, Some(&dir)).is_err());
         assert_eq!(
             interpret("./defaults.sh", &c, None).unwrap(),
             vec![ShellAction::Defaults]

@@ -50,6 +50,10 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "SO_ZEROCOPY",
     "SO_MARK",
     "SO_TIMESTAMPING",
+    "TCP_FASTOPEN",
+    "TCP_FASTOPEN_KEY",
+    "TCP_FASTOPEN_NO_COOKIE",
+    "TCP_FASTOPEN_CONNECT",
 ];
 
 /// `getsockopt` options the runner can answer.
@@ -71,6 +75,9 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "IPV6_V6ONLY",
     "TCP_INQ",
     "SO_ZEROCOPY",
+    "TCP_FASTOPEN",
+    "TCP_FASTOPEN_NO_COOKIE",
+    "TCP_FASTOPEN_CONNECT",
 ];
 
 /// The option name of a `(get|set)sockopt` line.
@@ -147,7 +154,28 @@ impl Runner<'_> {
             }
             _ => {}
         }
-        let o = if opt == "SO_LINGER" {
+        let o = if opt == "TCP_FASTOPEN_KEY" {
+            // The key bytes, 16 (primary) or 32 (primary and backup); Linux: EINVAL for
+            // any other length.
+            let len = self.int_arg(sc, 4)?;
+            let bytes: Vec<u8> = match self.arg(sc, 3)? {
+                Expr::Str(s, _) => s.chars().map(|c| c as u32 as u8).collect(),
+                other => {
+                    return Err(unsupported(
+                        self.line,
+                        format!("the key must be a string, found {other:?}"),
+                    ))
+                }
+            };
+            let keys = usize::try_from(len)
+                .ok()
+                .and_then(|n| bytes.get(..n))
+                .and_then(synack::fastopen::FastOpenKeys::from_bytes);
+            match keys {
+                Some(k) => SockOpt::FastOpenKey(k),
+                None => return Ok(errno("EINVAL")),
+            }
+        } else if opt == "SO_LINGER" {
             let val = self.arg(sc, 3)?;
             let on = val.field("onoff").and_then(int_of).unwrap_or(0);
             let secs = val.field("linger").and_then(int_of).unwrap_or(0);
@@ -162,6 +190,22 @@ impl Runner<'_> {
                 "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
                 "TCP_CORK" => SockOpt::Cork(v != 0),
                 "IPV6_V6ONLY" => SockOpt::V6Only(v != 0),
+                "TCP_FASTOPEN" => {
+                    if v < 0 {
+                        return Ok(errno("EINVAL"));
+                    }
+                    SockOpt::FastOpen(v as u32)
+                }
+                "TCP_FASTOPEN_NO_COOKIE" | "TCP_FASTOPEN_CONNECT" => {
+                    if !in_range(0, 1) {
+                        return Ok(errno("EINVAL"));
+                    }
+                    if opt == "TCP_FASTOPEN_CONNECT" {
+                        SockOpt::FastOpenConnect(v == 1)
+                    } else {
+                        SockOpt::FastOpenNoCookie(v == 1)
+                    }
+                }
                 "SO_SNDBUF" | "SO_RCVBUF" => {
                     // Linux reads the int as unsigned before capping it at [wr]mem_max;
                     // the engine caps, doubles and floors as Linux does.
@@ -274,6 +318,9 @@ impl Runner<'_> {
             "TCP_KEEPCNT" => SockOptName::KeepCount,
             "TCP_LINGER2" => SockOptName::Linger2,
             "IPV6_V6ONLY" => SockOptName::V6Only,
+            "TCP_FASTOPEN" => SockOptName::FastOpen,
+            "TCP_FASTOPEN_NO_COOKIE" => SockOptName::FastOpenNoCookie,
+            "TCP_FASTOPEN_CONNECT" => SockOptName::FastOpenConnect,
             _ => {
                 return Err(Stop::Unsupported(format!(
                     "line {}: getsockopt({opt})",
@@ -288,7 +335,10 @@ impl Runner<'_> {
                 | SockOpt::ReuseAddr(b)
                 | SockOpt::Cork(b)
                 | SockOpt::QuickAck(b)
+                | SockOpt::FastOpenNoCookie(b)
+                | SockOpt::FastOpenConnect(b)
                 | SockOpt::V6Only(b) => i64::from(b),
+                SockOpt::FastOpen(n) => i64::from(n),
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),
                 SockOpt::UserTimeout(d) => d.as_millis() as i64,
@@ -296,9 +346,9 @@ impl Runner<'_> {
                 SockOpt::KeepIdle(d) | SockOpt::KeepInterval(d) | SockOpt::Linger2(d) => {
                     d.as_secs() as i64
                 }
-                SockOpt::Linger(_) => {
+                SockOpt::Linger(_) | SockOpt::FastOpenKey(_) => {
                     return Err(Stop::Unsupported(format!(
-                        "line {}: getsockopt(SO_LINGER) (a struct value)",
+                        "line {}: getsockopt({opt}) (a struct value)",
                         self.line
                     )))
                 }

@@ -133,7 +133,23 @@ fn external_corpus() {
     let mut gvisor_bad: Vec<String> = Vec::new();
     let mut google_pass = 0;
     for (dir, opts) in [
-        ("google-packetdrill", Options::default()),
+        // The defines Google's run_all.py passes in IPv4 (its local address,
+        // 192.168.0.1, is the runner's default too).
+        (
+            "google-packetdrill",
+            Options {
+                defines: [
+                    ("TFO_COOKIE", "3021b9d889017eeb"),
+                    ("CODE", "host_unreachable"),
+                    ("CMSG_LEVEL_IP", "SOL_IP"),
+                    ("CMSG_TYPE_RECVERR", "IP_RECVERR"),
+                ]
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+                ..Options::default()
+            },
+        ),
         // gVisor's own runner (test/packetdrill/packetdrill_test.sh) uses 100 ms.
         (
             "gvisor",

@@ -131,9 +131,9 @@ fn wrong_syscall_result_fails() {
 #[test]
 fn unsupported_is_never_passed() {
     let src = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-               +0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n";
-    match run_str("tfo.pkt", src, &Options::default()) {
-        Outcome::Unsupported(r) => assert!(r.contains("Fast Open"), "{r}"),
+               +0 setsockopt(3, SOL_TCP, TCP_MD5SIG, [1], 4) = 0\n";
+    match run_str("md5.pkt", src, &Options::default()) {
+        Outcome::Unsupported(r) => assert!(r.contains("MD5"), "{r}"),
         other => panic!("{other:?}"),
     }
     let src = "`../common/defaults.sh\nsysctl -q net.ipv4.tcp_no_such_knob=1`\n\

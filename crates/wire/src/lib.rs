@@ -38,8 +38,8 @@ pub use display::SegmentDisplay;
 pub use ip::IpRepr;
 pub use seq::SeqNum;
 pub use tcp::{
-    Control, SackBlock, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, TcpPacket, TcpRepr,
-    Timestamp,
+    Control, FastOpenCookie, SackBlock, SackBlocks, TcpOption, TcpOptionIter, TcpOptions,
+    TcpPacket, TcpRepr, Timestamp,
 };
 
 /// IP protocol number of TCP (the IPv4 Protocol / IPv6 Next Header value).

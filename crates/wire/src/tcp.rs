@@ -8,8 +8,8 @@ use crate::{be16, be32, checksum, put16, put32, Error, Result, SeqNum, IPPROTO_T
 mod options;
 
 pub use options::{
-    kind, SackBlock, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, Timestamp, MAX_OPTIONS_LEN,
-    MAX_WINDOW_SCALE,
+    kind, FastOpenCookie, SackBlock, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, Timestamp,
+    FAST_OPEN_MAGIC, MAX_OPTIONS_LEN, MAX_WINDOW_SCALE,
 };
 
 /// Length of a TCP header without options.

@@ -27,6 +27,7 @@ fn syn_opts(tsval: u32, tsecr: u32) -> TcpOptions {
         sack_permitted: true,
         timestamp: Some(Timestamp { tsval, tsecr }),
         sack_blocks: [None; 4],
+        fast_open: None,
     }
 }
 
@@ -167,6 +168,7 @@ fn ipv6_and_sack_with_relative_edges() {
         options: TcpOptions {
             timestamp: Some(Timestamp { tsval: 9, tsecr: 8 }),
             sack_blocks: [blk(5100, 5200), blk(5300, 5400), None, None],
+            fast_open: None,
             ..TcpOptions::default()
         },
         ..seg(80, 49152, 1001, Some(5001), Control::None)

@@ -67,6 +67,7 @@ fn options(syn: bool) -> impl Strategy<Value = TcpOptions> {
                 sack_permitted: syn && sack_ok,
                 timestamp,
                 sack_blocks,
+                fast_open: None,
             }
         })
 }

@@ -44,6 +44,7 @@ fn syn_options() -> TcpOptions {
         sack_permitted: true,
         timestamp: Some(Timestamp { tsval: 1, tsecr: 0 }),
         sack_blocks: [None; 4],
+        fast_open: None,
     }
 }
 
@@ -305,6 +306,7 @@ fn layout_data_with_timestamps_and_sack() {
     let opts = TcpOptions {
         timestamp: Some(Timestamp { tsval: 5, tsecr: 6 }),
         sack_blocks: [block(100, 200), block(300, 400), None, None],
+        fast_open: None,
         ..TcpOptions::default()
     };
     let b = emitted(&opts, false);
@@ -587,4 +589,44 @@ fn error_messages_say_what_went_wrong() {
     assert!(Error::Unsupported.to_string().contains("unsupported"));
     let e: Box<dyn std::error::Error> = Box::new(Error::Checksum);
     assert!(!e.to_string().is_empty());
+}
+
+#[test]
+fn fast_open_options_in_linux_layout() {
+    use synack_wire::FastOpenCookie;
+    let cookie = [0x30, 0x21, 0xb9, 0xd8, 0x89, 0x01, 0x7e, 0xeb];
+    let syn_opts = |fo| TcpOptions {
+        mss: Some(1460),
+        fast_open: Some(fo),
+        ..TcpOptions::default()
+    };
+    let mut buf = [0u8; 40];
+    // Kind 34 with an 8-byte cookie: length 10, then nop,nop to the word boundary.
+    let o = syn_opts(FastOpenCookie::new(false, &cookie).unwrap());
+    let n = o.emit(true, &mut buf);
+    assert_eq!(n, o.buffer_len(true));
+    assert_eq!(&buf[4..6], &[34, 10]);
+    assert_eq!(&buf[6..14], &cookie);
+    assert_eq!(&buf[14..16], &[1, 1]);
+    assert_eq!(TcpOptions::parse(&buf[..n]), o);
+    // The experimental form: kind 254, length 12, magic 0xF989, no padding.
+    let o = syn_opts(FastOpenCookie::new(true, &cookie).unwrap());
+    let n = o.emit(true, &mut buf);
+    assert_eq!(n, 16);
+    assert_eq!(&buf[4..8], &[254, 12, 0xf9, 0x89]);
+    assert_eq!(TcpOptions::parse(&buf[..n]), o);
+    // A cookie request is the empty option.
+    let o = syn_opts(FastOpenCookie::request(false));
+    let n = o.emit(true, &mut buf);
+    assert_eq!(&buf[4..n], &[34, 2, 1, 1]);
+    assert!(TcpOptions::parse(&buf[..n]).fast_open.unwrap().is_request());
+    // Not on segments without SYN.
+    assert_eq!(o.emit(false, &mut buf), 0);
+    // Odd lengths, too-long cookies and other experiments carry nothing (Linux's
+    // tcp_parse_fastopen_option).
+    assert!(TcpOptions::parse(&[34, 5, 1, 2, 3]).fast_open.is_none());
+    assert!(TcpOptions::parse(&[254, 6, 0x12, 0x34, 1, 2])
+        .fast_open
+        .is_none());
+    assert!(FastOpenCookie::new(false, &[0; 18]).is_none());
 }

@@ -219,8 +219,10 @@ impl Connection {
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
-                self.snd_una = ack;
-                self.rtt_sample(ctx, seg, ack);
+                // The SYN is acknowledged; data a Fast Open child sent is the ordinary
+                // ACK processing's below.
+                self.snd_una = self.iss + 1;
+                self.rtt_sample(ctx, seg, self.snd_una);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -299,6 +301,11 @@ impl Connection {
         }
         // Linux's tcp_reset: the errno depends on the state.
         let error = match self.state {
+            // A Fast Open child already belongs to the program: reset, not refused.
+            State::SynReceived if self.tfo.listener.is_some() => {
+                ctx.stats.AttemptFails += 1;
+                Error::ConnectionReset
+            }
             State::SynReceived => {
                 ctx.stats.AttemptFails += 1;
                 Error::ConnectionRefused
@@ -544,7 +551,7 @@ impl Connection {
             }
             Err(crate::buffer::Refused::Window) => 0,
         };
-        if self.bytes_received == 0 && advanced > 0 {
+        if self.bytes_received == u64::from(self.tfo.syn_data_len) && advanced > 0 {
             // Linux enters quick-ACK mode on the first data (tcp_event_data_recv).
             let wnd = self.receive_space() / (2 * self.rcv_mss.max(1));
             self.quickacks = wnd.clamp(1, MAX_QUICKACKS);
@@ -606,9 +613,11 @@ impl Connection {
                 if self.quick_ack {
                     self.ack_now = false;
                 }
-                if self.bytes_received == 0 {
-                    // No data ever arrived, so Linux's delayed-ACK interval (ato) is
-                    // still 0: the "delayed" ACK of a bare FIN goes out at once.
+                if self.bytes_received == u64::from(self.tfo.syn_data_len) {
+                    // No data ever arrived (a Fast Open SYN's does not count: Linux
+                    // queues it without tcp_event_data_recv), so Linux's delayed-ACK
+                    // interval (ato) is still 0: the "delayed" ACK of a bare FIN goes out
+                    // at once.
                     self.ack_now = true;
                 }
                 if !self.ack_now && self.timers.get(TimerKind::DelayedAck).is_none() {

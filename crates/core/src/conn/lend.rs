@@ -17,6 +17,9 @@ impl Connection {
             return Err(Error::BrokenPipe);
         }
         match self.state {
+            // A Fast Open child may write before the handshake completes (Linux's
+            // tcp_passive_fastopen; RFC 7413 4.2).
+            State::SynReceived if self.tfo.listener.is_some() => {}
             State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
             State::Established | State::CloseWait => {}
             _ => return Err(Error::BrokenPipe),

@@ -11,6 +11,7 @@
 pub(crate) mod chunks;
 pub(crate) mod cold;
 mod dsack;
+mod fastopen;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -154,6 +155,8 @@ pub(crate) struct SockOpts {
     pub keepcnt: Option<u32>,
     /// TCP_LINGER2: this socket's `tcp_fin_timeout`.
     pub linger2: Option<Duration>,
+    /// TCP_FASTOPEN, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE, TCP_FASTOPEN_CONNECT.
+    pub fastopen: crate::fastopen::FastOpenOpts,
 }
 
 /// The options of a socket nobody configured.
@@ -173,6 +176,7 @@ static DEFAULT_OPTS: SockOpts = SockOpts {
     keepintvl: None,
     keepcnt: None,
     linger2: None,
+    fastopen: crate::fastopen::FastOpenOpts::NONE,
 };
 
 impl cold::ColdDefault for SockOpts {
@@ -312,6 +316,9 @@ pub(crate) struct Connection {
     pub segs_out: u64,
     /// True for connections created from a listener's request record.
     pub passive: bool,
+    /// Fast Open state (RFC 7413): a passive child's link to its listener while in
+    /// SYN-RECEIVED, its SYN-ACK, what the SYN's data did.
+    pub tfo: cold::Cold<crate::fastopen::ConnFastOpen>,
     /// The FIN has been sent at least once (its sequence number is data end).
     pub fin_sent: bool,
     /// Our FIN has been acknowledged.
@@ -497,6 +504,7 @@ impl Connection {
             segs_in: 0,
             segs_out: 0,
             passive: false,
+            tfo: cold::Cold::new(),
             fin_sent: false,
             fin_acked: false,
             max_flight: 0,

@@ -101,8 +101,15 @@ impl Connection {
     /// 3.10.7.3.
     fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
         let retransmit = self.snd_max != self.iss;
-        let options = self.syn_options(ctx, synack);
-        let window = super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        let mut options = self.syn_options(ctx, synack);
+        let mut window =
+            super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        if synack && self.tfo.synack_window > 0 {
+            // A Fast Open child's SYN-ACK is its request's (Linux's tcp_make_synack):
+            // the request's window, and a cookie on the first one only.
+            window = u32::from(self.tfo.synack_window);
+            options.fast_open = self.tfo.synack_cookie.take();
+        }
         if synack {
             self.rcv_adv = self.rcv_nxt + window;
             self.rcv_wup = self.rcv_nxt;
@@ -148,14 +155,19 @@ impl Connection {
     /// silly-window avoidance allow one (RFC 9293 section 3.8.6.2.1, RFC 896 with
     /// Minshall's refinement as in Linux's tcp_nagle_check).
     fn data_segment(&mut self, ctx: &mut Ctx, seq: SeqNum, mode: Mode) -> Option<Outgoing> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        let tfo_child = self.state == State::SynReceived
+            && self.tfo.listener.is_some()
+            && self.snd_nxt != self.iss;
+        if !tfo_child
+            && !matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+        {
             return None;
         }
         let start = self.send_buf_seq();

@@ -136,6 +136,10 @@ impl Connection {
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
             State::SynSent => self.backoff >= self.opts.syn_retries(config),
+            // A Fast Open child gets one retry more (Linux's tcp_fastopen_synack_timer).
+            State::SynReceived if self.tfo.listener.is_some() => {
+                self.backoff > config.tcp_synack_retries
+            }
             State::SynReceived => self.backoff >= config.tcp_synack_retries,
             _ if zero_window => self.zero_window_timed_out(ctx),
             _ => {

@@ -21,6 +21,8 @@ pub mod options {
     pub const SACK: u8 = 2;
     /// Window scaling negotiated (RFC 7323).
     pub const WSCALE: u8 = 4;
+    /// The SYN's data was acknowledged: Fast Open (RFC 7413) worked for this connection.
+    pub const SYN_DATA: u8 = 32;
 }
 
 /// Linux's `TCP_INFINITE_SSTHRESH`: what `tcpi_snd_ssthresh` reads before a loss.
@@ -214,7 +216,12 @@ impl TcpInfo {
             } else {
                 0
             }) | (if sack { options::SACK } else { 0 })
-                | (if c.neg.ws_ok { options::WSCALE } else { 0 }),
+                | (if c.neg.ws_ok { options::WSCALE } else { 0 })
+                | (if c.tfo.syn_data_acked {
+                    options::SYN_DATA
+                } else {
+                    0
+                }),
             snd_wscale: if c.neg.ws_ok { c.neg.snd_wscale } else { 0 },
             rcv_wscale: if c.neg.ws_ok { c.neg.rcv_wscale } else { 0 },
             // A timeout doubles Linux's icsk_rto; a zero-window probe backs off its own

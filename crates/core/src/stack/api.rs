@@ -76,6 +76,21 @@ pub enum SockOpt {
     /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
     /// (Linux's `net.ipv6.bindv6only = 0`).
     V6Only(bool),
+    /// TCP_FASTOPEN: on a listener (or a socket about to listen), the most Fast Open
+    /// connections it keeps in SYN-RECEIVED (RFC 7413 5.1), capped by `somaxconn`; 0
+    /// turns Fast Open off on it. `EINVAL` on a connection.
+    FastOpen(u32),
+    /// TCP_FASTOPEN_KEY: the listener's own cookie key and optional backup key, in
+    /// place of `tcp_fastopen_key`.
+    FastOpenKey(crate::fastopen::FastOpenKeys),
+    /// TCP_FASTOPEN_NO_COOKIE: send (client) or accept (listener) SYN data without a
+    /// cookie. `EINVAL` on a connection.
+    FastOpenNoCookie(bool),
+    /// TCP_FASTOPEN_CONNECT: connect() returns at once and the first write goes in
+    /// the SYN (RFC 7413 with a cookie cached; a cookie request otherwise). Set before
+    /// connect(): `EINVAL` after, `EOPNOTSUPP` when `tcp_fastopen` lacks the client
+    /// bit.
+    FastOpenConnect(bool),
 }
 
 /// The name of a socket option, for [`Stack::get_option`].
@@ -113,6 +128,14 @@ pub enum SockOptName {
     QuickAck,
     /// IPV6_V6ONLY.
     V6Only,
+    /// TCP_FASTOPEN.
+    FastOpen,
+    /// TCP_FASTOPEN_KEY.
+    FastOpenKey,
+    /// TCP_FASTOPEN_NO_COOKIE.
+    FastOpenNoCookie,
+    /// TCP_FASTOPEN_CONNECT.
+    FastOpenConnect,
 }
 
 impl Stack {
@@ -226,6 +249,16 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         self.ports.set_listening(local.port(), h);
+        let mut opts = opts;
+        let tfo = self.config.tcp_fastopen;
+        if tfo & crate::fastopen::TFO_SERVER_WO_SOCKOPT1 != 0
+            && tfo & crate::fastopen::TFO_SERVER_ENABLE != 0
+            && opts.fastopen.max_qlen == 0
+        {
+            // Linux's inet_listen: Fast Open without TCP_FASTOPEN, the backlog as the
+            // queue length.
+            opts.fastopen.max_qlen = backlog;
+        }
         *self.user_sock(h)? = Sock::Listener(Box::new(Listener {
             local,
             backlog,
@@ -233,6 +266,7 @@ impl Stack {
             syn_queue_len: 0,
             opts,
             last_overflow: None,
+            tfo: Default::default(),
             any: None,
         }));
         self.listeners.entry(local.port()).or_default().push(h);
@@ -279,6 +313,7 @@ impl Stack {
             syn_queue_len: 0,
             opts,
             last_overflow: None,
+            tfo: Default::default(),
             any: Some(filter),
         }));
         self.any_listeners.push(h);
@@ -548,6 +583,7 @@ impl Stack {
     /// setsockopt(). Options set on a listener are inherited by accepted connections.
     pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<()> {
         let (wmem_max, rmem_max) = (self.config.wmem_max, self.config.rmem_max);
+        let somaxconn = self.config.somaxconn;
         // Linux's sock_setsockopt: at most [wr]mem_max, doubled (the kernel's bookkeeping
         // overhead), at least SOCK_MIN_[SND|RCV]BUF.
         let linux_size = |v: usize, max: usize, min: usize| v.min(max).saturating_mul(2).max(min);
@@ -569,8 +605,18 @@ impl Stack {
             // A mode of the connection's ACKs, not a stored option.
             SockOpt::QuickAck(_) => {}
             SockOpt::V6Only(v) => o.v6only = v,
+            SockOpt::FastOpen(v) => o.fastopen.max_qlen = v.min(somaxconn),
+            SockOpt::FastOpenKey(k) => o.fastopen.keys = Some(k),
+            SockOpt::FastOpenNoCookie(v) => o.fastopen.no_cookie = v,
+            SockOpt::FastOpenConnect(v) => o.fastopen.connect = v,
         };
         let keepalive_time = self.config.tcp_keepalive_time;
+        if let SockOpt::FastOpenConnect(_) = opt {
+            // Linux's do_tcp_setsockopt: only with the client bit of tcp_fastopen.
+            if self.config.tcp_fastopen & crate::fastopen::TFO_CLIENT_ENABLE == 0 {
+                return Err(Error::NotSupported);
+            }
+        }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
         if slot.user_closed {
             return Err(Error::BadHandle);
@@ -610,7 +656,17 @@ impl Stack {
             }
         }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
-        match slot.sock.as_mut().ok_or(Error::BadHandle)? {
+        let sock = slot.sock.as_mut().ok_or(Error::BadHandle)?;
+        if matches!(sock, Sock::Conn(_))
+            && matches!(
+                opt,
+                SockOpt::FastOpen(_) | SockOpt::FastOpenNoCookie(_) | SockOpt::FastOpenConnect(_)
+            )
+        {
+            // Linux: only in CLOSE (or LISTEN, but for TCP_FASTOPEN_CONNECT).
+            return Err(Error::InvalidInput);
+        }
+        match sock {
             Sock::Fresh(f) => apply(&mut f.opts),
             Sock::Listener(l) => apply(&mut l.opts),
             Sock::Conn(_) => {
@@ -688,6 +744,10 @@ impl Stack {
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
             SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
             SockOptName::V6Only => SockOpt::V6Only(o.v6only),
+            SockOptName::FastOpen => SockOpt::FastOpen(o.fastopen.max_qlen),
+            SockOptName::FastOpenKey => SockOpt::FastOpenKey(self.fastopen_keys(&o)),
+            SockOptName::FastOpenNoCookie => SockOpt::FastOpenNoCookie(o.fastopen.no_cookie),
+            SockOptName::FastOpenConnect => SockOpt::FastOpenConnect(o.fastopen.connect),
         })
     }
 

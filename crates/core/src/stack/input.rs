@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::{Control, SeqNum, TcpRepr};
 
-use super::{FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
+use super::{fastopen, FourTuple, Sock, SocketHandle, Stack, TimerRef, EV_INCOMING};
 use crate::conn::{Connection, Ctx, SockOpts};
 use crate::listen::RequestSock;
 use crate::segment::CtlSegment;
@@ -380,12 +380,17 @@ impl Stack {
             self.stats.PAWSPassive += 1;
             return;
         }
+        let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
+        let mut req = self.new_request(lh, tuple, iss, seg);
+        // RFC 7413 4.2: a SYN with a valid Fast Open cookie makes a connection at once.
+        match self.try_fastopen(lh, tuple, seg, &req) {
+            fastopen::Outcome::Child => return,
+            fastopen::Outcome::Request(cookie) => req.tfo_cookie = cookie,
+        }
         let Some(Sock::Listener(l)) = self.sock_mut(lh) else {
             return;
         };
         l.syn_queue_len += 1;
-        let iss = isn.unwrap_or_else(|| SeqNum(self.isn.isn(now, tuple.local, tuple.remote)));
-        let mut req = self.new_request(lh, tuple, iss, seg);
         self.ctl.push(req.syn_ack(&self.config, now));
         let id = self.next_request_id;
         self.next_request_id += 1;
@@ -640,25 +645,9 @@ impl Stack {
     /// request), and false is returned.
     fn establish_child(&mut self, lh: SocketHandle, req: &RequestSock, seg: &TcpRepr) -> bool {
         let now = self.now;
-        let opts = match self.sock_mut(lh) {
-            Some(Sock::Listener(l)) => l.opts,
-            _ => return false,
+        let Some(mut conn) = self.child_conn(lh, req) else {
+            return false;
         };
-        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
-        conn.passive = true;
-        conn.opts.set(opts);
-        conn.apply_buffer_opts();
-        conn.adv_mss = req.adv_mss;
-        conn.apply_negotiated(req.neg);
-        conn.irs = req.irs;
-        conn.rcv_nxt = req.irs + 1;
-        conn.rcv_wup = conn.rcv_nxt;
-        let synack = req.syn_ack(&self.config, now);
-        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
-        conn.window_clamp = u32::from(synack.window);
-        conn.snd_nxt = req.iss + 1;
-        conn.snd_max = conn.snd_nxt;
-        conn.set_state(State::SynReceived);
         if req.retransmits == 0 {
             conn.rtt_seq = Some((req.iss, req.sent_at));
         }
@@ -691,6 +680,33 @@ impl Stack {
         self.notify(lh, EV_INCOMING);
         self.after_conn(h, State::SynReceived);
         true
+    }
+}
+
+impl Stack {
+    /// A connection in SYN-RECEIVED built from request `req` of listener `lh` (Linux's
+    /// tcp_create_openreq_child), its SYN-ACK counted as sent.
+    pub(super) fn child_conn(&mut self, lh: SocketHandle, req: &RequestSock) -> Option<Connection> {
+        let opts = match self.sock_mut(lh) {
+            Some(Sock::Listener(l)) => l.opts,
+            _ => return None,
+        };
+        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
+        conn.passive = true;
+        conn.opts.set(opts);
+        conn.apply_buffer_opts();
+        conn.adv_mss = req.adv_mss;
+        conn.apply_negotiated(req.neg);
+        conn.irs = req.irs;
+        conn.rcv_nxt = req.irs + 1;
+        conn.rcv_wup = conn.rcv_nxt;
+        let synack = req.syn_ack(&self.config, self.now);
+        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
+        conn.window_clamp = u32::from(synack.window);
+        conn.snd_nxt = req.iss + 1;
+        conn.snd_max = conn.snd_nxt;
+        conn.set_state(State::SynReceived);
+        Some(conn)
     }
 }
 

@@ -16,6 +16,7 @@
 //! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
 
 mod api;
+mod fastopen;
 mod input;
 mod lend;
 mod ports;
@@ -248,6 +249,9 @@ pub struct Stack {
     isn: IsnGenerator,
     cookies: crate::syncookie::SynCookies,
     secret: [u8; 16],
+    /// The Fast Open key used while `tcp_fastopen_key` is unset (Linux draws one at
+    /// random on first use).
+    tfo_key: [u8; 16],
     challenge: ChallengeBudget,
     port_counter: u32,
     now: Instant,
@@ -343,6 +347,14 @@ impl Stack {
             events: VecDeque::new(),
             transitions: None,
             stats: Stats::default(),
+            tfo_key: {
+                let a = crate::isn::siphash24(&secret, b"tcp_fastopen_key 0");
+                let b = crate::isn::siphash24(&secret, b"tcp_fastopen_key 1");
+                let mut k = [0u8; 16];
+                k[..8].copy_from_slice(&a.to_le_bytes());
+                k[8..].copy_from_slice(&b.to_le_bytes());
+                k
+            },
             secret,
             challenge: ChallengeBudget::default(),
             port_counter: 0,
@@ -740,6 +752,13 @@ impl Stack {
             return;
         };
         let after = conn.state;
+        if after != State::SynReceived && conn.tfo.listener.is_some() {
+            if let Some(lh) = conn.tfo.listener.take() {
+                let error = conn.pending_error.or(conn.error);
+                self.fastopen_child_left(lh, h, error);
+                return self.after_conn(h, before);
+            }
+        }
         let (local, remote) = (conn.local, conn.remote);
         let reuse = conn.opts.reuseaddr;
         let bits = std::mem::take(&mut conn.events);

@@ -21,6 +21,95 @@ pub mod kind {
     pub const SACK: u8 = 5;
     /// Timestamps (RFC 7323 3.2).
     pub const TIMESTAMP: u8 = 8;
+    /// TCP Fast Open cookie (RFC 7413 4.1.1).
+    pub const FAST_OPEN: u8 = 34;
+    /// Experimental option (RFC 6994); with [`FAST_OPEN_MAGIC`] it is the Fast Open
+    /// cookie as clients used it before kind 34 was assigned.
+    pub const EXPERIMENTAL: u8 = 254;
+}
+
+/// The experiment identifier of the Fast Open cookie in an experimental option (RFC 6994,
+/// Linux's TCPOPT_FASTOPEN_MAGIC).
+pub const FAST_OPEN_MAGIC: u16 = 0xF989;
+
+/// A Fast Open cookie option (RFC 7413 4.1.1): an empty one asks for a cookie, otherwise
+/// it carries a cookie of 4 to 16 bytes (even lengths only, as Linux accepts them).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FastOpenCookie {
+    /// Sent as the experimental option (kind 254, magic 0xF989) rather than kind 34.
+    pub exp: bool,
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl FastOpenCookie {
+    /// Most bytes a cookie holds (RFC 7413 4.1.1, Linux's TCP_FASTOPEN_COOKIE_MAX).
+    pub const MAX: usize = 16;
+    /// Fewest bytes of a non-empty cookie (Linux's TCP_FASTOPEN_COOKIE_MIN).
+    pub const MIN: usize = 4;
+
+    /// The empty option: a cookie request (RFC 7413 4.1.1).
+    pub const fn request(exp: bool) -> FastOpenCookie {
+        FastOpenCookie {
+            exp,
+            len: 0,
+            bytes: [0; 16],
+        }
+    }
+
+    /// A cookie of `bytes`; `None` when its length is not one a cookie may have (empty
+    /// is the request; otherwise even, 4 to 16).
+    pub fn new(exp: bool, bytes: &[u8]) -> Option<FastOpenCookie> {
+        let n = bytes.len();
+        if n != 0 && (!n.is_multiple_of(2) || !(Self::MIN..=Self::MAX).contains(&n)) {
+            return None;
+        }
+        let mut c = FastOpenCookie::request(exp);
+        c.bytes[..n].copy_from_slice(bytes);
+        c.len = n as u8;
+        Some(c)
+    }
+
+    /// The cookie's bytes (empty for a request).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Whether this is a cookie request (no cookie bytes).
+    pub fn is_request(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the option itself: kind, length, (magic,) cookie.
+    fn option_len(&self) -> usize {
+        usize::from(self.len) + if self.exp { 4 } else { 2 }
+    }
+
+    /// Bytes it takes in a header, padded to a multiple of four with NOPs as Linux's
+    /// tcp_options_write does.
+    pub fn padded_len(&self) -> usize {
+        (self.option_len() + 3) & !3
+    }
+
+    /// Parses the data of a kind-34 option, or of a kind-254 option after the magic
+    /// (Linux's tcp_parse_fastopen_option: odd lengths and lengths outside 4..=16 other
+    /// than 0 carry no usable cookie).
+    fn parse(exp: bool, data: &[u8]) -> Option<FastOpenCookie> {
+        FastOpenCookie::new(exp, data)
+    }
+}
+
+impl fmt::Debug for FastOpenCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.exp { "FOEXP" } else { "FO" })?;
+        if !self.is_request() {
+            f.write_str(" ")?;
+            for b in self.bytes() {
+                write!(f, "{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Largest shift a window scale option may carry (RFC 7323 2.3); larger values are
@@ -342,6 +431,9 @@ pub struct TcpOptions {
     pub timestamp: Option<Timestamp>,
     /// SACK blocks in wire order, filled from index 0 (RFC 2018 3).
     pub sack_blocks: [Option<SackBlock>; 4],
+    /// The Fast Open cookie option (RFC 7413 4.1.1), kind 34 or the experimental form;
+    /// only meaningful on SYNs, and only written on them.
+    pub fast_open: Option<FastOpenCookie>,
 }
 
 impl TcpOptions {
@@ -364,6 +456,22 @@ impl TcpOptions {
                     out.sack_blocks = [None; 4];
                     for (slot, b) in out.sack_blocks.iter_mut().zip(blocks.iter()) {
                         *slot = Some(*b);
+                    }
+                }
+                Ok(TcpOption::Unknown {
+                    kind: kind::FAST_OPEN,
+                    data,
+                }) => {
+                    if let Some(c) = FastOpenCookie::parse(false, data) {
+                        out.fast_open = Some(c);
+                    }
+                }
+                Ok(TcpOption::Unknown {
+                    kind: kind::EXPERIMENTAL,
+                    data,
+                }) if data.len() >= 2 && be16(data, 0) == FAST_OPEN_MAGIC => {
+                    if let Some(c) = FastOpenCookie::parse(true, &data[2..]) {
+                        out.fast_open = Some(c);
                     }
                 }
                 Ok(TcpOption::Nop | TcpOption::Unknown { .. }) => {}
@@ -394,6 +502,9 @@ impl TcpOptions {
         if syn && self.window_scale.is_some() {
             n += 4;
         }
+        if let (true, Some(fo)) = (syn, self.fast_open) {
+            n += fo.padded_len();
+        }
         if !syn {
             let k = self.sack_count();
             if k > 0 {
@@ -413,7 +524,9 @@ impl TcpOptions {
     /// - with timestamps: `sackOK,TS` when SACK-permitted goes too, else `nop,nop,TS`;
     /// - without timestamps, SACK-permitted as `nop,nop,sackOK`;
     /// - window scale as `nop,wscale`;
-    /// - SACK blocks as `nop,nop,sack`.
+    /// - SACK blocks as `nop,nop,sack`;
+    /// - on a SYN, the Fast Open cookie (`FO`, or `FOEXP` with its magic), followed by
+    ///   `nop,nop` when its length leaves two bytes to the next word.
     pub fn emit(&self, syn: bool, buf: &mut [u8]) -> usize {
         let total = self.buffer_len(syn);
         if buf.len() < total {
@@ -445,6 +558,19 @@ impl TcpOptions {
         if syn {
             if let Some(ws) = self.window_scale {
                 put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws], &mut at);
+            }
+            if let Some(fo) = self.fast_open {
+                let len = fo.option_len() as u8;
+                if fo.exp {
+                    let m = FAST_OPEN_MAGIC.to_be_bytes();
+                    put(&[kind::EXPERIMENTAL, len, m[0], m[1]], &mut at);
+                } else {
+                    put(&[kind::FAST_OPEN, len], &mut at);
+                }
+                put(fo.bytes(), &mut at);
+                if len & 3 == 2 {
+                    put(&[kind::NOP, kind::NOP], &mut at);
+                }
             }
         } else {
             let k = self.sack_count();

@@ -113,6 +113,9 @@ pub struct Config {
     pub tcp_early_retrans: u8,
     /// `tcp_dsack`: send D-SACKs (RFC 2883) for duplicate data received.
     pub tcp_dsack: bool,
+    /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
+    /// that make a connection interactive (its ACKs wait to ride on replies).
+    pub tcp_pingpong_thresh: u8,
     /// Link MTU, bytes: the MSS we advertise is derived from it.
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
@@ -177,6 +180,7 @@ impl Default for Config {
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
             tcp_dsack: true,
+            tcp_pingpong_thresh: 1,
             mtu: 1500,
             ip_default_ttl: 64,
             seed: None,
@@ -266,6 +270,7 @@ impl Config {
         "tcp_slow_start_after_idle",
         "tcp_early_retrans",
         "tcp_dsack",
+        "tcp_pingpong_thresh",
         "ip_default_ttl",
     ];
 
@@ -390,6 +395,10 @@ impl Config {
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "tcp_dsack" => self.tcp_dsack = flag()?,
+            "tcp_pingpong_thresh" => match num("1..=255")? {
+                n @ 1..=255 => self.tcp_pingpong_thresh = n as u8,
+                _ => return Err(bad("1..=255")),
+            },
             "ip_default_ttl" => match num("1..=255")? {
                 n @ 1..=255 => self.ip_default_ttl = n as u8,
                 _ => return Err(bad("1..=255")),

@@ -243,49 +243,61 @@ fn msg_more_holds_the_partial_segment() {
     assert!(out[0].psh);
 }
 
-/// TCP_QUICKACK (Linux's __tcp_sock_set_quickack): once quick-ACK mode is spent, a
-/// small segment's ACK waits for the 40 ms delayed-ACK timer; setting TCP_QUICKACK
-/// sends the held ACK at once and acknowledges the next segments immediately; clearing
-/// it delays them again.
+/// TCP_QUICKACK (Linux's __tcp_sock_set_quickack). A reply sent soon after a request
+/// makes the connection interactive: the next request's ACK is held to ride on the
+/// reply, and reading the request does not send it. Setting TCP_QUICKACK leaves
+/// interactive mode and sends the held ACK at once; the option does not stick (the
+/// next reply makes the connection interactive again). Clearing it enters interactive
+/// mode; the delayed-ACK timer firing leaves it.
 #[test]
-fn quickack_sends_the_held_ack_now_and_the_next_ones_at_once() {
+fn quickack_sends_the_held_ack_now_and_does_not_stick() {
     let mut h = Harness::new();
     let c = h.established_active();
+    let quickack = |h: &mut Harness| match h.stack.get_option(c.handle, SockOptName::QuickAck) {
+        Ok(SockOpt::QuickAck(on)) => on,
+        other => panic!("{other:?}"),
+    };
     let mut off = 1;
-    // Spend quick-ACK mode: until a segment's ACK is held back.
-    loop {
-        h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
-        off += 10;
+    let mut sent = 1;
+    // A request, read, and a reply at once: the reply carries the ACK.
+    let exchange = |h: &mut Harness, off: &mut u32, sent: &mut u32| {
+        h.send(
+            &c,
+            common::pkt("P.", c.p(*off), c.l(*sent)).data(&[0x55; 10]),
+        );
+        *off += 10;
         h.read_all(c.handle).unwrap();
-        if h.recv().is_empty() {
-            break;
-        }
-        h.advance(ms(100));
-    }
-    assert_eq!(
-        h.stack.get_option(c.handle, SockOptName::QuickAck),
-        Ok(SockOpt::QuickAck(false))
-    );
-    // The ACK is being held: TCP_QUICKACK sends it now.
+        h.output()
+    };
+    exchange(&mut h, &mut off, &mut sent);
+    assert!(quickack(&mut h));
+    h.stack.send(c.handle, b"reply").unwrap();
+    h.output();
+    sent += 5;
+    assert!(!quickack(&mut h), "a reply within ato makes it interactive");
+    h.send(&c, common::pkt(".", c.p(off), c.l(sent)));
+    // The next request is read, its ACK held.
+    assert_eq!(exchange(&mut h, &mut off, &mut sent).len(), 0);
+    // TCP_QUICKACK sends it now.
     h.stack
         .set_option(c.handle, SockOpt::QuickAck(true))
         .unwrap();
-    assert_eq!(h.recv(), vec![common::seg(".", c.l(1), c.p(off), 0)]);
-    assert_eq!(
-        h.stack.get_option(c.handle, SockOptName::QuickAck),
-        Ok(SockOpt::QuickAck(true))
-    );
-    // And the next small segment is acknowledged at once.
-    h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
-    off += 10;
-    assert_eq!(h.recv(), vec![common::seg(".", c.l(1), c.p(off), 0)]);
-    // Cleared: delayed again.
+    assert_eq!(h.recv(), vec![common::seg(".", c.l(sent), c.p(off), 0)]);
+    assert!(quickack(&mut h));
+    // A reply makes it interactive again.
+    h.stack.send(c.handle, b"reply").unwrap();
+    h.output();
+    sent += 5;
+    h.send(&c, common::pkt(".", c.p(off), c.l(sent)));
+    assert!(!quickack(&mut h));
+    assert_eq!(exchange(&mut h, &mut off, &mut sent).len(), 0);
+    // No reply in time: the delayed-ACK timer sends the ACK and ends interactive mode.
+    let out = h.advance(ms(200));
+    assert_eq!(briefs(&out), vec![common::seg(".", c.l(sent), c.p(off), 0)]);
+    assert!(quickack(&mut h));
+    // Cleared: interactive again.
     h.stack
         .set_option(c.handle, SockOpt::QuickAck(false))
         .unwrap();
-    h.send(&c, common::pkt("P.", c.p(off), c.l(1)).data(&[0x55; 10]));
-    off += 10;
-    assert_eq!(h.recv(), vec![]);
-    let out = h.advance(ms(40));
-    assert_eq!(briefs(&out), vec![common::seg(".", c.l(1), c.p(off), 0)]);
+    assert!(!quickack(&mut h));
 }

@@ -95,6 +95,7 @@ impl Connection {
             return;
         }
         ctx.stats.DelayedACKLost += 1;
+        self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
         let end = seg.seq + seg.payload.len() as u32;
         self.dsack_set(ctx, seg.seq, end.min(self.rcv_nxt));
     }

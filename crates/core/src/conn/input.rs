@@ -13,10 +13,6 @@ use crate::state::State;
 /// PAWS stops trusting TS.Recent after 24 days of idleness (RFC 7323 section 5.5).
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 
-/// Linux acknowledges at most this many segments at once in quick-ACK mode
-/// (TCP_MAX_QUICKACKS).
-pub(crate) const MAX_QUICKACKS: u32 = 16;
-
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
@@ -26,6 +22,10 @@ impl Connection {
             self.on_segment_syn_sent(ctx, seg);
         } else {
             self.on_segment_synchronized(ctx, seg);
+        }
+        if self.state != State::Closed {
+            // Data or a FIN owes an ACK: now or delayed (Linux's tcp_ack_snd_check).
+            self.ack_snd_check(ctx);
         }
     }
 
@@ -72,7 +72,7 @@ impl Connection {
                 self.events |= events::CONNECTED | events::WRITABLE;
                 self.ack_now = true;
                 if !seg.payload.is_empty() {
-                    self.process_text(ctx, seg.seq + 1, seg.payload, seg.control == Control::Fin);
+                    self.process_text(ctx, seg.seq + 1, seg);
                 }
             }
             None => {
@@ -251,7 +251,7 @@ impl Connection {
             if self.orphan_data(ctx, seg) {
                 return;
             }
-            self.process_text(ctx, seg.seq, seg.payload, seg.control == Control::Fin);
+            self.process_text(ctx, seg.seq, seg);
         }
         // Eighth, check the FIN bit.
         if seg.control == Control::Fin {
@@ -505,7 +505,8 @@ impl Connection {
     /// (reassembly handles order, overlaps and duplicates); the ACK policy is Linux's:
     /// immediate for out-of-order, duplicate or hole-filling data and in quick-ACK mode,
     /// every second full-sized segment, otherwise delayed.
-    fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, payload: &[u8], fin: bool) {
+    fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, seg: &TcpRepr) {
+        let (payload, fin) = (seg.payload, seg.control == Control::Fin);
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
@@ -515,6 +516,7 @@ impl Connection {
         let len = payload.len() as u32;
         // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
         let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
+        let small = seg_len < self.rcv_mss;
         self.rcv_mss = self.rcv_mss.max(seg_len.min(self.adv_mss.into()));
         let skip = (self.rcv_nxt - seq).max(0) as u32;
         if skip >= len && fin && skip == len {
@@ -529,6 +531,7 @@ impl Connection {
             ctx.stats.TCPDupData += 1;
             ctx.stats.DelayedACKLost += 1;
             self.dsack_set(ctx, seq, seq + len);
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
             self.ack_now = true;
             return;
         }
@@ -551,11 +554,6 @@ impl Connection {
             }
             Err(crate::buffer::Refused::Window) => 0,
         };
-        if self.bytes_received == u64::from(self.tfo.syn_data_len) && advanced > 0 {
-            // Linux enters quick-ACK mode on the first data (tcp_event_data_recv).
-            let wnd = self.receive_space() / (2 * self.rcv_mss.max(1));
-            self.quickacks = wnd.clamp(1, MAX_QUICKACKS);
-        }
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
         if advanced > 0 || offset > 0 {
@@ -570,22 +568,18 @@ impl Connection {
         }
         if advanced == 0 {
             // No room (zero window): tell the sender at once (Linux's out_of_window).
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
             self.ack_now = true;
             return;
         }
-        if advanced > 0 {
-            self.events |= events::READABLE;
-        }
-        self.ack_pending = true;
+        self.events |= events::READABLE;
         self.unacked_bytes += advanced as u32;
-        if had_ooo || self.unacked_bytes >= 2 * self.rcv_mss {
+        self.on_data_recv(ctx, small, seg.psh);
+        if had_ooo {
+            // A hole filled: ACK at once (RFC 5681 section 4.2).
             self.ack_now = true;
-        } else if self.quickacks > 0 {
-            self.ack_now = true;
-            self.quick_ack = true;
-        } else if self.timers.get(TimerKind::DelayedAck).is_none() {
-            self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
         }
+        // Now or delayed: decided once the segment's FIN is processed too.
     }
 
     /// RFC 9293 3.10.7.4 "eighth": a FIN that is next in sequence ends the stream.
@@ -606,23 +600,11 @@ impl Connection {
             State::SynReceived | State::Established => {
                 // Linux's tcp_fin enters pingpong mode: quick ACKs end and the ACK of
                 // the FIN waits for the delayed-ACK timer (the application usually
-                // answers or closes first), unless two full segments are unacked.
+                // answers or closes first), unless two full segments are unacked. With
+                // no data ever received ato is still 0 and the ACK goes at once.
                 self.set_state(State::CloseWait);
-                self.quickacks = 0;
                 self.ack_pending = true;
-                if self.quick_ack {
-                    self.ack_now = false;
-                }
-                if self.bytes_received == u64::from(self.tfo.syn_data_len) {
-                    // No data ever arrived (a Fast Open SYN's does not count: Linux
-                    // queues it without tcp_event_data_recv), so Linux's delayed-ACK
-                    // interval (ato) is still 0: the "delayed" ACK of a bare FIN goes out
-                    // at once.
-                    self.ack_now = true;
-                }
-                if !self.ack_now && self.timers.get(TimerKind::DelayedAck).is_none() {
-                    self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_min);
-                }
+                self.enter_pingpong(ctx);
             }
             State::FinWait1 => {
                 if self.fin_acked {

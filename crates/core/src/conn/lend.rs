@@ -80,7 +80,7 @@ impl Connection {
         let n = read(a, b).min(a.len() + b.len());
         let n = self.recv_buf.consume(n);
         if n > 0 {
-            self.after_read(ctx);
+            self.after_read(ctx, n);
         }
         Ok(n)
     }

@@ -10,12 +10,12 @@
 
 pub(crate) mod chunks;
 pub(crate) mod cold;
+pub(crate) mod delack;
 mod dsack;
 mod fastopen;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
-mod quickack;
 pub(crate) mod recovery;
 pub(crate) mod sack;
 pub(crate) mod timers;
@@ -292,11 +292,9 @@ pub(crate) struct Connection {
     pub ack_pending: bool,
     /// Bytes received since we last sent an ACK.
     pub unacked_bytes: u32,
-    /// Quick ACKs left (Linux acknowledges every segment at the start of a connection).
-    pub quickacks: u32,
-    /// The pending immediate ACK is only owed to quick-ACK mode (a FIN's pingpong mode
-    /// may turn it into a delayed one).
-    pub quick_ack: bool,
+    /// The delayed-ACK engine's state (Linux's icsk_ack): quick ACKs, interactive
+    /// mode, ato.
+    pub ack: delack::AckState,
     /// Minshall's variant of Nagle: end of the last small segment sent.
     pub snd_sml: SeqNum,
     /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
@@ -490,8 +488,7 @@ impl Connection {
             ack_now: false,
             ack_pending: false,
             unacked_bytes: 0,
-            quickacks: 0,
-            quick_ack: false,
+            ack: delack::AckState::default(),
             snd_sml: iss,
             last_oow_ack: None,
             last_send: Instant::ZERO,
@@ -683,7 +680,7 @@ impl Connection {
     pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(out);
-            self.after_read(ctx);
+            self.after_read(ctx, n);
             return Ok(n);
         }
         // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error
@@ -708,7 +705,10 @@ impl Connection {
     /// Sends a window update when reading opened the window a lot (Linux's
     /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
     /// and that was at most half the clamp).
-    fn after_read(&mut self, _ctx: &mut Ctx) {
+    fn after_read(&mut self, ctx: &mut Ctx, copied: usize) {
+        if matches!(self.state, State::Established | State::CloseWait) {
+            self.ack_after_read(ctx, copied);
+        }
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2

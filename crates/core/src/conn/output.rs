@@ -294,6 +294,9 @@ impl Connection {
         if !retransmit && mode == Mode::Normal {
             self.schedule_loss_probe(ctx, false);
         }
+        if !retransmit {
+            self.on_data_sent(ctx);
+        }
         self.disarm(TimerKind::Persist);
         self.last_send = ctx.now;
         // Linux's tcp_cwnd_validate: the largest flight of the current window, which
@@ -460,11 +463,8 @@ impl Connection {
 
     /// Bookkeeping for any segment carrying our current ACK.
     fn ack_sent(&mut self) {
-        if self.ack_pending && self.quickacks > 0 {
-            self.quickacks -= 1;
-        }
+        self.on_ack_sent();
         self.ack_now = false;
-        self.quick_ack = false;
         self.ack_pending = false;
         // The D-SACK went with this segment's options (Linux's tcp_options_write).
         self.dsack = None;

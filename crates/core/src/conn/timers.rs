@@ -100,12 +100,7 @@ impl Connection {
                     match kind {
                         TimerKind::Retransmit if self.xmit_probe => self.on_loss_probe(ctx),
                         TimerKind::Retransmit => self.on_rto(ctx),
-                        TimerKind::DelayedAck => {
-                            if self.ack_pending {
-                                ctx.stats.DelayedACKs += 1;
-                                self.ack_now = true;
-                            }
-                        }
+                        TimerKind::DelayedAck => self.on_delack_timer(ctx),
                         TimerKind::Persist => self.on_persist(ctx),
                         TimerKind::Keepalive => self.on_keepalive(ctx),
                         TimerKind::FinWait2 => {

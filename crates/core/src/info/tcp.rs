@@ -63,7 +63,8 @@ pub struct TcpInfo {
     /// zero-window probes, which back off their own timer).
     pub rto: u32,
     /// `tcpi_ato`, µs: the delayed-ACK timeout (0 before any data arrived, as Linux's
-    /// `icsk_ack.ato`); the engine's is fixed at `delack_min`.
+    /// `icsk_ack.ato`), following the gaps between data segments (see the delayed-ACK
+    /// engine).
     pub ato: u32,
     /// `tcpi_snd_mss`: the sending MSS (options such as timestamps taken off).
     pub snd_mss: u32,
@@ -167,7 +168,7 @@ fn segments(c: &Connection) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
 }
 
 impl TcpInfo {
-    fn from_conn(c: &Connection, now: Instant, mtu: usize, delack: Duration) -> TcpInfo {
+    fn from_conn(c: &Connection, now: Instant, mtu: usize) -> TcpInfo {
         let mss = c.mss.max(1);
         let sack = c.neg.sack;
         let sacked_seg = |s: SeqNum, e: SeqNum| sack && c.rec.sacked.unsacked_between(s, e) == 0;
@@ -231,11 +232,7 @@ impl TcpInfo {
             } else {
                 c.rtt.backed_off(c.backoff)
             }),
-            ato: if c.bytes_received > 0 {
-                micros(delack)
-            } else {
-                0
-            },
+            ato: micros(c.ack.ato),
             snd_mss: mss,
             rcv_mss: c.rcv_mss,
             unacked,
@@ -319,9 +316,7 @@ impl Stack {
         match sock {
             Sock::Fresh(_) => TcpInfo::state_only(State::Closed),
             Sock::Listener(_) => TcpInfo::state_only(State::Listen),
-            Sock::Conn(c) => {
-                TcpInfo::from_conn(c, self.now(), self.config().mtu, self.config().delack_min)
-            }
+            Sock::Conn(c) => TcpInfo::from_conn(c, self.now(), self.config().mtu),
         }
     }
 }

@@ -673,7 +673,7 @@ impl Stack {
                 self.with_conn(h, |c, ctx| {
                     apply(&mut c.opts);
                     if let SockOpt::QuickAck(on) = opt {
-                        c.set_quickack(on);
+                        c.set_quickack(ctx, i32::from(on));
                     }
                     if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
@@ -714,7 +714,7 @@ impl Stack {
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.send_buf.capacity(),
                     c.recv_buf.capacity(),
-                    c.quickacks > 0,
+                    c.quickack_opt(config.tcp_pingpong_thresh),
                 )),
             ),
         };

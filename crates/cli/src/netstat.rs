@@ -70,10 +70,12 @@ pub fn counters(stats: &Stats) -> String {
     }
     // netstat's order: the IP groups, then TCP's, the extensions after each.
     let rank = |g: &str| {
-        ["Ip", "Ip6", "Tcp", "TcpExt", "IpExt"]
-            .iter()
-            .position(|x| *x == g)
-            .unwrap_or(usize::MAX)
+        [
+            "Ip", "Ip6", "Icmp", "IcmpMsg", "Icmp6", "Tcp", "Udp", "Udp6", "TcpExt", "IpExt",
+        ]
+        .iter()
+        .position(|x| *x == g)
+        .unwrap_or(usize::MAX)
     };
     groups.sort_by_key(|(g, _)| rank(g));
     groups

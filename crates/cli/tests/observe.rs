@@ -96,7 +96,15 @@ fn ss_and_netstat_show_a_running_instance() {
     let stats = query(&dir, &["netstat", "-s"]);
     assert!(stats.starts_with("Ip:\n"), "{stats}");
     let order: Vec<&str> = stats.lines().filter(|l| !l.starts_with(' ')).collect();
-    assert_eq!(order, ["Ip:", "Ip6:", "Tcp:", "TcpExt:", "IpExt:"]);
+    // netstat's order (IPv6's groups beside their IPv4 ones): IP, ICMP, TCP, UDP, then
+    // the extensions.
+    assert_eq!(
+        order,
+        [
+            "Ip:", "Ip6:", "Icmp:", "IcmpMsg:", "Icmp6:", "Tcp:", "Udp:", "Udp6:", "TcpExt:",
+            "IpExt:"
+        ]
+    );
     for line in [
         "    PassiveOpens: 1\n",
         "    CurrEstab: 1\n",

@@ -120,6 +120,28 @@ pub struct Config {
     pub mtu: usize,
     /// IP TTL / hop limit of the packets we send (`ip_default_ttl`).
     pub ip_default_ttl: u8,
+    /// `icmp_echo_ignore_all`: echo requests go unanswered.
+    pub icmp_echo_ignore_all: bool,
+    /// `icmp_ratelimit`: a destination receives at most one rate-limited ICMP error per
+    /// this interval, after a burst of six (Linux's inet_peer_xrlim_allow); 0 turns the
+    /// limit off. It applies to ICMPv6 errors too (Linux's `net.ipv6.icmp.ratelimit`,
+    /// also 1 s).
+    pub icmp_ratelimit: Duration,
+    /// `icmp_ratemask`: the ICMP types `icmp_ratelimit` applies to, one bit per type
+    /// (Linux's default 6168: destination unreachable, source quench, time exceeded,
+    /// parameter problem).
+    pub icmp_ratemask: u32,
+    /// `ip_no_pmtu_disc`: 0 does path MTU discovery (RFC 1191: DF set, "fragmentation
+    /// needed" lowers the MSS); 1 turns it off (DF clear, those messages ignored).
+    pub ip_no_pmtu_disc: u8,
+    /// `tcp_mtu_probing`: 0 never lowers the MSS without an ICMP; 1 does when
+    /// retransmissions suggest an ICMP black hole (RFC 4821 black-hole detection, after
+    /// `tcp_retries1` timeouts); 2 starts every connection at `tcp_base_mss`.
+    pub tcp_mtu_probing: u8,
+    /// `tcp_base_mss`: the MSS black-hole detection starts from (1024).
+    pub tcp_base_mss: u32,
+    /// `tcp_mtu_probe_floor`: the MSS black-hole detection never goes below (48).
+    pub tcp_mtu_probe_floor: u32,
     /// Where the engine's secrets come from: the RFC 6528 ISN key, the SYN-cookie
     /// secrets, the demultiplexing tables' hash key, and the keys behind timestamp offsets
     /// and ephemeral-port choice.
@@ -183,6 +205,13 @@ impl Default for Config {
             tcp_pingpong_thresh: 1,
             mtu: 1500,
             ip_default_ttl: 64,
+            icmp_echo_ignore_all: false,
+            icmp_ratelimit: Duration::from_millis(1000),
+            icmp_ratemask: 6168,
+            ip_no_pmtu_disc: 0,
+            tcp_mtu_probing: 0,
+            tcp_base_mss: 1024,
+            tcp_mtu_probe_floor: 48,
             seed: None,
         }
     }
@@ -272,6 +301,13 @@ impl Config {
         "tcp_dsack",
         "tcp_pingpong_thresh",
         "ip_default_ttl",
+        "icmp_echo_ignore_all",
+        "icmp_ratelimit",
+        "icmp_ratemask",
+        "ip_no_pmtu_disc",
+        "tcp_mtu_probing",
+        "tcp_base_mss",
+        "tcp_mtu_probe_floor",
     ];
 
     /// Sets a knob by its sysctl name (with or without the `net.ipv4.` / `net.core.`
@@ -403,6 +439,15 @@ impl Config {
                 n @ 1..=255 => self.ip_default_ttl = n as u8,
                 _ => return Err(bad("1..=255")),
             },
+            "icmp_echo_ignore_all" => self.icmp_echo_ignore_all = flag()?,
+            "icmp_ratelimit" => self.icmp_ratelimit = Duration::from_millis(num("milliseconds")?),
+            "icmp_ratemask" => self.icmp_ratemask = small(u32::MAX as u64, "a bit mask")? as u32,
+            "ip_no_pmtu_disc" => self.ip_no_pmtu_disc = small(1, "0 or 1")? as u8,
+            "tcp_mtu_probing" => self.tcp_mtu_probing = small(2, "0, 1 or 2")? as u8,
+            "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
+            "tcp_mtu_probe_floor" => {
+                self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32
+            }
             _ => return Err(ConfigError::UnknownKnob(knob)),
         }
         Ok(())

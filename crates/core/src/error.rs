@@ -37,8 +37,22 @@ pub enum Error {
     NotSupported,
     /// `ECONNABORTED`: the connection was aborted (e.g. by our own abort).
     ConnectionAborted,
-    /// `ENOPROTOOPT`: unknown socket option.
+    /// `ENOPROTOOPT`: unknown socket option; also an ICMP protocol unreachable during
+    /// the handshake.
     NoProtocolOption,
+    /// `ENETUNREACH`: an ICMP network unreachable (reported after a timeout, or at once
+    /// when the code is fatal).
+    NetUnreachable,
+    /// `EHOSTUNREACH`: an ICMP host unreachable or time exceeded.
+    HostUnreachable,
+    /// `EHOSTDOWN`: an ICMP "destination host unknown".
+    HostDown,
+    /// `ENONET`: an ICMP "source host isolated".
+    NoNetwork,
+    /// `EACCES`: an ICMPv6 "administratively prohibited".
+    PermissionDenied,
+    /// `EPROTO`: an ICMP parameter problem.
+    ProtocolError,
 }
 
 impl Error {
@@ -60,6 +74,12 @@ impl Error {
             Error::NotSupported => 95,
             Error::ConnectionAborted => 103,
             Error::NoProtocolOption => 92,
+            Error::NetUnreachable => 101,
+            Error::HostUnreachable => 113,
+            Error::HostDown => 112,
+            Error::NoNetwork => 64,
+            Error::PermissionDenied => 13,
+            Error::ProtocolError => 71,
         }
     }
 
@@ -81,6 +101,12 @@ impl Error {
             Error::NotSupported => "EOPNOTSUPP",
             Error::ConnectionAborted => "ECONNABORTED",
             Error::NoProtocolOption => "ENOPROTOOPT",
+            Error::NetUnreachable => "ENETUNREACH",
+            Error::HostUnreachable => "EHOSTUNREACH",
+            Error::HostDown => "EHOSTDOWN",
+            Error::NoNetwork => "ENONET",
+            Error::PermissionDenied => "EACCES",
+            Error::ProtocolError => "EPROTO",
         }
     }
 
@@ -106,11 +132,17 @@ impl Error {
             Error::NotSupported => "Operation not supported",
             Error::ConnectionAborted => "Software caused connection abort",
             Error::NoProtocolOption => "Protocol not available",
+            Error::NetUnreachable => "Network is unreachable",
+            Error::HostUnreachable => "No route to host",
+            Error::HostDown => "Host is down",
+            Error::NoNetwork => "Machine is not on the network",
+            Error::PermissionDenied => "Permission denied",
+            Error::ProtocolError => "Protocol error",
         }
     }
 }
 
-const ALL: [Error; 15] = [
+const ALL: [Error; 21] = [
     Error::WouldBlock,
     Error::ConnectionRefused,
     Error::ConnectionReset,
@@ -126,6 +158,12 @@ const ALL: [Error; 15] = [
     Error::NotSupported,
     Error::ConnectionAborted,
     Error::NoProtocolOption,
+    Error::NetUnreachable,
+    Error::HostUnreachable,
+    Error::HostDown,
+    Error::NoNetwork,
+    Error::PermissionDenied,
+    Error::ProtocolError,
 ];
 
 impl fmt::Display for Error {

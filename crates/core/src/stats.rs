@@ -15,7 +15,7 @@ macro_rules! counters {
 
         impl Stats {
             /// Every counter as `(group, name, value)`, in a stable order; the group is
-            /// `Ip`, `IpExt`, `Ip6`, `Tcp` or `TcpExt`, and the name the MIB's, as in
+            /// `Ip`, `IpExt`, `Ip6`, `Icmp`, `IcmpMsg`, `Icmp6`, `Tcp`, `TcpExt`, `Udp` or `Udp6`, and the name the MIB's, as in
             /// `netstat -s`.
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
                 [$(($group, counters!(@name $name $($shown)?), self.$name),)*].into_iter()
@@ -86,6 +86,108 @@ counters! {
     /// IPv6 datagrams whose next header is not TCP, or that carry a Hop-by-Hop header
     /// anywhere but first, dropped (ip6_protocol_deliver_rcu).
     "Ip6" Ip6InUnknownProtos as "InUnknownProtos",
+    /// ICMP messages received, including those in error.
+    "Icmp" IcmpInMsgs as "InMsgs",
+    /// ICMP messages received in error (bad checksum, too short, an error quoting
+    /// nothing of ours).
+    "Icmp" IcmpInErrors as "InErrors",
+    /// ICMP messages with a bad checksum (also in InErrors).
+    "Icmp" IcmpInCsumErrors as "InCsumErrors",
+    /// ICMP destination unreachable messages received.
+    "Icmp" IcmpInDestUnreachs as "InDestUnreachs",
+    /// ICMP time exceeded messages received.
+    "Icmp" IcmpInTimeExcds as "InTimeExcds",
+    /// ICMP parameter problems received.
+    "Icmp" IcmpInParmProbs as "InParmProbs",
+    /// ICMP echo requests received.
+    "Icmp" IcmpInEchos as "InEchos",
+    /// ICMP echo replies received.
+    "Icmp" IcmpInEchoReps as "InEchoReps",
+    /// ICMP messages sent.
+    "Icmp" IcmpOutMsgs as "OutMsgs",
+    /// ICMP errors not sent: the destination's rate limit (`icmp_ratelimit`).
+    "Icmp" IcmpOutRateLimitHost as "OutRateLimitHost",
+    /// ICMP destination unreachable messages sent.
+    "Icmp" IcmpOutDestUnreachs as "OutDestUnreachs",
+    /// ICMP echo replies sent.
+    "Icmp" IcmpOutEchoReps as "OutEchoReps",
+    /// ICMP messages received by type: echo reply.
+    "IcmpMsg" IcmpMsgInType0 as "InType0",
+    /// Destination unreachable received.
+    "IcmpMsg" IcmpMsgInType3 as "InType3",
+    /// Echo request received.
+    "IcmpMsg" IcmpMsgInType8 as "InType8",
+    /// Time exceeded received.
+    "IcmpMsg" IcmpMsgInType11 as "InType11",
+    /// Parameter problem received.
+    "IcmpMsg" IcmpMsgInType12 as "InType12",
+    /// Echo reply sent.
+    "IcmpMsg" IcmpMsgOutType0 as "OutType0",
+    /// Destination unreachable sent.
+    "IcmpMsg" IcmpMsgOutType3 as "OutType3",
+    /// ICMPv6 messages received, including those in error.
+    "Icmp6" Icmp6InMsgs as "InMsgs",
+    /// ICMPv6 messages received in error.
+    "Icmp6" Icmp6InErrors as "InErrors",
+    /// ICMPv6 messages with a bad checksum.
+    "Icmp6" Icmp6InCsumErrors as "InCsumErrors",
+    /// ICMPv6 destination unreachable messages received.
+    "Icmp6" Icmp6InDestUnreachs as "InDestUnreachs",
+    /// ICMPv6 packet too big messages received.
+    "Icmp6" Icmp6InPktTooBigs as "InPktTooBigs",
+    /// ICMPv6 time exceeded messages received.
+    "Icmp6" Icmp6InTimeExcds as "InTimeExcds",
+    /// ICMPv6 parameter problems received.
+    "Icmp6" Icmp6InParmProblems as "InParmProblems",
+    /// ICMPv6 echo requests received.
+    "Icmp6" Icmp6InEchos as "InEchos",
+    /// ICMPv6 echo replies received.
+    "Icmp6" Icmp6InEchoReplies as "InEchoReplies",
+    /// ICMPv6 messages sent.
+    "Icmp6" Icmp6OutMsgs as "OutMsgs",
+    /// ICMPv6 errors not sent: the destination's rate limit.
+    "Icmp6" Icmp6OutRateLimitHost as "OutRateLimitHost",
+    /// ICMPv6 destination unreachable messages sent.
+    "Icmp6" Icmp6OutDestUnreachs as "OutDestUnreachs",
+    /// ICMPv6 parameter problems sent.
+    "Icmp6" Icmp6OutParmProblems as "OutParmProblems",
+    /// ICMPv6 echo replies sent.
+    "Icmp6" Icmp6OutEchoReplies as "OutEchoReplies",
+    /// ICMPv6 received by type: destination unreachable.
+    "Icmp6" Icmp6InType1 as "InType1",
+    /// ICMPv6 received: packet too big.
+    "Icmp6" Icmp6InType2 as "InType2",
+    /// ICMPv6 received: time exceeded.
+    "Icmp6" Icmp6InType3 as "InType3",
+    /// ICMPv6 received: parameter problem.
+    "Icmp6" Icmp6InType4 as "InType4",
+    /// ICMPv6 received: echo request.
+    "Icmp6" Icmp6InType128 as "InType128",
+    /// ICMPv6 received: echo reply.
+    "Icmp6" Icmp6InType129 as "InType129",
+    /// ICMPv6 sent: destination unreachable.
+    "Icmp6" Icmp6OutType1 as "OutType1",
+    /// ICMPv6 sent: parameter problem.
+    "Icmp6" Icmp6OutType4 as "OutType4",
+    /// ICMPv6 sent: echo reply.
+    "Icmp6" Icmp6OutType129 as "OutType129",
+    /// UDP datagrams to a port nobody listens on (all of them: synack has no UDP),
+    /// answered with ICMP port unreachable.
+    "Udp" UdpNoPorts as "NoPorts",
+    /// UDP datagrams over IPv6 to a port nobody listens on.
+    "Udp6" Udp6NoPorts as "NoPorts",
+    /// UDP datagrams in error (shorter than their length field, or a bad checksum),
+    /// dropped unanswered (Linux's __udp4_lib_rcv).
+    "Udp" UdpInErrors as "InErrors",
+    /// UDP datagrams with a bad checksum (also in InErrors).
+    "Udp" UdpInCsumErrors as "InCsumErrors",
+    /// UDP datagrams over IPv6 in error.
+    "Udp6" Udp6InErrors as "InErrors",
+    /// UDP datagrams over IPv6 with a bad checksum.
+    "Udp6" Udp6InCsumErrors as "InCsumErrors",
+    /// ICMP errors whose quoted sequence number is outside SND.UNA..SND.NXT, ignored
+    /// (RFC 5927 4.1).
+    "TcpExt" OutOfWindowIcmps,
     /// Connections that went from SYN-RECV to ESTABLISHED via the accept queue.
     "TcpExt" TcpPassiveEstab,
     /// Times the accept queue of a listener overflowed.

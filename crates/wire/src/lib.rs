@@ -1,4 +1,4 @@
-//! synack's wire format: IPv4, IPv6 and TCP, their checksums, and a tcpdump-like display.
+//! synack's wire format: IPv4, IPv6, TCP and ICMP/ICMPv6, their checksums, and a tcpdump-like display.
 //!
 //! # Design
 //!
@@ -28,6 +28,7 @@ use std::net::IpAddr;
 
 pub mod checksum;
 pub mod display;
+pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use arbitrary::{Arbitrary, Unstructured};
-use synack::wire::{parse_datagram, Control, IpRepr, SeqNum, TcpRepr};
+use synack::wire::icmp::{IcmpRepr, IPPROTO_ICMP, IPPROTO_ICMPV6};
+use synack::wire::{Control, IpRepr, SeqNum, TcpRepr, IPPROTO_TCP};
 use synack::{Config, Instant, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack};
 
 pub use input::{
@@ -274,15 +275,31 @@ impl Harness {
             if self.sent_log.len() < self.capture {
                 self.sent_log.push(datagram.clone());
             }
-            let (ip, tcp) = parse_datagram(&datagram, true).unwrap_or_else(|e| {
-                panic!("the stack sent a datagram that does not parse ({e}): {datagram:02x?}")
+            let (ip, payload) = IpRepr::parse(&datagram).unwrap_or_else(|e| {
+                panic!("the stack sent an IP datagram that does not parse ({e}): {datagram:02x?}")
             });
             assert!(
                 self.stack.addresses().contains(&ip.src),
                 "sent from an address that is not the stack's: {}",
                 ip.src
             );
-            self.observe(&ip, &tcp);
+            let v6 = ip.src.is_ipv6();
+            match ip.protocol {
+                IPPROTO_TCP => {
+                    let tcp = TcpRepr::parse(payload, &ip.src, &ip.dst, true).unwrap_or_else(|e| {
+                        panic!("the stack sent a TCP segment that does not parse ({e}): {datagram:02x?}")
+                    });
+                    self.observe(&ip, &tcp);
+                }
+                // Echo replies and destination unreachables: they must parse, with their
+                // checksum, as the version's ICMP.
+                p if p == (if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP }) => {
+                    IcmpRepr::parse(v6, &ip.src, &ip.dst, payload).unwrap_or_else(|e| {
+                        panic!("the stack sent an ICMP message that does not parse ({e}): {datagram:02x?}")
+                    });
+                }
+                p => panic!("the stack sent protocol {p}: {datagram:02x?}"),
+            }
         }
         self.report.sent += sent as u64;
         let mut events = 0;

@@ -343,6 +343,8 @@ impl Connection {
         let mut fin_acked_now = false;
         let mut data = 0;
         if una_advanced {
+            // Something got through: an ICMP soft error is forgotten (Linux's tcp_ack).
+            self.soft_error = None;
             let acked = (ack - self.snd_una) as u32;
             let syn_acked = u32::from(self.snd_una == self.iss);
             fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;

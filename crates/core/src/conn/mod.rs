@@ -13,6 +13,7 @@ pub(crate) mod cold;
 pub(crate) mod delack;
 mod dsack;
 mod fastopen;
+mod icmp;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
@@ -35,6 +36,7 @@ use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
 
+pub(crate) use icmp::IcmpError;
 pub(crate) use timers::{TimerKind, TimerSlots};
 
 /// Everything a connection's handlers need from the stack besides the connection itself.
@@ -265,6 +267,11 @@ pub(crate) struct Connection {
     pub error: Option<Error>,
     /// The error not yet reported to the program (Linux's sk_err).
     pub pending_error: Option<Error>,
+    /// The last soft error from ICMP (Linux's sk_err_soft): reported instead of
+    /// ETIMEDOUT when the connection times out, and by SO_ERROR when there is no other.
+    pub soft_error: Option<Error>,
+    /// The path MTU (RFC 1191, RFC 8201): the link's until an ICMP says less.
+    pub pmtu: u32,
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
@@ -475,6 +482,8 @@ impl Connection {
             orphan: false,
             error: None,
             pending_error: None,
+            soft_error: None,
+            pmtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
             timers: TimerSlots::new(),
@@ -568,11 +577,7 @@ impl Connection {
     /// Sets the negotiated parameters and derives the effective MSS from them.
     pub fn apply_negotiated(&mut self, neg: Negotiated) {
         self.neg = neg;
-        let ts_len = if neg.ts.is_some() { 12 } else { 0 };
-        let peer = u32::from(neg.peer_mss).min(u32::from(self.adv_mss));
-        self.mss = peer.saturating_sub(ts_len).max(64);
-        self.cc.set_mss(self.mss);
-        self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
+        self.sync_mss();
     }
 
     /// Records a state change; the stack reports transitions and keeps CurrEstab.

@@ -163,7 +163,7 @@ impl Connection {
             } else {
                 ctx.stats.AttemptFails += 1;
             }
-            self.close_with(Some(Error::TimedOut));
+            self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         if !(zero_window && self.state.is_synchronized()) {
@@ -280,7 +280,7 @@ impl Connection {
         };
         if self.probes >= budget {
             ctx.stats.TCPAbortOnTimeout += 1;
-            self.close_with(Some(Error::TimedOut));
+            self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         self.probes += 1;
@@ -308,7 +308,7 @@ impl Connection {
         }
         if self.probes >= self.opts.keepalive_probes(config) {
             ctx.stats.TCPAbortOnTimeout += 1;
-            self.reset(ctx, Some(Error::TimedOut));
+            self.reset(ctx, Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
         self.probes += 1;

@@ -242,7 +242,7 @@ impl TcpInfo {
             last_data_sent: since(c.last_send),
             last_data_recv: since(c.last_recv),
             last_ack_recv: since(c.last_recv),
-            pmtu: u32::try_from(mtu).unwrap_or(u32::MAX),
+            pmtu: c.pmtu.min(u32::try_from(mtu).unwrap_or(u32::MAX)),
             rtt: srtt,
             rttvar,
             snd_ssthresh: if ssthresh == u32::MAX {

@@ -755,7 +755,8 @@ impl Stack {
     /// reports once and clears, as Linux does.
     pub fn socket_error(&mut self, h: SocketHandle) -> Result<Option<Error>> {
         Ok(match self.user_sock(h)? {
-            Sock::Conn(c) => c.pending_error.take(),
+            // Linux's SO_ERROR: the error, or else the soft error, each read once.
+            Sock::Conn(c) => c.pending_error.take().or_else(|| c.soft_error.take()),
             _ => None,
         })
     }

@@ -56,14 +56,7 @@ impl Stack {
             } += 1;
             return;
         }
-        if ip.protocol != synack_wire::IPPROTO_TCP {
-            *if v6 {
-                &mut self.stats.Ip6InUnknownProtos
-            } else {
-                &mut self.stats.IpInUnknownProtos
-            } += 1;
-            return;
-        }
+        let own = self.addrs.contains(&ip.dst);
         match self.martian_source(ip.src, ip.dst) {
             Some(Martian::Source) => {
                 self.stats.InMartianSrc += 1;
@@ -74,6 +67,25 @@ impl Stack {
                 return;
             }
             None => {}
+        }
+        if ip.protocol != synack_wire::IPPROTO_TCP {
+            let icmp = if v6 {
+                synack_wire::icmp::IPPROTO_ICMPV6
+            } else {
+                synack_wire::icmp::IPPROTO_ICMP
+            };
+            if ip.protocol == icmp && own {
+                self.on_icmp(&ip, payload);
+            } else if own {
+                self.unreachable_protocol(&ip, datagram);
+            } else {
+                *if v6 {
+                    &mut self.stats.Ip6InUnknownProtos
+                } else {
+                    &mut self.stats.IpInUnknownProtos
+                } += 1;
+            }
+            return;
         }
         let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
             Ok(seg) => seg,
@@ -712,7 +724,7 @@ impl Stack {
 
 /// Whether `ip` can be the destination of a TCP segment: not broadcast, multicast or
 /// unspecified.
-fn unicast(ip: IpAddr) -> bool {
+pub(super) fn unicast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
         IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),

@@ -17,6 +17,7 @@
 
 mod api;
 mod fastopen;
+mod icmp;
 mod input;
 mod lend;
 mod ports;
@@ -257,6 +258,8 @@ pub struct Stack {
     now: Instant,
     /// A connection's datagram that did not fit the caller's buffer (transmit.rs).
     stashed: Option<transmit::Stashed>,
+    /// ICMP datagrams to send and the ICMP rate limiter (icmp.rs).
+    icmp: icmp::IcmpState,
     /// The GSO segment size of the datagram being handled (0: not a GSO packet); see
     /// [`Stack::handle_packet_gso`].
     rx_gso: u16,
@@ -360,6 +363,7 @@ impl Stack {
             port_counter: 0,
             now: Instant::ZERO,
             stashed: None,
+            icmp: Default::default(),
             rx_gso: 0,
         }
     }

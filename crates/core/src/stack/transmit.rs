@@ -73,6 +73,15 @@ impl Stack {
             self.stats.RetransSegs += stashed.retrans_segs;
             return Ok(Some(n));
         }
+        if let Some(d) = self.icmp.out.front() {
+            let n = d.len();
+            if buf.len() < n {
+                return Err(BufferTooSmall { needed: n });
+            }
+            let d = self.icmp.out.pop_front().expect("checked above");
+            buf[..n].copy_from_slice(&d);
+            return Ok(Some(n));
+        }
         while let Some(seg) = self.ctl.front() {
             let needed = ctl_len(seg, self.config.ip_default_ttl);
             if buf.len() < needed {

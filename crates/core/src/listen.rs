@@ -87,6 +87,48 @@ pub(crate) struct RequestSock {
     /// cookie for a client that asked or sent a wrong one); retransmissions carry none,
     /// as in Linux.
     pub tfo_cookie: Option<synack_wire::FastOpenCookie>,
+    /// The listener's TCP_DEFER_ACCEPT, in SYN-ACK timeouts.
+    pub defer_accept: u8,
+}
+
+/// What the SYN-ACK timer does (Linux's syn_ack_recalc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SynAckTimer {
+    /// Send the SYN-ACK again.
+    Resend,
+    /// Keep waiting without a retransmission (a deferred request already ACKed).
+    Wait,
+    /// Give up: the request goes.
+    Expire,
+}
+
+/// TCP_DEFER_ACCEPT's seconds as Linux stores them (secs_to_retrans): the number of
+/// SYN-ACK timeouts, starting at 1 s and doubling up to 120 s, whose sum first reaches
+/// `secs`; 0 stays 0.
+pub(crate) fn defer_secs_to_retrans(secs: u32) -> u8 {
+    if secs == 0 {
+        return 0;
+    }
+    let (mut timeout, mut period, mut n) = (1u32, 1u32, 1u8);
+    while secs > period && n < u8::MAX {
+        n += 1;
+        timeout = (timeout * 2).min(120);
+        period += timeout;
+    }
+    n
+}
+
+/// The seconds a count of SYN-ACK timeouts covers (Linux's retrans_to_secs), which is
+/// what getsockopt(TCP_DEFER_ACCEPT) reads.
+pub(crate) fn defer_retrans_to_secs(n: u8) -> u32 {
+    let (mut timeout, mut period) = (1u32, 0u32);
+    for i in 0..n {
+        if i > 0 {
+            timeout = (timeout * 2).min(120);
+        }
+        period += timeout;
+    }
+    period
 }
 
 impl RequestSock {
@@ -146,6 +188,7 @@ impl RequestSock {
             rcvbuf,
             last_oow_ack: None,
             tfo_cookie: None,
+            defer_accept: listener_opts.defer_accept,
             adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
                 conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
             }),
@@ -214,16 +257,31 @@ impl RequestSock {
         true
     }
 
-    /// The SYN-ACK timer (Linux's reqsk_timer_handler): retransmit with a doubled
-    /// timeout, or give up after `tcp_synack_retries`. Returns false when the request
-    /// should be dropped.
-    pub fn on_timeout(&mut self, config: &Config, now: Instant) -> bool {
-        if self.retransmits >= config.tcp_synack_retries {
-            return false;
+    /// The SYN-ACK timer (Linux's reqsk_timer_handler and syn_ack_recalc): retransmit
+    /// with a doubled timeout, or give up after `tcp_synack_retries`. Under
+    /// TCP_DEFER_ACCEPT a request whose bare ACK came is not retransmitted until the
+    /// last timeout of the deferral (a last call for data or another ACK), and lives
+    /// at least until the deferral ends.
+    pub fn on_timeout(&mut self, config: &Config, now: Instant) -> SynAckTimer {
+        let (n, defer) = (self.retransmits, u32::from(self.defer_accept));
+        let (expire, resend) = if defer == 0 {
+            (n >= config.tcp_synack_retries, true)
+        } else {
+            (
+                n >= config.tcp_synack_retries && (!self.acked || n >= defer),
+                !self.acked || n + 1 >= defer,
+            )
+        };
+        if expire {
+            return SynAckTimer::Expire;
         }
         self.retransmits += 1;
         let rto = (config.rto_initial * (1u32 << self.retransmits.min(16))).min(config.rto_max);
         self.deadline = now + rto;
-        true
+        if resend {
+            SynAckTimer::Resend
+        } else {
+            SynAckTimer::Wait
+        }
     }
 }

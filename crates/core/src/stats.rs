@@ -285,6 +285,8 @@ counters! {
     /// D-SACKs received that were not believed (larger than the window, or more
     /// duplicates than retransmissions).
     "TcpExt" TCPDSACKIgnoredDubious,
+    /// Bare third ACKs dropped while TCP_DEFER_ACCEPT waits for data.
+    "TcpExt" TCPDeferAcceptDrop,
     /// Keepalive probes sent.
     "TcpExt" TCPKeepAlive,
     /// Segments arriving out of window that were answered by an ACK.

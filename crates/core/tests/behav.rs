@@ -104,3 +104,21 @@ fn paws_rejected_data_is_dsacked() {
     }
     assert_eq!(h.stack.stats().PAWSEstab, 2);
 }
+
+/// TCP_DEFER_ACCEPT reads back as Linux gives it: the seconds become a count of SYN-ACK
+/// timeouts (1 s, 2 s, 4 s ... up to 120 s each) whose sum reaches them, and the
+/// option reads back that sum.
+#[test]
+fn defer_accept_reads_back_in_whole_timeouts() {
+    use synack::{SockOpt, SockOptName};
+    let mut h = Harness::new();
+    let l = h.stack.socket();
+    for (set, got) in [(0, 0), (1, 1), (2, 3), (3, 3), (5, 7), (8, 15), (300, 367)] {
+        h.stack.set_option(l, SockOpt::DeferAccept(set)).unwrap();
+        assert_eq!(
+            h.stack.get_option(l, SockOptName::DeferAccept),
+            Ok(SockOpt::DeferAccept(got)),
+            "TCP_DEFER_ACCEPT {set}"
+        );
+    }
+}

@@ -4,8 +4,8 @@
 //! the "plain" google scripts that `LINUX-RESULTS.md` lists (the 80% target).
 //! Every result at the default options must be the one `CORPUS.md` lists (what
 //! `synack pktdrill run --expect crates/pktdrill/CORPUS.md` checks), every plain script
-//! that does not pass must be listed there, and every gvisor script that does not need
-//! TCP_DEFER_ACCEPT must pass under gVisor's own 100 ms tolerance.
+//! that does not pass must be listed there, and every gvisor script must pass under
+//! gVisor's own 100 ms tolerance.
 //!
 //! A missing corpus fails the test under `CI=true`; elsewhere the test says so on the
 //! terminal (not captured) and passes.
@@ -129,7 +129,7 @@ fn external_corpus() {
     let mut plain_seen = 0;
     // One line per plain script that does not pass: why.
     let mut plain_not_passing: Vec<String> = Vec::new();
-    // gvisor scripts that must pass (all but the TCP_DEFER_ACCEPT ones) and did not.
+    // gvisor scripts that did not pass (all must).
     let mut gvisor_bad: Vec<String> = Vec::new();
     let mut google_pass = 0;
     for (dir, opts) in [
@@ -178,10 +178,7 @@ fn external_corpus() {
                 .collect::<Vec<_>>()
                 .join("/");
             let is_plain = dir == "google-packetdrill" && plain.contains(&rel_slash);
-            let must_pass = dir == "gvisor"
-                && !std::fs::read_to_string(s)
-                    .expect("readable script")
-                    .contains("TCP_DEFER_ACCEPT");
+            let must_pass = dir == "gvisor";
             let outcome = run_file(s, &opts);
             if dir == "gvisor" {
                 judge(s, &run_file(s, &Options::default()));

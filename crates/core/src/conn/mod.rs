@@ -159,6 +159,9 @@ pub(crate) struct SockOpts {
     pub linger2: Option<Duration>,
     /// TCP_FASTOPEN, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE, TCP_FASTOPEN_CONNECT.
     pub fastopen: crate::fastopen::FastOpenOpts,
+    /// TCP_DEFER_ACCEPT, as Linux keeps it: SYN-ACK timeouts during which a listener
+    /// drops bare third ACKs (see `listen.rs`).
+    pub defer_accept: u8,
 }
 
 /// The options of a socket nobody configured.
@@ -179,6 +182,7 @@ static DEFAULT_OPTS: SockOpts = SockOpts {
     keepcnt: None,
     linger2: None,
     fastopen: crate::fastopen::FastOpenOpts::NONE,
+    defer_accept: 0,
 };
 
 impl cold::ColdDefault for SockOpts {

@@ -69,9 +69,18 @@ pub enum SockOpt {
     KeepCount(u32),
     /// TCP_LINGER2: how long an orphaned connection stays in FIN-WAIT-2.
     Linger2(Duration),
-    /// TCP_QUICKACK: on, a pending delayed ACK goes out now and the next ACKs are sent
-    /// at once (quick-ACK mode); off, ACKs are delayed. Not sticky, as on Linux.
+    /// TCP_QUICKACK: on, the connection leaves interactive ("pingpong") mode and an
+    /// ACK held back goes out now if the receive queue is empty; off, it enters
+    /// interactive mode (ACKs wait to ride on replies). Not sticky: a reply sent soon
+    /// after data arrived makes the connection interactive again, as on Linux. Reads
+    /// back as "not interactive".
     QuickAck(bool),
+    /// TCP_DEFER_ACCEPT, seconds: a listener keeps a handshake whose third ACK carries
+    /// no data in SYN-RECEIVED (the ACK is dropped) for about this long, then resends
+    /// the SYN-ACK once to draw data or another ACK. Linux stores the seconds as a count
+    /// of SYN-ACK timeouts (1 s, 2 s, 4 s ...) and reads back the time that count
+    /// covers (5 reads back as 7).
+    DeferAccept(u32),
     /// IPV6_V6ONLY: a socket bound to `[::]` takes IPv6 only, and no longer holds the
     /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
     /// (Linux's `net.ipv6.bindv6only = 0`).
@@ -126,6 +135,8 @@ pub enum SockOptName {
     Linger2,
     /// TCP_QUICKACK.
     QuickAck,
+    /// TCP_DEFER_ACCEPT.
+    DeferAccept,
     /// IPV6_V6ONLY.
     V6Only,
     /// TCP_FASTOPEN.
@@ -604,6 +615,9 @@ impl Stack {
             SockOpt::Linger2(v) => o.linger2 = Some(v),
             // A mode of the connection's ACKs, not a stored option.
             SockOpt::QuickAck(_) => {}
+            SockOpt::DeferAccept(secs) => {
+                o.defer_accept = crate::listen::defer_secs_to_retrans(secs)
+            }
             SockOpt::V6Only(v) => o.v6only = v,
             SockOpt::FastOpen(v) => o.fastopen.max_qlen = v.min(somaxconn),
             SockOpt::FastOpenKey(k) => o.fastopen.keys = Some(k),
@@ -743,6 +757,9 @@ impl Stack {
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
             SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
+            SockOptName::DeferAccept => {
+                SockOpt::DeferAccept(crate::listen::defer_retrans_to_secs(o.defer_accept))
+            }
             SockOptName::V6Only => SockOpt::V6Only(o.v6only),
             SockOptName::FastOpen => SockOpt::FastOpen(o.fastopen.max_qlen),
             SockOptName::FastOpenKey => SockOpt::FastOpenKey(self.fastopen_keys(&o)),

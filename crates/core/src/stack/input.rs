@@ -587,7 +587,19 @@ impl Stack {
         if seg.ack.is_none() {
             return;
         }
+        // TCP_DEFER_ACCEPT (Linux's tcp_check_req): while the deferral lasts, a bare
+        // third ACK only marks the request as ACKed; data completes the handshake.
+        if let Some(r) = self.requests.get_mut(tuple) {
+            if r.retransmits < u32::from(r.defer_accept) && end == rcv_nxt {
+                r.acked = true;
+                self.stats.TCPDeferAcceptDrop += 1;
+                return;
+            }
+        }
         // The third step of the handshake.
+        let Some(req) = self.requests.get(tuple) else {
+            return;
+        };
         let lh = req.listener;
         let full = match self.sock_mut(lh) {
             Some(Sock::Listener(l)) => l.accept_queue_full(),

@@ -576,12 +576,16 @@ impl Stack {
             req.timer = Some(self.timers.insert(req.deadline, TimerRef::Request(id)));
             return;
         }
-        if req.on_timeout(&self.config, now) {
-            let synack = req.syn_ack(&self.config, now);
-            req.timer = Some(self.timers.insert(req.deadline, TimerRef::Request(id)));
-            self.ctl.push(synack);
-        } else {
-            self.drop_request(&tuple, id);
+        match req.on_timeout(&self.config, now) {
+            crate::listen::SynAckTimer::Expire => self.drop_request(&tuple, id),
+            resend => {
+                let at = req.deadline;
+                if resend == crate::listen::SynAckTimer::Resend {
+                    let synack = req.syn_ack(&self.config, now);
+                    self.ctl.push(synack);
+                }
+                req.timer = Some(self.timers.insert(at, TimerRef::Request(id)));
+            }
         }
     }
 

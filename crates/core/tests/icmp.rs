@@ -445,3 +445,41 @@ fn soft_errors_on_an_established_connection_are_kept_not_fatal() {
     let mut buf = [0u8; 8];
     assert_eq!(p.server.recv(p.s, &mut buf), Ok(5));
 }
+
+/// "Fragmentation needed" for `d` from the router, with Next-Hop MTU `mtu`.
+fn frag_needed(d: &[u8], mtu: u16) -> Vec<u8> {
+    let m = IcmpRepr::DstUnreachable {
+        code: 4,
+        mtu,
+        invoking: quote(d, 28),
+    };
+    icmp(ip(ROUTER), ip(ME), &m)
+}
+
+/// A learned path MTU belongs to the destination, as Linux keeps it in the route's
+/// exception: the next connection to it starts there, until it expires after ten
+/// minutes (`ip_rt_mtu_expires`).
+#[test]
+fn the_path_mtu_is_remembered_for_the_destination() {
+    let mut p = Pair::new(false);
+    p.client.send(p.c, &[1u8; 5000]).unwrap();
+    p.now += Duration::from_millis(1);
+    let first = drain(&mut p.client, p.now);
+    p.client.handle_packet(p.now, &frag_needed(&first[0], 1280));
+    assert_eq!(p.client.tcp_info(p.c).unwrap().pmtu, 1280);
+    let peer = SocketAddr::new(ip(PEER), 80);
+    let c2 = p.client.socket();
+    p.client.connect(c2, peer).unwrap();
+    assert_eq!(p.client.tcp_info(c2).unwrap().pmtu, 1280);
+    // Another destination is not affected.
+    let other = p.client.socket();
+    p.client
+        .connect(other, SocketAddr::new(ip("10.0.0.3"), 80))
+        .unwrap();
+    assert_eq!(p.client.tcp_info(other).unwrap().pmtu, 1500);
+    p.now += Duration::from_secs(601);
+    p.client.handle_timeout(p.now);
+    let c3 = p.client.socket();
+    p.client.connect(c3, peer).unwrap();
+    assert_eq!(p.client.tcp_info(c3).unwrap().pmtu, 1500, "expired");
+}

@@ -117,13 +117,36 @@ impl Connection {
     pub(crate) fn sync_mss(&mut self) {
         let ts_len = if self.neg.ts.is_some() { 12 } else { 0 };
         let peer = u32::from(self.neg.peer_mss).min(u32::from(self.adv_mss));
-        let path = self.mtu_to_mss(self.pmtu).saturating_sub(ts_len);
+        let mut path = self.mtu_to_mss(self.pmtu).saturating_sub(ts_len);
+        if self.mtup_enabled {
+            path = path.min(self.mtu_to_mss(self.mtup_search_low).saturating_sub(ts_len));
+        }
         self.mss = peer
             .saturating_sub(ts_len)
             .max(64)
             .min(path.max(MIN_SND_MSS));
         self.cc.set_mss(self.mss);
         self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
+    }
+
+    /// RFC 4821's black-hole detection as Linux does it (tcp_mtu_probing in
+    /// tcp_timer.c), run on a retransmission timeout once the connection has been
+    /// retransmitting for `tcp_retries1` timeouts and `tcp_mtu_probing` is on: the
+    /// first time caps the MSS at `tcp_base_mss`, each later time halves it (never
+    /// below `tcp_mtu_probe_floor`), for when the ICMP that would say so never comes.
+    pub(crate) fn black_hole_detected(&mut self, ctx: &Ctx) {
+        let config = ctx.config;
+        if !self.mtup_enabled {
+            self.mtup_enabled = true;
+        } else {
+            let mss = (self.mtu_to_mss(self.mtup_search_low) >> 1)
+                .min(config.tcp_base_mss)
+                .max(config.tcp_mtu_probe_floor)
+                .max(MIN_SND_MSS);
+            let hdr = if self.remote.is_ipv6() { 60 } else { 40 };
+            self.mtup_search_low = mss + hdr;
+        }
+        self.sync_mss();
     }
 
     /// Linux's tcp_simple_retransmit: everything in flight is lost in the old size;

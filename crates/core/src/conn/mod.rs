@@ -276,6 +276,11 @@ pub(crate) struct Connection {
     pub soft_error: Option<Error>,
     /// The path MTU (RFC 1191, RFC 8201): the link's until an ICMP says less.
     pub pmtu: u32,
+    /// Black-hole detection is on (Linux's icsk_mtup.enabled): the MSS is also capped
+    /// by `mtup_search_low`.
+    pub mtup_enabled: bool,
+    /// The path MTU black-hole detection believes (Linux's icsk_mtup.search_low).
+    pub mtup_search_low: u32,
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
@@ -488,6 +493,8 @@ impl Connection {
             pending_error: None,
             soft_error: None,
             pmtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
+            mtup_enabled: config.tcp_mtu_probing > 1,
+            mtup_search_low: config.tcp_base_mss + if remote.is_ipv6() { 60 } else { 40 },
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
             timers: TimerSlots::new(),

@@ -169,6 +169,17 @@ impl Connection {
         if !(zero_window && self.state.is_synchronized()) {
             ctx.stats.TCPTimeouts += 1;
         }
+        // Linux's tcp_write_timeout: past `tcp_retries1`, maybe an ICMP black hole.
+        if self.state.is_synchronized() && !zero_window && config.tcp_mtu_probing > 0 {
+            let retries1 =
+                super::model_timeout(config.tcp_retries1, config.rto_min, config.rto_max);
+            if self
+                .retrans_stamp
+                .is_some_and(|start| ctx.now - start >= retries1)
+            {
+                self.black_hole_detected(ctx);
+            }
+        }
         if self.state.is_synchronized() {
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;

@@ -30,10 +30,18 @@ const BURST: u64 = 6;
 /// Destinations remembered by the rate limiter at most (the oldest are forgotten).
 const MAX_PEERS: usize = 4096;
 
-/// ICMP datagrams waiting to be sent, and the per-destination rate limiter.
+/// How long a learned path MTU is kept for its destination (Linux's
+/// `net.ipv4.route.mtu_expires`, 600 s).
+const PMTU_EXPIRES: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// ICMP datagrams waiting to be sent, the per-destination rate limiter, and the path
+/// MTUs learned per destination.
 #[derive(Debug, Default)]
 pub(crate) struct IcmpState {
     pub out: VecDeque<Vec<u8>>,
+    /// Per destination: the path MTU an ICMP taught, and until when it holds (Linux's
+    /// route exceptions, fib_nh_exception).
+    pmtus: HashMap<IpAddr, (u32, Instant)>,
     /// Per destination: tokens (microseconds of credit) and when they were counted
     /// (Linux's inet_peer rate_tokens and rate_last).
     peers: HashMap<IpAddr, (u64, Instant)>,
@@ -66,6 +74,30 @@ impl IcmpState {
 }
 
 impl Stack {
+    /// Remembers a path MTU lower than the link's for destination `dst`.
+    fn remember_pmtu(&mut self, dst: IpAddr, pmtu: u32) {
+        if pmtu as usize >= self.config.mtu {
+            return;
+        }
+        let pmtus = &mut self.icmp.pmtus;
+        if pmtus.len() >= MAX_PEERS && !pmtus.contains_key(&dst) {
+            if let Some(oldest) = pmtus.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| *k) {
+                pmtus.remove(&oldest);
+            }
+        }
+        pmtus.insert(dst, (pmtu, self.now + PMTU_EXPIRES));
+    }
+
+    /// The path MTU learned for `dst`, if it has not expired.
+    pub(super) fn cached_pmtu(&mut self, dst: IpAddr) -> Option<u32> {
+        let &(mtu, until) = self.icmp.pmtus.get(&dst)?;
+        if until <= self.now {
+            self.icmp.pmtus.remove(&dst);
+            return None;
+        }
+        Some(mtu)
+    }
+
     /// An ICMP or ICMPv6 message to one of our addresses.
     pub(super) fn on_icmp(&mut self, ip: &IpRepr, msg: &[u8]) {
         let v6 = ip.dst.is_ipv6();
@@ -155,7 +187,13 @@ impl Stack {
         };
         let seq = SeqNum(q.seq);
         if let Some(&h) = self.conns.get(&tuple) {
-            self.with_conn(h, |conn, ctx| conn.on_icmp_error(ctx, err, seq));
+            let pmtu = self.with_conn(h, |conn, ctx| {
+                conn.on_icmp_error(ctx, err, seq);
+                conn.pmtu
+            });
+            if let (IcmpError::PacketTooBig(_), Some(pmtu)) = (err, pmtu) {
+                self.remember_pmtu(tuple.remote.ip(), pmtu);
+            }
             return;
         }
         if let Some(req) = self.requests.get(&tuple) {

@@ -260,6 +260,8 @@ pub struct Stack {
     stashed: Option<transmit::Stashed>,
     /// ICMP datagrams to send and the ICMP rate limiter (icmp.rs).
     icmp: icmp::IcmpState,
+    /// The last IPv4 identification used (only without DF: `ip_no_pmtu_disc`).
+    ip_ident: u16,
     /// The GSO segment size of the datagram being handled (0: not a GSO packet); see
     /// [`Stack::handle_packet_gso`].
     rx_gso: u16,
@@ -364,6 +366,7 @@ impl Stack {
             now: Instant::ZERO,
             stashed: None,
             icmp: Default::default(),
+            ip_ident: 0,
             rx_gso: 0,
         }
     }
@@ -866,6 +869,15 @@ impl Stack {
         if self.conns.insert(tuple, h).is_none() {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
+        }
+        // A path MTU learned for the peer applies from the start (icmp.rs).
+        if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()) {
+            if let Some(Sock::Conn(c)) = self.sock_mut(h) {
+                if mtu < c.pmtu {
+                    c.pmtu = mtu;
+                    c.sync_mss();
+                }
+            }
         }
     }
 

@@ -61,6 +61,27 @@ impl Stack {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<usize>, BufferTooSmall> {
+        let r = self.poll_transmit_any(now, buf);
+        if let Ok(Some(n)) = r {
+            if self.config.ip_no_pmtu_disc != 0 && buf[0] >> 4 == 4 && n >= 20 {
+                // Path MTU discovery off (`ip_no_pmtu_disc`): without DF, routers may
+                // fragment, and fragments need an identification unique to the datagram
+                // (RFC 791 3.2, RFC 6864 4.1).
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let mut p = synack_wire::ipv4::Ipv4Packet::new_unchecked(&mut buf[..20]);
+                p.set_dont_frag(false);
+                p.set_ident(self.ip_ident);
+                p.fill_checksum();
+            }
+        }
+        r
+    }
+
+    fn poll_transmit_any(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
         self.advance(now);
         if let Some(stashed) = &self.stashed {
             let n = stashed.bytes.len();

@@ -27,7 +27,7 @@ mod transmit;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
+use synack_wire::{checksum, IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
@@ -943,11 +943,29 @@ fn emit_conn_segment(
         .ok()?;
     let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
     let at = ip_len + tcp_hdr;
-    buf[at..at + a.len()].copy_from_slice(a);
-    buf[at + a.len()..at + a.len() + b.len()].copy_from_slice(b);
-    if seg.payload_len > 0 {
-        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+    if seg.payload_len == 0 {
+        // The header's checksum, from emit, covers the whole segment.
+        return Some(total);
     }
+    let mid = at + a.len();
+    if a.len() % 2 != 0 {
+        // The ring wraps at an odd offset: the second piece's words are not aligned
+        // with the segment's, so it is summed with the rest afterwards.
+        buf[at..mid].copy_from_slice(a);
+        buf[mid..mid + b.len()].copy_from_slice(b);
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+        return Some(total);
+    }
+    // One pass over the payload: summed as it is copied (RFC 1071's sum composes over
+    // pieces that start at even offsets); then the header and the pseudo-header.
+    let payload = checksum::copy_and_sum(&mut buf[at..mid], a)
+        + checksum::copy_and_sum(&mut buf[mid..mid + b.len()], b);
+    TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(0);
+    let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
+    let acc = checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len)
+        + checksum::sum(&buf[ip_len..at])
+        + payload;
+    TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(!checksum::fold(acc));
     Some(total)
 }
 

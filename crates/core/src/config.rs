@@ -58,6 +58,9 @@ pub struct Config {
     /// `tcp_fastopen_key`: the key (and backup key) behind server cookies; `None`, the
     /// default, is a key drawn from the stack's secrets, as Linux draws one at random.
     pub tcp_fastopen_key: Option<crate::fastopen::FastOpenKeys>,
+    /// `tcp_fastopen_blackhole_timeout_sec`: Linux's active Fast Open blackhole
+    /// detection, off (0) by default; the engine does not model it, so only 0 is taken.
+    pub tcp_fastopen_blackhole_timeout_sec: u32,
     /// `tcp_keepalive_time`: idle time before the first keepalive probe.
     pub tcp_keepalive_time: Duration,
     /// `tcp_keepalive_intvl`: time between keepalive probes.
@@ -177,6 +180,7 @@ impl Default for Config {
             tcp_abort_on_overflow: false,
             tcp_fastopen: crate::fastopen::TFO_CLIENT_ENABLE,
             tcp_fastopen_key: None,
+            tcp_fastopen_blackhole_timeout_sec: 0,
             tcp_keepalive_time: Duration::from_secs(7200),
             tcp_keepalive_intvl: Duration::from_secs(75),
             tcp_keepalive_probes: 9,
@@ -280,6 +284,7 @@ impl Config {
         "tcp_abort_on_overflow",
         "tcp_fastopen",
         "tcp_fastopen_key",
+        "tcp_fastopen_blackhole_timeout_sec",
         "tcp_keepalive_time",
         "tcp_keepalive_intvl",
         "tcp_keepalive_probes",
@@ -359,6 +364,10 @@ impl Config {
                     None => v.parse::<u32>().ok(),
                 };
                 self.tcp_fastopen = n.ok_or_else(|| bad("a bit mask such as 0x3"))?;
+            }
+            "tcp_fastopen_blackhole_timeout_sec" => {
+                self.tcp_fastopen_blackhole_timeout_sec =
+                    small(0, "0 (blackhole detection is not modelled)")? as u32;
             }
             "tcp_fastopen_key" => {
                 self.tcp_fastopen_key = Some(
@@ -486,6 +495,32 @@ mod tests {
         assert_eq!(c.ip_local_port_range, (40000, 40010));
         assert_eq!(c.ip_local_reserved_ports, vec![40001, 40003, 40004]);
         assert_eq!(c.tcp_congestion_control, Algorithm::Reno);
+    }
+
+    #[test]
+    fn fast_open_sysctls_as_linux_takes_them() {
+        let mut c = Config::default();
+        assert_eq!(c.tcp_fastopen, 0x1, "Linux's default: client only");
+        c.set_sysctl("net.ipv4.tcp_fastopen", "0x403").unwrap();
+        assert_eq!(c.tcp_fastopen, 0x403);
+        c.set_sysctl("tcp_fastopen", "3").unwrap();
+        assert_eq!(c.tcp_fastopen, 3);
+        assert!(c.set_sysctl("tcp_fastopen", "lots").is_err());
+        c.set_sysctl(
+            "tcp_fastopen_key",
+            "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4,00000001-00000002-00000003-00000004",
+        )
+        .unwrap();
+        let k = c.tcp_fastopen_key.unwrap();
+        assert_eq!(&k.primary[..4], &[0xa1; 4]);
+        assert_eq!(k.backup.map(|b| b[0]), Some(1));
+        let e = c.set_sysctl("tcp_fastopen_key", "a1a1").unwrap_err();
+        assert!(e.to_string().contains("xxxxxxxx-xxxxxxxx"), "{e}");
+        c.set_sysctl("tcp_fastopen_blackhole_timeout_sec", "0")
+            .unwrap();
+        assert!(c
+            .set_sysctl("tcp_fastopen_blackhole_timeout_sec", "3600")
+            .is_err());
     }
 
     #[test]

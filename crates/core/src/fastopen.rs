@@ -208,6 +208,76 @@ pub(crate) struct ConnFastOpen {
     pub syn_data_acked: bool,
     /// Bytes of data the SYN carried into the receive queue (a passive child).
     pub syn_data_len: u32,
+    /// An active open held back until the first write (TCP_FASTOPEN_CONNECT with a
+    /// cookie: Linux's defer_connect).
+    pub deferred: bool,
+    /// The cookie option the first SYN carries (a request or a cached cookie).
+    pub syn_cookie: Option<FastOpenCookie>,
+    /// The first SYN carried a cookie option (Linux's syn_fastopen), in this form.
+    pub syn_fastopen: bool,
+    pub syn_exp: bool,
+    /// Most bytes the SYN may carry (Linux: the MSS less 40 bytes of option room).
+    pub syn_space: u32,
+    /// Bytes of data the first SYN carries (an active open; Linux's syn_data).
+    pub syn_data: u32,
+    /// What the SYN-ACK taught, for the stack's cookie cache.
+    pub learned: Option<Learned>,
+    /// A blocked writer waits for the handshake (Linux's sk_write_pending): the ACK of
+    /// the SYN-ACK waits to ride on its data.
+    pub write_pending: bool,
+}
+
+/// What a SYN-ACK tells the client's cookie cache (Linux's tcp_fastopen_cache_set).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Learned {
+    /// The SYN-ACK's MSS option.
+    pub mss: Option<u16>,
+    /// The cookie it carried.
+    pub cookie: Option<FastOpenCookie>,
+    /// 1: a cookie request in kind 34 went unanswered (try the experimental form
+    /// next); 2: one in the experimental form did (go back to kind 34).
+    pub try_exp: u8,
+}
+
+/// A destination's entry in the client's cookie cache (Linux keeps it in tcp_metrics).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CacheEntry {
+    pub cookie: Option<FastOpenCookie>,
+    /// Ask in the experimental form.
+    pub exp: bool,
+    pub mss: Option<u16>,
+    pub try_exp: u8,
+}
+
+impl CacheEntry {
+    /// Linux's tcp_fastopen_cache_set.
+    pub fn learn(&mut self, l: &Learned) {
+        if let Some(m) = l.mss {
+            self.mss = Some(m);
+        }
+        match l.cookie {
+            Some(c) if !c.is_request() => {
+                self.cookie = Some(c);
+                self.exp = c.exp;
+            }
+            _ => {
+                // FO unanswered: ask with FOEXP once (1); that unanswered too: back
+                // to FO for good (2).
+                if l.try_exp > self.try_exp && self.cookie.is_none() && !self.exp {
+                    self.try_exp = l.try_exp;
+                }
+            }
+        }
+    }
+
+    /// The option a SYN to this destination carries: the cookie, else a request in the
+    /// form the cache says (Linux's tcp_fastopen_cache_get).
+    pub fn option(&self) -> FastOpenCookie {
+        match self.cookie {
+            Some(c) => c,
+            None => FastOpenCookie::request(self.exp || self.try_exp == 1),
+        }
+    }
 }
 
 impl crate::conn::cold::ColdDefault for ConnFastOpen {
@@ -218,6 +288,14 @@ impl crate::conn::cold::ColdDefault for ConnFastOpen {
             synack_cookie: None,
             syn_data_acked: false,
             syn_data_len: 0,
+            deferred: false,
+            syn_cookie: None,
+            syn_fastopen: false,
+            syn_exp: false,
+            syn_space: 0,
+            syn_data: 0,
+            learned: None,
+            write_pending: false,
         };
         &NONE
     }

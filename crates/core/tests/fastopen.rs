@@ -223,3 +223,29 @@ fn a_reset_child_keeps_its_data() {
     assert_eq!(h.stack.recv(child, &mut buf), Ok(4));
     assert_eq!(h.stack.recv(child, &mut buf), Err(Error::ConnectionReset));
 }
+
+/// A Fast Open child reset after accept() keeps counting against the queue for 60 s
+/// (Linux's reqsk_fastopen_remove, against spoofed-SYN floods); then its place is free.
+#[test]
+fn a_child_reset_after_accept_holds_its_place_for_a_minute() {
+    let (mut h, l) = server(TFO_SERVER_COOKIE_NOT_REQD, 1);
+    h.inject_ports(LISTEN_PORT, PEER_PORT, &syn(None, b"a"));
+    let out = h.output();
+    let (child, _) = h.stack.accept(l).unwrap();
+    let c = Conn {
+        handle: child,
+        local_port: LISTEN_PORT,
+        peer_port: PEER_PORT,
+        iss: out[0].seq,
+        irs: SeqNum(PEER_ISS),
+    };
+    h.send(&c, pkt("R", c.p(2), SeqNum(0)));
+    assert_eq!(h.state(child), State::Closed);
+    h.inject_ports(LISTEN_PORT, PEER_PORT + 1, &syn(None, b"b"));
+    assert_eq!(h.output()[0].ack, Some(SeqNum(PEER_ISS + 1)), "still held");
+    assert_eq!(h.stack.stats().TCPFastOpenListenOverflow, 1);
+    h.advance(core::time::Duration::from_secs(61));
+    h.output();
+    h.inject_ports(LISTEN_PORT, PEER_PORT + 2, &syn(None, b"c"));
+    assert_eq!(h.output()[0].ack, Some(SeqNum(PEER_ISS + 2)), "free again");
+}

@@ -317,7 +317,8 @@ fn apply(config: &mut Config, a: &ShellAction) {
             let _ = config.set_sysctl(k, v);
         }
         // Counters start at zero: nstat in an init command has nothing to check.
-        ShellAction::Noop | ShellAction::Nstat { .. } => {}
+        // A fresh stack has no cached metrics yet.
+        ShellAction::Noop | ShellAction::Nstat { .. } | ShellAction::FlushMetrics => {}
     }
 }
 
@@ -419,6 +420,8 @@ impl Runner<'_> {
                             self.nstat(check.as_ref(), *update)?;
                         } else if let ShellAction::File(..) = a {
                             self.file_action(a);
+                        } else if let ShellAction::FlushMetrics = a {
+                            self.stack.flush_fastopen_cache();
                         } else {
                             apply(self.stack.config_mut(), a);
                         }

@@ -20,8 +20,11 @@ pub(crate) enum ShellAction {
     Defaults,
     /// Set a sysctl the engine has.
     Sysctl(String, String),
-    /// Nothing to do (restore scripts, metrics flush, pfifo qdisc, a knob already so).
+    /// Nothing to do (restore scripts, pfifo qdisc, a knob already so).
     Noop,
+    /// `ip tcp_metrics flush`: forget the cached per-destination state (the Fast Open
+    /// cookies, RFC 7413 3).
+    FlushMetrics,
     /// A file of zeros the script's `open()` and `sendfile()` can use (`dd
     /// if=/dev/zero of=PATH ...`), of this size; `None`: removed (`rm -f PATH`).
     File(String, Option<u64>),
@@ -406,6 +409,8 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
                 }
             } else if base == "dd" {
                 out.push(dd(w)?);
+            } else if base == "ip" && w.get(1..3) == Some(&["tcp_metrics".into(), "flush".into()]) {
+                out.push(ShellAction::FlushMetrics);
             } else if harmless(base, w) {
                 out.push(ShellAction::Noop);
             } else if let Some(path) = command_file(first, env) {
@@ -603,7 +608,7 @@ mod tests {
         assert_eq!(
             a,
             vec![
-                ShellAction::Noop,
+                ShellAction::FlushMetrics,
                 ShellAction::Sysctl("tcp_syn_retries".into(), "4".into()),
                 ShellAction::Noop,
             ]

@@ -76,9 +76,6 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
     }
     for s in &syms {
         match s.as_str() {
-            "MSG_FASTOPEN" | "TCP_FASTOPEN_CONNECT" => {
-                return Err(format!("needs Fast Open ({s})"))
-            }
             "TCP_MD5SIG" => return Err("needs MD5 signatures".into()),
             "MSG_ERRQUEUE" if name != "recvmsg" => {
                 return Err(format!("needs {name}() with MSG_ERRQUEUE"))

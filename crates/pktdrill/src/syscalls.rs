@@ -33,6 +33,9 @@ pub(crate) enum Op {
         null: bool,
         /// MSG_ZEROCOPY was asked for (it counts with SO_ZEROCOPY set).
         zerocopy: bool,
+        /// A Fast Open write whose first bytes went in the SYN: it waits for the
+        /// handshake, whose failure is its error (Linux's tcp_sendmsg_fastopen).
+        tfo: bool,
     },
     Connect {
         fd: i64,
@@ -73,6 +76,8 @@ const SIOCOUTQNSD: i64 = 0x894b;
 const MSG_DONTWAIT: i64 = 0x40;
 const MSG_EOR: i64 = 0x80;
 const MSG_MORE: i64 = 0x8000;
+/// `MSG_FASTOPEN`: connect with Fast Open, the data in the SYN (RFC 7413).
+const MSG_FASTOPEN: i64 = 0x2000_0000;
 
 /// Linux's values for the symbols scripts use.
 fn sym_value(s: &str) -> Option<i64> {
@@ -98,6 +103,7 @@ fn sym_value(s: &str) -> Option<i64> {
         "MSG_DONTWAIT" => MSG_DONTWAIT,
         "MSG_EOR" => MSG_EOR,
         "MSG_MORE" => MSG_MORE,
+        "MSG_FASTOPEN" => MSG_FASTOPEN,
         "MSG_NOSIGNAL" => 0x4000,
         "SIOCINQ" | "FIONREAD" => SIOCINQ,
         "SIOCOUTQ" => SIOCOUTQ,
@@ -283,6 +289,15 @@ impl Runner<'_> {
                     "sendmsg" => sc.args.get(2).and_then(int_of).unwrap_or(0),
                     _ => 0,
                 };
+                if let Some(f) = self.fds.get(&fd).copied() {
+                    let fastopen = msg_flags & MSG_FASTOPEN != 0;
+                    let state = self.stack.state(f.h);
+                    let connecting = matches!(state, Ok(State::Closed | State::SynSent));
+                    if self.stack.fastopen_deferred(f.h) || (fastopen && connecting) {
+                        let null = is_null(sc.args.get(1));
+                        return self.fastopen_write(sc, fd, len, msg_flags, null, blocking);
+                    }
+                }
                 Some(Op::Write {
                     fd,
                     zerocopy: msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0,
@@ -293,6 +308,7 @@ impl Runner<'_> {
                         more: msg_flags & MSG_MORE != 0,
                         eor: msg_flags & MSG_EOR != 0,
                     },
+                    tfo: false,
                 })
             }
             "connect" => return self.connect(sc, blocking),
@@ -498,10 +514,41 @@ impl Runner<'_> {
                 flags,
                 null,
                 zerocopy,
+                tfo,
             } => {
                 let Some(f) = self.fds.get(fd).copied() else {
                     return bad();
                 };
+                if *tfo {
+                    match self.stack.state(f.h) {
+                        Ok(State::SynSent) if nonblocking => {
+                            return Attempt::Done((*total - *left) as i64, None)
+                        }
+                        Ok(State::SynSent) => {
+                            // Linux counts the writer as pending only while data is
+                            // left over for after the handshake (inet_wait_for_connect's
+                            // writebias).
+                            self.stack.set_write_pending(f.h, *left > 0);
+                            return Attempt::Block;
+                        }
+                        Ok(State::Closed) | Err(_) => {
+                            let e = self
+                                .stack
+                                .socket_error(f.h)
+                                .ok()
+                                .flatten()
+                                .or_else(|| self.errors.remove(&f.h));
+                            return Attempt::Done(
+                                -1,
+                                Some(e.map_or("ECONNREFUSED", |e| e.name()).into()),
+                            );
+                        }
+                        _ => {
+                            self.stack.set_write_pending(f.h, false);
+                            *tfo = false;
+                        }
+                    }
+                }
                 if *null && *total > 0 {
                     // tcp_sendmsg reports the state's error first (EPIPE, ...), else the
                     // copy from the bad address faults before anything is queued.
@@ -578,6 +625,66 @@ impl Runner<'_> {
         (3..).find(|n| !self.fd_in_use(*n)).unwrap_or(3)
     }
 
+    /// A write that opens a connection with Fast Open: sendto() or sendmsg() with
+    /// MSG_FASTOPEN on an unconnected socket, or the first write after a
+    /// TCP_FASTOPEN_CONNECT connect() that held the SYN back. The bytes the SYN carries
+    /// count; with none (no cookie yet), a non-blocking call fails with EINPROGRESS. A
+    /// blocking call waits for the handshake, then writes the rest.
+    fn fastopen_write(
+        &mut self,
+        sc: &Syscall,
+        fd: i64,
+        len: usize,
+        msg_flags: i64,
+        null: bool,
+        blocking: Option<(i64, i64)>,
+    ) -> Res<()> {
+        let Some(f) = self.fds.get(&fd).copied() else {
+            return self.check_result(sc, -1, Some("EBADF"));
+        };
+        let fresh = matches!(self.stack.state(f.h), Ok(State::Closed));
+        let default = SocketAddr::new(self.set.remote, self.set.connect_port);
+        let addr = match (sc.name.as_str(), sc.args.get(4)) {
+            ("sendto", Some(a)) => self.sockaddr(a, default)?,
+            _ => default,
+        };
+        // A buffer that cannot be read gives the SYN no data (Linux's tcp_send_syn_data
+        // falls back to a SYN without it when the copy fails).
+        let zeros = vec![0u8; if null { 0 } else { len.min(1 << 16) }];
+        let n = match self.stack.sendto_fastopen(f.h, addr, &zeros) {
+            Ok(n) => n,
+            Err(e) => return self.check_result(sc, -1, Some(e.name())),
+        };
+        let zerocopy = msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0 && f.zerocopy;
+        self.zc_wrote(f.h, n, zerocopy, true, 0);
+        if fresh {
+            self.start_connect(addr);
+        }
+        self.flush()?;
+        let nonblocking = f.nonblocking || msg_flags & MSG_DONTWAIT != 0;
+        if nonblocking {
+            if fresh {
+                if let Some(x) = self.fds.get_mut(&fd) {
+                    x.connecting = true;
+                }
+            }
+            if n == 0 {
+                return self.check_result(sc, -1, Some("EINPROGRESS"));
+            }
+            return self.check_result(sc, n as i64, None);
+        }
+        let op = Op::Write {
+            fd,
+            total: len,
+            left: len - n.min(len),
+            flags: synack::SendFlags::default(),
+            null: false,
+            zerocopy: false,
+            tfo: true,
+        };
+        self.run_op(sc, op, false, blocking)
+    }
+
     fn connect(&mut self, sc: &Syscall, blocking: Option<(i64, i64)>) -> Res<()> {
         let (fd, f) = self.fd(sc)?;
         let Some(f) = f else {
@@ -602,6 +709,11 @@ impl Runner<'_> {
             Ok(()) => {
                 self.start_connect(addr);
                 self.flush()?;
+                if self.stack.fastopen_deferred(f.h) {
+                    // TCP_FASTOPEN_CONNECT with a cookie: the SYN waits for the first
+                    // write, and connect() reports success at once (Linux).
+                    return self.check_result(sc, 0, None);
+                }
                 if f.nonblocking {
                     if let Some(x) = self.fds.get_mut(&fd) {
                         x.connecting = true;
@@ -820,6 +932,7 @@ impl Runner<'_> {
             flags: synack::SendFlags::default(),
             null: false,
             zerocopy: false,
+            tfo: false,
         }))
     }
 

@@ -1,6 +1,9 @@
 //! A connection's part in TCP Fast Open (RFC 7413).
 
-use super::{events, Connection};
+use synack_wire::{SeqNum, TcpRepr};
+
+use super::{events, Connection, Ctx};
+use crate::fastopen::Learned;
 
 impl Connection {
     /// A passive Fast Open child takes the data of the SYN that made it (RFC 7413 4.2;
@@ -18,5 +21,64 @@ impl Connection {
         self.tfo.syn_data_len = n as u32;
         self.tfo.syn_data_acked = true;
         self.events |= events::READABLE;
+    }
+}
+
+impl Connection {
+    /// The first write of a Fast Open connect (RFC 7413 3; Linux's
+    /// tcp_send_syn_data): as much of `data` as the SYN may carry is queued to go in
+    /// it, and the SYN may leave. Returns the bytes taken.
+    pub(crate) fn write_syn_data(&mut self, data: &[u8]) -> usize {
+        let room = (self.tfo.syn_space as usize).min(data.len());
+        let n = self.send_buf.write(&data[..room]);
+        self.tfo.syn_data = n as u32;
+        self.tfo.deferred = false;
+        if n > 0 {
+            // The SYN's data is one write: sent again, it ends with PSH (Linux keeps
+            // it as an skb flagged ACK|PSH).
+            self.after_write(n, n, super::SendFlags::default());
+        }
+        n
+    }
+
+    /// The SYN-ACK of a Fast Open connect (Linux's tcp_rcv_fastopen_synack), before
+    /// SND.UNA moves to `ack`: what it teaches the cookie cache, and what became of the
+    /// SYN's data. Data it does not acknowledge is sent again as ordinary data right
+    /// away (RFC 7413 3: the server may have dropped it).
+    pub(crate) fn fastopen_synack(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) {
+        let cookie = seg.options.fast_open.filter(|c| !c.is_request());
+        let timed_out = self.backoff > 0;
+        let try_exp =
+            if self.tfo.syn_fastopen && !timed_out && cookie.is_none() && self.tfo.syn_data == 0 {
+                // A cookie request went unanswered: try the other option form next.
+                if self.tfo.syn_exp {
+                    2
+                } else {
+                    1
+                }
+            } else {
+                0
+            };
+        self.tfo.learned = Some(Learned {
+            mss: seg.options.mss,
+            cookie: if self.tfo.syn_fastopen { cookie } else { None },
+            try_exp,
+        });
+        let sent = self.tfo.syn_data;
+        if sent == 0 {
+            return;
+        }
+        let acked = ((ack - self.iss) as u32).saturating_sub(1).min(sent);
+        self.send_buf.consume(acked as usize);
+        self.bytes_acked += u64::from(acked);
+        if acked < sent {
+            ctx.stats.TCPFastOpenActiveFail += 1;
+            // Forget that the rest was sent: it goes out again as new data.
+            self.snd_nxt = ack;
+            self.snd_max = ack;
+        } else {
+            ctx.stats.TCPFastOpenActive += 1;
+            self.tfo.syn_data_acked = true;
+        }
     }
 }

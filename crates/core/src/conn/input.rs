@@ -18,12 +18,16 @@ impl Connection {
     pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
         self.segs_in += 1;
         self.last_recv = ctx.now;
-        if self.state == State::SynSent {
+        let syn_sent = self.state == State::SynSent;
+        if syn_sent {
             self.on_segment_syn_sent(ctx, seg);
         } else {
             self.on_segment_synchronized(ctx, seg);
         }
-        if self.state != State::Closed {
+        // A SYN-ACK while a writer waits has its ACK scheduled already (Linux's
+        // tcp_rcv_synsent_state_process skips tcp_ack_snd_check then).
+        let held = syn_sent && self.tfo.write_pending;
+        if self.state != State::Closed && !held {
             // Data or a FIN owes an ACK: now or delayed (Linux's tcp_ack_snd_check).
             self.ack_snd_check(ctx);
         }
@@ -61,6 +65,9 @@ impl Connection {
         match seg.ack {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
+                if self.tfo.syn_fastopen || self.tfo.syn_data > 0 {
+                    self.fastopen_synack(ctx, seg, ack);
+                }
                 self.snd_una = ack;
                 self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
@@ -70,7 +77,23 @@ impl Connection {
                 self.rtt_sample(ctx, seg, ack);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
-                self.ack_now = true;
+                if self.tfo.write_pending {
+                    // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the
+                    // ACK waits (quick-ACK mode, TCP_DELACK_MAX at most) for the
+                    // blocked writer's data to carry it.
+                    self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+                    self.ack_pending = true;
+                    self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
+                    // The window our SYN offered still stands (no update is due).
+                    let wnd = super::initial_window(
+                        ctx.config,
+                        self.opts.rcvbuf,
+                        u32::from(self.adv_mss),
+                    );
+                    self.rcv_adv = self.rcv_nxt + wnd;
+                } else {
+                    self.ack_now = true;
+                }
                 if !seg.payload.is_empty() {
                     self.process_text(ctx, seg.seq + 1, seg);
                 }

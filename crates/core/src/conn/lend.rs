@@ -20,6 +20,8 @@ impl Connection {
             // A Fast Open child may write before the handshake completes (Linux's
             // tcp_passive_fastopen; RFC 7413 4.2).
             State::SynReceived if self.tfo.listener.is_some() => {}
+            // The first write of a Fast Open connect goes in the SYN.
+            State::SynSent if self.tfo.deferred => {}
             State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
             State::Established | State::CloseWait => {}
             _ => return Err(Error::BrokenPipe),

@@ -39,7 +39,9 @@ impl Connection {
         match self.state {
             State::Closed => return None,
             State::SynSent => {
-                return (self.snd_nxt == self.iss).then(|| self.emit_syn(ctx, false));
+                // A Fast Open SYN held back by TCP_FASTOPEN_CONNECT waits for a write.
+                let ready = self.snd_nxt == self.iss && !self.tfo.deferred;
+                return ready.then(|| self.emit_syn(ctx, false));
             }
             State::SynReceived if self.snd_nxt == self.iss => {
                 return Some(self.emit_syn(ctx, true));
@@ -114,6 +116,16 @@ impl Connection {
             self.rcv_adv = self.rcv_nxt + window;
             self.rcv_wup = self.rcv_nxt;
         }
+        let mut syn_data = 0;
+        if !synack && !retransmit && (self.tfo.syn_cookie.is_some() || self.tfo.syn_data > 0) {
+            // RFC 7413 3: the first SYN carries the cookie (or asks for one) and, with
+            // a cookie, the first write's data; retransmissions carry neither (Linux
+            // sends them from the plain SYN it keeps).
+            options.fast_open = self.tfo.syn_cookie.take();
+            self.tfo.syn_fastopen = options.fast_open.is_some();
+            self.tfo.syn_exp = options.fast_open.is_some_and(|c| c.exp);
+            syn_data = self.tfo.syn_data as usize;
+        }
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -128,7 +140,7 @@ impl Connection {
             options,
             payload: &[],
         };
-        self.snd_nxt = self.iss + 1;
+        self.snd_nxt = self.iss + 1 + syn_data as u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         self.count_sent(ctx, retransmit);
         if self.retrans_stamp.is_none() {
@@ -147,7 +159,7 @@ impl Connection {
         Outgoing {
             repr,
             payload_at: 0,
-            payload_len: 0,
+            payload_len: syn_data,
         }
     }
 

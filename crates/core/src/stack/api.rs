@@ -350,9 +350,28 @@ impl Stack {
     /// `Closed` follows. `EISCONN` if connected or listening, `EALREADY` while
     /// connecting, `EADDRNOTAVAIL` when no local address or ephemeral port is free.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddr) -> Result<()> {
+        let fastopen = match self.user_sock(h)? {
+            Sock::Fresh(f) => f.opts.fastopen.connect,
+            _ => false,
+        };
+        self.connect_with(h, remote, fastopen)
+    }
+
+    /// connect(), with Fast Open (`tfo`: TCP_FASTOPEN_CONNECT or MSG_FASTOPEN).
+    pub(super) fn connect_with(
+        &mut self,
+        h: SocketHandle,
+        remote: SocketAddr,
+        tfo: bool,
+    ) -> Result<()> {
         let (bound, opts) = match self.user_sock(h)? {
             Sock::Fresh(f) => (f.bound, f.opts),
             Sock::Listener(_) => return Err(Error::AlreadyConnected),
+            // A Fast Open connect held back for the first write counts as connected
+            // (Linux's __inet_stream_connect with defer_connect).
+            Sock::Conn(c) if c.state == State::SynSent && c.tfo.deferred => {
+                return Err(Error::AlreadyConnected)
+            }
             Sock::Conn(c) if c.state == State::SynSent => return Err(Error::AlreadyInProgress),
             Sock::Conn(_) => return Err(Error::AlreadyConnected),
         };
@@ -404,6 +423,9 @@ impl Stack {
             c
         });
         *self.user_sock(h)? = Sock::Conn(Box::new(conn));
+        if tfo {
+            self.fastopen_active(h, remote);
+        }
         self.conn_insert(tuple, h, opts.reuseaddr);
         self.trace(local, remote, State::Closed, State::SynSent);
         self.with_conn(h, |_, _| ());

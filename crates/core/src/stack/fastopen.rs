@@ -162,3 +162,98 @@ impl Stack {
         }
     }
 }
+
+/// Room Linux leaves in a SYN for options a middlebox may add (MAX_TCP_OPTION_SPACE),
+/// taken off the MSS to size the SYN's data.
+const SYN_OPTION_ROOM: u32 = 40;
+
+impl Stack {
+    /// The client side of RFC 7413 3 for a connection `h` just made to `remote` with
+    /// Fast Open asked for (Linux's tcp_fastopen_cookie_check and
+    /// tcp_fastopen_defer_connect): with a cached cookie (or none needed) the SYN waits
+    /// for the first write, whose data it carries; otherwise it goes at once with a
+    /// cookie request.
+    pub(super) fn fastopen_active(&mut self, h: SocketHandle, remote: std::net::SocketAddr) {
+        let bits = self.config.tcp_fastopen;
+        let entry = self
+            .tfo_cache
+            .get(&remote.ip())
+            .copied()
+            .unwrap_or_default();
+        let mtu_mss = u32::from(crate::conn::mss_for_mtu(self.config.mtu, &remote));
+        let Some(Sock::Conn(c)) = self.sock_mut(h) else {
+            return;
+        };
+        let no_cookie = bits & tfo::TFO_CLIENT_NO_COOKIE != 0 || c.opts.fastopen.no_cookie;
+        let (option, data) = if no_cookie {
+            (None, true)
+        } else {
+            let o = entry.option();
+            (Some(o), !o.is_request())
+        };
+        // Linux's tcp_send_syn_data: the MSS (the cached one, capped by TCP_MAXSEG and
+        // the path) less the option room.
+        let mut mss = entry.mss.map_or(mtu_mss, |m| u32::from(m).min(mtu_mss));
+        if let Some(u) = c.opts.user_mss {
+            mss = mss.min(u32::from(u));
+        }
+        c.tfo.syn_cookie = option;
+        c.tfo.syn_space = mss.saturating_sub(SYN_OPTION_ROOM);
+        if data {
+            c.tfo.deferred = true;
+            c.disarm(crate::conn::TimerKind::Retransmit);
+        }
+    }
+
+    /// sendto() with MSG_FASTOPEN (RFC 7413 3): on a fresh socket, connects to `remote`
+    /// with Fast Open and puts as much of `data` in the SYN as it may carry (none
+    /// without a cookie: the SYN asks for one), returning that count; on a socket
+    /// whose TCP_FASTOPEN_CONNECT held the SYN back, the same without connecting; on a
+    /// connected socket, an ordinary send. `EOPNOTSUPP` without the client bit of
+    /// `tcp_fastopen`, `EALREADY` while a handshake is in progress.
+    pub fn sendto_fastopen(
+        &mut self,
+        h: SocketHandle,
+        remote: std::net::SocketAddr,
+        data: &[u8],
+    ) -> crate::Result<usize> {
+        if self.config.tcp_fastopen & tfo::TFO_CLIENT_ENABLE == 0 {
+            return Err(Error::NotSupported);
+        }
+        match self.user_sock(h)? {
+            Sock::Fresh(_) => {
+                self.connect_with(h, remote, true)?;
+                if !self.fastopen_deferred(h) {
+                    return Ok(0);
+                }
+            }
+            Sock::Conn(c) if c.state == State::SynSent && !c.tfo.deferred => {
+                return Err(Error::AlreadyInProgress)
+            }
+            Sock::Conn(_) => {}
+            Sock::Listener(_) => return Err(Error::NotConnected),
+        }
+        self.send_with(h, data, crate::conn::SendFlags::default())
+    }
+
+    /// Whether `h`'s SYN waits for its first write (TCP_FASTOPEN_CONNECT with a cookie
+    /// at hand: connect() then returns 0 at once, as on Linux).
+    pub fn fastopen_deferred(&self, h: SocketHandle) -> bool {
+        matches!(self.sock_and_flag(h), Some((Sock::Conn(c), _)) if c.tfo.deferred)
+    }
+
+    /// Marks a writer blocked on `h`'s handshake (Linux's sk_write_pending, which a
+    /// blocking Fast Open write holds): the ACK of the SYN-ACK then waits for its data.
+    pub fn set_write_pending(&mut self, h: SocketHandle, on: bool) {
+        if let Some(Sock::Conn(c)) = self.sock_mut(h) {
+            if c.tfo.write_pending != on {
+                c.tfo.write_pending = on;
+            }
+        }
+    }
+
+    /// Forgets every cached Fast Open cookie (`ip tcp_metrics flush`).
+    pub fn flush_fastopen_cache(&mut self) {
+        self.tfo_cache.clear();
+    }
+}

@@ -253,6 +253,9 @@ pub struct Stack {
     /// The Fast Open key used while `tcp_fastopen_key` is unset (Linux draws one at
     /// random on first use).
     tfo_key: [u8; 16],
+    /// The client's Fast Open cookie cache, by destination address (Linux's
+    /// tcp_metrics).
+    tfo_cache: std::collections::HashMap<IpAddr, crate::fastopen::CacheEntry>,
     challenge: ChallengeBudget,
     port_counter: u32,
     now: Instant,
@@ -361,6 +364,7 @@ impl Stack {
                 k
             },
             secret,
+            tfo_cache: Default::default(),
             challenge: ChallengeBudget::default(),
             port_counter: 0,
             now: Instant::ZERO,
@@ -763,6 +767,13 @@ impl Stack {
             return;
         };
         let after = conn.state;
+        if conn.tfo.learned.is_some() {
+            if let Some(l) = conn.tfo.learned.take() {
+                let remote = conn.remote.ip();
+                self.tfo_cache.entry(remote).or_default().learn(&l);
+                return self.after_conn(h, before);
+            }
+        }
         if after != State::SynReceived && conn.tfo.listener.is_some() {
             if let Some(lh) = conn.tfo.listener.take() {
                 let error = conn.pending_error.or(conn.error);

@@ -91,7 +91,12 @@ fn conn_readiness(c: &Connection) -> Readiness {
         ..Readiness::default()
     };
     // A handshake in progress reports nothing but errors and hang-ups.
-    if !matches!(c.state, State::SynSent | State::SynReceived) {
+    let tfo_child = c.state == State::SynReceived && c.tfo.listener.is_some();
+    if c.state == State::SynSent && c.tfo.deferred {
+        // Linux's tcp_poll: a Fast Open connect held back for the first write is
+        // writable, so that the program writes and the SYN leaves with the data.
+        r.writable = true;
+    } else if tfo_child || !matches!(c.state, State::SynSent | State::SynReceived) {
         r.readable |= !c.recv_buf.is_empty();
         r.writable = conn_writable(c);
     } else {
@@ -105,6 +110,10 @@ fn conn_readiness(c: &Connection) -> Readiness {
 /// sending or failed, so that it returns an error at once.
 pub(super) fn conn_writable(c: &Connection) -> bool {
     match c.state {
+        State::SynSent if c.tfo.deferred => true,
+        State::SynReceived if c.tfo.listener.is_some() => {
+            c.send_buf.free() >= c.send_buf.len() / 2 && c.send_buf.free() > 0
+        }
         State::SynSent | State::SynReceived => c.pending_error.is_some(),
         State::Established | State::CloseWait if !c.fin_queued && c.error.is_none() => {
             let queued = c.send_buf.len();

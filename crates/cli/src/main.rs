@@ -19,6 +19,7 @@ mod netstat;
 mod pktdrill;
 mod serve;
 mod ss;
+mod sysctl;
 mod timeline;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Netstat(netstat::NetstatArgs),
     /// List the labs, or run one: a seed article's incident on the simulated network.
     Lab(lab::LabArgs),
+    /// Print the engine's knobs with their values, as Linux's sysctl (-a: all of them).
+    Sysctl(sysctl::SysctlArgs),
 }
 
 /// Options of `synack demo`.
@@ -127,5 +130,6 @@ fn main() -> ExitCode {
         Command::Ss(args) => ss::run(&args),
         Command::Netstat(args) => netstat::run(&args),
         Command::Lab(args) => lab::run(&args),
+        Command::Sysctl(args) => sysctl::run(&args),
     }
 }

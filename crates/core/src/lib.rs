@@ -102,6 +102,7 @@ mod stack;
 pub mod state;
 pub mod stats;
 mod syncookie;
+mod sysctl_show;
 pub mod time;
 mod time_wait;
 mod tw_recycle;

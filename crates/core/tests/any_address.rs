@@ -236,3 +236,63 @@ fn connections_outlive_their_listener() {
     assert_eq!(&buf[..n], b"still here");
     assert_eq!(term.stats().IpInAddrErrors, 0);
 }
+
+/// A router's "fragmentation needed" about a terminated connection's segment is
+/// addressed to the foreign address the connection answers for: it reaches the
+/// connection, which lowers its MSS. An echo request to such an address goes unanswered.
+#[test]
+fn icmp_errors_reach_terminated_connections() {
+    use synack::wire::icmp::IcmpRepr;
+    use synack::wire::IpRepr;
+    let (mut client, mut term) = stacks();
+    let l = any_listener(&mut term, AnyFilter::all(), 8);
+    connect(&mut client, "198.51.100.7:80");
+    let now = Instant::ZERO;
+    exchange(&mut client, &mut term, now);
+    let (c, _) = term.accept(l).unwrap();
+    term.send(c, &[9u8; 3000]).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = term.poll_transmit(now, &mut buf).unwrap().unwrap();
+    assert_eq!(n, 1500);
+    let icmp = |m: &IcmpRepr| {
+        let (src, dst): (IpAddr, IpAddr) = (
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+        );
+        let ip = IpRepr {
+            src,
+            dst,
+            protocol: 1,
+            payload_len: m.buffer_len(),
+            hop_limit: 64,
+        };
+        let mut d = vec![0u8; ip.buffer_len()];
+        let h = ip.emit(&mut d).unwrap();
+        m.emit(false, &src, &dst, &mut d[h..]).unwrap();
+        d
+    };
+    term.handle_packet(
+        now,
+        &icmp(&IcmpRepr::DstUnreachable {
+            code: 4,
+            mtu: 1280,
+            invoking: &buf[..28],
+        }),
+    );
+    assert_eq!(term.tcp_info(c).unwrap().pmtu, 1280);
+    assert_eq!(term.stats().IpInAddrErrors, 0);
+    term.handle_packet(
+        now,
+        &icmp(&IcmpRepr::EchoRequest {
+            ident: 1,
+            seq: 1,
+            data: b"",
+        }),
+    );
+    let mut rest = Vec::new();
+    while let Some(n) = term.poll_transmit(now, &mut buf).unwrap() {
+        rest.push(buf[0..n].to_vec());
+    }
+    assert!(rest.iter().all(|d| d[9] == 6), "no ICMP answered");
+    assert_eq!(term.stats().IcmpOutMsgs, 0);
+}

@@ -129,7 +129,9 @@ impl Stack {
         self.count_icmp_in(v6, &repr);
         match repr {
             IcmpRepr::EchoRequest { ident, seq, data } => {
-                if self.config.icmp_echo_ignore_all {
+                // Echo is answered for the stack's own addresses only, not for those an
+                // any-address listener terminates.
+                if self.config.icmp_echo_ignore_all || !self.addrs.contains(&ip.dst) {
                     return;
                 }
                 // RFC 1122 3.2.2.6: the reply carries the request's identifier,

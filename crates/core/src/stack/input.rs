@@ -74,7 +74,9 @@ impl Stack {
             } else {
                 synack_wire::icmp::IPPROTO_ICMP
             };
-            if ip.protocol == icmp && own {
+            // To an address that is not ours, only errors about a terminated connection
+            // get this far.
+            if ip.protocol == icmp {
                 self.on_icmp(&ip, payload);
             } else if own {
                 self.unreachable_protocol(&ip, datagram);
@@ -284,6 +286,15 @@ impl Stack {
     /// TIME-WAIT entry) an any-address listener took: it stays ours after the listener
     /// closes or its filter stops taking the address.
     fn terminated_here(&self, ip: &synack_wire::IpRepr, payload: &[u8]) -> bool {
+        let v6 = ip.dst.is_ipv6();
+        let icmp = if v6 {
+            synack_wire::icmp::IPPROTO_ICMPV6
+        } else {
+            synack_wire::icmp::IPPROTO_ICMP
+        };
+        if ip.protocol == icmp {
+            return self.error_about_terminated(v6, ip, payload);
+        }
         if ip.protocol != synack_wire::IPPROTO_TCP || payload.len() < 4 {
             return false;
         }
@@ -295,6 +306,28 @@ impl Stack {
         self.conns.contains_key(&tuple)
             || self.time_wait.get(&tuple).is_some()
             || self.requests.contains_key(&tuple)
+    }
+
+    /// Whether an ICMP message to an address that is not ours is an error about a
+    /// segment of a connection an any-address listener took (sent from that address):
+    /// a router's "fragmentation needed" for it must reach it.
+    fn error_about_terminated(&self, v6: bool, ip: &synack_wire::IpRepr, msg: &[u8]) -> bool {
+        let error = match msg.first() {
+            Some(t) if v6 => (1..=4).contains(t),
+            Some(t) => matches!(t, 3 | 11 | 12),
+            None => false,
+        };
+        if !error || msg.len() < 8 {
+            return false;
+        }
+        let Some(q) = synack_wire::icmp::QuotedTcp::parse(v6, &msg[8..]) else {
+            return false;
+        };
+        q.src == ip.dst
+            && self.conns.contains_key(&FourTuple {
+                local: SocketAddr::new(q.src, q.src_port),
+                remote: SocketAddr::new(q.dst, q.dst_port),
+            })
     }
 
     /// The listener for a local address. For the stack's own addresses, as in Linux: one

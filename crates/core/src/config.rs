@@ -116,6 +116,9 @@ pub struct Config {
     pub tcp_early_retrans: u8,
     /// `tcp_dsack`: send D-SACKs (RFC 2883) for duplicate data received.
     pub tcp_dsack: bool,
+    /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
+    /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
+    pub tcp_notsent_lowat: u32,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
     pub tcp_pingpong_thresh: u8,
@@ -207,6 +210,7 @@ impl Default for Config {
             tcp_early_retrans: 3,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
+            tcp_notsent_lowat: u32::MAX,
             mtu: 1500,
             ip_default_ttl: 64,
             icmp_echo_ignore_all: false,
@@ -305,6 +309,7 @@ impl Config {
         "tcp_early_retrans",
         "tcp_dsack",
         "tcp_pingpong_thresh",
+        "tcp_notsent_lowat",
         "ip_default_ttl",
         "icmp_echo_ignore_all",
         "icmp_ratelimit",
@@ -440,6 +445,9 @@ impl Config {
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "tcp_dsack" => self.tcp_dsack = flag()?,
+            "tcp_notsent_lowat" => {
+                self.tcp_notsent_lowat = small(u32::MAX as u64, "bytes below 2^32")? as u32
+            }
             "tcp_pingpong_thresh" => match num("1..=255")? {
                 n @ 1..=255 => self.tcp_pingpong_thresh = n as u8,
                 _ => return Err(bad("1..=255")),

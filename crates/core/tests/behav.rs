@@ -122,3 +122,39 @@ fn defer_accept_reads_back_in_whole_timeouts() {
         );
     }
 }
+
+/// TCP_NOTSENT_LOWAT (Linux's tcp_stream_memory_free): with the limit set, a
+/// connection is writable, and send() takes data, only while fewer bytes than the
+/// limit wait unsent; without it the same connection is writable. getsockopt reads 0
+/// while unset, as Linux.
+#[test]
+fn notsent_lowat_gates_writability_and_send() {
+    use synack::{Error, SockOpt, SockOptName};
+    let mut h = Harness::new();
+    let (_, c) = h.established_passive();
+    assert_eq!(
+        h.stack.get_option(c.handle, SockOptName::NotSentLowat),
+        Ok(SockOpt::NotSentLowat(0))
+    );
+    // cwnd (ten 536-byte segments) sends 5360 bytes; 2640 wait unsent.
+    assert_eq!(h.stack.send(c.handle, &[1u8; 8000]), Ok(8000));
+    let out = h.output();
+    let sent: usize = out.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 5360);
+    assert!(h.stack.readiness(c.handle).unwrap().writable, "no limit");
+    h.stack
+        .set_option(c.handle, SockOpt::NotSentLowat(1000))
+        .unwrap();
+    assert_eq!(
+        h.stack.get_option(c.handle, SockOptName::NotSentLowat),
+        Ok(SockOpt::NotSentLowat(1000))
+    );
+    assert!(!h.stack.readiness(c.handle).unwrap().writable);
+    assert_eq!(h.stack.send(c.handle, b"more"), Err(Error::WouldBlock));
+    // Everything acknowledged: the rest goes, nothing waits, writable again.
+    h.send(&c, pkt(".", c.p(1), c.l(1 + 5360)));
+    let out = h.output();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 2640);
+    assert!(h.stack.readiness(c.handle).unwrap().writable);
+    assert_eq!(h.stack.send(c.handle, b"more"), Ok(4));
+}

@@ -37,6 +37,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "TCP_NODELAY",
     "TCP_QUICKACK",
     "TCP_DEFER_ACCEPT",
+    "TCP_NOTSENT_LOWAT",
     "TCP_MAXSEG",
     "TCP_CORK",
     "TCP_USER_TIMEOUT",
@@ -68,6 +69,7 @@ pub(crate) const GET_OPTS: &[&str] = &[
     "TCP_NODELAY",
     "TCP_QUICKACK",
     "TCP_DEFER_ACCEPT",
+    "TCP_NOTSENT_LOWAT",
     "TCP_MAXSEG",
     "TCP_CORK",
     "TCP_USER_TIMEOUT",
@@ -195,6 +197,7 @@ impl Runner<'_> {
                 "TCP_QUICKACK" => SockOpt::QuickAck(v != 0),
                 // Linux's secs_to_retrans takes a negative value as 0.
                 "TCP_DEFER_ACCEPT" => SockOpt::DeferAccept(v.max(0) as u32),
+                "TCP_NOTSENT_LOWAT" => SockOpt::NotSentLowat(v as i32 as u32),
                 "TCP_CORK" => SockOpt::Cork(v != 0),
                 "IPV6_V6ONLY" => SockOpt::V6Only(v != 0),
                 "TCP_FASTOPEN" => {
@@ -318,6 +321,7 @@ impl Runner<'_> {
             "TCP_NODELAY" => SockOptName::NoDelay,
             "TCP_QUICKACK" => SockOptName::QuickAck,
             "TCP_DEFER_ACCEPT" => SockOptName::DeferAccept,
+            "TCP_NOTSENT_LOWAT" => SockOptName::NotSentLowat,
             "TCP_MAXSEG" => SockOptName::MaxSegment,
             "TCP_CORK" => SockOptName::Cork,
             "TCP_USER_TIMEOUT" => SockOptName::UserTimeout,
@@ -347,7 +351,9 @@ impl Runner<'_> {
                 | SockOpt::FastOpenNoCookie(b)
                 | SockOpt::FastOpenConnect(b)
                 | SockOpt::V6Only(b) => i64::from(b),
-                SockOpt::FastOpen(n) | SockOpt::DeferAccept(n) => i64::from(n),
+                SockOpt::FastOpen(n) | SockOpt::DeferAccept(n) | SockOpt::NotSentLowat(n) => {
+                    i64::from(n)
+                }
                 SockOpt::SendBuffer(n) | SockOpt::RecvBuffer(n) => n as i64,
                 SockOpt::MaxSegment(m) => i64::from(m),
                 SockOpt::UserTimeout(d) => d.as_millis() as i64,

@@ -55,7 +55,7 @@ impl Connection {
         if max == 0 {
             return Ok(0);
         }
-        if self.send_buf.free() == 0 {
+        if self.send_buf.free() == 0 || !self.notsent_below_lowat(ctx.config) {
             return Err(Error::WouldBlock);
         }
         let n = self.send_buf.write_with(max, fill);

@@ -162,6 +162,9 @@ pub(crate) struct SockOpts {
     /// TCP_DEFER_ACCEPT, as Linux keeps it: SYN-ACK timeouts during which a listener
     /// drops bare third ACKs (see `listen.rs`).
     pub defer_accept: u8,
+    /// TCP_NOTSENT_LOWAT: writable only while fewer bytes than this wait unsent
+    /// (`None`: `tcp_notsent_lowat`).
+    pub notsent_lowat: Option<u32>,
 }
 
 /// The options of a socket nobody configured.
@@ -183,6 +186,7 @@ static DEFAULT_OPTS: SockOpts = SockOpts {
     linger2: None,
     fastopen: crate::fastopen::FastOpenOpts::NONE,
     defer_accept: 0,
+    notsent_lowat: None,
 };
 
 impl cold::ColdDefault for SockOpts {
@@ -210,6 +214,11 @@ impl SockOpts {
     /// `tcp_keepalive_intvl`, or TCP_KEEPINTVL when set.
     pub fn keepalive_intvl(&self, config: &Config) -> Duration {
         self.keepintvl.unwrap_or(config.tcp_keepalive_intvl)
+    }
+
+    /// `tcp_notsent_lowat`, or TCP_NOTSENT_LOWAT when set.
+    pub fn notsent_lowat(&self, config: &Config) -> u32 {
+        self.notsent_lowat.unwrap_or(config.tcp_notsent_lowat)
     }
 
     /// `tcp_keepalive_probes`, or TCP_KEEPCNT when set.
@@ -663,6 +672,11 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        if !self.notsent_below_lowat(ctx.config) {
+            // Linux's sk_stream_memory_free (tcp_stream_memory_free): no new data while
+            // TCP_NOTSENT_LOWAT or more bytes wait unsent.
+            return Err(Error::WouldBlock);
+        }
         self.restart_after_idle(ctx);
         let n = self.send_buf.write(data);
         if n == 0 {
@@ -670,6 +684,18 @@ impl Connection {
         }
         self.after_write(n, data.len(), flags);
         Ok(n)
+    }
+
+    /// Bytes written and not sent yet (`tcpi_notsent_bytes`).
+    pub fn notsent_bytes(&self) -> usize {
+        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        self.send_buf.len().saturating_sub(in_flight)
+    }
+
+    /// Whether fewer bytes than TCP_NOTSENT_LOWAT (or `tcp_notsent_lowat`) wait
+    /// unsent (Linux's tcp_stream_memory_free).
+    pub fn notsent_below_lowat(&self, config: &Config) -> bool {
+        self.notsent_bytes() < self.opts.notsent_lowat(config) as usize
     }
 
     /// A write to an idle connection (nothing in flight): CUBIC restarts its epoch, and

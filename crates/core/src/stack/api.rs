@@ -81,6 +81,13 @@ pub enum SockOpt {
     /// of SYN-ACK timeouts (1 s, 2 s, 4 s ...) and reads back the time that count
     /// covers (5 reads back as 7).
     DeferAccept(u32),
+    /// TCP_NOTSENT_LOWAT, bytes: the connection is writable (and send() takes data)
+    /// only while fewer bytes than this wait unsent; 0 restores `tcp_notsent_lowat`
+    /// (and reads back while unset, as on Linux).
+    /// Linux stops a write at the first new skb once the limit is reached; the engine
+    /// refuses a write that starts at or above the limit, and takes a write that starts
+    /// below it whole (up to the send buffer's room).
+    NotSentLowat(u32),
     /// IPV6_V6ONLY: a socket bound to `[::]` takes IPv6 only, and no longer holds the
     /// port for IPv4 (set before bind(); afterwards `EINVAL`, as on Linux). Off by default
     /// (Linux's `net.ipv6.bindv6only = 0`).
@@ -137,6 +144,8 @@ pub enum SockOptName {
     QuickAck,
     /// TCP_DEFER_ACCEPT.
     DeferAccept,
+    /// TCP_NOTSENT_LOWAT.
+    NotSentLowat,
     /// IPV6_V6ONLY.
     V6Only,
     /// TCP_FASTOPEN.
@@ -637,6 +646,7 @@ impl Stack {
             SockOpt::Linger2(v) => o.linger2 = Some(v),
             // A mode of the connection's ACKs, not a stored option.
             SockOpt::QuickAck(_) => {}
+            SockOpt::NotSentLowat(v) => o.notsent_lowat = (v > 0).then_some(v),
             SockOpt::DeferAccept(secs) => {
                 o.defer_accept = crate::listen::defer_secs_to_retrans(secs)
             }
@@ -779,6 +789,7 @@ impl Stack {
             SockOptName::KeepCount => SockOpt::KeepCount(o.keepalive_probes(&config)),
             SockOptName::Linger2 => SockOpt::Linger2(o.fin_timeout(&config)),
             SockOptName::QuickAck => SockOpt::QuickAck(conn_info.is_some_and(|c| c.4)),
+            SockOptName::NotSentLowat => SockOpt::NotSentLowat(o.notsent_lowat.unwrap_or(0)),
             SockOptName::DeferAccept => {
                 SockOpt::DeferAccept(crate::listen::defer_retrans_to_secs(o.defer_accept))
             }

@@ -798,7 +798,7 @@ impl Stack {
             ev |= EV_READABLE;
         }
         // Writable is reported on the change to writable only (ready.rs).
-        let writable = ready::conn_writable(conn);
+        let writable = ready::conn_writable(conn, &self.config);
         if writable && !slot.writable {
             ev |= EV_WRITABLE;
         }

@@ -58,7 +58,7 @@ impl Stack {
                 readable: !l.accept_queue.is_empty(),
                 ..Readiness::default()
             },
-            Sock::Conn(c) => conn_readiness(c),
+            Sock::Conn(c) => conn_readiness(c, &self.config),
         })
     }
 
@@ -77,7 +77,7 @@ impl Stack {
 }
 
 /// Linux's `tcp_poll` for a connection.
-fn conn_readiness(c: &Connection) -> Readiness {
+fn conn_readiness(c: &Connection, config: &crate::config::Config) -> Readiness {
     let closed = c.state == State::Closed;
     // sk_shutdown: RCV_SHUTDOWN on a FIN or shutdown(SHUT_RD), SEND_SHUTDOWN on
     // shutdown(SHUT_WR); both once the connection is done.
@@ -98,7 +98,7 @@ fn conn_readiness(c: &Connection) -> Readiness {
         r.writable = true;
     } else if tfo_child || !matches!(c.state, State::SynSent | State::SynReceived) {
         r.readable |= !c.recv_buf.is_empty();
-        r.writable = conn_writable(c);
+        r.writable = conn_writable(c, config);
     } else {
         r.writable = c.pending_error.is_some();
     }
@@ -106,9 +106,10 @@ fn conn_readiness(c: &Connection) -> Readiness {
 }
 
 /// Whether `send()` would return without blocking: connected with room (Linux's
-/// `sk_stream_is_writeable`: free space at least half of the bytes queued), or shut for
+/// `sk_stream_is_writeable`: free space at least half of the bytes queued, and fewer
+/// unsent bytes than TCP_NOTSENT_LOWAT), or shut for
 /// sending or failed, so that it returns an error at once.
-pub(super) fn conn_writable(c: &Connection) -> bool {
+pub(super) fn conn_writable(c: &Connection, config: &crate::config::Config) -> bool {
     match c.state {
         State::SynSent if c.tfo.deferred => true,
         State::SynReceived if c.tfo.listener.is_some() => {
@@ -117,7 +118,10 @@ pub(super) fn conn_writable(c: &Connection) -> bool {
         State::SynSent | State::SynReceived => c.pending_error.is_some(),
         State::Established | State::CloseWait if !c.fin_queued && c.error.is_none() => {
             let queued = c.send_buf.len();
-            c.send_buf.free() >= queued / 2 && c.send_buf.free() > 0
+            // And fewer than TCP_NOTSENT_LOWAT bytes unsent (tcp_stream_memory_free).
+            c.send_buf.free() >= queued / 2
+                && c.send_buf.free() > 0
+                && c.notsent_below_lowat(config)
         }
         _ => true,
     }

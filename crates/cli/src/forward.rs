@@ -75,6 +75,8 @@ async fn forward(args: &ForwardArgs) -> Result<(), String> {
         args.net.tun,
         inst.control_path().display()
     );
+    // Caught before the banner announces us (see serve.rs).
+    let interrupt = crate::serve::Interrupt::register()?;
     println!("serving until interrupted (Ctrl-C)");
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -94,7 +96,7 @@ async fn forward(args: &ForwardArgs) -> Result<(), String> {
     };
     let failed = tokio::select! {
         why = accept => Some(why),
-        r = crate::serve::wait_for_signal() => r.err(),
+        () = interrupt.wait() => None,
     };
     drop(listener);
     flows.shutdown().await;

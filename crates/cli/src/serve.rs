@@ -187,8 +187,11 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
             }
         }
     }
+    // Catch SIGTERM before the banner says we serve: a caller that stops us as soon as
+    // it has read the banner must not find the default action (death) still in place.
+    let interrupt = Interrupt::register()?;
     print_banner(args, &inst, lines);
-    wait_for_signal().await?;
+    interrupt.wait().await;
     // Every listener and connection closes; their FINs go out before the interface goes.
     services.shutdown().await;
     inst.finish(Duration::from_secs(1)).await;
@@ -253,15 +256,30 @@ fn print_banner(args: &ServeArgs, inst: &Instance, lines: Vec<String>) {
     let _ = std::io::stdout().flush();
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub async fn wait_for_signal() -> Result<(), String> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Ctrl-C and SIGTERM, caught from the moment of [`Interrupt::register`].
+pub struct Interrupt {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    /// Installs the handlers (call it before announcing that the program serves).
+    pub fn register() -> Result<Interrupt, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
+        let int =
+            signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
+        Ok(Interrupt { term, int })
     }
-    Ok(())
+
+    /// Waits for Ctrl-C or SIGTERM.
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 /// Accepts connections and runs `handler` on each; dropping the loop ends them all.

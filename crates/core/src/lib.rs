@@ -107,6 +107,7 @@ pub mod time;
 mod time_wait;
 mod tw_recycle;
 mod tw_table;
+mod wheel;
 
 pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};

@@ -72,8 +72,10 @@ pub(crate) struct RequestSock {
     pub sent_at: Instant,
     /// A third-step ACK arrived while the accept queue was full (Linux's `acked`).
     pub acked: bool,
-    /// The request's key in the stack's timer heap.
+    /// The request's key in the stack's timer wheel.
     pub id: u64,
+    /// Its SYN-ACK timer in the stack's wheel.
+    pub timer: Option<crate::wheel::TimerId>,
     /// The MSS we advertise (the link's, capped by the listener's TCP_MAXSEG).
     pub adv_mss: u16,
     /// The listener's SO_RCVBUF, which sizes the SYN-ACK's window.
@@ -182,6 +184,7 @@ impl RequestSock {
             sent_at: now,
             acked: false,
             id: 0,
+            timer: None,
             rcvbuf,
             last_oow_ack: None,
             tfo_cookie: None,

@@ -133,9 +133,59 @@ pub fn pseudo_header_sum(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) 
     fold32(acc)
 }
 
+/// Copies `src` into `dst` (of the same length) and returns the ones-complement sum of
+/// the bytes copied as [`sum`] would: one pass over the data instead of a copy and a
+/// sum (the payload of a segment is summed as it is written into the datagram).
+///
+/// # Panics
+///
+/// If the lengths differ (a programmer error, as with `copy_from_slice`).
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
+    let (mut a0, mut a1) = (0u64, 0u64);
+    let mut d = dst.chunks_exact_mut(32);
+    let mut s = src.chunks_exact(32);
+    for (dc, sc) in (&mut d).zip(&mut s) {
+        let w0 = word(&sc[0..8]);
+        let w1 = word(&sc[8..16]);
+        let w2 = word(&sc[16..24]);
+        let w3 = word(&sc[24..32]);
+        dc[0..8].copy_from_slice(&w0.to_ne_bytes());
+        dc[8..16].copy_from_slice(&w1.to_ne_bytes());
+        dc[16..24].copy_from_slice(&w2.to_ne_bytes());
+        dc[24..32].copy_from_slice(&w3.to_ne_bytes());
+        a0 = add_carry(a0, w0);
+        a1 = add_carry(a1, w1);
+        a0 = add_carry(a0, w2);
+        a1 = add_carry(a1, w3);
+    }
+    let rest = s.remainder();
+    d.into_remainder().copy_from_slice(rest);
+    from_native(sum_native(rest, add_carry(a0, a1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_and_sum_copies_and_sums_as_sum_does() {
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(151) >> 3) as u8)
+            .collect();
+        for len in [0, 1, 2, 3, 7, 8, 31, 32, 33, 63, 64, 65, 255, 300] {
+            for start in [0, 1, 5] {
+                let src = &data[start..(start + len).min(data.len())];
+                let mut dst = vec![0u8; src.len()];
+                let s = copy_and_sum(&mut dst, src);
+                assert_eq!(dst, src);
+                assert_eq!(fold(s), fold(sum(src)), "len {len} start {start}");
+            }
+        }
+        let ones = [0xffu8; 40];
+        let mut dst = [0u8; 40];
+        assert_eq!(fold(copy_and_sum(&mut dst, &ones)), fold(sum(&ones)));
+    }
 
     /// Byte-at-a-time reference, straight from RFC 1071's description.
     fn reference(data: &[u8]) -> u16 {

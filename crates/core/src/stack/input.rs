@@ -440,8 +440,7 @@ impl Stack {
         let id = self.next_request_id;
         self.next_request_id += 1;
         req.id = id;
-        self.timers
-            .push(std::cmp::Reverse((req.deadline, TimerRef::Request(id))));
+        req.timer = Some(self.timers.insert(req.deadline, TimerRef::Request(id)));
         self.request_ids.insert(id, *tuple);
         self.requests.insert(*tuple, req);
         self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);
@@ -659,7 +658,9 @@ impl Stack {
             return;
         }
         // The connection took the request's place (Linux's inet_csk_complete_hashdance).
-        self.requests.remove(tuple);
+        if let Some(t) = self.requests.remove(tuple).and_then(|r| r.timer) {
+            self.timers.set_item(t, TimerRef::Wake);
+        }
         if let Some(id) = id {
             self.request_ids.remove(&id);
         }

@@ -24,10 +24,10 @@ mod ports;
 mod ready;
 mod transmit;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use synack_wire::{IpRepr, TcpPacket, IPPROTO_TCP};
+use synack_wire::{checksum, IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
@@ -41,6 +41,7 @@ use crate::stats::Stats;
 use crate::time::Instant;
 use crate::time_wait::TimeWait;
 use crate::tw_table::TimeWaitTable;
+use crate::wheel::{TimerId, Wheel};
 
 pub use crate::conn::SendFlags;
 pub use api::{Shutdown, SockOpt, SockOptName};
@@ -182,9 +183,9 @@ pub(crate) struct Slot {
     queued: bool,
     /// The handle is in the transmit queue.
     dirty: bool,
-    /// The earliest deadline of this socket in the timer heap, in microseconds
-    /// ([`NO_TIMER`]: none).
-    timer_at: u64,
+    /// This socket's entry in the timer wheel: the earliest deadline it asked for since
+    /// the entry last fired.
+    timer: Option<TimerId>,
     /// Whether this connection is counted in CurrEstab.
     counted_estab: bool,
     /// accept() returned this passive connection (its events are held until then).
@@ -194,20 +195,24 @@ pub(crate) struct Slot {
     writable: bool,
 }
 
-/// `Slot::timer_at` of a socket with nothing in the timer heap.
-const NO_TIMER: u64 = u64::MAX;
-
 const EV_CONNECTED: u8 = 1;
 const EV_INCOMING: u8 = 2;
 const EV_READABLE: u8 = 4;
 const EV_WRITABLE: u8 = 8;
 const EV_CLOSED: u8 = 16;
 
-/// Something with a deadline in the timer heap.
+/// Something with a deadline in the timer wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerRef {
     Socket(SocketHandle),
     Request(u64),
+    /// A deadline its owner no longer needs (it asked for an earlier one, closed, or
+    /// went away). It does nothing when it fires but still wakes the driver at its
+    /// instant ([`Stack::poll_timeout`]), as the binary heap of `(instant, owner)` that
+    /// the wheel replaced did: drivers that step the application only when the stack
+    /// wakes them (the labs) see the same instants, so their outputs stay byte for
+    /// byte the same. It leaves the wheel when it fires, like the heap's entry did.
+    Wake,
 }
 
 /// A user-space TCP/IP stack: the engine. See the module documentation for the call
@@ -234,7 +239,9 @@ pub struct Stack {
     /// TIME-WAIT entries (Linux's bind buckets, which is why a restarted server needs
     /// SO_REUSEADDR).
     ports: ports::Ports,
-    timers: BinaryHeap<std::cmp::Reverse<(Instant, TimerRef)>>,
+    /// Timers of connections and request records (TIME-WAIT keeps its own deadline
+    /// order, threaded through its packed records: tw_table.rs).
+    timers: Wheel<TimerRef>,
     tx_queue: VecDeque<SocketHandle>,
     ctl: CtlQueue,
     events: VecDeque<SocketHandle>,
@@ -270,6 +277,7 @@ impl std::fmt::Debug for Stack {
             .field("connections", &self.conns.len())
             .field("time_wait", &self.time_wait.len())
             .field("requests", &self.requests.len())
+            .field("timers", &self.timers.len())
             .finish_non_exhaustive()
     }
 }
@@ -341,7 +349,7 @@ impl Stack {
             listeners: HashMap::with_hasher(hasher),
             any_listeners: Vec::new(),
             ports: ports::Ports::new(hasher),
-            timers: BinaryHeap::new(),
+            timers: Wheel::new(),
             tx_queue: VecDeque::new(),
             ctl: CtlQueue::default(),
             events: VecDeque::new(),
@@ -522,7 +530,7 @@ impl Stack {
 
     /// The next instant at which [`Stack::handle_timeout`] should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heap = self.timers.peek().map(|r| r.0 .0);
+        let heap = self.timers.next_deadline();
         let tw = self.time_wait.next_deadline();
         match (heap, tw) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -533,16 +541,14 @@ impl Stack {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        while let Some(std::cmp::Reverse((at, target))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((at, target)) = self.timers.pop_due(now) {
             match target {
                 TimerRef::Socket(h) => self.socket_timer(h, at),
                 TimerRef::Request(id) => self.request_timer(id),
+                TimerRef::Wake => {}
             }
         }
+        self.timers.advance_to(now);
         while let Some((tuple, tw)) = self.time_wait.pop_expired(now) {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
@@ -554,10 +560,8 @@ impl Stack {
         let Some(slot) = self.slot_mut(h) else {
             return;
         };
-        if slot.timer_at != at.total_micros() {
-            return;
-        }
-        slot.timer_at = NO_TIMER;
+        slot.timer = None;
+        let _ = at;
         self.with_conn(h, |conn, ctx| {
             if conn.next_deadline().is_some_and(|d| d <= ctx.now) {
                 conn.on_timeout(ctx);
@@ -574,10 +578,9 @@ impl Stack {
             self.request_ids.remove(&id);
             return;
         };
+        req.timer = None;
         if req.deadline > now {
-            let at = req.deadline;
-            self.timers
-                .push(std::cmp::Reverse((at, TimerRef::Request(id))));
+            req.timer = Some(self.timers.insert(req.deadline, TimerRef::Request(id)));
             return;
         }
         match req.on_timeout(&self.config, now) {
@@ -588,8 +591,7 @@ impl Stack {
                     let synack = req.syn_ack(&self.config, now);
                     self.ctl.push(synack);
                 }
-                self.timers
-                    .push(std::cmp::Reverse((at, TimerRef::Request(id))));
+                req.timer = Some(self.timers.insert(at, TimerRef::Request(id)));
             }
         }
     }
@@ -597,6 +599,9 @@ impl Stack {
     fn drop_request(&mut self, tuple: &FourTuple, id: u64) {
         self.request_ids.remove(&id);
         if let Some(req) = self.requests.remove(tuple) {
+            if let Some(t) = req.timer {
+                self.timers.set_item(t, TimerRef::Wake);
+            }
             if let Some(Sock::Listener(l)) = self.sock_mut(req.listener) {
                 l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
             }
@@ -686,7 +691,7 @@ impl Stack {
                     pending: 0,
                     queued: false,
                     dirty: false,
-                    timer_at: NO_TIMER,
+                    timer: None,
                     counted_estab: false,
                     accepted: false,
                     writable: false,
@@ -702,7 +707,7 @@ impl Stack {
         // (poll_event skips it); the new socket must queue its own.
         slot.queued = false;
         slot.dirty = false;
-        slot.timer_at = NO_TIMER;
+        slot.timer = None;
         slot.counted_estab = false;
         slot.accepted = false;
         slot.writable = false;
@@ -714,6 +719,10 @@ impl Stack {
 
     fn release(&mut self, h: SocketHandle) {
         if let Some(slot) = self.slot_mut(h) {
+            if let Some(t) = slot.timer.take() {
+                self.timers.set_item(t, TimerRef::Wake);
+            }
+            let slot = &mut self.slots[h.index as usize];
             slot.sock = None;
             slot.generation = slot.generation.wrapping_add(1);
             slot.pending = 0;
@@ -848,10 +857,13 @@ impl Stack {
         }
         if let Some(d) = deadline {
             let slot = &mut self.slots[h.index as usize];
-            if d.total_micros() < slot.timer_at {
-                slot.timer_at = d.total_micros();
-                self.timers
-                    .push(std::cmp::Reverse((d, TimerRef::Socket(h))));
+            match slot.timer {
+                Some(t) if d < self.timers.get(t).0 => {
+                    self.timers.set_item(t, TimerRef::Wake);
+                    slot.timer = Some(self.timers.insert(d, TimerRef::Socket(h)));
+                }
+                Some(_) => {}
+                None => slot.timer = Some(self.timers.insert(d, TimerRef::Socket(h))),
             }
         }
         let slot = &mut self.slots[h.index as usize];
@@ -908,8 +920,9 @@ impl Stack {
             self.release(h);
         } else {
             self.notify(h, ev);
-            let slot = &mut self.slots[h.index as usize];
-            slot.timer_at = NO_TIMER;
+            if let Some(t) = self.slots[h.index as usize].timer.take() {
+                self.timers.set_item(t, TimerRef::Wake);
+            }
         }
     }
 }
@@ -941,11 +954,29 @@ fn emit_conn_segment(
         .ok()?;
     let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
     let at = ip_len + tcp_hdr;
-    buf[at..at + a.len()].copy_from_slice(a);
-    buf[at + a.len()..at + a.len() + b.len()].copy_from_slice(b);
-    if seg.payload_len > 0 {
-        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+    if seg.payload_len == 0 {
+        // The header's checksum, from emit, covers the whole segment.
+        return Some(total);
     }
+    let mid = at + a.len();
+    if a.len() % 2 != 0 {
+        // The ring wraps at an odd offset: the second piece's words are not aligned
+        // with the segment's, so it is summed with the rest afterwards.
+        buf[at..mid].copy_from_slice(a);
+        buf[mid..mid + b.len()].copy_from_slice(b);
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+        return Some(total);
+    }
+    // One pass over the payload: summed as it is copied (RFC 1071's sum composes over
+    // pieces that start at even offsets); then the header and the pseudo-header.
+    let payload = checksum::copy_and_sum(&mut buf[at..mid], a)
+        + checksum::copy_and_sum(&mut buf[mid..mid + b.len()], b);
+    TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(0);
+    let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
+    let acc = checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len)
+        + checksum::sum(&buf[ip_len..at])
+        + payload;
+    TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(!checksum::fold(acc));
     Some(total)
 }
 

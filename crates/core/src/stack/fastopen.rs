@@ -124,17 +124,9 @@ impl Stack {
         conn.tfo.synack_cookie = cookie;
         conn.take_syn_data(seg.payload);
         self.stats.TCPFastOpenPassive += 1;
-        self.stats.PassiveOpens += 1;
-        let tuple = FourTuple {
-            local: req.local,
-            remote: req.remote,
-        };
-        let reuse = conn.opts.reuseaddr;
-        let h = self.alloc(Sock::Conn(Box::new(conn)));
-        self.conn_insert(tuple, h, reuse);
+        let h = self.queue_child(lh, req, conn);
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.tfo.qlen += 1;
-            l.accept_queue.push_back(h);
         }
         self.trace(req.local, req.remote, State::Listen, State::SynReceived);
         self.notify(lh, EV_INCOMING);

@@ -722,8 +722,23 @@ impl Stack {
         if matches!(conn.state, State::SynReceived | State::Closed) {
             return false;
         }
-        self.stats.PassiveOpens += 1;
         self.stats.TcpPassiveEstab += 1;
+        let h = self.queue_child(lh, req, conn);
+        self.notify(lh, EV_INCOMING);
+        self.after_conn(h, State::SynReceived);
+        true
+    }
+
+    /// A child built from request `req` enters the connection tables and the accept
+    /// queue of listener `lh` (Linux's inet_csk_reqsk_queue_add), counted as a passive
+    /// open; the caller tells the listener.
+    pub(super) fn queue_child(
+        &mut self,
+        lh: SocketHandle,
+        req: &RequestSock,
+        conn: Connection,
+    ) -> SocketHandle {
+        self.stats.PassiveOpens += 1;
         let tuple = FourTuple {
             local: req.local,
             remote: req.remote,
@@ -734,9 +749,7 @@ impl Stack {
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
         }
-        self.notify(lh, EV_INCOMING);
-        self.after_conn(h, State::SynReceived);
-        true
+        h
     }
 }
 

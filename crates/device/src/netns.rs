@@ -99,6 +99,21 @@ pub fn ip(args: &[&str]) {
     );
 }
 
+/// Inside the namespace: loopback up and the TUN interface `synack0` (MTU 1500) up with
+/// the kernel's address 10.77.0.1/24, the start of every kernel test over TUN.
+pub fn kernel_tun() -> crate::TunDevice {
+    ip(&["link", "set", "lo", "up"]);
+    let dev = crate::TunDevice::create(&crate::TunConfig {
+        name: "synack0".into(),
+        mtu: 1500,
+        kernel_addr: None,
+    })
+    .expect("creating the TUN interface");
+    ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);
+    ip(&["link", "set", "synack0", "up"]);
+    dev
+}
+
 /// Whether this process is the child running inside the namespace.
 pub fn inside() -> bool {
     std::env::var_os(CHILD_ENV).is_some()

@@ -11,22 +11,14 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use synack_device::{netns, TunConfig, TunDevice};
+use synack_device::netns;
 use synack_tokio::{AnyFilter, Net, TcpListener};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 
 fn setup() -> Net {
-    netns::ip(&["link", "set", "lo", "up"]);
-    let dev = TunDevice::create(&TunConfig {
-        name: "synack0".into(),
-        mtu: 1500,
-        kernel_addr: None,
-    })
-    .expect("creating the TUN interface");
-    netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);
-    netns::ip(&["link", "set", "synack0", "up"]);
+    let dev = netns::kernel_tun();
     // Networks that are nobody's, routed into the TUN as a VPN client routes them.
     netns::ip(&["route", "add", "198.51.100.0/24", "dev", "synack0"]);
     netns::ip(&["route", "add", "203.0.113.0/24", "dev", "synack0"]);

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use synack_device::{netns, TunConfig, TunDevice};
+use synack_device::netns;
 use synack_tokio::{Net, TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,15 +19,7 @@ const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// Inside the namespace: the TUN interface up with the kernel's address, and synack
 /// running on it.
 fn setup() -> Net {
-    netns::ip(&["link", "set", "lo", "up"]);
-    let dev = TunDevice::create(&TunConfig {
-        name: "synack0".into(),
-        mtu: 1500,
-        kernel_addr: None,
-    })
-    .expect("creating the TUN interface");
-    netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);
-    netns::ip(&["link", "set", "synack0", "up"]);
+    let dev = netns::kernel_tun();
     Net::builder().address(SYNACK.into()).spawn(dev)
 }
 

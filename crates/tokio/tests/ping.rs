@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use synack_device::{netns, TunConfig, TunDevice};
+use synack_device::netns;
 use synack_tokio::Net;
 
 const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
@@ -36,15 +36,7 @@ fn the_kernels_ping_gets_replies() {
         .build()
         .unwrap();
     rt.block_on(async {
-        netns::ip(&["link", "set", "lo", "up"]);
-        let dev = TunDevice::create(&TunConfig {
-            name: "synack0".into(),
-            mtu: 1500,
-            kernel_addr: None,
-        })
-        .expect("creating the TUN interface");
-        netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);
-        netns::ip(&["link", "set", "synack0", "up"]);
+        let dev = netns::kernel_tun();
         let net = Net::builder().address(SYNACK.into()).spawn(dev);
         let out = tokio::task::spawn_blocking(|| {
             Command::new("ping")

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::task::{Context, Poll};
 
-use synack_device::{netns, Device, TunConfig, TunDevice};
+use synack_device::{netns, Device, TunDevice};
 use synack_tokio::{Net, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -113,15 +113,7 @@ fn nsenter(pid: u32, args: &[&str]) {
 /// 1280 (the far end keeps 1500, so the far server's MSS does not give the path away),
 /// forwarding on, and the server listening there.
 fn topology() -> (TunDevice, Far) {
-    netns::ip(&["link", "set", "lo", "up"]);
-    let dev = TunDevice::create(&TunConfig {
-        name: "synack0".into(),
-        mtu: 1500,
-        kernel_addr: None,
-    })
-    .expect("creating the TUN interface");
-    netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);
-    netns::ip(&["link", "set", "synack0", "up"]);
+    let dev = netns::kernel_tun();
     let holder = Command::new("unshare")
         .args(["-n", "sleep", "600"])
         .spawn()

@@ -375,6 +375,9 @@ pub(crate) struct Connection {
     /// The GSO segment size of the segment being processed (0: none); see
     /// `Stack::handle_packet_gso`.
     pub rx_gso: u32,
+    /// The segment being processed is a SYN that also carries FIN (see
+    /// `TcpRepr::parse_syn_fin`): a Fast Open SYN-ACK may end the server's answer.
+    pub rx_syn_fin: bool,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
@@ -548,6 +551,7 @@ impl Connection {
             more_pending: false,
             push_once: false,
             rx_gso: 0,
+            rx_syn_fin: false,
             dsack: None,
             dsack_dups: 0,
         }

@@ -12,6 +12,7 @@ pub(crate) mod chunks;
 pub(crate) mod cold;
 pub(crate) mod delack;
 mod dsack;
+mod ecn;
 mod fastopen;
 mod icmp;
 pub(crate) mod input;
@@ -122,6 +123,9 @@ pub(crate) struct Negotiated {
     pub sack: bool,
     /// Timestamps, when both sides sent them.
     pub ts: Option<Timestamps>,
+    /// ECN (RFC 3168) agreed on the handshake (Linux's TCP_ECN_OK); on an active open,
+    /// asked for until the SYN-ACK says.
+    pub ecn: bool,
 }
 
 /// Socket options a connection honours.
@@ -378,6 +382,10 @@ pub(crate) struct Connection {
     /// The segment being processed is a SYN that also carries FIN (see
     /// `TcpRepr::parse_syn_fin`): a Fast Open SYN-ACK may end the server's answer.
     pub rx_syn_fin: bool,
+    /// The ECN field of the datagram being processed (RFC 3168 5).
+    pub rx_ecn: synack_wire::Ecn,
+    /// ECN's state (Linux's ecn_flags).
+    pub ecn: ecn::EcnFlags,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
@@ -493,6 +501,7 @@ impl Connection {
                 ws_ok: false,
                 sack: false,
                 ts: None,
+                ecn: false,
             },
             mss,
             adv_mss,
@@ -552,6 +561,8 @@ impl Connection {
             push_once: false,
             rx_gso: 0,
             rx_syn_fin: false,
+            rx_ecn: synack_wire::Ecn::NotEct,
+            ecn: ecn::EcnFlags::default(),
             dsack: None,
             dsack_dups: 0,
         }
@@ -838,9 +849,11 @@ impl Connection {
                 seq: self.snd_max,
                 ack: Some(self.rcv_nxt),
                 control: synack_wire::Control::Rst,
-                window: 0,
+                // Linux's tcp_transmit_skb: the window we would offer.
+                window: self.select_window(),
                 options,
                 retransmit: false,
+                ece: false,
             });
         }
         if matches!(self.state, State::Established | State::CloseWait) {

@@ -379,6 +379,9 @@ pub(crate) struct Connection {
     /// The GSO segment size of the segment being processed (0: none); see
     /// `Stack::handle_packet_gso`.
     pub rx_gso: u32,
+    /// The segment being processed is a SYN that also carries FIN (see
+    /// `TcpRepr::parse_syn_fin`): a Fast Open SYN-ACK may end the server's answer.
+    pub rx_syn_fin: bool,
     /// The ECN field of the datagram being processed (RFC 3168 5).
     pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
@@ -557,6 +560,7 @@ impl Connection {
             more_pending: false,
             push_once: false,
             rx_gso: 0,
+            rx_syn_fin: false,
             rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,

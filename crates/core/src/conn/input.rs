@@ -82,6 +82,10 @@ impl Connection {
                 self.snd_wl2 = ack;
                 self.rtt_sample(ctx, seg, ack);
                 self.established(ctx);
+                // Linux's tcp_finish_connect: the SYN-ACK counts as the last arrival,
+                // so data sent within ato of it answers it (tcp_event_data_sent) and
+                // makes the connection interactive.
+                self.ack.lrcvtime = ctx.now;
                 self.events |= events::CONNECTED | events::WRITABLE;
                 if self.tfo.write_pending {
                     // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the

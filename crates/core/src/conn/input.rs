@@ -68,9 +68,8 @@ impl Connection {
         match seg.ack {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
-                if self.tfo.syn_fastopen || self.tfo.syn_data > 0 {
-                    self.fastopen_synack(ctx, seg, ack);
-                }
+                let syn_data_lost = (self.tfo.syn_fastopen || self.tfo.syn_data > 0)
+                    && self.fastopen_synack(ctx, seg, ack);
                 // Linux's tcp_clean_rtx_queue counts the SYN skb as one delivered
                 // packet; the data a Fast Open SYN carried rides in it, not apart.
                 self.delivered += 1;
@@ -86,6 +85,9 @@ impl Connection {
                 // so data sent within ato of it answers it (tcp_event_data_sent) and
                 // makes the connection interactive.
                 self.ack.lrcvtime = ctx.now;
+                if syn_data_lost {
+                    self.fastopen_data_lost(ctx);
+                }
                 self.events |= events::CONNECTED | events::WRITABLE;
                 if self.tfo.write_pending {
                     // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the

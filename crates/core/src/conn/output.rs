@@ -284,12 +284,19 @@ impl Connection {
         if with_fin {
             self.fin_sent = true;
         }
-        if len < mss {
+        if len < mss && !retransmit {
+            // Linux's tcp_minshall_update runs for new data only (tcp_write_xmit).
             self.snd_sml = end;
         }
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
+            if self.in_loss() {
+                // Go-back-N in the Loss state resends what was marked lost: it counts
+                // as retransmitted (Linux's retrans_out) until delivered.
+                self.rec.rexmit_next = self.rec.rexmit_next.max(end);
+                self.on_retransmitted(seq, end, ctx.now);
+            }
         } else {
             if self.neg.ts.is_none() && self.rtt_seq.is_none() {
                 self.rtt_seq = Some((seq, ctx.now));

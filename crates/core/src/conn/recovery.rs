@@ -218,6 +218,12 @@ impl Connection {
             CaState::Loss => {
                 if self.snd_una.after_eq(self.recover) {
                     self.rec.state = CaState::Open;
+                } else if self.neg.sack && self.rack_lost_retransmission_in_loss(ctx.now) {
+                    // Linux's tcp_fastretrans_alert in Loss: RACK found a retransmission
+                    // lost again (FLAG_LOST_RETRANS), so fast recovery takes over and
+                    // retransmits the holes below the SACKed data.
+                    self.enter_recovery(ctx, flight_before);
+                    newly_lost = true;
                 }
             }
             CaState::Recovery => {
@@ -312,6 +318,44 @@ impl Connection {
         }
     }
 
+    /// RACK (RFC 8985 section 6.2) in the Loss state, where the reordering window is
+    /// zero (Linux's tcp_rack_reo_wnd from Recovery up): a retransmission still missing
+    /// is lost again once a segment sent after it has been SACKed, whether that segment
+    /// is new data or another retransmission (one delivered sooner than the minimum RTT
+    /// proves nothing: it was the original's delivery, Linux's tcp_rack_advance).
+    fn rack_lost_retransmission_in_loss(&self, now: Instant) -> bool {
+        let sacked = |s: SeqNum, e: SeqNum| {
+            e.before_eq(self.snd_una)
+                || self.rec.sacked.unsacked_between(s.max(self.snd_una), e) == 0
+        };
+        let min_rtt = self.rtt.min_rtt().unwrap_or_default();
+        let rexmitted = |s: SeqNum, e: SeqNum| {
+            self.rec
+                .rexmits
+                .iter()
+                .any(|&(rs, re, _)| rs.before(e) && s.before(re))
+        };
+        // Sent after (t, end): later, or at the same instant further on.
+        let after =
+            |t0: Instant, s0: SeqNum, t: Instant, e: SeqNum| t0 > t || (t0 == t && s0.after_eq(e));
+        self.rec.rexmits.iter().any(|&(s, e, t)| {
+            if sacked(s, e) {
+                return false;
+            }
+            let by_rexmit =
+                self.rec.rexmits.iter().any(|&(s1, e1, t1)| {
+                    after(t1, s1, t, e) && sacked(s1, e1) && now - t1 >= min_rtt
+                });
+            let mut prev = self.snd_una;
+            let by_new = self.sent_times.iter().any(|&(e0, t0)| {
+                let s0 = prev.max(self.snd_una);
+                prev = e0;
+                s0.before(e0) && after(t0, s0, t, e) && sacked(s0, e0) && !rexmitted(s0, e0)
+            });
+            by_rexmit || by_new
+        })
+    }
+
     /// RACK's verdict on the first hole (RFC 8985 sections 6.2-6.3): it is lost once it
     /// has been out longer than the RTT of the latest delivered segment plus the
     /// reordering window (a quarter of the minimum RTT, while no reordering was seen).
@@ -346,7 +390,9 @@ impl Connection {
 
     /// Records a retransmission sent during recovery.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
-        if self.rec.state == CaState::Recovery && self.rec.rexmits.len() < 1024 {
+        if matches!(self.rec.state, CaState::Recovery | CaState::Loss)
+            && self.rec.rexmits.len() < 1024
+        {
             self.rec.rexmits.push_back((start, end, now));
         }
     }
@@ -418,6 +464,7 @@ impl Connection {
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {
         self.rec.state = CaState::Loss;
+        self.rec.rexmits.clear();
         self.rec.reno_sacked = 0;
         self.rec.lost_end = self.snd_una;
         self.rec.rexmit_next = self.snd_una;

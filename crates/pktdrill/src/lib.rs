@@ -41,6 +41,7 @@ mod compare;
 mod conns;
 pub mod expect;
 pub mod harness;
+mod icmp;
 pub mod lexer;
 mod packet;
 pub mod parser;

@@ -184,11 +184,13 @@ pub(crate) struct Runner<'a> {
     pub remote_isn_set: bool,
     /// Outbound packets of tracked connections not yet matched, each with its peer.
     sniffed: VecDeque<(SocketAddr, Live)>,
+    /// Outbound ICMP messages not yet matched, each with when it was sent.
+    pub icmp_sniffed: VecDeque<(i64, Vec<u8>)>,
     /// Multi-connection mode: the script names peer ports (see `conns`).
     pub multi: bool,
     /// In multi mode, the tracked connections other than the one under test.
     pub others: Vec<Track>,
-    exchange: Vec<String>,
+    pub exchange: Vec<String>,
     pub pending: Option<Pending>,
     /// Errors reported by `Closed` events, for SO_ERROR and blocking connect.
     pub errors: HashMap<SocketHandle, Error>,
@@ -280,6 +282,7 @@ pub(crate) fn run(
         map: SeqMap::default(),
         remote_isn_set: false,
         sniffed: VecDeque::new(),
+        icmp_sniffed: VecDeque::new(),
         multi: conns::uses_explicit_ports(&script.events),
         others: Vec::new(),
         exchange: Vec::new(),
@@ -393,6 +396,18 @@ impl Runner<'_> {
             }
             let tol = self.tolerance(lo, prev_script);
             match &ev.action {
+                Action::Packet(Packet {
+                    direction,
+                    body: PacketBody::Icmp(spec),
+                    ..
+                }) => {
+                    if *direction == Direction::Inbound {
+                        self.advance_to(lo)?;
+                        self.inbound_icmp(spec)?;
+                    } else {
+                        self.outbound_icmp(spec, (lo, hi, tol), ev.time == TimeSpec::Any)?;
+                    }
+                }
                 Action::Packet(p) => {
                     let PacketBody::Tcp(spec) = &p.body else {
                         return Err(Stop::Unsupported("non-TCP packet".into()));
@@ -558,7 +573,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn log(&mut self, dir: char, bytes: &[u8], note: &str) {
+    pub(crate) fn log(&mut self, dir: char, bytes: &[u8], note: &str) {
         let line = match SegmentDisplay::from_datagram(bytes) {
             Ok(d) => format!("{} {dir} {d}{note}", secs(self.now)),
             Err(e) => format!("{} {dir} [{e}]{note}", secs(self.now)),
@@ -567,6 +582,11 @@ impl Runner<'_> {
     }
 
     fn on_outbound(&mut self, bytes: Vec<u8>) {
+        if let Some(text) = crate::icmp::describe(&bytes) {
+            self.exchange.push(format!("{} > {text}", secs(self.now)));
+            self.icmp_sniffed.push_back((self.now, bytes));
+            return;
+        }
         let Some(live) = Live::parse(self.now, bytes) else {
             let b = self.txbuf.clone();
             self.log('>', &b, " (not TCP; ignored)");

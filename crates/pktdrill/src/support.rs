@@ -181,6 +181,14 @@ fn packet(p: &Packet) -> Result<(), String> {
     }
     let spec = match &p.body {
         PacketBody::Tcp(t) => t,
+        PacketBody::Icmp(i) => {
+            return match i.echoed {
+                IcmpEchoed::Tcp { .. } => Ok(()),
+                IcmpEchoed::Udp(_) | IcmpEchoed::Raw(_) => {
+                    Err("needs ICMP messages quoting UDP or raw packets".into())
+                }
+            }
+        }
         PacketBody::Other(text) => {
             let first = text.split_whitespace().next().unwrap_or("");
             return Err(format!("needs {first} packets"));

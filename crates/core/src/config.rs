@@ -160,6 +160,13 @@ pub struct Config {
     /// retransmissions suggest an ICMP black hole (RFC 4821 black-hole detection, after
     /// `tcp_retries1` timeouts); 2 starts every connection at `tcp_base_mss`.
     pub tcp_mtu_probing: u8,
+    /// `tcp_ecn`: Explicit Congestion Notification (RFC 3168). 0: off; 1: asked for on
+    /// connections we open and accepted on those we are asked on; 2 (Linux's default):
+    /// accepted only. AccECN (3 and up) is not supported.
+    pub tcp_ecn: u8,
+    /// `tcp_ecn_fallback`: a retransmitted SYN stops asking for ECN (1, Linux's
+    /// default), in case a middlebox drops ECN-setup SYNs.
+    pub tcp_ecn_fallback: bool,
     /// `tcp_base_mss`: the MSS black-hole detection starts from (1024).
     pub tcp_base_mss: u32,
     /// `tcp_mtu_probe_floor`: the MSS black-hole detection never goes below (48).
@@ -238,6 +245,8 @@ impl Default for Config {
             icmp_ratemask: 6168,
             ip_no_pmtu_disc: 0,
             tcp_mtu_probing: 0,
+            tcp_ecn: 2,
+            tcp_ecn_fallback: true,
             tcp_base_mss: 1024,
             tcp_mtu_probe_floor: 48,
             seed: None,
@@ -340,6 +349,8 @@ impl Config {
         "icmp_ratemask",
         "ip_no_pmtu_disc",
         "tcp_mtu_probing",
+        "tcp_ecn",
+        "tcp_ecn_fallback",
         "tcp_base_mss",
         "tcp_mtu_probe_floor",
     ];
@@ -492,6 +503,10 @@ impl Config {
             "icmp_ratemask" => self.icmp_ratemask = small(u32::MAX as u64, "a bit mask")? as u32,
             "ip_no_pmtu_disc" => self.ip_no_pmtu_disc = small(1, "0 or 1")? as u8,
             "tcp_mtu_probing" => self.tcp_mtu_probing = small(2, "0, 1 or 2")? as u8,
+            "tcp_ecn" => {
+                self.tcp_ecn = small(2, "0, 1 or 2 (AccECN, 3 and up, is not supported)")? as u8
+            }
+            "tcp_ecn_fallback" => self.tcp_ecn_fallback = flag()?,
             "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
             "tcp_mtu_probe_floor" => {
                 self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32

@@ -176,6 +176,7 @@ impl RequestSock {
                 }),
                 _ => None,
             },
+            ecn: false,
         };
         RequestSock {
             listener,
@@ -231,6 +232,8 @@ impl RequestSock {
             window: conn::rcvspace::initial_window(config, self.rcvbuf, mss_for_window).0 as u16,
             options,
             retransmit: self.retransmits > 0,
+            // RFC 3168 6.1.1: ECE alone answers an ECN-setup SYN we accept.
+            ece: self.neg.ecn,
         }
     }
 

@@ -71,6 +71,9 @@ counters! {
     /// IPv4 datagrams with a bad header checksum (also in Ip InHdrErrors, as Linux counts
     /// them).
     "IpExt" IpExtInCsumErrors as "InCsumErrors",
+    /// Segments newly delivered to the peer by ACKs that echoed congestion (ECE):
+    /// Linux's TCPDeliveredCE.
+    "TcpExt" TCPDeliveredCE,
     /// IPv4 datagrams shorter than their total length, dropped.
     "IpExt" IpExtInTruncatedPkts as "InTruncatedPkts",
     /// IPv6 datagrams shorter than their payload length or extension headers, dropped.

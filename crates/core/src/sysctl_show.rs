@@ -118,6 +118,8 @@ impl Config {
             "icmp_ratemask" => self.icmp_ratemask.to_string(),
             "ip_no_pmtu_disc" => self.ip_no_pmtu_disc.to_string(),
             "tcp_mtu_probing" => self.tcp_mtu_probing.to_string(),
+            "tcp_ecn" => self.tcp_ecn.to_string(),
+            "tcp_ecn_fallback" => b(self.tcp_ecn_fallback),
             "tcp_base_mss" => self.tcp_base_mss.to_string(),
             "tcp_mtu_probe_floor" => self.tcp_mtu_probe_floor.to_string(),
             _ => return Err(ConfigError::UnknownKnob(s)),

@@ -39,6 +39,7 @@
 pub mod ast;
 mod compare;
 mod conns;
+mod ecn;
 pub mod expect;
 pub mod harness;
 mod icmp;

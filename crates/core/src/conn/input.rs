@@ -138,6 +138,7 @@ impl Connection {
                 }),
                 _ => None,
             },
+            ecn: self.ecn_agreed(seg),
         }
     }
 
@@ -370,6 +371,9 @@ impl Connection {
             self.rcv_tstamp = ctx.now;
         }
         let undelivered_before = self.undelivered();
+        let delivered_before = self.delivered;
+        // RFC 3168 6.1.2: the peer echoes congestion (Linux's FLAG_ECE).
+        let ece = self.ecn_echoed(seg);
         let outstanding = self.snd_max.after(self.snd_una);
         let una_advanced = ack.after(self.snd_una);
         // A duplicate ACK (RFC 5681 section 2).
@@ -419,8 +423,12 @@ impl Connection {
             }
         }
         let delivered = undelivered_before.saturating_sub(self.undelivered());
-        if una_advanced || dupack || delivered > 0 {
-            self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before);
+        if ece {
+            // Linux's tcp_newly_delivered: what an ECE ACK delivered.
+            ctx.stats.TCPDeliveredCE += u64::from(self.delivered - delivered_before);
+        }
+        if una_advanced || dupack || delivered > 0 || (ece && outstanding) {
+            self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before, ece);
         }
         if una_advanced {
             // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.
@@ -560,6 +568,9 @@ impl Connection {
             return;
         }
         let len = payload.len() as u32;
+        if len > 0 {
+            self.ecn_accept_cwr(seg);
+        }
         // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
         let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
         let datagram = if self.rx_len > 0 {
@@ -644,6 +655,7 @@ impl Connection {
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
         if advanced > 0 || offset > 0 {
+            self.ecn_check_ce();
             // Queued: what it repeats of the out-of-order data is a D-SACK (RFC 2883
             // section 4.1.3), counted against the new RCV.NXT as Linux's tcp_ofo_queue.
             self.dsack_apply(ctx, &dsack);

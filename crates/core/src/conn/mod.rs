@@ -12,6 +12,7 @@ pub(crate) mod chunks;
 pub(crate) mod cold;
 pub(crate) mod delack;
 mod dsack;
+mod ecn;
 mod fastopen;
 mod icmp;
 pub(crate) mod input;
@@ -123,6 +124,9 @@ pub(crate) struct Negotiated {
     pub sack: bool,
     /// Timestamps, when both sides sent them.
     pub ts: Option<Timestamps>,
+    /// ECN (RFC 3168) agreed on the handshake (Linux's TCP_ECN_OK); on an active open,
+    /// asked for until the SYN-ACK says.
+    pub ecn: bool,
 }
 
 /// Socket options a connection honours.
@@ -380,6 +384,10 @@ pub(crate) struct Connection {
     /// The length of the datagram being processed (IP header included), which sizes
     /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
     pub rx_len: u32,
+    /// The ECN field of the datagram being processed (RFC 3168 5).
+    pub rx_ecn: synack_wire::Ecn,
+    /// ECN's state (Linux's ecn_flags).
+    pub ecn: ecn::EcnFlags,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
@@ -452,6 +460,7 @@ impl Connection {
                 ws_ok: false,
                 sack: false,
                 ts: None,
+                ecn: false,
             },
             mss,
             adv_mss,
@@ -512,6 +521,8 @@ impl Connection {
             push_once: false,
             rx_gso: 0,
             rx_len: 0,
+            rx_ecn: synack_wire::Ecn::NotEct,
+            ecn: ecn::EcnFlags::default(),
             dsack: None,
             dsack_dups: 0,
         }
@@ -792,15 +803,18 @@ impl Connection {
             // timestamp when the connection uses them.
             let mut options = self.ack_options(ctx);
             options.sack_blocks = [None; 4];
+            // Linux's tcp_transmit_skb: the window we would offer.
+            let window = self.select_window_field(ctx);
             ctx.ctl.push(crate::segment::CtlSegment {
                 local: self.local,
                 remote: self.remote,
                 seq: self.snd_max,
                 ack: Some(self.rcv_nxt),
                 control: synack_wire::Control::Rst,
-                window: 0,
+                window,
                 options,
                 retransmit: false,
+                ece: false,
             });
         }
         if matches!(self.state, State::Established | State::CloseWait) {

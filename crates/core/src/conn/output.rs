@@ -30,12 +30,22 @@ pub(crate) struct Outgoing {
     /// Offset of the payload in the send buffer, and its length.
     pub payload_at: usize,
     pub payload_len: usize,
+    /// The datagram goes out ECN-capable, ECT(0) (RFC 3168 6.1.2).
+    pub ect: bool,
 }
 
 impl Connection {
     /// The next segment to send, if any; the caller must send it (state is updated as if
     /// it was).
     pub fn poll_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
+        let sent_before = self.snd_max;
+        let mut out = self.next_segment(ctx)?;
+        let new_data = out.repr.seq.after_eq(sent_before);
+        self.ecn_mark(&mut out, new_data);
+        Some(out)
+    }
+
+    fn next_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
         match self.state {
             State::Closed => return None,
             State::SynSent => {
@@ -126,6 +136,7 @@ impl Connection {
             self.tfo.syn_exp = options.fast_open.is_some_and(|c| c.exp);
             syn_data = self.tfo.syn_data as usize;
         }
+        let (ece, cwr) = self.ecn_syn_flags(ctx, synack, retransmit);
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -133,8 +144,8 @@ impl Connection {
             ack: synack.then_some(self.rcv_nxt),
             control: Control::Syn,
             psh: false,
-            ece: false,
-            cwr: false,
+            ece,
+            cwr,
             window: window as u16,
             urgent: None,
             options,
@@ -160,6 +171,7 @@ impl Connection {
             repr,
             payload_at: 0,
             payload_len: syn_data,
+            ect: false,
         }
     }
 
@@ -330,6 +342,7 @@ impl Connection {
             repr,
             payload_at: offset,
             payload_len: len,
+            ect: false,
         })
     }
 
@@ -373,6 +386,7 @@ impl Connection {
             repr,
             payload_at: 0,
             payload_len: 0,
+            ect: false,
         }
     }
 
@@ -473,6 +487,7 @@ impl Connection {
             window,
             options,
             retransmit: false,
+            ece: false,
         });
         self.ack_sent();
     }

@@ -27,6 +27,9 @@ pub(crate) enum CaState {
     Open,
     /// SACKs or duplicate ACKs seen, no loss detected yet.
     Disorder,
+    /// The window is being reduced after an ECN echo (RFC 3168 6.1.2), by PRR, until
+    /// the data sent before it is acknowledged.
+    Cwr,
     /// Fast recovery (RFC 5681 3.2, RFC 6675).
     Recovery,
     /// After a retransmission timeout, until SND.UNA passes `recover`.
@@ -51,6 +54,9 @@ pub(crate) struct Recovery {
     pub prr_delivered: u32,
     pub prr_out: u32,
     pub prior_cwnd: u32,
+    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
+    /// high_seq).
+    pub cwr_high: SeqNum,
     /// Retransmissions of this recovery in the order they were sent, for RACK's rule
     /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
     /// is delivered.
@@ -69,6 +75,7 @@ impl Recovery {
             prr_delivered: 0,
             prr_out: 0,
             prior_cwnd: 0,
+            cwr_high: iss,
             rexmits: VecDeque::new(),
         }
     }
@@ -196,7 +203,8 @@ impl Connection {
 
     /// The recovery state machine for one ACK (Linux's tcp_fastretrans_alert and
     /// tcp_cong_control). `delivered` is what this ACK newly acknowledged or SACKed;
-    /// `una_advanced` whether SND.UNA moved; `dupack` whether it was a duplicate ACK.
+    /// `una_advanced` whether SND.UNA moved; `dupack` whether it was a duplicate ACK;
+    /// `ece` whether it echoed congestion (RFC 3168).
     pub(crate) fn on_ack_recovery(
         &mut self,
         ctx: &mut Ctx,
@@ -204,6 +212,7 @@ impl Connection {
         una_advanced: bool,
         dupack: bool,
         flight_before: u32,
+        ece: bool,
     ) {
         let mut delivered = delivered;
         if dupack && !self.neg.sack {
@@ -244,13 +253,21 @@ impl Connection {
                     newly_lost = true;
                 }
             }
-            CaState::Open | CaState::Disorder => {
+            CaState::Open | CaState::Disorder | CaState::Cwr => {
+                // Linux holds CWR until something above its start is acknowledged, so
+                // that the CWR flag has reached the peer.
+                if self.rec.state == CaState::Cwr && self.snd_una.after(self.rec.cwr_high) {
+                    self.exit_recovery();
+                }
+                let cwr = self.rec.state == CaState::Cwr;
                 let sacked_segs = if self.neg.sack {
                     div_ceil(self.rec.sacked.bytes(), self.mss)
                 } else {
                     self.rec.reno_sacked
                 };
-                if sacked_segs > 0 {
+                if cwr {
+                    // CWR stays until its end (Linux's tcp_try_to_open).
+                } else if sacked_segs > 0 {
                     self.rec.state = CaState::Disorder;
                 } else if self.rec.state == CaState::Disorder {
                     self.rec.state = CaState::Open;
@@ -272,10 +289,18 @@ impl Connection {
                 } else {
                     self.disarm(super::TimerKind::Reorder);
                 }
+                if ece && matches!(self.rec.state, CaState::Open | CaState::Disorder) {
+                    self.enter_cwr(ctx, flight_before);
+                }
             }
         }
         if self.rec.state == CaState::Recovery {
             self.prr_update(delivered, una_advanced, newly_lost);
+        } else if self.rec.state == CaState::Cwr {
+            // Linux's tcp_cwnd_reduction, which waits for something delivered.
+            if delivered > 0 {
+                self.prr_update(delivered, una_advanced, newly_lost);
+            }
         } else if una_advanced {
             // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked.
             let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
@@ -378,8 +403,10 @@ impl Connection {
 
     /// The reordering window expired with the hole still there: fast recovery.
     pub(crate) fn on_reorder_timeout(&mut self, ctx: &mut Ctx) {
-        if matches!(self.rec.state, CaState::Open | CaState::Disorder)
-            && self.neg.sack
+        if matches!(
+            self.rec.state,
+            CaState::Open | CaState::Disorder | CaState::Cwr
+        ) && self.neg.sack
             && self.rec.sacked.next_hole(self.snd_una).is_some()
         {
             let flight = self.flight();
@@ -397,12 +424,33 @@ impl Connection {
         }
     }
 
-    /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
-    fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+    /// An ECN echo (RFC 3168 6.1.2, Linux's tcp_enter_cwr): ssthresh as for a loss,
+    /// cwnd brought down to it by PRR over the next round trip, and CWR on the next
+    /// new data segment; once per window of data.
+    fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
+        self.init_cwnd_reduction(ctx, flight);
+        self.rec.cwr_high = self.snd_max;
+        self.rec.state = CaState::Cwr;
+    }
+
+    /// Linux's tcp_init_cwnd_reduction: PRR starts counting, ssthresh is reduced.
+    fn init_cwnd_reduction(&mut self, ctx: &Ctx, flight: u32) {
         let r = &mut self.rec;
         r.prior_cwnd = div_ceil(self.cc.cwnd(), self.mss).max(1);
         r.prr_delivered = 0;
         r.prr_out = 0;
+        self.cc.enter_recovery(ctx.now, flight);
+        self.ecn_queue_cwr();
+    }
+
+    /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
+    /// From CWR the reduction already under way goes on (Linux's tcp_enter_recovery
+    /// starts one only outside a reduction).
+    fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+        if self.rec.state != CaState::Cwr {
+            self.init_cwnd_reduction(ctx, flight);
+        }
+        let r = &mut self.rec;
         r.rexmit_next = self.snd_una;
         r.lost_end = if self.neg.sack {
             r.sacked.highest().unwrap_or(self.snd_una + self.mss)
@@ -412,10 +460,9 @@ impl Connection {
         r.state = CaState::Recovery;
         r.rexmits.clear();
         self.recover = self.snd_max;
-        self.cc.enter_recovery(ctx.now, flight);
     }
 
-    /// Recovery ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
+    /// Recovery or CWR ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
     fn exit_recovery(&mut self) {
         self.cc.exit_recovery(self.flight());
         self.cc.set_cwnd(self.cc.ssthresh());
@@ -455,7 +502,7 @@ impl Connection {
 
     /// Bookkeeping for a segment sent while recovering.
     pub(crate) fn on_sent_in_recovery(&mut self) {
-        if self.rec.state == CaState::Recovery {
+        if matches!(self.rec.state, CaState::Recovery | CaState::Cwr) {
             self.rec.prr_out += 1;
         }
     }

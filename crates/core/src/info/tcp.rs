@@ -21,6 +21,10 @@ pub mod options {
     pub const SACK: u8 = 2;
     /// Window scaling negotiated (RFC 7323).
     pub const WSCALE: u8 = 4;
+    /// ECN (RFC 3168) agreed on the handshake.
+    pub const ECN: u8 = 8;
+    /// An ECN-capable (ECT or CE) data segment arrived.
+    pub const ECN_SEEN: u8 = 16;
     /// The SYN's data was acknowledged: Fast Open (RFC 7413) worked for this connection.
     pub const SYN_DATA: u8 = 32;
 }
@@ -192,7 +196,7 @@ impl TcpInfo {
         let (lost_end, rexmit_end) = match c.rec.state {
             CaState::Recovery => (c.rec.lost_end, c.rec.rexmit_next.min(c.rec.lost_end)),
             CaState::Loss => (c.snd_max, c.rec.rexmit_next),
-            CaState::Open | CaState::Disorder => (c.snd_una, c.snd_una),
+            CaState::Open | CaState::Disorder | CaState::Cwr => (c.snd_una, c.snd_una),
         };
         let below = |end: SeqNum| {
             segments(c)
@@ -212,6 +216,7 @@ impl TcpInfo {
             ca_state: match c.rec.state {
                 CaState::Open => 0,
                 CaState::Disorder => 1,
+                CaState::Cwr => 2,
                 CaState::Recovery => 3,
                 CaState::Loss => 4,
             },
@@ -226,6 +231,8 @@ impl TcpInfo {
                 0
             }) | (if sack { options::SACK } else { 0 })
                 | (if c.neg.ws_ok { options::WSCALE } else { 0 })
+                | (if c.neg.ecn { options::ECN } else { 0 })
+                | (if c.ecn.seen { options::ECN_SEEN } else { 0 })
                 | (if c.tfo.syn_data_acked {
                     options::SYN_DATA
                 } else {

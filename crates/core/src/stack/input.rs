@@ -41,6 +41,8 @@ impl Stack {
                 return;
             }
         };
+        // RFC 3168 5: the ECN field, for the connection to read (CE marks).
+        self.rx_ecn = synack_wire::Ecn::of_datagram(datagram);
         // The route lookup, then delivery to the protocol (ip_route_input / ip6_forward
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
@@ -113,9 +115,11 @@ impl Stack {
         };
         if let Some(&h) = self.conns.get(&tuple) {
             let gso = u32::from(self.rx_gso);
+            let ecn = self.rx_ecn;
             let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
                 conn.rx_gso = gso;
+                conn.rx_ecn = ecn;
                 conn.rx_len = rx_len;
                 conn.on_segment(ctx, &seg);
                 conn.rx_gso = 0;
@@ -269,6 +273,7 @@ impl Stack {
             window: tw.window,
             options: tw.ack_options(self.now),
             retransmit: false,
+            ece: false,
         });
     }
 
@@ -462,7 +467,7 @@ impl Stack {
             _ => SockOpts::default(),
         };
         let ts_offset = self.ts_offset(tuple.local, tuple.remote);
-        RequestSock::new(
+        let mut req = RequestSock::new(
             &self.config,
             self.now,
             lh,
@@ -472,7 +477,9 @@ impl Stack {
             ts_offset,
             &opts,
             syn,
-        )
+        );
+        req.neg.ecn = self.ecn_request_ok(syn);
+        req
     }
 
     /// Answers a SYN with a SYN cookie instead of a request record (RFC 4987 3.6).
@@ -488,6 +495,9 @@ impl Stack {
             .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
         let mut req = self.new_request(lh, tuple, iss, seg);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        // Linux keeps a cookie connection's ECN in the echoed timestamp
+        // (cookie_ecn_ok); synack's cookie has no room for it: no ECN.
+        req.neg.ecn = false;
         if req.neg.ts.is_none() {
             // Without timestamps the cookie cannot carry window scale or SACK, so the
             // SYN-ACK offers neither (Linux's tcp_clear_options for such cookies).
@@ -547,6 +557,7 @@ impl Stack {
         };
         let mut req = self.new_request(lh, tuple, ack - 1, &syn);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        req.neg.ecn = false;
         let (wscale, sack) = match seg.options.timestamp {
             Some(ts) if self.config.tcp_timestamps => decode_ts(ts.tsecr),
             _ => (None, false),
@@ -694,6 +705,7 @@ impl Stack {
                 ..Default::default()
             },
             retransmit: false,
+            ece: false,
             ..synack
         });
     }

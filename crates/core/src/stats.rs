@@ -226,6 +226,9 @@ counters! {
     "TcpExt" PAWSEstab,
     /// SYNs dropped by the historical `tcp_tw_recycle` per-peer timestamp check.
     "TcpExt" PAWSPassive,
+    /// SYN-ACKs refused (with a RST) because their timestamp echo is not one of ours
+    /// (Linux's PAWSActive, tcp_rcv_synsent_state_process).
+    "TcpExt" PAWSActive,
     /// Connections that entered TIME_WAIT.
     "TcpExt" TW,
     /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).

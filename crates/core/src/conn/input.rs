@@ -19,29 +19,45 @@ impl Connection {
         self.segs_in += 1;
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
-        if syn_sent {
-            self.on_segment_syn_sent(ctx, seg);
+        let held = if syn_sent {
+            self.on_segment_syn_sent(ctx, seg)
         } else {
             self.on_segment_synchronized(ctx, seg);
-        }
-        // A SYN-ACK while a writer waits has its ACK scheduled already (Linux's
+            false
+        };
+        // A SYN-ACK whose ACK is held has it scheduled already (Linux's
         // tcp_rcv_synsent_state_process skips tcp_ack_snd_check then).
-        let held = syn_sent && self.tfo.write_pending;
         if self.state != State::Closed && !held {
             // Data or a FIN owes an ACK: now or delayed (Linux's tcp_ack_snd_check).
             self.ack_snd_check(ctx);
         }
     }
 
-    /// RFC 9293 section 3.10.7.3, SYN-SENT.
-    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+    /// RFC 9293 section 3.10.7.3, SYN-SENT. Returns whether the ACK of a SYN-ACK is
+    /// held back (scheduled on the delayed-ACK timer).
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) -> bool {
         // First, check the ACK bit.
         if let Some(ack) = seg.ack {
             if ack.before_eq(self.iss) || ack.after(self.snd_max) {
                 if seg.control != Control::Rst {
                     ctx.ctl.reset_for(self.local, self.remote, seg);
                 }
-                return;
+                return false;
+            }
+        }
+        // An acceptable ACK whose timestamp echo is not one we sent since the first SYN
+        // (RFC 7323 section 3.2: TSecr echoes our TSval; Linux's
+        // tcp_rcv_synsent_state_process checks it lies between the first SYN's and
+        // now's) is a stale or forged answer: reset it, keep waiting.
+        if let (Some(_), Some(ours), Some(opt)) = (seg.ack, self.neg.ts, seg.options.timestamp) {
+            if seg.control != Control::Rst && opt.tsecr != 0 {
+                let first = ours.now_val(self.retrans_stamp.unwrap_or(ctx.now));
+                let now = ours.now_val(ctx.now);
+                if opt.tsecr.wrapping_sub(first) > now.wrapping_sub(first) {
+                    ctx.stats.PAWSActive += 1;
+                    ctx.ctl.reset_for(self.local, self.remote, seg);
+                    return false;
+                }
             }
         }
         // Second, check the RST bit: only an acceptable ACK makes a RST believable.
@@ -50,11 +66,11 @@ impl Connection {
                 ctx.stats.AttemptFails += 1;
                 self.close_with(Some(Error::ConnectionRefused));
             }
-            return;
+            return false;
         }
         // Fourth, check the SYN bit.
         if seg.control != Control::Syn {
-            return;
+            return false;
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
@@ -74,6 +90,9 @@ impl Connection {
                 // packet; the data a Fast Open SYN carried rides in it, not apart.
                 self.delivered += 1;
                 self.snd_una = ack;
+                // A retransmitted SYN went without the first one's data, which the
+                // SYN-ACK may still acknowledge.
+                self.snd_nxt = self.snd_nxt.max(ack);
                 self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
                 self.max_snd_wnd = self.snd_wnd;
@@ -89,19 +108,38 @@ impl Connection {
                     self.fastopen_data_lost(ctx);
                 }
                 self.events |= events::CONNECTED | events::WRITABLE;
-                if self.tfo.write_pending {
-                    // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the
-                    // ACK waits (quick-ACK mode, TCP_DELACK_MAX at most) for the
-                    // blocked writer's data to carry it.
+                if !seg.payload.is_empty() {
+                    // Linux queues a SYN-ACK's data without measuring the peer's segment
+                    // size from it (tcp_fastopen_add_skb): rcv_mss keeps its initial
+                    // estimate, so a read of that data sends the held ACK.
+                    let rcv_mss = self.rcv_mss;
+                    self.process_text(ctx, seg.seq + 1, seg);
+                    self.rcv_mss = rcv_mss;
+                }
+                // A Fast Open SYN-ACK that ends the server's answer with FIN: Linux's
+                // tcp_fastopen_add_skb queues its data and runs tcp_fin (CLOSE-WAIT,
+                // interactive mode). Without Fast Open the FIN is left for the peer to
+                // send again, as Linux leaves it.
+                let fastopen = (self.tfo.syn_fastopen || self.tfo.syn_data > 0) && !syn_data_lost;
+                if self.rx_syn_fin && fastopen {
+                    let fin = seg.seq + 1 + seg.payload.len() as u32;
+                    if fin == self.rcv_nxt {
+                        self.fin_pending = Some(fin);
+                        self.check_fin(ctx);
+                    }
+                }
+                let held = self.tfo.write_pending || self.in_pingpong(ctx);
+                if held {
+                    // Linux's tcp_rcv_synsent_state_process with sk_write_pending or in
+                    // interactive mode: the ACK waits (quick-ACK mode, TCP_DELACK_MAX at
+                    // most) for the blocked writer's data, or a read, to carry it.
                     self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
                     self.ack_pending = true;
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
                 } else {
                     self.ack_now = true;
                 }
-                if !seg.payload.is_empty() {
-                    self.process_text(ctx, seg.seq + 1, seg);
-                }
+                held
             }
             None => {
                 // Simultaneous open: SYN-RECEIVED, our SYN goes out again as a SYN-ACK.
@@ -111,6 +149,7 @@ impl Connection {
                 self.set_state(State::SynReceived);
                 self.disarm(TimerKind::Retransmit);
                 self.backoff = 0;
+                false
             }
         }
     }
@@ -234,8 +273,10 @@ impl Connection {
             return;
         }
         // Fourth, check the SYN bit (RFC 5961 section 4.2): challenge, never reset.
+        // (Linux compares the ACK with its snd_nxt, which our SYN-ACK did not rewind: the
+        // highest sequence number sent, past the data of a Fast Open SYN.)
         let simultaneous_synack = self.state == State::SynReceived
-            && seg.ack == Some(self.snd_nxt)
+            && seg.ack == Some(self.snd_max)
             && seg.seq + 1 == self.rcv_nxt;
         if seg.control == Control::Syn && !simultaneous_synack {
             if self.state == State::SynReceived && seg.seq == self.irs && seg.ack.is_none() {
@@ -288,6 +329,15 @@ impl Connection {
         }
         // Sixth, the URG bit: urgent data is not supported; its bytes are ordinary data.
         // Seventh, process the segment text.
+        if simultaneous_synack && self.state == State::Established && seg.payload.is_empty() {
+            // The SYN-ACK of a simultaneous open repeats the SYN we acknowledged in our
+            // own SYN-ACK: Linux's tcp_data_queue takes its sequence number as a
+            // duplicate (RFC 2883 4.1.1): a D-SACK of the SYN, and an ACK at once.
+            ctx.stats.DelayedACKLost += 1;
+            self.dsack_set(ctx, seg.seq, seg.seq + 1);
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+        }
         if !seg.payload.is_empty() {
             if self.orphan_data(ctx, seg) {
                 return;

@@ -384,6 +384,9 @@ pub(crate) struct Connection {
     /// The length of the datagram being processed (IP header included), which sizes
     /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
     pub rx_len: u32,
+    /// The segment being processed is a SYN that also carries FIN (see
+    /// `TcpRepr::parse_syn_fin`): a Fast Open SYN-ACK may end the server's answer.
+    pub rx_syn_fin: bool,
     /// The ECN field of the datagram being processed (RFC 3168 5).
     pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
@@ -521,6 +524,7 @@ impl Connection {
             push_once: false,
             rx_gso: 0,
             rx_len: 0,
+            rx_syn_fin: false,
             rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,

@@ -91,8 +91,8 @@ impl Stack {
             }
             return;
         }
-        let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
-            Ok(seg) => seg,
+        let (seg, syn_fin) = match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, true) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
                 // a segment shorter than its header (20 bytes, or the data offset) with
@@ -119,12 +119,20 @@ impl Stack {
             let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
                 conn.rx_gso = gso;
+                conn.rx_syn_fin = syn_fin;
                 conn.rx_ecn = ecn;
                 conn.rx_len = rx_len;
                 conn.on_segment(ctx, &seg);
+                conn.rx_syn_fin = false;
                 conn.rx_gso = 0;
                 conn.rx_len = 0;
             });
+            return;
+        }
+        if syn_fin {
+            // Only a connection takes a SYN+FIN (SYN-SENT uses the FIN, the other states
+            // challenge the SYN); anywhere else it is dropped, not counted as an error,
+            // as Linux's listener discards it (tcp_rcv_state_process).
             return;
         }
         let mut reopen_isn = None;

@@ -555,7 +555,7 @@ impl Connection {
             xmit_probe: false,
             tlp_high_seq: None,
             loss_probe: None,
-            rec: recovery::Recovery::new(iss),
+            rec: recovery::Recovery::new(iss, config.tcp_reordering),
             chunks: chunks::Chunks::default(),
             more_pending: false,
             push_once: false,

@@ -417,8 +417,9 @@ impl Connection {
         }
         let undelivered_before = self.undelivered();
         let delivered_before = self.delivered;
-        // RFC 3168 6.1.2: the peer echoes congestion (Linux's FLAG_ECE).
-        let ece = self.ecn_echoed(seg);
+        // RFC 3168 6.1.2: the peer echoes congestion (Linux's FLAG_ECE); an ACK older
+        // than SND.UNA says nothing (tcp_ack's old_ack path).
+        let ece = self.ecn_echoed(seg) && !ack.before(self.snd_una);
         let outstanding = self.snd_max.after(self.snd_una);
         let una_advanced = ack.after(self.snd_una);
         // A duplicate ACK (RFC 5681 section 2).

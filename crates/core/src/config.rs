@@ -79,13 +79,29 @@ pub struct Config {
     pub tcp_window_scaling: bool,
     /// `tcp_rmem`: min, default and max receive buffer, bytes.
     pub tcp_rmem: [usize; 3],
+    /// `tcp_moderate_rcvbuf`: receive-buffer autotuning (Linux's dynamic right-sizing:
+    /// a buffer the user did not fix grows with what the application reads per round
+    /// trip, up to `tcp_rmem[2]`).
+    pub tcp_moderate_rcvbuf: bool,
+    /// `tcp_app_win`: keep `window / 2^tcp_app_win` of the buffer out of the window for
+    /// the application (31, Linux's default, keeps one segment; 0 keeps nothing).
+    pub tcp_app_win: u8,
+    /// `tcp_adv_win_scale`: obsolete since Linux 6.6, which measures the payload share
+    /// of the buffer per socket (`scaling_ratio`); accepted (-31..=31) and, as in Linux,
+    /// without effect.
+    pub tcp_adv_win_scale: i8,
+    /// `tcp_shrink_window`: with window scaling on, the offered window may shrink when
+    /// memory runs short (the right edge moves left, which RFC 7323 section 2.4 allows);
+    /// off (Linux's default), it never does (RFC 9293 section 3.8.6).
+    pub tcp_shrink_window: bool,
     /// `tcp_wmem`: min, default and max send buffer, bytes.
     pub tcp_wmem: [usize; 3],
     /// `net.core.rmem_max`: the largest SO_RCVBUF a program may ask for (before Linux
-    /// doubles it); also counts when choosing the window scale.
+    /// doubles it); also counts when choosing the window scale. 4 MiB, Linux's default
+    /// since upstream commit a6d4f25888b8 (212992 before).
     pub rmem_max: usize,
     /// `net.core.wmem_max`: the largest SO_SNDBUF a program may ask for (before Linux
-    /// doubles it).
+    /// doubles it). 4 MiB, as `rmem_max`.
     pub wmem_max: usize,
     /// Initial congestion window in segments (RFC 6928; Linux TCP_INIT_CWND).
     pub initial_cwnd: u32,
@@ -206,9 +222,13 @@ impl Default for Config {
             tcp_sack: true,
             tcp_window_scaling: true,
             tcp_rmem: [4096, 131_072, 6_291_456],
+            tcp_moderate_rcvbuf: true,
+            tcp_app_win: 31,
+            tcp_adv_win_scale: 1,
+            tcp_shrink_window: false,
             tcp_wmem: [4096, 16_384, 4_194_304],
-            rmem_max: 212_992,
-            wmem_max: 212_992,
+            rmem_max: 4_194_304,
+            wmem_max: 4_194_304,
             initial_cwnd: 10,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
@@ -315,6 +335,10 @@ impl Config {
         "tcp_sack",
         "tcp_window_scaling",
         "tcp_rmem",
+        "tcp_moderate_rcvbuf",
+        "tcp_app_win",
+        "tcp_adv_win_scale",
+        "tcp_shrink_window",
         "tcp_wmem",
         "rmem_max",
         "wmem_max",
@@ -451,6 +475,13 @@ impl Config {
                     self.tcp_wmem = triple;
                 }
             }
+            "tcp_moderate_rcvbuf" => self.tcp_moderate_rcvbuf = flag()?,
+            "tcp_app_win" => self.tcp_app_win = small(31, "0..=31")? as u8,
+            "tcp_adv_win_scale" => match v.parse::<i8>() {
+                Ok(n @ -31..=31) => self.tcp_adv_win_scale = n,
+                _ => return Err(bad("-31..=31")),
+            },
+            "tcp_shrink_window" => self.tcp_shrink_window = flag()?,
             "rmem_max" => self.rmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "wmem_max" => self.wmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "tcp_congestion_control" => {

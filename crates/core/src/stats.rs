@@ -271,6 +271,19 @@ counters! {
     "TcpExt" TCPOFOQueue,
     /// Out-of-order segments dropped because the reassembly queue was full.
     "TcpExt" TCPOFODrop,
+    /// Segments dropped because they end beyond the window (Linux's tcp_sequence:
+    /// starting beyond it, or ending beyond it while the receive queue is not empty).
+    "TcpExt" BeyondWindow,
+    /// In-order segments dropped because the receive memory was used up.
+    "TcpExt" TCPRcvQDrop,
+    /// In-order segments dropped because the window offered was zero.
+    "TcpExt" TCPZeroWindowDrop,
+    /// Times the window computed was zero but the offered one could not shrink to it.
+    "TcpExt" TCPWantZeroWindowAdv,
+    /// Times a zero window was offered after a non-zero one.
+    "TcpExt" TCPToZeroWindowAdv,
+    /// Times a non-zero window was offered after a zero one.
+    "TcpExt" TCPFromZeroWindowAdv,
     /// SACK blocks received.
     "TcpExt" TCPSACKRecv,
     /// SACKs that filled a hole below SACKed data never retransmitted: the network

@@ -93,6 +93,10 @@ impl Config {
                 "{}\t{}\t{}",
                 self.tcp_rmem[0], self.tcp_rmem[1], self.tcp_rmem[2]
             ),
+            "tcp_moderate_rcvbuf" => b(self.tcp_moderate_rcvbuf),
+            "tcp_app_win" => self.tcp_app_win.to_string(),
+            "tcp_adv_win_scale" => self.tcp_adv_win_scale.to_string(),
+            "tcp_shrink_window" => b(self.tcp_shrink_window),
             "tcp_wmem" => format!(
                 "{}\t{}\t{}",
                 self.tcp_wmem[0], self.tcp_wmem[1], self.tcp_wmem[2]

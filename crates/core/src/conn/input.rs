@@ -74,8 +74,11 @@ impl Connection {
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
+        // The window our SYN offered still stands (Linux keeps rcv_wnd, moving rcv_wup).
+        let (wnd, _, _) =
+            super::rcvspace::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
         self.rcv_wup = self.rcv_nxt;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt + wnd;
         let neg = self.negotiate(ctx, seg);
         self.apply_negotiated(neg);
         match seg.ack {
@@ -133,13 +136,6 @@ impl Connection {
                     self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
                     self.ack_pending = true;
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
-                    // The window our SYN offered still stands (no update is due).
-                    let wnd = super::initial_window(
-                        ctx.config,
-                        self.opts.rcvbuf,
-                        u32::from(self.adv_mss),
-                    );
-                    self.rcv_adv = self.rcv_nxt + wnd;
                 } else {
                     self.ack_now = true;
                 }
@@ -188,6 +184,7 @@ impl Connection {
     /// Entering ESTABLISHED from either handshake state.
     pub(crate) fn established(&mut self, ctx: &mut Ctx) {
         self.set_state(State::Established);
+        self.init_buffer_space(ctx);
         self.disarm(TimerKind::Retransmit);
         self.backoff = 0;
         self.retrans_stamp = None;
@@ -230,9 +227,17 @@ impl Connection {
             }
         }
         // First, check the sequence number (Linux's tcp_sequence: the segment must
-        // overlap the window [RCV.WUP, RCV.ADV]).
+        // overlap the window [RCV.WUP, RCV.ADV]; one that starts inside but ends beyond
+        // it is taken only into an empty receive queue, and a FIN may stick out).
         let end = seg.seq + seg.seg_len();
-        if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
+        let limit = self.rcv_nxt + self.receive_window();
+        let fin = u32::from(seg.control == Control::Fin);
+        let beyond =
+            (end - fin).after(limit) && (seg.seq.after(limit) || !self.recv_buf.is_empty());
+        if beyond && seg.control != Control::Rst && seg.control != Control::Syn {
+            ctx.stats.BeyondWindow += 1;
+        }
+        if end.before(self.rcv_wup) || beyond {
             if seg.control == Control::Syn {
                 // RFC 5961 section 4.2: a SYN is challenged "irrespective of the sequence
                 // number" (Linux's tcp_validate_incoming jumps to syn_challenge).
@@ -600,9 +605,11 @@ impl Connection {
     }
 
     /// RFC 9293 3.10.7.4 "seventh": data within the window goes into the receive buffer
-    /// (reassembly handles order, overlaps and duplicates); the ACK policy is Linux's:
-    /// immediate for out-of-order, duplicate or hole-filling data and in quick-ACK mode,
-    /// every second full-sized segment, otherwise delayed.
+    /// (reassembly handles order, overlaps and duplicates) as Linux's tcp_data_queue
+    /// admits it: not into a zero window, and not over the receive memory unless the
+    /// receive queue is empty (then the ACK offers a zero window at once). The ACK
+    /// policy is Linux's: immediate for out-of-order, duplicate or hole-filling data and
+    /// in quick-ACK mode, every second full-sized segment, otherwise delayed.
     fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, seg: &TcpRepr) {
         let (payload, fin) = (seg.payload, seg.control == Control::Fin);
         if !matches!(
@@ -617,8 +624,12 @@ impl Connection {
         }
         // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
         let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
-        let small = seg_len < self.rcv_mss;
-        self.rcv_mss = self.rcv_mss.max(seg_len.min(self.adv_mss.into()));
+        let datagram = if self.rx_len > 0 {
+            self.rx_len as usize
+        } else {
+            payload.len() + 40
+        };
+        let truesize = super::rcvspace::rx_truesize(datagram);
         let skip = (self.rcv_nxt - seq).max(0) as u32;
         if skip >= len && fin && skip == len {
             // Old data with a new FIN (Linux's partial-segment case): the old part is a
@@ -642,6 +653,40 @@ impl Connection {
         }
         let data = &payload[skip as usize..];
         let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
+        if offset == 0 && self.receive_window() == 0 {
+            // In order into a closed window: dropped, and the ACK goes at once.
+            ctx.stats.TCPZeroWindowDrop += 1;
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+            return;
+        }
+        if offset > 0 && offset as u32 >= self.receive_window() {
+            // Out of order and beyond the window (SKB_DROP_REASON_TCP_OVERWINDOW).
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+            return;
+        }
+        if !self.rmem_schedule(ctx, data.len() as u32) {
+            if offset > 0 {
+                ctx.stats.TCPOFODrop += 1;
+                return;
+            }
+            // Over the memory: the next ACK offers a zero window, at once. The segment
+            // is dropped unless nothing waits to be read (then it is taken anyway).
+            self.rs.nomem = true;
+            self.ack_now = true;
+            if !self.recv_buf.is_empty() {
+                ctx.stats.TCPRcvQDrop += 1;
+                return;
+            }
+        }
+        let small = self.measure_rcv_mss(seg_len, len, truesize);
+        let need = self.recv_buf.len() + offset + data.len();
+        if need > self.recv_buf.capacity() {
+            let grown = need.max(2 * self.recv_buf.capacity());
+            self.recv_buf
+                .set_capacity(grown.min(crate::buffer::MAX_CAPACITY));
+        }
         let had_ooo = self.recv_buf.has_ooo();
         let dsack = self.dsack_for_queue(seq + skip, seq + len);
         let advanced = match self.recv_buf.try_insert(offset, data) {
@@ -655,6 +700,9 @@ impl Connection {
             }
             Err(crate::buffer::Refused::Window) => 0,
         };
+        if advanced > 0 || offset > 0 {
+            self.charge(seq + len, truesize);
+        }
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
         if advanced > 0 || offset > 0 {
@@ -666,6 +714,16 @@ impl Connection {
         if offset > 0 {
             ctx.stats.TCPOFOQueue += 1;
             self.ack_now = true;
+            // tcp_data_queue_ofo: the window grows for what could be held (with SACK,
+            // so that a sender without it gets its duplicate ACKs), and a program's
+            // socket sizes its buffer for the reordering seen.
+            if self.neg.sack {
+                self.grow_window(ctx.config, len, truesize);
+            }
+            if self.rs.owned && !self.orphan {
+                let space = self.rs.space();
+                self.rcvbuf_grow(ctx, space);
+            }
             return;
         }
         if advanced == 0 {
@@ -676,7 +734,16 @@ impl Connection {
         }
         self.events |= events::READABLE;
         self.unacked_bytes += advanced as u32;
+        // tcp_event_data_recv: the receiver's round trip, the ACK engine, and the
+        // window's growth for a segment that is not tiny.
+        self.rcv_rtt_measure(ctx);
+        if let Some(ts) = seg.options.timestamp {
+            self.rcv_rtt_measure_ts(ctx, ts.tsecr, len);
+        }
         self.on_data_recv(ctx, small, seg.psh);
+        if len >= 128 {
+            self.grow_window(ctx.config, len, truesize);
+        }
         if had_ooo {
             // A hole filled: ACK at once (RFC 5681 section 4.2).
             self.ack_now = true;

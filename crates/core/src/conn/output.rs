@@ -101,7 +101,7 @@ impl Connection {
             // the peer must answer with an ACK carrying its current window.
             return Some(self.bare(ctx, self.snd_una - 1, Control::None));
         }
-        if self.ack_now || self.window_update_due() {
+        if self.ack_now {
             // Linux's tcp_acceptable_seq: the highest sequence number sent, which a
             // timeout's rewind of SND.NXT does not move back.
             return Some(self.bare(ctx, self.snd_max, Control::None));
@@ -114,8 +114,8 @@ impl Connection {
     fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
         let retransmit = self.snd_max != self.iss;
         let mut options = self.syn_options(ctx, synack);
-        let mut window =
-            super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        let (mut window, _, _) =
+            super::rcvspace::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
         if synack && self.tfo.synack_window > 0 {
             // A Fast Open child's SYN-ACK is its request's (Linux's tcp_make_synack):
             // the request's window, and a cookie on the first one only.
@@ -391,8 +391,8 @@ impl Connection {
     }
 
     /// The header every synchronized segment carries: ACK, window, timestamps, SACK.
-    fn header(&mut self, ctx: &Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
-        let window = self.select_window();
+    fn header(&mut self, ctx: &mut Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
+        let window = self.select_window_field(ctx);
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -450,53 +450,12 @@ impl Connection {
         o
     }
 
-    /// The window field to send, with receiver-side silly-window avoidance (RFC 9293
-    /// section 3.8.6.2.2) and never shrinking the right edge already offered (RFC 9293
-    /// 3.8.6, Linux's tcp_select_window). Records the new right edge.
-    pub fn select_window(&mut self) -> u16 {
-        let shift = u32::from(self.neg.rcv_wscale);
-        let space = self.receive_space();
-        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let threshold = (self.recv_buf.capacity() as u32 / 2)
-            .min(self.rcv_mss)
-            .max(1);
-        let mut wnd = if space < offered {
-            // Never move the right edge left.
-            offered
-        } else if space - offered < threshold && offered > 0 {
-            offered
-        } else if space < threshold {
-            0
-        } else {
-            space
-        };
-        // Round up to the scale so that the advertised edge is not behind the one we had.
-        if shift > 0 {
-            wnd = wnd.div_ceil(1 << shift) << shift;
-        }
-        let field = (wnd >> shift).min(65535);
-        self.rcv_adv = self.rcv_nxt + (field << shift);
-        self.rcv_wup = self.rcv_nxt;
-        field as u16
-    }
-
-    /// Whether the window we could offer now is much larger than the one the peer sees,
-    /// so that an update is worth a segment (the reading side of SWS avoidance).
-    fn window_update_due(&self) -> bool {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
-            return false;
-        }
-        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let space = self.receive_space();
-        offered == 0 && space >= self.rcv_mss.min(self.recv_buf.capacity() as u32 / 2)
-    }
-
     /// Bookkeeping for any segment carrying our current ACK.
     fn ack_sent(&mut self) {
         self.on_ack_sent();
+        // The zero window owed after a memory shortage went (ICSK_ACK_NOMEM clears
+        // with the ACK, inet_csk_clear_xmit_timer).
+        self.rs.nomem = false;
         self.ack_now = false;
         self.ack_pending = false;
         // The D-SACK went with this segment's options (Linux's tcp_options_write).
@@ -517,7 +476,7 @@ impl Connection {
     /// The ACK sent while entering TIME-WAIT, which the connection will not be around
     /// to send itself: it goes out through the control queue.
     pub fn final_ack(&mut self, ctx: &mut Ctx) {
-        let window = self.select_window();
+        let window = self.select_window_field(ctx);
         let options = self.ack_options(ctx);
         ctx.ctl.push(CtlSegment {
             local: self.local,

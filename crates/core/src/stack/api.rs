@@ -726,7 +726,7 @@ impl Stack {
                     c.mss,
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.send_buf.capacity(),
-                    c.recv_buf.capacity(),
+                    c.rs.rcvbuf as usize,
                     c.quickack_opt(config.tcp_pingpong_thresh),
                 )),
             ),

@@ -116,13 +116,16 @@ impl Stack {
         if let Some(&h) = self.conns.get(&tuple) {
             let gso = u32::from(self.rx_gso);
             let ecn = self.rx_ecn;
+            let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
                 conn.rx_gso = gso;
                 conn.rx_syn_fin = syn_fin;
                 conn.rx_ecn = ecn;
+                conn.rx_len = rx_len;
                 conn.on_segment(ctx, &seg);
                 conn.rx_syn_fin = false;
                 conn.rx_gso = 0;
+                conn.rx_len = 0;
             });
             return;
         }
@@ -574,7 +577,8 @@ impl Stack {
             0
         };
         req.neg.rcv_wscale = if req.neg.ws_ok {
-            crate::conn::rcv_wscale_for(&self.config, req.rcvbuf)
+            crate::conn::rcvspace::initial_window(&self.config, req.rcvbuf, u32::from(req.adv_mss))
+                .2
         } else {
             0
         };
@@ -791,8 +795,9 @@ impl Stack {
         conn.rcv_nxt = req.irs + 1;
         conn.rcv_wup = conn.rcv_nxt;
         let synack = req.syn_ack(&self.config, self.now);
-        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
-        conn.window_clamp = u32::from(synack.window);
+        let (_, clamp, _) =
+            crate::conn::rcvspace::initial_window(&self.config, req.rcvbuf, u32::from(req.adv_mss));
+        conn.init_rcv_wnd(u32::from(synack.window), clamp);
         conn.snd_nxt = req.iss + 1;
         conn.snd_max = conn.snd_nxt;
         conn.set_state(State::SynReceived);

@@ -61,18 +61,16 @@ pub(crate) struct Recovery {
     /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
     /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
     /// lost (RFC 5681's DupThresh).
-    pub reordering: u32,
-    /// Times reordering was seen (Linux's reord_seen, `tcpi_reord_seen`); once seen,
-    /// RACK keeps its reordering window even when many segments are SACKed.
-    pub reord_seen: u32,
-    /// The Loss state was entered without an undo point (a Fast Open SYN's lost data,
-    /// Linux's undo_marker 0): SACKs do not measure reordering then.
-    pub no_undo: bool,
+    pub reordering: u16,
+    /// Times reordering was seen (Linux's reord_seen, `tcpi_reord_seen`), saturating
+    /// at 255 to keep the record compact; once seen, RACK keeps its reordering window
+    /// even when many segments are SACKed.
+    pub reord_seen: u8,
 }
 
 impl Recovery {
     /// Open, nothing SACKed, assuming `reordering` (`tcp_reordering`).
-    pub fn new(iss: SeqNum, reordering: u32) -> Recovery {
+    pub fn new(iss: SeqNum, reordering: u16) -> Recovery {
         Recovery {
             state: CaState::Open,
             sacked: Scoreboard::default(),
@@ -86,7 +84,6 @@ impl Recovery {
             rexmits: VecDeque::new(),
             reordering,
             reord_seen: 0,
-            no_undo: false,
         }
     }
 }
@@ -173,7 +170,13 @@ impl Connection {
         let reord = self.newly_sacked_hole(una, &aligned);
         self.rec.sacked.add_blocks(una, self.snd_max, &aligned);
         if let Some(low) = reord {
-            if !(self.in_loss() && self.rec.no_undo) {
+            // Not in the Loss state a Fast Open SYN's lost data began, which has no undo
+            // point (Linux checks only outside Loss or with an undo_marker).
+            let fastopen_loss = self.in_loss()
+                && self.tfo.syn_data > 0
+                && !self.tfo.syn_data_acked
+                && self.recover == self.iss + 1 + self.tfo.syn_data;
+            if !fastopen_loss {
                 self.check_sack_reordering(ctx, low);
             }
         }
@@ -239,10 +242,11 @@ impl Connection {
         }
         let mss = self.mss.max(1);
         let metric = (fack - low) as u32;
-        if metric > self.rec.reordering.saturating_mul(mss) {
-            self.rec.reordering = metric.div_ceil(mss).min(ctx.config.tcp_max_reordering);
+        if metric > u32::from(self.rec.reordering).saturating_mul(mss) {
+            let max = ctx.config.tcp_max_reordering.min(u32::from(u16::MAX));
+            self.rec.reordering = metric.div_ceil(mss).min(max) as u16;
         }
-        self.rec.reord_seen += 1;
+        self.rec.reord_seen = self.rec.reord_seen.saturating_add(1);
         ctx.stats.TCPSACKReorder += 1;
     }
 
@@ -357,7 +361,8 @@ impl Connection {
                 }
                 // RFC 6582 3.2 step 2: no new recovery for losses of the last one.
                 let fresh = self.neg.sack || self.snd_una.after_eq(self.recover);
-                if sacked_segs >= self.rec.reordering && self.rec.reord_seen == 0 && fresh {
+                let reordering = u32::from(self.rec.reordering);
+                if sacked_segs >= reordering && self.rec.reord_seen == 0 && fresh {
                     self.enter_recovery(ctx, flight_before);
                     newly_lost = true;
                 } else if self.neg.sack && sacked_segs > 0 {

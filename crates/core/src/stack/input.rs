@@ -740,6 +740,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
         };
+        conn.rx_ecn = self.rx_ecn;
         conn.on_segment(&mut ctx, seg);
         if matches!(conn.state, State::SynReceived | State::Closed) {
             return false;

@@ -137,6 +137,12 @@ pub struct Config {
     pub tcp_early_retrans: u8,
     /// `tcp_dsack`: send D-SACKs (RFC 2883) for duplicate data received.
     pub tcp_dsack: bool,
+    /// `tcp_reordering`: the reordering a connection starts by assuming, in packets
+    /// (RFC 5681's DupThresh; Linux's tp->reordering starts here and grows when a SACK
+    /// shows the network reordered more).
+    pub tcp_reordering: u32,
+    /// `tcp_max_reordering`: the most reordering a connection comes to assume.
+    pub tcp_max_reordering: u32,
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
@@ -241,6 +247,8 @@ impl Default for Config {
             tcp_rfc1337: false,
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
+            tcp_reordering: 3,
+            tcp_max_reordering: 300,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
@@ -349,6 +357,8 @@ impl Config {
         "tcp_slow_start_after_idle",
         "tcp_early_retrans",
         "tcp_dsack",
+        "tcp_reordering",
+        "tcp_max_reordering",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
         "ip_default_ttl",
@@ -501,6 +511,14 @@ impl Config {
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "tcp_dsack" => self.tcp_dsack = flag()?,
+            "tcp_reordering" => match num("1..=300")? {
+                n @ 1..=300 => self.tcp_reordering = n as u32,
+                _ => return Err(bad("1..=300")),
+            },
+            "tcp_max_reordering" => match num("1..=65535")? {
+                n @ 1..=65535 => self.tcp_max_reordering = n as u32,
+                _ => return Err(bad("1..=65535")),
+            },
             "tcp_notsent_lowat" => {
                 self.tcp_notsent_lowat = small(u32::MAX as u64, "bytes below 2^32")? as u32
             }

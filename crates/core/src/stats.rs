@@ -286,6 +286,9 @@ counters! {
     "TcpExt" TCPFromZeroWindowAdv,
     /// SACK blocks received.
     "TcpExt" TCPSACKRecv,
+    /// SACKs that filled a hole below SACKed data never retransmitted: the network
+    /// reordered (Linux's tcp_check_sack_reordering).
+    "TcpExt" TCPSACKReorder,
     /// Segments received that carried only already-received data.
     "TcpExt" TCPDupData,
     /// Duplicate data received, whose ACK had gone (Linux's DelayedACKLost: the

@@ -112,6 +112,8 @@ impl Config {
             "tcp_slow_start_after_idle" => b(self.tcp_slow_start_after_idle),
             "tcp_early_retrans" => self.tcp_early_retrans.to_string(),
             "tcp_dsack" => b(self.tcp_dsack),
+            "tcp_reordering" => self.tcp_reordering.to_string(),
+            "tcp_max_reordering" => self.tcp_max_reordering.to_string(),
             "tcp_pingpong_thresh" => self.tcp_pingpong_thresh.to_string(),
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),
             "ip_default_ttl" => self.ip_default_ttl.to_string(),

@@ -16,11 +16,18 @@ const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        self.on_segment_syn_fin(ctx, seg, false);
+    }
+
+    /// Processes one segment addressed to this connection; `syn_fin` when it is a SYN
+    /// that also carries FIN (see `TcpRepr::parse_syn_fin`), which only SYN-SENT uses:
+    /// a Fast Open SYN-ACK may end the server's answer.
+    pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         self.segs_in += 1;
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
         let held = if syn_sent {
-            self.on_segment_syn_sent(ctx, seg)
+            self.on_segment_syn_sent(ctx, seg, syn_fin)
         } else {
             self.on_segment_synchronized(ctx, seg);
             false
@@ -35,7 +42,7 @@ impl Connection {
 
     /// RFC 9293 section 3.10.7.3, SYN-SENT. Returns whether the ACK of a SYN-ACK is
     /// held back (scheduled on the delayed-ACK timer).
-    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) -> bool {
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) -> bool {
         // First, check the ACK bit.
         if let Some(ack) = seg.ack {
             if ack.before_eq(self.iss) || ack.after(self.snd_max) {
@@ -121,7 +128,7 @@ impl Connection {
                 // interactive mode). Without Fast Open the FIN is left for the peer to
                 // send again, as Linux leaves it.
                 let fastopen = (self.tfo.syn_fastopen || self.tfo.syn_data > 0) && !syn_data_lost;
-                if self.rx_syn_fin && fastopen {
+                if syn_fin && fastopen {
                     let fin = seg.seq + 1 + seg.payload.len() as u32;
                     if fin == self.rcv_nxt {
                         self.fin_pending = Some(fin);

@@ -387,9 +387,6 @@ pub(crate) struct Connection {
     /// The length of the datagram being processed (IP header included), which sizes
     /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
     pub rx_len: u32,
-    /// The segment being processed is a SYN that also carries FIN (see
-    /// `TcpRepr::parse_syn_fin`): a Fast Open SYN-ACK may end the server's answer.
-    pub rx_syn_fin: bool,
     /// The ECN field of the datagram being processed (RFC 3168 5).
     pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
@@ -522,13 +519,12 @@ impl Connection {
             xmit_probe: false,
             tlp_high_seq: None,
             loss_probe: None,
-            rec: recovery::Recovery::new(iss),
+            rec: recovery::Recovery::new(iss, config.tcp_reordering.min(300) as u16),
             chunks: chunks::Chunks::default(),
             more_pending: false,
             push_once: false,
             rx_gso: 0,
             rx_len: 0,
-            rx_syn_fin: false,
             rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,

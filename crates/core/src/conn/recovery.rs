@@ -16,10 +16,6 @@ use crate::time::Instant;
 use super::sack::Scoreboard;
 use super::{Connection, Ctx};
 
-/// Segments SACKed (or duplicate ACKs) above a hole that make it lost (RFC 5681
-/// DupThresh; Linux's tcp_reordering default).
-const DUPTHRESH: u32 = 3;
-
 /// Linux's congestion-avoidance states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CaState {
@@ -61,11 +57,20 @@ pub(crate) struct Recovery {
     /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
     /// is delivered.
     pub rexmits: VecDeque<(SeqNum, SeqNum, Instant)>,
+    /// The reordering the network has shown, in packets (Linux's tp->reordering):
+    /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
+    /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
+    /// lost (RFC 5681's DupThresh).
+    pub reordering: u16,
+    /// Times reordering was seen (Linux's reord_seen, `tcpi_reord_seen`), saturating
+    /// at 255 to keep the record compact; once seen, RACK keeps its reordering window
+    /// even when many segments are SACKed.
+    pub reord_seen: u8,
 }
 
 impl Recovery {
-    /// Open, nothing SACKed.
-    pub fn new(iss: SeqNum) -> Recovery {
+    /// Open, nothing SACKed, assuming `reordering` (`tcp_reordering`).
+    pub fn new(iss: SeqNum, reordering: u16) -> Recovery {
         Recovery {
             state: CaState::Open,
             sacked: Scoreboard::default(),
@@ -77,6 +82,8 @@ impl Recovery {
             prior_cwnd: 0,
             cwr_high: iss,
             rexmits: VecDeque::new(),
+            reordering,
+            reord_seen: 0,
         }
     }
 }
@@ -160,7 +167,87 @@ impl Connection {
                 aligned.push(b);
             }
         }
+        let reord = self.newly_sacked_hole(una, &aligned);
         self.rec.sacked.add_blocks(una, self.snd_max, &aligned);
+        if let Some(low) = reord {
+            // Not in the Loss state a Fast Open SYN's lost data began, which has no undo
+            // point (Linux checks only outside Loss or with an undo_marker).
+            let fastopen_loss = self.in_loss()
+                && self.tfo.syn_data > 0
+                && !self.tfo.syn_data_acked
+                && self.recover == self.iss + 1 + self.tfo.syn_data;
+            if !fastopen_loss {
+                self.check_sack_reordering(ctx, low);
+            }
+        }
+    }
+
+    /// The lowest sequence number these SACK blocks newly cover that lies below data
+    /// already SACKed and was never retransmitted (Linux's state->reord from
+    /// tcp_sacktag_one): a segment delivered after later ones, so reordered. Blocks
+    /// are taken in sequence order, each raising the SACKed high mark for the next.
+    fn newly_sacked_hole(&self, una: SeqNum, blocks: &[synack_wire::SackBlock]) -> Option<SeqNum> {
+        // At most four blocks fit an ACK: sort them in place, without allocating.
+        let mut sorted = [(SeqNum(0), SeqNum(0)); 4];
+        let mut n = 0;
+        for b in blocks {
+            if n == sorted.len() || !b.left.after_eq(una) || !b.right.before_eq(self.snd_max) {
+                continue;
+            }
+            let mut i = n;
+            while i > 0 && b.left.before(sorted[i - 1].0) {
+                sorted[i] = sorted[i - 1];
+                i -= 1;
+            }
+            sorted[i] = (b.left, b.right);
+            n += 1;
+        }
+        let mut high = self.rec.sacked.highest();
+        let mut low: Option<SeqNum> = None;
+        for &(s, e) in &sorted[..n] {
+            if let Some(h) = high {
+                if s.before(h) && self.rec.sacked.unsacked_between(s, e.min(h)) > 0 {
+                    // The first byte of the block that was not SACKed before.
+                    let mut first = s;
+                    for &(rs, re) in self.rec.sacked.ranges() {
+                        if first.after_eq(rs) && first.before(re) {
+                            first = re;
+                        }
+                    }
+                    let retransmitted = self
+                        .rec
+                        .rexmits
+                        .iter()
+                        .any(|&(rs, re, _)| rs.before(e) && first.before(re));
+                    if first.before(h) && !retransmitted {
+                        low = Some(low.map_or(first, |l| l.min(first)));
+                    }
+                }
+            }
+            high = Some(high.map_or(e, |h| h.max(e)));
+        }
+        low
+    }
+
+    /// Linux's tcp_check_sack_reordering: data SACKed at `low`, below the highest
+    /// SACKed data, was reordered by that distance; the reordering the connection
+    /// assumes grows to it (in packets, up to `tcp_max_reordering`), and the event
+    /// is counted (`TCPSACKReorder`, `tcpi_reord_seen`).
+    fn check_sack_reordering(&mut self, ctx: &mut Ctx, low: SeqNum) {
+        let Some(fack) = self.rec.sacked.highest() else {
+            return;
+        };
+        if !low.before(fack) {
+            return;
+        }
+        let mss = self.mss.max(1);
+        let metric = (fack - low) as u32;
+        if metric > u32::from(self.rec.reordering).saturating_mul(mss) {
+            let max = ctx.config.tcp_max_reordering.min(u32::from(u16::MAX));
+            self.rec.reordering = metric.div_ceil(mss).min(max) as u16;
+        }
+        self.rec.reord_seen = self.rec.reord_seen.saturating_add(1);
+        ctx.stats.TCPSACKReorder += 1;
     }
 
     /// Linux marks only whole segments as SACKed (tcp_match_skb_to_sack rounds a
@@ -274,7 +361,8 @@ impl Connection {
                 }
                 // RFC 6582 3.2 step 2: no new recovery for losses of the last one.
                 let fresh = self.neg.sack || self.snd_una.after_eq(self.recover);
-                if sacked_segs >= DUPTHRESH && fresh {
+                let reordering = u32::from(self.rec.reordering);
+                if sacked_segs >= reordering && self.rec.reord_seen == 0 && fresh {
                     self.enter_recovery(ctx, flight_before);
                     newly_lost = true;
                 } else if self.neg.sack && sacked_segs > 0 {

@@ -39,8 +39,7 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// Linux fields the engine has no data for are absent: `rcv_ssthresh`, `rcv_rtt`,
 /// `rcv_space` (no receive-buffer autotuning), the pacing and delivery rates (no
 /// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
-/// accounting), `bytes_sent` / `bytes_retrans`,
-/// `reord_seen`, `data_segs_in` / `data_segs_out`.
+/// accounting), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TcpInfo {
@@ -103,9 +102,12 @@ pub struct TcpInfo {
     pub snd_cwnd: u32,
     /// `tcpi_advmss`: the MSS we advertised.
     pub advmss: u32,
-    /// `tcpi_reordering`: the duplicate threshold (3, Linux's `tcp_reordering`; the
-    /// engine does not adapt it).
+    /// `tcpi_reordering`: the reordering the connection assumes, in packets
+    /// (`tcp_reordering` at first, raised by SACKs that show more, as Linux's
+    /// tp->reordering).
     pub reordering: u32,
+    /// `tcpi_reord_seen`: times a SACK showed reordering.
+    pub reord_seen: u32,
     /// `tcpi_total_retrans`: segments retransmitted over the connection's life.
     pub total_retrans: u32,
     /// `tcpi_bytes_acked`: bytes the peer acknowledged (RFC 4898 tcpEStatsAppHCThruOctetsAcked).
@@ -267,7 +269,8 @@ impl TcpInfo {
             },
             snd_cwnd: c.cc.cwnd() / mss,
             advmss: u32::from(c.adv_mss),
-            reordering: 3,
+            reordering: c.rec.reordering.into(),
+            reord_seen: c.rec.reord_seen.into(),
             total_retrans: u32::try_from(c.retrans_total).unwrap_or(u32::MAX),
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,

@@ -119,11 +119,9 @@ impl Stack {
             let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
                 conn.rx_gso = gso;
-                conn.rx_syn_fin = syn_fin;
                 conn.rx_ecn = ecn;
                 conn.rx_len = rx_len;
-                conn.on_segment(ctx, &seg);
-                conn.rx_syn_fin = false;
+                conn.on_segment_syn_fin(ctx, &seg, syn_fin);
                 conn.rx_gso = 0;
                 conn.rx_len = 0;
             });

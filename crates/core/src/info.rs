@@ -1,5 +1,6 @@
 //! Per-socket snapshots, as `ss -tanoi` shows them, and `getsockopt(TCP_INFO)`.
 
+mod proc_net;
 mod tcp;
 
 pub use tcp::{options as tcpi_options, TcpInfo, INFINITE_SSTHRESH};

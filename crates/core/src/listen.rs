@@ -222,6 +222,7 @@ impl RequestSock {
             } else {
                 None
             },
+            md5sig: false,
         };
         CtlSegment {
             local: self.local,

@@ -309,6 +309,9 @@ counters! {
     "TcpExt" TCPDSACKIgnoredDubious,
     /// Bare third ACKs dropped while TCP_DEFER_ACCEPT waits for data.
     "TcpExt" TCPDeferAcceptDrop,
+    /// Segments dropped for carrying an MD5 signature (RFC 2385) that no key expects;
+    /// synack holds no MD5 keys.
+    "TcpExt" TCPMD5Unexpected,
     /// Keepalive probes sent.
     "TcpExt" TCPKeepAlive,
     /// Segments arriving out of window that were answered by an ACK.

@@ -188,7 +188,9 @@ pub enum OptSpec {
         /// The cookie bytes.
         cookie: Vec<u8>,
     },
-    /// `md5`, `ECN`, `exp`, ...: the kind's name and its raw words.
+    /// `md5 HEX`: an MD5 signature option (RFC 2385 3.0) with this 16-byte digest.
+    Md5(Vec<u8>),
+    /// `ECN`, `exp`, ...: the kind's name and its raw words.
     Other(String),
 }
 

@@ -129,12 +129,13 @@ fn opt_text(o: &Result<TcpOption<'_>, synack_wire::Error>, map: &SeqMap) -> Stri
         Ok(TcpOption::Unknown { kind: 254, data }) if data.starts_with(&[0xf9, 0x89]) => {
             fo_text("FOEXP", &data[2..])
         }
+        Ok(TcpOption::Unknown { kind: 19, data }) => fo_text("md5", data),
         Ok(TcpOption::Unknown { kind, data }) => format!("unknown-{kind}({} bytes)", data.len()),
         Err(_) => "[bad option]".into(),
     }
 }
 
-/// A Fast Open option as a script writes it: `FO`, `FOEXP 0011...`.
+/// An option of bytes as a script writes it: `FO`, `FOEXP 0011...`, `md5 0001...`.
 fn fo_text(name: &str, cookie: &[u8]) -> String {
     let mut s = name.to_string();
     if !cookie.is_empty() {
@@ -162,6 +163,7 @@ fn spec_opt_text(o: &OptSpec) -> String {
         }
         OptSpec::Ts(v, e) => format!("TS val {v} ecr {e}"),
         OptSpec::FastOpen { exp, cookie } => fo_text(if *exp { "FOEXP" } else { "FO" }, cookie),
+        OptSpec::Md5(digest) => fo_text("md5", digest),
         OptSpec::Other(t) => t.clone(),
     }
 }

@@ -68,6 +68,20 @@ impl LineParser<'_> {
         u16::try_from(v).or_else(|_| self.err(format!("{what} {v} does not fit in 16 bits")))
     }
 
+    /// The hex words of an option (a cookie, a digest), which the lexer may have cut into
+    /// a number and a word (`00ab...`): the tokens up to `,` or `>`, glued.
+    fn glued_hex(&mut self) -> String {
+        let mut hex = String::new();
+        while self
+            .peek()
+            .is_some_and(|t| *t != Tok::Punct(',') && *t != Tok::Punct('>'))
+        {
+            hex.push_str(&self.toks[self.i].text());
+            self.i += 1;
+        }
+        hex
+    }
+
     fn punct(&mut self, c: char, what: &str) -> R<()> {
         if self.peek() == Some(&Tok::Punct(c)) {
             self.i += 1;
@@ -321,28 +335,21 @@ impl LineParser<'_> {
                     )
                 }
                 "sackOK" => OptSpec::SackOk,
-                "FO" | "FOEXP" => {
-                    // The cookie in hex, which the lexer may have cut into a number
-                    // and a word (`00ab...`): glue the tokens up to `,` or `>`.
-                    let mut hex = String::new();
-                    while self
-                        .peek()
-                        .is_some_and(|t| *t != Tok::Punct(',') && *t != Tok::Punct('>'))
-                    {
-                        hex.push_str(&self.toks[self.i].text());
-                        self.i += 1;
+                "md5" => {
+                    let hex = self.glued_hex();
+                    match hex_bytes(&hex) {
+                        Some(digest) if digest.len() == 16 => OptSpec::Md5(digest),
+                        _ => {
+                            return self.err(format!(
+                                "expected a 16-byte MD5 digest in hex (32 digits) after `md5`, \
+                                 found `{hex}`"
+                            ))
+                        }
                     }
-                    let bytes: Option<Vec<u8>> = hex
-                        .len()
-                        .is_multiple_of(2)
-                        .then(|| {
-                            (0..hex.len())
-                                .step_by(2)
-                                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                                .collect()
-                        })
-                        .flatten();
-                    match bytes {
+                }
+                "FO" | "FOEXP" => {
+                    let hex = self.glued_hex();
+                    match hex_bytes(&hex) {
                         Some(cookie) if cookie.len() <= 36 => OptSpec::FastOpen {
                             exp: name == "FOEXP",
                             cookie,
@@ -422,6 +429,17 @@ impl LineParser<'_> {
             }
         }
     }
+}
+
+/// Hex digits to bytes; None for an odd count or a non-hex digit.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Flag letters to the flags byte and the AE bit; the offending character on error.

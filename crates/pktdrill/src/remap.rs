@@ -128,6 +128,10 @@ fn encode_options(opts: &[OptSpec], map: &SeqMap) -> Result<Vec<u8>, String> {
                 }
                 out.extend_from_slice(cookie);
             }
+            OptSpec::Md5(digest) => {
+                out.extend_from_slice(&[19, 18]);
+                out.extend_from_slice(digest);
+            }
             OptSpec::Other(t) => return Err(format!("cannot send option `{t}`")),
         }
     }

@@ -325,7 +325,10 @@ fn apply(config: &mut Config, a: &ShellAction) {
         }
         // Counters start at zero: nstat in an init command has nothing to check.
         // A fresh stack has no cached metrics yet.
-        ShellAction::Noop | ShellAction::Nstat { .. } | ShellAction::FlushMetrics => {}
+        ShellAction::Noop
+        | ShellAction::Nstat { .. }
+        | ShellAction::FlushMetrics
+        | ShellAction::ProcGrep { .. } => {}
     }
 }
 
@@ -442,6 +445,8 @@ impl Runner<'_> {
                             self.file_action(a);
                         } else if let ShellAction::FlushMetrics = a {
                             self.stack.flush_fastopen_cache();
+                        } else if let ShellAction::ProcGrep { files, patterns } = a {
+                            self.proc_grep(files, patterns)?;
                         } else {
                             apply(self.stack.config_mut(), a);
                         }
@@ -894,6 +899,36 @@ impl Runner<'_> {
     /// `nstat`: the named counter's change since the last saved baseline is checked (a
     /// line is printed only for a non-zero change; `grep -q " N "` wants it to be N),
     /// then the baseline is saved unless `-s`.
+    /// A `grep` over `/proc/net/tcp{,6}`: fails the script, as the command's exit status
+    /// would, when no line has every pattern.
+    fn proc_grep(&mut self, files: &[bool], patterns: &[String]) -> Res<()> {
+        let mut lines = Vec::new();
+        for &v6 in files {
+            let name = if v6 {
+                "/proc/net/tcp6"
+            } else {
+                "/proc/net/tcp"
+            };
+            for l in self.stack.proc_net_tcp(v6).lines() {
+                lines.push(if files.len() > 1 {
+                    format!("{name}:{l}")
+                } else {
+                    l.to_string()
+                });
+            }
+        }
+        if lines
+            .iter()
+            .any(|l| patterns.iter().all(|p| l.contains(p.as_str())))
+        {
+            return Ok(());
+        }
+        Err(self.fail(
+            format!("grep {patterns:?} found no line in {}", lines.join("\n")),
+            None,
+        ))
+    }
+
     fn nstat(&mut self, check: Option<&(String, Option<u64>)>, update: bool) -> Res<()> {
         let now: HashMap<String, u64> = self
             .stack

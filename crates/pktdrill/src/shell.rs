@@ -35,6 +35,15 @@ pub(crate) enum ShellAction {
         /// Without `-s`, nstat saves the counters as the new baseline.
         update: bool,
     },
+    /// `grep PAT /proc/net/tcp [/proc/net/tcp6] [| grep PAT ...]`: succeeds when a line
+    /// of the stack's socket table (grep's `FILE:` prefix included when it names more
+    /// than one file) contains every pattern, as fixed strings.
+    ProcGrep {
+        /// The files, in order: false for `/proc/net/tcp`, true for `/proc/net/tcp6`.
+        files: Vec<bool>,
+        /// Each stage's pattern.
+        patterns: Vec<String>,
+    },
 }
 
 /// The sysctls of packetdrill's `defaults.sh` (PACKETDRILL.md §3.8), short names.
@@ -352,6 +361,41 @@ fn nstat(stages: &[Vec<String>]) -> Result<ShellAction, String> {
 
 /// The file a command names, if it is a shell file that exists (beside the script when
 /// relative).
+/// `grep [-q] PAT FILE... [| grep [-q] PAT]...` over `/proc/net/tcp{,6}`, redirections
+/// already gone. Patterns are taken as fixed strings, so one with a regular-expression
+/// character is refused.
+fn proc_grep(stages: &[Vec<String>]) -> Result<ShellAction, String> {
+    let bad = |why: &str| format!("grep pipeline `{stages:?}`: {why}");
+    let mut files = Vec::new();
+    let mut patterns = Vec::new();
+    for (i, st) in stages.iter().enumerate() {
+        let args: Vec<&String> = st.iter().skip(1).filter(|a| *a != "-q").collect();
+        if st.first().map(String::as_str) != Some("grep") || args.is_empty() {
+            return Err(bad("only `grep PATTERN` stages are supported"));
+        }
+        if args[0].starts_with('-') {
+            return Err(bad(&format!("grep option `{}` is not supported", args[0])));
+        }
+        if args[0].contains(['.', '*', '[', ']', '^', '$', '\\']) {
+            return Err(bad("only fixed-string patterns are supported"));
+        }
+        patterns.push(args[0].clone());
+        for f in &args[1..] {
+            match (i, f.as_str()) {
+                (0, "/proc/net/tcp") => files.push(false),
+                (0, "/proc/net/tcp6") => files.push(true),
+                _ => return Err(bad(&format!("file `{f}` is not supported"))),
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(bad(
+            "the first grep must name /proc/net/tcp or /proc/net/tcp6",
+        ));
+    }
+    Ok(ShellAction::ProcGrep { files, patterns })
+}
+
 fn command_file(first: &str, env: Env) -> Option<PathBuf> {
     if !first.ends_with(".sh") {
         return None;
@@ -416,6 +460,10 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
             let base = first.rsplit('/').next().unwrap_or(first);
             if base == "nstat" {
                 out.push(nstat(&stages)?);
+                continue;
+            }
+            if base == "grep" && w.iter().any(|a| a.starts_with("/proc/")) {
+                out.push(proc_grep(&stages)?);
                 continue;
             }
             if stages.len() > 1 {
@@ -586,6 +634,26 @@ mod tests {
         assert!(arith("1/0").is_err());
         let e = interpret("sysctl -q net.ipv4.tcp_sack=1 > /tmp/x", &c, None).unwrap_err();
         assert!(e.contains("redirection"), "{e}");
+    }
+
+    #[test]
+    fn proc_net_tcp_greps() {
+        let c = Config::default();
+        let a = interpret(
+            "grep \" 0A \" /proc/net/tcp /proc/net/tcp6 | grep \":1F90\"",
+            &c,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            vec![ShellAction::ProcGrep {
+                files: vec![false, true],
+                patterns: vec![" 0A ".into(), ":1F90".into()],
+            }]
+        );
+        assert!(interpret("grep 'a.*b' /proc/net/tcp", &c, None).is_err());
+        assert!(interpret("grep x /proc/net/udp", &c, None).is_err());
     }
 
     #[test]

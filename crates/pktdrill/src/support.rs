@@ -202,11 +202,15 @@ fn packet(p: &Packet) -> Result<(), String> {
     }
     if let OptionsSpec::List(l) = &spec.options {
         for o in l {
+            if matches!(o, OptSpec::Md5(_)) && p.direction == Direction::Outbound {
+                // Inbound signatures are sent as written (synack drops them, holding no
+                // keys, as Linux does); signing what synack sends needs TCP_MD5SIG keys.
+                return Err("needs MD5 signatures (TCP_MD5SIG keys to sign with)".into());
+            }
             if let OptSpec::Other(text) = o {
                 let kind = text.split_whitespace().next().unwrap_or("");
                 return Err(match kind {
                     "FO" | "FOEXP" => format!("needs Fast Open (option `{kind}`)"),
-                    "md5" => "needs MD5 signatures".into(),
                     "ECN" | "AccECN" => "needs ECN (AccECN option)".into(),
                     _ => format!("needs TCP option `{text}`"),
                 });

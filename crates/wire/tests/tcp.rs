@@ -45,6 +45,7 @@ fn syn_options() -> TcpOptions {
         timestamp: Some(Timestamp { tsval: 1, tsecr: 0 }),
         sack_blocks: [None; 4],
         fast_open: None,
+        md5sig: false,
     }
 }
 
@@ -662,4 +663,17 @@ fn fast_open_options_in_linux_layout() {
         .fast_open
         .is_none());
     assert!(FastOpenCookie::new(false, &[0; 18]).is_none());
+}
+
+#[test]
+fn md5_signature_option_is_noticed_only_at_its_length() {
+    // RFC 2385 3.0: kind 19, length 18, a 16-byte digest; Linux's
+    // tcp_parse_md5sig_option ignores any other length.
+    let mut signed = vec![1, 1, 19, 18];
+    signed.extend_from_slice(&[0xab; 16]);
+    assert!(TcpOptions::parse(&signed).md5sig);
+    let mut short = vec![19, 10];
+    short.extend_from_slice(&[0xab; 8]);
+    assert!(!TcpOptions::parse(&short).md5sig);
+    assert!(!TcpOptions::parse(&[1, 1, 1, 1]).md5sig);
 }

@@ -114,6 +114,9 @@ impl Stack {
             remote: SocketAddr::new(ip.src, seg.src_port),
         };
         if let Some(&h) = self.conns.get(&tuple) {
+            if self.md5_unexpected(&seg) {
+                return;
+            }
             let gso = u32::from(self.rx_gso);
             let ecn = self.rx_ecn;
             let rx_len = datagram.len() as u32;
@@ -168,15 +171,31 @@ impl Stack {
             }
         }
         if self.requests.contains_key(&tuple) {
-            self.on_request_segment(&tuple, &seg);
+            if !self.md5_unexpected(&seg) {
+                self.on_request_segment(&tuple, &seg);
+            }
             return;
         }
         if let Some(l) = self.find_listener(&tuple.local) {
-            self.on_listen_segment(l, &tuple, &seg, reopen_isn);
+            if !self.md5_unexpected(&seg) {
+                self.on_listen_segment(l, &tuple, &seg, reopen_isn);
+            }
             return;
         }
         // CLOSED (RFC 9293 3.10.7.1).
         self.ctl.reset_for(tuple.local, tuple.remote, &seg);
+    }
+
+    /// Whether `seg` must be dropped for its MD5 signature (RFC 2385 3.0's option),
+    /// counted if so. synack holds no MD5 keys (TCP_MD5SIG), so a signed segment to a
+    /// socket is one no key expects: Linux drops it without a reply
+    /// (tcp_inbound_md5_hash, TCPMD5Unexpected) for connections, requests and
+    /// listeners; TIME-WAIT entries and closed ports do not look.
+    fn md5_unexpected(&mut self, seg: &TcpRepr) -> bool {
+        if seg.options.md5sig {
+            self.stats.TCPMD5Unexpected += 1;
+        }
+        seg.options.md5sig
     }
 
     /// Counts a datagram whose IP layer is in error as Linux does, checking in Linux's

@@ -21,6 +21,8 @@ pub mod kind {
     pub const SACK: u8 = 5;
     /// Timestamps (RFC 7323 3.2).
     pub const TIMESTAMP: u8 = 8;
+    /// TCP MD5 Signature (RFC 2385 3.0).
+    pub const MD5SIG: u8 = 19;
     /// TCP Fast Open cookie (RFC 7413 4.1.1).
     pub const FAST_OPEN: u8 = 34;
     /// Experimental option (RFC 6994); with [`FAST_OPEN_MAGIC`] it is the Fast Open
@@ -434,6 +436,10 @@ pub struct TcpOptions {
     /// The Fast Open cookie option (RFC 7413 4.1.1), kind 34 or the experimental form;
     /// only meaningful on SYNs, and only written on them.
     pub fast_open: Option<FastOpenCookie>,
+    /// An MD5 signature option (RFC 2385 3.0: kind 19, length 18) was present. Only its
+    /// presence is kept (synack holds no MD5 keys; the engine drops signed segments as
+    /// Linux does when no key expects them); never written.
+    pub md5sig: bool,
 }
 
 impl TcpOptions {
@@ -474,6 +480,10 @@ impl TcpOptions {
                         out.fast_open = Some(c);
                     }
                 }
+                Ok(TcpOption::Unknown {
+                    kind: kind::MD5SIG,
+                    data,
+                }) if data.len() == 16 => out.md5sig = true,
                 Ok(TcpOption::Nop | TcpOption::Unknown { .. }) => {}
             }
         }

@@ -119,6 +119,9 @@ pub struct Config {
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
+    /// `tcp_min_tso_segs`: the fewest segments a transmission unit (Linux's TSO/GSO
+    /// packet) is cut to when the pacing rate would allow fewer (tcp_tso_autosize).
+    pub tcp_min_tso_segs: u8,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
     pub tcp_pingpong_thresh: u8,
@@ -211,6 +214,7 @@ impl Default for Config {
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
+            tcp_min_tso_segs: 2,
             mtu: 1500,
             ip_default_ttl: 64,
             icmp_echo_ignore_all: false,
@@ -310,6 +314,7 @@ impl Config {
         "tcp_dsack",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
+        "tcp_min_tso_segs",
         "ip_default_ttl",
         "icmp_echo_ignore_all",
         "icmp_ratelimit",
@@ -448,6 +453,10 @@ impl Config {
             "tcp_notsent_lowat" => {
                 self.tcp_notsent_lowat = small(u32::MAX as u64, "bytes below 2^32")? as u32
             }
+            "tcp_min_tso_segs" => match num("1..=255")? {
+                n @ 1..=255 => self.tcp_min_tso_segs = n as u8,
+                _ => return Err(bad("1..=255")),
+            },
             "tcp_pingpong_thresh" => match num("1..=255")? {
                 n @ 1..=255 => self.tcp_pingpong_thresh = n as u8,
                 _ => return Err(bad("1..=255")),

@@ -108,6 +108,7 @@ impl Config {
             "tcp_dsack" => b(self.tcp_dsack),
             "tcp_pingpong_thresh" => self.tcp_pingpong_thresh.to_string(),
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),
+            "tcp_min_tso_segs" => self.tcp_min_tso_segs.to_string(),
             "ip_default_ttl" => self.ip_default_ttl.to_string(),
             "icmp_echo_ignore_all" => b(self.icmp_echo_ignore_all),
             "icmp_ratelimit" => self.icmp_ratelimit.as_millis().to_string(),

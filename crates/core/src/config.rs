@@ -79,13 +79,29 @@ pub struct Config {
     pub tcp_window_scaling: bool,
     /// `tcp_rmem`: min, default and max receive buffer, bytes.
     pub tcp_rmem: [usize; 3],
+    /// `tcp_moderate_rcvbuf`: receive-buffer autotuning (Linux's dynamic right-sizing:
+    /// a buffer the user did not fix grows with what the application reads per round
+    /// trip, up to `tcp_rmem[2]`).
+    pub tcp_moderate_rcvbuf: bool,
+    /// `tcp_app_win`: keep `window / 2^tcp_app_win` of the buffer out of the window for
+    /// the application (31, Linux's default, keeps one segment; 0 keeps nothing).
+    pub tcp_app_win: u8,
+    /// `tcp_adv_win_scale`: obsolete since Linux 6.6, which measures the payload share
+    /// of the buffer per socket (`scaling_ratio`); accepted (-31..=31) and, as in Linux,
+    /// without effect.
+    pub tcp_adv_win_scale: i8,
+    /// `tcp_shrink_window`: with window scaling on, the offered window may shrink when
+    /// memory runs short (the right edge moves left, which RFC 7323 section 2.4 allows);
+    /// off (Linux's default), it never does (RFC 9293 section 3.8.6).
+    pub tcp_shrink_window: bool,
     /// `tcp_wmem`: min, default and max send buffer, bytes.
     pub tcp_wmem: [usize; 3],
     /// `net.core.rmem_max`: the largest SO_RCVBUF a program may ask for (before Linux
-    /// doubles it); also counts when choosing the window scale.
+    /// doubles it); also counts when choosing the window scale. 4 MiB, Linux's default
+    /// since upstream commit a6d4f25888b8 (212992 before).
     pub rmem_max: usize,
     /// `net.core.wmem_max`: the largest SO_SNDBUF a program may ask for (before Linux
-    /// doubles it).
+    /// doubles it). 4 MiB, as `rmem_max`.
     pub wmem_max: usize,
     /// Initial congestion window in segments (RFC 6928; Linux TCP_INIT_CWND).
     pub initial_cwnd: u32,
@@ -116,6 +132,12 @@ pub struct Config {
     pub tcp_early_retrans: u8,
     /// `tcp_dsack`: send D-SACKs (RFC 2883) for duplicate data received.
     pub tcp_dsack: bool,
+    /// `tcp_reordering`: the reordering a connection starts by assuming, in packets
+    /// (RFC 5681's DupThresh; Linux's tp->reordering starts here and grows when a SACK
+    /// shows the network reordered more).
+    pub tcp_reordering: u32,
+    /// `tcp_max_reordering`: the most reordering a connection comes to assume.
+    pub tcp_max_reordering: u32,
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
@@ -147,6 +169,13 @@ pub struct Config {
     /// retransmissions suggest an ICMP black hole (RFC 4821 black-hole detection, after
     /// `tcp_retries1` timeouts); 2 starts every connection at `tcp_base_mss`.
     pub tcp_mtu_probing: u8,
+    /// `tcp_ecn`: Explicit Congestion Notification (RFC 3168). 0: off; 1: asked for on
+    /// connections we open and accepted on those we are asked on; 2 (Linux's default):
+    /// accepted only. AccECN (3 and up) is not supported.
+    pub tcp_ecn: u8,
+    /// `tcp_ecn_fallback`: a retransmitted SYN stops asking for ECN (1, Linux's
+    /// default), in case a middlebox drops ECN-setup SYNs.
+    pub tcp_ecn_fallback: bool,
     /// `tcp_base_mss`: the MSS black-hole detection starts from (1024).
     pub tcp_base_mss: u32,
     /// `tcp_mtu_probe_floor`: the MSS black-hole detection never goes below (48).
@@ -196,9 +225,13 @@ impl Default for Config {
             tcp_sack: true,
             tcp_window_scaling: true,
             tcp_rmem: [4096, 131_072, 6_291_456],
+            tcp_moderate_rcvbuf: true,
+            tcp_app_win: 31,
+            tcp_adv_win_scale: 1,
+            tcp_shrink_window: false,
             tcp_wmem: [4096, 16_384, 4_194_304],
-            rmem_max: 212_992,
-            wmem_max: 212_992,
+            rmem_max: 4_194_304,
+            wmem_max: 4_194_304,
             initial_cwnd: 10,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
@@ -211,6 +244,8 @@ impl Default for Config {
             tcp_rfc1337: false,
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
+            tcp_reordering: 3,
+            tcp_max_reordering: 300,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
@@ -222,6 +257,8 @@ impl Default for Config {
             icmp_ratemask: 6168,
             ip_no_pmtu_disc: 0,
             tcp_mtu_probing: 0,
+            tcp_ecn: 2,
+            tcp_ecn_fallback: true,
             tcp_base_mss: 1024,
             tcp_mtu_probe_floor: 48,
             seed: None,
@@ -302,6 +339,10 @@ impl Config {
         "tcp_sack",
         "tcp_window_scaling",
         "tcp_rmem",
+        "tcp_moderate_rcvbuf",
+        "tcp_app_win",
+        "tcp_adv_win_scale",
+        "tcp_shrink_window",
         "tcp_wmem",
         "rmem_max",
         "wmem_max",
@@ -312,6 +353,8 @@ impl Config {
         "tcp_slow_start_after_idle",
         "tcp_early_retrans",
         "tcp_dsack",
+        "tcp_reordering",
+        "tcp_max_reordering",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
         "tcp_min_tso_segs",
@@ -321,6 +364,8 @@ impl Config {
         "icmp_ratemask",
         "ip_no_pmtu_disc",
         "tcp_mtu_probing",
+        "tcp_ecn",
+        "tcp_ecn_fallback",
         "tcp_base_mss",
         "tcp_mtu_probe_floor",
     ];
@@ -435,6 +480,13 @@ impl Config {
                     self.tcp_wmem = triple;
                 }
             }
+            "tcp_moderate_rcvbuf" => self.tcp_moderate_rcvbuf = flag()?,
+            "tcp_app_win" => self.tcp_app_win = small(31, "0..=31")? as u8,
+            "tcp_adv_win_scale" => match v.parse::<i8>() {
+                Ok(n @ -31..=31) => self.tcp_adv_win_scale = n,
+                _ => return Err(bad("-31..=31")),
+            },
+            "tcp_shrink_window" => self.tcp_shrink_window = flag()?,
             "rmem_max" => self.rmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "wmem_max" => self.wmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "tcp_congestion_control" => {
@@ -450,6 +502,14 @@ impl Config {
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "tcp_dsack" => self.tcp_dsack = flag()?,
+            "tcp_reordering" => match num("1..=300")? {
+                n @ 1..=300 => self.tcp_reordering = n as u32,
+                _ => return Err(bad("1..=300")),
+            },
+            "tcp_max_reordering" => match num("1..=65535")? {
+                n @ 1..=65535 => self.tcp_max_reordering = n as u32,
+                _ => return Err(bad("1..=65535")),
+            },
             "tcp_notsent_lowat" => {
                 self.tcp_notsent_lowat = small(u32::MAX as u64, "bytes below 2^32")? as u32
             }
@@ -470,6 +530,10 @@ impl Config {
             "icmp_ratemask" => self.icmp_ratemask = small(u32::MAX as u64, "a bit mask")? as u32,
             "ip_no_pmtu_disc" => self.ip_no_pmtu_disc = small(1, "0 or 1")? as u8,
             "tcp_mtu_probing" => self.tcp_mtu_probing = small(2, "0, 1 or 2")? as u8,
+            "tcp_ecn" => {
+                self.tcp_ecn = small(2, "0, 1 or 2 (AccECN, 3 and up, is not supported)")? as u8
+            }
+            "tcp_ecn_fallback" => self.tcp_ecn_fallback = flag()?,
             "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
             "tcp_mtu_probe_floor" => {
                 self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32

@@ -157,7 +157,12 @@ impl RequestSock {
                 0
             },
             rcv_wscale: if ws_ok {
-                conn::rcv_wscale_for(config, rcvbuf)
+                conn::rcvspace::initial_window(
+                    config,
+                    rcvbuf,
+                    u32::from(conn::mss_for_mtu(config.mtu, &remote)),
+                )
+                .2
             } else {
                 0
             },
@@ -171,6 +176,7 @@ impl RequestSock {
                 }),
                 _ => None,
             },
+            ecn: false,
         };
         RequestSock {
             listener,
@@ -223,9 +229,11 @@ impl RequestSock {
             seq: self.iss,
             ack: Some(self.irs + 1),
             control: Control::Syn,
-            window: conn::initial_window(config, self.rcvbuf, mss_for_window) as u16,
+            window: conn::rcvspace::initial_window(config, self.rcvbuf, mss_for_window).0 as u16,
             options,
             retransmit: self.retransmits > 0,
+            // RFC 3168 6.1.1: ECE alone answers an ECN-setup SYN we accept.
+            ece: self.neg.ecn,
         }
     }
 

@@ -19,6 +19,8 @@ pub(crate) struct CtlSegment {
     pub options: TcpOptions,
     /// Counted as a retransmission (SYN-ACK retransmits).
     pub retransmit: bool,
+    /// ECE set: a SYN-ACK agreeing to ECN (RFC 3168 6.1.1).
+    pub ece: bool,
 }
 
 impl CtlSegment {
@@ -31,7 +33,7 @@ impl CtlSegment {
             ack: self.ack,
             control: self.control,
             psh: false,
-            ece: false,
+            ece: self.ece,
             cwr: false,
             window: self.window,
             urgent: None,
@@ -78,6 +80,7 @@ impl CtlQueue {
             window: 0,
             options: TcpOptions::default(),
             retransmit: false,
+            ece: false,
         });
     }
 

@@ -71,6 +71,9 @@ counters! {
     /// IPv4 datagrams with a bad header checksum (also in Ip InHdrErrors, as Linux counts
     /// them).
     "IpExt" IpExtInCsumErrors as "InCsumErrors",
+    /// Segments newly delivered to the peer by ACKs that echoed congestion (ECE):
+    /// Linux's TCPDeliveredCE.
+    "TcpExt" TCPDeliveredCE,
     /// IPv4 datagrams shorter than their total length, dropped.
     "IpExt" IpExtInTruncatedPkts as "InTruncatedPkts",
     /// IPv6 datagrams shorter than their payload length or extension headers, dropped.
@@ -223,6 +226,9 @@ counters! {
     "TcpExt" PAWSEstab,
     /// SYNs dropped by the historical `tcp_tw_recycle` per-peer timestamp check.
     "TcpExt" PAWSPassive,
+    /// SYN-ACKs refused (with a RST) because their timestamp echo is not one of ours
+    /// (Linux's PAWSActive, tcp_rcv_synsent_state_process).
+    "TcpExt" PAWSActive,
     /// Connections that entered TIME_WAIT.
     "TcpExt" TW,
     /// TIME_WAIT entries that were killed by a RST (RFC 1337's hazard).
@@ -265,8 +271,24 @@ counters! {
     "TcpExt" TCPOFOQueue,
     /// Out-of-order segments dropped because the reassembly queue was full.
     "TcpExt" TCPOFODrop,
+    /// Segments dropped because they end beyond the window (Linux's tcp_sequence:
+    /// starting beyond it, or ending beyond it while the receive queue is not empty).
+    "TcpExt" BeyondWindow,
+    /// In-order segments dropped because the receive memory was used up.
+    "TcpExt" TCPRcvQDrop,
+    /// In-order segments dropped because the window offered was zero.
+    "TcpExt" TCPZeroWindowDrop,
+    /// Times the window computed was zero but the offered one could not shrink to it.
+    "TcpExt" TCPWantZeroWindowAdv,
+    /// Times a zero window was offered after a non-zero one.
+    "TcpExt" TCPToZeroWindowAdv,
+    /// Times a non-zero window was offered after a zero one.
+    "TcpExt" TCPFromZeroWindowAdv,
     /// SACK blocks received.
     "TcpExt" TCPSACKRecv,
+    /// SACKs that filled a hole below SACKed data never retransmitted: the network
+    /// reordered (Linux's tcp_check_sack_reordering).
+    "TcpExt" TCPSACKReorder,
     /// Segments received that carried only already-received data.
     "TcpExt" TCPDupData,
     /// Duplicate data received, whose ACK had gone (Linux's DelayedACKLost: the

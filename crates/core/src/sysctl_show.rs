@@ -93,6 +93,10 @@ impl Config {
                 "{}\t{}\t{}",
                 self.tcp_rmem[0], self.tcp_rmem[1], self.tcp_rmem[2]
             ),
+            "tcp_moderate_rcvbuf" => b(self.tcp_moderate_rcvbuf),
+            "tcp_app_win" => self.tcp_app_win.to_string(),
+            "tcp_adv_win_scale" => self.tcp_adv_win_scale.to_string(),
+            "tcp_shrink_window" => b(self.tcp_shrink_window),
             "tcp_wmem" => format!(
                 "{}\t{}\t{}",
                 self.tcp_wmem[0], self.tcp_wmem[1], self.tcp_wmem[2]
@@ -106,6 +110,8 @@ impl Config {
             "tcp_slow_start_after_idle" => b(self.tcp_slow_start_after_idle),
             "tcp_early_retrans" => self.tcp_early_retrans.to_string(),
             "tcp_dsack" => b(self.tcp_dsack),
+            "tcp_reordering" => self.tcp_reordering.to_string(),
+            "tcp_max_reordering" => self.tcp_max_reordering.to_string(),
             "tcp_pingpong_thresh" => self.tcp_pingpong_thresh.to_string(),
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),
             "tcp_min_tso_segs" => self.tcp_min_tso_segs.to_string(),
@@ -115,6 +121,8 @@ impl Config {
             "icmp_ratemask" => self.icmp_ratemask.to_string(),
             "ip_no_pmtu_disc" => self.ip_no_pmtu_disc.to_string(),
             "tcp_mtu_probing" => self.tcp_mtu_probing.to_string(),
+            "tcp_ecn" => self.tcp_ecn.to_string(),
+            "tcp_ecn_fallback" => b(self.tcp_ecn_fallback),
             "tcp_base_mss" => self.tcp_base_mss.to_string(),
             "tcp_mtu_probe_floor" => self.tcp_mtu_probe_floor.to_string(),
             _ => return Err(ConfigError::UnknownKnob(s)),

@@ -186,16 +186,17 @@ fn syn_ack_window_caps_after_rounding() {
     assert_eq!(out[0].options.window_scale, Some(8));
 }
 
-/// The limits: at most `rmem_max` / `wmem_max` (212992) before doubling, at least
-/// SOCK_MIN_RCVBUF (2304) and SOCK_MIN_SNDBUF (4608) after.
+/// The limits: at most `rmem_max` / `wmem_max` (4 MiB, Linux's default since upstream
+/// commit a6d4f25888b8; 212992 before) before doubling, at least SOCK_MIN_RCVBUF (2304)
+/// and SOCK_MIN_SNDBUF (4608) after.
 #[test]
 fn buffer_sizes_are_bounded_as_linux_bounds_them() {
     let mut h = Harness::new();
     let s = h.stack.socket();
     for (set, got) in [
-        (SockOpt::RecvBuffer(1 << 30), SockOpt::RecvBuffer(425_984)),
+        (SockOpt::RecvBuffer(1 << 30), SockOpt::RecvBuffer(8 << 20)),
         (SockOpt::RecvBuffer(100), SockOpt::RecvBuffer(2304)),
-        (SockOpt::SendBuffer(1 << 30), SockOpt::SendBuffer(425_984)),
+        (SockOpt::SendBuffer(1 << 30), SockOpt::SendBuffer(8 << 20)),
         (SockOpt::SendBuffer(100), SockOpt::SendBuffer(4608)),
     ] {
         h.stack.set_option(s, set).unwrap();

@@ -1436,12 +1436,37 @@ fn syn_sent_syn_options() {
 }
 
 /// RFC 7323 3.2: when the SYN-ACK carries timestamps, the handshake's ACK carries TSopt
-/// echoing the SYN-ACK's TSval; without them, no segment carries timestamps.
+/// echoing the SYN-ACK's TSval; without them, no segment carries timestamps. A SYN-ACK
+/// whose TSecr is not a TSval we sent is reset and the SYN-SENT connection waits on
+/// (Linux's tcp_rcv_synsent_state_process, PAWSActive).
 #[test]
 fn syn_sent_timestamps_negotiated_only_if_echoed() {
     let mut h = Harness::new();
-    let c = h.syn_sent();
-    h.send(&c, pkt("S.", c.p(0), c.l(1)).ts(777, 1));
+    let handle = h.stack.socket();
+    h.stack
+        .connect(handle, std::net::SocketAddr::new(PEER_IP.into(), PEER_PORT))
+        .unwrap();
+    let out = h.output();
+    let syn_tsval = out[0]
+        .options
+        .timestamp
+        .expect("the SYN offers timestamps")
+        .tsval;
+    let c = Conn {
+        handle,
+        local_port: out[0].src_port,
+        peer_port: PEER_PORT,
+        iss: out[0].seq,
+        irs: SeqNum(PEER_ISS),
+    };
+    h.send(
+        &c,
+        pkt("S.", c.p(0), c.l(1)).ts(777, syn_tsval.wrapping_sub(1)),
+    );
+    assert_eq!(briefs(&h.output()), vec![seg("R", c.l(1), SeqNum(0), 0)]);
+    assert_eq!(h.state(handle), State::SynSent);
+    assert_eq!(h.stack.stats().PAWSActive, 1);
+    h.send(&c, pkt("S.", c.p(0), c.l(1)).ts(777, syn_tsval));
     let out = h.output();
     assert_eq!(briefs(&out), vec![seg(".", c.l(1), c.p(1), 0)]);
     assert_eq!(out[0].options.timestamp.map(|t| t.tsecr), Some(777));

@@ -89,8 +89,44 @@ pub struct Packet {
 pub enum PacketBody {
     /// A TCP segment.
     Tcp(TcpSpec),
-    /// `udp`, `icmp`, encapsulations: kept as text (the runner reports them unsupported).
+    /// An ICMP or ICMPv6 message (`icmp unreachable frag_needed mtu 1200 [1:1461(1460)]`).
+    Icmp(IcmpSpec),
+    /// `udp`, encapsulations: kept as text (the runner reports them unsupported).
     Other(String),
+}
+
+/// An ICMP line as the script writes it: `icmp TYPE [CODE] [mtu N] [id N] [ECHOED]`
+/// (packetdrill's grammar). The names are resolved when the script runs, against the
+/// ICMP or ICMPv6 tables of the IP version the script runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpSpec {
+    /// The type's name (`unreachable`, `packet_too_big`, ...) or `type_N`.
+    pub type_name: String,
+    /// The code's name (`frag_needed`, `host_unreachable`, ...) or `code_N`; absent is 0.
+    pub code_name: Option<String>,
+    /// `mtu N`: the next-hop MTU of frag_needed / packet_too_big.
+    pub mtu: Option<u32>,
+    /// `id N`: an echo identifier.
+    pub echo_id: Option<u16>,
+    /// What the message quotes.
+    pub echoed: IcmpEchoed,
+}
+
+/// What an ICMP error quotes of the datagram it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpEchoed {
+    /// `[start:end(len)]` (or nothing: `[0:0(0)]`): a TCP segment of the connection
+    /// under test, its sequence number in the stack's script numbering.
+    Tcp {
+        /// The quoted segment's script sequence number.
+        seq: u32,
+        /// Its payload length (packetdrill quotes that many zero bytes).
+        len: u32,
+    },
+    /// `[udp (N)]`.
+    Udp(u32),
+    /// `[raw (N)]`.
+    Raw(u32),
 }
 
 /// A TCP segment as the script writes it.

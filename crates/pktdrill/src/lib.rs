@@ -39,8 +39,10 @@
 pub mod ast;
 mod compare;
 mod conns;
+mod ecn;
 pub mod expect;
 pub mod harness;
+mod icmp;
 pub mod lexer;
 mod packet;
 pub mod parser;

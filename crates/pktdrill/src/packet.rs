@@ -98,10 +98,19 @@ impl LineParser<'_> {
             );
             self.i += 1;
         }
+        if self.peek() == Some(&Tok::Ident("icmp".into())) {
+            self.i += 1;
+            return Ok(Packet {
+                direction,
+                ip_info,
+                ports: None,
+                body: PacketBody::Icmp(self.icmp()?),
+            });
+        }
         if let Some(Tok::Ident(w)) = self.peek() {
             if matches!(
                 w.as_str(),
-                "udp" | "icmp" | "ipv4" | "ipv6" | "gre" | "mpls" | "encap" | "psp"
+                "udp" | "ipv4" | "ipv6" | "gre" | "mpls" | "encap" | "psp"
             ) {
                 return Ok(Packet {
                     direction,
@@ -200,6 +209,82 @@ impl LineParser<'_> {
             ports,
             body: PacketBody::Tcp(spec),
         })
+    }
+
+    /// The rest of an ICMP line after `icmp`: `TYPE [CODE] [mtu N] [id N] [ECHOED]`.
+    fn icmp(&mut self) -> R<IcmpSpec> {
+        let type_name = match self.peek() {
+            Some(Tok::Ident(t)) => t.clone(),
+            _ => {
+                return self.err(format!(
+                    "expected an ICMP type (unreachable, packet_too_big, ...) after `icmp`, \
+                     found {}",
+                    self.found()
+                ))
+            }
+        };
+        self.i += 1;
+        let mut spec = IcmpSpec {
+            type_name,
+            code_name: None,
+            mtu: None,
+            echo_id: None,
+            echoed: IcmpEchoed::Tcp { seq: 0, len: 0 },
+        };
+        if let Some(Tok::Ident(c)) = self.peek() {
+            if c != "mtu" && c != "id" {
+                spec.code_name = Some(c.clone());
+                self.i += 1;
+            }
+        }
+        if self.peek() == Some(&Tok::Ident("mtu".into())) {
+            self.i += 1;
+            spec.mtu = Some(self.u32_num("an MTU after `mtu`")?);
+        }
+        if self.peek() == Some(&Tok::Ident("id".into())) {
+            self.i += 1;
+            spec.echo_id = Some(self.u16_num("an echo id after `id`")?);
+        }
+        if self.peek() == Some(&Tok::Punct('[')) {
+            self.i += 1;
+            spec.echoed = match self.peek().cloned() {
+                Some(Tok::Ident(k)) if k == "udp" || k == "raw" => {
+                    self.i += 1;
+                    self.punct('(', "after `[udp` or `[raw`")?;
+                    let n = self.u32_num("a length in `[udp (N)]` or `[raw (N)]`")?;
+                    self.punct(')', "to end the length")?;
+                    if k == "udp" {
+                        IcmpEchoed::Udp(n)
+                    } else {
+                        IcmpEchoed::Raw(n)
+                    }
+                }
+                _ => {
+                    let seq = self.u32_num("the quoted `start:end(len)`")?;
+                    self.punct(':', "in `start:end(len)`")?;
+                    let end = self.u32_num("the end of `start:end(len)`")?;
+                    self.punct('(', "in `start:end(len)`")?;
+                    let len = self.u32_num("the length in `start:end(len)`")?;
+                    self.punct(')', "to end `start:end(len)`")?;
+                    if end != seq.wrapping_add(len) || len > 65535 {
+                        return self.err(format!(
+                            "inconsistent quoted sequence range {seq}:{end}({len}): end must \
+                             be start + len, len at most 65535"
+                        ));
+                    }
+                    IcmpEchoed::Tcp { seq, len }
+                }
+            };
+            self.punct(']', "to end the quoted packet")?;
+        }
+        if self.i < self.toks.len() {
+            return self.err(format!(
+                "expected the end of the ICMP line, found {} (the form is `icmp TYPE [CODE] \
+                 [mtu N] [id N] [start:end(len)]`)",
+                self.found()
+            ));
+        }
+        Ok(spec)
     }
 
     fn options(&mut self) -> R<OptionsSpec> {

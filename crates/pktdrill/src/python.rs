@@ -45,6 +45,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_snd_wnd",
     "tcpi_rcv_wnd",
     "tcpi_dsack_dups",
+    "tcpi_reord_seen",
     "tcpi_delivered",
     "tcpi_delivered_ce",
 ];
@@ -55,7 +56,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 38] = [
+    let v: [(&str, i64); 39] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -92,6 +93,7 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_snd_wnd", i.snd_wnd.into()),
         ("tcpi_rcv_wnd", i.rcv_wnd.into()),
         ("tcpi_dsack_dups", i.dsack_dups.into()),
+        ("tcpi_reord_seen", i.reord_seen.into()),
         ("tcpi_delivered", i.delivered.into()),
         ("tcpi_delivered_ce", i.delivered_ce.into()),
     ];

@@ -184,11 +184,16 @@ pub(crate) struct Runner<'a> {
     pub remote_isn_set: bool,
     /// Outbound packets of tracked connections not yet matched, each with its peer.
     sniffed: VecDeque<(SocketAddr, Live)>,
+    /// Outbound ICMP messages not yet matched, each with when it was sent.
+    pub icmp_sniffed: VecDeque<(i64, Vec<u8>)>,
+    /// The socket under test was disconnected (connect(AF_UNSPEC)): `%{ }%` reads its
+    /// TCP_INFO (state CLOSE) until it connects again.
+    pub disconnected: Option<SocketHandle>,
     /// Multi-connection mode: the script names peer ports (see `conns`).
     pub multi: bool,
     /// In multi mode, the tracked connections other than the one under test.
     pub others: Vec<Track>,
-    exchange: Vec<String>,
+    pub exchange: Vec<String>,
     pub pending: Option<Pending>,
     /// Errors reported by `Closed` events, for SO_ERROR and blocking connect.
     pub errors: HashMap<SocketHandle, Error>,
@@ -280,6 +285,8 @@ pub(crate) fn run(
         map: SeqMap::default(),
         remote_isn_set: false,
         sniffed: VecDeque::new(),
+        icmp_sniffed: VecDeque::new(),
+        disconnected: None,
         multi: conns::uses_explicit_ports(&script.events),
         others: Vec::new(),
         exchange: Vec::new(),
@@ -393,6 +400,18 @@ impl Runner<'_> {
             }
             let tol = self.tolerance(lo, prev_script);
             match &ev.action {
+                Action::Packet(Packet {
+                    direction,
+                    body: PacketBody::Icmp(spec),
+                    ..
+                }) => {
+                    if *direction == Direction::Inbound {
+                        self.advance_to(lo)?;
+                        self.inbound_icmp(spec)?;
+                    } else {
+                        self.outbound_icmp(spec, (lo, hi, tol), ev.time == TimeSpec::Any)?;
+                    }
+                }
                 Action::Packet(p) => {
                     let PacketBody::Tcp(spec) = &p.body else {
                         return Err(Stop::Unsupported("non-TCP packet".into()));
@@ -402,7 +421,8 @@ impl Runner<'_> {
                         self.inbound(p, spec)?;
                     } else {
                         let any = ev.time == TimeSpec::Any;
-                        self.outbound(spec, p.ports, (lo, hi, tol), any)?;
+                        let info = p.ip_info.as_deref();
+                        self.outbound(spec, p.ports, info, (lo, hi, tol), any)?;
                     }
                 }
                 Action::Syscall(sc) => {
@@ -558,7 +578,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn log(&mut self, dir: char, bytes: &[u8], note: &str) {
+    pub(crate) fn log(&mut self, dir: char, bytes: &[u8], note: &str) {
         let line = match SegmentDisplay::from_datagram(bytes) {
             Ok(d) => format!("{} {dir} {d}{note}", secs(self.now)),
             Err(e) => format!("{} {dir} [{e}]{note}", secs(self.now)),
@@ -567,6 +587,11 @@ impl Runner<'_> {
     }
 
     fn on_outbound(&mut self, bytes: Vec<u8>) {
+        if let Some(text) = crate::icmp::describe(&bytes) {
+            self.exchange.push(format!("{} > {text}", secs(self.now)));
+            self.icmp_sniffed.push_back((self.now, bytes));
+            return;
+        }
         let Some(live) = Live::parse(self.now, bytes) else {
             let b = self.txbuf.clone();
             self.log('>', &b, " (not TCP; ignored)");
@@ -641,6 +666,7 @@ impl Runner<'_> {
 
     /// Resets the maps for a connect().
     pub fn start_connect(&mut self, remote: SocketAddr) {
+        self.disconnected = None;
         self.park_current();
         self.sut = SutKind::Connecting;
         self.sut_local = SocketAddr::new(self.set.local, 0);
@@ -653,6 +679,7 @@ impl Runner<'_> {
     /// rule), so a connection followed so far stops being followed (in multi mode it
     /// stays tracked).
     pub fn start_socket(&mut self) {
+        self.disconnected = None;
         self.park_current();
         self.sut = SutKind::New;
         self.sut_local = SocketAddr::new(self.set.local, 0);
@@ -704,8 +731,13 @@ impl Runner<'_> {
         }
         let script = remap::build_inbound(spec, src, dst, &self.map, false)
             .map_err(|e| self.fail(e, None))?;
-        let live = remap::build_inbound(spec, src, dst, &self.map, true)
+        let mut live = remap::build_inbound(spec, src, dst, &self.map, true)
             .map_err(|e| self.fail(e, None))?;
+        if let Some(info) = &p.ip_info {
+            if let Some(tos) = crate::ecn::parse(info).map_err(Stop::Unsupported)? {
+                crate::ecn::apply_inbound(tos, &mut live).map_err(|e| self.fail(e, None))?;
+            }
+        }
         self.log('<', &script, "");
         let fin = u32::from(spec.flags & flags::FIN != 0);
         self.next_in_seq = Some(
@@ -745,6 +777,7 @@ impl Runner<'_> {
         &mut self,
         spec: &TcpSpec,
         ports: Option<(u16, u16)>,
+        ip_info: Option<&str>,
         (lo, hi, tol): (i64, i64, i64),
         any: bool,
     ) -> Res<()> {
@@ -837,7 +870,18 @@ impl Runner<'_> {
             tolerance_usecs: tol,
         };
         compare::compare(&l, spec, &mut self.map, &ts)
-            .map_err(|m| self.fail(format!("bad outbound packet: {m}"), Some(actual)))
+            .map_err(|m| self.fail(format!("bad outbound packet: {m}"), Some(actual.clone())))?;
+        // The TOS byte is checked only where the script gives it (packetdrill).
+        let tos = ip_info
+            .map(crate::ecn::parse)
+            .transpose()
+            .map_err(Stop::Unsupported)?
+            .flatten();
+        if let Some(tos) = tos {
+            crate::ecn::check_outbound(tos, &l.bytes)
+                .map_err(|m| self.fail(format!("bad outbound packet: {m}"), Some(actual)))?;
+        }
+        Ok(())
     }
 
     fn source_text(&self) -> String {
@@ -907,7 +951,11 @@ impl Runner<'_> {
 
     fn code(&mut self, code: &str) -> Res<()> {
         let asserts = python::parse(code).map_err(Stop::Unsupported)?;
-        let Some(info) = self.stack.tcp_info_by_addr(self.sut_local, self.sut_remote) else {
+        let info = self
+            .stack
+            .tcp_info_by_addr(self.sut_local, self.sut_remote)
+            .or_else(|| self.stack.tcp_info(self.disconnected?).ok());
+        let Some(info) = info else {
             return Err(self.fail(
                 "%{ }% code needs a connection under test, and there is none",
                 None,

@@ -181,6 +181,23 @@ fn arith(expr: &str) -> Result<i64, String> {
 
 /// Splits a command into words, honouring single and double quotes and expanding
 /// `$((arithmetic))` outside single quotes.
+/// A line without its comment: sh starts one at a `#` that begins a word, outside
+/// quotes (`sysctl -q net.ipv4.tcp_ecn=1  # fully enabled`).
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut prev_blank = true;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') if prev_blank => return &line[..i],
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            _ => {}
+        }
+        prev_blank = c.is_whitespace();
+    }
+    line
+}
+
 fn words(cmd: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -381,6 +398,7 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
     let joined = text.replace("\\\n", " ");
     let mut out = Vec::new();
     for line in joined.lines() {
+        let line = strip_comment(line);
         for cmd in line.split("&&").flat_map(|c| c.split(';')) {
             let mut stages = Vec::new();
             for stage in cmd.split('|') {
@@ -478,6 +496,15 @@ fn why_not(base: &str, w: &[String]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_end_a_line() {
+        let c = Config::default();
+        let a = interpret("sysctl -q net.ipv4.tcp_ecn=1  # fully enabled", &c, None).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(strip_comment("echo 'a # b' # c"), "echo 'a # b' ");
+        assert_eq!(strip_comment("a#b"), "a#b");
+    }
 
     #[test]
     fn default_lines() {

@@ -86,7 +86,6 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
                 ))
             }
             "SOCK_DGRAM" | "IPPROTO_UDP" => return Err("needs UDP sockets".into()),
-            "AF_UNSPEC" => return Err("needs connect(AF_UNSPEC) to disconnect".into()),
             _ => {}
         }
     }
@@ -175,19 +174,31 @@ fn is_inq_cmsg(c: &Expr) -> bool {
 
 fn packet(p: &Packet) -> Result<(), String> {
     if let Some(info) = &p.ip_info {
-        if info.trim() != "noecn" {
-            return Err(format!("needs ip-info `{info}` (ECN/TOS/TTL/flow label)"));
+        let spec = crate::ecn::parse(info)?;
+        if spec == Some(crate::ecn::TosSpec::EitherEct) && p.direction == Direction::Inbound {
+            return Err("[ect01] can only be used with outbound packets".into());
         }
     }
     let spec = match &p.body {
         PacketBody::Tcp(t) => t,
+        PacketBody::Icmp(i) => {
+            return match i.echoed {
+                IcmpEchoed::Tcp { .. } => Ok(()),
+                IcmpEchoed::Udp(_) | IcmpEchoed::Raw(_) => {
+                    Err("needs ICMP messages quoting UDP or raw packets".into())
+                }
+            }
+        }
         PacketBody::Other(text) => {
             let first = text.split_whitespace().next().unwrap_or("");
             return Err(format!("needs {first} packets"));
         }
     };
-    if spec.ae || spec.flags & 0xc0 != 0 {
-        return Err(format!("needs ECN (flags `{}`)", spec.flags_text));
+    if spec.ae {
+        return Err(format!(
+            "needs AccECN (flags `{}`: the AE bit)",
+            spec.flags_text
+        ));
     }
     if let OptionsSpec::List(l) = &spec.options {
         for o in l {

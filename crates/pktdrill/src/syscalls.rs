@@ -656,6 +656,11 @@ impl Runner<'_> {
         let fresh = matches!(self.stack.state(f.h), Ok(State::Closed));
         let default = SocketAddr::new(self.set.remote, self.set.connect_port);
         let addr = match (sc.name.as_str(), sc.args.get(4)) {
+            // Linux's tcp_sendmsg_fastopen: an AF_UNSPEC address (a disconnect) is not
+            // a destination to open a connection to.
+            ("sendto", Some(Expr::Sym(s))) if s == "AF_UNSPEC" => {
+                return self.check_result(sc, -1, Some("EOPNOTSUPP"))
+            }
             ("sendto", Some(a)) => self.sockaddr(a, default)?,
             _ => default,
         };
@@ -701,6 +706,21 @@ impl Runner<'_> {
         let Some(f) = f else {
             return self.check_result(sc, -1, Some("EBADF"));
         };
+        if matches!(self.arg(sc, 1)?, Expr::Sym(s) if s == "AF_UNSPEC") {
+            // connect(fd, AF_UNSPEC): disconnect (Linux's tcp_disconnect).
+            if let Some(x) = self.fds.get_mut(&fd) {
+                x.connecting = false;
+            }
+            let r = self.stack.disconnect(f.h);
+            if r.is_ok() {
+                self.disconnected = Some(f.h);
+            }
+            self.flush()?;
+            return match r {
+                Ok(()) => self.check_result(sc, 0, None),
+                Err(e) => self.check_result(sc, -1, Some(e.name())),
+            };
+        }
         let default = SocketAddr::new(self.set.remote, self.set.connect_port);
         let addr = self.sockaddr(self.arg(sc, 1)?, default)?;
         if f.connecting {

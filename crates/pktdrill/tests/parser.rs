@@ -224,3 +224,49 @@ fn no_panic_on_garbage() {
         let _ = synack_pktdrill::run_str("g.pkt", s, &Default::default());
     }
 }
+
+#[test]
+fn icmp_lines_parse_as_packetdrill_writes_them() {
+    let s = parse(
+        "icmp.pkt",
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+         +0 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]\n\
+         +0 < icmp unreachable [5000:6000(1000)]\n\
+         +0 < icmp packet_too_big mtu 1280\n\
+         +0 > icmp echo_reply id 7\n",
+    )
+    .unwrap();
+    let icmp = |i: usize| match &s.events[i].action {
+        Action::Packet(Packet {
+            body: PacketBody::Icmp(spec),
+            ..
+        }) => spec.clone(),
+        other => panic!("not an ICMP line: {other:?}"),
+    };
+    let a = icmp(1);
+    assert_eq!(a.type_name, "unreachable");
+    assert_eq!(a.code_name.as_deref(), Some("frag_needed"));
+    assert_eq!(a.mtu, Some(1200));
+    assert_eq!(a.echoed, IcmpEchoed::Tcp { seq: 1, len: 1460 });
+    let b = icmp(2);
+    assert_eq!((b.code_name, b.mtu), (None, None));
+    assert_eq!(
+        b.echoed,
+        IcmpEchoed::Tcp {
+            seq: 5000,
+            len: 1000
+        }
+    );
+    let c = icmp(3);
+    assert_eq!((c.code_name, c.mtu), (None, Some(1280)));
+    assert_eq!(c.echoed, IcmpEchoed::Tcp { seq: 0, len: 0 });
+    assert_eq!(icmp(4).echo_id, Some(7));
+    assert!(
+        err("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < icmp unreachable [1:5(3)]\n")
+            .contains("inconsistent quoted sequence range")
+    );
+    assert!(
+        err("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < icmp unreachable mtu x\n")
+            .contains("expected an MTU")
+    );
+}

@@ -143,3 +143,20 @@ fn unsupported_is_never_passed() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn icmp_scripts_of_each_family_pass() {
+    // ICMP and ICMPv6 name their messages differently (frag_needed, packet_too_big), so
+    // these scripts pin their IP version and run apart from the ones run in every
+    // version above.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/icmp");
+    let scripts = collect_scripts(&[dir]).unwrap();
+    assert!(scripts.len() >= 2, "the ICMP scripts are missing");
+    for s in scripts {
+        match run_file(&s, &Options::default()) {
+            Outcome::Pass => {}
+            Outcome::Fail(f) => panic!("{} failed:\n{f}", s.display()),
+            Outcome::Unsupported(r) => panic!("{} unsupported: {r}", s.display()),
+        }
+    }
+}

@@ -49,13 +49,13 @@ fn tcp_options_read_back() {
 
 #[test]
 fn buffer_sizes_are_linux_values() {
-    // Doubled; capped by wmem_max (212992) before doubling; at least SOCK_MIN_SNDBUF.
+    // Doubled; capped by wmem_max (4 MiB) before doubling; at least SOCK_MIN_SNDBUF.
     assert_pass(&format!(
         "{SOCKET}\
          +0 setsockopt(3, SOL_SOCKET, SO_SNDBUF, [21000], 4) = 0\n\
          +0 getsockopt(3, SOL_SOCKET, SO_SNDBUF, [42000], [4]) = 0\n\
-         +0 setsockopt(3, SOL_SOCKET, SO_SNDBUF, [2000000], 4) = 0\n\
-         +0 getsockopt(3, SOL_SOCKET, SO_SNDBUF, [425984], [4]) = 0\n\
+         +0 setsockopt(3, SOL_SOCKET, SO_SNDBUF, [5000000], 4) = 0\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_SNDBUF, [8388608], [4]) = 0\n\
          +0 setsockopt(3, SOL_SOCKET, SO_SNDBUF, [1000], 4) = 0\n\
          +0 getsockopt(3, SOL_SOCKET, SO_SNDBUF, [4608], [4]) = 0\n\
          +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [100000], 4) = 0\n\
@@ -68,7 +68,7 @@ fn buffer_sizes_are_linux_values() {
          +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [1000], 4) = 0\n\
          +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [2304], [4]) = 0\n\
          +0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [-1], 4) = 0\n\
-         +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [425984], [4]) = 0\n"
+         +0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [8388608], [4]) = 0\n"
     ));
 }
 

@@ -53,6 +53,10 @@ pub struct LinkConfig {
     pub corrupt: f64,
     /// Largest packet, in bytes, that the link carries; larger ones are dropped and counted.
     pub mtu: usize,
+    /// ECN marking (RFC 3168 5): an ECN-capable packet that arrives with at least this
+    /// many packets waiting for serialization is marked Congestion Experienced (a step
+    /// threshold, as DCTCP's K). `None`: no marking. Only meaningful with a `rate`.
+    pub ce_threshold: Option<usize>,
 }
 
 impl LinkConfig {
@@ -70,6 +74,7 @@ impl LinkConfig {
             duplicate: 0.0,
             corrupt: 0.0,
             mtu: 1500,
+            ce_threshold: None,
         }
     }
 
@@ -125,6 +130,12 @@ impl LinkConfig {
     /// Sets the MTU in bytes.
     pub fn with_mtu(mut self, mtu: usize) -> Self {
         self.mtu = mtu;
+        self
+    }
+
+    /// Marks ECN-capable packets CE once `packets` wait in the queue.
+    pub fn with_ce_threshold(mut self, packets: usize) -> Self {
+        self.ce_threshold = Some(packets);
         self
     }
 }
@@ -213,6 +224,9 @@ pub struct LinkStats {
     pub reordered: u64,
     /// Packets dropped for exceeding the MTU.
     pub too_big: u64,
+    /// ECN-capable packets marked Congestion Experienced (see
+    /// [`LinkConfig::ce_threshold`]).
+    pub ce_marked: u64,
     /// Bytes offered to this direction (the sum of the lengths counted in `sent`).
     pub bytes: u64,
 }
@@ -228,6 +242,8 @@ pub(crate) struct Admission {
     pub flip: Option<(usize, u8)>,
     /// When the duplicate copy arrives, if there is one.
     pub duplicate: Option<Instant>,
+    /// The queue is past the CE threshold: an ECN-capable packet is marked.
+    pub mark_ce: bool,
 }
 
 impl Admission {
@@ -237,6 +253,7 @@ impl Admission {
             arrival: None,
             flip: None,
             duplicate: None,
+            mark_ce: false,
         }
     }
 }
@@ -281,6 +298,7 @@ impl Direction {
         }
 
         let now_ns = now.total_micros().saturating_mul(1000);
+        let mut mark_ce = false;
         let departure = match self.config.rate {
             None => now,
             Some(rate) => {
@@ -295,6 +313,10 @@ impl Direction {
                     self.stats.queue_drops += 1;
                     return Admission::dropped(Fate::QueueFull);
                 }
+                mark_ce = self
+                    .config
+                    .ce_threshold
+                    .is_some_and(|k| self.waiting.len() >= k);
                 let start = self.tx_free_ns.max(now_ns);
                 let bits = len as u128 * 8 * 1_000_000_000;
                 let serialize = bits.div_ceil(u128::from(rate));
@@ -351,6 +373,7 @@ impl Direction {
             arrival: Some(arrival),
             flip,
             duplicate,
+            mark_ce,
         }
     }
 }

@@ -520,6 +520,10 @@ impl<E: Endpoint> Network<E> {
         }
         if let Some(at) = admission.arrival {
             let mut data = self.packet_buf(packet);
+            if admission.mark_ce && synack::wire::Ecn::of_datagram(&data).is_ect() {
+                synack::wire::Ecn::Ce.set_in(&mut data);
+                self.links[link].dirs[dir].stats.ce_marked += 1;
+            }
             if let Some((index, mask)) = admission.flip {
                 if let Some(byte) = data.get_mut(index) {
                     *byte ^= mask;

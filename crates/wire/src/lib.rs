@@ -28,6 +28,7 @@ use std::net::IpAddr;
 
 pub mod checksum;
 pub mod display;
+pub mod ecn;
 pub mod icmp;
 pub mod ip;
 pub mod ipv4;
@@ -36,6 +37,7 @@ pub mod seq;
 pub mod tcp;
 
 pub use display::SegmentDisplay;
+pub use ecn::Ecn;
 pub use ip::IpRepr;
 pub use seq::SeqNum;
 pub use tcp::{

@@ -373,6 +373,23 @@ impl<'a> TcpRepr<'a> {
         dst: &IpAddr,
         verify: bool,
     ) -> Result<TcpRepr<'a>> {
+        match Self::parse_syn_fin(segment, src, dst, verify)? {
+            (repr, false) => Ok(repr),
+            (_, true) => Err(Error::Malformed),
+        }
+    }
+
+    /// As [`parse`](Self::parse), except that a SYN with FIN (and no RST) is taken: it
+    /// comes back as [`Control::Syn`] with `true` beside it for the FIN. Linux takes
+    /// such a segment as a SYN, and only a connection in SYN-SENT also uses its FIN
+    /// (a Fast Open SYN-ACK carrying the server's whole answer); whoever calls this
+    /// decides what the FIN means.
+    pub fn parse_syn_fin(
+        segment: &'a [u8],
+        src: &IpAddr,
+        dst: &IpAddr,
+        verify: bool,
+    ) -> Result<(TcpRepr<'a>, bool)> {
         let p = TcpPacket::new_checked(segment)?;
         if p.src_port() == 0 || p.dst_port() == 0 {
             return Err(Error::Malformed);
@@ -380,15 +397,16 @@ impl<'a> TcpRepr<'a> {
         if verify && !p.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
-        let control = match (p.syn(), p.fin(), p.rst()) {
-            (false, false, false) => Control::None,
-            (true, false, false) => Control::Syn,
-            (false, true, false) => Control::Fin,
-            (false, false, true) => Control::Rst,
+        let (control, syn_fin) = match (p.syn(), p.fin(), p.rst()) {
+            (false, false, false) => (Control::None, false),
+            (true, false, false) => (Control::Syn, false),
+            (true, true, false) => (Control::Syn, true),
+            (false, true, false) => (Control::Fin, false),
+            (false, false, true) => (Control::Rst, false),
             _ => return Err(Error::Malformed),
         };
         let hlen = p.header_len();
-        Ok(TcpRepr {
+        let repr = TcpRepr {
             src_port: p.src_port(),
             dst_port: p.dst_port(),
             seq: p.seq_number(),
@@ -401,7 +419,8 @@ impl<'a> TcpRepr<'a> {
             urgent: p.urg().then(|| p.urgent_at()),
             options: TcpOptions::parse(&segment[HEADER_LEN..hlen]),
             payload: &segment[hlen..],
-        })
+        };
+        Ok((repr, syn_fin))
     }
 
     /// The flags byte this segment is emitted with.

@@ -517,6 +517,39 @@ fn option_display_uses_tcpdump_spelling() {
 
 // ---- Malformed segments ----
 
+#[test]
+fn syn_fin_is_taken_only_by_parse_syn_fin() {
+    let seg = segment_with(|s| s[13] = flags::SYN | flags::FIN | flags::ACK);
+    assert_eq!(
+        TcpRepr::parse(&seg, &A, &B, true).map(|_| ()),
+        Err(Error::Malformed)
+    );
+    let (repr, fin) = TcpRepr::parse_syn_fin(&seg, &A, &B, true).unwrap();
+    assert!(fin);
+    assert_eq!(repr.control, Control::Syn);
+    assert!(repr.ack.is_some());
+    // A plain SYN has no FIN beside it; the other impossible mixes stay malformed.
+    let (repr, fin) = TcpRepr::parse_syn_fin(&LINUX_SYN[20..], &A, &B, true).unwrap();
+    assert!(!fin && repr.control == Control::Syn);
+    for bad in [
+        flags::SYN | flags::RST,
+        flags::SYN | flags::FIN | flags::RST,
+    ] {
+        let seg = segment_with(|s| s[13] = bad);
+        assert_eq!(
+            TcpRepr::parse_syn_fin(&seg, &A, &B, true).map(|_| ()),
+            Err(Error::Malformed)
+        );
+    }
+    // The checksum is still checked first.
+    let mut seg = segment_with(|s| s[13] = flags::SYN | flags::FIN);
+    seg[16] ^= 0xff;
+    assert_eq!(
+        TcpRepr::parse_syn_fin(&seg, &A, &B, true).map(|_| ()),
+        Err(Error::Checksum)
+    );
+}
+
 fn segment_with(f: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let mut seg = LINUX_SYN[20..].to_vec();
     f(&mut seg);

@@ -126,6 +126,14 @@ impl Chunks {
         }
     }
 
+    /// Closes the last chunk to later writes: it went out already (the data of a Fast
+    /// Open SYN, whose skb Linux keeps apart from what follows).
+    pub fn close_tail(&mut self) {
+        if let Some(c) = self.q.back_mut() {
+            c.started = true;
+        }
+    }
+
     /// Drops an empty last chunk (Linux's tcp_remove_empty_skb).
     pub fn drop_empty_tail(&mut self) {
         if self.q.back().is_some_and(|c| c.start == c.end) {

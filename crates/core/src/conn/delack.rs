@@ -64,7 +64,7 @@ impl Connection {
     /// tcp_incr_quickack: at least `max` quick ACKs, bounded by half the window in
     /// full segments (two at least).
     fn incr_quickack(&mut self, max: u32) {
-        let n = (self.receive_space() / (2 * self.rcv_mss.max(1))).max(2);
+        let n = (self.rcv_wnd() / (2 * self.rcv_mss.max(1))).max(2);
         self.ack.quick = self.ack.quick.max(n.min(max));
     }
 
@@ -130,7 +130,18 @@ impl Connection {
         if !self.ack_pending || self.ack_now {
             return;
         }
-        if self.unacked_bytes >= 2 * self.rcv_mss || self.in_quickack_mode(ctx) {
+        // Two full segments unacknowledged, and the window would not shrink by
+        // acknowledging now (checking it may end quick-ACK mode, as
+        // __tcp_select_window does when the free space falls under half).
+        let mut now = false;
+        if self.unacked_bytes >= 2 * self.rcv_mss {
+            let (window, end_quick) = self.raw_window(ctx.config);
+            if end_quick {
+                self.ack.quick = 0;
+            }
+            now = window >= self.rcv_wnd();
+        }
+        if now || self.in_quickack_mode(ctx) {
             self.ack_now = true;
             return;
         }

@@ -37,15 +37,16 @@ impl Connection {
             // The SYN's data is one write: sent again, it ends with PSH (Linux keeps
             // it as an skb flagged ACK|PSH).
             self.after_write(n, n, super::SendFlags::default());
+            self.chunks.close_tail();
         }
         n
     }
 
     /// The SYN-ACK of a Fast Open connect (Linux's tcp_rcv_fastopen_synack), before
     /// SND.UNA moves to `ack`: what it teaches the cookie cache, and what became of the
-    /// SYN's data. Data it does not acknowledge is sent again as ordinary data right
-    /// away (RFC 7413 3: the server may have dropped it).
-    pub(crate) fn fastopen_synack(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) {
+    /// SYN's data. Returns whether some of that data went unacknowledged (RFC 7413 3:
+    /// the server may have dropped it): see [`Connection::fastopen_data_lost`].
+    pub(crate) fn fastopen_synack(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) -> bool {
         let cookie = seg.options.fast_open.filter(|c| !c.is_request());
         let timed_out = self.backoff > 0;
         let try_exp =
@@ -66,19 +67,43 @@ impl Connection {
         });
         let sent = self.tfo.syn_data;
         if sent == 0 {
-            return;
+            return false;
         }
         let acked = ((ack - self.iss) as u32).saturating_sub(1).min(sent);
         self.send_buf.consume(acked as usize);
         self.bytes_acked += u64::from(acked);
         if acked < sent {
             ctx.stats.TCPFastOpenActiveFail += 1;
-            // Forget that the rest was sent: it goes out again as new data.
-            self.snd_nxt = ack;
-            self.snd_max = ack;
+            true
         } else {
             ctx.stats.TCPFastOpenActive += 1;
             self.tfo.syn_data_acked = true;
+            false
+        }
+    }
+
+    /// The SYN's data the SYN-ACK left unacknowledged, once ESTABLISHED: Linux marks it
+    /// lost and retransmits it at once (tcp_mark_skb_lost on each skb, then
+    /// tcp_non_congestion_loss_retransmit). The connection enters the Loss state
+    /// without a cwnd reduction (ssthresh becomes tcp_current_ssthresh, which is still
+    /// the initial infinity) and recovers at the SYN data's end; the data stays in
+    /// flight as packets of the current MSS, so that its resending is a retransmission
+    /// (counted in tcpi_retrans and tcpi_total_retrans, exempt from Nagle's
+    /// small-segment mark) and not new data.
+    pub(crate) fn fastopen_data_lost(&mut self, ctx: &Ctx) {
+        let end = self.snd_max;
+        let mss = self.mss.max(1);
+        let mut at = self.snd_una;
+        while at.before(end) {
+            let next = (at + mss).min(end);
+            self.sent_times.push_back((next, ctx.now));
+            at = next;
+        }
+        self.snd_nxt = self.snd_una;
+        self.retrans_stamp = Some(ctx.now);
+        if !self.in_loss() {
+            self.recover = end;
+            self.enter_loss();
         }
     }
 }

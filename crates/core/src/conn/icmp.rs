@@ -64,9 +64,15 @@ impl Connection {
         match err {
             IcmpError::PacketTooBig(mtu) => self.on_packet_too_big(ctx, mtu),
             IcmpError::Error { errno, hard, .. } => {
-                if hard && matches!(self.state, State::SynSent | State::SynReceived) {
-                    // Linux's tcp_v4_err: a hard error ends a connection being opened
-                    // (tcp_done), the program sees its errno.
+                // Linux's tcp_v4_err: a hard error ends a connection being opened
+                // (tcp_done), the program sees its errno; in SYN-RECEIVED (a
+                // simultaneous open, or a Fast Open child) any error does.
+                let fatal = match self.state {
+                    State::SynSent => hard,
+                    State::SynReceived => true,
+                    _ => false,
+                };
+                if fatal {
                     ctx.stats.AttemptFails += 1;
                     self.close_with(Some(errno));
                 } else {
@@ -108,6 +114,18 @@ impl Connection {
         self.pmtu = mtu;
         let before = self.mss;
         self.sync_mss();
+        if self.state == State::SynSent {
+            // Linux's tcp_advertise_mss: the SYN offers no more than the path carries.
+            let path = self.mtu_to_mss(mtu).min(u32::from(u16::MAX)) as u16;
+            self.adv_mss = self.adv_mss.min(path);
+            if self.snd_max.after(self.iss + 1) {
+                // A Fast Open SYN with data that did not fit (Linux's
+                // tcp_simple_retransmit on a SYN with data): a plain SYN goes again at
+                // once, and the data waits for the handshake.
+                self.snd_nxt = self.iss;
+            }
+            return;
+        }
         if self.mss < before && self.state.is_synchronized() && self.snd_max.after(self.snd_una) {
             self.simple_retransmit();
         }

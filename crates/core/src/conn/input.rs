@@ -16,32 +16,55 @@ const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        self.on_segment_syn_fin(ctx, seg, false);
+    }
+
+    /// Processes one segment addressed to this connection; `syn_fin` when it is a SYN
+    /// that also carries FIN (see `TcpRepr::parse_syn_fin`), which only SYN-SENT uses:
+    /// a Fast Open SYN-ACK may end the server's answer.
+    pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         self.segs_in += 1;
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
-        if syn_sent {
-            self.on_segment_syn_sent(ctx, seg);
+        let held = if syn_sent {
+            self.on_segment_syn_sent(ctx, seg, syn_fin)
         } else {
             self.on_segment_synchronized(ctx, seg);
-        }
-        // A SYN-ACK while a writer waits has its ACK scheduled already (Linux's
+            false
+        };
+        // A SYN-ACK whose ACK is held has it scheduled already (Linux's
         // tcp_rcv_synsent_state_process skips tcp_ack_snd_check then).
-        let held = syn_sent && self.tfo.write_pending;
         if self.state != State::Closed && !held {
             // Data or a FIN owes an ACK: now or delayed (Linux's tcp_ack_snd_check).
             self.ack_snd_check(ctx);
         }
     }
 
-    /// RFC 9293 section 3.10.7.3, SYN-SENT.
-    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+    /// RFC 9293 section 3.10.7.3, SYN-SENT. Returns whether the ACK of a SYN-ACK is
+    /// held back (scheduled on the delayed-ACK timer).
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) -> bool {
         // First, check the ACK bit.
         if let Some(ack) = seg.ack {
             if ack.before_eq(self.iss) || ack.after(self.snd_max) {
                 if seg.control != Control::Rst {
                     ctx.ctl.reset_for(self.local, self.remote, seg);
                 }
-                return;
+                return false;
+            }
+        }
+        // An acceptable ACK whose timestamp echo is not one we sent since the first SYN
+        // (RFC 7323 section 3.2: TSecr echoes our TSval; Linux's
+        // tcp_rcv_synsent_state_process checks it lies between the first SYN's and
+        // now's) is a stale or forged answer: reset it, keep waiting.
+        if let (Some(_), Some(ours), Some(opt)) = (seg.ack, self.neg.ts, seg.options.timestamp) {
+            if seg.control != Control::Rst && opt.tsecr != 0 {
+                let first = ours.now_val(self.retrans_stamp.unwrap_or(ctx.now));
+                let now = ours.now_val(ctx.now);
+                if opt.tsecr.wrapping_sub(first) > now.wrapping_sub(first) {
+                    ctx.stats.PAWSActive += 1;
+                    ctx.ctl.reset_for(self.local, self.remote, seg);
+                    return false;
+                }
             }
         }
         // Second, check the RST bit: only an acceptable ACK makes a RST believable.
@@ -50,28 +73,33 @@ impl Connection {
                 ctx.stats.AttemptFails += 1;
                 self.close_with(Some(Error::ConnectionRefused));
             }
-            return;
+            return false;
         }
         // Fourth, check the SYN bit.
         if seg.control != Control::Syn {
-            return;
+            return false;
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
+        // The window our SYN offered still stands (Linux keeps rcv_wnd, moving rcv_wup).
+        let (wnd, _, _) =
+            super::rcvspace::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
         self.rcv_wup = self.rcv_nxt;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt + wnd;
         let neg = self.negotiate(ctx, seg);
         self.apply_negotiated(neg);
         match seg.ack {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
-                if self.tfo.syn_fastopen || self.tfo.syn_data > 0 {
-                    self.fastopen_synack(ctx, seg, ack);
-                }
+                let syn_data_lost = (self.tfo.syn_fastopen || self.tfo.syn_data > 0)
+                    && self.fastopen_synack(ctx, seg, ack);
                 // Linux's tcp_clean_rtx_queue counts the SYN skb as one delivered
                 // packet; the data a Fast Open SYN carried rides in it, not apart.
                 self.delivered += 1;
                 self.snd_una = ack;
+                // A retransmitted SYN went without the first one's data, which the
+                // SYN-ACK may still acknowledge.
+                self.snd_nxt = self.snd_nxt.max(ack);
                 self.rcv_tstamp = ctx.now;
                 self.snd_wnd = u32::from(seg.window);
                 self.max_snd_wnd = self.snd_wnd;
@@ -79,27 +107,46 @@ impl Connection {
                 self.snd_wl2 = ack;
                 self.rtt_sample(ctx, seg, ack);
                 self.established(ctx);
+                // Linux's tcp_finish_connect: the SYN-ACK counts as the last arrival,
+                // so data sent within ato of it answers it (tcp_event_data_sent) and
+                // makes the connection interactive.
+                self.ack.lrcvtime = ctx.now;
+                if syn_data_lost {
+                    self.fastopen_data_lost(ctx);
+                }
                 self.events |= events::CONNECTED | events::WRITABLE;
-                if self.tfo.write_pending {
-                    // Linux's tcp_rcv_synsent_state_process with sk_write_pending: the
-                    // ACK waits (quick-ACK mode, TCP_DELACK_MAX at most) for the
-                    // blocked writer's data to carry it.
+                if !seg.payload.is_empty() {
+                    // Linux queues a SYN-ACK's data without measuring the peer's segment
+                    // size from it (tcp_fastopen_add_skb): rcv_mss keeps its initial
+                    // estimate, so a read of that data sends the held ACK.
+                    let rcv_mss = self.rcv_mss;
+                    self.process_text(ctx, seg.seq + 1, seg);
+                    self.rcv_mss = rcv_mss;
+                }
+                // A Fast Open SYN-ACK that ends the server's answer with FIN: Linux's
+                // tcp_fastopen_add_skb queues its data and runs tcp_fin (CLOSE-WAIT,
+                // interactive mode). Without Fast Open the FIN is left for the peer to
+                // send again, as Linux leaves it.
+                let fastopen = (self.tfo.syn_fastopen || self.tfo.syn_data > 0) && !syn_data_lost;
+                if syn_fin && fastopen {
+                    let fin = seg.seq + 1 + seg.payload.len() as u32;
+                    if fin == self.rcv_nxt {
+                        self.fin_pending = Some(fin);
+                        self.check_fin(ctx);
+                    }
+                }
+                let held = self.tfo.write_pending || self.in_pingpong(ctx);
+                if held {
+                    // Linux's tcp_rcv_synsent_state_process with sk_write_pending or in
+                    // interactive mode: the ACK waits (quick-ACK mode, TCP_DELACK_MAX at
+                    // most) for the blocked writer's data, or a read, to carry it.
                     self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
                     self.ack_pending = true;
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
-                    // The window our SYN offered still stands (no update is due).
-                    let wnd = super::initial_window(
-                        ctx.config,
-                        self.opts.rcvbuf,
-                        u32::from(self.adv_mss),
-                    );
-                    self.rcv_adv = self.rcv_nxt + wnd;
                 } else {
                     self.ack_now = true;
                 }
-                if !seg.payload.is_empty() {
-                    self.process_text(ctx, seg.seq + 1, seg);
-                }
+                held
             }
             None => {
                 // Simultaneous open: SYN-RECEIVED, our SYN goes out again as a SYN-ACK.
@@ -109,6 +156,7 @@ impl Connection {
                 self.set_state(State::SynReceived);
                 self.disarm(TimerKind::Retransmit);
                 self.backoff = 0;
+                false
             }
         }
     }
@@ -136,6 +184,7 @@ impl Connection {
                 }),
                 _ => None,
             },
+            ecn: self.ecn_agreed(seg),
         }
     }
 
@@ -150,6 +199,7 @@ impl Connection {
                 self.set_sndbuf(want);
             }
         }
+        self.init_buffer_space(ctx);
         self.disarm(TimerKind::Retransmit);
         self.backoff = 0;
         self.retrans_stamp = None;
@@ -192,9 +242,17 @@ impl Connection {
             }
         }
         // First, check the sequence number (Linux's tcp_sequence: the segment must
-        // overlap the window [RCV.WUP, RCV.ADV]).
+        // overlap the window [RCV.WUP, RCV.ADV]; one that starts inside but ends beyond
+        // it is taken only into an empty receive queue, and a FIN may stick out).
         let end = seg.seq + seg.seg_len();
-        if end.before(self.rcv_wup) || seg.seq.after(self.rcv_adv.max(self.rcv_nxt)) {
+        let limit = self.rcv_nxt + self.receive_window();
+        let fin = u32::from(seg.control == Control::Fin);
+        let beyond =
+            (end - fin).after(limit) && (seg.seq.after(limit) || !self.recv_buf.is_empty());
+        if beyond && seg.control != Control::Rst && seg.control != Control::Syn {
+            ctx.stats.BeyondWindow += 1;
+        }
+        if end.before(self.rcv_wup) || beyond {
             if seg.control == Control::Syn {
                 // RFC 5961 section 4.2: a SYN is challenged "irrespective of the sequence
                 // number" (Linux's tcp_validate_incoming jumps to syn_challenge).
@@ -230,8 +288,10 @@ impl Connection {
             return;
         }
         // Fourth, check the SYN bit (RFC 5961 section 4.2): challenge, never reset.
+        // (Linux compares the ACK with its snd_nxt, which our SYN-ACK did not rewind: the
+        // highest sequence number sent, past the data of a Fast Open SYN.)
         let simultaneous_synack = self.state == State::SynReceived
-            && seg.ack == Some(self.snd_nxt)
+            && seg.ack == Some(self.snd_max)
             && seg.seq + 1 == self.rcv_nxt;
         if seg.control == Control::Syn && !simultaneous_synack {
             if self.state == State::SynReceived && seg.seq == self.irs && seg.ack.is_none() {
@@ -284,6 +344,15 @@ impl Connection {
         }
         // Sixth, the URG bit: urgent data is not supported; its bytes are ordinary data.
         // Seventh, process the segment text.
+        if simultaneous_synack && self.state == State::Established && seg.payload.is_empty() {
+            // The SYN-ACK of a simultaneous open repeats the SYN we acknowledged in our
+            // own SYN-ACK: Linux's tcp_data_queue takes its sequence number as a
+            // duplicate (RFC 2883 4.1.1): a D-SACK of the SYN, and an ACK at once.
+            ctx.stats.DelayedACKLost += 1;
+            self.dsack_set(ctx, seg.seq, seg.seq + 1);
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+        }
         if !seg.payload.is_empty() {
             if self.orphan_data(ctx, seg) {
                 return;
@@ -367,6 +436,10 @@ impl Connection {
             self.rcv_tstamp = ctx.now;
         }
         let undelivered_before = self.undelivered();
+        let delivered_before = self.delivered;
+        // RFC 3168 6.1.2: the peer echoes congestion (Linux's FLAG_ECE); an ACK older
+        // than SND.UNA says nothing (tcp_ack's old_ack path).
+        let ece = self.ecn_echoed(seg) && !ack.before(self.snd_una);
         let outstanding = self.snd_max.after(self.snd_una);
         let una_advanced = ack.after(self.snd_una);
         // A duplicate ACK (RFC 5681 section 2).
@@ -416,8 +489,12 @@ impl Connection {
             }
         }
         let delivered = undelivered_before.saturating_sub(self.undelivered());
-        if una_advanced || dupack || delivered > 0 {
-            self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before);
+        if ece {
+            // Linux's tcp_newly_delivered: what an ECE ACK delivered.
+            ctx.stats.TCPDeliveredCE += u64::from(self.delivered - delivered_before);
+        }
+        if una_advanced || dupack || delivered > 0 || (ece && outstanding) {
+            self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before, ece);
         }
         if una_advanced {
             // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.
@@ -549,9 +626,11 @@ impl Connection {
     }
 
     /// RFC 9293 3.10.7.4 "seventh": data within the window goes into the receive buffer
-    /// (reassembly handles order, overlaps and duplicates); the ACK policy is Linux's:
-    /// immediate for out-of-order, duplicate or hole-filling data and in quick-ACK mode,
-    /// every second full-sized segment, otherwise delayed.
+    /// (reassembly handles order, overlaps and duplicates) as Linux's tcp_data_queue
+    /// admits it: not into a zero window, and not over the receive memory unless the
+    /// receive queue is empty (then the ACK offers a zero window at once). The ACK
+    /// policy is Linux's: immediate for out-of-order, duplicate or hole-filling data and
+    /// in quick-ACK mode, every second full-sized segment, otherwise delayed.
     fn process_text(&mut self, ctx: &mut Ctx, seq: SeqNum, seg: &TcpRepr) {
         let (payload, fin) = (seg.payload, seg.control == Control::Fin);
         if !matches!(
@@ -561,10 +640,17 @@ impl Connection {
             return;
         }
         let len = payload.len() as u32;
+        if len > 0 {
+            self.ecn_accept_cwr(seg);
+        }
         // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
         let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
-        let small = seg_len < self.rcv_mss;
-        self.rcv_mss = self.rcv_mss.max(seg_len.min(self.adv_mss.into()));
+        let datagram = if self.rx_len > 0 {
+            self.rx_len as usize
+        } else {
+            payload.len() + 40
+        };
+        let truesize = super::rcvspace::rx_truesize(datagram);
         let skip = (self.rcv_nxt - seq).max(0) as u32;
         if skip >= len && fin && skip == len {
             // Old data with a new FIN (Linux's partial-segment case): the old part is a
@@ -588,6 +674,40 @@ impl Connection {
         }
         let data = &payload[skip as usize..];
         let offset = (seq + skip - self.rcv_nxt).max(0) as usize;
+        if offset == 0 && self.receive_window() == 0 {
+            // In order into a closed window: dropped, and the ACK goes at once.
+            ctx.stats.TCPZeroWindowDrop += 1;
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+            return;
+        }
+        if offset > 0 && offset as u32 >= self.receive_window() {
+            // Out of order and beyond the window (SKB_DROP_REASON_TCP_OVERWINDOW).
+            self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
+            self.ack_now = true;
+            return;
+        }
+        if !self.rmem_schedule(ctx, data.len() as u32) {
+            if offset > 0 {
+                ctx.stats.TCPOFODrop += 1;
+                return;
+            }
+            // Over the memory: the next ACK offers a zero window, at once. The segment
+            // is dropped unless nothing waits to be read (then it is taken anyway).
+            self.rs.nomem = true;
+            self.ack_now = true;
+            if !self.recv_buf.is_empty() {
+                ctx.stats.TCPRcvQDrop += 1;
+                return;
+            }
+        }
+        let small = self.measure_rcv_mss(seg_len, len, truesize);
+        let need = self.recv_buf.len() + offset + data.len();
+        if need > self.recv_buf.capacity() {
+            let grown = need.max(2 * self.recv_buf.capacity());
+            self.recv_buf
+                .set_capacity(grown.min(crate::buffer::MAX_CAPACITY));
+        }
         let had_ooo = self.recv_buf.has_ooo();
         let dsack = self.dsack_for_queue(seq + skip, seq + len);
         let advanced = match self.recv_buf.try_insert(offset, data) {
@@ -601,9 +721,13 @@ impl Connection {
             }
             Err(crate::buffer::Refused::Window) => 0,
         };
+        if advanced > 0 || offset > 0 {
+            self.charge(seq + len, truesize);
+        }
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
         if advanced > 0 || offset > 0 {
+            self.ecn_check_ce();
             // Queued: what it repeats of the out-of-order data is a D-SACK (RFC 2883
             // section 4.1.3), counted against the new RCV.NXT as Linux's tcp_ofo_queue.
             self.dsack_apply(ctx, &dsack);
@@ -611,6 +735,16 @@ impl Connection {
         if offset > 0 {
             ctx.stats.TCPOFOQueue += 1;
             self.ack_now = true;
+            // tcp_data_queue_ofo: the window grows for what could be held (with SACK,
+            // so that a sender without it gets its duplicate ACKs), and a program's
+            // socket sizes its buffer for the reordering seen.
+            if self.neg.sack {
+                self.grow_window(ctx.config, len, truesize);
+            }
+            if self.rs.owned && !self.orphan {
+                let space = self.rs.space();
+                self.rcvbuf_grow(ctx, space);
+            }
             return;
         }
         if advanced == 0 {
@@ -621,7 +755,16 @@ impl Connection {
         }
         self.events |= events::READABLE;
         self.unacked_bytes += advanced as u32;
+        // tcp_event_data_recv: the receiver's round trip, the ACK engine, and the
+        // window's growth for a segment that is not tiny.
+        self.rcv_rtt_measure(ctx);
+        if let Some(ts) = seg.options.timestamp {
+            self.rcv_rtt_measure_ts(ctx, ts.tsecr, len);
+        }
         self.on_data_recv(ctx, small, seg.psh);
+        if len >= 128 {
+            self.grow_window(ctx.config, len, truesize);
+        }
         if had_ooo {
             // A hole filled: ACK at once (RFC 5681 section 4.2).
             self.ack_now = true;

@@ -12,11 +12,13 @@ pub(crate) mod chunks;
 pub(crate) mod cold;
 pub(crate) mod delack;
 mod dsack;
+mod ecn;
 mod fastopen;
 mod icmp;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
+pub(crate) mod rcvspace;
 pub(crate) mod recovery;
 pub(crate) mod sack;
 mod sendq;
@@ -126,6 +128,9 @@ pub(crate) struct Negotiated {
     pub sack: bool,
     /// Timestamps, when both sides sent them.
     pub ts: Option<Timestamps>,
+    /// ECN (RFC 3168) agreed on the handshake (Linux's TCP_ECN_OK); on an active open,
+    /// asked for until the SYN-ACK says.
+    pub ecn: bool,
 }
 
 /// Socket options a connection honours.
@@ -259,9 +264,10 @@ pub(crate) struct Connection {
     pub adv_mss: u16,
     /// Estimate of the peer's segment size (Linux's rcv_mss), for ACK decisions.
     pub rcv_mss: u32,
-    /// Cap on the window we advertise until data flows: the initial window, as Linux's
-    /// rcv_ssthresh starts there.
+    /// The largest window we may ever offer (Linux's window_clamp; see `rcvspace`).
     pub window_clamp: u32,
+    /// The receive buffer's memory accounting and window growth (`rcvspace`).
+    pub rs: rcvspace::RcvSpace,
     pub send_buf: SendBuffer,
     pub recv_buf: RecvBuffer,
     /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
@@ -374,6 +380,13 @@ pub(crate) struct Connection {
     /// The GSO segment size of the segment being processed (0: none); see
     /// `Stack::handle_packet_gso`.
     pub rx_gso: u32,
+    /// The length of the datagram being processed (IP header included), which sizes
+    /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
+    pub rx_len: u32,
+    /// The ECN field of the datagram being processed (RFC 3168 5).
+    pub rx_ecn: synack_wire::Ecn,
+    /// ECN's state (Linux's ecn_flags).
+    pub ecn: ecn::EcnFlags,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
@@ -402,49 +415,6 @@ pub(crate) fn default_peer_mss(remote: &SocketAddr) -> u16 {
 pub(crate) fn mss_for_mtu(mtu: usize, remote: &SocketAddr) -> u16 {
     let headers = if remote.is_ipv4() { 40 } else { 60 };
     mtu.saturating_sub(headers).clamp(88, u16::MAX as usize) as u16
-}
-
-/// Linux's tcp_win_from_space: the share of a receive buffer of `space` bytes that
-/// holds payload, the rest being overhead (half, Linux's default scaling ratio and the
-/// old `tcp_adv_win_scale = 1`).
-pub(crate) fn win_from_space(space: usize) -> usize {
-    space - space / 2
-}
-
-/// The receive buffer a socket uses: its SO_RCVBUF, else `tcp_rmem[1]`.
-fn rcvbuf_of(config: &Config, rcvbuf: Option<usize>) -> usize {
-    rcvbuf.unwrap_or(config.tcp_rmem[1])
-}
-
-/// The window scale we offer (Linux's tcp_select_initial_window, RFC 7323 section
-/// 2.3): the shift that lets the largest window we may ever offer be advertised, at most
-/// 14. That is the largest receive buffer (`tcp_rmem[2]`, `rmem_max`), or the room of an
-/// SO_RCVBUF the user fixed (Linux clamps the window to it).
-pub(crate) fn rcv_wscale_for(config: &Config, rcvbuf: Option<usize>) -> u8 {
-    if !config.tcp_window_scaling {
-        return 0;
-    }
-    let space = win_from_space(rcvbuf_of(config, rcvbuf));
-    let mut max = space.max(config.tcp_rmem[2]).max(config.rmem_max);
-    if rcvbuf.is_some() {
-        max = max.min(space);
-    }
-    let ilog2 = usize::BITS - 1 - max.max(1).leading_zeros();
-    ilog2.saturating_sub(15).min(14) as u8
-}
-
-/// The window in a SYN or SYN-ACK (Linux's tcp_select_initial_window): the receive
-/// buffer's room (half of SO_RCVBUF or of `tcp_rmem[1]`), rounded down to whole
-/// `mss`-sized segments, then at most 65535 (64240 for an MSS of 1460 by default).
-pub(crate) fn initial_window(config: &Config, rcvbuf: Option<usize>, mss: u32) -> u32 {
-    let space = u32::try_from(win_from_space(rcvbuf_of(config, rcvbuf))).unwrap_or(u32::MAX);
-    let mss = mss.max(1);
-    let space = if space > mss {
-        space / mss * mss
-    } else {
-        space
-    };
-    space.min(65535)
 }
 
 /// Linux's model of the time a retransmission budget of `boundary` doubling timeouts
@@ -489,11 +459,13 @@ impl Connection {
                 ws_ok: false,
                 sack: false,
                 ts: None,
+                ecn: false,
             },
             mss,
             adv_mss,
             rcv_mss: 536.min(u32::from(adv_mss)),
             window_clamp: 65535,
+            rs: rcvspace::RcvSpace::new(config.tcp_rmem[1]),
             send_buf: SendBuffer::new(config.tcp_wmem[1]),
             recv_buf: RecvBuffer::new(config.tcp_rmem[1]),
             fin_queued: false,
@@ -542,11 +514,14 @@ impl Connection {
             xmit_probe: false,
             tlp_high_seq: None,
             loss_probe: None,
-            rec: recovery::Recovery::new(iss),
+            rec: recovery::Recovery::new(iss, config.tcp_reordering.min(300) as u16),
             chunks: chunks::Chunks::new(config.tcp_wmem[1], iss + 1),
             more_pending: false,
             push_once: false,
             rx_gso: 0,
+            rx_len: 0,
+            rx_ecn: synack_wire::Ecn::NotEct,
+            ecn: ecn::EcnFlags::default(),
             dsack: None,
             dsack_dups: 0,
         }
@@ -565,8 +540,11 @@ impl Connection {
         c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();
-        c.neg.rcv_wscale = rcv_wscale_for(ctx.config, opts.rcvbuf);
-        c.window_clamp = initial_window(ctx.config, opts.rcvbuf, u32::from(c.adv_mss));
+        let (wnd, clamp, wscale) =
+            rcvspace::initial_window(ctx.config, opts.rcvbuf, u32::from(c.adv_mss));
+        c.neg.rcv_wscale = wscale;
+        c.init_rcv_wnd(wnd, clamp);
+        c.rs.owned = true;
         c.neg.ts = ctx.config.tcp_timestamps.then_some(Timestamps {
             recent: 0,
             recent_stamp: ctx.now,
@@ -579,9 +557,9 @@ impl Connection {
     }
 
     /// Sizes the buffers from SO_SNDBUF and SO_RCVBUF when the user set them: the send
-    /// queue is charged against SO_SNDBUF (payload and per-chunk overhead, sendq.rs),
-    /// the receive buffer takes the room Linux leaves for payload in SO_RCVBUF (half;
-    /// the window never offers more). Never below what is held.
+    /// queue is charged against SO_SNDBUF (payload and per-chunk overhead, sendq.rs);
+    /// SO_RCVBUF is the receive memory (`sk_rcvbuf`) the window is computed from. Never
+    /// below what is held.
     pub fn apply_buffer_opts(&mut self) {
         if let Some(s) = self.opts.sndbuf {
             self.set_sndbuf(s);
@@ -590,7 +568,12 @@ impl Connection {
             }
         }
         if let Some(r) = self.opts.rcvbuf {
-            self.recv_buf.set_capacity(win_from_space(r));
+            // Linux's SO_RCVBUF sets sk_rcvbuf (memory); the ring that holds the bytes
+            // starts at the payload share and grows with what memory admits.
+            self.rs.rcvbuf = r.min(i32::MAX as usize) as u32;
+            if self.recv_buf.is_empty() && !self.recv_buf.has_ooo() {
+                self.recv_buf.set_capacity(r / 2);
+            }
         }
     }
 
@@ -666,6 +649,7 @@ impl Connection {
         self.chunks.clear();
         if self.orphan {
             self.recv_buf.release();
+            self.uncharge_all();
         }
         self.events |= events::CLOSED | events::READABLE | events::WRITABLE;
     }
@@ -746,41 +730,33 @@ impl Connection {
         }
     }
 
-    /// Sends a window update when reading opened the window a lot (Linux's
-    /// tcp_cleanup_rbuf: the new window is at least twice what the peer may still send,
-    /// and that was at most half the clamp).
+    /// After a read: the memory of what was read goes back, autotuning measures the
+    /// round (tcp_rcv_space_adjust), and a window update goes out when the read opened
+    /// the window a lot (Linux's tcp_cleanup_rbuf: the window we could offer is at
+    /// least twice what the peer may still send, which was at most half the clamp).
     fn after_read(&mut self, ctx: &mut Ctx, copied: usize) {
+        self.uncharge_read();
+        self.rcv_space_adjust(ctx);
         if matches!(self.state, State::Established | State::CloseWait) {
             self.ack_after_read(ctx, copied);
         }
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
-        ) {
+        ) || self.ack_now
+            || copied == 0
+        {
             return;
         }
-        let now_wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let clamp = self.window_clamp.min(self.recv_buf.capacity() as u32);
-        if 2 * now_wnd <= clamp {
-            let new_wnd = self.receive_space();
-            if new_wnd >= 2 * now_wnd && new_wnd >= self.rcv_mss {
+        let now_wnd = self.receive_window();
+        if 2 * u64::from(now_wnd) <= u64::from(self.window_clamp) {
+            let (new_wnd, end_quick) = self.raw_window(ctx.config);
+            if end_quick {
+                self.ack.quick = 0;
+            }
+            if new_wnd > 0 && u64::from(new_wnd) >= 2 * u64::from(now_wnd) {
                 self.ack_now = true;
             }
-        }
-    }
-
-    /// Receive space we could offer now, before SWS avoidance and scaling.
-    pub fn receive_space(&self) -> u32 {
-        (self.recv_buf.window() as u32).min(self.window_clamp_now())
-    }
-
-    /// The clamp on our window: grows with the buffer once data flows (a simplification
-    /// of Linux's rcv_ssthresh growth).
-    fn window_clamp_now(&self) -> u32 {
-        if self.bytes_received > u64::from(self.window_clamp) {
-            self.recv_buf.capacity() as u32
-        } else {
-            self.window_clamp
         }
     }
 
@@ -822,15 +798,18 @@ impl Connection {
             // timestamp when the connection uses them.
             let mut options = self.ack_options(ctx);
             options.sack_blocks = [None; 4];
+            // Linux's tcp_transmit_skb: the window we would offer.
+            let window = self.select_window_field(ctx);
             ctx.ctl.push(crate::segment::CtlSegment {
                 local: self.local,
                 remote: self.remote,
                 seq: self.snd_max,
                 ack: Some(self.rcv_nxt),
                 control: synack_wire::Control::Rst,
-                window: 0,
+                window,
                 options,
                 retransmit: false,
+                ece: false,
             });
         }
         if matches!(self.state, State::Established | State::CloseWait) {

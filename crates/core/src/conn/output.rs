@@ -30,12 +30,22 @@ pub(crate) struct Outgoing {
     /// Offset of the payload in the send buffer, and its length.
     pub payload_at: usize,
     pub payload_len: usize,
+    /// The datagram goes out ECN-capable, ECT(0) (RFC 3168 6.1.2).
+    pub ect: bool,
 }
 
 impl Connection {
     /// The next segment to send, if any; the caller must send it (state is updated as if
     /// it was).
     pub fn poll_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
+        let sent_before = self.snd_max;
+        let mut out = self.next_segment(ctx)?;
+        let new_data = out.repr.seq.after_eq(sent_before);
+        self.ecn_mark(&mut out, new_data);
+        Some(out)
+    }
+
+    fn next_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
         match self.state {
             State::Closed => return None,
             State::SynSent => {
@@ -91,7 +101,7 @@ impl Connection {
             // the peer must answer with an ACK carrying its current window.
             return Some(self.bare(ctx, self.snd_una - 1, Control::None));
         }
-        if self.ack_now || self.window_update_due() {
+        if self.ack_now {
             // Linux's tcp_acceptable_seq: the highest sequence number sent, which a
             // timeout's rewind of SND.NXT does not move back.
             return Some(self.bare(ctx, self.snd_max, Control::None));
@@ -104,8 +114,8 @@ impl Connection {
     fn emit_syn(&mut self, ctx: &mut Ctx, synack: bool) -> Outgoing {
         let retransmit = self.snd_max != self.iss;
         let mut options = self.syn_options(ctx, synack);
-        let mut window =
-            super::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
+        let (mut window, _, _) =
+            super::rcvspace::initial_window(ctx.config, self.opts.rcvbuf, u32::from(self.adv_mss));
         if synack && self.tfo.synack_window > 0 {
             // A Fast Open child's SYN-ACK is its request's (Linux's tcp_make_synack):
             // the request's window, and a cookie on the first one only.
@@ -126,6 +136,7 @@ impl Connection {
             self.tfo.syn_exp = options.fast_open.is_some_and(|c| c.exp);
             syn_data = self.tfo.syn_data as usize;
         }
+        let (ece, cwr) = self.ecn_syn_flags(ctx, synack, retransmit);
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -133,8 +144,8 @@ impl Connection {
             ack: synack.then_some(self.rcv_nxt),
             control: Control::Syn,
             psh: false,
-            ece: false,
-            cwr: false,
+            ece,
+            cwr,
             window: window as u16,
             urgent: None,
             options,
@@ -160,6 +171,7 @@ impl Connection {
             repr,
             payload_at: 0,
             payload_len: syn_data,
+            ect: false,
         }
     }
 
@@ -285,12 +297,19 @@ impl Connection {
         if with_fin {
             self.fin_sent = true;
         }
-        if len < mss {
+        if len < mss && !retransmit {
+            // Linux's tcp_minshall_update runs for new data only (tcp_write_xmit).
             self.snd_sml = end;
         }
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
+            if self.in_loss() {
+                // Go-back-N in the Loss state resends what was marked lost: it counts
+                // as retransmitted (Linux's retrans_out) until delivered.
+                self.rec.rexmit_next = self.rec.rexmit_next.max(end);
+                self.on_retransmitted(seq, end, ctx.now);
+            }
         } else {
             if self.neg.ts.is_none() && self.rtt_seq.is_none() {
                 self.rtt_seq = Some((seq, ctx.now));
@@ -324,6 +343,7 @@ impl Connection {
             repr,
             payload_at: offset,
             payload_len: len,
+            ect: false,
         })
     }
 
@@ -367,12 +387,13 @@ impl Connection {
             repr,
             payload_at: 0,
             payload_len: 0,
+            ect: false,
         }
     }
 
     /// The header every synchronized segment carries: ACK, window, timestamps, SACK.
-    fn header(&mut self, ctx: &Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
-        let window = self.select_window();
+    fn header(&mut self, ctx: &mut Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
+        let window = self.select_window_field(ctx);
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -430,53 +451,12 @@ impl Connection {
         o
     }
 
-    /// The window field to send, with receiver-side silly-window avoidance (RFC 9293
-    /// section 3.8.6.2.2) and never shrinking the right edge already offered (RFC 9293
-    /// 3.8.6, Linux's tcp_select_window). Records the new right edge.
-    pub fn select_window(&mut self) -> u16 {
-        let shift = u32::from(self.neg.rcv_wscale);
-        let space = self.receive_space();
-        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let threshold = (self.recv_buf.capacity() as u32 / 2)
-            .min(self.rcv_mss)
-            .max(1);
-        let mut wnd = if space < offered {
-            // Never move the right edge left.
-            offered
-        } else if space - offered < threshold && offered > 0 {
-            offered
-        } else if space < threshold {
-            0
-        } else {
-            space
-        };
-        // Round up to the scale so that the advertised edge is not behind the one we had.
-        if shift > 0 {
-            wnd = wnd.div_ceil(1 << shift) << shift;
-        }
-        let field = (wnd >> shift).min(65535);
-        self.rcv_adv = self.rcv_nxt + (field << shift);
-        self.rcv_wup = self.rcv_nxt;
-        field as u16
-    }
-
-    /// Whether the window we could offer now is much larger than the one the peer sees,
-    /// so that an update is worth a segment (the reading side of SWS avoidance).
-    fn window_update_due(&self) -> bool {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
-            return false;
-        }
-        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let space = self.receive_space();
-        offered == 0 && space >= self.rcv_mss.min(self.recv_buf.capacity() as u32 / 2)
-    }
-
     /// Bookkeeping for any segment carrying our current ACK.
     fn ack_sent(&mut self) {
         self.on_ack_sent();
+        // The zero window owed after a memory shortage went (ICSK_ACK_NOMEM clears
+        // with the ACK, inet_csk_clear_xmit_timer).
+        self.rs.nomem = false;
         self.ack_now = false;
         self.ack_pending = false;
         // The D-SACK went with this segment's options (Linux's tcp_options_write).
@@ -497,7 +477,7 @@ impl Connection {
     /// The ACK sent while entering TIME-WAIT, which the connection will not be around
     /// to send itself: it goes out through the control queue.
     pub fn final_ack(&mut self, ctx: &mut Ctx) {
-        let window = self.select_window();
+        let window = self.select_window_field(ctx);
         let options = self.ack_options(ctx);
         ctx.ctl.push(CtlSegment {
             local: self.local,
@@ -508,6 +488,7 @@ impl Connection {
             window,
             options,
             retransmit: false,
+            ece: false,
         });
         self.ack_sent();
     }

@@ -16,10 +16,6 @@ use crate::time::Instant;
 use super::sack::Scoreboard;
 use super::{Connection, Ctx};
 
-/// Segments SACKed (or duplicate ACKs) above a hole that make it lost (RFC 5681
-/// DupThresh; Linux's tcp_reordering default).
-const DUPTHRESH: u32 = 3;
-
 /// Linux's congestion-avoidance states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CaState {
@@ -27,6 +23,9 @@ pub(crate) enum CaState {
     Open,
     /// SACKs or duplicate ACKs seen, no loss detected yet.
     Disorder,
+    /// The window is being reduced after an ECN echo (RFC 3168 6.1.2), by PRR, until
+    /// the data sent before it is acknowledged.
+    Cwr,
     /// Fast recovery (RFC 5681 3.2, RFC 6675).
     Recovery,
     /// After a retransmission timeout, until SND.UNA passes `recover`.
@@ -51,15 +50,27 @@ pub(crate) struct Recovery {
     pub prr_delivered: u32,
     pub prr_out: u32,
     pub prior_cwnd: u32,
+    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
+    /// high_seq).
+    pub cwr_high: SeqNum,
     /// Retransmissions of this recovery in the order they were sent, for RACK's rule
     /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
     /// is delivered.
     pub rexmits: VecDeque<(SeqNum, SeqNum, Instant)>,
+    /// The reordering the network has shown, in packets (Linux's tp->reordering):
+    /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
+    /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
+    /// lost (RFC 5681's DupThresh).
+    pub reordering: u16,
+    /// Times reordering was seen (Linux's reord_seen, `tcpi_reord_seen`), saturating
+    /// at 255 to keep the record compact; once seen, RACK keeps its reordering window
+    /// even when many segments are SACKed.
+    pub reord_seen: u8,
 }
 
 impl Recovery {
-    /// Open, nothing SACKed.
-    pub fn new(iss: SeqNum) -> Recovery {
+    /// Open, nothing SACKed, assuming `reordering` (`tcp_reordering`).
+    pub fn new(iss: SeqNum, reordering: u16) -> Recovery {
         Recovery {
             state: CaState::Open,
             sacked: Scoreboard::default(),
@@ -69,7 +80,10 @@ impl Recovery {
             prr_delivered: 0,
             prr_out: 0,
             prior_cwnd: 0,
+            cwr_high: iss,
             rexmits: VecDeque::new(),
+            reordering,
+            reord_seen: 0,
         }
     }
 }
@@ -153,7 +167,87 @@ impl Connection {
                 aligned.push(b);
             }
         }
+        let reord = self.newly_sacked_hole(una, &aligned);
         self.rec.sacked.add_blocks(una, self.snd_max, &aligned);
+        if let Some(low) = reord {
+            // Not in the Loss state a Fast Open SYN's lost data began, which has no undo
+            // point (Linux checks only outside Loss or with an undo_marker).
+            let fastopen_loss = self.in_loss()
+                && self.tfo.syn_data > 0
+                && !self.tfo.syn_data_acked
+                && self.recover == self.iss + 1 + self.tfo.syn_data;
+            if !fastopen_loss {
+                self.check_sack_reordering(ctx, low);
+            }
+        }
+    }
+
+    /// The lowest sequence number these SACK blocks newly cover that lies below data
+    /// already SACKed and was never retransmitted (Linux's state->reord from
+    /// tcp_sacktag_one): a segment delivered after later ones, so reordered. Blocks
+    /// are taken in sequence order, each raising the SACKed high mark for the next.
+    fn newly_sacked_hole(&self, una: SeqNum, blocks: &[synack_wire::SackBlock]) -> Option<SeqNum> {
+        // At most four blocks fit an ACK: sort them in place, without allocating.
+        let mut sorted = [(SeqNum(0), SeqNum(0)); 4];
+        let mut n = 0;
+        for b in blocks {
+            if n == sorted.len() || !b.left.after_eq(una) || !b.right.before_eq(self.snd_max) {
+                continue;
+            }
+            let mut i = n;
+            while i > 0 && b.left.before(sorted[i - 1].0) {
+                sorted[i] = sorted[i - 1];
+                i -= 1;
+            }
+            sorted[i] = (b.left, b.right);
+            n += 1;
+        }
+        let mut high = self.rec.sacked.highest();
+        let mut low: Option<SeqNum> = None;
+        for &(s, e) in &sorted[..n] {
+            if let Some(h) = high {
+                if s.before(h) && self.rec.sacked.unsacked_between(s, e.min(h)) > 0 {
+                    // The first byte of the block that was not SACKed before.
+                    let mut first = s;
+                    for &(rs, re) in self.rec.sacked.ranges() {
+                        if first.after_eq(rs) && first.before(re) {
+                            first = re;
+                        }
+                    }
+                    let retransmitted = self
+                        .rec
+                        .rexmits
+                        .iter()
+                        .any(|&(rs, re, _)| rs.before(e) && first.before(re));
+                    if first.before(h) && !retransmitted {
+                        low = Some(low.map_or(first, |l| l.min(first)));
+                    }
+                }
+            }
+            high = Some(high.map_or(e, |h| h.max(e)));
+        }
+        low
+    }
+
+    /// Linux's tcp_check_sack_reordering: data SACKed at `low`, below the highest
+    /// SACKed data, was reordered by that distance; the reordering the connection
+    /// assumes grows to it (in packets, up to `tcp_max_reordering`), and the event
+    /// is counted (`TCPSACKReorder`, `tcpi_reord_seen`).
+    fn check_sack_reordering(&mut self, ctx: &mut Ctx, low: SeqNum) {
+        let Some(fack) = self.rec.sacked.highest() else {
+            return;
+        };
+        if !low.before(fack) {
+            return;
+        }
+        let mss = self.mss.max(1);
+        let metric = (fack - low) as u32;
+        if metric > u32::from(self.rec.reordering).saturating_mul(mss) {
+            let max = ctx.config.tcp_max_reordering.min(u32::from(u16::MAX));
+            self.rec.reordering = metric.div_ceil(mss).min(max) as u16;
+        }
+        self.rec.reord_seen = self.rec.reord_seen.saturating_add(1);
+        ctx.stats.TCPSACKReorder += 1;
     }
 
     /// Linux marks only whole segments as SACKed (tcp_match_skb_to_sack rounds a
@@ -196,7 +290,8 @@ impl Connection {
 
     /// The recovery state machine for one ACK (Linux's tcp_fastretrans_alert and
     /// tcp_cong_control). `delivered` is what this ACK newly acknowledged or SACKed;
-    /// `una_advanced` whether SND.UNA moved; `dupack` whether it was a duplicate ACK.
+    /// `una_advanced` whether SND.UNA moved; `dupack` whether it was a duplicate ACK;
+    /// `ece` whether it echoed congestion (RFC 3168).
     pub(crate) fn on_ack_recovery(
         &mut self,
         ctx: &mut Ctx,
@@ -204,6 +299,7 @@ impl Connection {
         una_advanced: bool,
         dupack: bool,
         flight_before: u32,
+        ece: bool,
     ) {
         let mut delivered = delivered;
         if dupack && !self.neg.sack {
@@ -218,6 +314,12 @@ impl Connection {
             CaState::Loss => {
                 if self.snd_una.after_eq(self.recover) {
                     self.rec.state = CaState::Open;
+                } else if self.neg.sack && self.rack_lost_retransmission_in_loss(ctx.now) {
+                    // Linux's tcp_fastretrans_alert in Loss: RACK found a retransmission
+                    // lost again (FLAG_LOST_RETRANS), so fast recovery takes over and
+                    // retransmits the holes below the SACKed data.
+                    self.enter_recovery(ctx, flight_before);
+                    newly_lost = true;
                 }
             }
             CaState::Recovery => {
@@ -238,20 +340,29 @@ impl Connection {
                     newly_lost = true;
                 }
             }
-            CaState::Open | CaState::Disorder => {
+            CaState::Open | CaState::Disorder | CaState::Cwr => {
+                // Linux holds CWR until something above its start is acknowledged, so
+                // that the CWR flag has reached the peer.
+                if self.rec.state == CaState::Cwr && self.snd_una.after(self.rec.cwr_high) {
+                    self.exit_recovery();
+                }
+                let cwr = self.rec.state == CaState::Cwr;
                 let sacked_segs = if self.neg.sack {
                     div_ceil(self.rec.sacked.bytes(), self.mss)
                 } else {
                     self.rec.reno_sacked
                 };
-                if sacked_segs > 0 {
+                if cwr {
+                    // CWR stays until its end (Linux's tcp_try_to_open).
+                } else if sacked_segs > 0 {
                     self.rec.state = CaState::Disorder;
                 } else if self.rec.state == CaState::Disorder {
                     self.rec.state = CaState::Open;
                 }
                 // RFC 6582 3.2 step 2: no new recovery for losses of the last one.
                 let fresh = self.neg.sack || self.snd_una.after_eq(self.recover);
-                if sacked_segs >= DUPTHRESH && fresh {
+                let reordering = u32::from(self.rec.reordering);
+                if sacked_segs >= reordering && self.rec.reord_seen == 0 && fresh {
                     self.enter_recovery(ctx, flight_before);
                     newly_lost = true;
                 } else if self.neg.sack && sacked_segs > 0 {
@@ -266,10 +377,18 @@ impl Connection {
                 } else {
                     self.disarm(super::TimerKind::Reorder);
                 }
+                if ece && matches!(self.rec.state, CaState::Open | CaState::Disorder) {
+                    self.enter_cwr(ctx, flight_before);
+                }
             }
         }
         if self.rec.state == CaState::Recovery {
             self.prr_update(delivered, una_advanced, newly_lost);
+        } else if self.rec.state == CaState::Cwr {
+            // Linux's tcp_cwnd_reduction, which waits for something delivered.
+            if delivered > 0 {
+                self.prr_update(delivered, una_advanced, newly_lost);
+            }
         } else if una_advanced {
             // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked.
             let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
@@ -312,6 +431,44 @@ impl Connection {
         }
     }
 
+    /// RACK (RFC 8985 section 6.2) in the Loss state, where the reordering window is
+    /// zero (Linux's tcp_rack_reo_wnd from Recovery up): a retransmission still missing
+    /// is lost again once a segment sent after it has been SACKed, whether that segment
+    /// is new data or another retransmission (one delivered sooner than the minimum RTT
+    /// proves nothing: it was the original's delivery, Linux's tcp_rack_advance).
+    fn rack_lost_retransmission_in_loss(&self, now: Instant) -> bool {
+        let sacked = |s: SeqNum, e: SeqNum| {
+            e.before_eq(self.snd_una)
+                || self.rec.sacked.unsacked_between(s.max(self.snd_una), e) == 0
+        };
+        let min_rtt = self.rtt.min_rtt().unwrap_or_default();
+        let rexmitted = |s: SeqNum, e: SeqNum| {
+            self.rec
+                .rexmits
+                .iter()
+                .any(|&(rs, re, _)| rs.before(e) && s.before(re))
+        };
+        // Sent after (t, end): later, or at the same instant further on.
+        let after =
+            |t0: Instant, s0: SeqNum, t: Instant, e: SeqNum| t0 > t || (t0 == t && s0.after_eq(e));
+        self.rec.rexmits.iter().any(|&(s, e, t)| {
+            if sacked(s, e) {
+                return false;
+            }
+            let by_rexmit =
+                self.rec.rexmits.iter().any(|&(s1, e1, t1)| {
+                    after(t1, s1, t, e) && sacked(s1, e1) && now - t1 >= min_rtt
+                });
+            let mut prev = self.snd_una;
+            let by_new = self.sent_times.iter().any(|&(e0, t0)| {
+                let s0 = prev.max(self.snd_una);
+                prev = e0;
+                s0.before(e0) && after(t0, s0, t, e) && sacked(s0, e0) && !rexmitted(s0, e0)
+            });
+            by_rexmit || by_new
+        })
+    }
+
     /// RACK's verdict on the first hole (RFC 8985 sections 6.2-6.3): it is lost once it
     /// has been out longer than the RTT of the latest delivered segment plus the
     /// reordering window (a quarter of the minimum RTT, while no reordering was seen).
@@ -334,8 +491,10 @@ impl Connection {
 
     /// The reordering window expired with the hole still there: fast recovery.
     pub(crate) fn on_reorder_timeout(&mut self, ctx: &mut Ctx) {
-        if matches!(self.rec.state, CaState::Open | CaState::Disorder)
-            && self.neg.sack
+        if matches!(
+            self.rec.state,
+            CaState::Open | CaState::Disorder | CaState::Cwr
+        ) && self.neg.sack
             && self.rec.sacked.next_hole(self.snd_una).is_some()
         {
             let flight = self.flight();
@@ -346,17 +505,40 @@ impl Connection {
 
     /// Records a retransmission sent during recovery.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
-        if self.rec.state == CaState::Recovery && self.rec.rexmits.len() < 1024 {
+        if matches!(self.rec.state, CaState::Recovery | CaState::Loss)
+            && self.rec.rexmits.len() < 1024
+        {
             self.rec.rexmits.push_back((start, end, now));
         }
     }
 
-    /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
-    fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+    /// An ECN echo (RFC 3168 6.1.2, Linux's tcp_enter_cwr): ssthresh as for a loss,
+    /// cwnd brought down to it by PRR over the next round trip, and CWR on the next
+    /// new data segment; once per window of data.
+    fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
+        self.init_cwnd_reduction(ctx, flight);
+        self.rec.cwr_high = self.snd_max;
+        self.rec.state = CaState::Cwr;
+    }
+
+    /// Linux's tcp_init_cwnd_reduction: PRR starts counting, ssthresh is reduced.
+    fn init_cwnd_reduction(&mut self, ctx: &Ctx, flight: u32) {
         let r = &mut self.rec;
         r.prior_cwnd = div_ceil(self.cc.cwnd(), self.mss).max(1);
         r.prr_delivered = 0;
         r.prr_out = 0;
+        self.cc.enter_recovery(ctx.now, flight);
+        self.ecn_queue_cwr();
+    }
+
+    /// Fast retransmit: enter recovery (RFC 5681 3.2 steps 2-3 with RFC 6937's cwnd).
+    /// From CWR the reduction already under way goes on (Linux's tcp_enter_recovery
+    /// starts one only outside a reduction).
+    fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+        if self.rec.state != CaState::Cwr {
+            self.init_cwnd_reduction(ctx, flight);
+        }
+        let r = &mut self.rec;
         r.rexmit_next = self.snd_una;
         r.lost_end = if self.neg.sack {
             r.sacked.highest().unwrap_or(self.snd_una + self.mss)
@@ -366,10 +548,9 @@ impl Connection {
         r.state = CaState::Recovery;
         r.rexmits.clear();
         self.recover = self.snd_max;
-        self.cc.enter_recovery(ctx.now, flight);
     }
 
-    /// Recovery ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
+    /// Recovery or CWR ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
     fn exit_recovery(&mut self) {
         self.cc.exit_recovery(self.flight());
         self.cc.set_cwnd(self.cc.ssthresh());
@@ -409,7 +590,7 @@ impl Connection {
 
     /// Bookkeeping for a segment sent while recovering.
     pub(crate) fn on_sent_in_recovery(&mut self) {
-        if self.rec.state == CaState::Recovery {
+        if matches!(self.rec.state, CaState::Recovery | CaState::Cwr) {
             self.rec.prr_out += 1;
         }
     }
@@ -418,6 +599,7 @@ impl Connection {
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {
         self.rec.state = CaState::Loss;
+        self.rec.rexmits.clear();
         self.rec.reno_sacked = 0;
         self.rec.lost_end = self.snd_una;
         self.rec.rexmit_next = self.snd_una;

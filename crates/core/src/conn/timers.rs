@@ -184,6 +184,8 @@ impl Connection {
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;
             self.enter_loss();
+            // Linux's tcp_enter_loss: the reduction is news for the peer (CWR).
+            self.ecn_queue_cwr();
             self.tlp_high_seq = None;
             self.loss_probe = None;
         }

@@ -21,6 +21,10 @@ pub mod options {
     pub const SACK: u8 = 2;
     /// Window scaling negotiated (RFC 7323).
     pub const WSCALE: u8 = 4;
+    /// ECN (RFC 3168) agreed on the handshake.
+    pub const ECN: u8 = 8;
+    /// An ECN-capable (ECT or CE) data segment arrived.
+    pub const ECN_SEEN: u8 = 16;
     /// The SYN's data was acknowledged: Fast Open (RFC 7413) worked for this connection.
     pub const SYN_DATA: u8 = 32;
 }
@@ -35,8 +39,7 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// Linux fields the engine has no data for are absent: `rcv_ssthresh`, `rcv_rtt`,
 /// `rcv_space` (no receive-buffer autotuning), the pacing and delivery rates (no
 /// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
-/// accounting), `bytes_sent` / `bytes_retrans`,
-/// `reord_seen`, `data_segs_in` / `data_segs_out`.
+/// accounting), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TcpInfo {
@@ -99,9 +102,12 @@ pub struct TcpInfo {
     pub snd_cwnd: u32,
     /// `tcpi_advmss`: the MSS we advertised.
     pub advmss: u32,
-    /// `tcpi_reordering`: the duplicate threshold (3, Linux's `tcp_reordering`; the
-    /// engine does not adapt it).
+    /// `tcpi_reordering`: the reordering the connection assumes, in packets
+    /// (`tcp_reordering` at first, raised by SACKs that show more, as Linux's
+    /// tp->reordering).
     pub reordering: u32,
+    /// `tcpi_reord_seen`: times a SACK showed reordering.
+    pub reord_seen: u32,
     /// `tcpi_total_retrans`: segments retransmitted over the connection's life.
     pub total_retrans: u32,
     /// `tcpi_bytes_acked`: bytes the peer acknowledged (RFC 4898 tcpEStatsAppHCThruOctetsAcked).
@@ -192,7 +198,7 @@ impl TcpInfo {
         let (lost_end, rexmit_end) = match c.rec.state {
             CaState::Recovery => (c.rec.lost_end, c.rec.rexmit_next.min(c.rec.lost_end)),
             CaState::Loss => (c.snd_max, c.rec.rexmit_next),
-            CaState::Open | CaState::Disorder => (c.snd_una, c.snd_una),
+            CaState::Open | CaState::Disorder | CaState::Cwr => (c.snd_una, c.snd_una),
         };
         let below = |end: SeqNum| {
             segments(c)
@@ -212,6 +218,7 @@ impl TcpInfo {
             ca_state: match c.rec.state {
                 CaState::Open => 0,
                 CaState::Disorder => 1,
+                CaState::Cwr => 2,
                 CaState::Recovery => 3,
                 CaState::Loss => 4,
             },
@@ -226,6 +233,8 @@ impl TcpInfo {
                 0
             }) | (if sack { options::SACK } else { 0 })
                 | (if c.neg.ws_ok { options::WSCALE } else { 0 })
+                | (if c.neg.ecn { options::ECN } else { 0 })
+                | (if c.ecn.seen { options::ECN_SEEN } else { 0 })
                 | (if c.tfo.syn_data_acked {
                     options::SYN_DATA
                 } else {
@@ -260,7 +269,8 @@ impl TcpInfo {
             },
             snd_cwnd: c.cc.cwnd() / mss,
             advmss: u32::from(c.adv_mss),
-            reordering: 3,
+            reordering: c.rec.reordering.into(),
+            reord_seen: c.rec.reord_seen.into(),
             total_retrans: u32::try_from(c.retrans_total).unwrap_or(u32::MAX),
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,

@@ -558,41 +558,8 @@ impl Stack {
                 }
                 self.release(h);
             }
-            Sock::Listener(l) => {
-                let local = l.local;
-                let children: Vec<SocketHandle> = l.accept_queue.drain(..).collect();
-                if let Some(list) = self.listeners.get_mut(&local.port()) {
-                    list.retain(|x| *x != h);
-                }
-                self.any_listeners.retain(|x| *x != h);
-                let mut pending: Vec<(FourTuple, u64)> = self
-                    .requests
-                    .values()
-                    .filter(|r| r.listener == h)
-                    .map(|r| {
-                        let t = FourTuple {
-                            local: r.local,
-                            remote: r.remote,
-                        };
-                        (t, r.id)
-                    })
-                    .collect();
-                // In the order they arrived, not the table's.
-                pending.sort_by_key(|p| p.1);
-                for (t, id) in pending {
-                    self.drop_request(&t, id);
-                }
-                for child in children {
-                    if let Some(slot) = self.slot_mut(child) {
-                        slot.user_closed = true;
-                    }
-                    self.with_conn(child, |c, ctx| {
-                        c.orphan = true;
-                        c.reset(ctx, None)
-                    });
-                }
-                self.ports.remove_socket(local.port(), h);
-                self.trace(local, unspecified_like(local), State::Listen, State::Closed);
+            Sock::Listener(_) => {
+                self.stop_listening(h);
                 self.release(h);
             }
             Sock::Conn(_) => {
@@ -760,7 +727,7 @@ impl Stack {
                     c.mss,
                     c.state.is_synchronized() || c.state == State::SynReceived,
                     c.sndbuf(),
-                    c.recv_buf.capacity(),
+                    c.rs.rcvbuf as usize,
                     c.quickack_opt(config.tcp_pingpong_thresh),
                 )),
             ),
@@ -849,7 +816,7 @@ impl Stack {
 }
 
 /// The `*:*` peer of a listener, in the listener's address family.
-fn unspecified_like(local: SocketAddr) -> SocketAddr {
+pub(super) fn unspecified_like(local: SocketAddr) -> SocketAddr {
     let ip = if local.is_ipv4() {
         IpAddr::from([0u8; 4])
     } else {

@@ -41,6 +41,8 @@ impl Stack {
                 return;
             }
         };
+        // RFC 3168 5: the ECN field, for the connection to read (CE marks).
+        self.rx_ecn = synack_wire::Ecn::of_datagram(datagram);
         // The route lookup, then delivery to the protocol (ip_route_input / ip6_forward
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
@@ -89,8 +91,8 @@ impl Stack {
             }
             return;
         }
-        let seg = match TcpRepr::parse(payload, &ip.src, &ip.dst, true) {
-            Ok(seg) => seg,
+        let (seg, syn_fin) = match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, true) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
                 // a segment shorter than its header (20 bytes, or the data offset) with
@@ -113,11 +115,22 @@ impl Stack {
         };
         if let Some(&h) = self.conns.get(&tuple) {
             let gso = u32::from(self.rx_gso);
+            let ecn = self.rx_ecn;
+            let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
                 conn.rx_gso = gso;
-                conn.on_segment(ctx, &seg);
+                conn.rx_ecn = ecn;
+                conn.rx_len = rx_len;
+                conn.on_segment_syn_fin(ctx, &seg, syn_fin);
                 conn.rx_gso = 0;
+                conn.rx_len = 0;
             });
+            return;
+        }
+        if syn_fin {
+            // Only a connection takes a SYN+FIN (SYN-SENT uses the FIN, the other states
+            // challenge the SYN); anywhere else it is dropped, not counted as an error,
+            // as Linux's listener discards it (tcp_rcv_state_process).
             return;
         }
         let mut reopen_isn = None;
@@ -266,6 +279,7 @@ impl Stack {
             window: tw.window,
             options: tw.ack_options(self.now),
             retransmit: false,
+            ece: false,
         });
     }
 
@@ -459,7 +473,7 @@ impl Stack {
             _ => SockOpts::default(),
         };
         let ts_offset = self.ts_offset(tuple.local, tuple.remote);
-        RequestSock::new(
+        let mut req = RequestSock::new(
             &self.config,
             self.now,
             lh,
@@ -469,7 +483,9 @@ impl Stack {
             ts_offset,
             &opts,
             syn,
-        )
+        );
+        req.neg.ecn = self.ecn_request_ok(syn);
+        req
     }
 
     /// Answers a SYN with a SYN cookie instead of a request record (RFC 4987 3.6).
@@ -485,6 +501,9 @@ impl Stack {
             .make(now, tuple.local, tuple.remote, seg.seq, mss_index);
         let mut req = self.new_request(lh, tuple, iss, seg);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        // Linux keeps a cookie connection's ECN in the echoed timestamp
+        // (cookie_ecn_ok); synack's cookie has no room for it: no ECN.
+        req.neg.ecn = false;
         if req.neg.ts.is_none() {
             // Without timestamps the cookie cannot carry window scale or SACK, so the
             // SYN-ACK offers neither (Linux's tcp_clear_options for such cookies).
@@ -544,6 +563,7 @@ impl Stack {
         };
         let mut req = self.new_request(lh, tuple, ack - 1, &syn);
         req.neg.peer_mss = MSS_TABLE[mss_index as usize];
+        req.neg.ecn = false;
         let (wscale, sack) = match seg.options.timestamp {
             Some(ts) if self.config.tcp_timestamps => decode_ts(ts.tsecr),
             _ => (None, false),
@@ -555,7 +575,8 @@ impl Stack {
             0
         };
         req.neg.rcv_wscale = if req.neg.ws_ok {
-            crate::conn::rcv_wscale_for(&self.config, req.rcvbuf)
+            crate::conn::rcvspace::initial_window(&self.config, req.rcvbuf, u32::from(req.adv_mss))
+                .2
         } else {
             0
         };
@@ -690,6 +711,7 @@ impl Stack {
                 ..Default::default()
             },
             retransmit: false,
+            ece: false,
             ..synack
         });
     }
@@ -718,6 +740,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
         };
+        conn.rx_ecn = self.rx_ecn;
         conn.on_segment(&mut ctx, seg);
         if matches!(conn.state, State::SynReceived | State::Closed) {
             return false;
@@ -771,8 +794,9 @@ impl Stack {
         conn.rcv_nxt = req.irs + 1;
         conn.rcv_wup = conn.rcv_nxt;
         let synack = req.syn_ack(&self.config, self.now);
-        conn.rcv_adv = conn.rcv_nxt + u32::from(synack.window);
-        conn.window_clamp = u32::from(synack.window);
+        let (_, clamp, _) =
+            crate::conn::rcvspace::initial_window(&self.config, req.rcvbuf, u32::from(req.adv_mss));
+        conn.init_rcv_wnd(u32::from(synack.window), clamp);
         conn.snd_nxt = req.iss + 1;
         conn.snd_max = conn.snd_nxt;
         conn.set_state(State::SynReceived);

@@ -16,6 +16,8 @@
 //! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
 
 mod api;
+mod disconnect;
+mod ecn;
 mod fastopen;
 mod icmp;
 mod input;
@@ -268,6 +270,8 @@ pub struct Stack {
     /// The GSO segment size of the datagram being handled (0: not a GSO packet); see
     /// [`Stack::handle_packet_gso`].
     rx_gso: u16,
+    /// The ECN field of the TCP datagram being handled (RFC 3168 5).
+    rx_ecn: synack_wire::Ecn,
 }
 
 impl std::fmt::Debug for Stack {
@@ -372,6 +376,7 @@ impl Stack {
             icmp: Default::default(),
             ip_ident: 0,
             rx_gso: 0,
+            rx_ecn: synack_wire::Ecn::NotEct,
         }
     }
 
@@ -954,6 +959,9 @@ fn emit_conn_segment(
         return None;
     }
     let ip_len = ip.emit(buf).ok()?;
+    if seg.ect {
+        synack_wire::Ecn::Ect0.set_in(&mut buf[..ip_len]);
+    }
     seg.repr
         .emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst)
         .ok()?;

@@ -69,6 +69,10 @@ impl Stack {
             return;
         };
         slot.accepted = true;
+        if let Some(Sock::Conn(c)) = slot.sock.as_mut() {
+            // The program owns the socket now (Linux grafts it: sk_socket is set).
+            c.rs.owned = true;
+        }
         if slot.pending != 0 && !slot.queued {
             slot.queued = true;
             self.events.push_back(h);

@@ -253,7 +253,13 @@ pub fn run(cmd: &PktdrillCommand) -> ExitCode {
         );
         return ExitCode::from(USAGE);
     }
-    let expect = match args.expect.as_deref().map(Expectations::load).transpose() {
+    let version = args.ip_version.unwrap_or_default();
+    let expect = match args
+        .expect
+        .as_deref()
+        .map(|p| Expectations::load_for(p, version))
+        .transpose()
+    {
         Ok(e) => e,
         Err(e) => {
             eprintln!("synack pktdrill: --expect: {e}");

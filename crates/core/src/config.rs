@@ -94,6 +94,11 @@ pub struct Config {
     /// memory runs short (the right edge moves left, which RFC 7323 section 2.4 allows);
     /// off (Linux's default), it never does (RFC 9293 section 3.8.6).
     pub tcp_shrink_window: bool,
+    /// `tcp_thin_linear_timeouts`: a thin stream (fewer than four segments in flight)
+    /// keeps its RTO instead of doubling it for its first six timeouts (Linux's
+    /// TCP_THIN_LINEAR_RETRIES), so that a lost segment of an interactive flow is resent
+    /// sooner.
+    pub tcp_thin_linear_timeouts: bool,
     /// `tcp_wmem`: min, default and max send buffer, bytes.
     pub tcp_wmem: [usize; 3],
     /// `net.core.rmem_max`: the largest SO_RCVBUF a program may ask for (before Linux
@@ -109,7 +114,7 @@ pub struct Config {
     pub rto_initial: Duration,
     /// Lower bound of the RTO (Linux TCP_RTO_MIN).
     pub rto_min: Duration,
-    /// Upper bound of the RTO (Linux TCP_RTO_MAX).
+    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`).
     pub rto_max: Duration,
     /// Minimum delayed-ACK timeout (Linux TCP_DELACK_MIN).
     pub delack_min: Duration,
@@ -229,6 +234,7 @@ impl Default for Config {
             tcp_app_win: 31,
             tcp_adv_win_scale: 1,
             tcp_shrink_window: false,
+            tcp_thin_linear_timeouts: false,
             tcp_wmem: [4096, 16_384, 4_194_304],
             rmem_max: 4_194_304,
             wmem_max: 4_194_304,
@@ -343,6 +349,8 @@ impl Config {
         "tcp_app_win",
         "tcp_adv_win_scale",
         "tcp_shrink_window",
+        "tcp_thin_linear_timeouts",
+        "tcp_rto_max_ms",
         "tcp_wmem",
         "rmem_max",
         "wmem_max",
@@ -487,6 +495,12 @@ impl Config {
                 _ => return Err(bad("-31..=31")),
             },
             "tcp_shrink_window" => self.tcp_shrink_window = flag()?,
+            "tcp_thin_linear_timeouts" => self.tcp_thin_linear_timeouts = flag()?,
+            // Linux 6.15's tcp_rto_max_ms: the RTO's ceiling, 1 s to 120 s.
+            "tcp_rto_max_ms" => match num("1000..=120000 milliseconds")? {
+                n @ 1000..=120_000 => self.rto_max = Duration::from_millis(n),
+                _ => return Err(bad("1000..=120000 milliseconds")),
+            },
             "rmem_max" => self.rmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "wmem_max" => self.wmem_max = small(i32::MAX as u64, "bytes below 2^31")? as usize,
             "tcp_congestion_control" => {

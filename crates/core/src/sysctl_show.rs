@@ -97,6 +97,8 @@ impl Config {
             "tcp_app_win" => self.tcp_app_win.to_string(),
             "tcp_adv_win_scale" => self.tcp_adv_win_scale.to_string(),
             "tcp_shrink_window" => b(self.tcp_shrink_window),
+            "tcp_thin_linear_timeouts" => b(self.tcp_thin_linear_timeouts),
+            "tcp_rto_max_ms" => self.rto_max.as_millis().to_string(),
             "tcp_wmem" => format!(
                 "{}\t{}\t{}",
                 self.tcp_wmem[0], self.tcp_wmem[1], self.tcp_wmem[2]

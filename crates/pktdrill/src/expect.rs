@@ -9,6 +9,12 @@
 //! `../shared/conformance/google-packetdrill/blocking/blocking-write.pkt`); the longest
 //! matching row wins.
 //!
+//! A row may be for one IP version only: its first cell is the path followed by
+//! `(IPv6)` or `(IPv4-mapped IPv6)`, as in `| google/a/x.pkt (IPv6) | fail | why |`.
+//! Such a row is read only for a run in that version ([`Expectations::load_for`]),
+//! where it replaces the plain row of the same script, if any; every other run ignores
+//! it.
+//!
 //! A script that is not listed is expected to pass, or to be unsupported (an unsupported
 //! script is never counted as passed; it names what the interpreter lacks). Anything else
 //! is unexpected: a failure that is not listed, and a listed script that passes or gives
@@ -17,7 +23,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::{Outcome, ParseError};
+use crate::{IpVersion, Outcome, ParseError};
 
 /// What a row expects of its script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +86,36 @@ pub struct Expectations {
 impl Expectations {
     /// Reads and parses the file at `path`; the error says what is wrong, with the line.
     pub fn load(path: &Path) -> Result<Expectations, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Expectations::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())
+        Expectations::load_for(path, IpVersion::Ipv4)
     }
 
-    /// Parses the text of a file named `file`.
+    /// As [`Expectations::load`], for a run in `version`: the rows marked for that
+    /// version replace the plain rows of their scripts.
+    pub fn load_for(path: &Path, version: IpVersion) -> Result<Expectations, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Expectations::parse_for(&path.display().to_string(), &text, version)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Parses the text of a file named `file` (for an IPv4 run).
     pub fn parse(file: &str, text: &str) -> Result<Expectations, ParseError> {
+        Expectations::parse_for(file, text, IpVersion::Ipv4)
+    }
+
+    /// Parses the text of a file named `file` for a run in `version`.
+    pub fn parse_for(
+        file: &str,
+        text: &str,
+        version: IpVersion,
+    ) -> Result<Expectations, ParseError> {
+        let tag = match version {
+            IpVersion::Ipv4 => None,
+            IpVersion::Ipv6 => Some("(IPv6)"),
+            IpVersion::Ipv4MappedIpv6 => Some("(IPv4-mapped IPv6)"),
+        };
+        // Rows of this version's own, which replace plain rows of the same script.
+        let mut own: Vec<Expectation> = Vec::new();
         let mut rows: Vec<Expectation> = Vec::new();
         for (i, l) in text.lines().enumerate() {
             let line = i + 1;
@@ -99,7 +128,29 @@ impl Expectations {
                 .split('|')
                 .map(|c| c.trim().trim_matches('`'))
                 .collect();
-            let path = cells[0];
+            let mut path = cells[0];
+            let mut mine = false;
+            if let Some((p, v)) = path.split_once(" (") {
+                if !p.ends_with(".pkt") {
+                    continue;
+                }
+                // A row for one IP version: this run's, or none of its business.
+                if tag != Some(&path[p.len() + 1..]) {
+                    let known = ["(IPv6)", "(IPv4-mapped IPv6)"];
+                    if !known.contains(&&path[p.len() + 1..]) {
+                        return Err(ParseError {
+                            file: file.to_string(),
+                            line,
+                            message: format!(
+                                "{p}: `({v}` is no IP version: write `(IPv6)` or `(IPv4-mapped IPv6)`"
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                path = p;
+                mine = true;
+            }
             if !path.ends_with(".pkt") {
                 continue; // a header, a separator or another table
             }
@@ -119,19 +170,22 @@ impl Expectations {
                 }
             };
             let path = path.replace('\\', "/");
-            if let Some(first) = rows.iter().find(|r| r.path == path) {
+            let list = if mine { &mut own } else { &mut rows };
+            if let Some(first) = list.iter().find(|r| r.path == path) {
                 return Err(err(format!(
                     "{path} is listed twice (first on line {})",
                     first.line
                 )));
             }
-            rows.push(Expectation {
+            list.push(Expectation {
                 path,
                 result,
                 why: cells.get(2).unwrap_or(&"").to_string(),
                 line,
             });
         }
+        rows.retain(|r| !own.iter().any(|o| o.path == r.path));
+        rows.extend(own);
         Ok(Expectations {
             file: file.to_string(),
             rows,
@@ -262,5 +316,39 @@ Prose | with a bar, not a row.
         assert_eq!(e.judge(z, &Outcome::Pass), Verdict::AsExpected(None));
         assert_eq!(e.judge(z, &unsupported), Verdict::AsExpected(None));
         assert_eq!(e.judge(z, &fail()), Verdict::UnlistedFailure);
+    }
+
+    #[test]
+    fn rows_for_one_ip_version() {
+        let text = "\
+| google/a/x.pkt | fail | timing |
+| google/a/x.pkt (IPv6) | unsupported | needs ICMPv4 |
+| google/c/z.pkt (IPv6) | fail | names IPv4 addresses |
+| google/d/w.pkt (IPv4-mapped IPv6) | fail | mapped only |
+";
+        let v4 = Expectations::parse("f", text).unwrap();
+        assert_eq!(v4.rows().len(), 1, "IPv4 reads only the plain row");
+        assert_eq!(v4.rows()[0].result, Expected::Fail);
+        let v6 = Expectations::parse_for("f", text, IpVersion::Ipv6).unwrap();
+        let paths: Vec<(&str, Expected)> = v6
+            .rows()
+            .iter()
+            .map(|r| (r.path.as_str(), r.result))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("google/a/x.pkt", Expected::Unsupported),
+                ("google/c/z.pkt", Expected::Fail)
+            ]
+        );
+        let mapped = Expectations::parse_for("f", text, IpVersion::Ipv4MappedIpv6).unwrap();
+        assert_eq!(mapped.rows().len(), 2);
+        assert!(mapped.rows().iter().any(|r| r.path == "google/d/w.pkt"));
+        let bad = Expectations::parse_for("f", "| a.pkt (IPv5) | fail | x |\n", IpVersion::Ipv6);
+        assert!(
+            bad.unwrap_err().message.contains("no IP version"),
+            "an unknown tag is an error"
+        );
     }
 }

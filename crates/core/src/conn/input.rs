@@ -468,6 +468,7 @@ impl Connection {
             }
             self.rtt_sample(ctx, seg, ack);
             self.backoff = 0;
+            self.rto_count = 0;
             self.retrans_stamp = None;
             self.delivered += syn_acked;
             while self

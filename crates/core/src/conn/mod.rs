@@ -301,6 +301,9 @@ pub(crate) struct Connection {
     pub timers: TimerSlots,
     /// Consecutive timeouts of the retransmission (or SYN) timer.
     pub backoff: u32,
+    /// Retransmission timeouts since the last forward progress (Linux's
+    /// icsk_retransmits), which `backoff` stops counting under linear timeouts.
+    pub rto_count: u8,
     /// Unanswered zero-window or keepalive probes (reset by any acceptable ACK, as
     /// Linux resets icsk_probes_out).
     pub probes: u32,
@@ -483,6 +486,7 @@ impl Connection {
             cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
             timers: TimerSlots::new(),
             backoff: 0,
+            rto_count: 0,
             probes: 0,
             retrans_stamp: None,
             sent_times: std::collections::VecDeque::new(),

@@ -87,6 +87,9 @@ impl TimerSlots {
     }
 }
 
+/// TCP_THIN_LINEAR_RETRIES: the timeouts a thin stream takes without backing off.
+const THIN_LINEAR_RETRIES: u8 = 6;
+
 impl Connection {
     /// Runs every timer due at `ctx.now`.
     pub fn on_timeout(&mut self, ctx: &mut Ctx) {
@@ -196,6 +199,19 @@ impl Connection {
         };
         self.rtt_seq = None;
         self.backoff += 1;
+        self.rto_count = self.rto_count.saturating_add(1);
+        // Linux's tcp_retransmit_timer with tcp_thin_linear_timeouts: a thin stream
+        // (tcp_stream_is_thin: under four segments out, past initial slow start, which
+        // the loss just ended) keeps its RTO for its first six timeouts.
+        let segments_out = (self.snd_max - self.snd_una).max(0) as u32;
+        let thin = segments_out.div_ceil(self.mss.max(1)) < 4;
+        if config.tcp_thin_linear_timeouts
+            && self.state == State::Established
+            && thin
+            && self.rto_count <= THIN_LINEAR_RETRIES
+        {
+            self.backoff = 0;
+        }
         let rto = if self.state.is_synchronized() {
             self.rtt.backed_off(self.backoff)
         } else {

@@ -21,6 +21,8 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_ato",
     "tcpi_snd_mss",
     "tcpi_rcv_mss",
+    "tcpi_rcv_ssthresh",
+    "tcpi_rcv_space",
     "tcpi_unacked",
     "tcpi_sacked",
     "tcpi_lost",
@@ -56,7 +58,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 39] = [
+    let v: [(&str, i64); 41] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -69,6 +71,8 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_ato", i.ato.into()),
         ("tcpi_snd_mss", i.snd_mss.into()),
         ("tcpi_rcv_mss", i.rcv_mss.into()),
+        ("tcpi_rcv_ssthresh", i.rcv_ssthresh.into()),
+        ("tcpi_rcv_space", i.rcv_space.into()),
         ("tcpi_unacked", i.unacked.into()),
         ("tcpi_sacked", i.sacked.into()),
         ("tcpi_lost", i.lost.into()),

@@ -36,8 +36,7 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// keeps. Counts of packets are Linux's (a segment of up to one MSS each, a lone SYN or
 /// FIN included); times are in microseconds or milliseconds as Linux gives them.
 ///
-/// Linux fields the engine has no data for are absent: `rcv_ssthresh`, `rcv_rtt`,
-/// `rcv_space` (no receive-buffer autotuning), the pacing and delivery rates (no
+/// Linux fields the engine has no data for are absent: `rcv_rtt`, the pacing and delivery rates (no
 /// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
 /// accounting), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,6 +73,12 @@ pub struct TcpInfo {
     /// `tcpi_rcv_mss`: the estimate of the peer's segment size (Linux's
     /// `icsk_ack.rcv_mss`), which ACK decisions use.
     pub rcv_mss: u32,
+    /// `tcpi_rcv_ssthresh`: the window's slow start (Linux's rcv_ssthresh): the most
+    /// the offered window may reach for now.
+    pub rcv_ssthresh: u32,
+    /// `tcpi_rcv_space`: receive-buffer autotuning's measure, the most the application
+    /// read in one round trip (Linux's rcvq_space.space).
+    pub rcv_space: u32,
     /// `tcpi_unacked`: packets sent and not cumulatively acknowledged (`packets_out`).
     pub unacked: u32,
     /// `tcpi_sacked`: of those, packets SACKed (without SACK: duplicate ACKs counted).
@@ -252,6 +257,8 @@ impl TcpInfo {
             ato: micros(c.ack.ato),
             snd_mss: mss,
             rcv_mss: c.rcv_mss,
+            rcv_ssthresh: c.rs.ssthresh,
+            rcv_space: c.rs.space(),
             unacked,
             sacked,
             lost: below(lost_end),

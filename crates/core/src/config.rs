@@ -143,6 +143,12 @@ pub struct Config {
     pub tcp_reordering: u32,
     /// `tcp_max_reordering`: the most reordering a connection comes to assume.
     pub tcp_max_reordering: u32,
+    /// `tcp_recovery`: loss-recovery bits, as Linux's. 0x1: RACK loss detection (RFC
+    /// 8985; off, a hole is lost only once `reordering` segments are SACKed above it);
+    /// 0x4: no DupThresh shortcut for RACK (its reordering window applies even when
+    /// that many are SACKed). 0x2 (a static reordering window) is what the engine
+    /// always does. Linux's default 1.
+    pub tcp_recovery: u8,
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
@@ -252,6 +258,7 @@ impl Default for Config {
             tcp_early_retrans: 3,
             tcp_reordering: 3,
             tcp_max_reordering: 300,
+            tcp_recovery: 1,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
@@ -363,6 +370,7 @@ impl Config {
         "tcp_dsack",
         "tcp_reordering",
         "tcp_max_reordering",
+        "tcp_recovery",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
         "tcp_min_tso_segs",
@@ -520,6 +528,7 @@ impl Config {
                 n @ 1..=300 => self.tcp_reordering = n as u32,
                 _ => return Err(bad("1..=300")),
             },
+            "tcp_recovery" => self.tcp_recovery = small(7, "bits 0x1, 0x2, 0x4: 0..=7")? as u8,
             "tcp_max_reordering" => match num("1..=65535")? {
                 n @ 1..=65535 => self.tcp_max_reordering = n as u32,
                 _ => return Err(bad("1..=65535")),

@@ -143,9 +143,18 @@ pub struct Config {
     pub tcp_reordering: u32,
     /// `tcp_max_reordering`: the most reordering a connection comes to assume.
     pub tcp_max_reordering: u32,
+    /// `tcp_recovery`: loss-recovery bits, as Linux's. 0x1: RACK loss detection (RFC
+    /// 8985; off, a hole is lost only once `reordering` segments are SACKed above it);
+    /// 0x4: no DupThresh shortcut for RACK (its reordering window applies even when
+    /// that many are SACKed). 0x2 (a static reordering window) is what the engine
+    /// always does. Linux's default 1.
+    pub tcp_recovery: u8,
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
+    /// `tcp_min_tso_segs`: the fewest segments a transmission unit (Linux's TSO/GSO
+    /// packet) is cut to when the pacing rate would allow fewer (tcp_tso_autosize).
+    pub tcp_min_tso_segs: u8,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
     pub tcp_pingpong_thresh: u8,
@@ -249,9 +258,11 @@ impl Default for Config {
             tcp_early_retrans: 3,
             tcp_reordering: 3,
             tcp_max_reordering: 300,
+            tcp_recovery: 1,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
+            tcp_min_tso_segs: 2,
             mtu: 1500,
             ip_default_ttl: 64,
             icmp_echo_ignore_all: false,
@@ -359,8 +370,10 @@ impl Config {
         "tcp_dsack",
         "tcp_reordering",
         "tcp_max_reordering",
+        "tcp_recovery",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
+        "tcp_min_tso_segs",
         "ip_default_ttl",
         "icmp_echo_ignore_all",
         "icmp_ratelimit",
@@ -515,6 +528,7 @@ impl Config {
                 n @ 1..=300 => self.tcp_reordering = n as u32,
                 _ => return Err(bad("1..=300")),
             },
+            "tcp_recovery" => self.tcp_recovery = small(7, "bits 0x1, 0x2, 0x4: 0..=7")? as u8,
             "tcp_max_reordering" => match num("1..=65535")? {
                 n @ 1..=65535 => self.tcp_max_reordering = n as u32,
                 _ => return Err(bad("1..=65535")),
@@ -522,6 +536,10 @@ impl Config {
             "tcp_notsent_lowat" => {
                 self.tcp_notsent_lowat = small(u32::MAX as u64, "bytes below 2^32")? as u32
             }
+            "tcp_min_tso_segs" => match num("1..=255")? {
+                n @ 1..=255 => self.tcp_min_tso_segs = n as u8,
+                _ => return Err(bad("1..=255")),
+            },
             "tcp_pingpong_thresh" => match num("1..=255")? {
                 n @ 1..=255 => self.tcp_pingpong_thresh = n as u8,
                 _ => return Err(bad("1..=255")),

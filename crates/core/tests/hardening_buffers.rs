@@ -108,7 +108,13 @@ fn sndbuf_on_a_socket_sizes_the_send_buffer_before_connect() {
     h.send(&c, pkt("S.", c.p(0), c.l(1)).mss(1460));
     h.output();
     assert_eq!(h.state(s), State::Established);
-    assert_eq!(h.stack.send(s, &[1; 100_000]), Ok(10_000));
+    // Linux's tcp_sendmsg charges skbs against sk_sndbuf (10000, SO_SNDBUF doubled) and
+    // opens a new one only below it: the first skb fills to the size goal (32120, half
+    // the 65535 window in 1460-byte segments), its first 2-segment unit goes out and the
+    // rest is refilled to the goal, which takes the write past half a window since the
+    // last PSH (forced_push: units up to cwnd go), the rest is refilled once more, and
+    // then the queue is charged beyond the buffer: 32120 + 2920 + 11680 bytes.
+    assert_eq!(h.stack.send(s, &[1; 100_000]), Ok(32_120 + 2920 + 11_680));
     assert_eq!(
         h.stack.get_option(s, SockOptName::SendBuffer),
         Ok(SockOpt::SendBuffer(10_000))
@@ -147,7 +153,11 @@ fn listener_buffers_size_the_syn_ack_and_are_inherited() {
         h.stack.get_option(child, SockOptName::SendBuffer),
         Ok(SockOpt::SendBuffer(6000))
     );
-    assert_eq!(h.stack.send(child, &[1; 100_000]), Ok(6000));
+    // The first skb fills to the size goal (64240, the GSO limit in 1460-byte
+    // segments); each time the unsent skb at the head is full a 2-segment unit goes
+    // out (tcp_push_one) and the rest is refilled, until cwnd (10 segments) is used:
+    // then the queue is charged beyond sk_sndbuf (6000) and the write stops.
+    assert_eq!(h.stack.send(child, &[1; 100_000]), Ok(64_240 + 14_600));
 }
 
 /// Without SO_RCVBUF the SYN-ACK is Linux's default: 65535 rounded down to segments

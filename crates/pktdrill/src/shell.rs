@@ -307,12 +307,7 @@ fn sysctl(assign: &str, config: &Config, env: Env) -> Result<ShellAction, String
     match probe.set_sysctl(&short, &value) {
         Ok(()) => Ok(ShellAction::Sysctl(short, value)),
         Err(synack::ConfigError::UnknownKnob(_)) => {
-            // tcp_min_tso_segs only sizes TSO super-packets, which synack does not build
-            // and which the interpreter joins back anyway: no observable effect here.
-            if env.lenient
-                || short == "tcp_min_tso_segs"
-                || PROFILE.iter().any(|(k, v)| *k == short && *v == value)
-            {
+            if env.lenient || PROFILE.iter().any(|(k, v)| *k == short && *v == value) {
                 Ok(ShellAction::Noop)
             } else {
                 Err(format!(

@@ -424,6 +424,17 @@ impl Runner<'_> {
             Op::Write { left, .. } => left,
             _ => 0,
         };
+        if let Op::Write { fd, tfo: false, .. } = p.op {
+            // A writer asleep in sk_stream_wait_memory runs again only when the socket
+            // turns writable (sk_stream_write_space: a third of the buffer free).
+            let h = self.fds.get(&fd).map(|f| f.h);
+            if h.and_then(|h| self.stack.readiness(h).ok())
+                .is_some_and(|r| !r.writable && r.error.is_none() && !r.hup)
+            {
+                self.pending = Some(p);
+                return Ok(false);
+            }
+        }
         match self.attempt(&mut p.op, false) {
             Attempt::Done(ret, errno) => {
                 let line = std::mem::replace(&mut self.line, p.line);

@@ -62,6 +62,7 @@ fn every_topic_has_scripts() {
         "poll",
         "zerocopy",
         "timestamping",
+        "sendq",
     ] {
         let dir = scripts_dir().join(topic);
         assert!(

@@ -99,7 +99,11 @@ impl<D: Device> Driver<D> {
             if closed || r.readable || r.accept_pending || r.error.is_some() {
                 wake.extend(w.read.take());
             }
-            if closed || r.writable || r.error.is_some() || ev.kind == EventKind::Connected {
+            // A Writable event wakes the writer even if the room is gone again by now:
+            // the engine reports the next one only after a write meets the lack of room
+            // (Linux's SOCK_NOSPACE), so the writer must try.
+            let wrote = matches!(ev.kind, EventKind::Connected | EventKind::Writable);
+            if closed || r.writable || r.error.is_some() || wrote {
                 wake.extend(w.write.take());
             }
         }

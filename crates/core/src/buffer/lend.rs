@@ -46,6 +46,19 @@ impl SendBuffer {
         self.len += wrote;
         wrote
     }
+
+    /// Forgets the last `n` bytes written (clamped to [`len`](SendBuffer::len)); they
+    /// stay in place in the ring, so [`rewrite`](SendBuffer::rewrite) can take them
+    /// back. Used when a lent write is taken only in part.
+    pub fn unwrite(&mut self, n: usize) {
+        self.len -= min(n, self.len);
+    }
+
+    /// Takes back `n` bytes forgotten by [`unwrite`](SendBuffer::unwrite) (clamped to
+    /// the free room); the caller guarantees nothing was written since.
+    pub fn rewrite(&mut self, n: usize) {
+        self.len += min(n, self.free());
+    }
 }
 
 impl RecvBuffer {

@@ -1,23 +1,20 @@
 //! The send queue cut into chunks the way Linux cuts it into skbs, because segment
 //! boundaries and the PSH flag follow them.
 //!
-//! A write appends to the last chunk while that chunk is unsent and not a MSG_EOR
-//! record; a write that ends without MSG_MORE marks the chunk it ends in for PSH (Linux's
-//! tcp_mark_push), and a later write appending to it clears that mark. Data leaves in
-//! transmission units of at most two segments (Linux's TSO autosizing floor at the
-//! sending rates of a fresh connection) and within what cwnd and the window allow; a
-//! unit is cut off its chunk (Linux's tso_fragment: the first part loses the PSH mark,
-//! the rest keeps it) and stays a chunk of its own for retransmission. A unit of more
-//! than one segment gets PSH on its last segment for that transmission only (Linux's
+//! A write appends to the last chunk while that chunk is unsent, not a MSG_EOR record
+//! and shorter than the size goal (sendq.rs decides how a write fills chunks, and
+//! charges them against the send buffer); a write that ends without MSG_MORE marks the
+//! chunk it ends in for PSH (Linux's tcp_mark_push), and a later write appending to it
+//! clears that mark. Data leaves in transmission units of at most the TSO autosizing
+//! segment count (sendq.rs) and within what cwnd and the window allow; a unit is cut
+//! off its chunk (Linux's tso_fragment: the first part loses the PSH mark, the rest
+//! keeps it) and stays a chunk of its own for retransmission. A unit of more than one
+//! segment gets PSH on its last segment for that transmission only (Linux's
 //! __tcp_transmit_skb forces PSH on GSO packets).
 
 use std::collections::VecDeque;
 
 use synack_wire::SeqNum;
-
-/// Segments per chunk: Linux's TSO autosizing floor (`tcp_min_tso_segs` = 2), which is
-/// what it uses at the pacing rates of a fresh connection.
-pub(crate) const CHUNK_SEGMENTS: u32 = 2;
 
 /// One chunk of the send queue (Linux's skb).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +38,23 @@ pub(crate) struct Chunk {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunks {
     q: VecDeque<Chunk>,
-    /// Index of the chunk found last: segments mostly go out in order, so the next
-    /// lookup usually hits it or its successor without a search.
-    hint: std::cell::Cell<usize>,
+    /// Linux's `sk_sndbuf`: what the chunks may be charged before a write stops
+    /// (sendq.rs). 0 until the connection sets it.
+    pub sndbuf: u32,
+    /// Linux's `pushed_seq`: where the last PSH mark was set by a write.
+    pub pushed_seq: SeqNum,
 }
 
 impl Chunks {
+    /// An empty queue charged against `sndbuf` bytes, its first write at `write_seq`.
+    pub fn new(sndbuf: usize, write_seq: SeqNum) -> Chunks {
+        Chunks {
+            sndbuf: u32::try_from(sndbuf).unwrap_or(u32::MAX),
+            pushed_seq: write_seq,
+            ..Chunks::default()
+        }
+    }
+
     /// Appends `n` bytes written at `at` (the end of the queued data). `push`: the write
     /// ended without MSG_MORE; `eor`: MSG_EOR.
     pub fn append(&mut self, at: SeqNum, n: u32, push: bool, eor: bool) {
@@ -68,6 +76,68 @@ impl Chunks {
                 burst: false,
                 sent_to: at,
             }),
+        }
+    }
+
+    /// How many chunks there are (Linux's skbs in the write and retransmit queues).
+    pub fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    /// The last chunk, if it ends at `at` and a write may still append to it: unsent
+    /// and not the end of a record.
+    pub fn open_tail(&self, at: SeqNum) -> Option<Chunk> {
+        self.q
+            .back()
+            .filter(|c| !c.started && !c.eor && c.end == at)
+            .copied()
+    }
+
+    /// Starts an empty chunk at `at` (Linux's tcp_stream_alloc_skb + tcp_skb_entail).
+    pub fn open(&mut self, at: SeqNum) {
+        self.q.push_back(Chunk {
+            start: at,
+            end: at,
+            push: false,
+            eor: false,
+            started: false,
+            burst: false,
+            sent_to: at,
+        });
+    }
+
+    /// Appends `n` bytes to the last chunk; `first`: the first bytes of a write, which
+    /// clear a PSH mark an earlier write left there (tcp_sendmsg_locked).
+    pub fn extend(&mut self, n: u32, first: bool) {
+        if let Some(c) = self.q.back_mut() {
+            c.end += n;
+            if first {
+                c.push = false;
+            }
+        }
+    }
+
+    /// Marks the last chunk for PSH (Linux's tcp_mark_push) and, with `eor`, as the end
+    /// of a record.
+    pub fn mark_tail(&mut self, push: bool, eor: bool) {
+        if let Some(c) = self.q.back_mut() {
+            c.push |= push;
+            c.eor |= eor;
+        }
+    }
+
+    /// Closes the last chunk to later writes: it went out already (the data of a Fast
+    /// Open SYN, whose skb Linux keeps apart from what follows).
+    pub fn close_tail(&mut self) {
+        if let Some(c) = self.q.back_mut() {
+            c.started = true;
+        }
+    }
+
+    /// Drops an empty last chunk (Linux's tcp_remove_empty_skb).
+    pub fn drop_empty_tail(&mut self) {
+        if self.q.back().is_some_and(|c| c.start == c.end) {
+            self.q.pop_back();
         }
     }
 
@@ -117,9 +187,14 @@ impl Chunks {
     /// Where a segment starting at `seq` must end at the latest and whether that end
     /// carries PSH. `room` is how much may go in this transmission (cwnd, window,
     /// retransmission hole). A segment that does not continue the chunk's current
-    /// transmission starts a new unit of at most [`CHUNK_SEGMENTS`] segments, cut off
-    /// the chunk.
-    pub fn transmit(&mut self, seq: SeqNum, room: u32, mss: u32) -> Option<(SeqNum, bool)> {
+    /// transmission starts a new unit of at most `segs` segments, cut off the chunk.
+    pub fn transmit(
+        &mut self,
+        seq: SeqNum,
+        room: u32,
+        mss: u32,
+        segs: u32,
+    ) -> Option<(SeqNum, bool)> {
         let i = self.index(seq)?;
         let c = self.q[i];
         let continuing = c.started && c.sent_to == seq && seq != c.start;
@@ -128,7 +203,7 @@ impl Chunks {
         }
         self.split(seq);
         let len = (c.end - seq) as u32;
-        let unit = len.min(CHUNK_SEGMENTS * mss).min(room.max(1));
+        let unit = len.min(segs.saturating_mul(mss)).min(room.max(1));
         if unit < len {
             self.split(seq + unit);
         }
@@ -150,7 +225,6 @@ impl Chunks {
     /// Forgets everything (the send buffer was released).
     pub fn clear(&mut self) {
         self.q.clear();
-        self.hint.set(0);
     }
 }
 
@@ -170,6 +244,36 @@ mod tests {
     }
 
     #[test]
+    fn writes_fill_the_open_tail_and_marks_follow_linux() {
+        let mut c = Chunks::new(4608, SeqNum(1));
+        c.open(SeqNum(1));
+        c.extend(600, true);
+        c.mark_tail(true, false);
+        assert_eq!(c.open_tail(SeqNum(601)).map(|t| t.push), Some(true));
+        // The next write's first bytes clear the mark; its end sets it again.
+        c.extend(400, true);
+        assert_eq!(c.open_tail(SeqNum(1001)).map(|t| t.push), Some(false));
+        c.mark_tail(false, true);
+        assert!(
+            c.open_tail(SeqNum(1001)).is_none(),
+            "an EOR record is closed"
+        );
+        c.open(SeqNum(1001));
+        assert_eq!(c.len(), 2);
+        c.drop_empty_tail();
+        assert_eq!(c.len(), 1, "an skb that took nothing is dropped");
+        // Once a unit of it is sent, the rest is a chunk of its own, open again.
+        c.open(SeqNum(1001));
+        c.extend(3000, true);
+        c.transmit(SeqNum(1001), 10_000, 1000, 2);
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            c.open_tail(SeqNum(4001)).map(|t| t.start),
+            Some(SeqNum(3001))
+        );
+    }
+
+    #[test]
     fn eor_records_stay_apart() {
         let mut c = Chunks::default();
         c.append(SeqNum(1), 400, true, true);
@@ -184,34 +288,34 @@ mod tests {
         c.append(SeqNum(1), 5000, true, false);
         // Two-segment unit: PSH at its end for this transmission.
         assert_eq!(
-            c.transmit(SeqNum(1), 10_000, 1000),
+            c.transmit(SeqNum(1), 10_000, 1000, 2),
             Some((SeqNum(2001), true))
         );
         c.sent(SeqNum(1), SeqNum(1001));
         assert_eq!(
-            c.transmit(SeqNum(1001), 10_000, 1000),
+            c.transmit(SeqNum(1001), 10_000, 1000, 2),
             Some((SeqNum(2001), true))
         );
         c.sent(SeqNum(1001), SeqNum(2001));
         // A one-segment unit (cwnd room 1000) from a chunk without the write's mark.
         assert_eq!(
-            c.transmit(SeqNum(2001), 1000, 1000),
+            c.transmit(SeqNum(2001), 1000, 1000, 2),
             Some((SeqNum(3001), false))
         );
         c.sent(SeqNum(2001), SeqNum(3001));
         // The tail keeps the write's PSH mark.
         assert_eq!(
-            c.transmit(SeqNum(3001), 1000, 1000),
+            c.transmit(SeqNum(3001), 1000, 1000, 2),
             Some((SeqNum(4001), false))
         );
         c.sent(SeqNum(3001), SeqNum(4001));
         assert_eq!(
-            c.transmit(SeqNum(4001), 1000, 1000),
+            c.transmit(SeqNum(4001), 1000, 1000, 2),
             Some((SeqNum(5001), true))
         );
         // Retransmitting the second half of the first unit alone: no PSH.
         assert_eq!(
-            c.transmit(SeqNum(1001), 1000, 1000),
+            c.transmit(SeqNum(1001), 1000, 1000, 2),
             Some((SeqNum(2001), false))
         );
         c.ack(SeqNum(2001));

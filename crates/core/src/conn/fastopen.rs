@@ -37,6 +37,7 @@ impl Connection {
             // The SYN's data is one write: sent again, it ends with PSH (Linux keeps
             // it as an skb flagged ACK|PSH).
             self.after_write(n, n, super::SendFlags::default());
+            self.chunks.close_tail();
         }
         n
     }

@@ -191,6 +191,14 @@ impl Connection {
     /// Entering ESTABLISHED from either handshake state.
     pub(crate) fn established(&mut self, ctx: &mut Ctx) {
         self.set_state(State::Established);
+        // Linux's tcp_init_buffer_space: the send buffer starts with room for the
+        // initial window's skbs (tcp_sndbuf_expand).
+        if self.opts.sndbuf.is_none() {
+            let want = self.sndbuf_expand().min(ctx.config.tcp_wmem[2]);
+            if want > self.sndbuf() {
+                self.set_sndbuf(want);
+            }
+        }
         self.init_buffer_space(ctx);
         self.disarm(TimerKind::Retransmit);
         self.backoff = 0;
@@ -576,14 +584,20 @@ impl Connection {
     }
 
     /// Linux grows the send buffer with cwnd (tcp_sndbuf_expand) unless SO_SNDBUF was
-    /// set: room for two windows' worth, up to `tcp_wmem[2]`.
+    /// set: room for two windows' worth of skbs (sendq.rs), and at least two windows'
+    /// worth of payload, up to `tcp_wmem[2]`.
     fn grow_send_buffer(&mut self, ctx: &Ctx) {
         if self.opts.sndbuf.is_some() {
             return;
         }
-        let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize).min(ctx.config.tcp_wmem[2]);
-        if want > self.send_buf.capacity() {
-            self.send_buf.set_capacity(want);
+        let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize)
+            .max(self.sndbuf_expand())
+            .min(ctx.config.tcp_wmem[2]);
+        if want > self.sndbuf() {
+            self.set_sndbuf(want);
+            if want > self.send_buf.capacity() {
+                self.send_buf.set_capacity(want);
+            }
         }
     }
 

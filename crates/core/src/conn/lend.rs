@@ -32,7 +32,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Bookkeeping after `n` bytes (of a write of `asked`) went into the send buffer.
+    /// Bookkeeping after `n` bytes (of a write of `asked`) went into the send buffer
+    /// as a chunk of their own (the data of a Fast Open SYN).
     pub(super) fn after_write(&mut self, n: usize, asked: usize, flags: SendFlags) {
         // MSG_MORE holds a partial segment until a send without it (Linux's
         // TCP_NAGLE_CORK for one push); MSG_EOR ends a record that later data may not
@@ -55,10 +56,17 @@ impl Connection {
         if max == 0 {
             return Ok(0);
         }
-        if self.send_buf.free() == 0 || !self.notsent_below_lowat(ctx.config) {
+        self.events |= super::events::SEND_CALL;
+        if !self.memory_free(ctx.config.tcp_notsent_lowat, 0, 0, 0) {
             return Err(Error::WouldBlock);
         }
-        let n = self.send_buf.write_with(max, fill);
+        // The ring lends the room the buffer leaves (grown to it first, so that a
+        // writable connection always takes something); this path keeps the payload
+        // accounting of one chunk per write (the copying send() is the one that builds
+        // Linux's skbs, sendq.rs).
+        let room = self.sndbuf().saturating_sub(self.wmem_queued()).max(1);
+        self.reserve_ring(room);
+        let n = self.send_buf.write_with(max.min(room), fill);
         if n > 0 {
             self.restart_after_idle(ctx);
             self.after_write(n, n, SendFlags::default());

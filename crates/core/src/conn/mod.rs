@@ -21,6 +21,7 @@ pub(crate) mod output;
 pub(crate) mod rcvspace;
 pub(crate) mod recovery;
 pub(crate) mod sack;
+mod sendq;
 pub(crate) mod timers;
 
 use core::time::Duration;
@@ -89,6 +90,9 @@ pub(crate) mod events {
     pub const CONNECTED: u8 = 4;
     /// The connection ended (with or without an error).
     pub const CLOSED: u8 = 8;
+    /// The program wrote or changed a send-side option: a lack of room it meets now is
+    /// one it has seen (Linux's SOCK_NOSPACE), so that room opening again is reported.
+    pub const SEND_CALL: u8 = 16;
 }
 
 /// RFC 7323 timestamp state of a connection that negotiated timestamps.
@@ -219,11 +223,6 @@ impl SockOpts {
     /// `tcp_keepalive_intvl`, or TCP_KEEPINTVL when set.
     pub fn keepalive_intvl(&self, config: &Config) -> Duration {
         self.keepintvl.unwrap_or(config.tcp_keepalive_intvl)
-    }
-
-    /// `tcp_notsent_lowat`, or TCP_NOTSENT_LOWAT when set.
-    pub fn notsent_lowat(&self, config: &Config) -> u32 {
-        self.notsent_lowat.unwrap_or(config.tcp_notsent_lowat)
     }
 
     /// `tcp_keepalive_probes`, or TCP_KEEPCNT when set.
@@ -520,7 +519,7 @@ impl Connection {
             tlp_high_seq: None,
             loss_probe: None,
             rec: recovery::Recovery::new(iss, config.tcp_reordering.min(300) as u16),
-            chunks: chunks::Chunks::default(),
+            chunks: chunks::Chunks::new(config.tcp_wmem[1], iss + 1),
             more_pending: false,
             push_once: false,
             rx_gso: 0,
@@ -562,11 +561,15 @@ impl Connection {
     }
 
     /// Sizes the buffers from SO_SNDBUF and SO_RCVBUF when the user set them: the send
-    /// buffer takes SO_SNDBUF bytes; SO_RCVBUF is the receive memory (`sk_rcvbuf`) the
-    /// window is computed from. Never below what is held.
+    /// queue is charged against SO_SNDBUF (payload and per-chunk overhead, sendq.rs);
+    /// SO_RCVBUF is the receive memory (`sk_rcvbuf`) the window is computed from. Never
+    /// below what is held.
     pub fn apply_buffer_opts(&mut self) {
         if let Some(s) = self.opts.sndbuf {
-            self.send_buf.set_capacity(s);
+            self.set_sndbuf(s);
+            if self.send_buf.capacity() < s {
+                self.send_buf.set_capacity(s);
+            }
         }
         if let Some(r) = self.opts.rcvbuf {
             // Linux's SO_RCVBUF sets sk_rcvbuf (memory); the ring that holds the bytes
@@ -664,17 +667,14 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
-        if !self.notsent_below_lowat(ctx.config) {
-            // Linux's sk_stream_memory_free (tcp_stream_memory_free): no new data while
-            // TCP_NOTSENT_LOWAT or more bytes wait unsent.
-            return Err(Error::WouldBlock);
-        }
         self.restart_after_idle(ctx);
-        let n = self.send_buf.write(data);
+        let n = self.queue_write(ctx.config, data.len(), flags, true);
         if n == 0 {
             return Err(Error::WouldBlock);
         }
-        self.after_write(n, data.len(), flags);
+        let written = self.send_buf.write(&data[..n]);
+        debug_assert_eq!(written, n);
+        self.more_pending = flags.more;
         Ok(n)
     }
 
@@ -682,12 +682,6 @@ impl Connection {
     pub fn notsent_bytes(&self) -> usize {
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         self.send_buf.len().saturating_sub(in_flight)
-    }
-
-    /// Whether fewer bytes than TCP_NOTSENT_LOWAT (or `tcp_notsent_lowat`) wait
-    /// unsent (Linux's tcp_stream_memory_free).
-    pub fn notsent_below_lowat(&self, config: &Config) -> bool {
-        self.notsent_bytes() < self.opts.notsent_lowat(config) as usize
     }
 
     /// A write to an idle connection (nothing in flight): CUBIC restarts its epoch, and
@@ -708,9 +702,10 @@ impl Connection {
         self.cc.on_idle_restart(idle, rto);
     }
 
-    /// Bytes the send buffer can take now.
-    pub fn send_space(&self) -> usize {
-        self.send_buf.free()
+    /// At most how many bytes send() would take now (0 when it would block; sendq.rs).
+    /// `default_lowat` is `tcp_notsent_lowat`.
+    pub fn send_space(&self, default_lowat: u32) -> usize {
+        self.write_room(default_lowat)
     }
 
     /// recv() (RFC 9293 section 3.10.3). `Ok(0)` is end of stream.

@@ -271,7 +271,8 @@ impl Connection {
             Mode::Force | Mode::Probe => len,
         };
         let room = u32::try_from(room).unwrap_or(u32::MAX);
-        let unit = self.chunks.transmit(seq, room, mss as u32);
+        let segs = self.tso_segs(ctx.config);
+        let unit = self.chunks.transmit(seq, room, mss as u32, segs);
         let seg_end = seq + len as u32;
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
@@ -411,7 +412,7 @@ impl Connection {
 
     /// Bytes of SACK option the next segment carries: `nop,nop,kind,len` and eight per
     /// block (RFC 2018 section 3), at most 3 blocks beside timestamps, else 4.
-    fn sack_option_len(&self) -> u32 {
+    pub(super) fn sack_option_len(&self) -> u32 {
         if !self.neg.sack || (!self.recv_buf.has_ooo() && self.dsack.is_none()) {
             return 0;
         }

@@ -314,7 +314,10 @@ impl Connection {
             CaState::Loss => {
                 if self.snd_una.after_eq(self.recover) {
                     self.rec.state = CaState::Open;
-                } else if self.neg.sack && self.rack_lost_retransmission_in_loss(ctx.now) {
+                } else if self.neg.sack
+                    && ctx.config.tcp_recovery & 1 != 0
+                    && self.rack_lost_retransmission_in_loss(ctx.now)
+                {
                     // Linux's tcp_fastretrans_alert in Loss: RACK found a retransmission
                     // lost again (FLAG_LOST_RETRANS), so fast recovery takes over and
                     // retransmits the holes below the SACKed data.
@@ -332,7 +335,9 @@ impl Connection {
                             newly_lost = true;
                         }
                     }
-                    newly_lost |= self.rack_detect_lost_retransmissions(ctx.now);
+                    if ctx.config.tcp_recovery & 1 != 0 {
+                        newly_lost |= self.rack_detect_lost_retransmissions(ctx.now);
+                    }
                 } else if una_advanced {
                     // NewReno partial ACK (RFC 6582 3.2 step 5): the next segment is lost.
                     self.rec.lost_end = self.snd_una + self.mss;
@@ -362,10 +367,14 @@ impl Connection {
                 // RFC 6582 3.2 step 2: no new recovery for losses of the last one.
                 let fresh = self.neg.sack || self.snd_una.after_eq(self.recover);
                 let reordering = u32::from(self.rec.reordering);
-                if sacked_segs >= reordering && self.rec.reord_seen == 0 && fresh {
+                // tcp_recovery 0x1: RACK; 0x4: RACK without the DupThresh shortcut.
+                let rack = ctx.config.tcp_recovery & 1 != 0;
+                let dupthresh =
+                    !rack || (self.rec.reord_seen == 0 && ctx.config.tcp_recovery & 4 == 0);
+                if sacked_segs >= reordering && dupthresh && fresh {
                     self.enter_recovery(ctx, flight_before);
                     newly_lost = true;
-                } else if self.neg.sack && sacked_segs > 0 {
+                } else if self.neg.sack && sacked_segs > 0 && rack {
                     match self.rack_deadline(ctx.now) {
                         Some(at) if at <= ctx.now => {
                             self.enter_recovery(ctx, flight_before);

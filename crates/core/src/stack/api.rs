@@ -695,6 +695,7 @@ impl Stack {
                     if matches!(opt, SockOpt::SendBuffer(_) | SockOpt::RecvBuffer(_)) {
                         c.apply_buffer_opts();
                     }
+                    c.events |= crate::conn::events::SEND_CALL;
                     if c.opts.keepalive && c.state.is_synchronized() {
                         // TCP_KEEPIDLE when set, else tcp_keepalive_time.
                         let idle = c.opts.keepidle.unwrap_or(keepalive_time);
@@ -725,7 +726,7 @@ impl Stack {
                 Some((
                     c.mss,
                     c.state.is_synchronized() || c.state == State::SynReceived,
-                    c.send_buf.capacity(),
+                    c.sndbuf(),
                     c.rs.rcvbuf as usize,
                     c.quickack_opt(config.tcp_pingpong_thresh),
                 )),
@@ -804,7 +805,8 @@ impl Stack {
 
     /// Bytes that send() would take now.
     pub fn send_capacity(&mut self, h: SocketHandle) -> Result<usize> {
-        Ok(self.user_conn(h)?.send_space())
+        let lowat = self.config.tcp_notsent_lowat;
+        Ok(self.user_conn(h)?.send_space(lowat))
     }
 
     /// Bytes waiting to be read.

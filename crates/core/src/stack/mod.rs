@@ -802,12 +802,17 @@ impl Stack {
         if bits & crate::conn::events::READABLE != 0 {
             ev |= EV_READABLE;
         }
-        // Writable is reported on the change to writable only (ready.rs).
+        // Writable is reported on the change to writable only (ready.rs). As Linux's
+        // SOCK_NOSPACE, the lack of room counts once the program met it (a call on the
+        // send side, or before the handshake): the room the send queue's own chunking
+        // takes while data goes out and is acknowledged wakes nobody.
         let writable = ready::conn_writable(conn, &self.config);
         if writable && !slot.writable {
             ev |= EV_WRITABLE;
         }
-        slot.writable = writable;
+        if writable || bits & crate::conn::events::SEND_CALL != 0 || !estab {
+            slot.writable = writable;
+        }
         if bits & crate::conn::events::CONNECTED != 0 && !conn.passive {
             ev |= EV_CONNECTED;
         }

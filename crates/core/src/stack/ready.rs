@@ -110,22 +110,16 @@ fn conn_readiness(c: &Connection, config: &crate::config::Config) -> Readiness {
 }
 
 /// Whether `send()` would return without blocking: connected with room (Linux's
-/// `sk_stream_is_writeable`: free space at least half of the bytes queued, and fewer
-/// unsent bytes than TCP_NOTSENT_LOWAT), or shut for
+/// `__sk_stream_is_writeable(sk, 1)`: a third of the send buffer free, and twice the
+/// unsent bytes below TCP_NOTSENT_LOWAT; sendq.rs), or shut for
 /// sending or failed, so that it returns an error at once.
 pub(super) fn conn_writable(c: &Connection, config: &crate::config::Config) -> bool {
     match c.state {
         State::SynSent if c.tfo.deferred => true,
-        State::SynReceived if c.tfo.listener.is_some() => {
-            c.send_buf.free() >= c.send_buf.len() / 2 && c.send_buf.free() > 0
-        }
+        State::SynReceived if c.tfo.listener.is_some() => c.stream_writeable(config),
         State::SynSent | State::SynReceived => c.pending_error.is_some(),
         State::Established | State::CloseWait if !c.fin_queued && c.error.is_none() => {
-            let queued = c.send_buf.len();
-            // And fewer than TCP_NOTSENT_LOWAT bytes unsent (tcp_stream_memory_free).
-            c.send_buf.free() >= queued / 2
-                && c.send_buf.free() > 0
-                && c.notsent_below_lowat(config)
+            c.stream_writeable(config)
         }
         _ => true,
     }

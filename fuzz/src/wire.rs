@@ -225,6 +225,8 @@ fn structured(s: &WireSpec) {
             timestamp: s.timestamp.map(|(tsval, tsecr)| Timestamp { tsval, tsecr }),
             sack_blocks,
             fast_open: None,
+            // Never written: synack holds no MD5 keys to sign with.
+            md5sig: false,
         },
         payload: &payload,
     };

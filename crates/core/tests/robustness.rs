@@ -81,6 +81,7 @@ proptest! {
                 None,
             ],
             fast_open: None,
+            md5sig: false,
         };
         h.send(c, p);
         h.output();

@@ -28,6 +28,7 @@ fn syn_opts(tsval: u32, tsecr: u32) -> TcpOptions {
         timestamp: Some(Timestamp { tsval, tsecr }),
         sack_blocks: [None; 4],
         fast_open: None,
+        md5sig: false,
     }
 }
 

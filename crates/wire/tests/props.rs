@@ -68,6 +68,7 @@ fn options(syn: bool) -> impl Strategy<Value = TcpOptions> {
                 timestamp,
                 sack_blocks,
                 fast_open: None,
+                md5sig: false,
             }
         })
 }

@@ -76,12 +76,15 @@ impl Connection {
         (goal / mss * mss).max(mss)
     }
 
-    /// Segments per transmission unit (Linux's tcp_tso_segs / tcp_tso_autosize):
-    /// `tcp_min_tso_segs`, which is what Linux's pacing rate gives at round-trip times
+    /// Segments per transmission unit: Linux's tcp_tso_segs (tcp_tso_autosize), taken
+    /// as `tcp_min_tso_segs`, which is what the pacing rate gives at round-trip times
     /// of a few milliseconds and more (the rate term, which grows the units on faster
-    /// paths, is not modelled).
+    /// paths, is not modelled), and at most half of cwnd (tcp_cwnd_test keeps at least
+    /// two units in flight).
     pub(crate) fn tso_segs(&self, config: &Config) -> u32 {
-        u32::from(config.tcp_min_tso_segs.max(1))
+        let mss = self.current_mss();
+        let half_cwnd = (self.cc.cwnd() / mss / 2).max(1);
+        u32::from(config.tcp_min_tso_segs.max(1)).min(half_cwnd)
     }
 
     /// Linux's sk_stream_memory_free with tcp_stream_memory_free: the queue is charged

@@ -255,13 +255,7 @@ impl Runner<'_> {
         (lo, hi, tol): (i64, i64, i64),
         any: bool,
     ) -> Res<()> {
-        let limit = if any {
-            self.now.saturating_add(600_000_000)
-        } else {
-            hi.max(self.now)
-                .saturating_add(tol)
-                .saturating_add(2_000_000)
-        };
+        let limit = self.outbound_limit(hi, tol, any);
         let (time, bytes) = loop {
             self.flush()?;
             if let Some(x) = self.icmp_sniffed.pop_front() {

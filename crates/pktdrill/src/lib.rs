@@ -168,6 +168,15 @@ impl Outcome {
     pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
     }
+
+    /// The outcome as reports phrase it: "passes", "fails" or "is unsupported".
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "passes",
+            Outcome::Fail(_) => "fails",
+            Outcome::Unsupported(_) => "is unsupported",
+        }
+    }
 }
 
 /// Runs the script in the file at `path`. Shell commands naming a file beside the

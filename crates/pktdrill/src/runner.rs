@@ -791,13 +791,7 @@ impl Runner<'_> {
                 return Err(self.fail(format!("no tracked connection has peer port {peer}"), None));
             }
         }
-        let limit = if any {
-            self.now.saturating_add(600_000_000)
-        } else {
-            hi.max(self.now)
-                .saturating_add(tol)
-                .saturating_add(2_000_000)
-        };
+        let limit = self.outbound_limit(hi, tol, any);
         let Some((owner, mut l)) = self.next_sniffed(limit)? else {
             if limit > self.now {
                 self.now = limit;
@@ -899,6 +893,19 @@ impl Runner<'_> {
     /// `nstat`: the named counter's change since the last saved baseline is checked (a
     /// line is printed only for a non-zero change; `grep -q " N "` wants it to be N),
     /// then the baseline is saved unless `-s`.
+    /// How long to wait for an outbound packet due by `hi` within `tol`: two seconds
+    /// past its window (so that a late packet is reported as late, not as missing), or
+    /// ten minutes for one whose time is `*`.
+    pub(crate) fn outbound_limit(&self, hi: i64, tol: i64, any: bool) -> i64 {
+        if any {
+            self.now.saturating_add(600_000_000)
+        } else {
+            hi.max(self.now)
+                .saturating_add(tol)
+                .saturating_add(2_000_000)
+        }
+    }
+
     /// A `grep` over `/proc/net/tcp{,6}`: fails the script, as the command's exit status
     /// would, when no line has every pattern.
     fn proc_grep(&mut self, files: &[bool], patterns: &[String]) -> Res<()> {

@@ -104,11 +104,7 @@ fn external_corpus() {
         Verdict::Differs(row) => unexpected.push(format!(
             "{}: {} where line {} says {}",
             s.display(),
-            match outcome {
-                Outcome::Pass => "passes",
-                Outcome::Fail(_) => "fails",
-                Outcome::Unsupported(_) => "is unsupported",
-            },
+            outcome.verb(),
             row.line,
             row.result
         )),

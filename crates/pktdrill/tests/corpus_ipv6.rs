@@ -63,11 +63,7 @@ fn run(version: IpVersion, cookie: &str) -> (usize, Vec<String>) {
             Verdict::Differs(row) => unexpected.push(format!(
                 "{}: {} in {version:?} where line {} says {}",
                 s.display(),
-                match outcome {
-                    Outcome::Pass => "passes",
-                    Outcome::Fail(_) => "fails",
-                    Outcome::Unsupported(_) => "is unsupported",
-                },
+                outcome.verb(),
                 row.line,
                 row.result
             )),

@@ -116,11 +116,7 @@ fn linux_selftests_as_ksft_runner_runs_them() {
             }
             Verdict::Differs(row) => unexpected.push(format!(
                 "{name} {labels:?}: {} where line {} says {}",
-                match outcome {
-                    Outcome::Pass => "passes",
-                    Outcome::Fail(_) => "fails",
-                    Outcome::Unsupported(_) => "is unsupported",
-                },
+                outcome.verb(),
                 row.line,
                 row.result
             )),

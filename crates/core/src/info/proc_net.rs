@@ -5,6 +5,7 @@ use core::fmt::Write;
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
+use super::tcp::linux_state;
 use super::SocketInfo;
 use crate::stack::Stack;
 use crate::state::State;
@@ -39,23 +40,6 @@ impl Stack {
             line(&mut out, sl, &s);
         }
         out
-    }
-}
-
-/// Linux's state numbers (include/net/tcp_states.h).
-fn state_number(state: State) -> u8 {
-    match state {
-        State::Established => 1,
-        State::SynSent => 2,
-        State::SynReceived => 3,
-        State::FinWait1 => 4,
-        State::FinWait2 => 5,
-        State::TimeWait => 6,
-        State::Closed => 7,
-        State::CloseWait => 8,
-        State::LastAck => 9,
-        State::Listen => 10,
-        State::Closing => 11,
     }
 }
 
@@ -111,7 +95,7 @@ fn line(out: &mut String, sl: usize, s: &SocketInfo) {
     let _ = write!(
         out,
         " {:02X} {tx:08X}:{rx:08X} {tr:02X}:{when:08X} {retrans:08X} {:>5} {:>8} {}",
-        state_number(s.state),
+        linux_state(s.state),
         0,
         0,
         0
@@ -153,8 +137,8 @@ mod tests {
 
     #[test]
     fn listen_is_0a_as_in_tcp_states_h() {
-        assert_eq!(state_number(State::Listen), 0x0A);
-        assert_eq!(state_number(State::Established), 1);
-        assert_eq!(state_number(State::Closing), 11);
+        assert_eq!(linux_state(State::Listen), 0x0A);
+        assert_eq!(linux_state(State::Established), 1);
+        assert_eq!(linux_state(State::Closing), 11);
     }
 }

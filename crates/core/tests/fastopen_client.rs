@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::*;
-use synack::wire::{Control, FastOpenCookie, SeqNum};
+use synack::wire::{Control, FastOpenCookie};
 use synack::{tcpi_options, Error, SockOpt, State};
 
 const COOKIE: [u8; 8] = [0xab, 0xcd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
@@ -24,16 +24,6 @@ fn synack(c: &Conn, acked: u32, cookie: Option<FastOpenCookie>) -> Pkt {
     p
 }
 
-fn conn_of(h: synack::SocketHandle, syn: &Sent) -> Conn {
-    Conn {
-        handle: h,
-        local_port: syn.src_port,
-        peer_port: PEER_PORT,
-        iss: syn.seq,
-        irs: SeqNum(PEER_ISS),
-    }
-}
-
 /// Learns the cookie on a first connection: MSG_FASTOPEN without a cookie sends a SYN
 /// with an empty option (a request) and no data; the SYN-ACK's cookie is cached.
 fn learn_cookie(h: &mut Harness) {
@@ -46,7 +36,7 @@ fn learn_cookie(h: &mut Harness) {
         Some(FastOpenCookie::request(false))
     );
     assert!(out[0].payload.is_empty(), "no data without a cookie");
-    let c = conn_of(s, &out[0]);
+    let c = Conn::active(s, &out[0]);
     h.send(&c, synack(&c, 0, FastOpenCookie::new(false, &COOKIE)));
     assert_eq!(h.state(s), State::Established);
     assert_eq!(briefs(&h.output()), vec![seg(".", c.l(1), c.p(1), 0)]);
@@ -68,7 +58,7 @@ fn the_cached_cookie_carries_data_in_the_syn() {
         out[0].options.fast_open,
         FastOpenCookie::new(false, &COOKIE)
     );
-    let c = conn_of(s, &out[0]);
+    let c = Conn::active(s, &out[0]);
     h.send(&c, synack(&c, 100, None));
     assert_eq!(h.state(s), State::Established);
     assert_eq!(briefs(&h.output()), vec![seg(".", c.l(101), c.p(1), 0)]);
@@ -86,7 +76,7 @@ fn unacknowledged_syn_data_is_sent_again() {
     let s = h.stack.socket();
     assert_eq!(h.stack.sendto_fastopen(s, peer(), &[7u8; 100]), Ok(100));
     let out = h.output();
-    let c = conn_of(s, &out[0]);
+    let c = Conn::active(s, &out[0]);
     h.send(&c, synack(&c, 0, None));
     assert_eq!(h.state(s), State::Established);
     assert_eq!(briefs(&h.output()), vec![seg(".", c.l(1), c.p(1), 100)]);
@@ -152,7 +142,7 @@ fn an_unanswered_request_tries_the_experimental_option_once() {
         assert_eq!(h.stack.sendto_fastopen(s, peer(), b""), Ok(0));
         let out = h.output();
         forms.push(out[0].options.fast_open.map(|c| c.exp));
-        let c = conn_of(s, &out[0]);
+        let c = Conn::active(s, &out[0]);
         h.send(&c, synack(&c, 0, None));
         h.stack.abort(s).unwrap();
         h.output();

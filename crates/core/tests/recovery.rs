@@ -77,19 +77,6 @@ fn no_probe_without_sack() {
     assert!(h.stack.stats().TCPTimeouts > 0);
 }
 
-/// A peer segment acknowledging `ack` and SACKing `[l, r)` (both relative to the
-/// stack's ISN).
-fn sack_ack(c: &Conn, ack: u32, blocks: &[(u32, u32)]) -> Pkt {
-    let mut p = pkt(".", c.p(1), c.l(ack));
-    for (slot, (l, r)) in p.options.sack_blocks.iter_mut().zip(blocks) {
-        *slot = Some(synack::wire::SackBlock {
-            left: c.l(*l),
-            right: c.l(*r),
-        });
-    }
-    p
-}
-
 /// RFC 6675 / Linux: three segments SACKed above a hole make it lost; the first hole
 /// is retransmitted at once, and PRR (RFC 6937) then releases one retransmission per
 /// delivered segment. When the hole is filled, recovery ends with cwnd = ssthresh
@@ -101,16 +88,16 @@ fn sack_fast_retransmit_with_prr() {
     h.stack.send(c.handle, &[0u8; 10_000]).unwrap();
     assert_eq!(h.recv().len(), 10);
     // Segments 1-4 (1:4001) are lost; 4001:5001.. arrive.
-    h.send(&c, sack_ack(&c, 1, &[(4001, 5001)]));
-    h.send(&c, sack_ack(&c, 1, &[(4001, 6001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 5001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 6001)]));
     assert_eq!(h.recv(), vec![], "two SACKed segments: not yet a loss");
-    h.send(&c, sack_ack(&c, 1, &[(4001, 7001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 7001)]));
     assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 1000)]);
-    h.send(&c, sack_ack(&c, 1, &[(4001, 8001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 8001)]));
     assert_eq!(h.recv(), vec![seg(".", c.l(1001), c.p(1), 1000)]);
-    h.send(&c, sack_ack(&c, 1, &[(4001, 9001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 9001)]));
     assert_eq!(h.recv(), vec![seg(".", c.l(2001), c.p(1), 1000)]);
-    h.send(&c, sack_ack(&c, 1, &[(4001, 10001)]));
+    h.send(&c, c.sack_ack(1, &[(4001, 10001)]));
     assert_eq!(h.recv(), vec![seg(".", c.l(3001), c.p(1), 1000)]);
     assert_eq!(h.stack.stats().TCPFastRetrans, 4);
     h.send(&c, pkt(".", c.p(1), c.l(10001)));
@@ -152,7 +139,7 @@ fn rack_reordering_window_delays_the_retransmission() {
     h.stack.send(c.handle, &[0u8; 4000]).unwrap();
     assert_eq!(h.recv().len(), 4);
     h.advance(Duration::from_millis(100));
-    h.send(&c, sack_ack(&c, 1, &[(3001, 4001)]));
+    h.send(&c, c.sack_ack(1, &[(3001, 4001)]));
     assert_eq!(h.recv(), vec![], "inside the reordering window");
     let out = h.advance_ms(50);
     assert_eq!(out.len(), 1, "{out:?}");
@@ -170,7 +157,7 @@ fn sub_segment_sack_blocks_are_ignored() {
     h.stack.send(c.handle, &[0u8; 4000]).unwrap();
     assert_eq!(h.recv().len(), 4);
     h.advance(Duration::from_millis(100));
-    h.send(&c, sack_ack(&c, 1, &[(4000, 4001)]));
+    h.send(&c, c.sack_ack(1, &[(4000, 4001)]));
     let out = h.advance_ms(150);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].0 - t0, 202, "the loss probe, at 2 SRTT + 2 ms");

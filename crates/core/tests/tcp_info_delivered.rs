@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use synack::wire::SackBlock;
 use synack::State;
 
 /// By address, so that it also answers after close().
@@ -32,17 +31,6 @@ fn sack_connection(h: &mut Harness) -> Conn {
     c
 }
 
-fn sack_ack(c: &Conn, ack: u32, blocks: &[(u32, u32)]) -> Pkt {
-    let mut p = pkt(".", c.p(1), c.l(ack));
-    for (slot, (l, r)) in p.options.sack_blocks.iter_mut().zip(blocks) {
-        *slot = Some(SackBlock {
-            left: c.l(*l),
-            right: c.l(*r),
-        });
-    }
-    p
-}
-
 /// Active open: the SYN-ACK delivers the SYN (1); a cumulative ACK of two of four
 /// segments adds 2; a SACK of the fourth adds 1 at once, and the ACK that then covers
 /// all four adds only the third, not the SACKed one again; the FIN adds 1.
@@ -56,7 +44,7 @@ fn segments_count_once_whether_sacked_or_acknowledged() {
     assert_eq!(delivered(&h, &c), 1, "sending delivers nothing");
     h.send(&c, pkt(".", c.p(1), c.l(2001)));
     assert_eq!(delivered(&h, &c), 3);
-    h.send(&c, sack_ack(&c, 2001, &[(3001, 4001)]));
+    h.send(&c, c.sack_ack(2001, &[(3001, 4001)]));
     assert_eq!(delivered(&h, &c), 4, "a SACKed segment is delivered");
     h.send(&c, pkt(".", c.p(1), c.l(4001)));
     assert_eq!(

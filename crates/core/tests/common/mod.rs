@@ -176,6 +176,30 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The active connection of socket `handle` whose SYN was `syn`, to the scripted peer.
+    pub fn active(handle: SocketHandle, syn: &Sent) -> Conn {
+        Conn {
+            handle,
+            local_port: syn.src_port,
+            peer_port: PEER_PORT,
+            iss: syn.seq,
+            irs: SeqNum(PEER_ISS),
+        }
+    }
+
+    /// The peer's ACK of `ack` (the stack's space) SACKing `blocks`, each `[l, r)` in the
+    /// stack's space too.
+    pub fn sack_ack(&self, ack: u32, blocks: &[(u32, u32)]) -> Pkt {
+        let mut p = pkt(".", self.p(1), self.l(ack));
+        for (slot, (l, r)) in p.options.sack_blocks.iter_mut().zip(blocks) {
+            *slot = Some(wire::SackBlock {
+                left: self.l(*l),
+                right: self.l(*r),
+            });
+        }
+        p
+    }
+
     /// `n` octets into the peer's sequence space (`p(0)` is its SYN).
     pub fn p(&self, n: u32) -> SeqNum {
         self.irs + n
@@ -420,13 +444,7 @@ impl Harness {
         assert_eq!(syn.ack, None);
         assert_eq!(syn.dst_port, PEER_PORT);
         assert_eq!(self.state(h), State::SynSent);
-        Conn {
-            handle: h,
-            local_port: syn.src_port,
-            peer_port: PEER_PORT,
-            iss: syn.seq,
-            irs: SeqNum(PEER_ISS),
-        }
+        Conn::active(h, syn)
     }
 
     /// ESTABLISHED by an active open: SYN, SYN-ACK (no options), ACK.

@@ -18,6 +18,7 @@ mod icmp;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
+mod quiet;
 pub(crate) mod rcvspace;
 pub(crate) mod recovery;
 pub(crate) mod sack;

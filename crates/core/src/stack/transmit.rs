@@ -126,7 +126,10 @@ impl Stack {
             let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
             let ttl = self.config.ip_default_ttl;
             let out = self.with_conn(h, |conn, ctx| {
-                let seg = conn.poll_segment(ctx)?;
+                let Some(seg) = conn.poll_segment(ctx) else {
+                    conn.pushed(ctx);
+                    return None;
+                };
                 let mut stash = Vec::new();
                 let target: &mut [u8] = if buf.len() >= datagram_len(conn, &seg) {
                     buf
@@ -167,6 +170,10 @@ impl Stack {
                     self.tx_queue.pop_front();
                     if let Some(slot) = self.slot_mut(h) {
                         slot.dirty = false;
+                    }
+                    // A connection that ended as its sending did (orphans.rs) left a RST.
+                    if self.ctl.front().is_some() {
+                        return self.poll_transmit_any(now, buf);
                     }
                 }
             }

@@ -14,7 +14,7 @@
 //!   complete header in place into the caller's buffer. Impossible flag mixes such as
 //!   SYN+RST cannot be represented at all ([`Control`] holds at most one of them).
 //!
-//! Nothing here allocates, and no input, however malformed, makes parsing panic: bad bytes
+//! Nothing here allocates (but [`gso::segment`], into the caller's scratch buffer), and no input, however malformed, makes parsing panic: bad bytes
 //! give an [`Error`]. Option layout on emit is exactly Linux's (`tcp_options_write`) so that
 //! Linux packetdrill scripts match byte for byte, and [`SegmentDisplay`] prints a segment the
 //! way `tcpdump -n` does.
@@ -29,6 +29,7 @@ use std::net::IpAddr;
 pub mod checksum;
 pub mod display;
 pub mod ecn;
+pub mod gso;
 pub mod icmp;
 pub mod ip;
 pub mod ipv4;

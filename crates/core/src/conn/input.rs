@@ -23,7 +23,12 @@ impl Connection {
     /// that also carries FIN (see `TcpRepr::parse_syn_fin`), which only SYN-SENT uses:
     /// a Fast Open SYN-ACK may end the server's answer.
     pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
-        self.segs_in += 1;
+        // Linux's tcp_segs_in: a GSO packet counts as the segments it carries.
+        self.segs_in += if self.rx_gso > 0 {
+            u64::from((seg.payload.len() as u32).div_ceil(self.rx_gso).max(1))
+        } else {
+            1
+        };
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
         let held = if syn_sent {

@@ -91,23 +91,24 @@ impl Stack {
             }
             return;
         }
-        let (seg, syn_fin) = match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, true) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
-                // a segment shorter than its header (20 bytes, or the data offset) with
-                // no error counter (discard_it); a data offset below 5 or a port of 0 is
-                // InErrs (bad_packet), a bad checksum InErrs and InCsumErrors.
-                self.stats.InSegs += 1;
-                if e != synack_wire::Error::Truncated {
-                    self.stats.InErrs += 1;
+        let (seg, syn_fin) =
+            match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, !self.rx_csum_ok) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    // Counted in InSegs even when in error, as the MIB does. tcp_v4_rcv drops
+                    // a segment shorter than its header (20 bytes, or the data offset) with
+                    // no error counter (discard_it); a data offset below 5 or a port of 0 is
+                    // InErrs (bad_packet), a bad checksum InErrs and InCsumErrors.
+                    self.stats.InSegs += 1;
+                    if e != synack_wire::Error::Truncated {
+                        self.stats.InErrs += 1;
+                    }
+                    if e == synack_wire::Error::Checksum {
+                        self.stats.InCsumErrors += 1;
+                    }
+                    return;
                 }
-                if e == synack_wire::Error::Checksum {
-                    self.stats.InCsumErrors += 1;
-                }
-                return;
-            }
-        };
+            };
         self.stats.InSegs += 1;
         let tuple = FourTuple {
             local: SocketAddr::new(ip.dst, seg.dst_port),

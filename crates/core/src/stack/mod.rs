@@ -22,10 +22,13 @@ mod fastopen;
 mod icmp;
 mod input;
 mod lend;
+mod offload;
 pub(crate) mod orphans;
 mod ports;
 mod ready;
 mod transmit;
+
+pub use offload::{RxOffload, Transmit, TxOffload};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -277,6 +280,11 @@ pub struct Stack {
     rx_ecn: synack_wire::Ecn,
     /// Orphaned connections, counted for `tcp_max_orphans` (orphans.rs).
     orphans: orphans::Orphans,
+    /// The device vouched for the TCP checksum of the datagram being handled (see
+    /// [`Stack::handle_packet_offload`]).
+    rx_csum_ok: bool,
+    /// Checksum offload and segmentation state of the transmit path (offload.rs).
+    tx: offload::TxState,
 }
 
 impl std::fmt::Debug for Stack {
@@ -383,6 +391,8 @@ impl Stack {
             rx_gso: 0,
             rx_ecn: synack_wire::Ecn::NotEct,
             orphans: orphans::Orphans::default(),
+            rx_csum_ok: false,
+            tx: offload::TxState::default(),
         }
     }
 
@@ -953,10 +963,14 @@ impl Stack {
 
 /// Writes a connection's segment as a whole datagram: headers in place, payload copied
 /// once from the send buffer, checksum over the result.
+/// Writes a connection's segment as a datagram into `buf`; with `partial`, the TCP
+/// checksum field gets only the pseudo-header's sum and the device completes it
+/// (checksum offload, Linux's CHECKSUM_PARTIAL), so the payload is copied, not summed.
 fn emit_conn_segment(
     conn: &Connection,
     seg: &crate::conn::output::Outgoing,
     ttl: u8,
+    partial: bool,
     buf: &mut [u8],
 ) -> Option<usize> {
     let (src, dst) = (conn.local.ip(), conn.remote.ip());
@@ -981,6 +995,15 @@ fn emit_conn_segment(
         .ok()?;
     let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
     let at = ip_len + tcp_hdr;
+    if partial {
+        let mid = at + a.len();
+        buf[at..mid].copy_from_slice(a);
+        buf[mid..mid + b.len()].copy_from_slice(b);
+        let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
+        let pseudo = checksum::fold(checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len));
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(pseudo);
+        return Some(total);
+    }
     if seg.payload_len == 0 {
         // The header's checksum, from emit, covers the whole segment.
         return Some(total);

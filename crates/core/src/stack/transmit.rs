@@ -44,9 +44,11 @@ impl std::error::Error for BufferTooSmall {}
 /// rather than decided again.
 #[derive(Debug)]
 pub(crate) struct Stashed {
-    bytes: Vec<u8>,
-    out_segs: u64,
-    retrans_segs: u64,
+    pub(super) bytes: Vec<u8>,
+    pub(super) out_segs: u64,
+    pub(super) retrans_segs: u64,
+    /// Its TCP checksum is left to the device (offload.rs).
+    pub(super) partial: bool,
 }
 
 impl Stack {
@@ -83,6 +85,8 @@ impl Stack {
         buf: &mut [u8],
     ) -> Result<Option<usize>, BufferTooSmall> {
         self.advance(now);
+        self.tx.last = None;
+        self.tx.last_partial = false;
         if let Some(stashed) = &self.stashed {
             let n = stashed.bytes.len();
             if buf.len() < n {
@@ -92,6 +96,7 @@ impl Stack {
             buf[..n].copy_from_slice(&stashed.bytes);
             self.stats.OutSegs += stashed.out_segs;
             self.stats.RetransSegs += stashed.retrans_segs;
+            self.tx.last_partial = stashed.partial;
             return Ok(Some(n));
         }
         if let Some(d) = self.icmp.out.front() {
@@ -125,6 +130,7 @@ impl Stack {
         while let Some(&h) = self.tx_queue.front() {
             let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
             let ttl = self.config.ip_default_ttl;
+            let partial = self.tx.partial;
             let out = self.with_conn(h, |conn, ctx| {
                 let Some(seg) = conn.poll_segment(ctx) else {
                     conn.pushed(ctx);
@@ -137,7 +143,7 @@ impl Stack {
                     stash.resize(datagram_len(conn, &seg), 0);
                     &mut stash
                 };
-                let written = emit_conn_segment(conn, &seg, ttl, target);
+                let written = emit_conn_segment(conn, &seg, ttl, partial, target);
                 Some((written, stash))
             });
             match out.flatten() {
@@ -147,6 +153,8 @@ impl Stack {
                     self.tx_queue.push_back(h);
                     if stash.is_empty() {
                         if let Some(n) = written {
+                            self.tx.last = Some(h);
+                            self.tx.last_partial = partial;
                             return Ok(Some(n));
                         }
                         // Emitting into a buffer long enough cannot fail; if it ever
@@ -163,6 +171,7 @@ impl Stack {
                         bytes: stash,
                         out_segs,
                         retrans_segs,
+                        partial,
                     });
                     return Err(BufferTooSmall { needed });
                 }
@@ -206,7 +215,10 @@ fn ctl_len(seg: &CtlSegment, ttl: u8) -> usize {
 }
 
 /// The length of a connection segment's datagram.
-fn datagram_len(conn: &crate::conn::Connection, seg: &crate::conn::output::Outgoing) -> usize {
+pub(super) fn datagram_len(
+    conn: &crate::conn::Connection,
+    seg: &crate::conn::output::Outgoing,
+) -> usize {
     IpRepr {
         src: conn.local.ip(),
         dst: conn.remote.ip(),

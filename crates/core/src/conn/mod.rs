@@ -19,6 +19,7 @@ pub(crate) mod input;
 mod lend;
 mod oom;
 pub(crate) mod output;
+mod quiet;
 pub(crate) mod rare;
 pub(crate) mod rcvspace;
 pub(crate) mod recovery;

@@ -834,6 +834,7 @@ impl Stack {
             stats: &mut self.stats,
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
+            orphans: self.orphans.cached(now),
         };
         let r = f(conn, &mut ctx);
         if settled && unchanged(&r) {
@@ -856,8 +857,8 @@ impl Stack {
         let slot = &self.slots[h.index as usize];
         (
             (slot.pending, slot.queued, slot.dirty, slot.timer),
-            (slot.counted_estab, slot.writable, slot.user_closed),
-            (self.tx_queue.len(), self.events.len(), self.timers.len()),
+            (slot.counted_estab, slot.counted_orphan, slot.writable, slot.user_closed),
+            (self.tx_queue.len(), self.events.len(), self.timers.len(), self.orphans.live()),
             (
                 self.stats.CurrEstab,
                 self.stats.TW,
@@ -909,7 +910,7 @@ impl Stack {
         let orphan = slot.user_closed && orphans::counts(conn, after, &self.config);
         if orphan != slot.counted_orphan {
             slot.counted_orphan = orphan;
-            self.orphans.count(now, orphan);
+            self.orphans.count(self.now, orphan);
         }
         let mut ev = 0;
         if bits & crate::conn::events::READABLE != 0 {

@@ -857,8 +857,18 @@ impl Stack {
         let slot = &self.slots[h.index as usize];
         (
             (slot.pending, slot.queued, slot.dirty, slot.timer),
-            (slot.counted_estab, slot.counted_orphan, slot.writable, slot.user_closed),
-            (self.tx_queue.len(), self.events.len(), self.timers.len(), self.orphans.live()),
+            (
+                slot.counted_estab,
+                slot.counted_orphan,
+                slot.writable,
+                slot.user_closed,
+            ),
+            (
+                self.tx_queue.len(),
+                self.events.len(),
+                self.timers.len(),
+                self.orphans.live(),
+            ),
             (
                 self.stats.CurrEstab,
                 self.stats.TW,

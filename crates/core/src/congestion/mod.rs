@@ -364,6 +364,13 @@ impl Congestion {
         if let Variant::Cubic(c) = &mut self.variant {
             c.on_idle(idle);
         }
+        self.cwnd_restart(idle, rto);
+    }
+
+    /// The cwnd part of [`on_idle_restart`](Self::on_idle_restart) alone (Linux's
+    /// tcp_cwnd_restart): what a window update that lets queued data go after an idle
+    /// period does (tcp_ack_update_window's tcp_slow_start_after_idle_check).
+    pub fn cwnd_restart(&mut self, idle: Duration, rto: Duration) {
         if idle <= rto || self.in_recovery {
             return;
         }

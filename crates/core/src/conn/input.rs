@@ -520,6 +520,9 @@ impl Connection {
         // peer's retransmission carries an older one than its pure ACKs did.
         let newer = self.snd_wl1.before(seg.seq);
         if una_advanced || newer || (self.snd_wl1 == seg.seq && window > self.snd_wnd) {
+            if window != self.snd_wnd && !outstanding {
+                self.restart_on_window_update(ctx);
+            }
             self.snd_wnd = window;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;

@@ -18,6 +18,7 @@ mod icmp;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod output;
+mod quiet;
 pub(crate) mod rcvspace;
 pub(crate) mod recovery;
 pub(crate) mod sack;
@@ -700,6 +701,20 @@ impl Connection {
             Duration::MAX
         };
         self.cc.on_idle_restart(idle, rto);
+    }
+
+    /// A window update while data waits unsent and nothing is in flight (Linux's
+    /// tcp_ack_update_window calls tcp_slow_start_after_idle_check when the window
+    /// changes and the write queue is not empty): with `tcp_slow_start_after_idle`, cwnd
+    /// restarts as after any idle period longer than an RTO (RFC 5681 4.1), since the
+    /// queued data is about to go into a path silent since the last data sent.
+    pub(crate) fn restart_on_window_update(&mut self, ctx: &Ctx) {
+        let sent_before = self.snd_max.after(self.iss + 1);
+        if !ctx.config.tcp_slow_start_after_idle || !sent_before || self.notsent_bytes() == 0 {
+            return;
+        }
+        let idle = ctx.now - self.last_send;
+        self.cc.cwnd_restart(idle, self.rtt.rto());
     }
 
     /// At most how many bytes send() would take now (0 when it would block; sendq.rs).

@@ -796,8 +796,6 @@ impl Stack {
                 return self.after_conn(h, before);
             }
         }
-        let (local, remote) = (conn.local, conn.remote);
-        let reuse = conn.opts.reuseaddr;
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != slot.counted_estab {
@@ -832,6 +830,8 @@ impl Stack {
         let deadline = conn.next_deadline();
         let user_closed = slot.user_closed;
         if after == State::TimeWait {
+            let (local, remote) = (conn.local, conn.remote);
+            let reuse = conn.opts.reuseaddr;
             let recycled = self.tw_recycle.on_time_wait(
                 &self.config,
                 remote.ip(),
@@ -869,8 +869,16 @@ impl Stack {
             self.finish_closed(h, user_closed, ev);
             return;
         }
-        self.trace(local, remote, before, after);
+        if before != after {
+            let (local, remote) = (conn.local, conn.remote);
+            self.trace(local, remote, before, after);
+        }
         if after == State::Closed {
+            let Some(Sock::Conn(conn)) = self.slots[h.index as usize].sock.as_ref() else {
+                return;
+            };
+            let (local, remote) = (conn.local, conn.remote);
+            let reuse = conn.opts.reuseaddr;
             self.conn_remove(&FourTuple { local, remote }, reuse);
             self.finish_closed(h, user_closed, ev);
             return;

@@ -128,11 +128,30 @@ impl Stack {
             }
         }
         while let Some(&h) = self.tx_queue.front() {
+            #[cfg(not(debug_assertions))]
+            if let Some(state) = self.quiet_conn(h) {
+                // Nothing to send (conn/quiet.rs): what an empty poll_segment call would
+                // have left, without the output pass. Debug builds make the call and check
+                // that it was empty.
+                self.after_conn(h, state);
+                self.tx_queue.pop_front();
+                if let Some(slot) = self.slot_mut(h) {
+                    slot.dirty = false;
+                }
+                continue;
+            }
             let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
             let ttl = self.config.ip_default_ttl;
             let partial = self.tx.partial;
             let out = self.with_conn(h, |conn, ctx| {
-                let seg = conn.poll_segment(ctx)?;
+                #[cfg(debug_assertions)]
+                let quiet = conn.nothing_to_send().then(|| conn.quiet_snapshot());
+                let seg = conn.poll_segment(ctx);
+                #[cfg(debug_assertions)]
+                if let Some(before) = &quiet {
+                    conn.check_nothing_sent(before, seg.is_some());
+                }
+                let seg = seg?;
                 let mut stash = Vec::new();
                 let target: &mut [u8] = if buf.len() >= datagram_len(conn, &seg) {
                     buf
@@ -181,6 +200,20 @@ impl Stack {
             }
         }
         Ok(None)
+    }
+
+    /// The state of the connection behind `h` if it has nothing to send
+    /// ([`Connection::nothing_to_send`](crate::conn::Connection::nothing_to_send)).
+    #[cfg(not(debug_assertions))]
+    fn quiet_conn(&self, h: super::SocketHandle) -> Option<crate::state::State> {
+        match &self.slots.get(h.index as usize)?.sock {
+            Some(super::Sock::Conn(c))
+                if self.slots[h.index as usize].generation == h.generation =>
+            {
+                c.nothing_to_send().then_some(c.state)
+            }
+            _ => None,
+        }
     }
 
     fn emit_ctl(&self, seg: &CtlSegment, buf: &mut [u8]) -> Option<usize> {

@@ -447,6 +447,24 @@ impl TcpOptions {
     /// the type's documentation for what is kept.
     pub fn parse(options: &[u8]) -> TcpOptions {
         let mut out = TcpOptions::default();
+        if let [kind::NOP, kind::NOP, kind::TIMESTAMP, 10, ts @ ..] = options {
+            if ts.len() == 8 {
+                // The layout RFC 7323 appendix A recommends and every established segment
+                // of Linux carries (its tcp_parse_aligned_timestamp): nop, nop, TS and
+                // nothing else. The loop below finds the same.
+                out.timestamp = Some(Timestamp {
+                    tsval: be32(ts, 0),
+                    tsecr: be32(ts, 4),
+                });
+                return out;
+            }
+        }
+        Self::parse_any(options)
+    }
+
+    /// [`TcpOptions::parse`] without its shortcut for the common layout.
+    fn parse_any(options: &[u8]) -> TcpOptions {
+        let mut out = TcpOptions::default();
         for opt in TcpOption::parse_all(options) {
             match opt {
                 Err(_) | Ok(TcpOption::EndOfList) => break,
@@ -605,5 +623,34 @@ impl TcpOptions {
             s.push(*b);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TcpOptions;
+
+    /// The shortcut for `nop,nop,TS` finds what the general loop finds, and leaves every
+    /// other layout (a longer or shorter list, another order, a bad length) to it.
+    #[test]
+    fn timestamp_shortcut_agrees_with_the_loop() {
+        let ts = [1, 1, 8, 10, 0, 0, 0, 7, 0x80, 0, 0, 9];
+        let parsed = TcpOptions::parse(&ts);
+        assert_eq!(
+            parsed.timestamp.map(|t| (t.tsval, t.tsecr)),
+            Some((7, 0x8000_0009))
+        );
+        let mut cases: Vec<Vec<u8>> = vec![ts.to_vec(), ts[..11].to_vec()];
+        let mut longer = ts.to_vec();
+        longer.extend_from_slice(&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        cases.push(longer);
+        let mut bad_len = ts.to_vec();
+        bad_len[3] = 12;
+        cases.push(bad_len);
+        cases.push(vec![8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1]);
+        cases.push(vec![1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0, 0, 0]);
+        for c in &cases {
+            assert_eq!(TcpOptions::parse(c), TcpOptions::parse_any(c), "{c:?}");
+        }
     }
 }

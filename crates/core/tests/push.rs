@@ -1,0 +1,70 @@
+//! The send path's Linux behaviours that shape what goes on the wire: where cwnd
+//! restarts, where units end and which segments carry PSH.
+
+mod common;
+
+use core::time::Duration;
+
+use common::*;
+
+/// An established active connection with a 1000-byte MSS and the peer's window scaled
+/// by 2^7, as a Linux peer would offer it.
+fn connection(h: &mut Harness) -> Conn {
+    let c = h.syn_sent();
+    let mut synack = pkt("S.", c.p(0), c.l(1)).mss(1000);
+    synack.options.window_scale = Some(7);
+    h.send(&c, synack);
+    assert_eq!(h.recv(), vec![seg(".", c.l(1), c.p(1), 0)]);
+    c
+}
+
+/// Ten segments out and acknowledged 100 ms later with a zero window: slow start takes
+/// cwnd to 20 segments, and the next write waits for the window.
+fn grow_then_close_window(h: &mut Harness, c: &Conn) {
+    h.stack.send(c.handle, &[0u8; 10_000]).unwrap();
+    assert_eq!(h.recv().len(), 10);
+    h.advance(Duration::from_millis(100));
+    h.send(c, pkt(".", c.p(1), c.l(10_001)).win(0));
+    assert_eq!(h.stack.tcp_info(c.handle).unwrap().snd_cwnd, 20);
+    assert_eq!(h.stack.send(c.handle, &[0u8; 30_000]).unwrap(), 30_000);
+}
+
+/// How many data segments the stack sends when the peer opens its window now.
+fn sent_on_window_update(h: &mut Harness, c: &Conn) -> usize {
+    h.send(c, pkt(".", c.p(1), c.l(10_001)).win(500));
+    h.recv().iter().filter(|s| s.len > 0).count()
+}
+
+/// The window stays shut for more than an RTO (zero-window probes carry no data): the
+/// update that opens it restarts cwnd at the initial window (Linux's
+/// tcp_ack_update_window → tcp_slow_start_after_idle_check, RFC 5681 4.1).
+#[test]
+fn a_window_update_after_an_idle_rto_restarts_cwnd() {
+    let mut h = Harness::new();
+    let c = connection(&mut h);
+    grow_then_close_window(&mut h, &c);
+    let probes = h.advance(Duration::from_secs(1));
+    assert!(
+        !probes.is_empty() && probes.iter().all(|s| s.payload.is_empty()),
+        "only zero-window probes while the window is shut: {probes:?}"
+    );
+    assert_eq!(sent_on_window_update(&mut h, &c), 10);
+    assert_eq!(h.stack.tcp_info(c.handle).unwrap().snd_cwnd, 10);
+}
+
+/// The same with `tcp_slow_start_after_idle` off, or an idle time within the RTO: cwnd
+/// stays at 20 and all of it goes.
+#[test]
+fn no_restart_without_the_knob_or_within_an_rto() {
+    let mut h = Harness::with_config(|c| c.tcp_slow_start_after_idle = false);
+    let c = connection(&mut h);
+    grow_then_close_window(&mut h, &c);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(sent_on_window_update(&mut h, &c), 20);
+
+    let mut h = Harness::new();
+    let c = connection(&mut h);
+    grow_then_close_window(&mut h, &c);
+    h.advance(Duration::from_millis(50));
+    assert_eq!(sent_on_window_update(&mut h, &c), 20);
+}

@@ -448,6 +448,7 @@ impl Stack {
             stats: &mut self.stats,
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
+            orphans: self.orphans.cached(self.now),
         };
         f(&mut ctx)
     }
@@ -575,6 +576,8 @@ impl Stack {
                     .unwrap_or(false);
                 if gone {
                     self.release(h);
+                } else {
+                    self.check_orphans_on_close(h);
                 }
             }
         }

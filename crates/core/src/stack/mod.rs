@@ -23,6 +23,7 @@ mod icmp;
 mod input;
 mod lend;
 mod offload;
+pub(crate) mod orphans;
 mod ports;
 mod ready;
 mod transmit;
@@ -193,6 +194,8 @@ pub(crate) struct Slot {
     timer: Option<TimerId>,
     /// Whether this connection is counted in CurrEstab.
     counted_estab: bool,
+    /// Whether this connection is counted as an orphan (orphans.rs).
+    counted_orphan: bool,
     /// accept() returned this passive connection (its events are held until then).
     accepted: bool,
     /// Whether the socket was writable when last looked at (`Writable` is reported on
@@ -275,6 +278,8 @@ pub struct Stack {
     rx_gso: u16,
     /// The ECN field of the TCP datagram being handled (RFC 3168 5).
     rx_ecn: synack_wire::Ecn,
+    /// Orphaned connections, counted for `tcp_max_orphans` (orphans.rs).
+    orphans: orphans::Orphans,
     /// The device vouched for the TCP checksum of the datagram being handled (see
     /// [`Stack::handle_packet_offload`]).
     rx_csum_ok: bool,
@@ -385,6 +390,7 @@ impl Stack {
             ip_ident: 0,
             rx_gso: 0,
             rx_ecn: synack_wire::Ecn::NotEct,
+            orphans: orphans::Orphans::default(),
             rx_csum_ok: false,
             tx: offload::TxState::default(),
         }
@@ -708,6 +714,7 @@ impl Stack {
                     dirty: false,
                     timer: None,
                     counted_estab: false,
+                    counted_orphan: false,
                     accepted: false,
                     writable: false,
                 });
@@ -724,6 +731,7 @@ impl Stack {
         slot.dirty = false;
         slot.timer = None;
         slot.counted_estab = false;
+        slot.counted_orphan = false;
         slot.accepted = false;
         slot.writable = false;
         SocketHandle {
@@ -768,6 +776,7 @@ impl Stack {
             stats: &mut self.stats,
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
+            orphans: self.orphans.cached(now),
         };
         let r = f(conn, &mut ctx);
         self.after_conn(h, before);
@@ -805,6 +814,11 @@ impl Stack {
             } else {
                 self.stats.CurrEstab = self.stats.CurrEstab.saturating_sub(1);
             }
+        }
+        let orphan = slot.user_closed && orphans::counts(conn, after, &self.config);
+        if orphan != slot.counted_orphan {
+            slot.counted_orphan = orphan;
+            self.orphans.count(now, orphan);
         }
         let mut ev = 0;
         if bits & crate::conn::events::READABLE != 0 {

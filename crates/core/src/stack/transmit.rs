@@ -151,7 +151,12 @@ impl Stack {
                 if let Some(before) = &quiet {
                     conn.check_nothing_sent(before, seg.is_some());
                 }
-                let seg = seg?;
+                let Some(seg) = seg else {
+                    // Everything that may go has gone: a reset decided at close()
+                    // follows (orphans.rs).
+                    conn.pushed(ctx);
+                    return None;
+                };
                 let mut stash = Vec::new();
                 let target: &mut [u8] = if buf.len() >= datagram_len(conn, &seg) {
                     buf
@@ -195,6 +200,10 @@ impl Stack {
                     self.tx_queue.pop_front();
                     if let Some(slot) = self.slot_mut(h) {
                         slot.dirty = false;
+                    }
+                    // A connection that ended as its sending did (orphans.rs) left a RST.
+                    if self.ctl.front().is_some() {
+                        return self.poll_transmit_any(now, buf);
                     }
                 }
             }

@@ -26,6 +26,16 @@ pub struct Config {
     pub tcp_retries2: u32,
     /// `tcp_orphan_retries`: the budget for orphaned connections (0 means 8, as in Linux).
     pub tcp_orphan_retries: u32,
+    /// `tcp_max_orphans`: at most this many orphans (connections the program closed that
+    /// are still finishing: FIN-WAIT-1, CLOSING, LAST-ACK, and FIN-WAIT-2 when
+    /// `tcp_fin_timeout` exceeds TIME-WAIT's length). Beyond it, Linux's tcp_check_oom
+    /// ("too many orphaned sockets"): close() resets the connection after its FIN, and an
+    /// orphan's retransmission or probe timer resets it instead of retransmitting, each
+    /// counted in TCPAbortOnMemory. The count compared is the one Linux's
+    /// tcp_orphan_cache holds, refreshed every 100 ms. Linux sizes it from memory, as
+    /// `tcp_max_tw_buckets`: half the established hash's entries (tcp_init), 262144 for
+    /// the hash size that gives `tcp_max_tw_buckets` its default here.
+    pub tcp_max_orphans: usize,
     /// `tcp_fin_timeout`: how long an orphaned connection waits in FIN_WAIT_2.
     pub tcp_fin_timeout: Duration,
     /// TCP_TIMEWAIT_LEN: how long TIME_WAIT lasts (2MSL). Linux hard-codes 60 s.
@@ -215,6 +225,7 @@ impl Default for Config {
             tcp_retries1: 3,
             tcp_retries2: 15,
             tcp_orphan_retries: 0,
+            tcp_max_orphans: 262_144,
             tcp_fin_timeout: Duration::from_secs(60),
             tcp_timewait_len: Duration::from_secs(60),
             tcp_max_tw_buckets: 262_144,
@@ -332,6 +343,7 @@ impl Config {
         "tcp_retries1",
         "tcp_retries2",
         "tcp_orphan_retries",
+        "tcp_max_orphans",
         "tcp_fin_timeout",
         "tcp_max_tw_buckets",
         "tcp_tw_reuse",
@@ -420,6 +432,9 @@ impl Config {
             "tcp_retries1" => self.tcp_retries1 = small(255, "0..=255")? as u32,
             "tcp_retries2" => self.tcp_retries2 = small(255, "0..=255")? as u32,
             "tcp_orphan_retries" => self.tcp_orphan_retries = small(255, "0..=255")? as u32,
+            "tcp_max_orphans" => {
+                self.tcp_max_orphans = small(i32::MAX as u64, "a count below 2^31")? as usize
+            }
             "tcp_fin_timeout" => self.tcp_fin_timeout = secs()?,
             "tcp_max_tw_buckets" => self.tcp_max_tw_buckets = num("a count")? as usize,
             "tcp_tw_reuse" => self.tcp_tw_reuse = small(2, "0, 1 or 2")? as u8,

@@ -251,6 +251,9 @@ counters! {
     "TcpExt" TCPAbortOnTimeout,
     /// Connections dropped by abort() (SO_LINGER with zero timeout).
     "TcpExt" TCPAbortOnLinger,
+    /// Orphans reset or dropped because there were more than `tcp_max_orphans` (Linux's
+    /// tcp_check_oom, "too many orphaned sockets").
+    "TcpExt" TCPAbortOnMemory,
     /// Challenge ACKs sent (RFC 5961).
     "TcpExt" TCPChallengeACK,
     /// SYNs received in a synchronized state (RFC 5961 section 4).

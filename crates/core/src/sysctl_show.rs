@@ -60,6 +60,7 @@ impl Config {
             "tcp_retries1" => self.tcp_retries1.to_string(),
             "tcp_retries2" => self.tcp_retries2.to_string(),
             "tcp_orphan_retries" => self.tcp_orphan_retries.to_string(),
+            "tcp_max_orphans" => self.tcp_max_orphans.to_string(),
             "tcp_fin_timeout" => self.tcp_fin_timeout.as_secs().to_string(),
             "tcp_max_tw_buckets" => self.tcp_max_tw_buckets.to_string(),
             "tcp_tw_reuse" => self.tcp_tw_reuse.to_string(),

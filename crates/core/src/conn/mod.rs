@@ -17,8 +17,10 @@ mod fastopen;
 mod icmp;
 pub(crate) mod input;
 mod lend;
+mod oom;
 pub(crate) mod output;
 mod quiet;
+pub(crate) mod rare;
 pub(crate) mod rcvspace;
 pub(crate) mod recovery;
 pub(crate) mod sack;
@@ -56,6 +58,9 @@ pub(crate) struct Ctx<'a> {
     pub ctl: &'a mut CtlQueue,
     /// Stack-wide challenge-ACK budget (RFC 5961 section 7).
     pub challenge: &'a mut ChallengeBudget,
+    /// The orphan count `tcp_max_orphans` is checked against (Linux's tcp_orphan_cache;
+    /// stack/orphans.rs).
+    pub orphans: usize,
 }
 
 /// Stack-wide rate limit for challenge ACKs (`tcp_challenge_ack_limit` per second).
@@ -335,9 +340,6 @@ pub(crate) struct Connection {
     pub ack: delack::AckState,
     /// Minshall's variant of Nagle: end of the last small segment sent.
     pub snd_sml: SeqNum,
-    /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
-    /// (RFC 5961 section 7, Linux's tcp_invalid_ratelimit).
-    pub last_oow_ack: Option<Instant>,
     pub last_send: Instant,
     pub last_recv: Instant,
     /// When the last acceptable ACK arrived (Linux's rcv_tstamp).
@@ -395,6 +397,8 @@ pub(crate) struct Connection {
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
     pub dsack_dups: u32,
+    /// Rarely used state, out of line while it holds its defaults (rare.rs).
+    pub rare: cold::Cold<rare::Rare>,
 }
 
 /// Flags of a send() call.
@@ -500,7 +504,6 @@ impl Connection {
             unacked_bytes: 0,
             ack: delack::AckState::default(),
             snd_sml: iss,
-            last_oow_ack: None,
             last_send: Instant::ZERO,
             last_recv: Instant::ZERO,
             rcv_tstamp: Instant::ZERO,
@@ -529,6 +532,7 @@ impl Connection {
             ecn: ecn::EcnFlags::default(),
             dsack: None,
             dsack_dups: 0,
+            rare: cold::Cold::new(),
         }
     }
 

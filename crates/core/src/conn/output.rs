@@ -500,7 +500,7 @@ impl Connection {
     /// 3.2, 4.2, 5.2), rate limited per connection by `tcp_invalid_ratelimit` (Linux's
     /// tcp_oow_rate_limited). Returns whether one will be sent.
     pub fn oow_ack(&mut self, ctx: &mut Ctx, challenge: bool) -> bool {
-        if let Some(last) = self.last_oow_ack {
+        if let Some(last) = self.rare.last_oow_ack {
             if ctx.now < last + ctx.config.tcp_invalid_ratelimit {
                 return false;
             }
@@ -514,7 +514,7 @@ impl Connection {
             }
             ctx.stats.TCPChallengeACK += 1;
         }
-        self.last_oow_ack = Some(ctx.now);
+        self.rare.last_oow_ack = Some(ctx.now);
         self.ack_now = true;
         true
     }

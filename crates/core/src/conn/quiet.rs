@@ -26,7 +26,13 @@ impl Connection {
             State::SynReceived if self.snd_nxt == self.iss => return false,
             _ => {}
         }
-        if self.push_once || self.probe_pending || self.ack_now || self.loss_probe.is_some() {
+        // A reset that waits for the FIN to be pushed (orphans.rs) goes in that pass.
+        if self.push_once
+            || self.probe_pending
+            || self.ack_now
+            || self.loss_probe.is_some()
+            || self.rare.reset_after_push
+        {
             return false;
         }
         // After a timeout's rewind SND.NXT may skip SACKed data (skip_sacked), and

@@ -131,6 +131,19 @@ impl Connection {
         // retransmission is a zero-window probe and, unless the connection is an
         // orphan, the retry budget does not apply.
         let zero_window = self.snd_wnd == 0 && !self.orphan;
+        // Linux's tcp_write_timeout: an orphan first checks that there are not too many
+        // orphans (tcp_out_of_resources), resetting unless it would have given up anyway.
+        if self.orphan && self.state.is_synchronized() {
+            let alive = self.rtt.backed_off(self.backoff) < config.rto_max;
+            let limit =
+                super::model_timeout(config.orphan_retries(), config.rto_min, config.rto_max);
+            let head_sent = self.sent_times.front().map(|(_, t)| *t);
+            let start = self.retrans_stamp.or(head_sent).unwrap_or(ctx.now);
+            let do_reset = alive || ctx.now - start < limit;
+            if self.out_of_resources(ctx, do_reset) {
+                return;
+            }
+        }
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
             State::SynSent => self.backoff >= self.opts.syn_retries(config),
@@ -310,6 +323,10 @@ impl Connection {
         if self.probes >= budget {
             ctx.stats.TCPAbortOnTimeout += 1;
             self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
+            return;
+        }
+        // Linux's tcp_probe_timer: an orphan checks the orphan limit before probing.
+        if self.orphan && self.out_of_resources(ctx, true) {
             return;
         }
         self.probes += 1;

@@ -448,6 +448,7 @@ impl Stack {
             stats: &mut self.stats,
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
+            orphans: self.orphans.cached(self.now),
         };
         f(&mut ctx)
     }
@@ -525,8 +526,11 @@ impl Stack {
 
     /// recv(): reads in-order bytes; `Ok(0)` is end of stream, `EAGAIN` means none yet.
     pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize> {
+        let settled = self.settled(h);
         self.user_conn(h)?;
-        self.with_conn(h, |c, ctx| c.recv(ctx, out))
+        // A recv that finds nothing changes nothing (Connection::recv).
+        let nothing = |r: &Result<usize>| matches!(r, Err(Error::WouldBlock));
+        self.with_conn_lazy(h, settled, |c, ctx| c.recv(ctx, out), nothing)
             .unwrap_or(Err(Error::BadHandle))
     }
 
@@ -575,6 +579,8 @@ impl Stack {
                     .unwrap_or(false);
                 if gone {
                     self.release(h);
+                } else {
+                    self.check_orphans_on_close(h);
                 }
             }
         }

@@ -759,6 +759,7 @@ impl Stack {
             stats: &mut self.stats,
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
+            orphans: self.orphans.cached(now),
         };
         conn.rx_ecn = self.rx_ecn;
         conn.on_segment(&mut ctx, seg);

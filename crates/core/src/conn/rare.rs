@@ -1,0 +1,26 @@
+//! A connection's rarely used state, out of line ([`super::cold::Cold`]) while it holds
+//! its defaults: one pointer in the record for everything here.
+
+/// State few connections ever need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Rare {
+    /// `tcp_max_orphans` was exceeded when the program closed the connection: once what
+    /// may go now has gone (the FIN, as Linux's tcp_send_fin pushes it), a RST follows
+    /// (Linux's __tcp_close after tcp_check_oom).
+    pub reset_after_push: bool,
+    /// Last time we sent an ACK for an out-of-window segment or a challenge ACK
+    /// (RFC 5961 section 7, Linux's tcp_invalid_ratelimit): only connections that met
+    /// such segments have one.
+    pub last_oow_ack: Option<crate::time::Instant>,
+}
+
+static DEFAULT: Rare = Rare {
+    reset_after_push: false,
+    last_oow_ack: None,
+};
+
+impl super::cold::ColdDefault for Rare {
+    fn default_ref() -> &'static Rare {
+        &DEFAULT
+    }
+}

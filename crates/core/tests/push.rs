@@ -68,3 +68,67 @@ fn no_restart_without_the_knob_or_within_an_rto() {
     h.advance(Duration::from_millis(50));
     assert_eq!(sent_on_window_update(&mut h, &c), 20);
 }
+
+/// Which of the data segments sent carry PSH, by index.
+fn psh_at(out: &[Sent]) -> Vec<usize> {
+    out.iter()
+        .filter(|s| !s.payload.is_empty())
+        .enumerate()
+        .filter(|(_, s)| s.psh)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A Fast Open child that writes before the handshake's ACK has no RTT yet, so Linux's
+/// pacing rate is unset (unlimited) and tcp_tso_autosize makes units of half of cwnd:
+/// ten segments in two 5-segment units, each ending with PSH; the SYN-ACK, not yet
+/// acknowledged, takes no room from the window or cwnd. Once the RTT is known, units are
+/// `tcp_min_tso_segs` (2) segments.
+#[test]
+fn a_fast_open_child_sends_units_of_half_of_cwnd_until_an_rtt_is_known() {
+    use synack::fastopen::{FastOpenKeys, TFO_SERVER_ENABLE};
+    use synack::wire::{FastOpenCookie, SeqNum};
+    use synack::SockOpt;
+    let keys = FastOpenKeys::parse_sysctl("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4").unwrap();
+    let cookie = keys.cookie(PEER_IP.into(), LOCAL_IP.into());
+    let mut h = Harness::with_config(|c| {
+        c.tcp_fastopen = TFO_SERVER_ENABLE;
+        c.tcp_fastopen_key = Some(keys);
+    });
+    let l = h.listen(16);
+    h.stack.set_option(l, SockOpt::FastOpen(16)).unwrap();
+    let mut syn = pkt("S", SeqNum(PEER_ISS), SeqNum(0))
+        .mss(1000)
+        .win(10_000)
+        .data(b"hi");
+    syn.options.fast_open = Some(FastOpenCookie::new(false, &cookie).unwrap());
+    h.inject_ports(LISTEN_PORT, PEER_PORT, &syn);
+    let synack = h.output();
+    assert_eq!(synack.len(), 1);
+    let (child, _) = h.stack.accept(l).unwrap();
+    assert_eq!(h.stack.send(child, &[0u8; 15_000]), Ok(15_000));
+    let out = h.output();
+    assert_eq!(
+        out.len(),
+        10,
+        "the peer's 10000-byte window, past the SYN-ACK"
+    );
+    assert_eq!(psh_at(&out), vec![4, 9]);
+
+    let c = Conn {
+        handle: child,
+        local_port: LISTEN_PORT,
+        peer_port: PEER_PORT,
+        iss: synack[0].seq,
+        irs: SeqNum(PEER_ISS),
+    };
+    h.advance(Duration::from_millis(100));
+    h.send(&c, pkt(".", c.p(3), c.l(10_001)).win(60_000));
+    let out = h.output();
+    assert_eq!(out.len(), 5);
+    assert_eq!(
+        psh_at(&out),
+        vec![1, 3, 4],
+        "2-segment units, the write's end"
+    );
+}

@@ -1,5 +1,5 @@
 //! What every command that runs synack on a TUN interface shares: the flags (`--tun`,
-//! `--addr`, `--kernel-addr`, `--mtu`, `--sysctl`, `--pcap` and the impairments) and
+//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--sysctl`, `--pcap` and the impairments) and
 //! [`Instance`], a running stack with its control socket.
 
 use std::fs::File;
@@ -36,6 +36,13 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 1500, allow_negative_numbers = true,
           value_parser = args::whole(576u16, 65535, "a whole number of bytes"))]
     pub mtu: u16,
+
+    /// Segmentation and checksum offload on the interface (a virtio-net header): the
+    /// kernel and synack exchange TCP in GSO packets of up to 64 KB and leave TCP
+    /// checksums to the device. With --pcap or impairments, datagrams are still cut to
+    /// single segments on the way through them.
+    #[arg(long)]
+    pub offload: bool,
 
     /// Sets one of synack's knobs by its Linux sysctl name, as `sysctl -w` takes it
     /// (repeatable): --sysctl net.ipv4.tcp_syncookies=2 --sysctl tcp_fin_timeout=30.
@@ -165,6 +172,7 @@ impl Instance {
             name: args.tun.clone(),
             mtu: args.mtu,
             kernel_addr: Some(args.kernel_addr),
+            offload: args.offload,
         })
         .map_err(|e| e.to_string())?;
         let mut dev: Box<dyn Device> = Box::new(tun);

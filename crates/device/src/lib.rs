@@ -76,6 +76,86 @@ pub trait Device: Send {
 
     /// The largest datagram the device carries (its MTU), in bytes.
     fn mtu(&self) -> usize;
+    /// The offloads the device has (none unless it says so).
+    fn offloads(&self) -> Offloads {
+        Offloads::default()
+    }
+
+    /// As [`poll_recv`](Device::poll_recv), with what the device says of the datagram:
+    /// returns where in `buf` the datagram lies (after any header of the device's) and
+    /// its [`RxMeta`]. `buf` should hold 65535 bytes and the device's header when the
+    /// device has offloads.
+    fn poll_recv_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(std::ops::Range<usize>, RxMeta)>> {
+        match self.poll_recv(cx, buf) {
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok((0..n, RxMeta::default()))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// As [`poll_send`](Device::poll_send), for a datagram built for the device's
+    /// offloads: `frame` is [`Offloads::headroom`] bytes of room for the device's
+    /// header, then the datagram. A device without offloads takes only a `meta` of
+    /// `TxMeta::default()` (anything else is `InvalidInput`).
+    fn poll_send_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: &mut [u8],
+        meta: TxMeta,
+    ) -> Poll<io::Result<()>> {
+        if meta != TxMeta::default() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "this device has no segmentation or checksum offload: send whole, \
+                 checksummed segments (poll_transmit), or use a device with offloads",
+            )));
+        }
+        let headroom = self.offloads().headroom;
+        self.poll_send(cx, &frame[headroom..])
+    }
+}
+
+/// What a device does for the stack beyond carrying datagrams: segmentation and
+/// checksum offload (a TUN interface with a virtio-net header). A driver asks once and
+/// uses [`Device::poll_recv_meta`] / [`Device::poll_send_meta`] when any is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offloads {
+    /// The largest datagram the device takes whole and segments itself (TSO), in
+    /// bytes; 0: none. Received datagrams may be as large (GRO, or the kernel's TSO).
+    pub gso_max_size: usize,
+    /// The device completes TCP checksums left to it, and says when it vouches for a
+    /// received one.
+    pub csum: bool,
+    /// Bytes the device writes in front of each datagram it sends (its header), which
+    /// the frame given to [`Device::poll_send_meta`] starts with.
+    pub headroom: usize,
+}
+
+/// What the device says of a datagram it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxMeta {
+    /// The datagram is a GSO packet whose TCP payload is a run of segments of this
+    /// many bytes (the last possibly shorter); 0: one segment.
+    pub gso_size: u16,
+    /// The TCP checksum need not be verified: the kernel left it to the device
+    /// (virtio-net's `NEEDS_CSUM`) or checked it (`DATA_VALID`).
+    pub csum_valid: bool,
+}
+
+/// What the device must do with a datagram it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxMeta {
+    /// Cut the TCP payload into segments of this many bytes (TSO); 0: send as it is.
+    pub gso_size: u16,
+    /// The IP and TCP headers' length.
+    pub hdr_len: u16,
+    /// Complete the TCP checksum, summing from this offset (the IP header's length);
+    /// the field, 16 bytes further, holds the pseudo-header's sum.
+    pub csum_start: Option<u16>,
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -93,5 +173,25 @@ impl<D: Device + ?Sized> Device for Box<D> {
 
     fn mtu(&self) -> usize {
         (**self).mtu()
+    }
+    fn offloads(&self) -> Offloads {
+        (**self).offloads()
+    }
+
+    fn poll_recv_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(std::ops::Range<usize>, RxMeta)>> {
+        (**self).poll_recv_meta(cx, buf)
+    }
+
+    fn poll_send_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: &mut [u8],
+        meta: TxMeta,
+    ) -> Poll<io::Result<()>> {
+        (**self).poll_send_meta(cx, frame, meta)
     }
 }

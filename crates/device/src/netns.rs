@@ -102,11 +102,18 @@ pub fn ip(args: &[&str]) {
 /// Inside the namespace: loopback up and the TUN interface `synack0` (MTU 1500) up with
 /// the kernel's address 10.77.0.1/24, the start of every kernel test over TUN.
 pub fn kernel_tun() -> crate::TunDevice {
+    kernel_tun_with(false)
+}
+
+/// [`kernel_tun`], with segmentation and checksum offload on or off
+/// ([`TunConfig::offload`](crate::TunConfig::offload)).
+pub fn kernel_tun_with(offload: bool) -> crate::TunDevice {
     ip(&["link", "set", "lo", "up"]);
     let dev = crate::TunDevice::create(&crate::TunConfig {
         name: "synack0".into(),
         mtu: 1500,
         kernel_addr: None,
+        offload,
     })
     .expect("creating the TUN interface");
     ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);

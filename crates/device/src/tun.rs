@@ -5,7 +5,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::task::{Context, Poll};
 
-use crate::Device;
+use crate::{Device, Offloads, RxMeta, TxMeta};
 
 /// How to create a TUN interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,10 @@ pub struct TunConfig {
     /// set and the interface brought up; `None` leaves the interface down and without
     /// address, for the caller to configure (with `ip`).
     pub kernel_addr: Option<(Ipv4Addr, u8)>,
+    /// Segmentation and checksum offload (`IFF_VNET_HDR`, `TUNSETOFFLOAD` with CSUM,
+    /// TSO4 and TSO6): the kernel sends TCP in GSO packets of up to 64 KB and takes
+    /// them, and leaves TCP checksums to the device. See [`TunDevice`].
+    pub offload: bool,
 }
 
 impl Default for TunConfig {
@@ -26,17 +30,48 @@ impl Default for TunConfig {
             name: "synack0".into(),
             mtu: 1500,
             kernel_addr: Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
+            offload: false,
         }
     }
 }
 
-/// A TUN interface (no packet-information header, no offloads: each read and write is
-/// one IP datagram). Needs a tokio runtime with I/O enabled.
+/// A TUN interface (no packet-information header). Needs a tokio runtime with I/O
+/// enabled.
+///
+/// Without offload each read and write is one IP datagram. With
+/// [`TunConfig::offload`], each carries a virtio-net header: the device reports
+/// [`Offloads`] (GSO packets up to 65535 bytes, TCP checksums), and
+/// [`poll_recv_meta`](Device::poll_recv_meta) / [`poll_send_meta`](Device::poll_send_meta)
+/// move GSO packets whole. The plain [`poll_recv`](Device::poll_recv) and
+/// [`poll_send`](Device::poll_send) still move single, checksummed datagrams (a GSO
+/// packet read is cut into its segments by tun-rs), so middleware over an offloading
+/// device works unchanged.
 pub struct TunDevice {
     dev: tun_rs::AsyncDevice,
     name: String,
     mtu: usize,
+    /// The virtio-net header is on (offload mode): the state of the plain calls.
+    vnet: Option<Box<Plain>>,
 }
+
+/// The plain calls' buffers in offload mode.
+struct Plain {
+    /// A raw read (header and datagram).
+    raw: Vec<u8>,
+    /// The segments cut from the last GSO packet read, their lengths, how many there
+    /// are and the next to hand over.
+    segs: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+    count: usize,
+    next: usize,
+    /// A plain send: a zero header, then the datagram.
+    tx: Vec<u8>,
+}
+
+/// The virtio-net header's length.
+const VNET_LEN: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+/// The largest GSO packet, the IPv4 total length's limit.
+const GSO_MAX: usize = 65535;
 
 impl std::fmt::Debug for TunDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,17 +105,42 @@ impl TunDevice {
         }
         let mut builder = tun_rs::DeviceBuilder::new()
             .name(config.name.clone())
-            .mtu(config.mtu);
+            .mtu(config.mtu)
+            .offload(config.offload);
         if let Some((addr, prefix)) = config.kernel_addr {
             builder = builder.ipv4(addr, prefix, None).enable(true);
         }
         let dev = builder
             .build_async()
             .map_err(|e| explain(e, &config.name))?;
+        let mtu = usize::from(config.mtu);
+        let vnet = dev.tcp_gso().then(|| {
+            // A GSO packet holds at most 65535 / 88 segments of the smallest MSS.
+            let most = GSO_MAX / 88 + 1;
+            Box::new(Plain {
+                raw: vec![0; VNET_LEN + GSO_MAX],
+                segs: vec![vec![0; mtu.max(1280)]; most],
+                sizes: vec![0; most],
+                count: 0,
+                next: 0,
+                tx: Vec::with_capacity(VNET_LEN + mtu),
+            })
+        });
+        if config.offload && vnet.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "TUN interface {}: the kernel refused the virtio-net header \
+                     (IFF_VNET_HDR); create it without offload",
+                    config.name
+                ),
+            ));
+        }
         Ok(TunDevice {
             dev,
             name: config.name.clone(),
-            mtu: usize::from(config.mtu),
+            mtu,
+            vnet,
         })
     }
 
@@ -116,13 +176,114 @@ fn explain(e: io::Error, name: &str) -> io::Error {
     }
 }
 
+impl TunDevice {
+    /// A raw read in offload mode: the header decoded and the datagram's range in `buf`.
+    fn poll_raw(
+        dev: &tun_rs::AsyncDevice,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(tun_rs::VirtioNetHdr, usize)>> {
+        loop {
+            let n = match dev.poll_recv(cx, buf) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n <= VNET_LEN {
+                // Nothing after the header: nothing to hand over.
+                continue;
+            }
+            let hdr = tun_rs::VirtioNetHdr::decode(&buf[..VNET_LEN])?;
+            return Poll::Ready(Ok((hdr, n)));
+        }
+    }
+
+    /// Finishes what the kernel left to the device in a datagram handed over plainly:
+    /// a checksum (`NEEDS_CSUM`) anywhere but in TCP when `tcp_too` is false.
+    fn complete_checksum(hdr: &tun_rs::VirtioNetHdr, datagram: &mut [u8], tcp_too: bool) {
+        if hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM == 0 {
+            return;
+        }
+        let at = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset);
+        if at + 2 > datagram.len() {
+            return;
+        }
+        let tcp = hdr.csum_offset == 16 && is_tcp(datagram);
+        if tcp_too || !tcp {
+            let _ = synack_wire::gso::complete_checksum(
+                datagram,
+                usize::from(hdr.csum_start),
+                usize::from(hdr.csum_offset),
+            );
+        }
+    }
+}
+
+/// Whether an IP datagram carries TCP (directly after a fixed IPv6 header).
+fn is_tcp(d: &[u8]) -> bool {
+    match d.first().map(|b| b >> 4) {
+        Some(4) => d.get(9) == Some(&6),
+        Some(6) => d.get(6) == Some(&6),
+        _ => false,
+    }
+}
+
 impl Device for TunDevice {
     fn poll_recv(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.dev.poll_recv(cx, buf)
+        let Some(p) = self.vnet.as_deref_mut() else {
+            return self.dev.poll_recv(cx, buf);
+        };
+        loop {
+            if p.next < p.count {
+                let seg = &p.segs[p.next][..p.sizes[p.next]];
+                p.next += 1;
+                let n = seg.len().min(buf.len());
+                buf[..n].copy_from_slice(&seg[..n]);
+                return Poll::Ready(Ok(n));
+            }
+            let (mut hdr, n) = match Self::poll_raw(&self.dev, cx, &mut p.raw) {
+                Poll::Ready(Ok(r)) => r,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            let datagram = &mut p.raw[VNET_LEN..n];
+            if hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE {
+                Self::complete_checksum(&hdr, datagram, true);
+                let n = datagram.len().min(buf.len());
+                buf[..n].copy_from_slice(&datagram[..n]);
+                return Poll::Ready(Ok(n));
+            }
+            // A GSO packet: tun-rs cuts it into checksummed segments. The kernel's
+            // hdr_len may cover more than the headers (a forwarded packet's): it is the
+            // checksum start plus the TCP header's length, as tun-rs's own reader sets it.
+            let v6 = datagram[0] >> 4 == 6;
+            let at = usize::from(hdr.csum_start) + 12;
+            let Some(&off) = datagram.get(at) else {
+                continue;
+            };
+            hdr.hdr_len = hdr.csum_start + u16::from(off >> 4) * 4;
+            match tun_rs::gso_split(datagram, hdr, &mut p.segs, &mut p.sizes, 0, v6) {
+                Ok(count) => {
+                    p.count = count;
+                    p.next = 0;
+                }
+                // A packet tun-rs cannot cut is dropped, as a malformed frame on a wire.
+                Err(_) => continue,
+            }
+        }
     }
 
     fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
-        match self.dev.poll_send(cx, datagram) {
+        let frame = match self.vnet.as_deref_mut() {
+            Some(p) => {
+                p.tx.clear();
+                p.tx.resize(VNET_LEN, 0);
+                p.tx.extend_from_slice(datagram);
+                &p.tx[..]
+            }
+            None => datagram,
+        };
+        match self.dev.poll_send(cx, frame) {
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -132,4 +293,97 @@ impl Device for TunDevice {
     fn mtu(&self) -> usize {
         self.mtu
     }
+
+    fn offloads(&self) -> Offloads {
+        if self.vnet.is_none() {
+            return Offloads::default();
+        }
+        Offloads {
+            gso_max_size: GSO_MAX,
+            csum: true,
+            headroom: VNET_LEN,
+        }
+    }
+
+    fn poll_recv_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(std::ops::Range<usize>, RxMeta)>> {
+        if self.vnet.is_none() {
+            return match self.dev.poll_recv(cx, buf) {
+                Poll::Ready(Ok(n)) => Poll::Ready(Ok((0..n, RxMeta::default()))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let (hdr, n) = match Self::poll_raw(&self.dev, cx, buf) {
+            Poll::Ready(Ok(r)) => r,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let datagram = &mut buf[VNET_LEN..n];
+        // TCP's checksum is left as the kernel wrote it when the header vouches for it;
+        // anything else's is completed here, for the stack to check.
+        Self::complete_checksum(&hdr, datagram, false);
+        let vouched = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+        let meta = RxMeta {
+            gso_size: if hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE {
+                0
+            } else {
+                hdr.gso_size
+            },
+            csum_valid: hdr.flags & vouched != 0 && is_tcp(datagram),
+        };
+        Poll::Ready(Ok((VNET_LEN..n, meta)))
+    }
+
+    fn poll_send_meta(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: &mut [u8],
+        meta: TxMeta,
+    ) -> Poll<io::Result<()>> {
+        if self.vnet.is_none() {
+            if meta != TxMeta::default() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "this TUN interface was created without offload: send whole, \
+                     checksummed segments, or create it with TunConfig::offload",
+                )));
+            }
+            return self.poll_send(cx, frame);
+        }
+        let v6 = frame.get(VNET_LEN).is_some_and(|b| b >> 4 == 6);
+        let hdr = tun_rs::VirtioNetHdr {
+            flags: if meta.csum_start.is_some() {
+                VIRTIO_NET_HDR_F_NEEDS_CSUM
+            } else {
+                0
+            },
+            gso_type: match (meta.gso_size, v6) {
+                (0, _) => VIRTIO_NET_HDR_GSO_NONE,
+                (_, false) => tun_rs::VIRTIO_NET_HDR_GSO_TCPV4,
+                (_, true) => tun_rs::VIRTIO_NET_HDR_GSO_TCPV6,
+            },
+            hdr_len: meta.hdr_len,
+            gso_size: meta.gso_size,
+            csum_start: meta.csum_start.unwrap_or(0),
+            csum_offset: if meta.csum_start.is_some() { 16 } else { 0 },
+        };
+        hdr.encode(frame)?;
+        match self.dev.poll_send(cx, frame) {
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
+
+// virtio-net's header (include/uapi/linux/virtio_net.h) values tun-rs does not export.
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum is left to the device.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was checked.
+const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
+/// `VIRTIO_NET_HDR_GSO_NONE`: not a GSO packet.
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;

@@ -63,6 +63,7 @@ fn tun_reaches_the_kernel() {
             name: "synack-t0".into(),
             mtu: 1500,
             kernel_addr: None,
+            offload: false,
         })
         .expect("creating the TUN device");
         assert_eq!(dev.mtu(), 1500);

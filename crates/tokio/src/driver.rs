@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use synack::{BufferTooSmall, EventKind, State};
-use synack_device::Device;
+use synack::{BufferTooSmall, EventKind, RxOffload, State, TxOffload};
+use synack_device::{Device, Offloads, TxMeta};
 
 use crate::net::{Inner, Shared};
 
@@ -23,8 +23,12 @@ pub(crate) struct Driver<D> {
     device: D,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    /// A datagram the device could not take yet (its length in `tx`).
-    tx_pending: Option<usize>,
+    /// A datagram the device could not take yet (its length in `tx` after the
+    /// headroom, and what the device must do with it).
+    tx_pending: Option<(usize, TxMeta)>,
+    /// The device's offloads; with any, datagrams move with their metadata, GSO
+    /// packets whole.
+    offloads: Offloads,
     sleep: Pin<Box<tokio::time::Sleep>>,
     /// Dropped with the driver: tells [`Net::finish`](crate::Net::finish) it ended.
     _ended: tokio::sync::watch::Sender<()>,
@@ -36,12 +40,19 @@ impl<D> Unpin for Driver<D> {}
 impl<D: Device> Driver<D> {
     pub fn new(shared: Arc<Shared>, device: D, ended: tokio::sync::watch::Sender<()>) -> Driver<D> {
         let mtu = device.mtu().max(576);
+        let offloads = device.offloads();
+        let tx_len = if offloads.gso_max_size > 0 {
+            offloads.headroom + offloads.gso_max_size.max(mtu)
+        } else {
+            offloads.headroom + mtu
+        };
         Driver {
             shared,
             device,
-            rx: vec![0u8; mtu.max(65535)],
-            tx: vec![0u8; mtu],
+            rx: vec![0u8; offloads.headroom + mtu.max(65535)],
+            tx: vec![0u8; tx_len],
             tx_pending: None,
+            offloads,
             sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             _ended: ended,
         }
@@ -50,7 +61,23 @@ impl<D: Device> Driver<D> {
     /// Receives up to a batch; returns whether more may be waiting, or the device's
     /// error.
     fn receive(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> std::io::Result<bool> {
+        let offload = self.offloads != Offloads::default();
         for _ in 0..RECV_BATCH {
+            if offload {
+                match self.device.poll_recv_meta(cx, &mut self.rx) {
+                    Poll::Ready(Ok((at, meta))) => {
+                        let now = inner.now();
+                        let rx = RxOffload {
+                            gso_size: meta.gso_size,
+                            csum_valid: meta.csum_valid,
+                        };
+                        inner.stack.handle_packet_offload(now, &self.rx[at], rx);
+                    }
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => return Ok(false),
+                }
+                continue;
+            }
             match self.device.poll_recv(cx, &mut self.rx) {
                 Poll::Ready(Ok(n)) => {
                     let now = inner.now();
@@ -65,9 +92,21 @@ impl<D: Device> Driver<D> {
 
     /// Sends what the engine has, until it has nothing or the device is full.
     fn transmit(&mut self, cx: &mut Context<'_>, inner: &mut Inner) {
+        let offload = self.offloads != Offloads::default();
+        let room = self.offloads.headroom;
+        let tx_offload = TxOffload {
+            gso_max_size: self.offloads.gso_max_size,
+            csum: self.offloads.csum,
+        };
         loop {
-            if let Some(n) = self.tx_pending {
-                match self.device.poll_send(cx, &self.tx[..n]) {
+            if let Some((n, meta)) = self.tx_pending {
+                let sent = if offload {
+                    self.device
+                        .poll_send_meta(cx, &mut self.tx[..room + n], meta)
+                } else {
+                    self.device.poll_send(cx, &self.tx[..n])
+                };
+                match sent {
                     Poll::Ready(Ok(())) => self.tx_pending = None,
                     // A datagram the device refuses is lost, as on a wire; the engine
                     // retransmits what matters.
@@ -76,10 +115,30 @@ impl<D: Device> Driver<D> {
                 }
             }
             let now = inner.now();
-            match inner.stack.poll_transmit(now, &mut self.tx) {
-                Ok(Some(n)) => self.tx_pending = Some(n),
+            let out = if offload {
+                inner
+                    .stack
+                    .poll_transmit_offload(now, &mut self.tx[room..], tx_offload)
+                    .map(|t| {
+                        t.map(|t| {
+                            let meta = TxMeta {
+                                gso_size: if t.segs > 1 { t.gso_size } else { 0 },
+                                hdr_len: t.hdr_len,
+                                csum_start: t.csum_start,
+                            };
+                            (t.len, meta)
+                        })
+                    })
+            } else {
+                inner
+                    .stack
+                    .poll_transmit(now, &mut self.tx)
+                    .map(|n| n.map(|n| (n, TxMeta::default())))
+            };
+            match out {
+                Ok(Some(p)) => self.tx_pending = Some(p),
                 Ok(None) => return,
-                Err(BufferTooSmall { needed }) => self.tx.resize(needed, 0),
+                Err(BufferTooSmall { needed }) => self.tx.resize(room + needed, 0),
             }
         }
     }

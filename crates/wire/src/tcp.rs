@@ -468,23 +468,29 @@ impl<'a> TcpRepr<'a> {
     ///
     /// `Err(Truncated)` if `buf` is too short; nothing is written then.
     pub fn emit(&self, buf: &mut [u8], src: &IpAddr, dst: &IpAddr) -> Result<usize> {
-        let hlen = self.header_len();
-        let total = self.buffer_len();
+        let syn = self.control == Control::Syn;
+        let opt_len = self.options.buffer_len(syn);
+        let hlen = HEADER_LEN + opt_len;
+        let total = hlen + self.payload.len();
         let buf = buf.get_mut(..total).ok_or(Error::Truncated)?;
-        let mut p = TcpPacket::new_unchecked(buf);
-        p.set_src_port(self.src_port);
-        p.set_dst_port(self.dst_port);
-        p.set_seq_number(self.seq);
-        p.set_ack_number(self.ack.unwrap_or_default());
-        p.set_header_len(hlen);
-        p.set_flags(self.flags());
-        p.set_window_len(self.window);
-        p.set_checksum(0);
-        p.set_urgent_at(self.urgent.unwrap_or(0));
-        self.options
-            .emit(self.control == Control::Syn, p.options_mut());
-        p.payload_mut().copy_from_slice(self.payload);
-        p.fill_checksum(src, dst);
+        // The fixed header as one array (RFC 9293 3.1), the checksum field zero.
+        let mut h = [0u8; HEADER_LEN];
+        h[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&self.src_port.to_be_bytes());
+        h[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
+        h[field::SEQ..field::SEQ + 4].copy_from_slice(&self.seq.0.to_be_bytes());
+        let ack = self.ack.unwrap_or_default().0;
+        h[field::ACK..field::ACK + 4].copy_from_slice(&ack.to_be_bytes());
+        h[field::DATA_OFF] = ((hlen / 4) as u8 & 0x0f) << 4;
+        h[field::FLAGS] = self.flags();
+        h[field::WINDOW..field::WINDOW + 2].copy_from_slice(&self.window.to_be_bytes());
+        let urgent = self.urgent.unwrap_or(0);
+        h[field::URGENT..field::URGENT + 2].copy_from_slice(&urgent.to_be_bytes());
+        let (fixed, rest) = buf.split_at_mut(HEADER_LEN);
+        fixed.copy_from_slice(&h);
+        let (options, payload) = rest.split_at_mut(opt_len);
+        self.options.emit(syn, options);
+        payload.copy_from_slice(self.payload);
+        TcpPacket::new_unchecked(buf).fill_checksum(src, dst);
         Ok(total)
     }
 }

@@ -158,12 +158,9 @@ impl Chunks {
         self.index(seq).map(|i| self.q[i])
     }
 
-    /// Cuts the chunk holding `at` in two there (Linux's tcp_fragment): the first part
-    /// loses the PSH and EOR marks, the second keeps them.
-    fn split(&mut self, at: SeqNum) {
-        let Some(i) = self.index(at) else {
-            return;
-        };
+    /// Cuts chunk `i`, which holds `at`, in two there (Linux's tcp_fragment): the first
+    /// part loses the PSH and EOR marks, the second keeps them.
+    fn split_index(&mut self, i: usize, at: SeqNum) {
         let c = self.q[i];
         if c.start == at {
             return;
@@ -195,19 +192,22 @@ impl Chunks {
         mss: u32,
         segs: u32,
     ) -> Option<(SeqNum, bool)> {
-        let i = self.index(seq)?;
+        let mut i = self.index(seq)?;
         let c = self.q[i];
         let continuing = c.started && c.sent_to == seq && seq != c.start;
         if continuing {
             return Some((c.end, c.push || c.burst));
         }
-        self.split(seq);
+        // One search: the cuts below keep `seq`'s chunk at a known index.
+        if c.start != seq {
+            self.split_index(i, seq);
+            i += 1;
+        }
         let len = (c.end - seq) as u32;
         let unit = len.min(segs.saturating_mul(mss)).min(room.max(1));
         if unit < len {
-            self.split(seq + unit);
+            self.split_index(i, seq + unit);
         }
-        let i = self.index(seq)?;
         let c = &mut self.q[i];
         c.started = true;
         c.burst = unit > mss;

@@ -31,6 +31,12 @@ impl<T: ColdDefault> Cold<T> {
         }
     }
 
+    /// Whether the value is out of line: `false` guarantees it reads as the default.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Whether the value is out of line (not the default).
     #[cfg(test)]
     pub fn is_allocated(&self) -> bool {

@@ -526,8 +526,11 @@ impl Stack {
 
     /// recv(): reads in-order bytes; `Ok(0)` is end of stream, `EAGAIN` means none yet.
     pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize> {
+        let settled = self.settled(h);
         self.user_conn(h)?;
-        self.with_conn(h, |c, ctx| c.recv(ctx, out))
+        // A recv that finds nothing changes nothing (Connection::recv).
+        let nothing = |r: &Result<usize>| matches!(r, Err(Error::WouldBlock));
+        self.with_conn_lazy(h, settled, |c, ctx| c.recv(ctx, out), nothing)
             .unwrap_or(Err(Error::BadHandle))
     }
 

@@ -201,6 +201,9 @@ pub(crate) struct Slot {
     /// Whether the socket was writable when last looked at (`Writable` is reported on
     /// the change to writable only; ready.rs).
     writable: bool,
+    /// Nothing touched the connection since `after_conn` last ran on it, so running it
+    /// again would change nothing but the transmit queue (see [`Stack::settled`]).
+    settled: bool,
 }
 
 const EV_CONNECTED: u8 = 1;
@@ -433,6 +436,10 @@ impl Stack {
     /// The configuration, to change knobs at run time (as `sysctl -w` does); changes
     /// apply to what happens next.
     pub fn config_mut(&mut self) -> &mut Config {
+        // A knob may change what after_conn decides (writability, for one).
+        for slot in &mut self.slots {
+            slot.settled = false;
+        }
         &mut self.config
     }
 
@@ -691,10 +698,27 @@ impl Stack {
             .filter(|s| s.generation == h.generation && s.sock.is_some())
     }
 
+    /// The slot behind `h`, to change: its connection is no longer settled.
     fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
-        self.slots
+        let slot = self
+            .slots
             .get_mut(h.index as usize)
-            .filter(|s| s.generation == h.generation && s.sock.is_some())
+            .filter(|s| s.generation == h.generation && s.sock.is_some())?;
+        slot.settled = false;
+        Some(slot)
+    }
+
+    /// Whether the connection behind `h` is settled: `after_conn` ran after the last
+    /// change to it or to its slot. Every way to change a connection outside
+    /// [`Stack::with_conn`] goes through [`Stack::slot_mut`] (or
+    /// [`Stack::config_mut`]), which unsettles it. `after_conn` is idempotent: on a
+    /// settled connection it would only queue it for transmission, so a call that
+    /// changed nothing (a `recv` that found nothing, a transmit pass with nothing to
+    /// send) can skip it (issue 9: work proportional to what happened).
+    fn settled(&self, h: SocketHandle) -> bool {
+        self.slots
+            .get(h.index as usize)
+            .is_some_and(|s| s.generation == h.generation && s.settled)
     }
 
     fn sock_mut(&mut self, h: SocketHandle) -> Option<&mut Sock> {
@@ -717,6 +741,7 @@ impl Stack {
                     counted_orphan: false,
                     accepted: false,
                     writable: false,
+                    settled: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -734,6 +759,7 @@ impl Stack {
         slot.counted_orphan = false;
         slot.accepted = false;
         slot.writable = false;
+        slot.settled = false;
         SocketHandle {
             index,
             generation: slot.generation,
@@ -783,28 +809,104 @@ impl Stack {
         Some(r)
     }
 
+    /// [`Stack::with_conn`] for a call that changed nothing when `unchanged` says so of
+    /// its result: on a connection that was `settled` before the call, after_conn would
+    /// then only queue it for transmission, and that is all that is done.
+    fn with_conn_lazy<R>(
+        &mut self,
+        h: SocketHandle,
+        settled: bool,
+        f: impl FnOnce(&mut Connection, &mut Ctx) -> R,
+        unchanged: impl FnOnce(&R) -> bool,
+    ) -> Option<R> {
+        let now = self.now;
+        let slot = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation)?;
+        let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
+            return None;
+        };
+        let before = conn.state;
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            stats: &mut self.stats,
+            ctl: &mut self.ctl,
+            challenge: &mut self.challenge,
+            orphans: self.orphans.cached(now),
+        };
+        let r = f(conn, &mut ctx);
+        if settled && unchanged(&r) {
+            slot.settled = true;
+            if !slot.dirty {
+                slot.dirty = true;
+                self.tx_queue.push_back(h);
+            }
+            #[cfg(debug_assertions)]
+            self.check_settled(h, before);
+        } else {
+            self.after_conn(h, before);
+        }
+        Some(r)
+    }
+
+    /// Debug builds: what after_conn may change, for [`Stack::check_settled`].
+    #[cfg(debug_assertions)]
+    pub(super) fn settle_snapshot(&self, h: SocketHandle) -> impl PartialEq + std::fmt::Debug {
+        let slot = &self.slots[h.index as usize];
+        (
+            (slot.pending, slot.queued, slot.dirty, slot.timer),
+            (
+                slot.counted_estab,
+                slot.counted_orphan,
+                slot.writable,
+                slot.user_closed,
+            ),
+            (
+                self.tx_queue.len(),
+                self.events.len(),
+                self.timers.len(),
+                self.orphans.live(),
+            ),
+            (
+                self.stats.CurrEstab,
+                self.stats.TW,
+                self.time_wait.len(),
+                self.conns.len(),
+            ),
+        )
+    }
+
+    /// Debug builds: runs the after_conn that a settled connection skips, and panics
+    /// unless it changed nothing.
+    #[cfg(debug_assertions)]
+    pub(super) fn check_settled(&mut self, h: SocketHandle, before: State) {
+        let was = self.settle_snapshot(h);
+        self.after_conn(h, before);
+        assert_eq!(
+            was,
+            self.settle_snapshot(h),
+            "Stack::settled: after_conn changed a settled connection; whatever changed it \
+             must go through slot_mut or with_conn"
+        );
+    }
+
     /// Bookkeeping after anything touched a connection.
     fn after_conn(&mut self, h: SocketHandle, before: State) {
-        let now = self.now;
         let slot = &mut self.slots[h.index as usize];
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
         let after = conn.state;
-        if conn.tfo.learned.is_some() {
-            if let Some(l) = conn.tfo.learned.take() {
-                let remote = conn.remote.ip();
-                self.tfo_cache.entry(remote).or_default().learn(&l);
-                return self.after_conn(h, before);
-            }
+        // Fast Open state is out of line, and its default holds neither link.
+        if conn.tfo.is_set() && self.after_conn_fastopen(h, before) {
+            return;
         }
-        if after != State::SynReceived && conn.tfo.listener.is_some() {
-            if let Some(lh) = conn.tfo.listener.take() {
-                let error = conn.pending_error.or(conn.error);
-                self.fastopen_child_left(lh, h, error);
-                return self.after_conn(h, before);
-            }
-        }
+        let slot = &mut self.slots[h.index as usize];
+        let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
+            return;
+        };
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != slot.counted_estab {
@@ -818,7 +920,7 @@ impl Stack {
         let orphan = slot.user_closed && orphans::counts(conn, after, &self.config);
         if orphan != slot.counted_orphan {
             slot.counted_orphan = orphan;
-            self.orphans.count(now, orphan);
+            self.orphans.count(self.now, orphan);
         }
         let mut ev = 0;
         if bits & crate::conn::events::READABLE != 0 {
@@ -841,64 +943,19 @@ impl Stack {
         if bits & crate::conn::events::CLOSED != 0 {
             ev |= EV_CLOSED;
         }
-        let deadline = conn.next_deadline();
-        let user_closed = slot.user_closed;
         if after == State::TimeWait {
-            let (local, remote) = (conn.local, conn.remote);
-            let reuse = conn.opts.reuseaddr;
-            let recycled = self.tw_recycle.on_time_wait(
-                &self.config,
-                remote.ip(),
-                conn.neg.ts.map(|t| t.recent),
-                conn.neg.ts.map_or(now, |t| t.recent_stamp),
-                now,
-            );
-            let tw_len = crate::tw_recycle::PeerStamps::time_wait_len(
-                &self.config,
-                recycled,
-                conn.rtt.rto(),
-            );
-            let tw = TimeWait::new(
-                conn.snd_max,
-                conn.rcv_nxt,
-                ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale).min(65535)
-                    as u16,
-                conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
-                now + tw_len,
-                conn.opts.reuseaddr,
-            );
-            conn.close_with(None);
-            conn.events = 0;
-            ev |= EV_CLOSED;
-            self.trace(local, remote, before, State::TimeWait);
-            let tuple = FourTuple { local, remote };
-            self.conn_remove(&tuple, reuse);
-            if self.time_wait.len() < self.config.tcp_max_tw_buckets {
-                self.stats.TW += 1;
-                self.tw_insert(tuple, tw);
-            } else {
-                self.stats.TCPTimeWaitOverflow += 1;
-                self.trace(local, remote, State::TimeWait, State::Closed);
-            }
-            self.finish_closed(h, user_closed, ev);
-            return;
+            return self.enter_time_wait(h, before, ev);
         }
-        if before != after {
+        let deadline = conn.next_deadline();
+        if before != after && self.transitions.is_some() {
             let (local, remote) = (conn.local, conn.remote);
             self.trace(local, remote, before, after);
         }
         if after == State::Closed {
-            let Some(Sock::Conn(conn)) = self.slots[h.index as usize].sock.as_ref() else {
-                return;
-            };
-            let (local, remote) = (conn.local, conn.remote);
-            let reuse = conn.opts.reuseaddr;
-            self.conn_remove(&FourTuple { local, remote }, reuse);
-            self.finish_closed(h, user_closed, ev);
-            return;
+            return self.conn_closed(h, ev);
         }
+        let slot = &mut self.slots[h.index as usize];
         if let Some(d) = deadline {
-            let slot = &mut self.slots[h.index as usize];
             match slot.timer {
                 Some(t) if d < self.timers.get(t).0 => {
                     self.timers.set_item(t, TimerRef::Wake);
@@ -908,12 +965,97 @@ impl Stack {
                 None => slot.timer = Some(self.timers.insert(d, TimerRef::Socket(h))),
             }
         }
-        let slot = &mut self.slots[h.index as usize];
         if !slot.dirty {
             slot.dirty = true;
             self.tx_queue.push_back(h);
         }
         self.notify(h, ev);
+        self.slots[h.index as usize].settled = true;
+    }
+
+    /// after_conn's Fast Open part: a learned cookie goes to the cache, a child that
+    /// left SYN-RECEIVED leaves its listener's queue. Returns true when it ran
+    /// after_conn again itself.
+    #[inline(never)]
+    fn after_conn_fastopen(&mut self, h: SocketHandle, before: State) -> bool {
+        let Some(Sock::Conn(conn)) = self.slots[h.index as usize].sock.as_mut() else {
+            return true;
+        };
+        if let Some(l) = conn.tfo.learned.take() {
+            let remote = conn.remote.ip();
+            self.tfo_cache.entry(remote).or_default().learn(&l);
+            self.after_conn(h, before);
+            return true;
+        }
+        if conn.state != State::SynReceived && conn.tfo.listener.is_some() {
+            if let Some(lh) = conn.tfo.listener.take() {
+                let error = conn.pending_error.or(conn.error);
+                self.fastopen_child_left(lh, h, error);
+                self.after_conn(h, before);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// after_conn's end of a connection in CLOSED: out of the table, reported, freed if
+    /// nobody holds it.
+    #[inline(never)]
+    fn conn_closed(&mut self, h: SocketHandle, ev: u8) {
+        let slot = &self.slots[h.index as usize];
+        let user_closed = slot.user_closed;
+        let Some(Sock::Conn(conn)) = slot.sock.as_ref() else {
+            return;
+        };
+        let (local, remote) = (conn.local, conn.remote);
+        let reuse = conn.opts.reuseaddr;
+        self.conn_remove(&FourTuple { local, remote }, reuse);
+        self.finish_closed(h, user_closed, ev);
+    }
+
+    /// after_conn's entry into TIME-WAIT: the connection gives way to a compact record
+    /// (time_wait.rs), or to nothing when `tcp_max_tw_buckets` is reached.
+    #[inline(never)]
+    fn enter_time_wait(&mut self, h: SocketHandle, before: State, mut ev: u8) {
+        let now = self.now;
+        let slot = &mut self.slots[h.index as usize];
+        let user_closed = slot.user_closed;
+        let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
+            return;
+        };
+        let (local, remote) = (conn.local, conn.remote);
+        let reuse = conn.opts.reuseaddr;
+        let recycled = self.tw_recycle.on_time_wait(
+            &self.config,
+            remote.ip(),
+            conn.neg.ts.map(|t| t.recent),
+            conn.neg.ts.map_or(now, |t| t.recent_stamp),
+            now,
+        );
+        let tw_len =
+            crate::tw_recycle::PeerStamps::time_wait_len(&self.config, recycled, conn.rtt.rto());
+        let tw = TimeWait::new(
+            conn.snd_max,
+            conn.rcv_nxt,
+            ((conn.rcv_adv - conn.rcv_nxt).max(0) as u32 >> conn.neg.rcv_wscale).min(65535) as u16,
+            conn.neg.ts.map(|t| (t.recent, t.offset, t.recent_stamp)),
+            now + tw_len,
+            conn.opts.reuseaddr,
+        );
+        conn.close_with(None);
+        conn.events = 0;
+        ev |= EV_CLOSED;
+        self.trace(local, remote, before, State::TimeWait);
+        let tuple = FourTuple { local, remote };
+        self.conn_remove(&tuple, reuse);
+        if self.time_wait.len() < self.config.tcp_max_tw_buckets {
+            self.stats.TW += 1;
+            self.tw_insert(tuple, tw);
+        } else {
+            self.stats.TCPTimeWaitOverflow += 1;
+            self.trace(local, remote, State::TimeWait, State::Closed);
+        }
+        self.finish_closed(h, user_closed, ev);
     }
 
     /// Enters a connection in the demultiplexing table; it holds its local port, with

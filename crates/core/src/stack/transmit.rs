@@ -131,18 +131,26 @@ impl Stack {
             #[cfg(not(debug_assertions))]
             if let Some(state) = self.quiet_conn(h) {
                 // Nothing to send (conn/quiet.rs): what an empty poll_segment call would
-                // have left, without the output pass. Debug builds make the call and check
-                // that it was empty.
-                self.after_conn(h, state);
-                self.tx_queue.pop_front();
-                if let Some(slot) = self.slot_mut(h) {
-                    slot.dirty = false;
+                // have left, without the output pass (and without after_conn on a settled
+                // connection, where it would change nothing). Debug builds make the call
+                // and check that it was empty.
+                if !self.settled(h) {
+                    self.after_conn(h, state);
                 }
+                self.tx_queue.pop_front();
+                self.slots[h.index as usize].dirty = false;
                 continue;
             }
             let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
             let ttl = self.config.ip_default_ttl;
             let partial = self.tx.partial;
+            // Debug builds check what release builds skip: on a settled connection with
+            // nothing to send, the poll and after_conn change nothing.
+            #[cfg(debug_assertions)]
+            let settled = self
+                .quiet_conn(h)
+                .filter(|_| self.settled(h))
+                .map(|_| self.settle_snapshot(h));
             let out = self.with_conn(h, |conn, ctx| {
                 #[cfg(debug_assertions)]
                 let quiet = conn.nothing_to_send().then(|| conn.quiet_snapshot());
@@ -167,6 +175,14 @@ impl Stack {
                 let written = emit_conn_segment(conn, &seg, ttl, partial, target);
                 Some((written, stash))
             });
+            #[cfg(debug_assertions)]
+            if let Some(was) = settled {
+                assert_eq!(
+                    was,
+                    self.settle_snapshot(h),
+                    "Stack::settled: see check_settled"
+                );
+            }
             match out.flatten() {
                 Some((written, stash)) => {
                     // Round robin: the connection goes to the back with more to send.
@@ -198,7 +214,11 @@ impl Stack {
                 }
                 None => {
                     self.tx_queue.pop_front();
-                    if let Some(slot) = self.slot_mut(h) {
+                    if let Some(slot) = self
+                        .slots
+                        .get_mut(h.index as usize)
+                        .filter(|s| s.generation == h.generation && s.sock.is_some())
+                    {
                         slot.dirty = false;
                     }
                     // A connection that ended as its sending did (orphans.rs) left a RST.
@@ -213,7 +233,6 @@ impl Stack {
 
     /// The state of the connection behind `h` if it has nothing to send
     /// ([`Connection::nothing_to_send`](crate::conn::Connection::nothing_to_send)).
-    #[cfg(not(debug_assertions))]
     fn quiet_conn(&self, h: super::SocketHandle) -> Option<crate::state::State> {
         match &self.slots.get(h.index as usize)?.sock {
             Some(super::Sock::Conn(c))

@@ -19,6 +19,43 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
     SipHasher24::new_with_key(key).hash(data)
 }
 
+/// A keyed pseudo-random 32-bit value of two socket addresses and a `salt` byte under
+/// `secret` (timestamp offsets, port offsets).
+pub(crate) fn keyed_u32(secret: &[u8; 16], salt: u8, local: SocketAddr, remote: SocketAddr) -> u32 {
+    let mut buf = [0u8; 40];
+    let mut n = 0;
+    for a in [local, remote] {
+        match a.ip() {
+            IpAddr::V4(v4) => {
+                buf[n..n + 4].copy_from_slice(&v4.octets());
+                n += 4;
+            }
+            IpAddr::V6(v6) => {
+                buf[n..n + 16].copy_from_slice(&v6.octets());
+                n += 16;
+            }
+        }
+        buf[n..n + 2].copy_from_slice(&a.port().to_be_bytes());
+        n += 2;
+    }
+    buf[n] = salt;
+    siphash24(secret, &buf[..=n]) as u32
+}
+
+/// The timestamp offset of every connection between two addresses under `secret`:
+/// keyed by the addresses only, not the ports, as Linux's secure_tcp_ts_off(saddr,
+/// daddr) is, so every connection between two hosts reads one clock (what PAWS across
+/// connections and tcp_tw_reuse rely on). A function of the tuple, so that TIME-WAIT
+/// records need not store it (tw_table.rs).
+pub(crate) fn ts_offset(secret: &[u8; 16], local: IpAddr, remote: IpAddr) -> u32 {
+    keyed_u32(
+        secret,
+        1,
+        SocketAddr::new(local, 0),
+        SocketAddr::new(remote, 0),
+    )
+}
+
 /// A [`Hasher`] running SipHash-2-4 with a fixed key. Writes are buffered, so the result
 /// depends only on the concatenation of everything written (like [`siphash24`] over it),
 /// not on how it was split; `finish` does not consume the state.

@@ -1,5 +1,5 @@
-//! The TIME-WAIT table: every entry in about 60 bytes in all (an IPv4 one), a million of
-//! them in one process.
+//! The TIME-WAIT table: every entry in about 60 bytes in all (an IPv4 one: a 56-byte
+//! record and a share of the hash index), a million of them in one process.
 //!
 //! Each family keeps its entries packed in one dense array of fixed-size chunks (no
 //! spare capacity beyond the last chunk; a removal moves the last entry into the hole,
@@ -13,7 +13,9 @@
 //!
 //! Instants other than the deadline are kept as 32-bit offsets from it, saturated: they
 //! serve comparisons against one second (`tcp_tw_reuse`) and `tcp_invalid_ratelimit`,
-//! which an offset of half an hour answers the same way as the exact instant.
+//! which an offset of half an hour answers the same way as the exact instant. The
+//! timestamp offset is not kept at all: it is a keyed function of the two addresses
+//! ([`crate::isn::ts_offset`]), computed again when an entry is read.
 
 use std::hash::BuildHasher;
 
@@ -38,7 +40,6 @@ struct Packed<K> {
     snd_nxt: u32,
     rcv_nxt: u32,
     ts_recent: u32,
-    ts_offset: u32,
     /// The deadline in microseconds, as two halves (keeps the record 4-aligned).
     expires: [u32; 2],
     /// `ts_stamp - expires` in microseconds, saturated.
@@ -72,7 +73,6 @@ impl<K: TupleKey> Packed<K> {
             snd_nxt: tw.snd_nxt.0,
             rcv_nxt: tw.rcv_nxt.0,
             ts_recent: tw.ts_recent,
-            ts_offset: tw.ts_offset.unwrap_or(0),
             expires: [(e >> 32) as u32, e as u32],
             ts_stamp: offset(tw.ts_stamp, tw.expires),
             last_oow: tw.last_oow_ack.map_or(NEVER, |t| offset(t, tw.expires)),
@@ -88,30 +88,30 @@ impl<K: TupleKey> Packed<K> {
         Instant::from_micros((u64::from(self.expires[0]) << 32) | u64::from(self.expires[1]))
     }
 
-    fn unpack(&self) -> TimeWait {
+    /// The entry, with the timestamp offset of its addresses under `secret`.
+    fn unpack(&self, secret: &[u8; 16]) -> TimeWait {
         let expires = self.expires();
+        let ts_offset = || {
+            let t = self.key.unpack();
+            crate::isn::ts_offset(secret, t.local.ip(), t.remote.ip())
+        };
         let mut tw = TimeWait::new(
             SeqNum(self.snd_nxt),
             SeqNum(self.rcv_nxt),
             self.window,
-            (self.flags & 2 != 0).then_some((
-                self.ts_recent,
-                self.ts_offset,
-                at_offset(expires, self.ts_stamp),
-            )),
+            (self.flags & 2 != 0).then(|| {
+                (
+                    self.ts_recent,
+                    ts_offset(),
+                    at_offset(expires, self.ts_stamp),
+                )
+            }),
             expires,
             self.flags & 1 != 0,
         );
         tw.ts_recent = self.ts_recent;
         tw.last_oow_ack = (self.last_oow != NEVER).then(|| at_offset(expires, self.last_oow));
         tw
-    }
-
-    /// Copies the fields of `tw` in, keeping the links.
-    fn store(&mut self, tw: &TimeWait) {
-        let links = (self.prev, self.next, self.chain);
-        *self = Packed::pack(self.key, tw);
-        (self.prev, self.next, self.chain) = links;
     }
 }
 
@@ -125,10 +125,12 @@ struct Family<K> {
     head: u32,
     tail: u32,
     hasher: FastState,
+    /// The key of the timestamp offsets (the stack's).
+    secret: [u8; 16],
 }
 
 impl<K: TupleKey> Family<K> {
-    fn new(hasher: FastState) -> Family<K> {
+    fn new(hasher: FastState, secret: [u8; 16]) -> Family<K> {
         Family {
             chunks: Vec::new(),
             len: 0,
@@ -136,7 +138,25 @@ impl<K: TupleKey> Family<K> {
             head: NIL,
             tail: NIL,
             hasher,
+            secret,
         }
+    }
+
+    /// Entry `i` as a [`TimeWait`].
+    fn get(&self, i: u32) -> TimeWait {
+        self.at(i).unpack(&self.secret)
+    }
+
+    /// The record of `tw` under `key`. Only the offset the addresses give is kept.
+    fn pack(&self, key: K, tw: &TimeWait) -> Packed<K> {
+        debug_assert!(
+            tw.ts_offset.is_none_or(|off| {
+                let t = key.unpack();
+                off == crate::isn::ts_offset(&self.secret, t.local.ip(), t.remote.ip())
+            }),
+            "a TIME-WAIT entry's timestamp offset is the one its addresses give"
+        );
+        Packed::pack(key, tw)
     }
 
     fn at(&self, i: u32) -> &Packed<K> {
@@ -235,7 +255,7 @@ impl<K: TupleKey> Family<K> {
         if self.chunks.len() == i as usize / CHUNK {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        let mut e = Packed::pack(key, tw);
+        let mut e = self.pack(key, tw);
         let b = self.bucket(&key);
         e.chain = self.buckets[b];
         self.buckets[b] = i;
@@ -248,7 +268,14 @@ impl<K: TupleKey> Family<K> {
 
     fn update(&mut self, i: u32, tw: &TimeWait) {
         let moved = self.at(i).expires() != tw.expires;
-        self.at_mut(i).store(tw);
+        let links = {
+            let e = self.at(i);
+            (e.prev, e.next, e.chain)
+        };
+        let e = self.pack(self.at(i).key, tw);
+        let r = self.at_mut(i);
+        *r = e;
+        (r.prev, r.next, r.chain) = links;
         if moved {
             self.unlink(i);
             self.link(i);
@@ -272,7 +299,7 @@ impl<K: TupleKey> Family<K> {
         self.unlink(i);
         let chain = self.at(i).chain;
         *self.chain_slot(i) = chain;
-        let tw = self.at(i).unpack();
+        let tw = self.get(i);
         // Move the last entry into the hole, and repoint what pointed at it.
         let last = self.len - 1;
         if i != last {
@@ -315,11 +342,12 @@ pub(crate) struct TimeWaitTable {
 }
 
 impl TimeWaitTable {
-    /// An empty table whose index is keyed by `hasher`.
-    pub fn new(hasher: FastState) -> TimeWaitTable {
+    /// An empty table whose index is keyed by `hasher`, for a stack whose timestamp
+    /// offsets are keyed by `secret` ([`crate::isn::ts_offset`]).
+    pub fn new(hasher: FastState, secret: [u8; 16]) -> TimeWaitTable {
         TimeWaitTable {
-            v4: Family::new(hasher),
-            v6: Family::new(hasher),
+            v4: Family::new(hasher, secret),
+            v6: Family::new(hasher, secret),
         }
     }
 
@@ -336,10 +364,10 @@ impl TimeWaitTable {
     /// The entry of `tuple`.
     pub fn get(&self, tuple: &FourTuple) -> Option<TimeWait> {
         match Key4::pack(tuple) {
-            Some(k) => self.v4.find(&k).map(|i| self.v4.at(i).unpack()),
+            Some(k) => self.v4.find(&k).map(|i| self.v4.get(i)),
             None => {
                 let k = Key6::pack(tuple)?;
-                self.v6.find(&k).map(|i| self.v6.at(i).unpack())
+                self.v6.find(&k).map(|i| self.v6.get(i))
             }
         }
     }
@@ -362,14 +390,8 @@ impl TimeWaitTable {
 
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (FourTuple, TimeWait)> + '_ {
-        let v4 = (0..self.v4.len).map(|i| {
-            let e = self.v4.at(i);
-            (e.key.unpack(), e.unpack())
-        });
-        let v6 = (0..self.v6.len).map(|i| {
-            let e = self.v6.at(i);
-            (e.key.unpack(), e.unpack())
-        });
+        let v4 = (0..self.v4.len).map(|i| (self.v4.at(i).key.unpack(), self.v4.get(i)));
+        let v6 = (0..self.v6.len).map(|i| (self.v6.at(i).key.unpack(), self.v6.get(i)));
         v4.chain(v6)
     }
 
@@ -439,12 +461,21 @@ mod tests {
         }
     }
 
-    fn tw(expires: u64, oow: Option<u64>) -> TimeWait {
+    /// The stack secret of the tests' tables.
+    const SECRET: [u8; 16] = [9; 16];
+
+    fn table(hash_key: u8) -> TimeWaitTable {
+        TimeWaitTable::new(FastState::new([hash_key; 16]), SECRET)
+    }
+
+    /// An entry of `tuple`, with the timestamp offset its addresses give.
+    fn tw(tuple: &FourTuple, expires: u64, oow: Option<u64>) -> TimeWait {
+        let off = crate::isn::ts_offset(&SECRET, tuple.local.ip(), tuple.remote.ip());
         let mut t = TimeWait::new(
             SeqNum(1),
             SeqNum(2),
             3,
-            Some((4, 5, Instant::from_micros(expires.saturating_sub(7)))),
+            Some((4, off, Instant::from_micros(expires.saturating_sub(7)))),
             Instant::from_micros(expires),
             true,
         );
@@ -454,13 +485,14 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert!(std::mem::size_of::<Packed<Key4>>() <= 60);
+        // 56: the timestamp offset is computed, not stored.
+        assert!(std::mem::size_of::<Packed<Key4>>() <= 56);
     }
 
     #[test]
     fn fields_round_trip() {
-        let mut t = TimeWaitTable::new(FastState::new([1; 16]));
-        let a = tw(60_000_000, Some(59_000_000));
+        let mut t = table(1);
+        let a = tw(&tuple(1), 60_000_000, Some(59_000_000));
         assert!(t.insert(tuple(1), a));
         let b = t.get(&tuple(1)).unwrap();
         assert_eq!(
@@ -485,18 +517,18 @@ mod tests {
             (b.ts_stamp, b.expires, b.last_oow_ack),
             (a.ts_stamp, a.expires, a.last_oow_ack)
         );
-        assert!(!t.insert(tuple(1), tw(1, None)));
+        assert!(!t.insert(tuple(1), tw(&tuple(1), 1, None)));
         assert_eq!(t.get(&tuple(1)).unwrap().last_oow_ack, None);
     }
 
     #[test]
     fn expires_in_deadline_then_tuple_order_through_removals() {
-        let mut t = TimeWaitTable::new(FastState::new([2; 16]));
+        let mut t = table(2);
         let n = 5000u32;
         for i in 0..n {
             // Deadlines in a scrambled order, many equal.
             let at = u64::from((i * 7919) % 97) * 1000;
-            t.insert(tuple(i), tw(at, None));
+            t.insert(tuple(i), tw(&tuple(i), at, None));
         }
         // Cancel every third, restart every fifth at a later deadline.
         for i in (0..n).step_by(3) {
@@ -523,9 +555,9 @@ mod tests {
 
     #[test]
     fn nothing_before_its_deadline() {
-        let mut t = TimeWaitTable::new(FastState::new([3; 16]));
-        t.insert(tuple(1), tw(10, None));
-        t.insert(tuple(2), tw(20, None));
+        let mut t = table(3);
+        t.insert(tuple(1), tw(&tuple(1), 10, None));
+        t.insert(tuple(2), tw(&tuple(2), 20, None));
         assert_eq!(t.next_deadline(), Some(Instant::from_micros(10)));
         assert!(t.pop_expired(Instant::from_micros(9)).is_none());
         assert_eq!(

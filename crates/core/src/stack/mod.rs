@@ -364,7 +364,7 @@ impl Stack {
             requests: Demux::new(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
-            time_wait: TimeWaitTable::new(hasher),
+            time_wait: TimeWaitTable::new(hasher, secret),
             tw_recycle: Default::default(),
             listeners: HashMap::with_hasher(hasher),
             any_listeners: Vec::new(),
@@ -526,32 +526,11 @@ impl Stack {
     /// ports, as Linux's secure_tcp_ts_off(saddr, daddr) is, so every connection between
     /// two hosts reads one clock (what PAWS across connections and tcp_tw_reuse rely on).
     fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        self.keyed_u32(
-            1,
-            SocketAddr::new(local.ip(), 0),
-            SocketAddr::new(remote.ip(), 0),
-        )
+        crate::isn::ts_offset(&self.secret, local.ip(), remote.ip())
     }
 
     fn keyed_u32(&self, salt: u8, local: SocketAddr, remote: SocketAddr) -> u32 {
-        let mut buf = [0u8; 40];
-        let mut n = 0;
-        for a in [local, remote] {
-            match a.ip() {
-                IpAddr::V4(v4) => {
-                    buf[n..n + 4].copy_from_slice(&v4.octets());
-                    n += 4;
-                }
-                IpAddr::V6(v6) => {
-                    buf[n..n + 16].copy_from_slice(&v6.octets());
-                    n += 16;
-                }
-            }
-            buf[n..n + 2].copy_from_slice(&a.port().to_be_bytes());
-            n += 2;
-        }
-        buf[n] = salt;
-        crate::isn::siphash24(&self.secret, &buf[..=n]) as u32
+        crate::isn::keyed_u32(&self.secret, salt, local, remote)
     }
 
     // ----- sans-IO: time -----

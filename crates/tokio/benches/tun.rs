@@ -2,7 +2,7 @@
 //! veth pair, measured in the same run, printed as figures and ratios.
 //!
 //! ```text
-//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N]
+//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N] [--no-offload]
 //! ```
 //!
 //! It needs root: it moves itself into a private network namespace (nothing is
@@ -19,8 +19,12 @@
 //! - the reference: the same bulk transfer and connections between the kernel's two
 //!   namespaces over the veth pair.
 //!
+//! - the offload variant: the same synack workloads over a second TUN interface with
+//!   segmentation and checksum offload (`TunConfig::offload`: the kernel 10.79.0.1/24,
+//!   synack 10.79.0.2), GSO packets of up to 64 KB each way.
+//!
 //! Each workload runs `--repeat` times (default 3), interleaved; the median is
-//! reported.
+//! reported. `--no-offload` leaves the offload variant out.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +39,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const VETH_PEER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+const KERNEL_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
+const SYNACK_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
 const SINK: u16 = 9000;
 const CPS: u16 = 9002;
 
@@ -49,6 +55,19 @@ pub struct Params {
     pub concurrency: usize,
     /// Runs of each workload.
     pub repeat: usize,
+    /// Also measure synack over a TUN interface with offload.
+    pub offload: bool,
+}
+
+/// synack's figures over one interface.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SynackFigures {
+    /// MiB/s, synack to the kernel.
+    pub to_kernel: f64,
+    /// MiB/s, the kernel to synack.
+    pub from_kernel: f64,
+    /// Connections per second, kernel clients to synack's server.
+    pub cps: f64,
 }
 
 /// Medians of each workload.
@@ -66,6 +85,8 @@ pub struct Report {
     pub synack_cps: f64,
     /// Connections per second, kernel clients to the kernel's server over the veth.
     pub kernel_cps: f64,
+    /// The same over a TUN interface with segmentation and checksum offload.
+    pub offload: Option<SynackFigures>,
 }
 
 impl Report {
@@ -103,7 +124,25 @@ impl Report {
                 self.kernel_cps,
                 "conn/s",
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.offload.iter().flat_map(|o| {
+            [
+                (
+                    "offload: synack -> kernel",
+                    o.to_kernel,
+                    self.kernel_to_kernel,
+                    "MiB/s",
+                ),
+                (
+                    "offload: kernel -> synack",
+                    o.from_kernel,
+                    self.kernel_to_kernel,
+                    "MiB/s",
+                ),
+                ("offload: connections/s", o.cps, self.kernel_cps, "conn/s"),
+            ]
+        })) {
             out += &format!(
                 "{what:<28} {:>14} {:>18} {:>7.3}\n",
                 format!("{s:.1} {unit}"),
@@ -226,10 +265,10 @@ async fn kernel_servers(ip: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-/// Serves `sink` and `answer` on synack's address.
-async fn synack_servers(net: &Net) -> io::Result<()> {
-    let sinks = synack_tokio::TcpListener::bind(net, SocketAddr::from((SYNACK, SINK))).await?;
-    let answers = synack_tokio::TcpListener::bind(net, SocketAddr::from((SYNACK, CPS))).await?;
+/// Serves `sink` and `answer` on synack's address `ip`.
+async fn synack_servers(net: &Net, ip: Ipv4Addr) -> io::Result<()> {
+    let sinks = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, SINK))).await?;
+    let answers = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, CPS))).await?;
     tokio::spawn(async move {
         while let Ok((s, _)) = sinks.accept().await {
             tokio::spawn(sink(s));
@@ -352,10 +391,32 @@ pub fn run(p: Params) -> Result<Report, String> {
     rt.block_on(async move {
         let tun = TunDevice::create(&TunConfig::default()).map_err(|e| e.to_string())?;
         let net = Net::builder().address(SYNACK.into()).spawn(tun);
-        synack_servers(&net).await.map_err(|e| e.to_string())?;
+        synack_servers(&net, SYNACK)
+            .await
+            .map_err(|e| e.to_string())?;
         kernel_servers(KERNEL).await.map_err(|e| e.to_string())?;
+        let offloaded = if p.offload {
+            let tun = TunDevice::create(&TunConfig {
+                name: "synack1".into(),
+                mtu: 1500,
+                kernel_addr: Some((KERNEL_OFFLOAD, 24)),
+                offload: true,
+            })
+            .map_err(|e| e.to_string())?;
+            let net = Net::builder().address(SYNACK_OFFLOAD.into()).spawn(tun);
+            synack_servers(&net, SYNACK_OFFLOAD)
+                .await
+                .map_err(|e| e.to_string())?;
+            kernel_servers(KERNEL_OFFLOAD)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(net)
+        } else {
+            None
+        };
         let (mut s2k, mut k2s, mut k2k, mut scps, mut kcps) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut o2k, mut k2o, mut ocps) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..p.repeat {
             let to_kernel = SocketAddr::from((KERNEL, SINK));
             s2k.push(time_bulk(synack_tokio::TcpStream::connect(&net, to_kernel), p.bytes).await?);
@@ -365,6 +426,15 @@ pub fn run(p: Params) -> Result<Report, String> {
             k2k.push(time_bulk(tokio::net::TcpStream::connect(to_peer), p.bytes).await?);
             scps.push(time_cps(SocketAddr::from((SYNACK, CPS)), p.conns, p.concurrency).await?);
             kcps.push(time_cps(SocketAddr::from((VETH_PEER, CPS)), p.conns, p.concurrency).await?);
+            if let Some(onet) = &offloaded {
+                let to_kernel = SocketAddr::from((KERNEL_OFFLOAD, SINK));
+                let c = synack_tokio::TcpStream::connect(onet, to_kernel);
+                o2k.push(time_bulk(c, p.bytes).await?);
+                let to_synack = SocketAddr::from((SYNACK_OFFLOAD, SINK));
+                k2o.push(time_bulk(tokio::net::TcpStream::connect(to_synack), p.bytes).await?);
+                let at = SocketAddr::from((SYNACK_OFFLOAD, CPS));
+                ocps.push(time_cps(at, p.conns, p.concurrency).await?);
+            }
         }
         Ok(Report {
             params: p,
@@ -373,6 +443,11 @@ pub fn run(p: Params) -> Result<Report, String> {
             kernel_to_kernel: median(k2k),
             synack_cps: median(scps),
             kernel_cps: median(kcps),
+            offload: offloaded.is_some().then(|| SynackFigures {
+                to_kernel: median(o2k),
+                from_kernel: median(k2o),
+                cps: median(ocps),
+            }),
         })
     })
 }
@@ -397,6 +472,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
         conns: 5000,
         concurrency: 4,
         repeat: 3,
+        offload: true,
     };
     let mut it = args;
     while let Some(arg) = it.next() {
@@ -408,10 +484,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
             "--conns" => p.conns = parse_size(&value()?)? as usize,
             "--concurrency" => p.concurrency = parse_size(&value()?)? as usize,
             "--repeat" => p.repeat = parse_size(&value()?)? as usize,
+            "--no-offload" => p.offload = false,
             _ => {
                 return Err(format!(
                     "unknown option {arg}; usage: tun [--bytes N] [--conns N] \
-                     [--concurrency N] [--repeat N]"
+                     [--concurrency N] [--repeat N] [--no-offload]"
                 ))
             }
         }

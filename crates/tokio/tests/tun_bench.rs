@@ -19,6 +19,7 @@ fn the_tun_benchmark_runs_small() {
         conns: 40,
         concurrency: 2,
         repeat: 1,
+        offload: true,
     })
     .expect("the benchmark runs");
     let text = report.render();
@@ -28,13 +29,23 @@ fn the_tun_benchmark_runs_small() {
         report.kernel_to_kernel,
         report.synack_cps,
         report.kernel_cps,
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        report
+            .offload
+            .iter()
+            .flat_map(|o| [o.to_kernel, o.from_kernel, o.cps]),
+    ) {
         assert!(figure.is_finite() && figure > 0.0, "{text}");
     }
     for row in [
         "bulk synack -> kernel",
         "bulk kernel -> synack",
         "connections/s",
+        "offload: synack -> kernel",
+        "offload: kernel -> synack",
+        "offload: connections/s",
     ] {
         assert!(text.contains(row), "{text}");
     }

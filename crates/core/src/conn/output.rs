@@ -216,7 +216,7 @@ impl Connection {
         let mss = self.mss.saturating_sub(self.sack_option_len()).max(1) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let pipe = self.pipe() as usize;
-        let wnd_end = self.snd_una + self.snd_wnd;
+        let wnd_end = self.wnd_end();
         let mut send_wnd = (wnd_end - seq).max(0) as usize;
         // Going back over what was sent (after a timeout): Linux's __tcp_retransmit_skb
         // checks only the window, with neither SWS avoidance nor Nagle, and when the
@@ -276,7 +276,10 @@ impl Connection {
         // persist timer's forced send carries PSH too (Linux's tcp_write_wakeup).
         let room = match mode {
             Mode::Retransmit(limit) => limit.min(cwnd_room.max(mss)),
-            Mode::Normal => cwnd_room.min(send_wnd),
+            // Linux's cwnd quota counts whole segments (tcp_cwnd_test), so a unit never
+            // ends inside one for cwnd's sake; only the window cuts a partial segment
+            // (tcp_mss_split_point).
+            Mode::Normal => (cwnd_room / mss * mss).max(len).min(send_wnd),
             Mode::Force | Mode::Probe => len,
         };
         let room = u32::try_from(room).unwrap_or(u32::MAX);

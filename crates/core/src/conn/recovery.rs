@@ -120,7 +120,7 @@ impl Connection {
     /// RFC 6675's pipe (Linux's tcp_packets_in_flight), in bytes: what is sent and
     /// neither acknowledged, SACKed nor lost-and-not-yet-resent.
     pub(crate) fn pipe(&self) -> u32 {
-        let outstanding = (self.snd_nxt - self.snd_una).max(0) as u32;
+        let outstanding = (self.snd_nxt - self.data_una()).max(0) as u32;
         outstanding
             .saturating_sub(self.sacked_bytes())
             .saturating_sub(self.lost_unsent())

@@ -27,6 +27,9 @@ pub(crate) const SKB_OVERHEAD: usize = 320 + 256 + 320;
 /// `MAX_TCP_HEADER + 1` (sk_setup_caps).
 const GSO_MAX_SIZE: u32 = 65536 - 321;
 
+/// The GSO limit tcp_tso_autosize bounds a unit by (`GSO_LEGACY_MAX_SIZE`).
+const AUTOSIZE_GSO_MAX: u32 = 65536;
+
 impl Connection {
     /// Linux's `sk_wmem_queued`: the payload held plus each chunk's overhead.
     pub(crate) fn wmem_queued(&self) -> usize {
@@ -76,15 +79,45 @@ impl Connection {
         (goal / mss * mss).max(mss)
     }
 
-    /// Segments per transmission unit: Linux's tcp_tso_segs (tcp_tso_autosize), taken
-    /// as `tcp_min_tso_segs`, which is what the pacing rate gives at round-trip times
-    /// of a few milliseconds and more (the rate term, which grows the units on faster
-    /// paths, is not modelled), and at most half of cwnd (tcp_cwnd_test keeps at least
-    /// two units in flight).
+    /// Segments per transmission unit: Linux's tcp_tso_segs, and at most half of cwnd
+    /// (tcp_cwnd_test keeps at least two units in flight).
     pub(crate) fn tso_segs(&self, config: &Config) -> u32 {
         let mss = self.current_mss();
         let half_cwnd = (self.cc.cwnd() / mss / 2).max(1);
-        u32::from(config.tcp_min_tso_segs.max(1)).min(half_cwnd)
+        self.tso_autosize(config, mss).min(half_cwnd)
+    }
+
+    /// SND.UNA as data sees it: past the SYN. A Fast Open child sends data before its
+    /// SYN-ACK is acknowledged; Linux's child socket starts with SND.UNA past the SYN-ACK
+    /// (tcp_create_openreq_child), whose retransmission the request keeps, so neither
+    /// the window nor the packets in flight count it.
+    pub(crate) fn data_una(&self) -> SeqNum {
+        if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        }
+    }
+
+    /// The right edge of the peer's window (Linux's tcp_wnd_end).
+    pub(crate) fn wnd_end(&self) -> SeqNum {
+        self.data_una() + self.snd_wnd
+    }
+
+    /// Linux's tcp_tso_autosize as far as synack models it: about a millisecond of the
+    /// pacing rate (`sk_pacing_rate >> sk_pacing_shift`), at least `tcp_min_tso_segs`.
+    /// Before the first RTT sample the rate is unset, which Linux reads as unlimited: a
+    /// Fast Open child writing before the handshake's ACK sends units as large as the
+    /// 64 KiB GSO limit allows (then bounded by half of cwnd and by its skbs). Once an
+    /// RTT is known the units are `tcp_min_tso_segs` segments, what the rate gives at
+    /// round-trip times of a few milliseconds and more (the rate term, which grows the
+    /// units on faster paths, is not modelled).
+    fn tso_autosize(&self, config: &Config, mss: u32) -> u32 {
+        let min = u32::from(config.tcp_min_tso_segs.max(1));
+        if self.rtt.samples() == 0 {
+            return (AUTOSIZE_GSO_MAX / mss).max(min);
+        }
+        min
     }
 
     /// Linux's sk_stream_memory_free with tcp_stream_memory_free: the queue is charged
@@ -249,9 +282,10 @@ impl Connection {
             if c.start != seq {
                 break;
             }
-            let wnd_end = self.snd_una + self.snd_wnd;
+            let wnd_end = self.wnd_end();
             let send_wnd = (wnd_end - seq).max(0) as u32;
-            let room = cwnd_room.min(send_wnd);
+            // Whole segments of cwnd, as Linux's tcp_cwnd_test counts them.
+            let room = (cwnd_room / mss * mss).min(send_wnd);
             if room < mss.min((c.end - c.start) as u32) || room == 0 {
                 break;
             }

@@ -153,6 +153,12 @@ pub struct Config {
     pub tcp_reordering: u32,
     /// `tcp_max_reordering`: the most reordering a connection comes to assume.
     pub tcp_max_reordering: u32,
+    /// `tcp_frto`: F-RTO (RFC 5682), the detection of spurious retransmission timeouts:
+    /// after a timeout, the first ACK that advances SND.UNA lets new data go, and an ACK
+    /// of data never retransmitted then undoes the timeout (cwnd and ssthresh restored;
+    /// see `conn/frto.rs`). Linux's default 2, the SACK-enhanced algorithm of RFC 5682
+    /// section 3, which Linux also runs for 1; 0 turns it off.
+    pub tcp_frto: u8,
     /// `tcp_recovery`: loss-recovery bits, as Linux's. 0x1: RACK loss detection (RFC
     /// 8985; off, a hole is lost only once `reordering` segments are SACKed above it);
     /// 0x4: no DupThresh shortcut for RACK (its reordering window applies even when
@@ -270,6 +276,7 @@ impl Default for Config {
             tcp_reordering: 3,
             tcp_max_reordering: 300,
             tcp_recovery: 1,
+            tcp_frto: 2,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
@@ -383,6 +390,7 @@ impl Config {
         "tcp_reordering",
         "tcp_max_reordering",
         "tcp_recovery",
+        "tcp_frto",
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
         "tcp_min_tso_segs",
@@ -543,6 +551,7 @@ impl Config {
                 n @ 1..=300 => self.tcp_reordering = n as u32,
                 _ => return Err(bad("1..=300")),
             },
+            "tcp_frto" => self.tcp_frto = small(2, "0, 1 or 2")? as u8,
             "tcp_recovery" => self.tcp_recovery = small(7, "bits 0x1, 0x2, 0x4: 0..=7")? as u8,
             "tcp_max_reordering" => match num("1..=65535")? {
                 n @ 1..=65535 => self.tcp_max_reordering = n as u32,

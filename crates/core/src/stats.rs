@@ -260,6 +260,11 @@ counters! {
     "TcpExt" TCPSYNChallenge,
     /// Fast retransmissions (RFC 5681 section 3.2).
     "TcpExt" TCPFastRetrans,
+    /// Retransmission timeouts undone (Linux's tcp_try_undo_loss): an ACK showed the
+    /// data only delayed, by its timestamp (RFC 3522) or by F-RTO (RFC 5682).
+    "TcpExt" TCPLossUndo,
+    /// Retransmission timeouts F-RTO found spurious (RFC 5682 3.1 step 3b).
+    "TcpExt" TCPSpuriousRTOs,
     /// Retransmissions after a timeout.
     "TcpExt" TCPTimeouts,
     /// Tail loss probes sent (RFC 8985 section 7).

@@ -115,6 +115,7 @@ impl Config {
             "tcp_dsack" => b(self.tcp_dsack),
             "tcp_reordering" => self.tcp_reordering.to_string(),
             "tcp_max_reordering" => self.tcp_max_reordering.to_string(),
+            "tcp_frto" => self.tcp_frto.to_string(),
             "tcp_recovery" => self.tcp_recovery.to_string(),
             "tcp_pingpong_thresh" => self.tcp_pingpong_thresh.to_string(),
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),

@@ -351,6 +351,18 @@ impl Congestion {
         self.timed_out = true;
     }
 
+    /// Undoes a reduction found spurious (Linux's tcp_undo_cwnd_reduction with the
+    /// algorithms' undo_cwnd, RFC 5682 / RFC 4015's response): cwnd back to at least
+    /// `prior_cwnd` (CUBIC's loss_cwnd and Reno's prior_cwnd are both the cwnd the
+    /// reduction started from), ssthresh to at least `prior_ssthresh`; the reduction's
+    /// bookkeeping ends.
+    pub fn undo(&mut self, prior_cwnd: u32, prior_ssthresh: u32) {
+        self.cwnd = self.cwnd.max(prior_cwnd);
+        self.ssthresh = self.ssthresh.max(prior_ssthresh);
+        self.in_recovery = false;
+        self.timed_out = false;
+    }
+
     /// Transmission resumes after `idle` with nothing in flight; `rto` is the current RTO.
     ///
     /// RFC 5681 4.1 restart after idle (Linux tcp_slow_start_after_idle=1), as Linux's

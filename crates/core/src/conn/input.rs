@@ -454,7 +454,14 @@ impl Connection {
             && seg.payload.is_empty()
             && seg.control == Control::None
             && window == self.snd_wnd;
+        let loss_mark = self.in_loss().then(|| self.loss_mark());
+        let sacked_before = self.rec.sacked.bytes();
         self.record_sacks(ctx, seg, ack);
+        let loss_sack = loss_mark.map(|m| {
+            let data_sacked = self.rec.sacked.bytes() > sacked_before;
+            let orig_sacked = self.sacked_in(m.never_from, m.high) > m.sacked;
+            (data_sacked, orig_sacked)
+        });
         let mut fin_acked_now = false;
         let mut data = 0;
         if una_advanced {
@@ -498,6 +505,19 @@ impl Connection {
         if ece {
             // Linux's tcp_newly_delivered: what an ECE ACK delivered.
             ctx.stats.TCPDeliveredCE += u64::from(self.delivered - delivered_before);
+        }
+        if let (Some(m), Some((data_sacked, orig_sacked))) = (loss_mark, loss_sack) {
+            // Linux's tcp_process_loss: was the timeout spurious (frto.rs)?
+            let orig_acked = una_advanced && m.never_from.before(ack.min(m.high));
+            let loss_ack = super::frto::LossAck {
+                una_advanced,
+                dupack,
+                data_sacked,
+                orig_acked: orig_acked || orig_sacked,
+                tsecr: seg.options.timestamp.map(|t| t.tsecr),
+                wnd_end: ack + window,
+            };
+            self.process_loss(ctx, &loss_ack);
         }
         if una_advanced || dupack || delivered > 0 || (ece && outstanding) {
             self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before, ece);

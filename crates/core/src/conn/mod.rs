@@ -14,6 +14,7 @@ pub(crate) mod delack;
 mod dsack;
 mod ecn;
 mod fastopen;
+mod frto;
 mod icmp;
 pub(crate) mod input;
 mod lend;

@@ -58,7 +58,12 @@ impl Connection {
             }
             _ => {}
         }
-        if let Some((start, limit)) = self.next_retransmission() {
+        // RFC 5682 3.1 step 2b: after a timeout, new data before more retransmissions.
+        let retransmission = match self.rare.loss.send_new {
+            false => self.next_retransmission(),
+            true => None,
+        };
+        if let Some((start, limit)) = retransmission {
             // RFC 6675 section 5 (NextSeg rule 1): lost data first, while pipe < cwnd.
             if self.pipe() < self.cc.cwnd() {
                 let out = self.data_segment(ctx, start, Mode::Retransmit(limit as usize));
@@ -86,6 +91,10 @@ impl Connection {
         }
         if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Normal) {
             return Some(out);
+        }
+        if self.frto_nothing_new() {
+            // Step 2b found no new data to send: the lost data goes instead.
+            return self.next_segment(ctx);
         }
         self.push_once = false;
         if self.probe_pending {

@@ -12,11 +12,14 @@ pub(crate) struct Rare {
     /// (RFC 5961 section 7, Linux's tcp_invalid_ratelimit): only connections that met
     /// such segments have one.
     pub last_oow_ack: Option<crate::time::Instant>,
+    /// A retransmission timeout's undo state and F-RTO (frto.rs).
+    pub loss: super::frto::LossUndo,
 }
 
 static DEFAULT: Rare = Rare {
     reset_after_push: false,
     last_oow_ack: None,
+    loss: super::frto::LossUndo::NONE,
 };
 
 impl super::cold::ColdDefault for Rare {

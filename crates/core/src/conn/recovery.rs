@@ -544,6 +544,7 @@ impl Connection {
     /// From CWR the reduction already under way goes on (Linux's tcp_enter_recovery
     /// starts one only outside a reduction).
     fn enter_recovery(&mut self, ctx: &Ctx, flight: u32) {
+        self.init_undo_for_recovery();
         if self.rec.state != CaState::Cwr {
             self.init_cwnd_reduction(ctx, flight);
         }

@@ -197,6 +197,7 @@ impl Connection {
             }
         }
         if self.state.is_synchronized() {
+            self.loss_begins(ctx);
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;
             self.enter_loss();

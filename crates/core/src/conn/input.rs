@@ -92,7 +92,7 @@ impl Connection {
         self.rcv_wup = self.rcv_nxt;
         self.rcv_adv = self.rcv_nxt + wnd;
         let neg = self.negotiate(ctx, seg);
-        self.apply_negotiated(neg);
+        self.apply_negotiated(ctx.config, neg);
         match seg.ack {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).

@@ -595,9 +595,9 @@ impl Connection {
     }
 
     /// Sets the negotiated parameters and derives the effective MSS from them.
-    pub fn apply_negotiated(&mut self, neg: Negotiated) {
+    pub fn apply_negotiated(&mut self, config: &Config, neg: Negotiated) {
         self.neg = neg;
-        self.sync_mss();
+        self.sync_mss(config);
     }
 
     /// Records a state change; the stack reports transitions and keeps CurrEstab.

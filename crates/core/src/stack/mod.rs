@@ -27,6 +27,7 @@ pub(crate) mod orphans;
 mod ports;
 mod ready;
 mod transmit;
+mod urgent;
 
 pub use offload::{RxOffload, Transmit, TxOffload};
 

@@ -203,6 +203,12 @@ pub struct Config {
     /// `tcp_ecn_fallback`: a retransmitted SYN stops asking for ECN (1, Linux's
     /// default), in case a middlebox drops ECN-setup SYNs.
     pub tcp_ecn_fallback: bool,
+    /// `tcp_min_snd_mss`: the smallest MSS this stack sends with (Linux's default 48,
+    /// TCP_MIN_SND_MSS, also the least it takes): a peer's MSS option below it is raised
+    /// to it, and neither a path MTU (ICMP) nor black-hole detection brings the MSS
+    /// lower (Linux's __tcp_mtu_to_mss and tcp_mtu_probing). Options are taken out of
+    /// it afterwards, as Linux's tcp_mtu_to_mss does.
+    pub tcp_min_snd_mss: u32,
     /// `tcp_base_mss`: the MSS black-hole detection starts from (1024).
     pub tcp_base_mss: u32,
     /// `tcp_mtu_probe_floor`: the MSS black-hole detection never goes below (48).
@@ -291,6 +297,7 @@ impl Default for Config {
             tcp_ecn: 2,
             tcp_ecn_fallback: true,
             tcp_base_mss: 1024,
+            tcp_min_snd_mss: 48,
             tcp_mtu_probe_floor: 48,
             seed: None,
         }
@@ -403,6 +410,7 @@ impl Config {
         "tcp_ecn",
         "tcp_ecn_fallback",
         "tcp_base_mss",
+        "tcp_min_snd_mss",
         "tcp_mtu_probe_floor",
     ];
 
@@ -581,6 +589,10 @@ impl Config {
                 self.tcp_ecn = small(2, "0, 1 or 2 (AccECN, 3 and up, is not supported)")? as u8
             }
             "tcp_ecn_fallback" => self.tcp_ecn_fallback = flag()?,
+            "tcp_min_snd_mss" => match num("48..=65535")? {
+                n @ 48..=65535 => self.tcp_min_snd_mss = n as u32,
+                _ => return Err(bad("48..=65535")),
+            },
             "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
             "tcp_mtu_probe_floor" => {
                 self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32

@@ -128,6 +128,7 @@ impl Config {
             "tcp_mtu_probing" => self.tcp_mtu_probing.to_string(),
             "tcp_ecn" => self.tcp_ecn.to_string(),
             "tcp_ecn_fallback" => b(self.tcp_ecn_fallback),
+            "tcp_min_snd_mss" => self.tcp_min_snd_mss.to_string(),
             "tcp_base_mss" => self.tcp_base_mss.to_string(),
             "tcp_mtu_probe_floor" => self.tcp_mtu_probe_floor.to_string(),
             _ => return Err(ConfigError::UnknownKnob(s)),

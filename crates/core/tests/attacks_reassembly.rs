@@ -272,7 +272,8 @@ fn tiny_out_of_order_pieces_across_the_window_cost_bounded_memory_and_work() {
     assert!(got == want, "the reassembled stream is intact");
 }
 
-/// A peer that advertises a tiny MSS (48 bytes; synack sends no less than 64) holds its
+/// A peer that advertises a tiny MSS (48 bytes, `tcp_min_snd_mss`'s default floor, which
+/// synack sends no less than, as Linux) holds its
 /// cumulative ACK and SACKs every other segment of a flight of thousands of segments,
 /// the RFC 2018 way (the newest block first, then the three before it). The SACK
 /// scoreboard keeps a bounded number of ranges, so each ACK costs a bounded amount of
@@ -313,7 +314,7 @@ fn sacking_every_other_tiny_segment_costs_bounded_work_per_ack() {
     }
     let flight = (sent_end - una) as u32;
     let mss = mss as u32;
-    assert_eq!(mss, 64, "synack's smallest MSS");
+    assert_eq!(mss, 48, "synack's smallest MSS (tcp_min_snd_mss)");
     let segments = flight / mss;
     assert!(segments >= 2000, "a flight of {segments} segments");
     // The SACK phase: segment 2j+1 is SACKed by ACK j, with the three previous blocks.

@@ -1361,6 +1361,7 @@ fn harness_seg_summary() {
         window: 0,
         options: Default::default(),
         payload: vec![],
+        urgent: None,
     };
     assert_eq!(s.brief(), seg("R", SeqNum(5), SeqNum(99), 0));
     assert_eq!(format!("{:?}", s.brief()), "[R] seq 5 len 0");

@@ -85,6 +85,9 @@ pub(crate) fn mask(r: &Readiness) -> u32 {
     if r.error.is_some() {
         m |= EPOLLERR;
     }
+    if r.urgent {
+        m |= EPOLLPRI;
+    }
     m
 }
 

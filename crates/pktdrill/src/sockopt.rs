@@ -30,6 +30,7 @@ const TCP_FIN_TIMEOUT_MAX: i64 = 120;
 /// `setsockopt` options the runner maps onto the engine.
 pub(crate) const SET_OPTS: &[&str] = &[
     "SO_REUSEADDR",
+    "SO_OOBINLINE",
     "SO_KEEPALIVE",
     "SO_LINGER",
     "SO_SNDBUF",
@@ -62,6 +63,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
 /// `getsockopt` options the runner can answer.
 pub(crate) const GET_OPTS: &[&str] = &[
     "SO_ERROR",
+    "SO_OOBINLINE",
     "SO_REUSEADDR",
     "SO_KEEPALIVE",
     "SO_SNDBUF",
@@ -192,6 +194,7 @@ impl Runner<'_> {
             let in_range = |lo: i64, hi: i64| (lo..=hi).contains(&v);
             match opt.as_str() {
                 "SO_REUSEADDR" => SockOpt::ReuseAddr(v != 0),
+                "SO_OOBINLINE" => SockOpt::OobInline(v != 0),
                 "SO_KEEPALIVE" => SockOpt::KeepAlive(v != 0),
                 "TCP_NODELAY" => SockOpt::NoDelay(v != 0),
                 "TCP_QUICKACK" => SockOpt::QuickAck(v != 0),
@@ -315,6 +318,7 @@ impl Runner<'_> {
                 return Ok((0, None));
             }
             "SO_REUSEADDR" => SockOptName::ReuseAddr,
+            "SO_OOBINLINE" => SockOptName::OobInline,
             "SO_KEEPALIVE" => SockOptName::KeepAlive,
             "SO_SNDBUF" => SockOptName::SendBuffer,
             "SO_RCVBUF" => SockOptName::RecvBuffer,
@@ -350,6 +354,7 @@ impl Runner<'_> {
                 | SockOpt::QuickAck(b)
                 | SockOpt::FastOpenNoCookie(b)
                 | SockOpt::FastOpenConnect(b)
+                | SockOpt::OobInline(b)
                 | SockOpt::V6Only(b) => i64::from(b),
                 SockOpt::FastOpen(n) | SockOpt::DeferAccept(n) | SockOpt::NotSentLowat(n) => {
                     i64::from(n)

@@ -80,7 +80,7 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             "MSG_ERRQUEUE" if name != "recvmsg" => {
                 return Err(format!("needs {name}() with MSG_ERRQUEUE"))
             }
-            "MSG_PEEK" | "MSG_OOB" | "MSG_TRUNC" | "MSG_WAITALL" => {
+            "MSG_PEEK" | "MSG_TRUNC" | "MSG_WAITALL" => {
                 return Err(format!(
                     "needs the {s} flag, which the engine's send/recv lack"
                 ))
@@ -109,7 +109,7 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
             Some(Expr::Sym(s))
                 if matches!(
                     s.as_str(),
-                    "SIOCINQ" | "FIONREAD" | "SIOCOUTQ" | "SIOCOUTQNSD"
+                    "SIOCINQ" | "FIONREAD" | "SIOCOUTQ" | "SIOCOUTQNSD" | "SIOCATMARK"
                 ) => {}
             other => return Err(format!("needs ioctl({other:?})")),
         },

@@ -73,6 +73,10 @@ const SIOCINQ: i64 = 0x541b;
 const SIOCOUTQ: i64 = 0x5411;
 /// `SIOCOUTQNSD`: bytes written and not sent.
 const SIOCOUTQNSD: i64 = 0x894b;
+/// `SIOCATMARK`: whether the next byte to read is the urgent byte.
+const SIOCATMARK: i64 = 0x8905;
+/// `MSG_OOB`: urgent data (send: mark it; recv: read the urgent byte).
+const MSG_OOB: i64 = 0x1;
 const MSG_DONTWAIT: i64 = 0x40;
 const MSG_EOR: i64 = 0x80;
 const MSG_MORE: i64 = 0x8000;
@@ -105,6 +109,8 @@ fn sym_value(s: &str) -> Option<i64> {
         "MSG_MORE" => MSG_MORE,
         "MSG_FASTOPEN" => MSG_FASTOPEN,
         "MSG_NOSIGNAL" => 0x4000,
+        "MSG_OOB" => MSG_OOB,
+        "SIOCATMARK" => SIOCATMARK,
         "SIOCINQ" | "FIONREAD" => SIOCINQ,
         "SIOCOUTQ" => SIOCOUTQ,
         "SIOCOUTQNSD" => SIOCOUTQNSD,
@@ -248,6 +254,21 @@ impl Runner<'_> {
                 let (ret, errno) = self.recv_errqueue(sc, fd)?;
                 return self.check_result(sc, ret, errno.as_deref());
             }
+            "recv" | "recvfrom" if sc.args.get(3).and_then(int_of).unwrap_or(0) & MSG_OOB != 0 => {
+                // recv(MSG_OOB) never blocks (Linux's tcp_recv_urg).
+                let (fd, _) = self.fd(sc)?;
+                let f = self
+                    .fds
+                    .get(&fd)
+                    .copied()
+                    .ok_or_else(|| self.fail("bad fd", None))?;
+                let (ret, errno) = match self.stack.recv_oob(f.h, false) {
+                    Ok(Some(_)) => (1, None),
+                    Ok(None) => (0, None),
+                    Err(e) => (-1, Some(e.name().to_string())),
+                };
+                return self.check_result(sc, ret, errno.as_deref());
+            }
             "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
                 let (fd, _) = self.fd(sc)?;
                 let len = match name {
@@ -307,6 +328,7 @@ impl Runner<'_> {
                     flags: synack::SendFlags {
                         more: msg_flags & MSG_MORE != 0,
                         eor: msg_flags & MSG_EOR != 0,
+                        oob: msg_flags & MSG_OOB != 0,
                     },
                     tfo: false,
                 })
@@ -862,6 +884,14 @@ impl Runner<'_> {
                     )))
                 }
             },
+            "ioctl" if self.int_arg(sc, 1)? == SIOCATMARK => {
+                let at = self
+                    .stack
+                    .at_mark(f.h)
+                    .map_err(|e| self.fail(e.name(), None))?;
+                self.check_out_value(sc, 2, i64::from(at))?;
+                (0, None)
+            }
             "ioctl" => {
                 let req = self.int_arg(sc, 1)?;
                 match self.ioctl_queue(f, req) {

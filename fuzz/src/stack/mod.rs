@@ -511,6 +511,7 @@ impl Harness {
                     let f = SendFlags {
                         more: flags & 1 != 0,
                         eor: flags & 2 != 0,
+                        oob: flags & 4 != 0,
                     };
                     if let Ok(n) = self.stack.send_with(h, &data, f) {
                         assert!(n <= data.len(), "send() took more than it was given");

@@ -6,6 +6,7 @@
 use synack_wire::SeqNum;
 
 use super::{Connection, Ctx};
+use crate::config::Config;
 use crate::error::Error;
 use crate::state::State;
 
@@ -14,8 +15,6 @@ pub(crate) const MIN_PMTU_V4: u32 = 552;
 /// IPv6's minimum link MTU (RFC 8200 5): no Packet Too Big lowers the path MTU below it
 /// (RFC 8201 4).
 pub(crate) const MIN_PMTU_V6: u32 = 1280;
-/// The smallest MSS Linux sends with (TCP_MIN_SND_MSS).
-const MIN_SND_MSS: u32 = 48;
 
 /// What an ICMP error tells a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,12 +84,14 @@ impl Connection {
         }
     }
 
-    /// The largest segment payload a path MTU of `pmtu` carries (Linux's
-    /// tcp_mtu_to_mss): less the IP and TCP headers, at least 48 bytes; the peer's MSS
-    /// and options are applied by the caller.
-    pub(crate) fn mtu_to_mss(&self, pmtu: u32) -> u32 {
+    /// The largest segment a path MTU of `pmtu` carries for a peer whose MSS is
+    /// `clamp` (Linux's __tcp_mtu_to_mss): less the IP and TCP headers, at most the
+    /// peer's MSS, at least `tcp_min_snd_mss`; options are taken out by the caller.
+    pub(crate) fn mtu_to_mss(&self, config: &Config, pmtu: u32, clamp: u32) -> u32 {
         let ip = if self.remote.is_ipv6() { 40 } else { 20 };
-        pmtu.saturating_sub(ip + 20).max(MIN_SND_MSS)
+        pmtu.saturating_sub(ip + 20)
+            .min(clamp)
+            .max(config.tcp_min_snd_mss)
     }
 
     /// RFC 1191 / RFC 8201 (Linux's tcp_v4_mtu_reduced and tcp_v6_mtu_reduced): a
@@ -113,10 +114,12 @@ impl Connection {
         }
         self.pmtu = mtu;
         let before = self.mss;
-        self.sync_mss();
+        self.sync_mss(ctx.config);
         if self.state == State::SynSent {
             // Linux's tcp_advertise_mss: the SYN offers no more than the path carries.
-            let path = self.mtu_to_mss(mtu).min(u32::from(u16::MAX)) as u16;
+            let path = self
+                .mtu_to_mss(ctx.config, mtu, u32::MAX)
+                .min(u32::from(u16::MAX)) as u16;
             self.adv_mss = self.adv_mss.min(path);
             if self.snd_max.after(self.iss + 1) {
                 // A Fast Open SYN with data that did not fit (Linux's
@@ -131,18 +134,18 @@ impl Connection {
         }
     }
 
-    /// Recomputes the MSS from the negotiated options and the path MTU.
-    pub(crate) fn sync_mss(&mut self) {
+    /// Recomputes the MSS from the negotiated options and the path MTU (Linux's
+    /// tcp_sync_mss): the path's MSS at most the peer's (and ours), at least
+    /// `tcp_min_snd_mss`, less the timestamp option; black-hole detection's estimate
+    /// caps it likewise.
+    pub(crate) fn sync_mss(&mut self, config: &Config) {
         let ts_len = if self.neg.ts.is_some() { 12 } else { 0 };
         let peer = u32::from(self.neg.peer_mss).min(u32::from(self.adv_mss));
-        let mut path = self.mtu_to_mss(self.pmtu).saturating_sub(ts_len);
+        let mut mss = self.mtu_to_mss(config, self.pmtu, peer);
         if self.mtup_enabled {
-            path = path.min(self.mtu_to_mss(self.mtup_search_low).saturating_sub(ts_len));
+            mss = mss.min(self.mtu_to_mss(config, self.mtup_search_low, peer));
         }
-        self.mss = peer
-            .saturating_sub(ts_len)
-            .max(64)
-            .min(path.max(MIN_SND_MSS));
+        self.mss = mss.saturating_sub(ts_len).max(1);
         self.cc.set_mss(self.mss);
         self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
     }
@@ -157,14 +160,14 @@ impl Connection {
         if !self.mtup_enabled {
             self.mtup_enabled = true;
         } else {
-            let mss = (self.mtu_to_mss(self.mtup_search_low) >> 1)
+            let mss = (self.mtu_to_mss(config, self.mtup_search_low, u32::MAX) >> 1)
                 .min(config.tcp_base_mss)
                 .max(config.tcp_mtu_probe_floor)
-                .max(MIN_SND_MSS);
+                .max(config.tcp_min_snd_mss);
             let hdr = if self.remote.is_ipv6() { 60 } else { 40 };
             self.mtup_search_low = mss + hdr;
         }
-        self.sync_mss();
+        self.sync_mss(config);
     }
 
     /// Linux's tcp_simple_retransmit: everything in flight is lost in the old size;

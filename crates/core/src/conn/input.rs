@@ -92,7 +92,7 @@ impl Connection {
         self.rcv_wup = self.rcv_nxt;
         self.rcv_adv = self.rcv_nxt + wnd;
         let neg = self.negotiate(ctx, seg);
-        self.apply_negotiated(neg);
+        self.apply_negotiated(ctx.config, neg);
         match seg.ack {
             Some(ack) => {
                 // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3).
@@ -347,7 +347,10 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        // Sixth, the URG bit: urgent data is not supported; its bytes are ordinary data.
+        // Sixth, the URG bit (urgent.rs).
+        if seg.urgent.is_some() || self.rare.urg.data == super::urgent::UrgData::NotYet {
+            self.on_urgent(seg.seq, seg.urgent, seg.payload);
+        }
         // Seventh, process the segment text.
         if simultaneous_synack && self.state == State::Established && seg.payload.is_empty() {
             // The SYN-ACK of a simultaneous open repeats the SYN we acknowledged in our
@@ -493,6 +496,7 @@ impl Connection {
             }
             self.chunks.ack(ack);
             self.more_pending = false;
+            self.urgent_acked();
             self.advance_scoreboard(acked);
             if self
                 .tlp_high_seq

@@ -82,15 +82,17 @@ impl Connection {
         ctx: &mut Ctx,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize> {
+        let limit = self.urgent_read_limit();
         if self.recv_buf.is_empty() {
             // Nothing buffered: recv() decides between EOF, the error and EAGAIN.
             return self.recv(ctx, &mut [0u8; 1]);
         }
-        let (a, b) = self.recv_buf.peek(usize::MAX);
+        let (a, b) = self.recv_buf.peek(limit);
         let n = read(a, b).min(a.len() + b.len());
         let n = self.recv_buf.consume(n);
         if n > 0 {
             self.after_read(ctx, n);
+            self.urgent_after_read();
         }
         Ok(n)
     }

@@ -27,6 +27,7 @@ pub(crate) mod recovery;
 pub(crate) mod sack;
 mod sendq;
 pub(crate) mod timers;
+mod urgent;
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -181,6 +182,8 @@ pub(crate) struct SockOpts {
     /// TCP_NOTSENT_LOWAT: writable only while fewer bytes than this wait unsent
     /// (`None`: `tcp_notsent_lowat`).
     pub notsent_lowat: Option<u32>,
+    /// SO_OOBINLINE: the peer's urgent byte stays in the stream (urgent.rs).
+    pub oobinline: bool,
 }
 
 /// The options of a socket nobody configured.
@@ -203,6 +206,7 @@ static DEFAULT_OPTS: SockOpts = SockOpts {
     fastopen: crate::fastopen::FastOpenOpts::NONE,
     defer_accept: 0,
     notsent_lowat: None,
+    oobinline: false,
 };
 
 impl cold::ColdDefault for SockOpts {
@@ -409,6 +413,9 @@ pub struct SendFlags {
     pub more: bool,
     /// MSG_EOR: this data ends a record; later data starts a new segment.
     pub eor: bool,
+    /// MSG_OOB: this data is urgent; the urgent pointer goes past its last byte (RFC
+    /// 9293 3.8.5 as RFC 6093 3 reads it; urgent.rs).
+    pub oob: bool,
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -595,9 +602,9 @@ impl Connection {
     }
 
     /// Sets the negotiated parameters and derives the effective MSS from them.
-    pub fn apply_negotiated(&mut self, neg: Negotiated) {
+    pub fn apply_negotiated(&mut self, config: &Config, neg: Negotiated) {
         self.neg = neg;
-        self.sync_mss();
+        self.sync_mss(config);
     }
 
     /// Records a state change; the stack reports transitions and keeps CurrEstab.
@@ -681,6 +688,10 @@ impl Connection {
         let written = self.send_buf.write(&data[..n]);
         debug_assert_eq!(written, n);
         self.more_pending = flags.more;
+        if flags.oob {
+            // Linux's tcp_mark_urg.
+            self.mark_urgent();
+        }
         Ok(n)
     }
 
@@ -730,9 +741,13 @@ impl Connection {
 
     /// recv() (RFC 9293 section 3.10.3). `Ok(0)` is end of stream.
     pub fn recv(&mut self, ctx: &mut Ctx, out: &mut [u8]) -> Result<usize> {
+        // Reads stop at the urgent mark and step over the urgent byte (urgent.rs).
+        let limit = self.urgent_read_limit();
         if !self.recv_buf.is_empty() {
-            let n = self.recv_buf.read(out);
+            let len = out.len().min(limit);
+            let n = self.recv_buf.read(&mut out[..len]);
             self.after_read(ctx, n);
+            self.urgent_after_read();
             return Ok(n);
         }
         // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error

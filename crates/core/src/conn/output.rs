@@ -416,7 +416,7 @@ impl Connection {
             ece: false,
             cwr: false,
             window,
-            urgent: None,
+            urgent: self.urgent_field(seq),
             options: self.ack_options(ctx),
             payload: &[],
         }

@@ -14,12 +14,15 @@ pub(crate) struct Rare {
     pub last_oow_ack: Option<crate::time::Instant>,
     /// A retransmission timeout's undo state and F-RTO (frto.rs).
     pub loss: super::frto::LossUndo,
+    /// Urgent data, ours and the peer's (urgent.rs).
+    pub urg: super::urgent::Urgent,
 }
 
 static DEFAULT: Rare = Rare {
     reset_after_push: false,
     last_oow_ack: None,
     loss: super::frto::LossUndo::NONE,
+    urg: super::urgent::Urgent::NONE,
 };
 
 impl super::cold::ColdDefault for Rare {

@@ -56,6 +56,9 @@ pub enum SockOpt {
     MaxSegment(u16),
     /// TCP_CORK: send only full segments until uncorked.
     Cork(bool),
+    /// SO_OOBINLINE: the peer's urgent byte stays in the stream, read in order, and
+    /// recv(MSG_OOB) fails with EINVAL ([`Stack::recv_oob`]).
+    OobInline(bool),
     /// TCP_USER_TIMEOUT (RFC 5482): how long data may stay unacknowledged before the
     /// connection fails with ETIMEDOUT; zero restores the default budget.
     UserTimeout(Duration),
@@ -128,6 +131,8 @@ pub enum SockOptName {
     MaxSegment,
     /// TCP_CORK.
     Cork,
+    /// SO_OOBINLINE.
+    OobInline,
     /// TCP_USER_TIMEOUT.
     UserTimeout,
     /// TCP_SYNCNT.
@@ -611,6 +616,7 @@ impl Stack {
             SockOpt::ReuseAddr(v) => o.reuseaddr = v,
             SockOpt::MaxSegment(v) => o.user_mss = (v > 0).then_some(v),
             SockOpt::Cork(v) => o.cork = v,
+            SockOpt::OobInline(v) => o.oobinline = v,
             SockOpt::UserTimeout(v) => o.user_timeout = (!v.is_zero()).then_some(v),
             SockOpt::SynCount(v) => o.syn_retries = Some(v),
             SockOpt::KeepIdle(v) => o.keepidle = Some(v),
@@ -754,6 +760,7 @@ impl Stack {
                 _ => o.user_mss.unwrap_or(536),
             }),
             SockOptName::Cork => SockOpt::Cork(o.cork),
+            SockOptName::OobInline => SockOpt::OobInline(o.oobinline),
             SockOptName::UserTimeout => {
                 SockOpt::UserTimeout(o.user_timeout.unwrap_or(Duration::ZERO))
             }

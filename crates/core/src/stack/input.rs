@@ -810,7 +810,7 @@ impl Stack {
         conn.opts.set(opts);
         conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;
-        conn.apply_negotiated(req.neg);
+        conn.apply_negotiated(&self.config, req.neg);
         conn.irs = req.irs;
         conn.rcv_nxt = req.irs + 1;
         conn.rcv_wup = conn.rcv_nxt;

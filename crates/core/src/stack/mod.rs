@@ -27,6 +27,7 @@ pub(crate) mod orphans;
 mod ports;
 mod ready;
 mod transmit;
+mod urgent;
 
 pub use offload::{RxOffload, Transmit, TxOffload};
 
@@ -1046,10 +1047,14 @@ impl Stack {
         }
         // A path MTU learned for the peer applies from the start (icmp.rs).
         if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()) {
-            if let Some(Sock::Conn(c)) = self.sock_mut(h) {
+            let slot = self
+                .slots
+                .get_mut(h.index as usize)
+                .filter(|s| s.generation == h.generation);
+            if let Some(Some(Sock::Conn(c))) = slot.map(|s| s.sock.as_mut()) {
                 if mtu < c.pmtu {
                     c.pmtu = mtu;
-                    c.sync_mss();
+                    c.sync_mss(&self.config);
                 }
             }
         }

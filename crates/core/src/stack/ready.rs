@@ -36,6 +36,8 @@ pub struct Readiness {
     /// Once a call has returned it, this is `None` and the socket reads end of stream and
     /// writes `EPIPE`.
     pub error: Option<Error>,
+    /// The peer's urgent byte waits to be read with [`Stack::recv_oob`] (`EPOLLPRI`).
+    pub urgent: bool,
 }
 
 impl Stack {
@@ -101,7 +103,8 @@ fn conn_readiness(c: &Connection, config: &crate::config::Config) -> Readiness {
         // writable, so that the program writes and the SYN leaves with the data.
         r.writable = true;
     } else if tfo_child || !matches!(c.state, State::SynSent | State::SynReceived) {
-        r.readable |= !c.recv_buf.is_empty();
+        r.readable |= c.readable_bytes() > 0;
+        r.urgent = c.urgent_pending();
         r.writable = conn_writable(c, config);
     } else {
         r.writable = c.pending_error.is_some();

@@ -74,6 +74,8 @@ pub struct Sent {
     pub window: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
+    /// The urgent pointer, when URG is set.
+    pub urgent: Option<u16>,
 }
 
 impl Sent {
@@ -114,6 +116,8 @@ pub struct Pkt {
     pub window: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
+    /// The urgent pointer, with URG.
+    pub urgent: Option<u16>,
 }
 
 /// A peer segment with `flags`, `seq` and (if `flags` has `.`) `ack`, window
@@ -136,6 +140,7 @@ pub fn pkt(flags: &str, seq: SeqNum, ack: SeqNum) -> Pkt {
         window: PEER_WIN,
         options: TcpOptions::default(),
         payload: Vec::new(),
+        urgent: None,
     }
 }
 
@@ -153,6 +158,11 @@ impl Pkt {
     /// With a timestamps option.
     pub fn ts(mut self, tsval: u32, tsecr: u32) -> Pkt {
         self.options.timestamp = Some(Timestamp { tsval, tsecr });
+        self
+    }
+    /// With URG and the urgent pointer `ptr`.
+    pub fn urg(mut self, ptr: u16) -> Pkt {
+        self.urgent = Some(ptr);
         self
     }
     /// With an MSS option.
@@ -265,7 +275,7 @@ impl Harness {
             ece: false,
             cwr: false,
             window: p.window,
-            urgent: None,
+            urgent: p.urgent,
             options: p.options,
             payload: &p.payload,
         };
@@ -307,6 +317,7 @@ impl Harness {
                 window: tcp.window,
                 options: tcp.options,
                 payload: tcp.payload.to_vec(),
+                urgent: tcp.urgent,
             });
         }
         out

@@ -994,10 +994,10 @@ impl Runner<'_> {
         let Some(f) = self.fds.get(&input).copied() else {
             return Ok((-1, Some("EINVAL".into())));
         };
-        if !self
+        if self
             .open_files
             .get(&output)
-            .is_some_and(|(p, _)| p == "<pipe>")
+            .is_none_or(|(p, _)| p != "<pipe>")
         {
             return Ok((-1, Some("EINVAL".into())));
         }

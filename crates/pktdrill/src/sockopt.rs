@@ -53,6 +53,7 @@ pub(crate) const SET_OPTS: &[&str] = &[
     "TCP_INQ",
     "SO_ZEROCOPY",
     "SO_MARK",
+    "IP_FREEBIND",
     "SO_TIMESTAMPING",
     "TCP_FASTOPEN",
     "TCP_FASTOPEN_KEY",
@@ -148,6 +149,12 @@ impl Runner<'_> {
             // The packet mark selects routes and firewall rules; synack has neither, so
             // it changes nothing on the wire.
             "SO_MARK" => {
+                let _ = self.int_arg(sc, 3)?;
+                return Ok((0, None));
+            }
+            // IP_FREEBIND lets bind() take an address the host does not have; the runner
+            // binds the stack's own address, so it changes nothing.
+            "IP_FREEBIND" => {
                 let _ = self.int_arg(sc, 3)?;
                 return Ok((0, None));
             }

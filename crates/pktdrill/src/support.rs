@@ -39,6 +39,8 @@ pub(crate) const CALLS: &[&str] = &[
     "epoll_wait",
     "open",
     "sendfile",
+    "pipe",
+    "splice",
 ];
 
 /// What a feature needs, named for the report.

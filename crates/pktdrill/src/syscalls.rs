@@ -813,6 +813,8 @@ impl Runner<'_> {
             return Ok((n, None));
         }
         match name {
+            "pipe" => return self.pipe(sc),
+            "splice" => return self.splice(sc),
             "epoll_create" | "epoll_create1" => return self.epoll_create(sc),
             "epoll_ctl" => return self.epoll_ctl(sc),
             "open" => return self.open_file(sc),
@@ -959,6 +961,56 @@ impl Runner<'_> {
         };
         self.open_files.insert(n, (path.clone(), 0));
         Ok((n, None))
+    }
+
+    /// `pipe([r, w])`: two descriptors that splice() may write into (what goes into the
+    /// pipe is not kept; the scripts check counts only).
+    fn pipe(&mut self, sc: &Syscall) -> Res<(i64, Option<String>)> {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let n = self.free_fd();
+            self.open_files.insert(n, ("<pipe>".to_string(), 0));
+            got.push(n);
+        }
+        if let Some(Expr::Array(want)) = sc.args.first() {
+            let want: Vec<Option<i64>> = want.iter().map(int_of).collect();
+            if want
+                .iter()
+                .zip(&got)
+                .any(|(w, g)| w.is_some_and(|w| w != *g))
+            {
+                return Err(self.fail(format!("pipe(): expected {want:?}, got {got:?}"), None));
+            }
+        }
+        Ok((0, None))
+    }
+
+    /// `splice(sock, NULL, pipe, NULL, len, flags)`: the connection's bytes into a pipe
+    /// (Linux's tcp_splice_read: it stops at the urgent mark).
+    fn splice(&mut self, sc: &Syscall) -> Res<(i64, Option<String>)> {
+        let input = self.int_arg(sc, 0)?;
+        let output = self.int_arg(sc, 2)?;
+        let len = usize::try_from(self.int_arg(sc, 4)?).unwrap_or(0);
+        let Some(f) = self.fds.get(&input).copied() else {
+            return Ok((-1, Some("EINVAL".into())));
+        };
+        if self
+            .open_files
+            .get(&output)
+            .is_none_or(|(p, _)| p != "<pipe>")
+        {
+            return Ok((-1, Some("EINVAL".into())));
+        }
+        Ok(match self.stack.splice_read(f.h, len) {
+            Ok(n) => (n as i64, None),
+            Err(Error::WouldBlock) if !f.nonblocking => {
+                return Err(Stop::Unsupported(format!(
+                    "line {}: a blocking splice() with nothing to read",
+                    self.line
+                )))
+            }
+            Err(e) => (-1, Some(e.name().to_string())),
+        })
     }
 
     /// `sendfile(out_fd, in_fd, offset, count)` from a file of zeros: a write of what

@@ -185,6 +185,29 @@ impl Connection {
         Err(Error::WouldBlock)
     }
 
+    /// splice() from the socket (Linux's tcp_splice_read over tcp_read_sock): up to
+    /// `len` in-order bytes are consumed, stopping at the urgent mark without stepping
+    /// over the urgent byte, so a call at the mark returns 0 while data waits (Linux's
+    /// fix for splice looping there). With nothing queued, recv()'s results.
+    pub fn splice_read(&mut self, ctx: &mut super::Ctx, len: usize) -> Result<usize> {
+        let limit = if self.rare.urg.data == UrgData::None {
+            usize::MAX
+        } else {
+            (self.rare.urg.seq - self.copied_seq()).max(0) as usize
+        };
+        if self.recv_buf.is_empty() {
+            return self.recv(ctx, &mut [0u8; 1]);
+        }
+        let n = self
+            .recv_buf
+            .consume(self.recv_buf.len().min(len).min(limit));
+        if n > 0 {
+            self.after_read(ctx, n);
+            self.urgent_after_read();
+        }
+        Ok(n)
+    }
+
     /// SIOCATMARK: the next byte to read is the urgent byte.
     pub fn at_mark(&self) -> bool {
         self.rare.urg.data != UrgData::None && self.rare.urg.seq == self.copied_seq()

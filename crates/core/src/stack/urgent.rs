@@ -20,6 +20,15 @@ impl Stack {
             .unwrap_or(Err(Error::BadHandle))
     }
 
+    /// splice(2) from a connection into a pipe, the bytes discarded (the runner's use):
+    /// how many were taken, at most `len`, stopping at the urgent mark (0 there while
+    /// data waits, as Linux's tcp_splice_read); `EAGAIN` with nothing queued.
+    pub fn splice_read(&mut self, h: SocketHandle, len: usize) -> Result<usize> {
+        self.user_conn(h)?;
+        self.with_conn(h, |c, ctx| c.splice_read(ctx, len))
+            .unwrap_or(Err(Error::BadHandle))
+    }
+
     /// ioctl(SIOCATMARK): whether the next byte to read is the peer's urgent byte (a
     /// read stops before it). Always false on a socket that is not a connection.
     pub fn at_mark(&mut self, h: SocketHandle) -> Result<bool> {

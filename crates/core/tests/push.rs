@@ -82,8 +82,8 @@ fn psh_at(out: &[Sent]) -> Vec<usize> {
 /// A Fast Open child that writes before the handshake's ACK has no RTT yet, so Linux's
 /// pacing rate is unset (unlimited) and tcp_tso_autosize makes units of half of cwnd:
 /// ten segments in two 5-segment units, each ending with PSH; the SYN-ACK, not yet
-/// acknowledged, takes no room from the window or cwnd. Once the RTT is known, units are
-/// `tcp_min_tso_segs` (2) segments.
+/// acknowledged, takes no room from the window or cwnd. Once the RTT is known, the
+/// pacing rate sizes them (tso.rs).
 #[test]
 fn a_fast_open_child_sends_units_of_half_of_cwnd_until_an_rtt_is_known() {
     use synack::fastopen::{FastOpenKeys, TFO_SERVER_ENABLE};

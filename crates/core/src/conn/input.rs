@@ -110,7 +110,9 @@ impl Connection {
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
-                self.rtt_sample(ctx, seg, ack);
+                self.rtt_sample(ctx, seg, self.iss, ack);
+                // Linux's tcp_ack of the SYN-ACK sets the first pacing rate (tso.rs).
+                self.update_pacing_rate(ctx.config);
                 self.established(ctx);
                 // Linux's tcp_finish_connect: the SYN-ACK counts as the last arrival,
                 // so data sent within ato of it answers it (tcp_event_data_sent) and
@@ -324,7 +326,9 @@ impl Connection {
                 // Linux's tcp_rcv_state_process counts the SYN-ACK delivered here, the
                 // ACK processing not tracking it.
                 self.delivered += 1;
-                self.rtt_sample(ctx, seg, self.snd_una);
+                self.rtt_sample(ctx, seg, self.iss, self.snd_una);
+                // Linux's tcp_rcv_state_process sets the first pacing rate here.
+                self.update_pacing_rate(ctx.config);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -471,6 +475,7 @@ impl Connection {
             // Something got through: an ICMP soft error is forgotten (Linux's tcp_ack).
             self.soft_error = None;
             let acked = (ack - self.snd_una) as u32;
+            let una_before = self.snd_una;
             let syn_acked = u32::from(self.snd_una == self.iss);
             fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;
             let fin_acked = u32::from(fin_acked_now);
@@ -481,7 +486,7 @@ impl Connection {
             if self.snd_nxt.before(self.snd_una) {
                 self.snd_nxt = self.snd_una;
             }
-            self.rtt_sample(ctx, seg, ack);
+            self.rtt_sample(ctx, seg, una_before, ack);
             self.backoff = 0;
             self.rto_count = 0;
             self.retrans_stamp = None;
@@ -525,6 +530,11 @@ impl Connection {
         }
         if una_advanced || dupack || delivered > 0 || (ece && outstanding) {
             self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before, ece);
+        }
+        if outstanding {
+            // Linux's tcp_cong_control ends every ACK of something in flight with
+            // tcp_update_pacing_rate; the handshake's ACK sets it first (tso.rs).
+            self.update_pacing_rate(ctx.config);
         }
         if una_advanced {
             // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.
@@ -590,28 +600,48 @@ impl Connection {
         }
     }
 
-    /// RTT sample from the echoed timestamp (RFC 7323 section 4.1) or from the timed
-    /// segment (Karn's algorithm: never from a retransmission). The handshake's sample
-    /// comes through here too, timing the SYN or SYN-ACK.
-    fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
+    /// The RTT sample of an ACK that advances SND.UNA from `una_before` to `ack`, as
+    /// Linux's tcp_clean_rtx_queue and tcp_ack_update_rtt take it: the handshake's from
+    /// the SYN or SYN-ACK it times; for data, from the first transmission of the oldest
+    /// segment it fully acknowledges (and the minimum RTT from the newest), unless any
+    /// of the acknowledged data was retransmitted (Karn's algorithm, RFC 6298 3); only
+    /// then from the echoed timestamp (RFC 7323 section 4.1), which Linux trusts less.
+    fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, una_before: SeqNum, ack: SeqNum) {
+        if let Some((seq, sent)) = self.rtt_seq {
+            if ack.after(seq) {
+                self.rtt.on_sample(ctx.now - sent);
+                self.rtt_seq = None;
+                return;
+            }
+        }
+        let rexmit_high = self.rare.rexmit_high;
+        if rexmit_high.is_some_and(|h| ack.after_eq(h)) {
+            // Everything retransmitted is acknowledged: later ACKs time again, and the
+            // rare state goes back out of line if nothing else holds it.
+            let mut rare = (*self.rare).clone();
+            rare.rexmit_high = None;
+            self.rare.set(rare);
+        }
+        if rexmit_high.is_none_or(|h| una_before.after_eq(h)) {
+            let mut acked = self
+                .sent_times
+                .iter()
+                .take_while(|(end, _)| end.before_eq(ack));
+            if let Some(&(_, first)) = acked.next() {
+                let last = acked.last().map_or(first, |&(_, t)| t);
+                self.rtt.on_sample(ctx.now - first);
+                self.rtt.note_min(ctx.now - last);
+                return;
+            }
+        }
         let echoed = match (self.neg.ts, seg.options.timestamp) {
             (Some(ts), Some(opt)) if opt.tsecr != 0 => {
                 Some(ts.now_val(ctx.now).wrapping_sub(opt.tsecr))
             }
             _ => None,
         };
-        if let Some(ms) = echoed {
-            if ms < 0x8000_0000 {
-                self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
-            }
-            self.rtt_seq = None;
-            return;
-        }
-        if let Some((seq, sent)) = self.rtt_seq {
-            if ack.after(seq) {
-                self.rtt.on_sample(ctx.now - sent);
-                self.rtt_seq = None;
-            }
+        if let Some(ms) = echoed.filter(|ms| *ms < 0x8000_0000) {
+            self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
         }
     }
 

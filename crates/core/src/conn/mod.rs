@@ -27,6 +27,7 @@ pub(crate) mod recovery;
 pub(crate) mod sack;
 mod sendq;
 pub(crate) mod timers;
+mod tso;
 mod urgent;
 
 use core::time::Duration;
@@ -328,7 +329,7 @@ pub(crate) struct Connection {
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
-    /// Karn's algorithm without timestamps: the sequence number being timed.
+    /// The SYN or SYN-ACK being timed (a retransmitted one is not).
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
@@ -394,6 +395,10 @@ pub(crate) struct Connection {
     /// The length of the datagram being processed (IP header included), which sizes
     /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
     pub rx_len: u32,
+    /// Linux's `sk_pacing_rate`, bytes per second; `u32::MAX` (unlimited) until the
+    /// first RTT sample, and the most it holds (4 GB/s: above it, units are 64 KiB
+    /// anyway; tso.rs).
+    pub pacing_rate: u32,
     /// The ECN field of the datagram being processed (RFC 3168 5).
     pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
@@ -536,6 +541,7 @@ impl Connection {
             push_once: false,
             rx_gso: 0,
             rx_len: 0,
+            pacing_rate: u32::MAX,
             rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,
@@ -681,7 +687,7 @@ impl Connection {
             return Ok(0);
         }
         self.restart_after_idle(ctx);
-        let n = self.queue_write(ctx.config, data.len(), flags, true);
+        let n = self.queue_write(ctx, data.len(), flags, true);
         if n == 0 {
             return Err(Error::WouldBlock);
         }

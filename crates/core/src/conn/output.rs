@@ -271,6 +271,13 @@ impl Connection {
             }
         }
         let retransmit = seq.before(self.snd_max);
+        // Linux's tcp_tso_should_defer: a new unit waits for the ACK due shortly to
+        // make it larger (tso.rs). A unit already started, or cut by a write that was
+        // appending (sendq.rs decided it), goes.
+        let fresh = self.chunks.at(seq).is_some_and(|c| !c.started);
+        if mode == Mode::Normal && !retransmit && fresh && self.tso_should_defer(ctx, seq, 0) {
+            return None;
+        }
         // The transmission unit this segment belongs to, and whether its last segment
         // carries PSH (a write ended there, or the unit has several segments); the
         // persist timer's forced send carries PSH too (Linux's tcp_write_wakeup).
@@ -316,6 +323,9 @@ impl Connection {
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
+            if self.rare.rexmit_high.is_none_or(|h| end.after(h)) {
+                self.rare.rexmit_high = Some(end);
+            }
             if self.in_loss() {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.
@@ -323,9 +333,6 @@ impl Connection {
                 self.on_retransmitted(seq, end, ctx.now);
             }
         } else {
-            if self.neg.ts.is_none() && self.rtt_seq.is_none() {
-                self.rtt_seq = Some((seq, ctx.now));
-            }
             self.sent_times.push_back((end, ctx.now));
         }
         self.count_sent(ctx, retransmit);

@@ -23,13 +23,14 @@
 //! connection and answers with a RST. The hash cannot be predicted from user space:
 //! it is keyed by `hashrnd`, a random secret drawn at boot.
 //!
-//! Hence the steering program here: it returns `source port XOR destination port` of
-//! a TCP segment (of the quoted segment in an ICMP or ICMPv6 error, so that errors
-//! reach the connection they are about), 0 for anything else, and the kernel takes it
-//! modulo the number of queues ([`queue_of`]). The XOR is symmetric, so a connection's
-//! queue is the same whichever side sent the packet, and it is known in advance: the
+//! Hence the steering program here: it returns the source and destination ports of a
+//! TCP segment XORed and mixed by a multiplication (of the quoted segment in an ICMP or
+//! ICMPv6 error, so that errors reach the connection they are about), 0 for anything
+//! else, and the kernel takes it modulo the number of queues ([`queue_of`]). The XOR
+//! is symmetric, so a connection's queue is the same whichever side sent the packet,
+//! and it is known in advance: the
 //! engine of queue *i* of *n* picks only ephemeral ports *p* with
-//! `(p ^ remote_port) % n == i` (`synack::PortSteering`), and the kernel's replies come
+//! `queue_of(p, remote_port, n) == i` (`synack::PortSteering`), and the kernel's replies come
 //! back to it however long the connection idles. With a program attached the kernel
 //! keeps no flow table at all.
 
@@ -40,8 +41,16 @@ use std::os::fd::RawFd;
 /// `port_a` and `port_b` to (either order): the ports XORed, modulo the queues, as
 /// `tun_ebpf_select_queue` takes the program's value.
 pub fn queue_of(port_a: u16, port_b: u16, queues: usize) -> usize {
-    usize::from(port_a ^ port_b) % queues.max(1)
+    let mixed = u32::from(port_a ^ port_b).wrapping_mul(MIX) >> 16;
+    mixed as usize % queues.max(1)
 }
+
+/// The multiplier that mixes the XORed ports (2^32 over the golden ratio, Knuth's
+/// multiplicative hash): the bits of every port reach the low bits the modulo keeps.
+/// Without it, two queues would split by the ports' lowest bits alone, and Linux's
+/// connect() takes even ports only (`__inet_hash_connect` keeps odd ones for bind()),
+/// so every connection from the kernel to one server port would land on one queue.
+const MIX: u32 = 0x9E37_79B1;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -66,6 +75,8 @@ const AND64_K: u8 = 0x57;
 const RSH64_K: u8 = 0x77;
 const LSH64_K: u8 = 0x67;
 const XOR64_X: u8 = 0xaf;
+const MUL32_K: u8 = 0x24; // BPF_ALU | BPF_MUL | BPF_K: 32 bits, zero-extended
+const RSH32_K: u8 = 0x74;
 const JEQ_K: u8 = 0x15;
 const JNE_K: u8 = 0x55;
 const JGT_K: u8 = 0x25;
@@ -144,11 +155,13 @@ fn program() -> Vec<Insn> {
     put!(insn(ADD64_X, 7, 0, 0, 0), None);
     label!(L::V4Tcp);
     label!(L::Ports);
-    // r0 = source port ^ destination port.
+    // r0 = ((source port ^ destination port) * MIX mod 2^32) >> 16.
     put!(insn(LD_IND_H, 0, 7, 0, NET), None);
     put!(insn(MOV64_X, 8, 0, 0, 0), None);
     put!(insn(LD_IND_H, 0, 7, 0, NET + 2), None);
     put!(insn(XOR64_X, 0, 8, 0, 0), None);
+    put!(insn(MUL32_K, 0, 0, 0, MIX as i32), None);
+    put!(insn(RSH32_K, 0, 0, 0, 16), None);
     put!(insn(EXIT, 0, 0, 0, 0), None);
     label!(L::V6);
     // IPv6 without extension headers: TCP at 40, or ICMPv6 errors (types 1 to 4)
@@ -281,5 +294,28 @@ mod tests {
             assert_eq!(queue_of(a, b, 4), queue_of(b, a, 4));
         }
         assert_eq!(queue_of(80, 40000, 1), 0);
+    }
+
+    #[test]
+    fn even_ports_to_one_server_spread() {
+        // Linux's connect() ports are even: both queues must still get some.
+        let mut per = [0; 2];
+        for p in (40000..40064).step_by(2) {
+            per[queue_of(p, 7, 2)] += 1;
+        }
+        assert!(per[0] > 8 && per[1] > 8, "{per:?}");
+    }
+
+    #[test]
+    fn the_engine_steers_as_the_device() {
+        for q in [2u16, 3, 4] {
+            let s = synack::PortSteering::new(q, 0).unwrap();
+            for (a, b) in [(80, 40000), (7, 44066), (443, 60999), (1, 65535)] {
+                assert_eq!(
+                    usize::from(s.queue_of(a, b)),
+                    queue_of(a, b, usize::from(q))
+                );
+            }
+        }
     }
 }

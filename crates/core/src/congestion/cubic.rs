@@ -62,6 +62,13 @@ pub(super) fn icbrt(n: u128) -> u64 {
     u64::try_from(r).unwrap_or(u64::MAX)
 }
 
+/// `flags`: an epoch is under way (`epoch_start` is set; Linux's `epoch_start != 0`).
+const EPOCH: u8 = 1;
+/// `flags`: HyStart has ended slow start (Linux's `found`).
+const FOUND: u8 = 2;
+/// `flags`: a HyStart round is under way (`end_seq` is set).
+const ROUND: u8 = 4;
+
 /// Linux's `tcp_jiffies32` on the engine's clock.
 fn jiffies(now: Instant) -> u32 {
     (now.total_millis() * u64::from(HZ) / 1000) as u32
@@ -98,26 +105,29 @@ pub(super) struct Cubic {
     k: u32,
     /// The least RTT CUBIC has sampled, µs; 0 for none (`delay_min`).
     delay_min: u32,
-    /// Start of the epoch in jiffies; `None` until the first ACK in congestion avoidance.
-    epoch_start: Option<u32>,
+    /// Start of the epoch in jiffies, while `flags` has [`EPOCH`] (from the first ACK in
+    /// congestion avoidance until a reduction).
+    epoch_start: u32,
     /// Packets acknowledged in this epoch not yet turned into friendly growth (`ack_cnt`).
     ack_cnt: u32,
     /// The TCP-friendly window estimate (`tcp_cwnd`).
     tcp_cwnd: u32,
     /// Packets acknowledged toward the next increment (`tp->snd_cwnd_cnt`).
     cwnd_cnt: u32,
-    /// Bytes acknowledged short of a whole packet, carried to the next ACK.
-    acked_rem: u32,
-    /// HyStart: slow start has been ended (`found`).
-    found: bool,
+    /// Bytes acknowledged short of a whole packet (less than an MSS), carried to the
+    /// next ACK.
+    acked_rem: u16,
+    /// [`EPOCH`], [`FOUND`], [`ROUND`].
+    flags: u8,
     /// HyStart: RTT samples this round, and their least (`sample_cnt`, `curr_rtt`).
     sample_cnt: u8,
     curr_rtt: u32,
-    /// HyStart: the round began at this time (µs) and ends when SND.UNA passes `end_seq`
-    /// (`None`: with the next sample); the last ACK of the train came at `last_ack` (µs).
-    round_start: u64,
-    last_ack: u64,
-    end_seq: Option<u32>,
+    /// HyStart: the round began at this time and the last ACK of the train came at
+    /// `last_ack` (µs, wrapping, as Linux's `bictcp_clock_us`); the round ends when
+    /// SND.UNA passes `end_seq` (while `flags` has [`ROUND`]; else with the next sample).
+    round_start: u32,
+    last_ack: u32,
+    end_seq: u32,
 }
 
 impl Cubic {
@@ -127,6 +137,7 @@ impl Cubic {
         *self = Cubic {
             cwnd_cnt: self.cwnd_cnt,
             acked_rem: self.acked_rem,
+            flags: self.flags & ROUND,
             sample_cnt: self.sample_cnt,
             curr_rtt: self.curr_rtt,
             round_start: self.round_start,
@@ -136,11 +147,26 @@ impl Cubic {
         };
     }
 
+    /// The epoch's start in jiffies, if one is under way.
+    fn epoch(&self) -> Option<u32> {
+        (self.flags & EPOCH != 0).then_some(self.epoch_start)
+    }
+
+    fn set_epoch(&mut self, start: Option<u32>) {
+        self.epoch_start = start.unwrap_or(0);
+        if start.is_some() {
+            self.flags |= EPOCH;
+        } else {
+            self.flags &= !EPOCH;
+        }
+    }
+
     /// Linux's `bictcp_hystart_reset`: a new round starts now and ends at `snd_nxt`.
     fn hystart_reset(&mut self, now: Instant, snd_nxt: u32) {
-        self.round_start = now.total_micros();
+        self.round_start = now.total_micros() as u32;
         self.last_ack = self.round_start;
-        self.end_seq = Some(snd_nxt);
+        self.end_seq = snd_nxt;
+        self.flags |= ROUND;
         self.curr_rtt = u32::MAX;
         self.sample_cnt = 0;
     }
@@ -156,7 +182,7 @@ impl Cubic {
     /// to cwnd * (1 + beta) / 2, RFC 9438 4.7), and the new ssthresh, in packets, is
     /// `max(cwnd * 717 / 1024, 2)` (RFC 9438 4.6 with Linux's beta and rounding).
     pub(super) fn on_congestion(&mut self, cwnd_pkts: u32) -> u32 {
-        self.epoch_start = None;
+        self.set_epoch(None);
         let cwnd = u64::from(cwnd_pkts);
         self.last_max_cwnd = if cwnd_pkts < self.last_max_cwnd {
             (cwnd * (BETA_SCALE + BETA) / (2 * BETA_SCALE)) as u32
@@ -180,7 +206,7 @@ impl Cubic {
     /// timeout has not passed either).
     pub(super) fn on_timeout(&mut self) {
         self.reset();
-        self.end_seq = None;
+        self.flags &= !ROUND;
         self.clear_count();
     }
 
@@ -189,12 +215,12 @@ impl Cubic {
     /// never past `now`.
     pub(super) fn on_idle(&mut self, now: Instant, idle: Duration) {
         let delta = (idle.as_millis().min(u128::from(u32::MAX / 2)) as u32) * (HZ / 1000);
-        if let Some(start) = self.epoch_start {
+        if let Some(start) = self.epoch() {
             if delta > 0 {
                 let now = jiffies(now);
                 let shifted = start.wrapping_add(delta);
                 let after_now = (shifted.wrapping_sub(now) as i32) > 0;
-                self.epoch_start = Some(if after_now { now } else { shifted });
+                self.set_epoch(Some(if after_now { now } else { shifted }));
             }
         }
     }
@@ -217,7 +243,7 @@ impl Cubic {
         srtt: Option<Duration>,
         params: &Hystart,
     ) -> Option<HystartExit> {
-        if let Some(start) = self.epoch_start {
+        if let Some(start) = self.epoch() {
             if (jiffies(now).wrapping_sub(start) as i32) < HZ as i32 {
                 return None;
             }
@@ -226,7 +252,7 @@ impl Cubic {
         if self.delay_min == 0 || self.delay_min > delay {
             self.delay_min = delay;
         }
-        if self.found || !in_slow_start || !params.enabled || cwnd_pkts < params.low_window {
+        if self.flags & FOUND != 0 || !in_slow_start || !params.enabled || cwnd_pkts < params.low_window {
             return None;
         }
         self.hystart_update(now, delay, cwnd_pkts, mss, seq, srtt, params)
@@ -244,15 +270,12 @@ impl Cubic {
         srtt: Option<Duration>,
         params: &Hystart,
     ) -> Option<HystartExit> {
-        if self
-            .end_seq
-            .is_none_or(|end| (snd_una.wrapping_sub(end) as i32) > 0)
-        {
+        if self.flags & ROUND == 0 || (snd_una.wrapping_sub(self.end_seq) as i32) > 0 {
             self.hystart_reset(now, snd_nxt);
         }
-        let now_us = now.total_micros();
+        let now_us = now.total_micros() as u32;
         if params.detect & Hystart::ACK_TRAIN != 0
-            && now_us.saturating_sub(self.last_ack) <= u64::from(params.ack_delta_us)
+            && (now_us.wrapping_sub(self.last_ack) as i32) <= params.ack_delta_us as i32
         {
             self.last_ack = now_us;
             // Without pacing (no fq) the train may be half the minimum RTT long, plus
@@ -268,8 +291,8 @@ impl Cubic {
                 }
             });
             let threshold = (u64::from(self.delay_min) + ack_delay) >> 1;
-            if now_us.saturating_sub(self.round_start) > threshold {
-                self.found = true;
+            if i64::from(now_us.wrapping_sub(self.round_start) as i32) > threshold as i64 {
+                self.flags |= FOUND;
                 return Some(HystartExit::AckTrain);
             }
         }
@@ -280,7 +303,7 @@ impl Cubic {
             } else {
                 let thresh = (self.delay_min >> 3).clamp(HYSTART_DELAY_MIN_US, HYSTART_DELAY_MAX_US);
                 if u64::from(self.curr_rtt) > u64::from(self.delay_min) + u64::from(thresh) {
-                    self.found = true;
+                    self.flags |= FOUND;
                     return Some(HystartExit::Delay);
                 }
             }
@@ -298,13 +321,13 @@ impl Cubic {
             return;
         }
         // The curve is evaluated at most once a jiffy; the friendly estimate each time.
-        if !(self.epoch_start.is_some() && now_j == self.last_time) {
+        if !(self.epoch().is_some() && now_j == self.last_time) {
             self.last_cwnd = cwnd;
             self.last_time = now_j;
-            let start = match self.epoch_start {
+            let start = match self.epoch() {
                 Some(start) => start,
                 None => {
-                    self.epoch_start = Some(now_j);
+                    self.set_epoch(Some(now_j));
                     self.ack_cnt = acked;
                     self.tcp_cwnd = cwnd;
                     if self.last_max_cwnd <= cwnd {
@@ -368,7 +391,7 @@ impl Cubic {
         let mss = mss.max(1);
         let total = u64::from(self.acked_rem) + u64::from(acked);
         let acked_pkts = (total / u64::from(mss)).min(u64::from(u32::MAX)) as u32;
-        self.acked_rem = (total % u64::from(mss)) as u32;
+        self.acked_rem = (total % u64::from(mss)).min(u64::from(u16::MAX)) as u16;
         if acked_pkts == 0 {
             return cwnd;
         }

@@ -66,7 +66,11 @@ fn first_round(h: &mut Harness, c: &Conn, rtt: Duration) -> u32 {
 fn hystart_delay_ends_slow_start() {
     for (knob, value, exits) in [
         ("tcp_cubic.hystart_detect", "2", true),
-        ("/sys/module/tcp_cubic/parameters/hystart_detect", "0", false),
+        (
+            "/sys/module/tcp_cubic/parameters/hystart_detect",
+            "0",
+            false,
+        ),
         ("tcp_cubic.hystart", "0", false),
     ] {
         let mut h = harness(|c| c.set_sysctl(knob, value).unwrap());
@@ -99,7 +103,8 @@ fn hystart_delay_ends_slow_start() {
 /// `hystart_ack_delta_us` 4000 they are again.
 #[test]
 fn hystart_ack_train_ends_slow_start() {
-    for (spacing_us, delta_us, exits) in [(500, 2000, true), (3000, 2000, false), (3000, 4000, true)]
+    for (spacing_us, delta_us, exits) in
+        [(500, 2000, true), (3000, 2000, false), (3000, 4000, true)]
     {
         let mut h = harness(|c| {
             c.set_sysctl("tcp_cubic.hystart_detect", "1").unwrap();
@@ -130,7 +135,11 @@ fn hystart_ack_train_ends_slow_start() {
         // sets ssthresh to the cwnd the ACKs before it grew (HyStart runs before slow
         // start, as Linux's tcp_clean_rtx_queue before tcp_cong_control).
         let k = (5_500 / spacing_us + 2) as u32;
-        assert_eq!(exit_at, Some((k, 19 + k, 19 + k)), "spacing {spacing_us} us");
+        assert_eq!(
+            exit_at,
+            Some((k, 19 + k, 19 + k)),
+            "spacing {spacing_us} us"
+        );
         assert_eq!(s.TCPHystartTrainDetect, 1);
         assert_eq!(s.TCPHystartTrainCwnd, u64::from(19 + k));
     }

@@ -535,8 +535,11 @@ mod tests {
 
     #[test]
     fn assignments_and_print() {
-        let a =
-            parse("INF = 0x7fffffff\nprint(tcpi_foo)\nassert tcpi_snd_ssthresh == INF", &mut Vec::new()).unwrap();
+        let a = parse(
+            "INF = 0x7fffffff\nprint(tcpi_foo)\nassert tcpi_snd_ssthresh == INF",
+            &mut Vec::new(),
+        )
+        .unwrap();
         let mut v: Vars = HashMap::new();
         v.insert("tcpi_snd_ssthresh".into(), 0x7fff_ffff);
         assert!(a.iter().all(|s| s.run(&mut v).unwrap()));

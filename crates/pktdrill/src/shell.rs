@@ -639,8 +639,12 @@ mod tests {
                 ShellAction::Sysctl("tcp_sack".into(), "0".into()),
             ]
         );
-        let e = interpret("echo 4 > /sys/module/tcp_cubic/parameters/hystart_detect", &c, None)
-            .unwrap_err();
+        let e = interpret(
+            "echo 4 > /sys/module/tcp_cubic/parameters/hystart_detect",
+            &c,
+            None,
+        )
+        .unwrap_err();
         assert!(e.contains("0..=3"), "{e}");
         let e = interpret("echo 1 > /sys/module/tcp_bbr/parameters/x", &c, None).unwrap_err();
         assert!(e.contains("no `tcp_bbr.x` knob"), "{e}");

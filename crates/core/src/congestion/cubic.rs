@@ -252,7 +252,11 @@ impl Cubic {
         if self.delay_min == 0 || self.delay_min > delay {
             self.delay_min = delay;
         }
-        if self.flags & FOUND != 0 || !in_slow_start || !params.enabled || cwnd_pkts < params.low_window {
+        if self.flags & FOUND != 0
+            || !in_slow_start
+            || !params.enabled
+            || cwnd_pkts < params.low_window
+        {
             return None;
         }
         self.hystart_update(now, delay, cwnd_pkts, mss, seq, srtt, params)
@@ -284,11 +288,9 @@ impl Cubic {
             let ack_delay = srtt.map_or(0, |srtt| {
                 let rate = 2 * u64::from(cwnd_pkts) * u64::from(mss) * 1_000_000
                     / (srtt.as_micros().max(1) as u64);
-                if rate == 0 {
-                    0
-                } else {
-                    (GSO_MAX_SIZE * 4 * 1_000_000 / rate).min(1000)
-                }
+                (GSO_MAX_SIZE * 4 * 1_000_000)
+                    .checked_div(rate)
+                    .map_or(0, |d| d.min(1000))
             });
             let threshold = (u64::from(self.delay_min) + ack_delay) >> 1;
             if i64::from(now_us.wrapping_sub(self.round_start) as i32) > threshold as i64 {
@@ -301,7 +303,8 @@ impl Cubic {
             if self.sample_cnt < HYSTART_MIN_SAMPLES {
                 self.sample_cnt += 1;
             } else {
-                let thresh = (self.delay_min >> 3).clamp(HYSTART_DELAY_MIN_US, HYSTART_DELAY_MAX_US);
+                let thresh =
+                    (self.delay_min >> 3).clamp(HYSTART_DELAY_MIN_US, HYSTART_DELAY_MAX_US);
                 if u64::from(self.curr_rtt) > u64::from(self.delay_min) + u64::from(thresh) {
                     self.flags |= FOUND;
                     return Some(HystartExit::Delay);

@@ -360,8 +360,9 @@ impl Congestion {
 
     /// Loss detected by the third duplicate ACK (RFC 5681 3.2 steps 2-3, RFC 6582 3.2):
     /// ssthresh = algorithm's reduction of flight (Reno: max(flight/2, 2*mss); Cubic:
-    /// max(cwnd*717/1024, 2) packets, RFC 9438 4.6 as Linux computes it), cwnd = ssthresh
-    /// + 3*mss; in_recovery becomes true; CUBIC's increment count starts over. Ignored if already in recovery (RFC 6582 3.2 step 2: no new reduction until
+    /// max(cwnd*717/1024, 2) packets, RFC 9438 4.6 as Linux computes it), cwnd =
+    /// ssthresh plus 3*mss; in_recovery becomes true; CUBIC's increment count starts
+    /// over. Ignored if already in recovery (RFC 6582 3.2 step 2: no new reduction until
     /// the recovery point is acknowledged).
     pub fn enter_recovery(&mut self, _now: Instant, flight: u32) {
         if self.in_recovery {

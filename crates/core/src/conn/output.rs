@@ -289,8 +289,11 @@ impl Connection {
             Mode::Normal => (cwnd_room / mss * mss).max(len).min(send_wnd),
             Mode::Force | Mode::Probe => len,
         };
-        let room = u32::try_from(room).unwrap_or(u32::MAX);
+        let mut room = u32::try_from(room).unwrap_or(u32::MAX);
         let segs = self.tso_segs(ctx.config);
+        if mode == Mode::Normal && !retransmit && fresh {
+            room = self.mss_split_point(seq, room, mss as u32, segs);
+        }
         let unit = self.chunks.transmit(seq, room, mss as u32, segs);
         let seg_end = seq + len as u32;
         let psh = len > 0
@@ -323,9 +326,7 @@ impl Connection {
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
-            if self.rare.rexmit_high.is_none_or(|h| end.after(h)) {
-                self.rare.rexmit_high = Some(end);
-            }
+            self.rexmit_high = self.rexmit_high.max(end);
             if self.in_loss() {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.
@@ -364,6 +365,41 @@ impl Connection {
             payload_len: len,
             ect: false,
         })
+    }
+
+    /// Linux's tcp_mss_split_point for a new unit at `seq` of at most `room` bytes: a unit
+    /// that takes the rest of its chunk or of the window does not end with a partial
+    /// segment that Nagle's test or a cork (TCP_CORK, MSG_MORE) would hold back: it is
+    /// cut at the last whole segment, and the partial one stays in the chunk, open to
+    /// later writes.
+    fn mss_split_point(&self, seq: SeqNum, room: u32, mss: u32, segs: u32) -> u32 {
+        let Some(c) = self.chunks.at(seq) else {
+            return room;
+        };
+        let window = (self.wnd_end() - seq).max(0) as u32;
+        let max_len = room.min(segs.saturating_mul(mss));
+        let needed = ((c.end - seq).max(0) as u32).min(window);
+        if max_len <= needed {
+            return room;
+        }
+        let partial = needed % mss;
+        if partial != 0 && needed > partial && self.nagle_holds_partial() {
+            return needed - partial;
+        }
+        room
+    }
+
+    /// Linux's tcp_nagle_check for a partial segment: corked (TCP_CORK, or MSG_MORE until
+    /// the next push), or Nagle's algorithm with a small segment unacknowledged
+    /// (Minshall's variant).
+    fn nagle_holds_partial(&self) -> bool {
+        if self.push_once {
+            return false;
+        }
+        let in_flight = self.snd_nxt.after(self.snd_una);
+        self.opts.cork
+            || self.more_pending
+            || (!self.opts.nodelay && in_flight && self.snd_sml.after(self.snd_una))
     }
 
     /// The segment of a tail loss probe (RFC 8985 section 7.3, Linux's

@@ -16,10 +16,6 @@ pub(crate) struct Rare {
     pub loss: super::frto::LossUndo,
     /// Urgent data, ours and the peer's (urgent.rs).
     pub urg: super::urgent::Urgent,
-    /// The end of the highest data retransmitted and not yet acknowledged: an ACK of
-    /// data below it gives no RTT sample from send times (Karn's algorithm, RFC 6298 3;
-    /// Linux's FLAG_RETRANS_DATA_ACKED).
-    pub rexmit_high: Option<synack_wire::SeqNum>,
 }
 
 static DEFAULT: Rare = Rare {
@@ -27,7 +23,6 @@ static DEFAULT: Rare = Rare {
     last_oow_ack: None,
     loss: super::frto::LossUndo::NONE,
     urg: super::urgent::Urgent::NONE,
-    rexmit_high: None,
 };
 
 impl super::cold::ColdDefault for Rare {

@@ -286,7 +286,15 @@ pub struct RecvBuffer {
     head: usize,
     /// In-order bytes waiting for the application.
     len: usize,
-    /// Out-of-order ranges sorted by start; capacity [`MAX_OOO_RANGES`] once allocated.
+    /// Out-of-order ranges, out of line while there are any (issue 9's memory budget: an
+    /// idle connection pays one pointer).
+    ooo: Option<Box<Ooo>>,
+}
+
+/// The out-of-order ranges of a [`RecvBuffer`] that holds any.
+#[derive(Debug)]
+struct Ooo {
+    /// Sorted by start; capacity [`MAX_OOO_RANGES`].
     ranges: Vec<OooRange>,
     /// Source of [`OooRange::stamp`] values.
     stamp: u64,
@@ -297,7 +305,7 @@ impl fmt::Debug for RecvBuffer {
         f.debug_struct("RecvBuffer")
             .field("capacity", &self.capacity)
             .field("len", &self.len)
-            .field("ooo", &self.ranges)
+            .field("ooo", &self.ranges())
             .field("allocated", &self.is_allocated())
             .finish()
     }
@@ -312,9 +320,13 @@ impl RecvBuffer {
             capacity: min(capacity, MAX_CAPACITY),
             head: 0,
             len: 0,
-            ranges: Vec::new(),
-            stamp: 0,
+            ooo: None,
         }
+    }
+
+    /// The out-of-order ranges held, sorted by start.
+    fn ranges(&self) -> &[OooRange] {
+        self.ooo.as_ref().map_or(&[], |o| &o.ranges)
     }
 
     /// The ring's size: in-order data plus the receive window.
@@ -397,18 +409,16 @@ impl RecvBuffer {
 
         // The held ranges that overlap or touch [start, end) form a run [i, j) because the
         // ranges are sorted, disjoint and non-adjacent (so their ends are sorted too).
-        let i = self.ranges.partition_point(|r| r.end < start);
-        let j = self.ranges.partition_point(|r| r.start <= end);
+        let ranges = self.ranges();
+        let i = ranges.partition_point(|r| r.end < start);
+        let j = ranges.partition_point(|r| r.start <= end);
         let j = max(i, j);
         let (merged_start, merged_end) = if j > i {
-            (
-                min(start, self.ranges[i].start),
-                max(end, self.ranges[j - 1].end),
-            )
+            (min(start, ranges[i].start), max(end, ranges[j - 1].end))
         } else {
             (start, end)
         };
-        let ranges_after = self.ranges.len() - (j - i) + usize::from(merged_start > 0);
+        let ranges_after = ranges.len() - (j - i) + usize::from(merged_start > 0);
         if ranges_after > MAX_OOO_RANGES {
             return Err(Refused::Ranges);
         }
@@ -421,7 +431,8 @@ impl RecvBuffer {
         // Unwrapped physical position of RCV.NXT (below 2 * capacity).
         let base = self.head + self.len;
         let mut pos = start;
-        for r in &self.ranges[i..j] {
+        let ranges = self.ooo.as_ref().map_or(&[][..], |o| &o.ranges[i..j]);
+        for r in ranges {
             if r.start > pos {
                 let hole_end = min(r.start, end);
                 let hole = &data[pos - offset..hole_end - offset];
@@ -437,30 +448,39 @@ impl RecvBuffer {
         if merged_start == 0 {
             // The hole at RCV.NXT is filled: everything up to merged_end is now in order.
             // No other range can start at or before merged_end, so i == 0 here.
-            self.ranges.drain(i..j);
             self.len += merged_end;
-            for r in &mut self.ranges {
-                r.start -= merged_end;
-                r.end -= merged_end;
+            if let Some(o) = self.ooo.as_mut() {
+                o.ranges.drain(i..j);
+                if o.ranges.is_empty() {
+                    // The last hole closed: the table's memory goes back.
+                    self.ooo = None;
+                } else {
+                    for r in &mut o.ranges {
+                        r.start -= merged_end;
+                        r.end -= merged_end;
+                    }
+                }
             }
             return Ok(merged_end);
         }
 
-        if self.ranges.capacity() < MAX_OOO_RANGES {
-            self.ranges
-                .reserve_exact(MAX_OOO_RANGES - self.ranges.len());
-        }
-        self.stamp = self.stamp.saturating_add(1);
+        let o = self.ooo.get_or_insert_with(|| {
+            Box::new(Ooo {
+                ranges: Vec::with_capacity(MAX_OOO_RANGES),
+                stamp: 0,
+            })
+        });
+        o.stamp = o.stamp.saturating_add(1);
         let merged = OooRange {
             start: merged_start,
             end: merged_end,
-            stamp: self.stamp,
+            stamp: o.stamp,
         };
         if j > i {
-            self.ranges[i] = merged;
-            self.ranges.drain(i + 1..j);
+            o.ranges[i] = merged;
+            o.ranges.drain(i + 1..j);
         } else {
-            self.ranges.insert(i, merged);
+            o.ranges.insert(i, merged);
         }
         Ok(0)
     }
@@ -474,7 +494,7 @@ impl RecvBuffer {
         }
         self.head = wrap_add(self.head, n, self.capacity);
         self.len -= n;
-        if self.len == 0 && self.ranges.is_empty() {
+        if self.len == 0 && self.ooo.is_none() {
             self.head = 0;
         }
         n
@@ -498,31 +518,31 @@ impl RecvBuffer {
     /// remaining ranges come most recently touched first. Allocates nothing.
     pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         OooIter {
-            ranges: &self.ranges,
+            ranges: self.ranges(),
             below: u64::MAX,
         }
     }
 
     /// Out-of-order ranges held, as (start, end) offsets from RCV.NXT, in sequence order.
     pub fn ooo_sorted(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.ranges.iter().map(|r| (r.start, r.end))
+        self.ranges().iter().map(|r| (r.start, r.end))
     }
 
     /// Whether any out-of-order data is held.
     pub fn has_ooo(&self) -> bool {
-        !self.ranges.is_empty()
+        self.ooo.is_some()
     }
 
     /// The end of the highest out-of-order range, as an offset from RCV.NXT; 0 if none.
     pub fn ooo_end(&self) -> usize {
-        self.ranges.last().map_or(0, |r| r.end)
+        self.ranges().last().map_or(0, |r| r.end)
     }
 
     /// Drops all content (in-order and out-of-order) and returns the memory; the capacity
     /// setting is kept.
     pub fn release(&mut self) {
         self.buf = Vec::new();
-        self.ranges = Vec::new();
+        self.ooo = None;
         self.head = 0;
         self.len = 0;
     }

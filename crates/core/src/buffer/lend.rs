@@ -71,7 +71,7 @@ impl RecvBuffer {
         }
         self.head = wrap_add(self.head, n, self.capacity);
         self.len -= n;
-        if self.len == 0 && self.ranges.is_empty() {
+        if self.len == 0 && self.ooo.is_none() {
             self.head = 0;
         }
         n

@@ -31,6 +31,13 @@ impl<T: ColdDefault> Cold<T> {
         }
     }
 
+    /// Back to the default, giving the memory back (for a value whose default is
+    /// empty, as a queue that has drained: the next write allocates again).
+    #[inline]
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+
     /// Whether the value is out of line: `false` guarantees it reads as the default.
     #[inline]
     pub fn is_set(&self) -> bool {

@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(e.backed_off(u32::MAX), ms(120_000));
         e.on_sample(ms(10));
         assert_eq!(e.backed_off(1), ms(420)); // 2 * (10 + 200)
-        // Bounds past 32 bits of microseconds (Linux allows at most 120 s) saturate.
+                                              // Bounds past 32 bits of microseconds (Linux allows at most 120 s) saturate.
         let unbounded = RttEstimator::new(Duration::MAX, ms(200), Duration::MAX);
         assert_eq!(
             unbounded.backed_off(u32::MAX),

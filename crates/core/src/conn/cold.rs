@@ -71,6 +71,14 @@ impl<T: ColdDefault> DerefMut for Cold<T> {
     }
 }
 
+impl ColdDefault for std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> {
+    fn default_ref() -> &'static Self {
+        static EMPTY: std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> =
+            std::collections::VecDeque::new();
+        &EMPTY
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

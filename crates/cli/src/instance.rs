@@ -1,5 +1,5 @@
 //! What every command that runs synack on a TUN interface shares: the flags (`--tun`,
-//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--sysctl`, `--pcap` and the impairments) and
+//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--queues`, `--sysctl`, `--pcap` and the impairments) and
 //! [`Instance`], a running stack with its control socket.
 
 use std::fs::File;
@@ -43,6 +43,15 @@ pub struct NetArgs {
     /// single segments on the way through them.
     #[arg(long)]
     pub offload: bool,
+
+    /// Queues of the interface (IFF_MULTI_QUEUE), each with an engine and a driver
+    /// thread of its own (1 to 64): the kernel steers each connection to one queue by
+    /// its ports, synack picks its ephemeral ports so that its connections' replies
+    /// come back to the engine that made them, and `synack ss` / `netstat -s` show every
+    /// engine's sockets and counters added up.
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = args::whole(1u8, 64, "a number of queues"))]
+    pub queues: u8,
 
     /// Sets one of synack's knobs by its Linux sysctl name, as `sysctl -w` takes it
     /// (repeatable): --sysctl net.ipv4.tcp_syncookies=2 --sysctl tcp_fin_timeout=30.
@@ -159,6 +168,13 @@ impl Instance {
     /// inside a tokio runtime. Errors say what to do.
     pub fn start(args: &NetArgs) -> Result<Instance, String> {
         args.check_addresses()?;
+        if args.queues > 1 && args.pcap.is_some() {
+            return Err(format!(
+                "--pcap captures one device, and --queues {} makes {0}: capture with \
+                 --queues 1, or run tcpdump -i {} on the kernel's side",
+                args.queues, args.tun
+            ));
+        }
         if interface_exists(&args.tun) {
             return Err(format!(
                 "the interface name {0} is taken (another synack instance, or another \
@@ -168,33 +184,60 @@ impl Instance {
             ));
         }
         check_subnet_free(args.kernel_addr)?;
-        let tun = TunDevice::create(&TunConfig {
+        let config = TunConfig {
             name: args.tun.clone(),
             mtu: args.mtu,
             kernel_addr: Some(args.kernel_addr),
             offload: args.offload,
-        })
-        .map_err(|e| e.to_string())?;
-        let mut dev: Box<dyn Device> = Box::new(tun);
-        if let Some(imp) = args.impairment() {
-            dev = Box::new(
-                Impaired::new(dev, TokioClock::new(), imp, args.seed).map_err(|e| e.to_string())?,
-            );
-        }
-        if let Some(path) = &args.pcap {
-            let file = File::create(path)
-                .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
-            let capture = Pcap::new(dev, BufWriter::new(file), TokioClock::new())
-                .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
-            dev = Box::new(capture);
-        }
+        };
         let mut builder = Net::builder().address(args.addr.into());
         for (name, value) in &args.sysctl {
             builder = builder
                 .sysctl(name, value)
                 .map_err(|e| format!("--sysctl {name}={value}: {e}"))?;
         }
-        let net = builder.spawn(dev);
+        let net = if args.queues > 1 {
+            let queues = TunDevice::create_queues(&config, usize::from(args.queues))
+                .map_err(|e| e.to_string())?;
+            let imp = args.impairment();
+            let opens: Vec<_> = queues
+                .into_iter()
+                .map(|q| {
+                    let seed = args.seed.wrapping_add(q.index() as u64);
+                    let imp = imp.clone();
+                    move || -> std::io::Result<Box<dyn Device>> {
+                        let dev: Box<dyn Device> = Box::new(q.open()?);
+                        match imp {
+                            None => Ok(dev),
+                            Some(imp) => Ok(Box::new(
+                                Impaired::new(dev, TokioClock::new(), imp, seed)
+                                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+                            )),
+                        }
+                    }
+                })
+                .collect();
+            builder
+                .spawn_queues(opens)
+                .map_err(|e| format!("starting an engine per queue of {}: {e}", args.tun))?
+        } else {
+            let tun = TunDevice::create(&config).map_err(|e| e.to_string())?;
+            let mut dev: Box<dyn Device> = Box::new(tun);
+            if let Some(imp) = args.impairment() {
+                dev = Box::new(
+                    Impaired::new(dev, TokioClock::new(), imp, args.seed)
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            if let Some(path) = &args.pcap {
+                let file = File::create(path)
+                    .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
+                let capture = Pcap::new(dev, BufWriter::new(file), TokioClock::new())
+                    .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
+                dev = Box::new(capture);
+            }
+            builder.spawn(dev)
+        };
         let control = control::Server::open(&args.tun, net.clone())?;
         Ok(Instance { net, control })
     }

@@ -123,6 +123,22 @@ fn tun_errors_say_what_to_do() {
         "{err}"
     );
 
+    // A capture of several queues.
+    let (code, err) = failure(common::synack(dir.path()).args([
+        "serve",
+        "--echo",
+        "7",
+        "--queues",
+        "2",
+        "--pcap",
+        "/dev/null",
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--pcap captures one device, and --queues 2 makes 2"),
+        "{err}"
+    );
+
     // Nothing was left behind: no interface of synack's, no control socket.
     let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);

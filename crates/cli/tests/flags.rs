@@ -201,3 +201,13 @@ fn good_numbers_are_accepted() {
     ]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn queues_say_what_they_expect() {
+    let q = "expected a number of queues from 1 to 64";
+    for cmd in ["serve", "get", "connect", "forward"] {
+        for bad in ["0", "65", "-1", "two", "1.5"] {
+            refused(&[cmd, "--queues", bad], q);
+        }
+    }
+}

@@ -143,6 +143,60 @@ fn ss_and_netstat_show_a_running_instance() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// Opens twelve connections to synack's echo service, echoes on each, prints each
+/// one's port, and holds them open until the test kills it.
+const HOLD_MANY: &str = r#"
+import socket, time
+conns = []
+for i in range(12):
+    s = socket.create_connection(("10.77.0.2", 7), timeout=30)
+    s.sendall(b"ping")
+    assert s.recv(4) == b"ping"
+    conns.append(s)
+print("connected", " ".join(str(s.getsockname()[1]) for s in conns))
+time.sleep(120)
+"#;
+
+/// `serve --queues 2`: an engine per queue; `ss` and `netstat -s` show both engines'
+/// sockets and counters as one instance's.
+#[test]
+fn ss_and_netstat_add_up_the_engines_of_every_queue() {
+    if !common::have("python3", &["--version"], "python3") {
+        return;
+    }
+    if !common::enter("ss_and_netstat_add_up_the_engines_of_every_queue") {
+        return;
+    }
+    let dir = TempDir::new("observe-queues");
+    let serve = Serve::start(dir.path(), &["--echo", "7", "--queues", "2"]);
+    let mut py = Python::start(dir.path(), HOLD_MANY, &[]);
+    let line = py.line(Duration::from_secs(30));
+    let ports: Vec<&str> = line
+        .strip_prefix("connected ")
+        .expect(&line)
+        .split(' ')
+        .collect();
+    assert_eq!(ports.len(), 12);
+    let ss = query(&dir, &["ss"]);
+    for port in &ports {
+        let peer = format!("10.77.0.1:{port}");
+        assert!(
+            ss.lines()
+                .any(|l| l.starts_with("ESTAB") && l.contains(&peer)),
+            "{peer} in\n{ss}"
+        );
+    }
+    // One listener per engine, as Linux shows SO_REUSEPORT listeners.
+    let listening = ss.lines().filter(|l| l.starts_with("LISTEN")).count();
+    assert_eq!(listening, 2, "{ss}");
+    let stats = query(&dir, &["netstat", "-s"]);
+    for line in ["    PassiveOpens: 12\n", "    CurrEstab: 12\n"] {
+        assert!(stats.contains(line), "{line:?} in\n{stats}");
+    }
+    drop(py);
+    serve.stop();
+}
+
 #[test]
 fn a_pcap_of_a_session_reads_cleanly_in_tshark() {
     if !common::have("curl", &["--version"], "curl")

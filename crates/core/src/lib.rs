@@ -113,7 +113,7 @@ pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};
-pub use stack::{BufferTooSmall, Readiness, RxOffload, Transmit, TxOffload};
+pub use stack::{BufferTooSmall, PortSteering, Readiness, RxOffload, Transmit, TxOffload};
 pub use stack::{
     Event, EventKind, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,
 };

@@ -20,6 +20,12 @@ macro_rules! counters {
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
                 [$(($group, counters!(@name $name $($shown)?), self.$name),)*].into_iter()
             }
+
+            /// Adds `other`'s counters to these (several engines' counters as one
+            /// host's: gauges such as `CurrEstab` add up too).
+            pub fn add(&mut self, other: &Stats) {
+                $(self.$name = self.$name.wrapping_add(other.$name);)*
+            }
         }
     };
     (@name $name:ident) => { stringify!($name) };

@@ -37,6 +37,8 @@ pub mod netns;
 mod pcap;
 mod rng;
 #[cfg(target_os = "linux")]
+pub mod steer;
+#[cfg(target_os = "linux")]
 mod tun;
 
 use std::io;
@@ -47,7 +49,9 @@ pub use impair::{Impaired, Impairment, ImpairmentError, LaneStats};
 pub use memory::MemoryDevice;
 pub use pcap::Pcap;
 #[cfg(target_os = "linux")]
-pub use tun::{TunConfig, TunDevice};
+pub use steer::queue_of;
+#[cfg(target_os = "linux")]
+pub use tun::{TunConfig, TunDevice, TunQueue};
 
 /// A network device carrying whole IP datagrams (IPv4 or IPv6, no link-layer header).
 ///

@@ -68,6 +68,37 @@ struct Plain {
     tx: Vec<u8>,
 }
 
+/// One queue of a multi-queue TUN interface ([`TunDevice::create_queues`]), not yet
+/// registered with a runtime: it can move to the thread that will drive it.
+pub struct TunQueue {
+    dev: tun_rs::SyncDevice,
+    config: TunConfig,
+    index: usize,
+}
+
+impl std::fmt::Debug for TunQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunQueue")
+            .field("name", &self.config.name)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl TunQueue {
+    /// The queue's number (the kernel's `queue_index`: the order the queues were
+    /// attached in, from 0).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The queue as a device of its own. Needs a tokio runtime with I/O enabled (the
+    /// one that will drive it).
+    pub fn open(self) -> io::Result<TunDevice> {
+        TunDevice::from_sync(self.dev, &self.config)
+    }
+}
+
 /// The virtio-net header's length.
 const VNET_LEN: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 /// The largest GSO packet, the IPv4 total length's limit.
@@ -87,6 +118,55 @@ impl TunDevice {
     /// `CAP_NET_ADMIN` (`PermissionDenied`), no `/dev/net/tun` (`NotFound`), the name
     /// taken by another interface (`AddrInUse`), a name too long (`InvalidInput`).
     pub fn create(config: &TunConfig) -> io::Result<TunDevice> {
+        let dev = Self::build(config, false)?;
+        Self::from_sync(dev, config)
+    }
+
+    /// Creates the interface with `queues` queues (`IFF_MULTI_QUEUE`; 1 to 64), each
+    /// to be opened as a [`TunDevice`] of its own with [`TunQueue::open`], typically
+    /// on a thread of its own. With more than one queue the interface gets a steering
+    /// program: the kernel hands each TCP segment to queue
+    /// [`queue_of`](crate::queue_of)`(source port, destination port, queues)`, the
+    /// same queue for both directions of a connection and for ICMP errors about it
+    /// (see the [`steer`](crate::steer) module for why the kernel's own flow table is
+    /// not enough). Errors as [`TunDevice::create`]'s, and `InvalidInput` for a number
+    /// of queues out of range.
+    pub fn create_queues(config: &TunConfig, queues: usize) -> io::Result<Vec<TunQueue>> {
+        if !(1..=64).contains(&queues) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{queues} queues: give 1 to 64"),
+            ));
+        }
+        let first = Self::build(config, queues > 1)?;
+        let mut devs = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            let more = first.try_clone().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("opening another queue of {}: {e}", config.name),
+                )
+            })?;
+            devs.push(more);
+        }
+        devs.insert(0, first);
+        if queues > 1 {
+            use std::os::fd::AsRawFd;
+            crate::steer::attach(devs[0].as_raw_fd())?;
+        }
+        Ok(devs
+            .into_iter()
+            .enumerate()
+            .map(|(index, dev)| TunQueue {
+                dev,
+                config: config.clone(),
+                index,
+            })
+            .collect())
+    }
+
+    /// Creates the interface (its first queue), not yet registered with a runtime.
+    fn build(config: &TunConfig, multi_queue: bool) -> io::Result<tun_rs::SyncDevice> {
         if config.name.is_empty() || config.name.len() > 15 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -106,13 +186,17 @@ impl TunDevice {
         let mut builder = tun_rs::DeviceBuilder::new()
             .name(config.name.clone())
             .mtu(config.mtu)
-            .offload(config.offload);
+            .offload(config.offload)
+            .multi_queue(multi_queue);
         if let Some((addr, prefix)) = config.kernel_addr {
             builder = builder.ipv4(addr, prefix, None).enable(true);
         }
-        let dev = builder
-            .build_async()
-            .map_err(|e| explain(e, &config.name))?;
+        builder.build_sync().map_err(|e| explain(e, &config.name))
+    }
+
+    /// Registers a queue with the current tokio runtime.
+    fn from_sync(dev: tun_rs::SyncDevice, config: &TunConfig) -> io::Result<TunDevice> {
+        let dev = tun_rs::AsyncDevice::new(dev)?;
         let mtu = usize::from(config.mtu);
         let vnet = dev.tcp_gso().then(|| {
             // A GSO packet holds at most 65535 / 88 segments of the smallest MSS.

@@ -113,3 +113,83 @@ fn tun_errors_say_what_to_do() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("1 to 15 bytes"), "{err}");
 }
+
+/// A multi-queue interface hands each connection's segments to queue
+/// `queue_of(source port, destination port)`: the kernel's SYNs from sixteen source
+/// ports land each on the queue the steering program says, and both queues get some.
+/// Without the program the kernel would spread them by its keyed flow hash, which
+/// user space cannot predict.
+#[test]
+fn multi_queue_steers_by_ports() {
+    if !netns::enter("multi_queue_steers_by_ports") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        netns::ip(&["link", "set", "lo", "up"]);
+        let config = TunConfig {
+            name: "synack-mq".into(),
+            mtu: 1500,
+            kernel_addr: None,
+            offload: false,
+        };
+        let queues = TunDevice::create_queues(&config, 2).expect("a two-queue interface");
+        assert_eq!(queues.len(), 2);
+        assert_eq!(queues[1].index(), 1);
+        let mut devs: Vec<TunDevice> = queues.into_iter().map(|q| q.open().unwrap()).collect();
+        netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack-mq"]);
+        netns::ip(&["link", "set", "synack-mq", "up"]);
+        let ports: Vec<u16> = (40000..40016).collect();
+        let mut pending = Vec::new();
+        for &p in &ports {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind(SocketAddr::new(KERNEL.into(), p)).unwrap();
+            // Nobody answers: the SYN is all we want; the task is dropped at the end.
+            pending.push(tokio::spawn(s.connect(SocketAddr::new(SYNACK.into(), 80))));
+        }
+        let mut seen = std::collections::HashMap::new();
+        let mut per_queue = [0usize; 2];
+        let mut buf = vec![0u8; 1500];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while seen.len() < ports.len() {
+            let got = tokio::time::timeout_at(
+                deadline,
+                poll_fn(|cx| {
+                    for (q, d) in devs.iter_mut().enumerate() {
+                        if let Poll::Ready(r) = d.poll_recv(cx, &mut buf) {
+                            return Poll::Ready((q, r));
+                        }
+                    }
+                    Poll::Pending
+                }),
+            )
+            .await;
+            let (q, n) = match got {
+                Ok((q, r)) => (q, r.expect("recv")),
+                Err(_) => panic!("only {} of {} SYNs came", seen.len(), ports.len()),
+            };
+            let d = &buf[..n];
+            if d[0] >> 4 != 4 || d[9] != 6 {
+                continue; // not TCP over IPv4 (router solicitations and the like)
+            }
+            let ihl = usize::from(d[0] & 0x0f) * 4;
+            let sport = u16::from_be_bytes([d[ihl], d[ihl + 1]]);
+            let dport = u16::from_be_bytes([d[ihl + 2], d[ihl + 3]]);
+            assert_eq!(
+                q,
+                synack_device::queue_of(sport, dport, 2),
+                "the SYN from port {sport} to {dport} came to queue {q}"
+            );
+            if seen.insert(sport, q).is_none() {
+                per_queue[q] += 1;
+            }
+        }
+        assert!(per_queue[0] > 0 && per_queue[1] > 0, "{per_queue:?}");
+        for t in pending {
+            t.abort();
+        }
+    });
+}

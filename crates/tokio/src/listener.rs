@@ -3,6 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use synack::{Error, SocketHandle};
@@ -13,9 +14,14 @@ use crate::stream::{io_err, TcpStream};
 
 /// A listening socket of a [`Net`]. With the `axum` feature it implements
 /// `axum::serve::Listener`, so `axum::serve(listener, app)` serves on synack.
+///
+/// On a multi-queue instance it listens on every engine and accepts from each in
+/// turn (a connection belongs to the engine of the queue its segments arrive on).
 pub struct TcpListener {
-    pub(crate) net: Net,
-    pub(crate) h: SocketHandle,
+    /// The listening socket of each engine (at least one).
+    socks: Vec<(Net, SocketHandle)>,
+    /// The engine to look at first on the next accept, so none is starved.
+    next: AtomicUsize,
 }
 
 impl std::fmt::Debug for TcpListener {
@@ -53,52 +59,67 @@ impl TcpListener {
 
     /// Polls for the next connection.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let h = self.h;
-        let r = self.net.with(|inner| {
-            let r = inner.stack.accept(h);
-            if r == Err(Error::WouldBlock) {
-                inner.wait_read(h, cx.waker());
+        let n = self.socks.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            let (net, h) = &self.socks[(first + k) % n];
+            let h = *h;
+            let r = net.with(|inner| {
+                let r = inner.stack.accept(h);
+                if r == Err(Error::WouldBlock) {
+                    inner.wait_read(h, cx.waker());
+                }
+                Ok(r)
+            });
+            match r {
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok(Ok((child, peer))) => {
+                    let stream = TcpStream {
+                        net: net.clone(),
+                        h: child,
+                    };
+                    return Poll::Ready(Ok((stream, peer)));
+                }
+                Ok(Err(Error::WouldBlock)) => {}
+                Ok(Err(e)) => return Poll::Ready(Err(io_err(e))),
             }
-            Ok(r)
-        });
-        match r {
-            Err(e) => Poll::Ready(Err(e)),
-            Ok(Ok((child, peer))) => Poll::Ready(Ok((
-                TcpStream {
-                    net: self.net.clone(),
-                    h: child,
-                },
-                peer,
-            ))),
-            Ok(Err(Error::WouldBlock)) => Poll::Pending,
-            Ok(Err(e)) => Poll::Ready(Err(io_err(e))),
         }
+        Poll::Pending
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.net
-            .shared
-            .lock()
-            .stack
-            .local_addr(self.h)
-            .map_err(io_err)
+        let (net, h) = &self.socks[0];
+        net.shared.lock().stack.local_addr(*h).map_err(io_err)
     }
 
     /// The instance the listener belongs to.
     pub fn net(&self) -> &Net {
-        &self.net
+        &self.socks[0].0
+    }
+
+    pub(crate) fn new(socks: Vec<(Net, SocketHandle)>) -> TcpListener {
+        TcpListener {
+            socks,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn socks(&self) -> &[(Net, SocketHandle)] {
+        &self.socks
     }
 }
 
 impl Drop for TcpListener {
     /// close(): connections not yet accepted are reset, as Linux does.
     fn drop(&mut self) {
-        let h = self.h;
-        let _ = self.net.with(|inner| {
-            inner.waiters.remove(&h);
-            inner.stack.close(h).map_err(io_err)
-        });
+        for (net, h) in &self.socks {
+            let h = *h;
+            let _ = net.with(|inner| {
+                inner.waiters.remove(&h);
+                inner.stack.close(h).map_err(io_err)
+            });
+        }
     }
 }
 

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
-use synack::{Config, ConfigError, Instant, SocketHandle, SocketInfo, Stack, Stats};
+use synack::{Config, ConfigError, Instant, PortSteering, SocketHandle, SocketInfo, Stack, Stats};
 use synack_device::Device;
 
 use crate::driver::Driver;
@@ -92,18 +93,49 @@ impl Shared {
 }
 
 /// A running synack instance: the engine, owned by a driver task on the tokio runtime
-/// together with its device. Cloning gives another handle to the same instance.
+/// together with its device; or, from [`NetBuilder::spawn_queues`], several engines,
+/// one per queue of a multi-queue device, each driven by a thread of its own. Cloning
+/// gives another handle to the same instance.
 ///
 /// Sockets are made from it ([`TcpListener::bind`](crate::TcpListener::bind),
 /// [`TcpStream::connect`](crate::TcpStream::connect), [`TcpSocket`](crate::TcpSocket)).
 /// The driver sleeps until a datagram arrives, a socket call needs it or the engine's
 /// next deadline comes. When every handle and socket is gone, it runs until the
 /// connections still closing have finished (TIME-WAIT aside), then ends.
+///
+/// With several engines, the instance is used as one: a listener listens on every
+/// engine and accepts from all, a connection is made by one engine (in turn) from an
+/// ephemeral port whose segments the device steers to that engine's queue
+/// ([`synack::PortSteering`]), and [`stats`](Net::stats) and [`sockets`](Net::sockets)
+/// add up every engine's.
 #[derive(Clone)]
 pub struct Net {
     pub(crate) shared: Arc<Shared>,
     /// Closed (its sender dropped) when the driver task ends.
     ended: tokio::sync::watch::Receiver<()>,
+    /// Every engine of a multi-queue instance (`shared` is one of them).
+    group: Option<Arc<Group>>,
+}
+
+/// The engines of a multi-queue instance. It holds each engine, so that no driver
+/// ends while any handle of the instance lives; its drop wakes them all.
+struct Group {
+    engines: Vec<(Arc<Shared>, tokio::sync::watch::Receiver<()>)>,
+    /// The engine of the next connect() without a bound port.
+    next: AtomicUsize,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let engines = std::mem::take(&mut self.engines);
+        let drivers: Vec<Waker> = engines
+            .iter()
+            .filter_map(|(s, _)| s.lock().driver.clone())
+            .collect();
+        // The drivers see themselves alone once these references are gone.
+        drop(engines);
+        drivers.into_iter().for_each(Waker::wake);
+    }
 }
 
 impl std::fmt::Debug for Net {
@@ -150,11 +182,116 @@ impl NetBuilder {
     ///
     /// Outside a tokio runtime.
     pub fn spawn<D: Device + 'static>(self, device: D) -> Net {
-        let mut stack = Stack::new(self.config);
-        for a in self.addresses {
+        let shared = self.engine(None);
+        let (ended_tx, ended) = tokio::sync::watch::channel(());
+        tokio::spawn(Driver::new(shared.clone(), device, ended_tx));
+        Net {
+            shared,
+            ended,
+            group: None,
+        }
+    }
+
+    /// Starts one engine per queue of a multi-queue device, each with its driver on a
+    /// thread of its own (a current-thread tokio runtime, named `synack-qN`): `opens`
+    /// opens queue *i*'s device on its thread (a [`TunQueue`]'s
+    /// [`open`](synack_device::TunQueue::open)). Engine *i* of *n* picks ephemeral
+    /// ports the device steers to queue *i* ([`synack::PortSteering`]), so the device
+    /// must hand a segment between ports *a* and *b* to queue
+    /// [`PortSteering::queue_of`]`(a, b)`, as
+    /// [`TunDevice::create_queues`](synack_device::TunDevice::create_queues) sets it
+    /// up. The error of the first queue that fails to open, or of a thread that cannot
+    /// start; no engine runs then.
+    ///
+    /// [`TunQueue`]: synack_device::TunQueue
+    pub fn spawn_queues<D, F>(self, opens: Vec<F>) -> io::Result<Net>
+    where
+        D: Device + 'static,
+        F: FnOnce() -> io::Result<D> + Send + 'static,
+    {
+        let n = opens.len();
+        let queues = u16::try_from(n)
+            .ok()
+            .filter(|&q| q > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "give 1 to 65535 queues"))?;
+        let mut engines = Vec::with_capacity(n);
+        let mut starts = Vec::with_capacity(n);
+        let mut opened = Vec::with_capacity(n);
+        for (i, open) in opens.into_iter().enumerate() {
+            let steering = PortSteering::new(queues, i as u16).filter(|_| queues > 1);
+            let shared = self.engine(steering);
+            let (ended_tx, ended) = tokio::sync::watch::channel(());
+            let (opened_tx, opened_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+            let (start_tx, start_rx) = std::sync::mpsc::channel::<bool>();
+            let driver_shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("synack-q{i}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let device = match rt.block_on(async { open() }) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = opened_tx.send(Ok(()));
+                    if start_rx.recv() == Ok(true) {
+                        rt.block_on(async move {
+                            Driver::new(driver_shared, device, ended_tx).await;
+                        });
+                    }
+                });
+            if let Err(e) = thread {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot start the thread of queue {i}: {e}"),
+                ));
+            }
+            engines.push((shared, ended));
+            starts.push(start_tx);
+            opened.push(opened_rx);
+        }
+        for (i, rx) in opened.into_iter().enumerate() {
+            let r = rx.recv().unwrap_or_else(|_| {
+                Err(io::Error::other(format!("the thread of queue {i} ended")))
+            });
+            if let Err(e) = r {
+                // Dropping `starts` stops every thread that opened its queue.
+                return Err(io::Error::new(e.kind(), format!("queue {i}: {e}")));
+            }
+        }
+        for s in starts {
+            let _ = s.send(true);
+        }
+        let (shared, ended) = engines[0].clone();
+        Ok(Net {
+            shared,
+            ended,
+            group: Some(Arc::new(Group {
+                engines,
+                next: AtomicUsize::new(0),
+            })),
+        })
+    }
+
+    /// A new engine's shared state.
+    fn engine(&self, steering: Option<PortSteering>) -> Arc<Shared> {
+        let mut stack = Stack::new(self.config.clone());
+        for &a in &self.addresses {
             stack.add_address(a);
         }
-        let shared = Arc::new(Shared {
+        stack.set_port_steering(steering);
+        Arc::new(Shared {
             inner: Mutex::new(Inner {
                 stack,
                 start: tokio::time::Instant::now(),
@@ -163,10 +300,7 @@ impl NetBuilder {
                 failed: None,
                 driver_polls: 0,
             }),
-        });
-        let (ended_tx, ended) = tokio::sync::watch::channel(());
-        tokio::spawn(Driver::new(shared.clone(), device, ended_tx));
-        Net { shared, ended }
+        })
     }
 }
 
@@ -191,29 +325,93 @@ impl Net {
         r
     }
 
-    /// The counters (`netstat -s`).
+    /// The counters (`netstat -s`), every engine's added up.
     pub fn stats(&self) -> Stats {
+        let mut engines = self.engines().into_iter();
+        let mut total = engines.next().map(|n| n.engine_stats()).unwrap_or_default();
+        for n in engines {
+            total.add(&n.engine_stats());
+        }
+        total
+    }
+
+    /// This engine's own counters (of a multi-queue instance: the one of
+    /// [`engines`](Net::engines) this handle is).
+    pub fn engine_stats(&self) -> Stats {
         self.shared.lock().stack.stats().clone()
     }
 
-    /// Every socket, connection, half-open request and TIME-WAIT entry (`ss -tan`).
+    /// Every socket, connection, half-open request and TIME-WAIT entry (`ss -tan`), of
+    /// every engine.
     pub fn sockets(&self) -> Vec<SocketInfo> {
+        self.engines()
+            .iter()
+            .flat_map(|n| n.engine_sockets())
+            .collect()
+    }
+
+    /// This engine's own sockets (of a multi-queue instance: the one of
+    /// [`engines`](Net::engines) this handle is).
+    pub fn engine_sockets(&self) -> Vec<SocketInfo> {
         self.shared.lock().stack.sockets()
     }
 
-    /// Changes a knob at run time by its sysctl name, as `sysctl -w` does.
+    /// Changes a knob at run time by its sysctl name, as `sysctl -w` does (on every
+    /// engine).
     pub fn sysctl(&self, name: &str, value: &str) -> Result<(), ConfigError> {
-        self.shared
-            .lock()
-            .stack
-            .config_mut()
-            .set_sysctl(name, value)
+        for n in self.engines() {
+            n.shared.lock().stack.config_mut().set_sysctl(name, value)?;
+        }
+        Ok(())
     }
 
     /// How many times the driver task has run so far (a diagnostic: it runs when a
-    /// datagram arrives, a socket call needs it or a deadline comes, never on its own).
+    /// datagram arrives, a socket call needs it or a deadline comes, never on its own);
+    /// with several engines, their sum.
     pub fn driver_polls(&self) -> u64 {
-        self.shared.lock().driver_polls
+        self.engines()
+            .iter()
+            .map(|n| n.shared.lock().driver_polls)
+            .sum()
+    }
+
+    /// How many engines the instance has (one per queue of its device).
+    pub fn queues(&self) -> usize {
+        self.group.as_ref().map_or(1, |g| g.engines.len())
+    }
+
+    /// Every engine of the instance as a handle of its own (just this one unless
+    /// multi-queue), for [`engine_stats`](Net::engine_stats) and
+    /// [`engine_sockets`](Net::engine_sockets); otherwise each is a handle of the
+    /// whole instance.
+    pub fn engines(&self) -> Vec<Net> {
+        match &self.group {
+            None => vec![self.clone()],
+            Some(g) => g
+                .engines
+                .iter()
+                .map(|(shared, ended)| Net {
+                    shared: shared.clone(),
+                    ended: ended.clone(),
+                    group: Some(g.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The engine for a connection from local port `local` (0: not chosen yet) to
+    /// remote port `remote`: the one whose queue the device steers the connection to,
+    /// or, for an ephemeral port, the next in turn (it picks a port of its own queue).
+    pub(crate) fn engine_for(&self, local: u16, remote: u16) -> usize {
+        let Some(g) = &self.group else {
+            return 0;
+        };
+        let n = g.engines.len();
+        if local != 0 {
+            let q = PortSteering::new(n as u16, 0).map_or(0, |s| s.queue_of(local, remote));
+            return usize::from(q);
+        }
+        g.next.fetch_add(1, Ordering::Relaxed) % n
     }
 
     /// synack's own addresses.
@@ -228,17 +426,23 @@ impl Net {
     /// as other handles or sockets live, and as long as a peer leaves a close
     /// unanswered (up to `tcp_orphan_retries`): bound it with `tokio::time::timeout`.
     pub async fn finish(self) {
-        let mut ended = self.ended.clone();
+        let ended: Vec<_> = match &self.group {
+            None => vec![self.ended.clone()],
+            Some(g) => g.engines.iter().map(|(_, e)| e.clone()).collect(),
+        };
         drop(self);
         // The driver never sends: `changed` fails when it drops the sender, at its end.
-        while ended.changed().await.is_ok() {}
+        for mut e in ended {
+            while e.changed().await.is_ok() {}
+        }
     }
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        // The last handle: the driver finishes what is closing, then ends.
-        if Arc::strong_count(&self.shared) <= 2 {
+        // The last handle: the driver finishes what is closing, then ends. (A
+        // multi-queue instance's group wakes its drivers when it goes.)
+        if self.group.is_none() && Arc::strong_count(&self.shared) <= 2 {
             let driver = self.shared.lock().driver.clone();
             if let Some(d) = driver {
                 d.wake();

@@ -14,10 +14,13 @@ use crate::stream::{io_err, TcpStream};
 /// A socket not yet connected or listening. Options set here apply to the connection
 /// (buffer sizes size the window offered in the handshake, as on Linux) or are
 /// inherited by every connection a listener accepts.
+///
+/// On a multi-queue instance it is one socket on each engine until connect() keeps the
+/// one of the engine the connection belongs to, or listen() makes them a listener on
+/// every engine.
 pub struct TcpSocket {
-    net: Net,
-    /// `None` once connect() or listen() took the socket.
-    h: Option<SocketHandle>,
+    /// One socket per engine; empty once connect() or listen() took them.
+    socks: Vec<(Net, SocketHandle)>,
 }
 
 impl std::fmt::Debug for TcpSocket {
@@ -29,22 +32,28 @@ impl std::fmt::Debug for TcpSocket {
 impl TcpSocket {
     /// A new socket of `net`.
     pub fn new(net: &Net) -> io::Result<TcpSocket> {
-        let h = net.with(|i| Ok(i.stack.socket()))?;
-        Ok(TcpSocket {
-            net: net.clone(),
-            h: Some(h),
-        })
+        let mut sock = TcpSocket { socks: Vec::new() };
+        for engine in net.engines() {
+            let h = engine.with(|i| Ok(i.stack.socket()))?;
+            sock.socks.push((engine, h));
+        }
+        Ok(sock)
     }
 
-    fn handle(&self) -> io::Result<SocketHandle> {
-        self.h.ok_or_else(|| io_err(synack::Error::BadHandle))
+    fn check(&self) -> io::Result<()> {
+        if self.socks.is_empty() {
+            return Err(io_err(synack::Error::BadHandle));
+        }
+        Ok(())
     }
 
     /// Sets an option (the Linux socket option it is named after).
     pub fn set_option(&self, opt: SockOpt) -> io::Result<()> {
-        let h = self.handle()?;
-        self.net
-            .with(|i| i.stack.set_option(h, opt).map_err(io_err))
+        self.check()?;
+        for (net, h) in &self.socks {
+            net.with(|i| i.stack.set_option(*h, opt).map_err(io_err))?;
+        }
+        Ok(())
     }
 
     /// SO_REUSEADDR: bind to a port that connections in TIME-WAIT still hold.
@@ -78,38 +87,54 @@ impl TcpSocket {
     }
 
     /// bind(): `AddrInUse` for a port taken, `AddrNotAvailable` for an address that is
-    /// not the instance's.
+    /// not the instance's. On a multi-queue instance every engine's socket takes the
+    /// port the first one got.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
-        let h = self.handle()?;
-        self.net.with(|i| i.stack.bind(h, addr).map_err(io_err))
+        self.check()?;
+        let (first, h) = &self.socks[0];
+        let port = first.with(|i| {
+            i.stack.bind(*h, addr).map_err(io_err)?;
+            i.stack.local_addr(*h).map(|a| a.port()).map_err(io_err)
+        })?;
+        let addr = SocketAddr::new(addr.ip(), port);
+        for (net, h) in &self.socks[1..] {
+            net.with(|i| i.stack.bind(*h, addr).map_err(io_err))?;
+        }
+        Ok(())
     }
 
-    /// connect(): resolves with the stream when the handshake completes.
+    /// connect(): resolves with the stream when the handshake completes. On a
+    /// multi-queue instance the connection is made by the engine whose queue the
+    /// device steers it to: for a bound port, the one the ports name; else each engine
+    /// in turn, which picks an ephemeral port of its own queue.
     pub async fn connect(mut self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let h = self.handle()?;
-        // The stream owns the socket from here: dropping the future closes it.
-        self.h = None;
-        let stream = TcpStream {
-            net: self.net.clone(),
-            h,
-        };
+        self.check()?;
+        let (net0, h0) = &self.socks[0];
+        let bound = net0.with(|i| Ok(i.stack.local_addr(*h0).map_or(0, |a| a.port())))?;
+        let at = net0
+            .engine_for(bound, addr.port())
+            .min(self.socks.len() - 1);
+        // The stream owns its socket from here (dropping the future closes it); the
+        // other engines' are closed.
+        let mut socks = std::mem::take(&mut self.socks);
+        let (net, h) = socks.swap_remove(at);
+        for (other, oh) in socks {
+            let _ = other.with(|i| i.stack.close(oh).map_err(io_err));
+        }
+        let stream = TcpStream { net, h };
         stream
             .net
             .with(|i| i.stack.connect(h, addr).map_err(io_err))?;
         stream.established().await
     }
 
-    /// listen(): `backlog` is capped by `somaxconn`.
+    /// listen(): `backlog` is capped by `somaxconn` (on each engine).
     pub fn listen(mut self, backlog: u32) -> io::Result<TcpListener> {
-        let h = self.handle()?;
-        self.h = None;
-        let listener = TcpListener {
-            net: self.net.clone(),
-            h,
-        };
-        listener
-            .net
-            .with(|i| i.stack.listen(h, backlog).map_err(io_err))?;
+        self.check()?;
+        let listener = TcpListener::new(std::mem::take(&mut self.socks));
+        for (net, h) in listener.socks() {
+            net.with(|i| i.stack.listen(*h, backlog).map_err(io_err))?;
+        }
         Ok(listener)
     }
 
@@ -122,23 +147,20 @@ impl TcpSocket {
         filter: synack::AnyFilter,
         backlog: u32,
     ) -> io::Result<TcpListener> {
-        let h = self.handle()?;
-        self.h = None;
-        let listener = TcpListener {
-            net: self.net.clone(),
-            h,
-        };
-        listener
-            .net
-            .with(|i| i.stack.listen_any(h, filter, backlog).map_err(io_err))?;
+        self.check()?;
+        let listener = TcpListener::new(std::mem::take(&mut self.socks));
+        for (net, h) in listener.socks() {
+            let f = filter.clone();
+            net.with(|i| i.stack.listen_any(*h, f, backlog).map_err(io_err))?;
+        }
         Ok(listener)
     }
 }
 
 impl Drop for TcpSocket {
     fn drop(&mut self) {
-        if let Some(h) = self.h {
-            let _ = self.net.with(|i| i.stack.close(h).map_err(io_err));
+        for (net, h) in self.socks.drain(..) {
+            let _ = net.with(|i| i.stack.close(h).map_err(io_err));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::SeqNum;
 
-use super::{ports, FourTuple, Sock, SocketHandle, Stack};
+use super::{ports, FourTuple, PortSteering, Sock, SocketHandle, Stack};
 use crate::conn::{Connection, SendFlags, SockOpts};
 use crate::error::{Error, Result};
 use crate::listen::Listener;
@@ -182,6 +182,18 @@ impl Stack {
             Sock::Conn(c) => Ok(c),
             _ => Err(Error::NotConnected),
         }
+    }
+
+    /// Makes this stack one of several engines on one multi-queue device: connect()
+    /// then picks only ephemeral ports whose segments the device steers to this
+    /// engine's queue ([`PortSteering`]); `None` (the default) takes any port.
+    pub fn set_port_steering(&mut self, steering: Option<PortSteering>) {
+        self.port_steering = steering;
+    }
+
+    /// The port steering set by [`Stack::set_port_steering`].
+    pub fn port_steering(&self) -> Option<PortSteering> {
+        self.port_steering
     }
 
     /// bind(). Port 0 picks a free ephemeral port. `EADDRNOTAVAIL` for an address that
@@ -486,7 +498,9 @@ impl Stack {
     }
 
     /// Linux's __inet_hash_connect: start at a keyed offset for the destination, walk the
-    /// range, skip reserved and bound ports and 4-tuples in use.
+    /// range, skip reserved and bound ports and 4-tuples in use (and, among several
+    /// engines on one device, ports whose replies would reach another engine:
+    /// [`PortSteering`]).
     #[allow(clippy::type_complexity)]
     fn pick_ephemeral(
         &mut self,
@@ -502,6 +516,12 @@ impl Stack {
         for i in 0..n {
             let port = lo + (offset.wrapping_add(i) % n) as u16;
             if self.config.ip_local_reserved_ports.contains(&port) || self.ports.has_sockets(port) {
+                continue;
+            }
+            if self
+                .port_steering
+                .is_some_and(|s| !s.takes(port, remote.port()))
+            {
                 continue;
             }
             let local = SocketAddr::new(local_ip, port);

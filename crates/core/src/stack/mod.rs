@@ -30,6 +30,7 @@ mod transmit;
 mod urgent;
 
 pub use offload::{RxOffload, Transmit, TxOffload};
+pub use ports::PortSteering;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -279,6 +280,8 @@ pub struct Stack {
     tfo_cache: std::collections::HashMap<IpAddr, crate::fastopen::CacheEntry>,
     challenge: ChallengeBudget,
     port_counter: u32,
+    /// The ephemeral ports this engine may pick among several on one device.
+    port_steering: Option<PortSteering>,
     now: Instant,
     /// A connection's datagram that did not fit the caller's buffer (transmit.rs).
     stashed: Option<transmit::Stashed>,
@@ -397,6 +400,7 @@ impl Stack {
             tfo_cache: Default::default(),
             challenge: ChallengeBudget::default(),
             port_counter: 0,
+            port_steering: None,
             now: Instant::ZERO,
             stashed: None,
             icmp: Default::default(),

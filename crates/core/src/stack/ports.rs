@@ -221,3 +221,51 @@ mod tests {
         assert!(p.more.is_empty() && p.conns.is_empty());
     }
 }
+
+/// Which local ports the stack may pick for its connections when it is one of several
+/// engines sharing a device, each fed by one queue of it (a multi-queue TUN interface
+/// with synack-device's steering program): the device hands a segment between ports
+/// *a* and *b* to queue [`queue_of`](PortSteering::queue_of)`(a, b)`, the same for
+/// both directions, so this engine picks only ephemeral ports whose connection it is
+/// the queue of, and its connections' replies come back to it. Set with
+/// [`Stack::set_port_steering`](crate::Stack::set_port_steering).
+///
+/// A port the user binds explicitly is taken as it is: the caller then connects from
+/// the engine that the formula names for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSteering {
+    queues: u16,
+    queue: u16,
+}
+
+impl PortSteering {
+    /// Engine `queue` of `queues` (`None` unless `queue < queues`).
+    pub fn new(queues: u16, queue: u16) -> Option<PortSteering> {
+        (queue < queues).then_some(PortSteering { queues, queue })
+    }
+
+    /// The queue a segment between ports `a` and `b` (either way) arrives on: the
+    /// ports XORed, mixed by Knuth's multiplicative hash (times 0x9E3779B1 modulo
+    /// 2^32, the upper 16 bits), modulo the queues. The mixing matters: Linux's
+    /// connect() takes even ports only, so the XOR alone would send every connection
+    /// from the kernel to one server port to queues of one parity.
+    pub fn queue_of(&self, a: u16, b: u16) -> u16 {
+        let mixed = (u32::from(a ^ b).wrapping_mul(0x9E37_79B1) >> 16) as u16;
+        mixed % self.queues
+    }
+
+    /// Whether a connection from local port `local` to `remote` is this engine's.
+    pub fn takes(&self, local: u16, remote: u16) -> bool {
+        self.queue_of(local, remote) == self.queue
+    }
+
+    /// How many queues (engines) there are.
+    pub fn queues(&self) -> u16 {
+        self.queues
+    }
+
+    /// This engine's queue.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+}

@@ -329,6 +329,10 @@ pub(crate) struct Connection {
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
+    /// The end of the highest segment ever retransmitted: an ACK from below it may
+    /// acknowledge a retransmission, and gives congestion control no RTT sample (Linux's
+    /// FLAG_RETRANS_DATA_ACKED).
+    pub rexmit_high: SeqNum,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
@@ -507,6 +511,7 @@ impl Connection {
             retrans_stamp: None,
             sent_times: cold::Cold::new(),
             delivered: 0,
+            rexmit_high: iss,
             rtt_seq: None,
             recover: iss,
             probe_pending: false,
@@ -719,7 +724,7 @@ impl Connection {
             // Longer than any idle time: only CUBIC's epoch moves.
             Duration::MAX
         };
-        self.cc.on_idle_restart(idle, rto);
+        self.cc.on_idle_restart(ctx.now, idle, rto);
     }
 
     /// A window update while data waits unsent and nothing is in flight (Linux's

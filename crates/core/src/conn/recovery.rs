@@ -409,9 +409,8 @@ impl Connection {
             }
         } else if una_advanced {
             // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked.
-            let rtt = self.rtt.min_rtt().or(self.rtt.srtt());
             let flight = flight_before.max(self.max_flight);
-            self.cc.on_ack(ctx.now, delivered, flight, rtt);
+            self.cc.on_ack(ctx.now, delivered, flight);
         }
     }
 

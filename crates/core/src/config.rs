@@ -124,7 +124,9 @@ pub struct Config {
     pub rto_initial: Duration,
     /// Lower bound of the RTO (Linux TCP_RTO_MIN).
     pub rto_min: Duration,
-    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`).
+    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`). The RTO
+    /// and its bounds are kept in 32-bit microseconds as Linux keeps them, so values past
+    /// about 71 minutes act as 71 minutes.
     pub rto_max: Duration,
     /// Minimum delayed-ACK timeout (Linux TCP_DELACK_MIN).
     pub delack_min: Duration,

@@ -25,11 +25,12 @@ impl Connection {
     /// a Fast Open SYN-ACK may end the server's answer.
     pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         // Linux's tcp_segs_in: a GSO packet counts as the segments it carries.
-        self.segs_in += if self.rx_gso > 0 {
-            u64::from((seg.payload.len() as u32).div_ceil(self.rx_gso).max(1))
+        let segs = if self.rx_gso > 0 {
+            (seg.payload.len() as u32).div_ceil(self.rx_gso).max(1)
         } else {
             1
         };
+        self.segs_in = self.segs_in.wrapping_add(segs);
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
         let held = if syn_sent {
@@ -500,6 +501,9 @@ impl Connection {
             {
                 newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
                 self.delivered += 1;
+            }
+            if self.sent_times.is_set() && self.sent_times.is_empty() {
+                self.sent_times.reset();
             }
             if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);

@@ -112,7 +112,7 @@ impl RttEstimator {
     /// Eight times the smoothed RTT in microseconds (Linux's `srtt_us`), or `None`
     /// before the first sample.
     pub fn srtt8_us(&self) -> Option<u64> {
-        (self.samples > 0).then_some(self.srtt8)
+        (self.samples > 0).then_some(u64::from(self.srtt8))
     }
 
     /// The RTT variation (RTTVAR, not multiplied by K); zero before the first sample.

@@ -113,8 +113,6 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
                 self.rtt_sample(ctx, seg, self.iss, ack);
-                // Linux's tcp_ack of the SYN-ACK sets the first pacing rate (tso.rs).
-                self.update_pacing_rate(ctx.config);
                 self.established(ctx);
                 // Linux's tcp_finish_connect: the SYN-ACK counts as the last arrival,
                 // so data sent within ato of it answers it (tcp_event_data_sent) and
@@ -329,8 +327,6 @@ impl Connection {
                 // ACK processing not tracking it.
                 self.delivered += 1;
                 self.rtt_sample(ctx, seg, self.iss, self.snd_una);
-                // Linux's tcp_rcv_state_process sets the first pacing rate here.
-                self.update_pacing_rate(ctx.config);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -539,11 +535,6 @@ impl Connection {
         }
         if una_advanced || dupack || delivered > 0 || (ece && outstanding) {
             self.on_ack_recovery(ctx, delivered, data > 0, dupack, flight_before, ece);
-        }
-        if outstanding {
-            // Linux's tcp_cong_control ends every ACK of something in flight with
-            // tcp_update_pacing_rate; the handshake's ACK sets it first (tso.rs).
-            self.update_pacing_rate(ctx.config);
         }
         if una_advanced {
             // Linux's tcp_set_xmit_timer: a loss probe if one is allowed, else the RTO.

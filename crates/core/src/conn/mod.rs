@@ -402,10 +402,6 @@ pub(crate) struct Connection {
     /// The length of the datagram being processed (IP header included), which sizes
     /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
     pub rx_len: u32,
-    /// Linux's `sk_pacing_rate`, bytes per second; `u32::MAX` (unlimited) until the
-    /// first RTT sample, and the most it holds (4 GB/s: above it, units are 64 KiB
-    /// anyway; tso.rs).
-    pub pacing_rate: u32,
     /// The ECN field of the datagram being processed (RFC 3168 5).
     pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
@@ -549,7 +545,6 @@ impl Connection {
             push_once: false,
             rx_gso: 0,
             rx_len: 0,
-            pacing_rate: u32::MAX,
             rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,

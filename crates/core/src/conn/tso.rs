@@ -26,15 +26,16 @@ const PACING_SHIFT: u32 = 10;
 const MAX_DEFERRED_MSS: u32 = 3;
 
 impl Connection {
-    /// Linux's tcp_update_pacing_rate: `tcp_pacing_ss_ratio` (200%) of cwnd per smoothed
-    /// RTT while cwnd is below half of ssthresh, else `tcp_pacing_ca_ratio` (120%), in
-    /// bytes per second. Linux sets it when the first RTT sample is taken (the
-    /// handshake's, in the ACK that completes it) and after every ACK of data in
-    /// flight (tcp_cong_control); until then it is unlimited.
-    pub(crate) fn update_pacing_rate(&mut self, config: &Config) {
-        let Some(srtt8) = self.rtt.srtt8_us() else {
-            return;
-        };
+    /// Linux's `sk_pacing_rate` as tcp_update_pacing_rate sets it, in bytes per second:
+    /// `tcp_pacing_ss_ratio` (200%) of cwnd per smoothed RTT while cwnd is below half of
+    /// ssthresh, else `tcp_pacing_ca_ratio` (120%); unlimited (`None`) before the first
+    /// RTT sample. Linux stores it when that sample is taken (the handshake's) and after
+    /// every ACK of data in flight, from the cwnd and SRTT that ACK left; synack computes
+    /// it from the same values when it needs it (they change only on ACKs, except cwnd
+    /// after a timeout or an idle restart, where half of cwnd bounds the units anyway),
+    /// which keeps four bytes out of every connection record.
+    pub(crate) fn pacing_rate(&self, config: &Config) -> Option<u64> {
+        let srtt8 = self.rtt.srtt8_us()?;
         let mss = u64::from(self.mss.max(1));
         let cwnd = self.cc.cwnd();
         let ratio = if u64::from(cwnd) < u64::from(self.cc.ssthresh()) / 2 {
@@ -45,12 +46,12 @@ impl Connection {
         let packets_out = u64::from(self.flight()).div_ceil(mss);
         let segs = (u64::from(cwnd) / mss).max(packets_out);
         // mss * (USEC_PER_SEC / 100) * 8 * ratio * segs / srtt_us, srtt_us being 8 x SRTT.
-        let rate = mss
-            .saturating_mul(80_000)
-            .saturating_mul(u64::from(ratio))
-            .saturating_mul(segs)
-            / srtt8.max(1);
-        self.pacing_rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        Some(
+            mss.saturating_mul(80_000)
+                .saturating_mul(u64::from(ratio))
+                .saturating_mul(segs)
+                / srtt8.max(1),
+        )
     }
 
     /// Linux's tcp_tso_segs (tcp_tso_autosize): a millisecond of the pacing rate
@@ -60,7 +61,9 @@ impl Connection {
     /// `tcp_min_tso_segs`.
     pub(crate) fn tso_autosize(&self, config: &Config, mss: u32) -> u32 {
         let min = u32::from(config.tcp_min_tso_segs.max(1));
-        let mut bytes = u64::from(self.pacing_rate >> PACING_SHIFT);
+        let mut bytes = self
+            .pacing_rate(config)
+            .map_or(u64::MAX, |r| r >> PACING_SHIFT);
         if let Some(min_rtt) = self.rtt.min_rtt() {
             let r = min_rtt
                 .as_micros()

@@ -123,6 +123,30 @@ fn connections_spread_over_two_queues() {
                 );
             }));
         }
+        // A port bound before connect(): the engine whose queue the ports name makes
+        // the connection (another would never see the kernel's SYN-ACK).
+        for (k, port) in (45000..45008u16).enumerate() {
+            let net = net.clone();
+            tasks.push(tokio::spawn(async move {
+                let sock = synack_tokio::TcpSocket::new(&net).unwrap();
+                sock.bind(SocketAddr::new(SYNACK.into(), port)).unwrap();
+                let s = sock
+                    .connect(SocketAddr::new(KERNEL.into(), 7))
+                    .await
+                    .unwrap();
+                assert_eq!(s.local_addr().unwrap().port(), port);
+                let engine = net
+                    .engines()
+                    .iter()
+                    .position(|e| e.engine_sockets().iter().any(|i| i.local.port() == port))
+                    .expect("an engine holds the connection");
+                assert_eq!(engine, synack_device::queue_of(port, 7, 2), "port {port}");
+                assert!(
+                    echo_through(s, data(k)).await == data(k),
+                    "bound client {k}"
+                );
+            }));
+        }
         let all = futures_join(tasks);
         tokio::time::timeout(Duration::from_secs(60), all)
             .await
@@ -139,7 +163,7 @@ fn connections_spread_over_two_queues() {
         }
         let total = net.stats();
         assert_eq!(total.PassiveOpens, CONNS as u64);
-        assert_eq!(total.ActiveOpens, CONNS as u64);
+        assert_eq!(total.ActiveOpens, CONNS as u64 + 8);
         assert_eq!(
             total.PassiveOpens,
             per[0].PassiveOpens + per[1].PassiveOpens

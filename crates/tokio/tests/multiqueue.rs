@@ -205,6 +205,14 @@ fn connections_spread_over_two_queues() {
             .await
             .expect("every connection completes");
         let engines = net.engines();
+        for (i, e) in engines.iter().enumerate() {
+            let name = e
+                .runtime()
+                .spawn(async { std::thread::current().name().map(str::to_string) })
+                .await
+                .unwrap();
+            assert_eq!(name, Some(format!("synack-q{i}")), "engine {i}'s runtime");
+        }
         let per: Vec<_> = engines.iter().map(|e| e.engine_stats()).collect();
         for (i, s) in per.iter().enumerate() {
             assert!(

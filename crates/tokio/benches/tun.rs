@@ -318,24 +318,28 @@ async fn kernel_servers(ip: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-/// Serves `sink` and `answer` on synack's address `ip`, each connection's task on the
-/// runtime of its engine (with several queues, the engine's own thread).
+/// Serves `sink` and `answer` on synack's address `ip`: each engine accepts and serves
+/// its connections on its own runtime (with several queues, the engine's own thread).
 async fn synack_servers(net: &Net, ip: Ipv4Addr) -> io::Result<()> {
     let sinks = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, SINK))).await?;
     let answers = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, CPS))).await?;
-    tokio::spawn(async move {
-        while let Ok((s, _)) = sinks.accept().await {
-            let rt = s.net().runtime().clone();
-            rt.spawn(sink(s));
-        }
-    });
-    tokio::spawn(async move {
-        while let Ok((s, _)) = answers.accept().await {
-            let _ = s.set_nodelay(true);
-            let rt = s.net().runtime().clone();
-            rt.spawn(answer(s));
-        }
-    });
+    for sinks in sinks.per_engine() {
+        let rt = sinks.net().runtime().clone();
+        rt.spawn(async move {
+            while let Ok((s, _)) = sinks.accept().await {
+                tokio::spawn(sink(s));
+            }
+        });
+    }
+    for answers in answers.per_engine() {
+        let rt = answers.net().runtime().clone();
+        rt.spawn(async move {
+            while let Ok((s, _)) = answers.accept().await {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(answer(s));
+            }
+        });
+    }
     Ok(())
 }
 

@@ -135,8 +135,19 @@ fn connections_spread_over_two_queues() {
         let listener = TcpListener::bind(&net, SocketAddr::new(SYNACK.into(), 7))
             .await
             .unwrap();
+        let mut listeners = listener.per_engine();
+        assert_eq!(listeners.len(), 2);
+        // One engine's listener accepted on its own thread, the other's on the test's
+        // runtime.
+        let second = listeners.pop().unwrap();
+        let first = listeners.pop().unwrap();
+        first.net().runtime().clone().spawn(async move {
+            while let Ok((s, _)) = first.accept().await {
+                tokio::spawn(echo(s));
+            }
+        });
         tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
+            while let Ok((s, _)) = second.accept().await {
                 tokio::spawn(echo(s));
             }
         });

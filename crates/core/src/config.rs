@@ -7,7 +7,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::congestion::Algorithm;
+use crate::congestion::{Algorithm, Hystart};
 
 /// Engine configuration. `Config::default()` is Linux's defaults (DESIGN.md's table) with
 /// secrets from the operating system's random source; [`Config::seeded`] is the same with
@@ -124,7 +124,9 @@ pub struct Config {
     pub rto_initial: Duration,
     /// Lower bound of the RTO (Linux TCP_RTO_MIN).
     pub rto_min: Duration,
-    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`).
+    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`). The RTO
+    /// and its bounds are kept in 32-bit microseconds as Linux keeps them, so values past
+    /// about 71 minutes act as 71 minutes.
     pub rto_max: Duration,
     /// Minimum delayed-ACK timeout (Linux TCP_DELACK_MIN).
     pub delack_min: Duration,
@@ -165,6 +167,11 @@ pub struct Config {
     /// that many are SACKed). 0x2 (a static reordering window) is what the engine
     /// always does. Linux's default 1.
     pub tcp_recovery: u8,
+    /// CUBIC's HyStart module parameters (`/sys/module/tcp_cubic/parameters/hystart`,
+    /// `hystart_detect`, `hystart_low_window`, `hystart_ack_delta_us`; knobs
+    /// `tcp_cubic.hystart` and so on), Linux's defaults: on, both tests, from 16 packets,
+    /// 2 ms ACK spacing.
+    pub hystart: Hystart,
     /// `tcp_notsent_lowat`: a connection is writable only while fewer bytes than this
     /// wait unsent (TCP_NOTSENT_LOWAT's default; Linux's is UINT_MAX, no limit).
     pub tcp_notsent_lowat: u32,
@@ -282,6 +289,7 @@ impl Default for Config {
             tcp_reordering: 3,
             tcp_max_reordering: 300,
             tcp_recovery: 1,
+            hystart: Hystart::default(),
             tcp_frto: 2,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
@@ -338,6 +346,21 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A knob's short name: the sysctl without `net.ipv4.` or `net.core.` (dots or slashes,
+/// `/proc/sys/` or not), or a module parameter as `tcp_cubic.NAME`
+/// (`/sys/module/tcp_cubic/parameters/NAME`).
+pub fn knob_name(name: &str) -> String {
+    let n = name.trim().replace('/', ".");
+    let n = n.trim_start_matches('.');
+    let n = n.strip_prefix("proc.sys.").unwrap_or(n);
+    if let Some(module) = n.strip_prefix("sys.module.") {
+        return module.replacen(".parameters.", ".", 1);
+    }
+    n.trim_start_matches("net.ipv4.")
+        .trim_start_matches("net.core.")
+        .to_string()
+}
 
 impl Config {
     /// Linux's defaults with secrets expanded from `seed` instead of drawn from the
@@ -412,19 +435,20 @@ impl Config {
         "tcp_base_mss",
         "tcp_min_snd_mss",
         "tcp_mtu_probe_floor",
+        "tcp_cubic.hystart",
+        "tcp_cubic.hystart_detect",
+        "tcp_cubic.hystart_low_window",
+        "tcp_cubic.hystart_ack_delta_us",
     ];
 
     /// Sets a knob by its sysctl name (with or without the `net.ipv4.` / `net.core.`
     /// prefix, with dots or slashes) from the text `sysctl -w` takes: seconds for the
     /// time knobs, milliseconds for `tcp_invalid_ratelimit`, space-separated triples for
-    /// `tcp_rmem`/`tcp_wmem`, `lo hi` for `ip_local_port_range`.
+    /// `tcp_rmem`/`tcp_wmem`, `lo hi` for `ip_local_port_range`. CUBIC's module
+    /// parameters go by their boot-parameter names (`tcp_cubic.hystart_detect`) or their
+    /// paths (`/sys/module/tcp_cubic/parameters/hystart_detect`).
     pub fn set_sysctl(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let knob = name
-            .trim()
-            .replace('/', ".")
-            .trim_start_matches("net.ipv4.")
-            .trim_start_matches("net.core.")
-            .to_string();
+        let knob = knob_name(name);
         let v = value.trim();
         let bad = |expected: &'static str| ConfigError::BadValue {
             knob: knob.clone(),
@@ -596,6 +620,16 @@ impl Config {
             "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
             "tcp_mtu_probe_floor" => {
                 self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32
+            }
+            "tcp_cubic.hystart" => self.hystart.enabled = flag()?,
+            "tcp_cubic.hystart_detect" => {
+                self.hystart.detect = small(3, "bits 0x1 (ACK train), 0x2 (delay): 0..=3")? as u8
+            }
+            "tcp_cubic.hystart_low_window" => {
+                self.hystart.low_window = small(u32::MAX as u64, "packets")? as u32
+            }
+            "tcp_cubic.hystart_ack_delta_us" => {
+                self.hystart.ack_delta_us = small(u32::MAX as u64, "microseconds")? as u32
             }
             _ => return Err(ConfigError::UnknownKnob(knob)),
         }

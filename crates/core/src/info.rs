@@ -126,9 +126,9 @@ impl SocketInfo {
             wscale: c.neg.ws_ok.then_some((c.neg.snd_wscale, c.neg.rcv_wscale)),
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,
-            segs_out: c.segs_out,
-            segs_in: c.segs_in,
-            retrans: c.retrans_total,
+            segs_out: u64::from(c.segs_out),
+            segs_in: u64::from(c.segs_in),
+            retrans: u64::from(c.retrans_total),
             orphan: c.orphan,
             ..SocketInfo::empty(handle, c.state, c.local)
         }

@@ -80,6 +80,14 @@ counters! {
     /// Segments newly delivered to the peer by ACKs that echoed congestion (ECE):
     /// Linux's TCPDeliveredCE.
     "TcpExt" TCPDeliveredCE,
+    /// CUBIC's HyStart ended slow start on an ACK train (Linux's TCPHystartTrainDetect).
+    "TcpExt" TCPHystartTrainDetect,
+    /// The cwnd, in packets, at those exits, summed (Linux's TCPHystartTrainCwnd).
+    "TcpExt" TCPHystartTrainCwnd,
+    /// CUBIC's HyStart ended slow start on a rise in delay (TCPHystartDelayDetect).
+    "TcpExt" TCPHystartDelayDetect,
+    /// The cwnd, in packets, at those exits, summed (Linux's TCPHystartDelayCwnd).
+    "TcpExt" TCPHystartDelayCwnd,
     /// IPv4 datagrams shorter than their total length, dropped.
     "IpExt" IpExtInTruncatedPkts as "InTruncatedPkts",
     /// IPv6 datagrams shorter than their payload length or extension headers, dropped.

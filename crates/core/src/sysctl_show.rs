@@ -41,6 +41,8 @@ impl Config {
         let known = Config::KNOBS.iter().find(|k| **k == short)?;
         let prefix = if CORE.contains(known) {
             "net.core."
+        } else if known.starts_with("tcp_cubic.") {
+            ""
         } else {
             "net.ipv4."
         };
@@ -117,6 +119,10 @@ impl Config {
             "tcp_max_reordering" => self.tcp_max_reordering.to_string(),
             "tcp_frto" => self.tcp_frto.to_string(),
             "tcp_recovery" => self.tcp_recovery.to_string(),
+            "tcp_cubic.hystart" => b(self.hystart.enabled),
+            "tcp_cubic.hystart_detect" => self.hystart.detect.to_string(),
+            "tcp_cubic.hystart_low_window" => self.hystart.low_window.to_string(),
+            "tcp_cubic.hystart_ack_delta_us" => self.hystart.ack_delta_us.to_string(),
             "tcp_pingpong_thresh" => self.tcp_pingpong_thresh.to_string(),
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),
             "tcp_min_tso_segs" => self.tcp_min_tso_segs.to_string(),
@@ -148,11 +154,7 @@ impl Config {
 
 /// The short name of a knob as given to `set_sysctl` (prefix and slashes off).
 fn short(name: &str) -> String {
-    name.trim()
-        .replace('/', ".")
-        .trim_start_matches("net.ipv4.")
-        .trim_start_matches("net.core.")
-        .to_string()
+    crate::config::knob_name(name)
 }
 
 #[cfg(test)]

@@ -210,10 +210,11 @@ pub(crate) struct Assert {
 /// Variables: `tcpi_*` fields and the script's own names.
 pub(crate) type Vars = HashMap<String, i64>;
 
-/// Parses a code block into its asserts, or says why it is unsupported.
-pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
+/// Parses a code block into its asserts, or says why it is unsupported. `defined` holds
+/// the names earlier blocks assigned (packetdrill runs every block in one Python
+/// namespace, so a constant set in one is seen by the next); this block's are added.
+pub(crate) fn parse(code: &str, defined: &mut Vec<String>) -> Result<Vec<Assert>, String> {
     let mut out = Vec::new();
-    let mut defined: Vec<String> = Vec::new();
     let joined = code.replace("\\\n", " ");
     for line in joined.lines() {
         let line = match line.find('#') {
@@ -293,7 +294,7 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
                 .chain(MEMINFO)
                 .map(|f| (f.to_string(), 1))
                 .collect();
-            for d in &defined {
+            for d in defined.iter() {
                 ones.insert(d.clone(), 1);
             }
             a.eval(&ones)?;
@@ -307,6 +308,11 @@ pub(crate) fn parse(code: &str) -> Result<Vec<Assert>, String> {
 }
 
 impl Assert {
+    /// The name a `name = value` statement assigns.
+    pub(crate) fn assigned(&self) -> Option<&str> {
+        self.assign.as_deref()
+    }
+
     /// The statement as written.
     pub(crate) fn text(&self) -> &str {
         &self.text
@@ -517,7 +523,7 @@ mod tests {
 
     #[test]
     fn chains_and_messages() {
-        let a = parse("assert 990 <= tcpi_snd_cwnd <= 1010, tcpi_snd_cwnd\nassert tcpi_state == TCP_ESTABLISHED, 'x=%d' % tcpi_state").unwrap();
+        let a = parse("assert 990 <= tcpi_snd_cwnd <= 1010, tcpi_snd_cwnd\nassert tcpi_state == TCP_ESTABLISHED, 'x=%d' % tcpi_state", &mut Vec::new()).unwrap();
         let mut v: Vars = HashMap::new();
         v.insert("tcpi_snd_cwnd".into(), 1000);
         v.insert("tcpi_state".into(), 1);
@@ -529,12 +535,19 @@ mod tests {
 
     #[test]
     fn assignments_and_print() {
-        let a =
-            parse("INF = 0x7fffffff\nprint(tcpi_foo)\nassert tcpi_snd_ssthresh == INF").unwrap();
+        let a = parse(
+            "INF = 0x7fffffff\nprint(tcpi_foo)\nassert tcpi_snd_ssthresh == INF",
+            &mut Vec::new(),
+        )
+        .unwrap();
         let mut v: Vars = HashMap::new();
         v.insert("tcpi_snd_ssthresh".into(), 0x7fff_ffff);
         assert!(a.iter().all(|s| s.run(&mut v).unwrap()));
-        assert!(parse("assert X == 1").is_err());
+        assert!(parse("assert X == 1", &mut Vec::new()).is_err());
+        // A name one block assigns is known to the next (one Python namespace).
+        let mut defined = Vec::new();
+        parse("X = 1", &mut defined).unwrap();
+        assert!(parse("assert X == 1", &mut defined).is_ok());
     }
 
     #[test]
@@ -545,6 +558,7 @@ mod tests {
              assert 1 | 2 ^ 3 & 6 << 1 == 3\n\
              assert -7 // 2 == -4 and -7 % 2 == 1 and 7 % -2 == -1 and ~5 == -6\n\
              assert tcpi_ca_state == TCP_CA_Recovery",
+            &mut Vec::new(),
         )
         .unwrap();
         let mut v: Vars = HashMap::new();
@@ -563,9 +577,9 @@ mod tests {
 
     #[test]
     fn unsupported() {
-        assert!(parse("assert tcpi_busy_time == 1")
+        assert!(parse("assert tcpi_busy_time == 1", &mut Vec::new())
             .unwrap_err()
             .contains("tcpi_busy_time"));
-        assert!(parse("import os").is_err());
+        assert!(parse("import os", &mut Vec::new()).is_err());
     }
 }

@@ -209,6 +209,9 @@ pub(crate) struct Runner<'a> {
     dir: Option<&'a Path>,
     /// The counters as the last `nstat` without `-s` saw them.
     nstat_base: HashMap<String, u64>,
+    /// Names `%{ }%` blocks assigned, with their values: packetdrill runs every block in
+    /// one Python namespace.
+    py_globals: python::Vars,
     /// epoll instances by fd.
     pub epolls: BTreeMap<i64, crate::poll::Epoll>,
     /// MSG_ZEROCOPY bookkeeping by socket.
@@ -299,6 +302,7 @@ pub(crate) fn run(
         steps: 0,
         dir,
         nstat_base: HashMap::new(),
+        py_globals: python::Vars::new(),
         epolls: BTreeMap::new(),
         zc: HashMap::new(),
         files: HashMap::new(),
@@ -992,7 +996,8 @@ impl Runner<'_> {
     }
 
     fn code(&mut self, code: &str) -> Res<()> {
-        let asserts = python::parse(code).map_err(Stop::Unsupported)?;
+        let mut defined: Vec<String> = self.py_globals.keys().cloned().collect();
+        let asserts = python::parse(code, &mut defined).map_err(Stop::Unsupported)?;
         let info = self
             .stack
             .tcp_info_by_addr(self.sut_local, self.sut_remote)
@@ -1013,9 +1018,14 @@ impl Runner<'_> {
                 vars.insert("SK_MEMINFO_SNDBUF".into(), n as i64);
             }
         }
+        vars.extend(self.py_globals.iter().map(|(k, v)| (k.clone(), *v)));
         for a in &asserts {
             match a.run(&mut vars) {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Some(n) = a.assigned() {
+                        self.py_globals.insert(n.to_string(), vars[n]);
+                    }
+                }
                 Ok(false) => {
                     let mut used: Vec<String> = vars
                         .iter()

@@ -87,13 +87,7 @@ pub(crate) fn apply_profile(config: &mut Config) {
 /// The short name of a sysctl path or dotted name (`/proc/sys/net/ipv4/tcp_sack`,
 /// `net.ipv4.tcp_sack` → `tcp_sack`).
 fn short_name(name: &str) -> String {
-    let n = name
-        .trim()
-        .trim_start_matches("/proc/sys/")
-        .replace('/', ".");
-    n.trim_start_matches("net.ipv4.")
-        .trim_start_matches("net.core.")
-        .to_string()
+    synack::config::knob_name(name)
 }
 
 /// Where shell commands run: the script's directory (for the files they name) and how
@@ -275,6 +269,22 @@ fn strip_redirections(w: Vec<String>) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// `echo VALUE > /proc/sys/...` or `echo VALUE > /sys/module/tcp_cubic/parameters/NAME`
+/// (a sysctl or a module parameter written as a file): the `name=value` it sets.
+fn echo_to_knob(w: &[String]) -> Option<String> {
+    let (first, rest) = w.split_first()?;
+    if first != "echo" {
+        return None;
+    }
+    let (value, target) = match rest {
+        [v, op, t] if op == ">" => (v, t.as_str()),
+        [v, t] => (v, t.strip_prefix('>')?),
+        _ => return None,
+    };
+    let knob_file = target.starts_with("/proc/sys/") || target.starts_with("/sys/module/");
+    (knob_file && !value.starts_with('-')).then(|| format!("{target}={value}"))
+}
+
 /// Commands that change nothing synack models: restoring sysctls, flushing the route
 /// metrics cache, a pfifo qdisc (that holds packets: `limit 0` drops them all, which is
 /// not harmless) or back to the default one, turning offloads off (synack has none).
@@ -444,6 +454,10 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
     for line in joined.lines() {
         let line = strip_comment(line);
         for cmd in line.split("&&").flat_map(|c| c.split(';')) {
+            if let Some(assign) = echo_to_knob(&words(cmd)?) {
+                out.push(sysctl(&assign, config, env)?);
+                continue;
+            }
             let mut stages = Vec::new();
             for stage in cmd.split('|') {
                 stages.push(strip_redirections(words(stage)?).map_err(|e| {
@@ -608,6 +622,33 @@ mod tests {
             ]
         );
         assert!(interpret("dd if=/dev/urandom of=/tmp/x count=1", &c, None).is_err());
+    }
+
+    #[test]
+    fn echo_into_a_knob_file() {
+        let c = Config::default();
+        assert_eq!(
+            interpret(
+                "echo 3 > /sys/module/tcp_cubic/parameters/hystart_detect\necho 0 >/proc/sys/net/ipv4/tcp_sack",
+                &c,
+                None
+            )
+            .unwrap(),
+            vec![
+                ShellAction::Sysctl("tcp_cubic.hystart_detect".into(), "3".into()),
+                ShellAction::Sysctl("tcp_sack".into(), "0".into()),
+            ]
+        );
+        let e = interpret(
+            "echo 4 > /sys/module/tcp_cubic/parameters/hystart_detect",
+            &c,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("0..=3"), "{e}");
+        let e = interpret("echo 1 > /sys/module/tcp_bbr/parameters/x", &c, None).unwrap_err();
+        assert!(e.contains("no `tcp_bbr.x` knob"), "{e}");
+        assert!(interpret("echo hi > /tmp/file", &c, None).is_err());
     }
 
     #[test]

@@ -275,6 +275,7 @@ fn check_all(script: &Script, dir: Option<&Path>, out: &mut Vec<String>) -> Resu
         }
     }
     let config = Config::default();
+    let mut defined = Vec::new();
     for (text, line) in [&script.init, &script.cleanup].into_iter().flatten() {
         if let Err(e) = shell::interpret(text, &config, dir) {
             out.push(format!("line {line}: {e}"));
@@ -285,7 +286,7 @@ fn check_all(script: &Script, dir: Option<&Path>, out: &mut Vec<String>) -> Resu
             Action::Packet(p) => packet(p),
             Action::Syscall(sc) => syscall(sc),
             Action::Shell(s) => shell::interpret(s, &config, dir).map(|_| ()),
-            Action::Code(c) => python::parse(c).map(|_| ()),
+            Action::Code(c) => python::parse(c, &mut defined).map(|_| ()),
         };
         if let Err(e) = r {
             out.push(format!("line {}: {e}", ev.line));

@@ -1,26 +1,49 @@
-//! CUBIC (RFC 9438), the Linux default, in integer arithmetic.
+//! CUBIC as Linux's `tcp_cubic.c` runs it: windows counted in packets, the window grown by
+//! one packet every `cnt` packets acknowledged (`tcp_cong_avoid_ai` with `snd_cwnd_cnt`),
+//! time in jiffies (HZ = 1000) and in 1/1024 s for the curve, and HyStart ending slow
+//! start early. The curve is RFC 9438's (C = 0.4 as Linux's `bic_scale = 41` gives it,
+//! beta_cubic = 717/1024); where Linux and the RFC part, this follows Linux:
+//! - the window is updated per packet count (`cnt`), recomputed at most once a jiffy and,
+//!   while the window is unchanged, at most every HZ/32 (`bictcp_update`);
+//! - the curve looks ahead by the minimum RTT CUBIC itself has sampled (`delay_min`);
+//! - the TCP-friendly estimate grows by one packet per `cwnd * 15 / 8` packets
+//!   acknowledged (Linux's `beta_scale`), with no switch of alpha at cwnd_prior;
+//! - while W_max is 0 (before any loss, and after a timeout: entering the Loss state
+//!   resets everything, `bictcp_reset`) `cnt` is at most 20, a growth of at least 5% per
+//!   round trip;
+//! - HyStart (`hystart`, `hystart_detect`, `hystart_low_window`, `hystart_ack_delta_us`:
+//!   [`Hystart`]): slow start ends (ssthresh = cwnd) on an ACK train longer than half the
+//!   minimum RTT, or when the least RTT of the first eight samples of a round exceeds the
+//!   minimum by an eighth of it (clamped to 4..16 ms).
 //!
-//! Windows are in bytes; the RFC's formulas, written in segments, are scaled by the MSS.
-//! Time is in microseconds. The constants are the RFC's (and Linux's): C = 0.4 and
-//! beta_cubic = 0.7 (Linux: `beta = 717/1024`, `bic_scale = 41` for C ~ 0.4). Everything is
-//! exact integer arithmetic (Linux likewise avoids floating point), so results are the same
-//! on every machine.
-//!
-//! Not implemented: HyStart (Linux's `hystart=1` slow-start exit heuristic; RFC 9438 4.10
-//! allows it but does not require it), so slow start ends only at ssthresh or a loss; and
-//! the spurious-congestion undo of RFC 9438 4.9.
+//! Everything is integer arithmetic, as in Linux, so results are the same everywhere.
+//! Not implemented: the spurious-congestion undo of RFC 9438 4.9 beyond Linux's
+//! (`tcp_reno_undo_cwnd`, which the connection does).
 
+use super::Hystart;
 use crate::time::Instant;
 use core::time::Duration;
 
-/// `C` = 0.4 as the fraction `C_NUM / C_DEN` (RFC 9438 4.1.1).
-const C_NUM: u128 = 2;
-const C_DEN: u128 = 5;
-/// Microseconds per second, cubed: `(t in us)^3 / US3 = (t in s)^3`.
-const US3: u128 = 1_000_000_000_000_000_000;
-/// Time offsets from K are clamped to this (about 2.8 hours) so that `mss * d^3` fits a u128;
-/// the window saturates long before.
-const MAX_DELTA_US: u64 = 10_000_000_000;
+/// beta_cubic, in 1024ths (Linux's `beta`).
+const BETA: u64 = 717;
+/// Linux's BICTCP_BETA_SCALE.
+const BETA_SCALE: u64 = 1024;
+/// C * 1024 * 10 (Linux's `cube_rtt_scale = bic_scale * 10` with `bic_scale = 41`).
+const CUBE_RTT_SCALE: u64 = 410;
+/// 2^40 / CUBE_RTT_SCALE: K^3 in (1/1024 s)^3 per packet of W_max - cwnd (`cube_factor`).
+const CUBE_FACTOR: u64 = (1 << 40) / CUBE_RTT_SCALE;
+/// Linux's `beta_scale`: 8 * (1024 + 717) / 3 / (1024 - 717) = 15, the TCP-friendly
+/// estimate's packets acknowledged per packet of growth, times 8 over cwnd.
+const FRIENDLY_SCALE: u64 = 8 * (BETA_SCALE + BETA) / 3 / (BETA_SCALE - BETA);
+/// The jiffy rate the curve's clock runs at (CONFIG_HZ=1000).
+const HZ: u32 = 1000;
+/// HyStart's delay test waits for this many RTT samples in a round (HYSTART_MIN_SAMPLES).
+const HYSTART_MIN_SAMPLES: u8 = 8;
+/// The delay threshold, min_rtt / 8, is clamped to [4 ms, 16 ms] (HYSTART_DELAY_MIN/MAX).
+const HYSTART_DELAY_MIN_US: u32 = 4000;
+const HYSTART_DELAY_MAX_US: u32 = 16000;
+/// The GSO size HyStart's ACK-train allowance is computed from (`sk_gso_max_size`).
+const GSO_MAX_SIZE: u64 = 65_536;
 
 /// Integer cube root: the largest `r` with `r^3 <= n`.
 pub(super) fn icbrt(n: u128) -> u64 {
@@ -39,178 +62,359 @@ pub(super) fn icbrt(n: u128) -> u64 {
     u64::try_from(r).unwrap_or(u64::MAX)
 }
 
-/// `u128` to `u32`, saturating.
-fn sat32(x: u128) -> u32 {
-    u32::try_from(x).unwrap_or(u32::MAX)
+/// `flags`: an epoch is under way (`epoch_start` is set; Linux's `epoch_start != 0`).
+const EPOCH: u8 = 1;
+/// `flags`: HyStart has ended slow start (Linux's `found`).
+const FOUND: u8 = 2;
+/// `flags`: a HyStart round is under way (`end_seq` is set).
+const ROUND: u8 = 4;
+
+/// Linux's `tcp_jiffies32` on the engine's clock.
+fn jiffies(now: Instant) -> u32 {
+    (now.total_millis() * u64::from(HZ) / 1000) as u32
 }
 
-/// Micros in a duration, saturating.
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// Micros in a duration, saturating to u32 (Linux keeps RTTs in u32 microseconds).
+fn micros32(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-/// CUBIC's per-connection state.
+/// A HyStart exit: which test ended slow start (Linux's TCPHystartTrainDetect and
+/// TCPHystartDelayDetect counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HystartExit {
+    /// The ACK train of a round lasted longer than half the minimum RTT.
+    AckTrain,
+    /// The round's RTT rose above the minimum by the delay threshold.
+    Delay,
+}
+
+/// CUBIC's per-connection state (Linux's `struct bictcp`), windows in packets.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Cubic {
-    /// W_max in bytes: the window at the last congestion event, after fast convergence
-    /// (RFC 9438 4.7); 0 before any.
-    w_max: u32,
-    /// cwnd_prior: the window just before the last reduction (RFC 9438 4.1.2).
-    cwnd_prior: u32,
-    /// Start of the current congestion-avoidance stage; `None` until its first ACK.
-    epoch_start: Option<Instant>,
-    /// K in microseconds (RFC 9438 4.2 equation 2) for the current epoch.
-    k_us: u64,
-    /// The window the curve plateaus at for this epoch (W_max, or cwnd_epoch if larger).
+    /// Packets acknowledged per packet of growth (`cnt`).
+    cnt: u32,
+    /// W_max: the window before the last reduction, after fast convergence
+    /// (`last_max_cwnd`); 0 before any loss and after a timeout.
+    last_max_cwnd: u32,
+    /// The window `cnt` was last computed for, and when (`last_cwnd`, `last_time`).
+    last_cwnd: u32,
+    last_time: u32,
+    /// The curve's plateau (`bic_origin_point`) and K in 1/1024 s (`bic_K`).
     origin: u32,
-    /// W_est in bytes (RFC 9438 4.3).
-    w_est: u32,
-    /// Remainder of `alpha * mss * acked / cwnd` not yet added to `w_est` (17ths of bytes).
-    est_acc: u64,
-    /// Remainder of `(target - cwnd) * acked / cwnd` not yet added to cwnd.
-    inc_acc: u64,
-    /// The next epoch follows a retransmission timeout (RFC 9438 4.8).
-    after_timeout: bool,
+    k: u32,
+    /// The least RTT CUBIC has sampled, µs; 0 for none (`delay_min`).
+    delay_min: u32,
+    /// Start of the epoch in jiffies, while `flags` has [`EPOCH`] (from the first ACK in
+    /// congestion avoidance until a reduction).
+    epoch_start: u32,
+    /// Packets acknowledged in this epoch not yet turned into friendly growth (`ack_cnt`).
+    ack_cnt: u32,
+    /// The TCP-friendly window estimate (`tcp_cwnd`).
+    tcp_cwnd: u32,
+    /// Packets acknowledged toward the next increment (`tp->snd_cwnd_cnt`).
+    cwnd_cnt: u32,
+    /// Bytes acknowledged short of a whole packet (less than an MSS), carried to the
+    /// next ACK.
+    acked_rem: u16,
+    /// [`EPOCH`], [`FOUND`], [`ROUND`].
+    flags: u8,
+    /// HyStart: RTT samples this round, and their least (`sample_cnt`, `curr_rtt`).
+    sample_cnt: u8,
+    curr_rtt: u32,
+    /// HyStart: the round began at this time and the last ACK of the train came at
+    /// `last_ack` (µs, wrapping, as Linux's `bictcp_clock_us`); the round ends when
+    /// SND.UNA passes `end_seq` (while `flags` has [`ROUND`]; else with the next sample).
+    round_start: u32,
+    last_ack: u32,
+    end_seq: u32,
 }
 
 impl Cubic {
-    /// A congestion event (fast retransmit): fast convergence (RFC 9438 4.7) and the
-    /// multiplicative decrease (RFC 9438 4.6). Returns the new ssthresh,
-    /// `max(cwnd * beta_cubic, 2*SMSS)`.
-    ///
-    /// RFC 9438 4.6 multiplies the flight size (and permits cwnd); Linux's
-    /// `bictcp_recalc_ssthresh` multiplies cwnd, which is what this does.
-    pub(super) fn on_congestion(&mut self, cwnd: u32, mss: u32) -> u32 {
-        // Fast convergence: a flow whose window shrank since the last event releases
-        // bandwidth by lowering its plateau to cwnd * (1 + beta) / 2.
-        self.w_max = if cwnd < self.w_max {
-            sat32(u128::from(cwnd) * 17 / 20)
-        } else {
-            cwnd
+    /// Linux's `bictcp_reset`: the curve forgets everything (W_max included); HyStart
+    /// may detect again.
+    fn reset(&mut self) {
+        *self = Cubic {
+            cwnd_cnt: self.cwnd_cnt,
+            acked_rem: self.acked_rem,
+            flags: self.flags & ROUND,
+            sample_cnt: self.sample_cnt,
+            curr_rtt: self.curr_rtt,
+            round_start: self.round_start,
+            last_ack: self.last_ack,
+            end_seq: self.end_seq,
+            ..Cubic::default()
         };
-        self.cwnd_prior = cwnd;
-        self.epoch_start = None;
-        sat32(u128::from(cwnd) * 7 / 10).max(mss.saturating_mul(2))
     }
 
-    /// A retransmission timeout (RFC 9438 4.8): the first congestion-avoidance stage
-    /// afterwards uses K = 0 and W_max = the window at its start (Linux: `bictcp_reset` on
-    /// entering the Loss state).
+    /// The epoch's start in jiffies, if one is under way.
+    fn epoch(&self) -> Option<u32> {
+        (self.flags & EPOCH != 0).then_some(self.epoch_start)
+    }
+
+    fn set_epoch(&mut self, start: Option<u32>) {
+        self.epoch_start = start.unwrap_or(0);
+        if start.is_some() {
+            self.flags |= EPOCH;
+        } else {
+            self.flags &= !EPOCH;
+        }
+    }
+
+    /// Linux's `bictcp_hystart_reset`: a new round starts now and ends at `snd_nxt`.
+    fn hystart_reset(&mut self, now: Instant, snd_nxt: u32) {
+        self.round_start = now.total_micros() as u32;
+        self.last_ack = self.round_start;
+        self.end_seq = snd_nxt;
+        self.flags |= ROUND;
+        self.curr_rtt = u32::MAX;
+        self.sample_cnt = 0;
+    }
+
+    /// The segment size changed: windows in packets stay as they are; bytes short of a
+    /// packet are dropped.
+    pub(super) fn mss_changed(&mut self) {
+        self.acked_rem = 0;
+    }
+
+    /// A congestion event (`cubictcp_recalc_ssthresh`): the epoch ends, W_max is set with
+    /// fast convergence (a window that shrank since the last event lowers the plateau
+    /// to cwnd * (1 + beta) / 2, RFC 9438 4.7), and the new ssthresh, in packets, is
+    /// `max(cwnd * 717 / 1024, 2)` (RFC 9438 4.6 with Linux's beta and rounding).
+    pub(super) fn on_congestion(&mut self, cwnd_pkts: u32) -> u32 {
+        self.set_epoch(None);
+        let cwnd = u64::from(cwnd_pkts);
+        self.last_max_cwnd = if cwnd_pkts < self.last_max_cwnd {
+            (cwnd * (BETA_SCALE + BETA) / (2 * BETA_SCALE)) as u32
+        } else {
+            cwnd_pkts
+        };
+        ((cwnd * BETA / BETA_SCALE) as u32).max(2)
+    }
+
+    /// The window was reduced (recovery, CWR, a timeout): the increment count starts
+    /// over (Linux clears `snd_cwnd_cnt` in tcp_init_cwnd_reduction and tcp_enter_loss).
+    pub(super) fn clear_count(&mut self) {
+        self.cwnd_cnt = 0;
+        self.acked_rem = 0;
+    }
+
+    /// Entering the Loss state on a retransmission timeout (`cubictcp_state`): the curve
+    /// is reset, W_max forgotten with it (so the next epoch has K = 0 and the 5% floor,
+    /// as RFC 9438 4.8 also wants), and HyStart starts a new round with its next sample
+    /// (Linux starts it at once, ending at SND.NXT, which the first sample after the
+    /// timeout has not passed either).
     pub(super) fn on_timeout(&mut self) {
-        self.after_timeout = true;
-        self.epoch_start = None;
+        self.reset();
+        self.flags &= !ROUND;
+        self.clear_count();
     }
 
-    /// Transmission resumes after `idle` with nothing in flight: the epoch is shifted so that
-    /// the idle period does not count as growth time (Linux `bictcp_cwnd_event`,
-    /// `CA_EVENT_TX_START`; RFC 9438 4.2 likewise excludes application-limited periods).
-    pub(super) fn on_idle(&mut self, idle: Duration) {
-        if let Some(start) = self.epoch_start {
-            self.epoch_start = Some(start + idle);
+    /// Transmission resumes after `idle` with nothing in flight (`CA_EVENT_TX_START`):
+    /// the epoch is shifted so that the idle period does not count as growth time, but
+    /// never past `now`.
+    pub(super) fn on_idle(&mut self, now: Instant, idle: Duration) {
+        let delta = (idle.as_millis().min(u128::from(u32::MAX / 2)) as u32) * (HZ / 1000);
+        if let Some(start) = self.epoch() {
+            if delta > 0 {
+                let now = jiffies(now);
+                let shifted = start.wrapping_add(delta);
+                let after_now = (shifted.wrapping_sub(now) as i32) > 0;
+                self.set_epoch(Some(if after_now { now } else { shifted }));
+            }
         }
     }
 
-    /// The MSS changed from `old` to `new`: keep the byte-denominated state in proportion
-    /// and restart the epoch (K depends on the MSS).
-    pub(super) fn rescale(&mut self, old: u32, new: u32) {
-        let scale = |w: u32| sat32(u128::from(w) * u128::from(new) / u128::from(old.max(1)));
-        self.w_max = scale(self.w_max);
-        self.cwnd_prior = scale(self.cwnd_prior);
-        self.epoch_start = None;
-    }
-
-    /// W_cubic(t) in bytes for the current epoch, `t` in microseconds since its start
-    /// (RFC 9438 4.2 equation 1: `C * (t - K)^3 + W_max`, in segments, times the MSS).
-    pub(super) fn w_cubic(&self, t_us: u64, mss: u32) -> u32 {
-        let (d, below) = if t_us >= self.k_us {
-            (t_us - self.k_us, false)
-        } else {
-            (self.k_us - t_us, true)
-        };
-        let d = u128::from(d.min(MAX_DELTA_US));
-        let delta = (d * d * d)
-            .saturating_mul(C_NUM * u128::from(mss))
-            .checked_div(C_DEN * US3)
-            .unwrap_or(0);
-        if below {
-            sat32(u128::from(self.origin).saturating_sub(delta))
-        } else {
-            sat32(u128::from(self.origin) + delta)
-        }
-    }
-
-    /// Starts an epoch at `now` with window `cwnd` (RFC 9438 4.2, 4.8).
-    fn start_epoch(&mut self, now: Instant, cwnd: u32, mss: u32) {
-        if self.after_timeout {
-            self.after_timeout = false;
-            self.w_max = cwnd;
-        }
-        self.epoch_start = Some(now);
-        if self.w_max <= cwnd {
-            self.k_us = 0;
-            self.origin = cwnd;
-        } else {
-            // K = cbrt((W_max - cwnd_epoch) / C) seconds, with the window in segments:
-            // K^3 [us^3] = (W_max - cwnd) [bytes] / mss / C * 10^18.
-            let diff = u128::from(self.w_max - cwnd);
-            let k3 = diff * C_DEN * US3 / (C_NUM * u128::from(mss.max(1)));
-            self.k_us = icbrt(k3);
-            self.origin = self.w_max;
-        }
-        self.w_est = cwnd;
-        self.est_acc = 0;
-        self.inc_acc = 0;
-    }
-
-    /// Congestion avoidance for `acked` newly acknowledged bytes at `now`; returns the new
-    /// cwnd. `rtt` is the round-trip time to look ahead by (RFC 9438 4.2 uses the smoothed
-    /// RTT; Linux's CUBIC uses the minimum RTT); `None` looks ahead by nothing.
-    pub(super) fn on_ca_ack(
+    /// An ACK that acknowledged data with an RTT sample (`cubictcp_acked`): `delay_min`
+    /// follows the least sample, and in slow start HyStart looks at it. Samples in the
+    /// first second of an epoch are ignored (they follow a recovery). `cwnd_pkts` and
+    /// `in_slow_start` describe the window now; `srtt` sizes the ACK-train allowance.
+    /// Returns the test that ended slow start, if one did: the caller sets ssthresh to
+    /// cwnd.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_rtt_sample(
         &mut self,
         now: Instant,
-        cwnd: u32,
-        acked: u32,
+        rtt: Duration,
+        cwnd_pkts: u32,
         mss: u32,
-        rtt: Option<Duration>,
-    ) -> u32 {
-        let cwnd = cwnd.max(1);
-        let start = match self.epoch_start {
-            Some(start) => start,
-            None => {
-                self.start_epoch(now, cwnd, mss);
-                now
+        in_slow_start: bool,
+        seq: (u32, u32),
+        srtt: Option<Duration>,
+        params: &Hystart,
+    ) -> Option<HystartExit> {
+        if let Some(start) = self.epoch() {
+            if (jiffies(now).wrapping_sub(start) as i32) < HZ as i32 {
+                return None;
             }
-        };
-        let t = micros(now - start);
-        let rtt = rtt.map_or(0, micros);
-
-        // RFC 9438 4.3: the Reno-friendly estimate, alpha_cubic = 3(1 - beta)/(1 + beta)
-        // = 9/17 per RTT, and 1 once W_est has reached cwnd_prior.
-        let alpha17: u128 = if self.w_est >= self.cwnd_prior { 17 } else { 9 };
-        let den = 17 * u128::from(cwnd);
-        let acc = u128::from(self.est_acc) + alpha17 * u128::from(mss) * u128::from(acked);
-        let est_inc = acc / den;
-        // The remainder is below 17 * cwnd, so it fits.
-        self.est_acc = u64::try_from(acc % den).unwrap_or(0);
-        self.w_est = sat32(u128::from(self.w_est) + est_inc);
-
-        let w_now = self.w_cubic(t, mss);
-        if w_now < self.w_est {
-            // Reno-friendly region: follow Reno's rate.
-            self.inc_acc = 0;
-            return cwnd.max(self.w_est);
         }
+        let delay = micros32(rtt).max(1);
+        if self.delay_min == 0 || self.delay_min > delay {
+            self.delay_min = delay;
+        }
+        if self.flags & FOUND != 0
+            || !in_slow_start
+            || !params.enabled
+            || cwnd_pkts < params.low_window
+        {
+            return None;
+        }
+        self.hystart_update(now, delay, cwnd_pkts, mss, seq, srtt, params)
+    }
 
-        // RFC 9438 4.4/4.5 (concave and convex regions): aim at W_cubic one RTT ahead,
-        // but never below cwnd nor above 1.5 * cwnd (RFC 9438 4.2), growing by
-        // (target - cwnd) / cwnd per acknowledged segment.
-        let ahead = self.w_cubic(t.saturating_add(rtt), mss);
-        let cap = sat32(u128::from(cwnd) * 3 / 2);
-        let target = ahead.clamp(cwnd, cap);
-        let acc = u128::from(self.inc_acc) + u128::from(target - cwnd) * u128::from(acked);
-        let inc = acc / u128::from(cwnd);
-        self.inc_acc = u64::try_from(acc % u128::from(cwnd)).unwrap_or(0);
-        sat32(u128::from(cwnd) + inc)
+    /// Linux's `hystart_update`.
+    #[allow(clippy::too_many_arguments)]
+    fn hystart_update(
+        &mut self,
+        now: Instant,
+        delay: u32,
+        cwnd_pkts: u32,
+        mss: u32,
+        (snd_una, snd_nxt): (u32, u32),
+        srtt: Option<Duration>,
+        params: &Hystart,
+    ) -> Option<HystartExit> {
+        if self.flags & ROUND == 0 || (snd_una.wrapping_sub(self.end_seq) as i32) > 0 {
+            self.hystart_reset(now, snd_nxt);
+        }
+        let now_us = now.total_micros() as u32;
+        if params.detect & Hystart::ACK_TRAIN != 0
+            && (now_us.wrapping_sub(self.last_ack) as i32) <= params.ack_delta_us as i32
+        {
+            self.last_ack = now_us;
+            // Without pacing (no fq) the train may be half the minimum RTT long, plus
+            // the time a GSO burst takes at the pacing rate, at most 1 ms
+            // (hystart_ack_delay): Linux's slow-start pacing rate is 2 * cwnd / srtt.
+            let ack_delay = srtt.map_or(0, |srtt| {
+                let rate = 2 * u64::from(cwnd_pkts) * u64::from(mss) * 1_000_000
+                    / (srtt.as_micros().max(1) as u64);
+                (GSO_MAX_SIZE * 4 * 1_000_000)
+                    .checked_div(rate)
+                    .map_or(0, |d| d.min(1000))
+            });
+            let threshold = (u64::from(self.delay_min) + ack_delay) >> 1;
+            if i64::from(now_us.wrapping_sub(self.round_start) as i32) > threshold as i64 {
+                self.flags |= FOUND;
+                return Some(HystartExit::AckTrain);
+            }
+        }
+        if params.detect & Hystart::DELAY != 0 {
+            self.curr_rtt = self.curr_rtt.min(delay);
+            if self.sample_cnt < HYSTART_MIN_SAMPLES {
+                self.sample_cnt += 1;
+            } else {
+                let thresh =
+                    (self.delay_min >> 3).clamp(HYSTART_DELAY_MIN_US, HYSTART_DELAY_MAX_US);
+                if u64::from(self.curr_rtt) > u64::from(self.delay_min) + u64::from(thresh) {
+                    self.flags |= FOUND;
+                    return Some(HystartExit::Delay);
+                }
+            }
+        }
+        None
+    }
+
+    /// Linux's `bictcp_update`: recomputes `cnt` for a window of `cwnd` packets after
+    /// `acked` packets were acknowledged.
+    fn update(&mut self, now: Instant, cwnd: u32, acked: u32) {
+        let now_j = jiffies(now);
+        self.ack_cnt = self.ack_cnt.wrapping_add(acked);
+        if self.last_cwnd == cwnd && (now_j.wrapping_sub(self.last_time) as i32) <= (HZ / 32) as i32
+        {
+            return;
+        }
+        // The curve is evaluated at most once a jiffy; the friendly estimate each time.
+        if !(self.epoch().is_some() && now_j == self.last_time) {
+            self.last_cwnd = cwnd;
+            self.last_time = now_j;
+            let start = match self.epoch() {
+                Some(start) => start,
+                None => {
+                    self.set_epoch(Some(now_j));
+                    self.ack_cnt = acked;
+                    self.tcp_cwnd = cwnd;
+                    if self.last_max_cwnd <= cwnd {
+                        self.k = 0;
+                        self.origin = cwnd;
+                    } else {
+                        // K = cbrt((W_max - cwnd) / C), in 1/1024 s.
+                        let diff = u128::from(self.last_max_cwnd - cwnd);
+                        self.k = icbrt(u128::from(CUBE_FACTOR) * diff) as u32;
+                        self.origin = self.last_max_cwnd;
+                    }
+                    now_j
+                }
+            };
+            // t = time since the epoch began plus the minimum RTT (usecs_to_jiffies
+            // rounds up), in 1/1024 s.
+            let delay_j = u64::from(self.delay_min).div_ceil(1_000_000 / u64::from(HZ));
+            let t_j = u64::from(now_j.wrapping_sub(start) as i32 as u32) + delay_j;
+            let t = (t_j << 10) / u64::from(HZ);
+            let k = u64::from(self.k);
+            let offs = u128::from(t.abs_diff(k));
+            let delta = (u128::from(CUBE_RTT_SCALE) * offs * offs * offs) >> 40;
+            let delta = u64::try_from(delta).unwrap_or(u64::MAX);
+            let origin = u64::from(self.origin);
+            let target = if t < k {
+                origin.saturating_sub(delta)
+            } else {
+                origin.saturating_add(delta)
+            };
+            let cwnd64 = u64::from(cwnd);
+            self.cnt = if target > cwnd64 {
+                (cwnd64 / (target - cwnd64)) as u32
+            } else {
+                cwnd.saturating_mul(100)
+            };
+            // Until a loss is seen the growth is at least 5% per round trip.
+            if self.last_max_cwnd == 0 && self.cnt > 20 {
+                self.cnt = 20;
+            }
+        }
+        // TCP friendliness: the window Reno with beta 0.7 would have.
+        let per = (u64::from(cwnd) * FRIENDLY_SCALE) >> 3;
+        if per > 0 {
+            while u64::from(self.ack_cnt) > per {
+                self.ack_cnt -= per as u32;
+                self.tcp_cwnd = self.tcp_cwnd.saturating_add(1);
+            }
+        }
+        if self.tcp_cwnd > cwnd {
+            let max_cnt = cwnd / (self.tcp_cwnd - cwnd);
+            self.cnt = self.cnt.min(max_cnt);
+        }
+        // At most one packet per two acknowledged: 1.5x per round trip.
+        self.cnt = self.cnt.max(2);
+    }
+
+    /// Congestion avoidance for `acked` bytes acknowledged (`cubictcp_cong_avoid` past
+    /// slow start, then `tcp_cong_avoid_ai`); returns the new window in bytes. The
+    /// window's bytes beyond whole packets are kept as they are.
+    pub(super) fn on_ca_ack(&mut self, now: Instant, cwnd: u32, acked: u32, mss: u32) -> u32 {
+        let mss = mss.max(1);
+        let total = u64::from(self.acked_rem) + u64::from(acked);
+        let acked_pkts = (total / u64::from(mss)).min(u64::from(u32::MAX)) as u32;
+        self.acked_rem = (total % u64::from(mss)).min(u64::from(u16::MAX)) as u16;
+        if acked_pkts == 0 {
+            return cwnd;
+        }
+        let pkts = (cwnd / mss).max(1);
+        let extra = cwnd.saturating_sub(pkts.saturating_mul(mss));
+        self.update(now, pkts, acked_pkts);
+        let w = self.cnt.max(1);
+        let mut new = pkts;
+        // Credit gathered at a larger cnt is applied gently (tcp_cong_avoid_ai).
+        if self.cwnd_cnt >= w {
+            self.cwnd_cnt = 0;
+            new = new.saturating_add(1);
+        }
+        self.cwnd_cnt = self.cwnd_cnt.saturating_add(acked_pkts);
+        if self.cwnd_cnt >= w {
+            let delta = self.cwnd_cnt / w;
+            self.cwnd_cnt -= delta * w;
+            new = new.saturating_add(delta);
+        }
+        new.saturating_mul(mss).saturating_add(extra)
     }
 }
 
@@ -230,46 +434,43 @@ mod tests {
     }
 
     #[test]
-    fn k_and_curve_match_rfc_formula() {
-        let mss = 1000u32;
+    fn linux_constants() {
+        assert_eq!(FRIENDLY_SCALE, 15);
+        assert_eq!(CUBE_FACTOR, 2_681_735_677);
+    }
+
+    #[test]
+    fn k_matches_rfc_formula() {
         let mut c = Cubic::default();
-        let ssthresh = c.on_congestion(100_000, mss);
-        assert_eq!(ssthresh, 70_000);
-        c.start_epoch(Instant::ZERO, ssthresh, mss);
-        // K = cbrt((100 - 70) / 0.4) = cbrt(75) s.
-        let k = 75f64.cbrt();
-        assert!((c.k_us as f64 / 1e6 - k).abs() < 1e-5, "{}", c.k_us);
-        for t in [0.0, 1.0, 2.5, k, 5.0, 8.0] {
-            let want = 0.4 * (t - k).powi(3) + 100.0; // segments
-            let got = f64::from(c.w_cubic((t * 1e6) as u64, mss)) / f64::from(mss);
-            assert!((got - want).abs() < 0.01, "t={t}: {got} vs {want}");
-        }
-        // K is rounded down to the microsecond, so W_cubic(0) may exceed cwnd_epoch by a byte.
-        assert!(c.w_cubic(0, mss).abs_diff(70_000) <= 1);
-        assert_eq!(c.w_cubic(u64::MAX, u32::MAX), u32::MAX);
+        assert_eq!(c.on_congestion(100), 70);
+        c.update(Instant::from_secs(10), 70, 1);
+        // K = cbrt((100 - 70) / C) s, in 1024ths, with Linux's C = 410 / 1024.
+        let k = (30.0 * 1024f64.powi(3) / 0.400_390_625).cbrt();
+        assert!((f64::from(c.k) - k).abs() < 1.0, "{} vs {k}", c.k);
+        assert_eq!(c.origin, 100);
     }
 
     #[test]
     fn fast_convergence_lowers_plateau() {
         let mut c = Cubic::default();
-        c.on_congestion(100_000, 1000);
-        assert_eq!(c.w_max, 100_000);
-        c.on_congestion(80_000, 1000);
-        assert_eq!(c.w_max, 68_000); // 80 * 0.85
-        assert_eq!(c.cwnd_prior, 80_000);
-        c.on_congestion(90_000, 1000);
-        assert_eq!(c.w_max, 90_000);
-        assert_eq!(c.on_congestion(1000, 1000), 2000);
+        c.on_congestion(100);
+        assert_eq!(c.last_max_cwnd, 100);
+        c.on_congestion(80);
+        assert_eq!(c.last_max_cwnd, 68); // 80 * 1741 / 2048
+        c.on_congestion(90);
+        assert_eq!(c.last_max_cwnd, 90);
+        assert_eq!(c.on_congestion(1), 2);
     }
 
     #[test]
-    fn timeout_epoch_has_no_plateau() {
+    fn timeout_forgets_w_max() {
         let mut c = Cubic::default();
-        c.on_congestion(100_000, 1000);
+        c.on_congestion(100);
         c.on_timeout();
-        c.on_ca_ack(Instant::ZERO, 20_000, 1000, 1000, None);
-        assert_eq!(c.k_us, 0);
-        assert_eq!(c.origin, 20_000);
-        assert_eq!(c.w_max, 20_000);
+        assert_eq!(c.last_max_cwnd, 0);
+        c.update(Instant::from_secs(1), 20, 1);
+        assert_eq!((c.k, c.origin), (0, 20));
+        // The 5% floor: cnt at most 20.
+        assert!(c.cnt <= 20, "{}", c.cnt);
     }
 }

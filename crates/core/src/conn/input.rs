@@ -7,6 +7,7 @@ use core::time::Duration;
 use synack_wire::{Control, SeqNum, TcpRepr};
 
 use super::{events, Connection, Ctx, Negotiated, TimerKind, Timestamps};
+use crate::congestion::HystartExit;
 use crate::error::Error;
 use crate::state::State;
 
@@ -24,11 +25,12 @@ impl Connection {
     /// a Fast Open SYN-ACK may end the server's answer.
     pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         // Linux's tcp_segs_in: a GSO packet counts as the segments it carries.
-        self.segs_in += if self.rx_gso > 0 {
-            u64::from((seg.payload.len() as u32).div_ceil(self.rx_gso).max(1))
+        let segs = if self.rx_gso > 0 {
+            (seg.payload.len() as u32).div_ceil(self.rx_gso).max(1)
         } else {
             1
         };
+        self.segs_in = self.segs_in.wrapping_add(segs);
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
         let held = if syn_sent {
@@ -475,6 +477,7 @@ impl Connection {
             fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;
             let fin_acked = u32::from(fin_acked_now);
             data = acked.saturating_sub(syn_acked + fin_acked) as usize;
+            let prior_una = self.snd_una;
             self.send_buf.consume(data);
             self.bytes_acked += data as u64;
             self.snd_una = ack;
@@ -486,13 +489,20 @@ impl Connection {
             self.rto_count = 0;
             self.retrans_stamp = None;
             self.delivered += syn_acked;
+            let mut newest_sent = None;
             while self
                 .sent_times
                 .front()
                 .is_some_and(|(end, _)| end.before_eq(ack))
             {
-                self.sent_times.pop_front();
+                newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
                 self.delivered += 1;
+            }
+            if self.sent_times.is_set() && self.sent_times.is_empty() {
+                self.sent_times.reset();
+            }
+            if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
+                self.ca_rtt_sample(ctx, ctx.now - sent);
             }
             self.chunks.ack(ack);
             self.more_pending = false;
@@ -612,6 +622,28 @@ impl Connection {
                 self.rtt.on_sample(ctx.now - sent);
                 self.rtt_seq = None;
             }
+        }
+    }
+
+    /// Congestion control's RTT sample (Linux's pkts_acked with ca_rtt_us: the newest
+    /// segment this ACK acknowledged, none of them retransmitted): CUBIC's minimum RTT
+    /// and HyStart, whose exits Linux counts.
+    fn ca_rtt_sample(&mut self, ctx: &mut Ctx, rtt: Duration) {
+        let seq = (self.snd_una.0, self.snd_max.0);
+        let exit = self
+            .cc
+            .on_rtt_sample(ctx.now, rtt, seq, self.rtt.srtt(), &ctx.config.hystart);
+        let cwnd = u64::from(self.cc.cwnd() / self.mss.max(1));
+        match exit {
+            Some(HystartExit::AckTrain) => {
+                ctx.stats.TCPHystartTrainDetect += 1;
+                ctx.stats.TCPHystartTrainCwnd += cwnd;
+            }
+            Some(HystartExit::Delay) => {
+                ctx.stats.TCPHystartDelayDetect += 1;
+                ctx.stats.TCPHystartDelayCwnd += cwnd;
+            }
+            None => {}
         }
     }
 

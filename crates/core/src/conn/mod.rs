@@ -322,12 +322,17 @@ pub(crate) struct Connection {
     /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
     /// First-transmission times of the segments in flight, as (end sequence, time), in
-    /// sequence order. The ring is allocated once and reused.
-    pub sent_times: std::collections::VecDeque<(SeqNum, Instant)>,
+    /// sequence order. Out of line while there are any: allocated by the first segment
+    /// of a flight, freed when the flight is all acknowledged (issue 9's memory budget).
+    pub sent_times: cold::Cold<std::collections::VecDeque<(SeqNum, Instant)>>,
     /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
+    /// The end of the highest segment ever retransmitted: an ACK from below it may
+    /// acknowledge a retransmission, and gives congestion control no RTT sample (Linux's
+    /// FLAG_RETRANS_DATA_ACKED).
+    pub rexmit_high: SeqNum,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
@@ -351,12 +356,14 @@ pub(crate) struct Connection {
     pub rcv_tstamp: Instant,
     /// Pending application events (bits of [`events`]).
     pub events: u8,
-    /// Per-connection counters for the snapshot.
-    pub retrans_total: u64,
+    /// Per-connection counters for the snapshot, as wide as Linux keeps them
+    /// (tcp_sock's u32 total_retrans, segs_in and segs_out; u64 bytes_acked and
+    /// bytes_received).
+    pub retrans_total: u32,
     pub bytes_acked: u64,
     pub bytes_received: u64,
-    pub segs_in: u64,
-    pub segs_out: u64,
+    pub segs_in: u32,
+    pub segs_out: u32,
     /// True for connections created from a listener's request record.
     pub passive: bool,
     /// Fast Open state (RFC 7413): a passive child's link to its listener while in
@@ -502,8 +509,9 @@ impl Connection {
             rto_count: 0,
             probes: 0,
             retrans_stamp: None,
-            sent_times: std::collections::VecDeque::new(),
+            sent_times: cold::Cold::new(),
             delivered: 0,
+            rexmit_high: iss,
             rtt_seq: None,
             recover: iss,
             probe_pending: false,
@@ -716,7 +724,7 @@ impl Connection {
             // Longer than any idle time: only CUBIC's epoch moves.
             Duration::MAX
         };
-        self.cc.on_idle_restart(idle, rto);
+        self.cc.on_idle_restart(ctx.now, idle, rto);
     }
 
     /// A window update while data waits unsent and nothing is in flight (Linux's

@@ -316,6 +316,7 @@ impl Connection {
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
+            self.rexmit_high = self.rexmit_high.max(end);
             if self.in_loss() {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.

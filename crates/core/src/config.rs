@@ -184,6 +184,10 @@ pub struct Config {
     /// (Linux's tcp_tso_should_defer); 0: unless more than three segments are.
     /// Linux's default 3.
     pub tcp_tso_win_divisor: u8,
+    /// `tcp_autocorking`: a write that would push a partial skb while an earlier one of
+    /// the connection still waits for the device leaves it open for the next write
+    /// (Linux's tcp_should_autocork; counted in `TCPAutoCorking`). Linux's default 1.
+    pub tcp_autocorking: bool,
     /// `tcp_tso_rtt_log`: transmission units grow on paths of small minimum RTT by
     /// `64 KiB >> (min_rtt_us >> tcp_tso_rtt_log)` on top of the pacing rate's share
     /// (tcp_tso_autosize). Linux's default 9 (512 µs).
@@ -313,6 +317,7 @@ impl Default for Config {
             tcp_notsent_lowat: u32::MAX,
             tcp_min_tso_segs: 2,
             tcp_tso_win_divisor: 3,
+            tcp_autocorking: true,
             tcp_tso_rtt_log: 9,
             tcp_pacing_ss_ratio: 200,
             tcp_pacing_ca_ratio: 120,
@@ -446,6 +451,7 @@ impl Config {
         "tcp_notsent_lowat",
         "tcp_min_tso_segs",
         "tcp_tso_win_divisor",
+        "tcp_autocorking",
         "tcp_tso_rtt_log",
         "tcp_pacing_ss_ratio",
         "tcp_pacing_ca_ratio",
@@ -604,6 +610,7 @@ impl Config {
             "tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = flag()?,
             "tcp_early_retrans" => self.tcp_early_retrans = small(4, "0..=4")? as u8,
             "tcp_dsack" => self.tcp_dsack = flag()?,
+            "tcp_autocorking" => self.tcp_autocorking = flag()?,
             "tcp_reordering" => match num("1..=300")? {
                 n @ 1..=300 => self.tcp_reordering = n as u32,
                 _ => return Err(bad("1..=300")),

@@ -80,6 +80,9 @@ counters! {
     /// Segments newly delivered to the peer by ACKs that echoed congestion (ECE):
     /// Linux's TCPDeliveredCE.
     "TcpExt" TCPDeliveredCE,
+    /// Writes whose partial skb was left open for the next write because an earlier
+    /// one still waited for the device (`tcp_autocorking`; Linux's TCPAutoCorking).
+    "TcpExt" TCPAutoCorking,
     /// CUBIC's HyStart ended slow start on an ACK train (Linux's TCPHystartTrainDetect).
     "TcpExt" TCPHystartTrainDetect,
     /// The cwnd, in packets, at those exits, summed (Linux's TCPHystartTrainCwnd).

@@ -127,6 +127,7 @@ impl Config {
             "tcp_notsent_lowat" => self.tcp_notsent_lowat.to_string(),
             "tcp_min_tso_segs" => self.tcp_min_tso_segs.to_string(),
             "tcp_tso_win_divisor" => self.tcp_tso_win_divisor.to_string(),
+            "tcp_autocorking" => b(self.tcp_autocorking),
             "tcp_tso_rtt_log" => self.tcp_tso_rtt_log.to_string(),
             "tcp_pacing_ss_ratio" => self.tcp_pacing_ss_ratio.to_string(),
             "tcp_pacing_ca_ratio" => self.tcp_pacing_ca_ratio.to_string(),

@@ -167,3 +167,27 @@ fn msg_more_holds_the_partial_tail_of_a_larger_write() {
     assert_eq!(briefs(&out), vec![seg(".", c.l(3001), c.p(1), 150)]);
     assert!(!out[0].psh, "no write ended there");
 }
+
+/// Linux's tcp_autocorking: three small writes before the driver polls. The first finds
+/// nothing waiting for the device and is pushed (its unit cut off at once, as Linux
+/// sends it); the second and third find that unit still waiting for the device (the
+/// driver has not polled) and leave their chunk open, so they go as one segment after
+/// it, each counted in TCPAutoCorking. With tcp_autocorking 0 each write is pushed on
+/// its own, as three segments.
+#[test]
+fn autocorking_coalesces_writes_while_the_device_holds_an_earlier_one() {
+    for (autocork, sizes, counted) in [(true, vec![100, 200], 2), (false, vec![100, 100, 100], 0)] {
+        let mut h = Harness::with_config(|c| c.tcp_autocorking = autocork);
+        let c = connection(&mut h);
+        h.stack
+            .set_option(c.handle, synack::SockOpt::NoDelay(true))
+            .unwrap();
+        assert_eq!(h.recv(), vec![]);
+        for _ in 0..3 {
+            assert_eq!(h.stack.send(c.handle, &[0u8; 100]), Ok(100));
+        }
+        let lens: Vec<usize> = h.output().iter().map(|s| s.payload.len()).collect();
+        assert_eq!(lens, sizes, "tcp_autocorking {autocork}");
+        assert_eq!(h.stack.stats().TCPAutoCorking, counted);
+    }
+}

@@ -681,7 +681,7 @@ impl Connection {
     }
 
     /// send() (RFC 9293 section 3.10.2): queues as much of `data` as the send buffer takes.
-    pub fn send(&mut self, ctx: &Ctx, data: &[u8], flags: SendFlags) -> Result<usize> {
+    pub fn send(&mut self, ctx: &mut Ctx, data: &[u8], flags: SendFlags) -> Result<usize> {
         self.send_allowed()?;
         if self.tfo.deferred {
             return Ok(self.write_syn_data(data));

@@ -378,6 +378,10 @@ impl Connection {
         };
         let window = (self.wnd_end() - seq).max(0) as u32;
         let max_len = room.min(segs.saturating_mul(mss));
+        if max_len <= window && self.chunks.at(c.end).is_some() {
+            // A chunk in the middle of the queue gets no more data.
+            return room;
+        }
         let needed = ((c.end - seq).max(0) as u32).min(window);
         if max_len <= needed {
             return room;

@@ -24,6 +24,18 @@ use crate::config::Config;
 /// `struct skb_shared_info` (320), on x86-64.
 pub(crate) const SKB_OVERHEAD: usize = 320 + 256 + 320;
 
+/// Which of Linux's pushes cuts units off a write in progress (plan_transmit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Push {
+    /// tcp_push_one: one unit, never deferred, Nagle off (TCP_NAGLE_PUSH).
+    One,
+    /// __tcp_push_pending_frames with TCP_NAGLE_PUSH (forced_push).
+    Pending,
+    /// tcp_push at the end of the write: Nagle's test and the cork apply to a partial
+    /// segment at the end; `more` is MSG_MORE.
+    Write { more: bool },
+}
+
 impl Connection {
     /// Linux's `sk_wmem_queued`: the payload held plus each chunk's overhead.
     pub(crate) fn wmem_queued(&self) -> usize {
@@ -32,22 +44,54 @@ impl Connection {
 
     /// Linux's `sk_sndbuf` (SO_SNDBUF doubled, or `tcp_wmem[1]` grown with cwnd).
     pub fn sndbuf(&self) -> usize {
-        self.chunks.sndbuf as usize
+        self.chunks.sndbuf() as usize
     }
 
     /// Sets `sk_sndbuf`.
     pub(crate) fn set_sndbuf(&mut self, bytes: usize) {
-        self.chunks.sndbuf = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.chunks.set_sndbuf(bytes);
     }
 
-    /// Linux's tcp_sndbuf_expand: twice the memory of the skbs of a window of at
-    /// least the initial ten segments, each an MSS-sized head rounded up to a power
-    /// of two plus the `struct sk_buff`.
+    /// Linux's tcp_sndbuf_expand: room for the skbs of twice the larger of cwnd, the
+    /// initial window (10) and `reordering + 1` segments, without GSO (the worst case),
+    /// each a head of the MSS (the peer's, `mss_clamp`, which the timestamp option does
+    /// not shrink) plus `MAX_TCP_HEADER` (320) and `struct skb_shared_info` (320)
+    /// rounded up to a power of two, plus the `struct sk_buff` (256). CUBIC and Reno
+    /// have no `sndbuf_expand` of their own: the factor is 2.
     pub(crate) fn sndbuf_expand(&self) -> usize {
-        let mss = self.mss + if self.neg.ts.is_some() { 12 } else { 0 };
-        let per_mss = (mss as usize + 320 + 320).next_power_of_two() + 256;
-        let segs = (self.cc.cwnd() / self.mss.max(1)).max(10) as usize;
+        let mss_clamp = self.mss + if self.neg.ts.is_some() { 12 } else { 0 };
+        let per_mss = (mss_clamp as usize + 320 + 320).next_power_of_two() + 256;
+        let segs = (self.cc.cwnd() / self.mss.max(1))
+            .max(10)
+            .max(u32::from(self.rec.reordering) + 1) as usize;
         2 * segs * per_mss
+    }
+
+    /// After an ACK, Linux's tcp_check_space: with a writer that met a full buffer
+    /// (SOCK_NOSPACE), tcp_new_space grows the buffer to tcp_sndbuf_expand's size
+    /// (never above `tcp_wmem[2]`, never when SO_SNDBUF was set) if the flight stays
+    /// below cwnd once tcp_data_snd_check's push has sent what the window allows
+    /// (tcp_should_expand_sndbuf); the writer's mark clears once it may write again.
+    pub(crate) fn check_space(&mut self, config: &Config) {
+        if !self.chunks.nospace() {
+            return;
+        }
+        if self.opts.sndbuf.is_none() {
+            let sendable =
+                (self.notsent_bytes() as u32).min((self.wnd_end() - self.snd_nxt).max(0) as u32);
+            if self.pipe().saturating_add(sendable) < self.cc.cwnd() {
+                let want = self.sndbuf_expand().min(config.tcp_wmem[2]);
+                if want > self.sndbuf() {
+                    self.set_sndbuf(want);
+                    if want > self.send_buf.capacity() {
+                        self.send_buf.set_capacity(want);
+                    }
+                }
+            }
+        }
+        if self.stream_writeable(config) {
+            self.chunks.set_nospace(false);
+        }
     }
 
     /// The payload of a full-sized segment now (Linux's tcp_current_mss).
@@ -157,7 +201,7 @@ impl Connection {
     /// `may_grow`, so that the taken bytes fit).
     pub(crate) fn queue_write(
         &mut self,
-        ctx: &Ctx,
+        ctx: &mut Ctx,
         n: usize,
         flags: SendFlags,
         may_grow: bool,
@@ -206,16 +250,20 @@ impl Connection {
             if self.forced_push(write_seq) {
                 self.chunks.mark_tail(true, false);
                 self.chunks.pushed_seq = write_seq;
-                head = self.plan_transmit(ctx, head, false);
+                head = self.plan_transmit(ctx, head, Push::Pending);
             } else if self
                 .chunks
                 .open_tail(write_seq)
                 .is_some_and(|c| c.start == head)
             {
-                head = self.plan_transmit(ctx, head, true);
+                head = self.plan_transmit(ctx, head, Push::One);
             }
         }
         self.chunks.drop_empty_tail();
+        if taken < n {
+            // wait_for_space: SOCK_NOSPACE.
+            self.chunks.set_nospace(true);
+        }
         if taken > 0 {
             // tcp_push: the write's last chunk is marked for PSH unless MSG_MORE holds
             // it (and even then once the writes went half a window past the last mark);
@@ -225,8 +273,51 @@ impl Connection {
             if push {
                 self.chunks.pushed_seq = write_seq;
             }
+            self.push_write(ctx, head, write_seq, flags.more);
         }
         taken
+    }
+
+    /// Linux's tcp_push at the end of a write. With `tcp_autocorking`, a partial last
+    /// chunk is left open while what an earlier write cut off still waits for the device
+    /// (tcp_should_autocork: `skb->len < size_goal` and `sk_wmem_alloc` above the skb's
+    /// own truesize, a transmission not yet completed). The engine's device is its
+    /// driver, which takes a unit when it next polls: a unit cut off and not yet polled
+    /// is one in the device. Otherwise what tcp_write_xmit would send at once is cut
+    /// into units now, so that a later write appends to none of them.
+    fn push_write(&mut self, ctx: &mut Ctx, head: SeqNum, write_seq: SeqNum, more: bool) {
+        if self.snd_nxt != self.snd_max || !self.state.is_synchronized() {
+            return;
+        }
+        let Some(tail) = self.chunks.open_tail(write_seq) else {
+            return;
+        };
+        let in_device = head.after(self.snd_nxt)
+            || self
+                .chunks
+                .at(self.snd_nxt)
+                .is_some_and(|c| c.started && c.start == self.snd_nxt && c.sent_to == c.start);
+        if ctx.config.tcp_autocorking
+            && ((tail.end - tail.start) as u32) < self.size_goal()
+            && in_device
+        {
+            ctx.stats.TCPAutoCorking += 1;
+            return;
+        }
+        self.plan_transmit(ctx, head, Push::Write { more });
+    }
+
+    /// tcp_nagle_check for a write's push (`more`: MSG_MORE, Linux's TCP_NAGLE_CORK for
+    /// this push): whether a partial segment at the end of the queue waits.
+    fn write_holds_partial(&self, more: bool, planned: bool) -> bool {
+        if more {
+            return true;
+        }
+        if self.push_once {
+            return false;
+        }
+        let in_flight = planned || self.snd_nxt.after(self.snd_una);
+        self.opts.cork || (!self.opts.nodelay && in_flight && self.snd_sml.after(self.snd_una))
     }
 
     /// What Linux's tcp_write_xmit would cut off the unsent chunks now, while a write
@@ -236,7 +327,7 @@ impl Connection {
     /// units (chunks.rs).
     /// Returns where the units cut so far end (`head`, where the unsent data starts,
     /// when none is).
-    fn plan_transmit(&mut self, ctx: &Ctx, head: SeqNum, one: bool) -> SeqNum {
+    fn plan_transmit(&mut self, ctx: &Ctx, head: SeqNum, push: Push) -> SeqNum {
         if self.snd_nxt != self.snd_max || !self.state.is_synchronized() {
             return head;
         }
@@ -256,21 +347,36 @@ impl Connection {
             let wnd_end = self.wnd_end();
             let send_wnd = (wnd_end - seq).max(0) as u32;
             // Whole segments of cwnd, as Linux's tcp_cwnd_test counts them.
-            let room = (cwnd_room / mss * mss).min(send_wnd);
+            let mut room = (cwnd_room / mss * mss).min(send_wnd);
             if room < mss.min((c.end - c.start) as u32) || room == 0 {
                 break;
             }
             // tcp_push_one never defers; __tcp_push_pending_frames may (tso.rs).
             let planned = (seq - self.snd_nxt).max(0) as u32;
-            if !one && self.tso_should_defer(ctx, seq, planned) {
+            if push != Push::One && self.tso_should_defer(ctx, seq, planned) {
                 break;
+            }
+            if let Push::Write { more } = push {
+                // tcp_nagle_test for a last skb of one partial segment, and
+                // tcp_mss_split_point for a unit ending with one.
+                let rest = (c.end - seq).max(0) as u32;
+                let tail = self.chunks.at(c.end).is_none();
+                if tail && self.write_holds_partial(more, planned > 0) {
+                    if rest < mss {
+                        break;
+                    }
+                    let needed = rest.min(send_wnd);
+                    if room.min(segs.saturating_mul(mss)) > needed && !needed.is_multiple_of(mss) {
+                        room = needed - needed % mss;
+                    }
+                }
             }
             let Some((end, _)) = self.chunks.transmit(seq, room, mss, segs) else {
                 break;
             };
             cwnd_room = cwnd_room.saturating_sub((end - seq) as u32);
             seq = end;
-            if one {
+            if push == Push::One {
                 break;
             }
         }

@@ -77,6 +77,14 @@ impl RttEstimator {
         self.fixed = None;
     }
 
+    /// Takes a sample for the minimum RTT only (Linux's tcp_update_rtt_min with the
+    /// RTT of the newest segment an ACK delivered).
+    pub fn note_min(&mut self, rtt: Duration) {
+        if self.samples > 0 {
+            self.min_rtt = self.min_rtt.min(micros(rtt).min(MAX_SAMPLE_US));
+        }
+    }
+
     /// The current retransmission timeout.
     ///
     /// Before any sample (or after [`reset_to`](RttEstimator::reset_to)) this is the imposed
@@ -99,6 +107,12 @@ impl RttEstimator {
     /// The smoothed RTT, or `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
         (self.samples > 0).then(|| Duration::from_micros(u64::from(self.srtt8 / 8)))
+    }
+
+    /// Eight times the smoothed RTT in microseconds (Linux's `srtt_us`), or `None`
+    /// before the first sample.
+    pub fn srtt8_us(&self) -> Option<u64> {
+        (self.samples > 0).then_some(u64::from(self.srtt8))
     }
 
     /// The RTT variation (RTTVAR, not multiplied by K); zero before the first sample.

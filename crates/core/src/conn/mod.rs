@@ -27,6 +27,7 @@ pub(crate) mod recovery;
 pub(crate) mod sack;
 mod sendq;
 pub(crate) mod timers;
+mod tso;
 mod urgent;
 
 use core::time::Duration;
@@ -333,7 +334,7 @@ pub(crate) struct Connection {
     /// acknowledge a retransmission, and gives congestion control no RTT sample (Linux's
     /// FLAG_RETRANS_DATA_ACKED).
     pub rexmit_high: SeqNum,
-    /// Karn's algorithm without timestamps: the sequence number being timed.
+    /// The SYN or SYN-ACK being timed (a retransmitted one is not).
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
@@ -689,7 +690,7 @@ impl Connection {
             return Ok(0);
         }
         self.restart_after_idle(ctx);
-        let n = self.queue_write(ctx.config, data.len(), flags, true);
+        let n = self.queue_write(ctx, data.len(), flags, true);
         if n == 0 {
             return Err(Error::WouldBlock);
         }

@@ -38,44 +38,18 @@ pub(crate) struct Chunk {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunks {
     q: VecDeque<Chunk>,
-    /// Linux's `sk_sndbuf` (what the chunks may be charged before a write stops,
-    /// sendq.rs; 0 until the connection sets it) in the low 31 bits, as Linux's is an
-    /// `int`; the top bit is Linux's SOCK_NOSPACE: a write found the buffer full, so
-    /// ACKs may grow it, until the connection is writable again ([`Chunks::nospace`]).
-    sndbuf: u32,
+    /// Linux's `sk_sndbuf`: what the chunks may be charged before a write stops
+    /// (sendq.rs). 0 until the connection sets it.
+    pub sndbuf: u32,
     /// Linux's `pushed_seq`: where the last PSH mark was set by a write.
     pub pushed_seq: SeqNum,
 }
 
-/// The largest `sk_sndbuf` (Linux's INT_MAX); the bit above it is SOCK_NOSPACE.
-const SNDBUF_MAX: u32 = (1 << 31) - 1;
-
 impl Chunks {
-    /// Linux's `sk_sndbuf`.
-    pub fn sndbuf(&self) -> u32 {
-        self.sndbuf & SNDBUF_MAX
-    }
-
-    /// Sets `sk_sndbuf` (at most 2^31 - 1 bytes).
-    pub fn set_sndbuf(&mut self, bytes: usize) {
-        let b = u32::try_from(bytes).unwrap_or(u32::MAX).min(SNDBUF_MAX);
-        self.sndbuf = (self.sndbuf & !SNDBUF_MAX) | b;
-    }
-
-    /// Linux's SOCK_NOSPACE: a write found the buffer full.
-    pub fn nospace(&self) -> bool {
-        self.sndbuf & !SNDBUF_MAX != 0
-    }
-
-    /// Sets or clears SOCK_NOSPACE.
-    pub fn set_nospace(&mut self, on: bool) {
-        self.sndbuf = self.sndbuf & SNDBUF_MAX | if on { !SNDBUF_MAX } else { 0 };
-    }
-
     /// An empty queue charged against `sndbuf` bytes, its first write at `write_seq`.
     pub fn new(sndbuf: usize, write_seq: SeqNum) -> Chunks {
         Chunks {
-            sndbuf: u32::try_from(sndbuf).unwrap_or(u32::MAX).min(SNDBUF_MAX),
+            sndbuf: u32::try_from(sndbuf).unwrap_or(u32::MAX),
             pushed_seq: write_seq,
             ..Chunks::default()
         }

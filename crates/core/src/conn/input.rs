@@ -545,7 +545,7 @@ impl Connection {
             }
             if data > 0 {
                 self.events |= events::WRITABLE;
-                self.check_space(ctx.config);
+                self.grow_send_buffer(ctx);
             }
         }
         // Window update (RFC 9293 3.10.7.4, as Linux's tcp_may_update_window decides
@@ -656,6 +656,24 @@ impl Connection {
                 ctx.stats.TCPHystartDelayCwnd += cwnd;
             }
             None => {}
+        }
+    }
+
+    /// Linux grows the send buffer with cwnd (tcp_sndbuf_expand) unless SO_SNDBUF was
+    /// set: room for two windows' worth of skbs (sendq.rs), and at least two windows'
+    /// worth of payload, up to `tcp_wmem[2]`.
+    fn grow_send_buffer(&mut self, ctx: &Ctx) {
+        if self.opts.sndbuf.is_some() {
+            return;
+        }
+        let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize)
+            .max(self.sndbuf_expand())
+            .min(ctx.config.tcp_wmem[2]);
+        if want > self.sndbuf() {
+            self.set_sndbuf(want);
+            if want > self.send_buf.capacity() {
+                self.send_buf.set_capacity(want);
+            }
         }
     }
 

@@ -58,7 +58,6 @@ impl Connection {
         }
         self.events |= super::events::SEND_CALL;
         if !self.memory_free(ctx.config.tcp_notsent_lowat, 0, 0, 0) {
-            self.chunks.set_nospace(true);
             return Err(Error::WouldBlock);
         }
         // The ring lends the room the buffer leaves (grown to it first, so that a

@@ -44,12 +44,12 @@ impl Connection {
 
     /// Linux's `sk_sndbuf` (SO_SNDBUF doubled, or `tcp_wmem[1]` grown with cwnd).
     pub fn sndbuf(&self) -> usize {
-        self.chunks.sndbuf() as usize
+        self.chunks.sndbuf as usize
     }
 
     /// Sets `sk_sndbuf`.
     pub(crate) fn set_sndbuf(&mut self, bytes: usize) {
-        self.chunks.set_sndbuf(bytes);
+        self.chunks.sndbuf = u32::try_from(bytes).unwrap_or(u32::MAX);
     }
 
     /// Linux's tcp_sndbuf_expand: room for the skbs of twice the larger of cwnd, the
@@ -65,33 +65,6 @@ impl Connection {
             .max(10)
             .max(u32::from(self.rec.reordering) + 1) as usize;
         2 * segs * per_mss
-    }
-
-    /// After an ACK, Linux's tcp_check_space: with a writer that met a full buffer
-    /// (SOCK_NOSPACE), tcp_new_space grows the buffer to tcp_sndbuf_expand's size
-    /// (never above `tcp_wmem[2]`, never when SO_SNDBUF was set) if the flight stays
-    /// below cwnd once tcp_data_snd_check's push has sent what the window allows
-    /// (tcp_should_expand_sndbuf); the writer's mark clears once it may write again.
-    pub(crate) fn check_space(&mut self, config: &Config) {
-        if !self.chunks.nospace() {
-            return;
-        }
-        if self.opts.sndbuf.is_none() {
-            let sendable =
-                (self.notsent_bytes() as u32).min((self.wnd_end() - self.snd_nxt).max(0) as u32);
-            if self.pipe().saturating_add(sendable) < self.cc.cwnd() {
-                let want = self.sndbuf_expand().min(config.tcp_wmem[2]);
-                if want > self.sndbuf() {
-                    self.set_sndbuf(want);
-                    if want > self.send_buf.capacity() {
-                        self.send_buf.set_capacity(want);
-                    }
-                }
-            }
-        }
-        if self.stream_writeable(config) {
-            self.chunks.set_nospace(false);
-        }
     }
 
     /// The payload of a full-sized segment now (Linux's tcp_current_mss).
@@ -260,10 +233,6 @@ impl Connection {
             }
         }
         self.chunks.drop_empty_tail();
-        if taken < n {
-            // wait_for_space: SOCK_NOSPACE.
-            self.chunks.set_nospace(true);
-        }
         if taken > 0 {
             // tcp_push: the write's last chunk is marked for PSH unless MSG_MORE holds
             // it (and even then once the writes went half a window past the last mark);

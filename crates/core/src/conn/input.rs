@@ -497,7 +497,12 @@ impl Connection {
                 newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
                 self.delivered += 1;
             }
-            if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
+            // Retransmissions go out below `recover` (fast recovery, a timeout's Loss
+            // state, a path-MTU drop) or as a loss probe: an ACK from there may
+            // acknowledge one, and gives congestion control no sample (Linux's
+            // FLAG_RETRANS_DATA_ACKED).
+            let clean = prior_una.after_eq(self.recover) && self.tlp_high_seq.is_none();
+            if let Some(sent) = newest_sent.filter(|_| clean) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }
             self.chunks.ack(ack);
@@ -543,6 +548,7 @@ impl Connection {
                 self.events |= events::WRITABLE;
                 self.grow_send_buffer(ctx);
             }
+            self.chrono_on_ack(ctx.now, ctx.config);
         }
         // Window update (RFC 9293 3.10.7.4, as Linux's tcp_may_update_window decides
         // it): from an ACK of new data, a newer segment, or the same segment widening

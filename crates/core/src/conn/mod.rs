@@ -8,6 +8,7 @@
 //! send and when), [`timers`] (what a timer's expiry decides), and this file (creation
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
+pub(crate) mod chrono;
 pub(crate) mod chunks;
 pub(crate) mod cold;
 pub(crate) mod delack;
@@ -328,10 +329,6 @@ pub(crate) struct Connection {
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
-    /// The end of the highest segment ever retransmitted: an ACK from below it may
-    /// acknowledge a retransmission, and gives congestion control no RTT sample (Linux's
-    /// FLAG_RETRANS_DATA_ACKED).
-    pub rexmit_high: SeqNum,
     /// Karn's algorithm without timestamps: the sequence number being timed.
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
@@ -373,6 +370,9 @@ pub(crate) struct Connection {
     /// The largest flight of the current window and the sequence number that ends the
     /// window (Linux's max_packets_out and max_packets_seq).
     pub max_flight: u32,
+    /// The send side's chronographs for TCP_INFO (chrono.rs), out of line until the
+    /// connection first has data to send.
+    pub chrono: cold::Cold<chrono::Chrono>,
     pub max_flight_seq: SeqNum,
     /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
     /// ICSK_TIME_LOSS_PROBE in the same timer slot).
@@ -508,7 +508,6 @@ impl Connection {
             retrans_stamp: None,
             sent_times: std::collections::VecDeque::new(),
             delivered: 0,
-            rexmit_high: iss,
             rtt_seq: None,
             recover: iss,
             probe_pending: false,
@@ -531,6 +530,7 @@ impl Connection {
             fin_sent: false,
             fin_acked: false,
             max_flight: 0,
+            chrono: cold::Cold::new(),
             max_flight_seq: iss,
             xmit_probe: false,
             tlp_high_seq: None,
@@ -686,7 +686,9 @@ impl Connection {
             return Ok(0);
         }
         self.restart_after_idle(ctx);
+        let unsent = self.notsent_bytes();
         let n = self.queue_write(ctx.config, data.len(), flags, true);
+        self.chrono_on_write(ctx.now, unsent, n, data.len());
         if n == 0 {
             return Err(Error::WouldBlock);
         }

@@ -5,3 +5,4 @@ cd "$(dirname "$0")"
 cargo test --test corpus -- --ignored write_seed_corpus
 ls corpus/stack | wc -l | xargs echo "stack seeds:"
 ls corpus/wire | wc -l | xargs echo "wire seeds:"
+ls corpus/offload | wc -l | xargs echo "offload seeds:"

@@ -672,6 +672,48 @@ pub fn stack_seeds() -> Vec<(&'static str, StackInput)> {
     v
 }
 
+/// The offload target's seeds: every stack seed under full offload (64 KB
+/// super-segments, checksum offload, GRO packets of 250-byte segments with vouched
+/// checksums) and under a small `gso_max_size` with checksums computed (4,096 bytes,
+/// GRO packets of 100-byte segments whose checksums are verified).
+pub fn offload_seeds() -> Vec<(String, Vec<u8>)> {
+    use crate::offload::Params;
+    use synack::TxOffload;
+    let variants = [
+        (
+            "full",
+            Params {
+                tx: TxOffload {
+                    gso_max_size: 65535,
+                    csum: true,
+                },
+                gso_size: 250,
+                csum_valid: true,
+            },
+        ),
+        (
+            "small",
+            Params {
+                tx: TxOffload {
+                    gso_max_size: 4096,
+                    csum: false,
+                },
+                gso_size: 100,
+                csum_valid: false,
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, input) in stack_seeds() {
+        for (variant, params) in variants {
+            let mut bytes = params.encode().to_vec();
+            bytes.extend(input.encode());
+            out.push((format!("{name}-{variant}"), bytes));
+        }
+    }
+    out
+}
+
 /// The wire target's seeds: the datagrams the stack sends while running the stack seeds
 /// (SYN-ACKs with every option layout, data, SACKs, FINs, RSTs over IPv4 and IPv6), and
 /// the damaged datagrams the stack seeds feed it.

@@ -10,6 +10,10 @@
 //!   from the live sequence numbers, time jumps and socket calls. Every datagram the stack
 //!   sends must parse, every loop of the driver is bounded, and nothing may panic.
 //!
+//! - [`offload`]: the stack harness over segmentation offload, whose super-segments
+//!   cut as a device cuts them must equal the plain path's datagrams byte for byte, and
+//!   over receive offload, GSO packets of a drawn segment size.
+//!
 //! The stack input has a byte format of its own, read through [`arbitrary::Unstructured`]
 //! and written back by [`stack::StackInput::encode`], so seeds can be built from readable
 //! operation lists (see [`corpus`]).
@@ -17,5 +21,6 @@
 #![warn(missing_docs)]
 
 pub mod corpus;
+pub mod offload;
 pub mod stack;
 pub mod wire;

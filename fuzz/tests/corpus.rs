@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
-use synack_fuzz::corpus::{stack_seeds, wire_seeds};
+use synack_fuzz::corpus::{offload_seeds, stack_seeds, wire_seeds};
 use synack_fuzz::stack::{self, StackInput};
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -93,6 +93,14 @@ fn every_seed_is_committed() {
             "corpus/stack/{file} is missing or stale: run fuzz/gen-corpus.sh"
         );
     }
+    let offload_files = files("offload");
+    for (name, bytes) in offload_seeds() {
+        let file = format!("seed-{name}");
+        assert!(
+            offload_files.iter().any(|(n, b)| *n == file && *b == bytes),
+            "corpus/offload/{file} is missing or stale: run fuzz/gen-corpus.sh"
+        );
+    }
     let wire_files = files("wire");
     for (name, bytes) in wire_seeds() {
         let file = format!("seed-{name}");
@@ -111,13 +119,40 @@ fn committed_corpus_replays() {
     for (_, bytes) in files("stack") {
         stack::run(&bytes);
     }
+    for (_, bytes) in files("offload") {
+        synack_fuzz::offload::run(&bytes);
+    }
+}
+
+#[test]
+fn offload_seeds_reach_what_they_are_for() {
+    let seeds: std::collections::HashMap<_, _> = offload_seeds().into_iter().collect();
+    let sack = synack_fuzz::offload::run(&seeds["sack-recovery-full"]);
+    assert!(
+        sack.tso.super_segments > 0,
+        "the stack's data goes out in super-segments"
+    );
+    assert_eq!(
+        sack.tso.sent, sack.plain.sent,
+        "cut into the plain path's segments"
+    );
+    let full = synack_fuzz::offload::run(&seeds["data-both-ways-full"]);
+    assert!(
+        full.gro.gso_packets > 0,
+        "crafted data arrives as GSO packets"
+    );
+    assert_eq!(full.gro.received, full.plain.received, "and is read whole");
+    let small = synack_fuzz::offload::run(&seeds["data-both-ways-small"]);
+    assert!(small.gro.gso_packets > 0);
+    let bad = synack_fuzz::offload::run(&seeds["mangle-flip-full"]);
+    assert!(bad.plain.stats.InCsumErrors > 0);
 }
 
 /// Rewrites the seed files (`fuzz/gen-corpus.sh`).
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    for target in ["stack", "wire"] {
+    for target in ["stack", "wire", "offload"] {
         let dir = corpus_dir(target);
         fs::create_dir_all(&dir).expect("create corpus dir");
         for entry in fs::read_dir(&dir).expect("read corpus dir") {
@@ -140,5 +175,8 @@ fn write_seed_corpus() {
     }
     for (name, bytes) in wire_seeds() {
         fs::write(corpus_dir("wire").join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+    for (name, bytes) in offload_seeds() {
+        fs::write(corpus_dir("offload").join(format!("seed-{name}")), bytes).expect("write seed");
     }
 }

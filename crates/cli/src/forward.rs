@@ -86,7 +86,9 @@ async fn forward(args: &ForwardArgs) -> Result<(), String> {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((s, _)) => {
-                        flows.spawn(splice(s, to));
+                        // On the engine's own runtime (its thread, with --queues).
+                        let rt = s.net().runtime().clone();
+                        flows.spawn_on(splice(s, to), &rt);
                     }
                     Err(e) => return format!("accepting: {e}"),
                 },

@@ -293,7 +293,9 @@ where
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((s, _)) => {
-                    conns.spawn(handler(s));
+                    // On the engine's own runtime (its thread, with --queues).
+                    let rt = s.net().runtime().clone();
+                    conns.spawn_on(handler(s), &rt);
                 }
                 Err(e) => {
                     eprintln!("synack serve: accepting on {:?}: {e}", listener.local_addr());

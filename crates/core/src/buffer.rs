@@ -22,7 +22,10 @@
 use core::cmp::{max, min};
 use core::fmt;
 
+mod compact;
 mod lend;
+
+pub use compact::{RecvBuffer, SendBuffer};
 
 /// The largest capacity either buffer accepts; larger requests are clamped. Linux keeps
 /// `sk_sndbuf`/`sk_rcvbuf` in an `int`, so this is its ceiling too, and it keeps every offset
@@ -113,7 +116,7 @@ fn ring_allocated(buf: &Vec<u8>) -> bool {
 /// Offset 0 is always `SND.UNA`; the connection keeps `SND.NXT - SND.UNA` itself and asks for
 /// views with [`slices_at`](SendBuffer::slices_at) when it builds a segment, then calls
 /// [`consume`](SendBuffer::consume) when an ACK advances `SND.UNA`.
-pub struct SendBuffer {
+pub(crate) struct SendRing {
     /// Unallocated until the first write; afterwards it has room for `capacity` bytes and
     /// is `capacity` bytes long once the ring has filled (see the module docs).
     buf: Vec<u8>,
@@ -123,9 +126,9 @@ pub struct SendBuffer {
     len: usize,
 }
 
-impl fmt::Debug for SendBuffer {
+impl fmt::Debug for SendRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendBuffer")
+        f.debug_struct("SendRing")
             .field("capacity", &self.capacity)
             .field("len", &self.len)
             .field("allocated", &self.is_allocated())
@@ -133,11 +136,11 @@ impl fmt::Debug for SendBuffer {
     }
 }
 
-impl SendBuffer {
+impl SendRing {
     /// An empty send buffer that will hold up to `capacity` bytes (clamped to
     /// [`MAX_CAPACITY`]). Allocates nothing.
-    pub fn new(capacity: usize) -> SendBuffer {
-        SendBuffer {
+    pub fn new(capacity: usize) -> SendRing {
+        SendRing {
             buf: Vec::new(),
             capacity: min(capacity, MAX_CAPACITY),
             head: 0,
@@ -145,6 +148,7 @@ impl SendBuffer {
         }
     }
 
+    #[cfg(test)]
     /// The most bytes the buffer holds.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -171,6 +175,7 @@ impl SendBuffer {
         self.len
     }
 
+    #[cfg(test)]
     /// Whether the buffer holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -240,6 +245,7 @@ impl SendBuffer {
         }
     }
 
+    #[cfg(test)]
     /// Drops all content and returns the memory; the capacity setting is kept, and the next
     /// write allocates again.
     pub fn release(&mut self) {
@@ -277,7 +283,7 @@ pub enum Refused {
 /// data readable without moving anything. Held out-of-order data is described by up to
 /// [`MAX_OOO_RANGES`] disjoint, non-adjacent ranges kept in a small table that, like the
 /// ring, is allocated on first use.
-pub struct RecvBuffer {
+pub(crate) struct RecvRing {
     /// Unallocated until the first insert that stores bytes; afterwards it has room for
     /// `capacity` bytes and is `capacity` bytes long once the ring has filled or wrapped.
     buf: Vec<u8>,
@@ -286,35 +292,47 @@ pub struct RecvBuffer {
     head: usize,
     /// In-order bytes waiting for the application.
     len: usize,
-    /// Out-of-order ranges sorted by start; capacity [`MAX_OOO_RANGES`] once allocated.
+    /// Out-of-order ranges, out of line while there are any (issue 9's memory budget: an
+    /// idle connection pays one pointer).
+    ooo: Option<Box<Ooo>>,
+}
+
+/// The out-of-order ranges of a [`RecvBuffer`] that holds any.
+#[derive(Debug)]
+struct Ooo {
+    /// Sorted by start; capacity [`MAX_OOO_RANGES`].
     ranges: Vec<OooRange>,
     /// Source of [`OooRange::stamp`] values.
     stamp: u64,
 }
 
-impl fmt::Debug for RecvBuffer {
+impl fmt::Debug for RecvRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuffer")
+        f.debug_struct("RecvRing")
             .field("capacity", &self.capacity)
             .field("len", &self.len)
-            .field("ooo", &self.ranges)
+            .field("ooo", &self.ranges())
             .field("allocated", &self.is_allocated())
             .finish()
     }
 }
 
-impl RecvBuffer {
+impl RecvRing {
     /// An empty receive buffer of `capacity` bytes (clamped to [`MAX_CAPACITY`]).
     /// Allocates nothing.
-    pub fn new(capacity: usize) -> RecvBuffer {
-        RecvBuffer {
+    pub fn new(capacity: usize) -> RecvRing {
+        RecvRing {
             buf: Vec::new(),
             capacity: min(capacity, MAX_CAPACITY),
             head: 0,
             len: 0,
-            ranges: Vec::new(),
-            stamp: 0,
+            ooo: None,
         }
+    }
+
+    /// The out-of-order ranges held, sorted by start.
+    fn ranges(&self) -> &[OooRange] {
+        self.ooo.as_ref().map_or(&[], |o| &o.ranges)
     }
 
     /// The ring's size: in-order data plus the receive window.
@@ -348,6 +366,7 @@ impl RecvBuffer {
         self.len
     }
 
+    #[cfg(test)]
     /// Whether no in-order bytes are waiting (out-of-order data may still be held).
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -366,6 +385,7 @@ impl RecvBuffer {
         ring_allocated(&self.buf)
     }
 
+    #[cfg(test)]
     /// Stores `data`, whose first byte is `offset` bytes past RCV.NXT. Bytes past window()
     /// are cut off; bytes already held (overlaps, duplicates) are kept once. Returns how many
     /// bytes became newly contiguous (by how much RCV.NXT advances). Out-of-order data is
@@ -397,18 +417,16 @@ impl RecvBuffer {
 
         // The held ranges that overlap or touch [start, end) form a run [i, j) because the
         // ranges are sorted, disjoint and non-adjacent (so their ends are sorted too).
-        let i = self.ranges.partition_point(|r| r.end < start);
-        let j = self.ranges.partition_point(|r| r.start <= end);
+        let ranges = self.ranges();
+        let i = ranges.partition_point(|r| r.end < start);
+        let j = ranges.partition_point(|r| r.start <= end);
         let j = max(i, j);
         let (merged_start, merged_end) = if j > i {
-            (
-                min(start, self.ranges[i].start),
-                max(end, self.ranges[j - 1].end),
-            )
+            (min(start, ranges[i].start), max(end, ranges[j - 1].end))
         } else {
             (start, end)
         };
-        let ranges_after = self.ranges.len() - (j - i) + usize::from(merged_start > 0);
+        let ranges_after = ranges.len() - (j - i) + usize::from(merged_start > 0);
         if ranges_after > MAX_OOO_RANGES {
             return Err(Refused::Ranges);
         }
@@ -421,7 +439,8 @@ impl RecvBuffer {
         // Unwrapped physical position of RCV.NXT (below 2 * capacity).
         let base = self.head + self.len;
         let mut pos = start;
-        for r in &self.ranges[i..j] {
+        let ranges = self.ooo.as_ref().map_or(&[][..], |o| &o.ranges[i..j]);
+        for r in ranges {
             if r.start > pos {
                 let hole_end = min(r.start, end);
                 let hole = &data[pos - offset..hole_end - offset];
@@ -437,30 +456,39 @@ impl RecvBuffer {
         if merged_start == 0 {
             // The hole at RCV.NXT is filled: everything up to merged_end is now in order.
             // No other range can start at or before merged_end, so i == 0 here.
-            self.ranges.drain(i..j);
             self.len += merged_end;
-            for r in &mut self.ranges {
-                r.start -= merged_end;
-                r.end -= merged_end;
+            if let Some(o) = self.ooo.as_mut() {
+                o.ranges.drain(i..j);
+                if o.ranges.is_empty() {
+                    // The last hole closed: the table's memory goes back.
+                    self.ooo = None;
+                } else {
+                    for r in &mut o.ranges {
+                        r.start -= merged_end;
+                        r.end -= merged_end;
+                    }
+                }
             }
             return Ok(merged_end);
         }
 
-        if self.ranges.capacity() < MAX_OOO_RANGES {
-            self.ranges
-                .reserve_exact(MAX_OOO_RANGES - self.ranges.len());
-        }
-        self.stamp = self.stamp.saturating_add(1);
+        let o = self.ooo.get_or_insert_with(|| {
+            Box::new(Ooo {
+                ranges: Vec::with_capacity(MAX_OOO_RANGES),
+                stamp: 0,
+            })
+        });
+        o.stamp = o.stamp.saturating_add(1);
         let merged = OooRange {
             start: merged_start,
             end: merged_end,
-            stamp: self.stamp,
+            stamp: o.stamp,
         };
         if j > i {
-            self.ranges[i] = merged;
-            self.ranges.drain(i + 1..j);
+            o.ranges[i] = merged;
+            o.ranges.drain(i + 1..j);
         } else {
-            self.ranges.insert(i, merged);
+            o.ranges.insert(i, merged);
         }
         Ok(0)
     }
@@ -474,7 +502,7 @@ impl RecvBuffer {
         }
         self.head = wrap_add(self.head, n, self.capacity);
         self.len -= n;
-        if self.len == 0 && self.ranges.is_empty() {
+        if self.len == 0 && self.ooo.is_none() {
             self.head = 0;
         }
         n
@@ -490,6 +518,7 @@ impl RecvBuffer {
         ring_slices(&self.buf, self.head, len)
     }
 
+    #[cfg(test)]
     /// Out-of-order ranges held, as (start, end) offsets from RCV.NXT, for SACK blocks: the
     /// range containing the most recently inserted segment first (RFC 2018 section 4), then
     /// the others most recently touched first.
@@ -498,31 +527,33 @@ impl RecvBuffer {
     /// remaining ranges come most recently touched first. Allocates nothing.
     pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         OooIter {
-            ranges: &self.ranges,
+            ranges: self.ranges(),
             below: u64::MAX,
         }
     }
 
+    #[cfg(test)]
     /// Out-of-order ranges held, as (start, end) offsets from RCV.NXT, in sequence order.
     pub fn ooo_sorted(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.ranges.iter().map(|r| (r.start, r.end))
+        self.ranges().iter().map(|r| (r.start, r.end))
     }
 
     /// Whether any out-of-order data is held.
     pub fn has_ooo(&self) -> bool {
-        !self.ranges.is_empty()
+        self.ooo.is_some()
     }
 
     /// The end of the highest out-of-order range, as an offset from RCV.NXT; 0 if none.
     pub fn ooo_end(&self) -> usize {
-        self.ranges.last().map_or(0, |r| r.end)
+        self.ranges().last().map_or(0, |r| r.end)
     }
 
+    #[cfg(test)]
     /// Drops all content (in-order and out-of-order) and returns the memory; the capacity
     /// setting is kept.
     pub fn release(&mut self) {
         self.buf = Vec::new();
-        self.ranges = Vec::new();
+        self.ooo = None;
         self.head = 0;
         self.len = 0;
     }
@@ -581,7 +612,7 @@ mod tests {
 
     #[test]
     fn send_allocates_lazily_and_wraps() {
-        let mut b = SendBuffer::new(8);
+        let mut b = SendRing::new(8);
         assert!(!b.is_allocated());
         assert_eq!(b.write(&[]), 0);
         assert!(!b.is_allocated());
@@ -607,7 +638,7 @@ mod tests {
 
     #[test]
     fn send_set_capacity_preserves_wrapped_content() {
-        let mut b = SendBuffer::new(6);
+        let mut b = SendRing::new(6);
         b.set_capacity(4);
         assert!(!b.is_allocated());
         b.set_capacity(6);
@@ -619,7 +650,7 @@ mod tests {
         assert_eq!(concat(b.slices_at(0, 5)), b"45678");
         b.set_capacity(usize::MAX);
         assert_eq!(b.capacity(), MAX_CAPACITY);
-        let mut zero = SendBuffer::new(0);
+        let mut zero = SendRing::new(0);
         assert_eq!(zero.write(b"x"), 0);
         assert!(!zero.is_allocated());
     }
@@ -629,7 +660,7 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..40 {
             let cap = 1 + rng.below(64);
-            let mut b = SendBuffer::new(cap);
+            let mut b = SendRing::new(cap);
             let mut model: VecDeque<u8> = VecDeque::new();
             let mut model_cap = cap;
             for _ in 0..400 {
@@ -678,7 +709,7 @@ mod tests {
 
     #[test]
     fn recv_in_order_and_reassembly() {
-        let mut r = RecvBuffer::new(10);
+        let mut r = RecvRing::new(10);
         assert!(!r.is_allocated());
         assert_eq!(r.insert(10, b"x"), 0); // beyond the window
         assert_eq!(r.insert(0, b""), 0);
@@ -710,7 +741,7 @@ mod tests {
 
     #[test]
     fn recv_sack_order_and_range_limit() {
-        let mut r = RecvBuffer::new(1000);
+        let mut r = RecvRing::new(1000);
         for k in 0..MAX_OOO_RANGES {
             assert_eq!(r.insert(10 + 10 * k, &[1]), 0);
         }
@@ -740,7 +771,7 @@ mod tests {
 
     #[test]
     fn recv_set_capacity_keeps_held_data() {
-        let mut r = RecvBuffer::new(8);
+        let mut r = RecvRing::new(8);
         r.insert(0, b"abcdef");
         let mut out = [0u8; 5];
         r.read(&mut out);
@@ -768,7 +799,7 @@ mod tests {
             let cap = 1 + rng.below(120);
             // Some runs use tiny segments scattered over the window, to reach the range limit.
             let sparse = rng.below(3) == 0;
-            let mut r = RecvBuffer::new(cap);
+            let mut r = RecvRing::new(cap);
             let mut model_cap = cap;
             let mut stream: Vec<Option<u8>> = Vec::new();
             let mut read_pos = 0usize; // absolute position of the next byte to read
@@ -865,7 +896,7 @@ mod tests {
 
     /// The growth-phase invariant (see the module docs): the ring never outgrows its
     /// capacity, and while it is shorter every held byte lies inside it, unwrapped.
-    fn send_invariant(b: &SendBuffer) {
+    fn send_invariant(b: &SendRing) {
         assert!(b.buf.len() <= b.capacity);
         assert!(b.buf.capacity() >= b.buf.len());
         if b.buf.len() < b.capacity {
@@ -876,7 +907,7 @@ mod tests {
         }
     }
 
-    fn recv_invariant(r: &RecvBuffer) {
+    fn recv_invariant(r: &RecvRing) {
         assert!(r.buf.len() <= r.capacity);
         if r.buf.len() < r.capacity {
             assert!(
@@ -889,7 +920,7 @@ mod tests {
 
     #[test]
     fn send_grows_without_reallocating() {
-        let mut b = SendBuffer::new(1000);
+        let mut b = SendRing::new(1000);
         assert_eq!(b.write(b"abc"), 3);
         assert_eq!((b.buf.len(), b.buf.capacity() >= 1000), (3, true));
         let ptr = b.buf.as_ptr();
@@ -904,7 +935,7 @@ mod tests {
 
     #[test]
     fn send_growth_phase_straddles_first_fill() {
-        let mut b = SendBuffer::new(10);
+        let mut b = SendRing::new(10);
         assert_eq!(b.write(b"abc"), 3);
         b.consume(1);
         send_invariant(&b);
@@ -920,7 +951,7 @@ mod tests {
 
         // Consuming everything before the first fill restarts at 0: the write overwrites
         // the grown part, then extends it.
-        let mut b = SendBuffer::new(8);
+        let mut b = SendRing::new(8);
         b.write(b"abcd");
         b.consume(4);
         assert_eq!(b.write(b"ABCDEF"), 6);
@@ -939,7 +970,7 @@ mod tests {
 
     #[test]
     fn send_set_capacity_and_release_during_growth() {
-        let mut b = SendBuffer::new(16);
+        let mut b = SendRing::new(16);
         b.write(b"hello");
         b.consume(2);
         b.set_capacity(6); // shrink mid-growth: content moves to the front
@@ -974,7 +1005,7 @@ mod tests {
 
     #[test]
     fn recv_growth_phase_in_order_and_far_out_of_order() {
-        let mut r = RecvBuffer::new(100);
+        let mut r = RecvRing::new(100);
         assert_eq!(r.insert(0, b"abc"), 3);
         assert_eq!(r.buf.len(), 3);
         // Far beyond the filled length: the gap is filled, the data lands in place.
@@ -1002,7 +1033,7 @@ mod tests {
 
     #[test]
     fn recv_growth_phase_wraps_before_filling() {
-        let mut r = RecvBuffer::new(10);
+        let mut r = RecvRing::new(10);
         assert_eq!(r.insert(0, b"abcdef"), 6);
         let mut out = [0u8; 4];
         assert_eq!(r.read(&mut out), 4);
@@ -1016,7 +1047,7 @@ mod tests {
         assert_eq!(r.window(), 1);
 
         // In-order data straddling the point where the ring first fills, then wrapping.
-        let mut r = RecvBuffer::new(8);
+        let mut r = RecvRing::new(8);
         r.insert(0, b"12345");
         r.read(&mut [0u8; 3]);
         assert_eq!(r.insert(0, b"6789AB"), 6);
@@ -1024,7 +1055,7 @@ mod tests {
         assert_eq!(r.peek(8), (&b"45678"[..], &b"9AB"[..]));
 
         // An out-of-order segment straddling the end of a ring that has not filled yet.
-        let mut r = RecvBuffer::new(8);
+        let mut r = RecvRing::new(8);
         r.insert(0, b"123");
         r.read(&mut [0u8; 2]);
         assert_eq!(r.insert(3, b"wxyz"), 0); // physical 6..10: 6, 7, then 0, 1
@@ -1037,7 +1068,7 @@ mod tests {
 
     #[test]
     fn recv_set_capacity_and_release_during_growth() {
-        let mut r = RecvBuffer::new(64);
+        let mut r = RecvRing::new(64);
         r.insert(0, b"abcdef");
         r.read(&mut [0u8; 2]);
         r.insert(10, b"KL");
@@ -1065,7 +1096,7 @@ mod tests {
         for round in 0..60 {
             let cap = 1 + rng.below(300);
             let step = 1 + rng.below(24);
-            let mut b = SendBuffer::new(cap);
+            let mut b = SendRing::new(cap);
             let mut model: VecDeque<u8> = VecDeque::new();
             let mut model_cap = cap;
             for _ in 0..300 {
@@ -1106,7 +1137,7 @@ mod tests {
         for round in 0..60 {
             let cap = 1 + rng.below(300);
             let step = 1 + rng.below(24);
-            let mut r = RecvBuffer::new(cap);
+            let mut r = RecvRing::new(cap);
             let mut model_cap = cap;
             // Absolute stream positions, first copy wins; read_pos..nxt is in order.
             let mut stream: Vec<Option<u8>> = Vec::new();

@@ -124,7 +124,9 @@ pub struct Config {
     pub rto_initial: Duration,
     /// Lower bound of the RTO (Linux TCP_RTO_MIN).
     pub rto_min: Duration,
-    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`).
+    /// Upper bound of the RTO (Linux TCP_RTO_MAX; the sysctl `tcp_rto_max_ms`). The RTO
+    /// and its bounds are kept in 32-bit microseconds as Linux keeps them, so values past
+    /// about 71 minutes act as 71 minutes.
     pub rto_max: Duration,
     /// Minimum delayed-ACK timeout (Linux TCP_DELACK_MIN).
     pub delack_min: Duration,
@@ -176,6 +178,23 @@ pub struct Config {
     /// `tcp_min_tso_segs`: the fewest segments a transmission unit (Linux's TSO/GSO
     /// packet) is cut to when the pacing rate would allow fewer (tcp_tso_autosize).
     pub tcp_min_tso_segs: u8,
+    /// `tcp_tso_win_divisor`: while cwnd and the window allow less than a full
+    /// transmission unit, sending is deferred in the hope of a larger one unless at
+    /// least this fraction (1/n) of the smaller of cwnd and the window is free
+    /// (Linux's tcp_tso_should_defer); 0: unless more than three segments are.
+    /// Linux's default 3.
+    pub tcp_tso_win_divisor: u8,
+    /// `tcp_tso_rtt_log`: transmission units grow on paths of small minimum RTT by
+    /// `64 KiB >> (min_rtt_us >> tcp_tso_rtt_log)` on top of the pacing rate's share
+    /// (tcp_tso_autosize). Linux's default 9 (512 µs).
+    pub tcp_tso_rtt_log: u8,
+    /// `tcp_pacing_ss_ratio`: the pacing rate in slow start (cwnd below half of
+    /// ssthresh), percent of cwnd per smoothed RTT (tcp_update_pacing_rate). Linux's
+    /// default 200.
+    pub tcp_pacing_ss_ratio: u16,
+    /// `tcp_pacing_ca_ratio`: the pacing rate otherwise, percent of cwnd per smoothed
+    /// RTT. Linux's default 120.
+    pub tcp_pacing_ca_ratio: u16,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
     pub tcp_pingpong_thresh: u8,
@@ -293,6 +312,10 @@ impl Default for Config {
             tcp_pingpong_thresh: 1,
             tcp_notsent_lowat: u32::MAX,
             tcp_min_tso_segs: 2,
+            tcp_tso_win_divisor: 3,
+            tcp_tso_rtt_log: 9,
+            tcp_pacing_ss_ratio: 200,
+            tcp_pacing_ca_ratio: 120,
             mtu: 1500,
             ip_default_ttl: 64,
             icmp_echo_ignore_all: false,
@@ -422,6 +445,10 @@ impl Config {
         "tcp_pingpong_thresh",
         "tcp_notsent_lowat",
         "tcp_min_tso_segs",
+        "tcp_tso_win_divisor",
+        "tcp_tso_rtt_log",
+        "tcp_pacing_ss_ratio",
+        "tcp_pacing_ca_ratio",
         "ip_default_ttl",
         "icmp_echo_ignore_all",
         "icmp_ratelimit",
@@ -594,6 +621,10 @@ impl Config {
                 n @ 1..=255 => self.tcp_min_tso_segs = n as u8,
                 _ => return Err(bad("1..=255")),
             },
+            "tcp_tso_win_divisor" => self.tcp_tso_win_divisor = small(255, "0..=255")? as u8,
+            "tcp_tso_rtt_log" => self.tcp_tso_rtt_log = small(255, "0..=255")? as u8,
+            "tcp_pacing_ss_ratio" => self.tcp_pacing_ss_ratio = small(1000, "0..=1000")? as u16,
+            "tcp_pacing_ca_ratio" => self.tcp_pacing_ca_ratio = small(1000, "0..=1000")? as u16,
             "tcp_pingpong_thresh" => match num("1..=255")? {
                 n @ 1..=255 => self.tcp_pingpong_thresh = n as u8,
                 _ => return Err(bad("1..=255")),

@@ -110,7 +110,7 @@ impl SocketInfo {
 
     fn from_conn(handle: Option<SocketHandle>, c: &Connection, now: Instant) -> SocketInfo {
         let mss = c.mss.max(1);
-        let (busy, rwnd_limited, sndbuf_limited) = c.chrono.times(now);
+        let (busy, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         let timer = c
             .timers
             .armed()
@@ -138,9 +138,9 @@ impl SocketInfo {
             wscale: c.neg.ws_ok.then_some((c.neg.snd_wscale, c.neg.rcv_wscale)),
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,
-            segs_out: c.segs_out,
-            segs_in: c.segs_in,
-            retrans: c.retrans_total,
+            segs_out: u64::from(c.segs_out),
+            segs_in: u64::from(c.segs_in),
+            retrans: u64::from(c.retrans_total),
             orphan: c.orphan,
             busy: Duration::from_micros(busy),
             rwnd_limited: Duration::from_micros(rwnd_limited),

@@ -8,28 +8,30 @@
 
 use core::time::Duration;
 
-/// Microseconds in a `Duration`, saturating at `u64::MAX`.
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// Microseconds in a `Duration`, saturating at `u32::MAX` (about 71 minutes: every RTO
+/// bound Linux allows, `TCP_RTO_MAX` being 120 s, fits; Linux keeps them in 32 bits too).
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-/// Samples are clamped to this many microseconds (about 12 days) so that the fixed-point
-/// state (x 8) can never overflow.
-const MAX_SAMPLE_US: u64 = 1 << 40;
+/// Samples are clamped to this many microseconds (about 9 minutes) so that the
+/// fixed-point state (x 8) fits in 32 bits, as Linux's `srtt_us` does.
+const MAX_SAMPLE_US: u32 = u32::MAX / 8;
 
-/// An RFC 6298 round-trip estimator and RTO calculator.
+/// An RFC 6298 round-trip estimator and RTO calculator, in 32-bit microseconds as
+/// Linux's `srtt_us`/`mdev_us` (32 bytes per connection; issue 9's memory budget).
 #[derive(Clone, Debug)]
 pub struct RttEstimator {
     /// SRTT x 8, microseconds; meaningful once `samples > 0`.
-    srtt8: u64,
+    srtt8: u32,
     /// RTTVAR x 4, microseconds (so this is the RFC's `K*RTTVAR` term with K = 4).
-    rttvar4: u64,
-    min_rtt: u64,
+    rttvar4: u32,
+    min_rtt: u32,
     samples: u32,
     /// An RTO imposed until the next sample: the initial RTO, or one set by `reset_to`.
-    fixed: Option<u64>,
-    min_rto: u64,
-    max_rto: u64,
+    fixed: Option<u32>,
+    min_rto: u32,
+    max_rto: u32,
 }
 
 impl RttEstimator {
@@ -41,7 +43,7 @@ impl RttEstimator {
         RttEstimator {
             srtt8: 0,
             rttvar4: 0,
-            min_rtt: u64::MAX,
+            min_rtt: u32::MAX,
             samples: 0,
             fixed: Some(micros(initial_rto)),
             min_rto: micros(min_rto),
@@ -75,6 +77,14 @@ impl RttEstimator {
         self.fixed = None;
     }
 
+    /// Takes a sample for the minimum RTT only (Linux's tcp_update_rtt_min with the
+    /// RTT of the newest segment an ACK delivered).
+    pub fn note_min(&mut self, rtt: Duration) {
+        if self.samples > 0 {
+            self.min_rtt = self.min_rtt.min(micros(rtt).min(MAX_SAMPLE_US));
+        }
+    }
+
     /// The current retransmission timeout.
     ///
     /// Before any sample (or after [`reset_to`](RttEstimator::reset_to)) this is the imposed
@@ -88,27 +98,33 @@ impl RttEstimator {
 
     fn rto_micros(&self) -> u64 {
         let rto = match self.fixed {
-            Some(fixed) => fixed,
-            None => (self.srtt8 / 8).saturating_add(self.rttvar4.max(self.min_rto)),
+            Some(fixed) => u64::from(fixed),
+            None => u64::from(self.srtt8 / 8) + u64::from(self.rttvar4.max(self.min_rto)),
         };
-        rto.min(self.max_rto)
+        rto.min(u64::from(self.max_rto))
     }
 
     /// The smoothed RTT, or `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        (self.samples > 0).then(|| Duration::from_micros(self.srtt8 / 8))
+        (self.samples > 0).then(|| Duration::from_micros(u64::from(self.srtt8 / 8)))
+    }
+
+    /// Eight times the smoothed RTT in microseconds (Linux's `srtt_us`), or `None`
+    /// before the first sample.
+    pub fn srtt8_us(&self) -> Option<u64> {
+        (self.samples > 0).then_some(u64::from(self.srtt8))
     }
 
     /// The RTT variation (RTTVAR, not multiplied by K); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        Duration::from_micros(self.rttvar4 / 4)
+        Duration::from_micros(u64::from(self.rttvar4 / 4))
     }
 
     /// The smallest sample seen over the connection's life, or `None` before the first.
     /// (Linux's `tcp_min_rtt` keeps a 5-minute windowed minimum, `tcp_min_rtt_wlen`; the
     /// all-time minimum is what this estimator keeps.)
     pub fn min_rtt(&self) -> Option<Duration> {
-        (self.samples > 0).then(|| Duration::from_micros(self.min_rtt))
+        (self.samples > 0).then(|| Duration::from_micros(u64::from(self.min_rtt)))
     }
 
     /// How many samples have been taken (saturating).
@@ -123,7 +139,7 @@ impl RttEstimator {
         let rto = u128::from(self.rto_micros());
         // A u64 shifted by at most 64 still fits in a u128.
         let shifted = rto << backoffs.min(64);
-        let max = u128::from(self.max_rto);
+        let max = u128::from(u64::from(self.max_rto));
         let clamped = if rto == 0 { 0 } else { shifted.min(max) };
         Duration::from_micros(u64::try_from(clamped).unwrap_or(u64::MAX))
     }
@@ -220,10 +236,11 @@ mod tests {
         assert_eq!(e.backed_off(u32::MAX), ms(120_000));
         e.on_sample(ms(10));
         assert_eq!(e.backed_off(1), ms(420)); // 2 * (10 + 200)
+                                              // Bounds past 32 bits of microseconds (Linux allows at most 120 s) saturate.
         let unbounded = RttEstimator::new(Duration::MAX, ms(200), Duration::MAX);
         assert_eq!(
             unbounded.backed_off(u32::MAX),
-            Duration::from_micros(u64::MAX)
+            Duration::from_micros(u64::from(u32::MAX))
         );
     }
 

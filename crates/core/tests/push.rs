@@ -82,8 +82,8 @@ fn psh_at(out: &[Sent]) -> Vec<usize> {
 /// A Fast Open child that writes before the handshake's ACK has no RTT yet, so Linux's
 /// pacing rate is unset (unlimited) and tcp_tso_autosize makes units of half of cwnd:
 /// ten segments in two 5-segment units, each ending with PSH; the SYN-ACK, not yet
-/// acknowledged, takes no room from the window or cwnd. Once the RTT is known, units are
-/// `tcp_min_tso_segs` (2) segments.
+/// acknowledged, takes no room from the window or cwnd. Once the RTT is known, the
+/// pacing rate sizes them (tso.rs).
 #[test]
 fn a_fast_open_child_sends_units_of_half_of_cwnd_until_an_rtt_is_known() {
     use synack::fastopen::{FastOpenKeys, TFO_SERVER_ENABLE};
@@ -131,4 +131,39 @@ fn a_fast_open_child_sends_units_of_half_of_cwnd_until_an_rtt_is_known() {
         vec![1, 3, 4],
         "2-segment units, the write's end"
     );
+}
+
+/// Linux's tcp_mss_split_point: a MSG_MORE write larger than the MSS sends its whole
+/// segments, and the partial one at its end stays in the queue (a unit that would end
+/// with it is cut at the last whole segment, as the cork would hold it), where the
+/// next MSG_MORE write appends to it; the ACK that uncorks sends both as one segment,
+/// without PSH (no write ended the data).
+#[test]
+fn msg_more_holds_the_partial_tail_of_a_larger_write() {
+    let mut h = Harness::new();
+    let c = connection(&mut h);
+    h.stack
+        .set_option(c.handle, synack::SockOpt::NoDelay(true))
+        .unwrap();
+    assert_eq!(h.recv(), vec![], "TCP_NODELAY's push finds nothing");
+    let more = synack::SendFlags {
+        more: true,
+        ..Default::default()
+    };
+    assert_eq!(h.stack.send_with(c.handle, &[0u8; 3100], more), Ok(3100));
+    let out = h.output();
+    assert_eq!(
+        briefs(&out),
+        (0..3)
+            .map(|i| seg(".", c.l(1 + 1000 * i), c.p(1), 1000))
+            .collect::<Vec<_>>()
+    );
+    h.advance(Duration::from_millis(3));
+    assert_eq!(h.stack.send_with(c.handle, &[0u8; 50], more), Ok(50));
+    assert_eq!(h.recv(), vec![], "corked: the 150 bytes wait");
+    h.advance(Duration::from_millis(10));
+    h.send(&c, pkt(".", c.p(1), c.l(2001)));
+    let out = h.output();
+    assert_eq!(briefs(&out), vec![seg(".", c.l(3001), c.p(1), 150)]);
+    assert!(!out[0].psh, "no write ended there");
 }

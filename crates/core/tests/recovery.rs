@@ -109,7 +109,9 @@ fn sack_fast_retransmit_with_prr() {
 
 /// Without SACK, duplicate ACKs count as SACKed segments (Linux), so the first two
 /// each release one new segment (limited transmit, RFC 3042) and the third retransmits
-/// the head (RFC 5681 3.2).
+/// the head (RFC 5681 3.2). The duplicates come 10 ms after the flight and 2 ms apart,
+/// as over a slow link: within a millisecond of the last send, Linux's
+/// tcp_tso_should_defer would hold the one segment back for a larger unit (tso.rs).
 #[test]
 fn dupacks_give_limited_transmit_then_fast_retransmit() {
     let mut h = Harness::new();
@@ -118,11 +120,14 @@ fn dupacks_give_limited_transmit_then_fast_retransmit() {
     // MSS is 536 without an MSS option; cwnd 10 segments.
     let first = h.recv();
     assert_eq!(first.len(), 10);
+    assert_eq!(h.advance(Duration::from_millis(10)).len(), 0);
     let sent: u32 = 10 * 536;
     h.send(&c, pkt(".", c.p(1), c.l(1)));
     assert_eq!(h.recv(), vec![seg(".", c.l(1 + sent), c.p(1), 536)]);
+    h.advance(Duration::from_millis(2));
     h.send(&c, pkt(".", c.p(1), c.l(1)));
     assert_eq!(h.recv(), vec![seg(".", c.l(1 + sent + 536), c.p(1), 536)]);
+    h.advance(Duration::from_millis(2));
     h.send(&c, pkt(".", c.p(1), c.l(1)));
     let out = h.recv();
     assert_eq!(out.first(), Some(&seg(".", c.l(1), c.p(1), 536)), "{out:?}");

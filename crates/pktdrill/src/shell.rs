@@ -4,7 +4,7 @@
 //! A command naming a shell file that exists beside the script (the kernel's
 //! `./defaults.sh`) or given by `--init_scripts` is read and its lines interpreted the
 //! same way, as packetdrill runs it. Such a *defaults file* may set knobs the engine does
-//! not have (`tcp_pacing_ss_ratio`, ...): they are skipped, as the
+//! not have (`tcp_limit_output_bytes`, ...): they are skipped, as the
 //! built-in profile skips them, because they configure machinery a script only reaches
 //! through lines of its own, which are checked. Without the file, `defaults.sh` is
 //! packetdrill's default profile ([`PROFILE`]).
@@ -589,8 +589,8 @@ mod tests {
             interpret("/tmp/sysctl_restore_${PPID}.sh", &c, None).unwrap(),
             vec![ShellAction::Noop]
         );
-        let e = interpret("sysctl -q net.ipv4.tcp_pacing_ss_ratio=150", &c, None).unwrap_err();
-        assert!(e.contains("no `tcp_pacing_ss_ratio` knob"), "{e}");
+        let e = interpret("sysctl -q net.ipv4.tcp_limit_output_bytes=150", &c, None).unwrap_err();
+        assert!(e.contains("no `tcp_limit_output_bytes` knob"), "{e}");
         assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
         assert_eq!(
             interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
@@ -731,7 +731,7 @@ mod tests {
         std::fs::write(
             dir.join("defaults.sh"),
             "#!/bin/bash\n# comment\nip tcp_metrics flush all > /dev/null 2>&1\n\
-             sysctl -q net.ipv4.tcp_syn_retries=4\nsysctl -q net.ipv4.tcp_pacing_ss_ratio=150\n",
+             sysctl -q net.ipv4.tcp_syn_retries=4\nsysctl -q net.ipv4.tcp_limit_output_bytes=150\n",
         )
         .unwrap();
         let c = Config::default();
@@ -745,7 +745,12 @@ mod tests {
             ]
         );
         // The script's own lines stay strict; without the file, the built-in profile.
-        assert!(interpret("sysctl -q net.ipv4.tcp_pacing_ss_ratio=150", &c, Some(&dir)).is_err());
+        assert!(interpret(
+            "sysctl -q net.ipv4.tcp_limit_output_bytes=150",
+            &c,
+            Some(&dir)
+        )
+        .is_err());
         assert_eq!(
             interpret("./defaults.sh", &c, None).unwrap(),
             vec![ShellAction::Defaults]

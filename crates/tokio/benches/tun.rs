@@ -2,7 +2,7 @@
 //! veth pair, measured in the same run, printed as figures and ratios.
 //!
 //! ```text
-//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N] [--no-offload]
+//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N] [--streams N] [--no-offload] [--no-queues]
 //! ```
 //!
 //! It needs root: it moves itself into a private network namespace (nothing is
@@ -23,8 +23,15 @@
 //!   segmentation and checksum offload (`TunConfig::offload`: the kernel 10.79.0.1/24,
 //!   synack 10.79.0.2), GSO packets of up to 64 KB each way.
 //!
+//! - the two-queue variant: a third TUN interface with two queues, an engine and a
+//!   driver thread on each (`TunDevice::create_queues`, `NetBuilder::spawn_queues`: the
+//!   kernel 10.80.0.1/24, synack 10.80.0.2), beside the first interface (one queue)
+//!   on the workloads that many connections share: `--streams` (default 4) bulk
+//!   transfers at once, kernel to synack, and the connections per second.
+//!
 //! Each workload runs `--repeat` times (default 3), interleaved; the median is
-//! reported. `--no-offload` leaves the offload variant out.
+//! reported. `--no-offload` leaves the offload variant out, `--no-queues` the
+//! two-queue one.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,6 +47,8 @@ const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const VETH_PEER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
 const KERNEL_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
+const KERNEL_QUEUES: Ipv4Addr = Ipv4Addr::new(10, 80, 0, 1);
+const SYNACK_QUEUES: Ipv4Addr = Ipv4Addr::new(10, 80, 0, 2);
 const SYNACK_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
 const SINK: u16 = 9000;
 const CPS: u16 = 9002;
@@ -57,6 +66,21 @@ pub struct Params {
     pub repeat: usize,
     /// Also measure synack over a TUN interface with offload.
     pub offload: bool,
+    /// Also measure synack over a two-queue TUN interface.
+    pub queues: bool,
+    /// Bulk transfers at once in the workloads that compare queue counts.
+    pub streams: usize,
+}
+
+/// One queue beside two, on the workloads many connections share.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFigures {
+    /// MiB/s of `streams` kernel-to-synack transfers at once, one queue.
+    pub parallel_one: f64,
+    /// The same over two queues.
+    pub parallel_two: f64,
+    /// Connections per second over two queues (one queue's: `synack_cps`).
+    pub cps_two: f64,
 }
 
 /// synack's figures over one interface.
@@ -87,6 +111,8 @@ pub struct Report {
     pub kernel_cps: f64,
     /// The same over a TUN interface with segmentation and checksum offload.
     pub offload: Option<SynackFigures>,
+    /// One queue beside two.
+    pub queues: Option<QueueFigures>,
 }
 
 impl Report {
@@ -149,6 +175,33 @@ impl Report {
                 format!("{k:.1} {unit}"),
                 s / k
             );
+        }
+        if let Some(q) = &self.queues {
+            out += &format!(
+                "\n{:<28} {:>14} {:>18} {:>7}\n",
+                "workload", "two queues", "one queue", "ratio"
+            );
+            for (what, two, one, unit) in [
+                (
+                    format!("{} streams kernel -> synack", p.streams),
+                    q.parallel_two,
+                    q.parallel_one,
+                    "MiB/s",
+                ),
+                (
+                    "connections/s (1 request)".to_string(),
+                    q.cps_two,
+                    self.synack_cps,
+                    "conn/s",
+                ),
+            ] {
+                out += &format!(
+                    "{what:<28} {:>14} {:>18} {:>7.3}\n",
+                    format!("{two:.1} {unit}"),
+                    format!("{one:.1} {unit}"),
+                    two / one
+                );
+            }
         }
         out
     }
@@ -265,21 +318,28 @@ async fn kernel_servers(ip: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-/// Serves `sink` and `answer` on synack's address `ip`.
+/// Serves `sink` and `answer` on synack's address `ip`: each engine accepts and serves
+/// its connections on its own runtime (with several queues, the engine's own thread).
 async fn synack_servers(net: &Net, ip: Ipv4Addr) -> io::Result<()> {
     let sinks = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, SINK))).await?;
     let answers = synack_tokio::TcpListener::bind(net, SocketAddr::from((ip, CPS))).await?;
-    tokio::spawn(async move {
-        while let Ok((s, _)) = sinks.accept().await {
-            tokio::spawn(sink(s));
-        }
-    });
-    tokio::spawn(async move {
-        while let Ok((s, _)) = answers.accept().await {
-            let _ = s.set_nodelay(true);
-            tokio::spawn(answer(s));
-        }
-    });
+    for sinks in sinks.per_engine() {
+        let rt = sinks.net().runtime().clone();
+        rt.spawn(async move {
+            while let Ok((s, _)) = sinks.accept().await {
+                tokio::spawn(sink(s));
+            }
+        });
+    }
+    for answers in answers.per_engine() {
+        let rt = answers.net().runtime().clone();
+        rt.spawn(async move {
+            while let Ok((s, _)) = answers.accept().await {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(answer(s));
+            }
+        });
+    }
     Ok(())
 }
 
@@ -350,6 +410,27 @@ where
     Ok(n as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// MiB/s of `streams` bulk transfers of `n` bytes in all from the kernel to `addr`, at
+/// once.
+async fn time_parallel(addr: SocketAddr, n: u64, streams: usize) -> Result<f64, String> {
+    let start = Instant::now();
+    let each = n / streams as u64;
+    let tasks: Vec<_> = (0..streams)
+        .map(|_| {
+            tokio::spawn(async move {
+                let s = tokio::net::TcpStream::connect(addr).await?;
+                bulk(s, each).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("parallel transfers to {addr}: {e}"))?;
+    }
+    Ok((each * streams as u64) as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Connections per second from the kernel to `addr`.
 async fn time_cps(addr: SocketAddr, conns: usize, concurrency: usize) -> Result<f64, String> {
     let start = Instant::now();
@@ -414,9 +495,35 @@ pub fn run(p: Params) -> Result<Report, String> {
         } else {
             None
         };
+        let queued = if p.queues {
+            let queues = TunDevice::create_queues(
+                &TunConfig {
+                    name: "synack2".into(),
+                    mtu: 1500,
+                    kernel_addr: Some((KERNEL_QUEUES, 24)),
+                    offload: false,
+                },
+                2,
+            )
+            .map_err(|e| e.to_string())?;
+            let net = Net::builder()
+                .address(SYNACK_QUEUES.into())
+                .spawn_queues(queues.into_iter().map(|q| move || q.open()).collect())
+                .map_err(|e| e.to_string())?;
+            synack_servers(&net, SYNACK_QUEUES)
+                .await
+                .map_err(|e| e.to_string())?;
+            kernel_servers(KERNEL_QUEUES)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(net)
+        } else {
+            None
+        };
         let (mut s2k, mut k2s, mut k2k, mut scps, mut kcps) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut o2k, mut k2o, mut ocps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut par1, mut par2, mut qcps) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..p.repeat {
             let to_kernel = SocketAddr::from((KERNEL, SINK));
             s2k.push(time_bulk(synack_tokio::TcpStream::connect(&net, to_kernel), p.bytes).await?);
@@ -435,6 +542,14 @@ pub fn run(p: Params) -> Result<Report, String> {
                 let at = SocketAddr::from((SYNACK_OFFLOAD, CPS));
                 ocps.push(time_cps(at, p.conns, p.concurrency).await?);
             }
+            if queued.is_some() {
+                let one = SocketAddr::from((SYNACK, SINK));
+                par1.push(time_parallel(one, p.bytes, p.streams).await?);
+                let two = SocketAddr::from((SYNACK_QUEUES, SINK));
+                par2.push(time_parallel(two, p.bytes, p.streams).await?);
+                let at = SocketAddr::from((SYNACK_QUEUES, CPS));
+                qcps.push(time_cps(at, p.conns, p.concurrency).await?);
+            }
         }
         Ok(Report {
             params: p,
@@ -447,6 +562,11 @@ pub fn run(p: Params) -> Result<Report, String> {
                 to_kernel: median(o2k),
                 from_kernel: median(k2o),
                 cps: median(ocps),
+            }),
+            queues: queued.is_some().then(|| QueueFigures {
+                parallel_one: median(par1),
+                parallel_two: median(par2),
+                cps_two: median(qcps),
             }),
         })
     })
@@ -473,6 +593,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
         concurrency: 4,
         repeat: 3,
         offload: true,
+        queues: true,
+        streams: 4,
     };
     let mut it = args;
     while let Some(arg) = it.next() {
@@ -485,10 +607,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
             "--concurrency" => p.concurrency = parse_size(&value()?)? as usize,
             "--repeat" => p.repeat = parse_size(&value()?)? as usize,
             "--no-offload" => p.offload = false,
+            "--no-queues" => p.queues = false,
+            "--streams" => p.streams = parse_size(&value()?)? as usize,
             _ => {
                 return Err(format!(
                     "unknown option {arg}; usage: tun [--bytes N] [--conns N] \
-                     [--concurrency N] [--repeat N] [--no-offload]"
+                     [--concurrency N] [--repeat N] [--streams N] [--no-offload] [--no-queues]"
                 ))
             }
         }

@@ -98,6 +98,17 @@ impl TcpListener {
         &self.socks[0].0
     }
 
+    /// The listener as one listener per engine (just itself unless the instance is
+    /// multi-queue), so that each engine's connections can be accepted on the engine's
+    /// own thread ([`Net::runtime`]): a thread-per-core server accepts and serves there
+    /// without a wake-up crossing threads.
+    pub fn per_engine(mut self) -> Vec<TcpListener> {
+        std::mem::take(&mut self.socks)
+            .into_iter()
+            .map(|sock| TcpListener::new(vec![sock]))
+            .collect()
+    }
+
     pub(crate) fn new(socks: Vec<(Net, SocketHandle)>) -> TcpListener {
         TcpListener {
             socks,

@@ -115,22 +115,31 @@ pub struct Net {
     ended: tokio::sync::watch::Receiver<()>,
     /// Every engine of a multi-queue instance (`shared` is one of them).
     group: Option<Arc<Group>>,
+    /// The runtime the engine's driver runs on.
+    runtime: tokio::runtime::Handle,
 }
 
 /// The engines of a multi-queue instance. It holds each engine, so that no driver
 /// ends while any handle of the instance lives; its drop wakes them all.
 struct Group {
-    engines: Vec<(Arc<Shared>, tokio::sync::watch::Receiver<()>)>,
+    engines: Vec<Engine>,
     /// The engine of the next connect() without a bound port.
     next: AtomicUsize,
 }
+
+/// One engine of a group: its state, its end, its thread's runtime.
+type Engine = (
+    Arc<Shared>,
+    tokio::sync::watch::Receiver<()>,
+    tokio::runtime::Handle,
+);
 
 impl Drop for Group {
     fn drop(&mut self) {
         let engines = std::mem::take(&mut self.engines);
         let drivers: Vec<Waker> = engines
             .iter()
-            .filter_map(|(s, _)| s.lock().driver.clone())
+            .filter_map(|(s, _, _)| s.lock().driver.clone())
             .collect();
         // The drivers see themselves alone once these references are gone.
         drop(engines);
@@ -189,6 +198,7 @@ impl NetBuilder {
             shared,
             ended,
             group: None,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -221,7 +231,8 @@ impl NetBuilder {
             let steering = PortSteering::new(queues, i as u16).filter(|_| queues > 1);
             let shared = self.engine(steering);
             let (ended_tx, ended) = tokio::sync::watch::channel(());
-            let (opened_tx, opened_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+            let (opened_tx, opened_rx) =
+                std::sync::mpsc::channel::<io::Result<tokio::runtime::Handle>>();
             let (start_tx, start_rx) = std::sync::mpsc::channel::<bool>();
             let driver_shared = shared.clone();
             let thread = std::thread::Builder::new()
@@ -244,7 +255,7 @@ impl NetBuilder {
                             return;
                         }
                     };
-                    let _ = opened_tx.send(Ok(()));
+                    let _ = opened_tx.send(Ok(rt.handle().clone()));
                     if start_rx.recv() == Ok(true) {
                         rt.block_on(async move {
                             Driver::new(driver_shared, device, ended_tx).await;
@@ -261,22 +272,30 @@ impl NetBuilder {
             starts.push(start_tx);
             opened.push(opened_rx);
         }
+        let mut handles = Vec::with_capacity(n);
         for (i, rx) in opened.into_iter().enumerate() {
             let r = rx.recv().unwrap_or_else(|_| {
                 Err(io::Error::other(format!("the thread of queue {i} ended")))
             });
-            if let Err(e) = r {
+            match r {
+                Ok(h) => handles.push(h),
                 // Dropping `starts` stops every thread that opened its queue.
-                return Err(io::Error::new(e.kind(), format!("queue {i}: {e}")));
+                Err(e) => return Err(io::Error::new(e.kind(), format!("queue {i}: {e}"))),
             }
         }
+        let engines: Vec<Engine> = engines
+            .into_iter()
+            .zip(handles)
+            .map(|((s, e), h)| (s, e, h))
+            .collect();
         for s in starts {
             let _ = s.send(true);
         }
-        let (shared, ended) = engines[0].clone();
+        let (shared, ended, runtime) = engines[0].clone();
         Ok(Net {
             shared,
             ended,
+            runtime,
             group: Some(Arc::new(Group {
                 engines,
                 next: AtomicUsize::new(0),
@@ -375,6 +394,16 @@ impl Net {
             .sum()
     }
 
+    /// The tokio runtime that drives this engine: with
+    /// [`NetBuilder::spawn_queues`], the current-thread runtime of the engine's own
+    /// thread, where a task spawned runs beside the engine's driver (a connection's
+    /// work and its engine's on one core, with no wake-up crossing threads); otherwise
+    /// the runtime [`NetBuilder::spawn`] was called on. A stream's
+    /// [`TcpStream::net`](crate::TcpStream::net) is its engine's handle.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
     /// How many engines the instance has (one per queue of its device).
     pub fn queues(&self) -> usize {
         self.group.as_ref().map_or(1, |g| g.engines.len())
@@ -390,10 +419,11 @@ impl Net {
             Some(g) => g
                 .engines
                 .iter()
-                .map(|(shared, ended)| Net {
+                .map(|(shared, ended, runtime)| Net {
                     shared: shared.clone(),
                     ended: ended.clone(),
                     group: Some(g.clone()),
+                    runtime: runtime.clone(),
                 })
                 .collect(),
         }
@@ -428,7 +458,7 @@ impl Net {
     pub async fn finish(self) {
         let ended: Vec<_> = match &self.group {
             None => vec![self.ended.clone()],
-            Some(g) => g.engines.iter().map(|(_, e)| e.clone()).collect(),
+            Some(g) => g.engines.iter().map(|(_, e, _)| e.clone()).collect(),
         };
         drop(self);
         // The driver never sends: `changed` fails when it drops the sender, at its end.

@@ -20,8 +20,11 @@ fn the_tun_benchmark_runs_small() {
         concurrency: 2,
         repeat: 1,
         offload: true,
+        queues: true,
+        streams: 2,
     })
     .expect("the benchmark runs");
+    assert!(report.queues.is_some());
     let text = report.render();
     for figure in [
         report.synack_to_kernel,
@@ -36,6 +39,12 @@ fn the_tun_benchmark_runs_small() {
             .offload
             .iter()
             .flat_map(|o| [o.to_kernel, o.from_kernel, o.cps]),
+    )
+    .chain(
+        report
+            .queues
+            .iter()
+            .flat_map(|q| [q.parallel_one, q.parallel_two, q.cps_two]),
     ) {
         assert!(figure.is_finite() && figure > 0.0, "{text}");
     }
@@ -46,6 +55,8 @@ fn the_tun_benchmark_runs_small() {
         "offload: synack -> kernel",
         "offload: kernel -> synack",
         "offload: connections/s",
+        "two queues",
+        "2 streams kernel -> synack",
     ] {
         assert!(text.contains(row), "{text}");
     }

@@ -21,7 +21,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use arbitrary::{Arbitrary, Unstructured};
 use synack::wire::icmp::{IcmpRepr, IPPROTO_ICMP, IPPROTO_ICMPV6};
 use synack::wire::{Control, IpRepr, SeqNum, TcpRepr, IPPROTO_TCP};
-use synack::{Config, Instant, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack};
+use synack::{
+    Config, Instant, RxOffload, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack,
+    TxOffload,
+};
 
 pub use input::{
     AckBase, Bytes, Codec, Mangle, Op, OptSpec, SegSpec, SeqBase, Setup, StackInput, MAX_OPS,
@@ -57,14 +60,40 @@ const MAX_SOCKETS: usize = 64;
 pub struct Report {
     /// Operations run.
     pub ops: usize,
-    /// Datagrams the stack sent.
+    /// Datagrams the stack sent (segments, super-segments counted as the segments a
+    /// device cuts them into).
     pub sent: u64,
     /// Connections accepted by the harness's handshakes and accept() calls.
     pub accepted: u64,
     /// Bytes read by recv().
     pub received: u64,
+    /// Super-segments of more than one segment the stack built ([`Path::Tso`]).
+    pub super_segments: u64,
+    /// GSO packets handed to the stack ([`Path::Gro`]).
+    pub gso_packets: u64,
     /// The stack's counters at the end.
     pub stats: synack::Stats,
+}
+
+/// How datagrams move between the stack and the harness's peer model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Path {
+    /// `poll_transmit` and `handle_packet`: one segment per datagram.
+    #[default]
+    Plain,
+    /// `poll_transmit_offload` with these offloads, each datagram cut into the
+    /// segments a device would send (`wire::gso::segment`, checksums completed); the
+    /// peer model sees those segments.
+    Tso(TxOffload),
+    /// `handle_packet_offload`: every TCP datagram the harness sends with more payload
+    /// than `gso_size` is handed over as a GSO packet of that segment size (a GRO
+    /// packet), with the checksum vouched for or not.
+    Gro {
+        /// The GSO packet's segment size (0: never).
+        gso_size: u16,
+        /// The device vouches for the TCP checksum (it is not verified).
+        csum_valid: bool,
+    },
 }
 
 /// Decodes `data` and runs it.
@@ -84,7 +113,18 @@ pub fn run_input(input: &StackInput) -> Report {
 /// Runs one input and also returns the first `max` datagrams the stack sent and the first
 /// `max` it was given (for building the wire target's seeds).
 pub fn run_input_capture(input: &StackInput, max: usize) -> (Report, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    run_input_path(input, Path::Plain, max)
+}
+
+/// Runs one input over `path`; returns the report, the first `max` datagrams the stack
+/// sent (as segments, cut as the device would) and the first `max` it was given.
+pub fn run_input_path(
+    input: &StackInput,
+    path: Path,
+    max: usize,
+) -> (Report, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut h = Harness::new(&input.setup);
+    h.path = path;
     h.capture = max;
     h.setup(&input.setup);
     for op in input.ops.iter().take(MAX_OPS) {
@@ -139,6 +179,7 @@ struct Harness {
     drains: u64,
     report: Report,
     capture: usize,
+    path: Path,
     sent_log: Vec<Vec<u8>>,
     recv_log: Vec<Vec<u8>>,
 }
@@ -177,6 +218,7 @@ impl Harness {
             drains: 0,
             report: Report::default(),
             capture: 0,
+            path: Path::Plain,
             sent_log: Vec::new(),
             recv_log: Vec::new(),
         }
@@ -241,12 +283,25 @@ impl Harness {
     /// Drains every datagram and event, checking each datagram.
     fn drain(&mut self) {
         let mut sent = 0;
+        let mut scratch = Vec::new();
         loop {
             // Every other drain first offers a buffer too small for any datagram: the
             // datagram must stay queued and come out whole from the next call.
             self.drains += 1;
+            let tso = match self.path {
+                Path::Tso(o) => Some(o),
+                _ => None,
+            };
             let needed = if self.drains.is_multiple_of(2) {
-                match self.stack.poll_transmit(self.now, &mut self.buf[..39]) {
+                let small = &mut self.buf[..39];
+                let r = match tso {
+                    Some(o) => self
+                        .stack
+                        .poll_transmit_offload(self.now, small, o)
+                        .map(|t| t.map(|t| t.len)),
+                    None => self.stack.poll_transmit(self.now, small),
+                };
+                match r {
                     Ok(None) => break,
                     Ok(Some(n)) => panic!("a {n}-byte datagram: shorter than any IP/TCP header"),
                     Err(e) => Some(e.needed),
@@ -254,16 +309,40 @@ impl Harness {
             } else {
                 None
             };
-            let n = match self.stack.poll_transmit(self.now, &mut self.buf) {
-                Ok(Some(n)) => n,
-                Ok(None) => {
-                    assert_eq!(needed, None, "a datagram too big for a buffer was lost");
-                    break;
-                }
-                Err(e) => panic!("a 64 KiB buffer is too small: {e}"),
+            let (n, gso) = match tso {
+                Some(o) => match self.stack.poll_transmit_offload(self.now, &mut self.buf, o) {
+                    Ok(Some(t)) => {
+                        assert!(t.segs >= 1 && (t.segs == 1 || t.gso_size > 0), "{t:?}");
+                        assert!(
+                            o.gso_max_size == 0 || t.segs == 1 || t.len <= o.gso_max_size,
+                            "a super-segment past gso_max_size: {t:?}"
+                        );
+                        assert!(
+                            o.csum || t.csum_start.is_none(),
+                            "a checksum left to a device without checksum offload"
+                        );
+                        (Some(t.len), Some(t))
+                    }
+                    Ok(None) => (None, None),
+                    Err(e) => panic!("a 64 KiB buffer is too small: {e}"),
+                },
+                None => match self.stack.poll_transmit(self.now, &mut self.buf) {
+                    Ok(n) => (n, None),
+                    Err(e) => panic!("a 64 KiB buffer is too small: {e}"),
+                },
+            };
+            let Some(n) = n else {
+                assert_eq!(needed, None, "a datagram too big for a buffer was lost");
+                break;
             };
             if let Some(needed) = needed {
-                assert_eq!(n, needed, "the datagram that did not fit comes next, whole");
+                match gso {
+                    // The first segment of a super-segment is what did not fit.
+                    Some(_) => assert!(n >= needed, "{n} bytes after {needed} were needed"),
+                    None => {
+                        assert_eq!(n, needed, "the datagram that did not fit comes next, whole")
+                    }
+                }
             }
             sent += 1;
             assert!(
@@ -271,41 +350,73 @@ impl Harness {
                 "poll_transmit did not run dry after {MAX_OUTPUT} datagrams"
             );
             assert!(n <= self.buf.len(), "reported length past the buffer");
-            let datagram = self.buf[..n].to_vec();
-            if self.sent_log.len() < self.capture {
-                self.sent_log.push(datagram.clone());
+            let mut datagrams = Vec::new();
+            match gso {
+                // Cut as the device would: TCP into its segments with full checksums;
+                // anything else goes as it is (its checksums complete).
+                Some(t) if t.hdr_len > 0 => {
+                    let size = if t.segs > 1 { t.gso_size } else { 0 };
+                    self.report.super_segments += u64::from(t.segs > 1);
+                    let count =
+                        synack::wire::gso::segment(&self.buf[..n], size, &mut scratch, |seg| {
+                            datagrams.push(seg.to_vec())
+                        })
+                        .unwrap_or_else(|e| {
+                            panic!("a super-segment the device cannot cut: {e} ({t:?})")
+                        });
+                    assert_eq!(count, usize::from(t.segs), "the segments of {t:?}");
+                }
+                Some(t) => {
+                    assert_eq!(t.csum_start, None, "a checksum left to the device: {t:?}");
+                    datagrams.push(self.buf[..n].to_vec());
+                }
+                None => datagrams.push(self.buf[..n].to_vec()),
             }
-            let (ip, payload) = IpRepr::parse(&datagram).unwrap_or_else(|e| {
-                panic!("the stack sent an IP datagram that does not parse ({e}): {datagram:02x?}")
-            });
-            assert!(
-                self.stack.addresses().contains(&ip.src),
-                "sent from an address that is not the stack's: {}",
-                ip.src
-            );
-            let v6 = ip.src.is_ipv6();
-            match ip.protocol {
-                IPPROTO_TCP => {
-                    let tcp = TcpRepr::parse(payload, &ip.src, &ip.dst, true).unwrap_or_else(|e| {
-                        panic!("the stack sent a TCP segment that does not parse ({e}): {datagram:02x?}")
-                    });
-                    self.observe(&ip, &tcp);
-                }
-                // Echo replies and destination unreachables: they must parse, with their
-                // checksum, as the version's ICMP.
-                p if p == (if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP }) => {
-                    IcmpRepr::parse(v6, &ip.src, &ip.dst, payload).unwrap_or_else(|e| {
-                        panic!("the stack sent an ICMP message that does not parse ({e}): {datagram:02x?}")
-                    });
-                }
-                p => panic!("the stack sent protocol {p}: {datagram:02x?}"),
+            for datagram in datagrams {
+                self.check_sent(datagram);
             }
         }
-        self.report.sent += sent as u64;
         let mut events = 0;
         while self.stack.poll_event().is_some() {
             events += 1;
             assert!(events <= MAX_EVENTS, "poll_event did not run dry");
+        }
+    }
+
+    /// Checks one datagram the stack sent and lets the peer model learn from it.
+    fn check_sent(&mut self, datagram: Vec<u8>) {
+        self.report.sent += 1;
+        if self.sent_log.len() < self.capture {
+            self.sent_log.push(datagram.clone());
+        }
+        let (ip, payload) = IpRepr::parse(&datagram).unwrap_or_else(|e| {
+            panic!("the stack sent an IP datagram that does not parse ({e}): {datagram:02x?}")
+        });
+        assert!(
+            self.stack.addresses().contains(&ip.src),
+            "sent from an address that is not the stack's: {}",
+            ip.src
+        );
+        let v6 = ip.src.is_ipv6();
+        match ip.protocol {
+            IPPROTO_TCP => {
+                let tcp = TcpRepr::parse(payload, &ip.src, &ip.dst, true).unwrap_or_else(|e| {
+                    panic!(
+                        "the stack sent a TCP segment that does not parse ({e}): {datagram:02x?}"
+                    )
+                });
+                self.observe(&ip, &tcp);
+            }
+            // Echo replies and destination unreachables: they must parse, with their
+            // checksum, as the version's ICMP.
+            p if p == (if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP }) => {
+                IcmpRepr::parse(v6, &ip.src, &ip.dst, payload).unwrap_or_else(|e| {
+                    panic!(
+                        "the stack sent an ICMP message that does not parse ({e}): {datagram:02x?}"
+                    )
+                });
+            }
+            p => panic!("the stack sent protocol {p}: {datagram:02x?}"),
         }
     }
 
@@ -363,7 +474,22 @@ impl Harness {
         if self.recv_log.len() < self.capture {
             self.recv_log.push(datagram.to_vec());
         }
-        self.stack.handle_packet(self.now, datagram);
+        match self.path {
+            Path::Gro {
+                gso_size,
+                csum_valid,
+            } if gso_size > 0
+                && tcp_payload_len(datagram).is_some_and(|p| p > usize::from(gso_size)) =>
+            {
+                let rx = RxOffload {
+                    gso_size,
+                    csum_valid,
+                };
+                self.report.gso_packets += 1;
+                self.stack.handle_packet_offload(self.now, datagram, rx);
+            }
+            _ => self.stack.handle_packet(self.now, datagram),
+        }
         self.drain();
     }
 
@@ -737,4 +863,10 @@ fn sockopt(which: u8, v: u32) -> SockOpt {
         12 => SockOpt::KeepCount(v % 300),
         _ => SockOpt::Linger2(ms),
     }
+}
+
+/// The TCP payload's length of a TCP datagram (`None` for anything else).
+fn tcp_payload_len(datagram: &[u8]) -> Option<usize> {
+    let (ip, tcp) = synack::wire::gso::tcp_header_lens(datagram).ok()?;
+    Some(datagram.len() - ip - tcp)
 }

@@ -4,9 +4,9 @@
 
 use core::cmp::min;
 
-use super::{alloc_ring, wrap_add, RecvBuffer, SendBuffer};
+use super::{alloc_ring, wrap_add, RecvRing, SendBuffer, SendRing};
 
-impl SendBuffer {
+impl SendRing {
     /// Lends up to `max` bytes of free space, as one or two slices (two when the space
     /// wraps around the end of the ring), to `fill`, which writes the bytes to send at
     /// the start of the first slice and on into the second, and returns how many it
@@ -61,7 +61,7 @@ impl SendBuffer {
     }
 }
 
-impl RecvBuffer {
+impl RecvRing {
     /// Removes `n` in-order bytes from the front (clamped to [`len`](RecvBuffer::len))
     /// after the caller read them in place through [`peek`](RecvBuffer::peek).
     pub fn consume(&mut self, n: usize) -> usize {
@@ -71,16 +71,49 @@ impl RecvBuffer {
         }
         self.head = wrap_add(self.head, n, self.capacity);
         self.len -= n;
-        if self.len == 0 && self.ranges.is_empty() {
+        if self.len == 0 && self.ooo.is_none() {
             self.head = 0;
         }
         n
     }
 }
 
+impl SendBuffer {
+    /// Lends up to `max` bytes of free space to `fill` (see [`SendRing::write_with`]);
+    /// the first call that lends anything allocates the ring.
+    pub fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> usize {
+        if min(max, self.free()) == 0 {
+            return 0;
+        }
+        self.ring_mut().write_with(max, fill)
+    }
+
+    /// Forgets the last `n` bytes written (clamped to [`len`](SendBuffer::len)); they
+    /// stay in place in the ring, so [`rewrite`](SendBuffer::rewrite) can take them
+    /// back. Used when a lent write is taken only in part.
+    pub fn unwrite(&mut self, n: usize) {
+        if let Some(r) = self.ring.as_mut() {
+            r.unwrite(n);
+        }
+    }
+
+    /// Takes back `n` bytes forgotten by [`unwrite`](SendBuffer::unwrite) (clamped to
+    /// the free room); the caller guarantees nothing was written since.
+    pub fn rewrite(&mut self, n: usize) {
+        if let Some(r) = self.ring.as_mut() {
+            r.rewrite(n);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::RecvBuffer;
 
     #[test]
     fn write_with_lends_wrapped_space_and_appends() {

@@ -41,17 +41,6 @@ pub(crate) struct Chrono {
     stat: [u32; 3],
 }
 
-static IDLE: Chrono = Chrono {
-    word: 0,
-    stat: [0; 3],
-};
-
-impl super::cold::ColdDefault for Chrono {
-    fn default_ref() -> &'static Chrono {
-        &IDLE
-    }
-}
-
 const START_MASK: u32 = (1 << 29) - 1;
 const NOSPACE: u32 = 1 << 31;
 
@@ -61,6 +50,12 @@ fn jiffies(now: Instant) -> u32 {
 }
 
 impl Chrono {
+    /// Nothing counted, nothing running.
+    pub const IDLE: Chrono = Chrono {
+        word: 0,
+        stat: [0; 3],
+    };
+
     /// The running chronograph.
     pub fn kind(&self) -> ChronoKind {
         match (self.word >> 29) & 3 {
@@ -124,22 +119,22 @@ impl Connection {
     /// Linux's `tcp_chrono_start`: `kind` runs if it is more interesting than the
     /// running one.
     pub(crate) fn chrono_start(&mut self, now: Instant, kind: ChronoKind) {
-        if kind > self.chrono.kind() {
-            self.chrono.switch(now, kind);
+        if kind > self.rare.chrono.kind() {
+            self.rare.chrono.switch(now, kind);
         }
     }
 
     /// Linux's `tcp_chrono_stop`: with nothing left written, no chronograph runs;
     /// otherwise, if `kind` was the running one, busy time runs again.
     pub(crate) fn chrono_stop(&mut self, now: Instant, kind: ChronoKind) {
-        if self.chrono.kind() == ChronoKind::Idle {
+        if self.rare.chrono.kind() == ChronoKind::Idle {
             // Nothing runs: nothing to stop (and nothing to allocate).
             return;
         }
         if self.queues_empty() {
-            self.chrono.switch(now, ChronoKind::Idle);
-        } else if kind == self.chrono.kind() {
-            self.chrono.switch(now, ChronoKind::Busy);
+            self.rare.chrono.switch(now, ChronoKind::Idle);
+        } else if kind == self.rare.chrono.kind() {
+            self.rare.chrono.switch(now, ChronoKind::Busy);
         }
     }
 
@@ -158,7 +153,7 @@ impl Connection {
             self.chrono_start(now, ChronoKind::Busy);
         }
         if taken < asked {
-            self.chrono.set_nospace(true);
+            self.rare.chrono.set_nospace(true);
         }
     }
 
@@ -169,8 +164,8 @@ impl Connection {
         if self.snd_una == self.snd_max {
             self.chrono_stop(now, ChronoKind::Busy);
         }
-        if self.chrono.nospace() && self.stream_writeable(config) {
-            self.chrono.set_nospace(false);
+        if self.rare.chrono.nospace() && self.stream_writeable(config) {
+            self.rare.chrono.set_nospace(false);
             self.chrono_stop(now, ChronoKind::SndbufLimited);
         }
     }
@@ -183,7 +178,7 @@ impl Connection {
         if self.notsent_bytes() == 0 {
             self.chrono_stop(now, ChronoKind::RwndLimited);
         }
-        if self.chrono.nospace()
+        if self.rare.chrono.nospace()
             && self.notsent_bytes() == 0
             && matches!(self.state, State::Established | State::CloseWait)
             && !self.cc.cwnd_limited(self.max_flight)

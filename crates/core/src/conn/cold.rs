@@ -31,6 +31,13 @@ impl<T: ColdDefault> Cold<T> {
         }
     }
 
+    /// Back to the default, giving the memory back (for a value whose default is
+    /// empty, as a queue that has drained: the next write allocates again).
+    #[inline]
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+
     /// Whether the value is out of line: `false` guarantees it reads as the default.
     #[inline]
     pub fn is_set(&self) -> bool {
@@ -61,6 +68,14 @@ impl<T: ColdDefault> DerefMut for Cold<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0
             .get_or_insert_with(|| Box::new(T::default_ref().clone()))
+    }
+}
+
+impl ColdDefault for std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> {
+    fn default_ref() -> &'static Self {
+        static EMPTY: std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> =
+            std::collections::VecDeque::new();
+        &EMPTY
     }
 }
 

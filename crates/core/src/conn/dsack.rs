@@ -132,7 +132,7 @@ impl Connection {
         }
         let dups = len.div_ceil(mss);
         self.dsack_dups += dups;
-        if u64::from(self.dsack_dups) > self.retrans_total {
+        if self.dsack_dups > self.retrans_total {
             // Linux counts the duplicates but does not believe a D-SACK of segments
             // it never sent twice.
             ctx.stats.TCPDSACKIgnoredDubious += 1;

@@ -25,11 +25,12 @@ impl Connection {
     /// a Fast Open SYN-ACK may end the server's answer.
     pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         // Linux's tcp_segs_in: a GSO packet counts as the segments it carries.
-        self.segs_in += if self.rx_gso > 0 {
-            u64::from((seg.payload.len() as u32).div_ceil(self.rx_gso).max(1))
+        let segs = if self.rx_gso > 0 {
+            (seg.payload.len() as u32).div_ceil(self.rx_gso).max(1)
         } else {
             1
         };
+        self.segs_in = self.segs_in.wrapping_add(segs);
         self.last_recv = ctx.now;
         let syn_sent = self.state == State::SynSent;
         let held = if syn_sent {
@@ -111,7 +112,7 @@ impl Connection {
                 self.max_snd_wnd = self.snd_wnd;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = ack;
-                self.rtt_sample(ctx, seg, ack);
+                self.rtt_sample(ctx, seg, self.iss, ack);
                 self.established(ctx);
                 // Linux's tcp_finish_connect: the SYN-ACK counts as the last arrival,
                 // so data sent within ato of it answers it (tcp_event_data_sent) and
@@ -325,7 +326,7 @@ impl Connection {
                 // Linux's tcp_rcv_state_process counts the SYN-ACK delivered here, the
                 // ACK processing not tracking it.
                 self.delivered += 1;
-                self.rtt_sample(ctx, seg, self.snd_una);
+                self.rtt_sample(ctx, seg, self.iss, self.snd_una);
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
@@ -483,7 +484,7 @@ impl Connection {
             if self.snd_nxt.before(self.snd_una) {
                 self.snd_nxt = self.snd_una;
             }
-            self.rtt_sample(ctx, seg, ack);
+            self.rtt_sample(ctx, seg, prior_una, ack);
             self.backoff = 0;
             self.rto_count = 0;
             self.retrans_stamp = None;
@@ -497,12 +498,10 @@ impl Connection {
                 newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
                 self.delivered += 1;
             }
-            // Retransmissions go out below `recover` (fast recovery, a timeout's Loss
-            // state, a path-MTU drop) or as a loss probe: an ACK from there may
-            // acknowledge one, and gives congestion control no sample (Linux's
-            // FLAG_RETRANS_DATA_ACKED).
-            let clean = prior_una.after_eq(self.recover) && self.tlp_high_seq.is_none();
-            if let Some(sent) = newest_sent.filter(|_| clean) {
+            if self.sent_times.is_set() && self.sent_times.is_empty() {
+                self.sent_times.reset();
+            }
+            if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }
             self.chunks.ack(ack);
@@ -602,28 +601,40 @@ impl Connection {
         }
     }
 
-    /// RTT sample from the echoed timestamp (RFC 7323 section 4.1) or from the timed
-    /// segment (Karn's algorithm: never from a retransmission). The handshake's sample
-    /// comes through here too, timing the SYN or SYN-ACK.
-    fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
+    /// The RTT sample of an ACK that advances SND.UNA from `una_before` to `ack`, as
+    /// Linux's tcp_clean_rtx_queue and tcp_ack_update_rtt take it: the handshake's from
+    /// the SYN or SYN-ACK it times; for data, from the first transmission of the oldest
+    /// segment it fully acknowledges (and the minimum RTT from the newest), unless any
+    /// of the acknowledged data was retransmitted (Karn's algorithm, RFC 6298 3); only
+    /// then from the echoed timestamp (RFC 7323 section 4.1), which Linux trusts less.
+    fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, una_before: SeqNum, ack: SeqNum) {
+        if let Some((seq, sent)) = self.rtt_seq {
+            if ack.after(seq) {
+                self.rtt.on_sample(ctx.now - sent);
+                self.rtt_seq = None;
+                return;
+            }
+        }
+        if una_before.after_eq(self.rexmit_high) {
+            let mut acked = self
+                .sent_times
+                .iter()
+                .take_while(|(end, _)| end.before_eq(ack));
+            if let Some(&(_, first)) = acked.next() {
+                let last = acked.last().map_or(first, |&(_, t)| t);
+                self.rtt.on_sample(ctx.now - first);
+                self.rtt.note_min(ctx.now - last);
+                return;
+            }
+        }
         let echoed = match (self.neg.ts, seg.options.timestamp) {
             (Some(ts), Some(opt)) if opt.tsecr != 0 => {
                 Some(ts.now_val(ctx.now).wrapping_sub(opt.tsecr))
             }
             _ => None,
         };
-        if let Some(ms) = echoed {
-            if ms < 0x8000_0000 {
-                self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
-            }
-            self.rtt_seq = None;
-            return;
-        }
-        if let Some((seq, sent)) = self.rtt_seq {
-            if ack.after(seq) {
-                self.rtt.on_sample(ctx.now - sent);
-                self.rtt_seq = None;
-            }
+        if let Some(ms) = echoed.filter(|ms| *ms < 0x8000_0000) {
+            self.rtt.on_sample(Duration::from_millis(u64::from(ms)));
         }
     }
 

@@ -81,7 +81,7 @@ impl Connection {
         self.send_buf.unwrite(wrote);
         self.restart_after_idle(ctx);
         let unsent = self.notsent_bytes();
-        let n = self.queue_write(ctx.config, wrote, SendFlags::default(), false);
+        let n = self.queue_write(ctx, wrote, SendFlags::default(), false);
         self.send_buf.rewrite(n);
         self.chrono_on_write(ctx.now, unsent, n, max);
         if n == 0 {

@@ -28,6 +28,7 @@ pub(crate) mod recovery;
 pub(crate) mod sack;
 mod sendq;
 pub(crate) mod timers;
+mod tso;
 mod urgent;
 
 use core::time::Duration;
@@ -323,13 +324,18 @@ pub(crate) struct Connection {
     /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
     /// First-transmission times of the segments in flight, as (end sequence, time), in
-    /// sequence order. The ring is allocated once and reused.
-    pub sent_times: std::collections::VecDeque<(SeqNum, Instant)>,
+    /// sequence order. Out of line while there are any: allocated by the first segment
+    /// of a flight, freed when the flight is all acknowledged (issue 9's memory budget).
+    pub sent_times: cold::Cold<std::collections::VecDeque<(SeqNum, Instant)>>,
     /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
-    /// Karn's algorithm without timestamps: the sequence number being timed.
+    /// The end of the highest segment ever retransmitted: an ACK from below it may
+    /// acknowledge a retransmission, and gives no RTT sample (Karn's algorithm; Linux's
+    /// FLAG_RETRANS_DATA_ACKED).
+    pub rexmit_high: SeqNum,
+    /// The SYN or SYN-ACK being timed (a retransmitted one is not).
     pub rtt_seq: Option<(SeqNum, Instant)>,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
@@ -352,12 +358,14 @@ pub(crate) struct Connection {
     pub rcv_tstamp: Instant,
     /// Pending application events (bits of [`events`]).
     pub events: u8,
-    /// Per-connection counters for the snapshot.
-    pub retrans_total: u64,
+    /// Per-connection counters for the snapshot, as wide as Linux keeps them
+    /// (tcp_sock's u32 total_retrans, segs_in and segs_out; u64 bytes_acked and
+    /// bytes_received).
+    pub retrans_total: u32,
     pub bytes_acked: u64,
     pub bytes_received: u64,
-    pub segs_in: u64,
-    pub segs_out: u64,
+    pub segs_in: u32,
+    pub segs_out: u32,
     /// True for connections created from a listener's request record.
     pub passive: bool,
     /// Fast Open state (RFC 7413): a passive child's link to its listener while in
@@ -370,9 +378,6 @@ pub(crate) struct Connection {
     /// The largest flight of the current window and the sequence number that ends the
     /// window (Linux's max_packets_out and max_packets_seq).
     pub max_flight: u32,
-    /// The send side's chronographs for TCP_INFO (chrono.rs), out of line until the
-    /// connection first has data to send.
-    pub chrono: cold::Cold<chrono::Chrono>,
     pub max_flight_seq: SeqNum,
     /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
     /// ICSK_TIME_LOSS_PROBE in the same timer slot).
@@ -506,8 +511,9 @@ impl Connection {
             rto_count: 0,
             probes: 0,
             retrans_stamp: None,
-            sent_times: std::collections::VecDeque::new(),
+            sent_times: cold::Cold::new(),
             delivered: 0,
+            rexmit_high: iss,
             rtt_seq: None,
             recover: iss,
             probe_pending: false,
@@ -530,7 +536,6 @@ impl Connection {
             fin_sent: false,
             fin_acked: false,
             max_flight: 0,
-            chrono: cold::Cold::new(),
             max_flight_seq: iss,
             xmit_probe: false,
             tlp_high_seq: None,
@@ -687,7 +692,7 @@ impl Connection {
         }
         self.restart_after_idle(ctx);
         let unsent = self.notsent_bytes();
-        let n = self.queue_write(ctx.config, data.len(), flags, true);
+        let n = self.queue_write(ctx, data.len(), flags, true);
         self.chrono_on_write(ctx.now, unsent, n, data.len());
         if n == 0 {
             return Err(Error::WouldBlock);

@@ -283,6 +283,13 @@ impl Connection {
             }
         }
         let retransmit = seq.before(self.snd_max);
+        // Linux's tcp_tso_should_defer: a new unit waits for the ACK due shortly to
+        // make it larger (tso.rs). A unit already started, or cut by a write that was
+        // appending (sendq.rs decided it), goes.
+        let fresh = self.chunks.at(seq).is_some_and(|c| !c.started);
+        if mode == Mode::Normal && !retransmit && fresh && self.tso_should_defer(ctx, seq, 0) {
+            return None;
+        }
         // The transmission unit this segment belongs to, and whether its last segment
         // carries PSH (a write ended there, or the unit has several segments); the
         // persist timer's forced send carries PSH too (Linux's tcp_write_wakeup).
@@ -294,8 +301,11 @@ impl Connection {
             Mode::Normal => (cwnd_room / mss * mss).max(len).min(send_wnd),
             Mode::Force | Mode::Probe => len,
         };
-        let room = u32::try_from(room).unwrap_or(u32::MAX);
+        let mut room = u32::try_from(room).unwrap_or(u32::MAX);
         let segs = self.tso_segs(ctx.config);
+        if mode == Mode::Normal && !retransmit && fresh {
+            room = self.mss_split_point(seq, room, mss as u32, segs);
+        }
         let unit = self.chunks.transmit(seq, room, mss as u32, segs);
         let seg_end = seq + len as u32;
         let psh = len > 0
@@ -328,6 +338,7 @@ impl Connection {
         if retransmit {
             self.retrans_total += 1;
             self.rtt_seq = None;
+            self.rexmit_high = self.rexmit_high.max(end);
             if self.in_loss() {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.
@@ -335,9 +346,6 @@ impl Connection {
                 self.on_retransmitted(seq, end, ctx.now);
             }
         } else {
-            if self.neg.ts.is_none() && self.rtt_seq.is_none() {
-                self.rtt_seq = Some((seq, ctx.now));
-            }
             self.sent_times.push_back((end, ctx.now));
         }
         self.count_sent(ctx, retransmit);
@@ -372,6 +380,41 @@ impl Connection {
             payload_len: len,
             ect: false,
         })
+    }
+
+    /// Linux's tcp_mss_split_point for a new unit at `seq` of at most `room` bytes: a unit
+    /// that takes the rest of its chunk or of the window does not end with a partial
+    /// segment that Nagle's test or a cork (TCP_CORK, MSG_MORE) would hold back: it is
+    /// cut at the last whole segment, and the partial one stays in the chunk, open to
+    /// later writes.
+    fn mss_split_point(&self, seq: SeqNum, room: u32, mss: u32, segs: u32) -> u32 {
+        let Some(c) = self.chunks.at(seq) else {
+            return room;
+        };
+        let window = (self.wnd_end() - seq).max(0) as u32;
+        let max_len = room.min(segs.saturating_mul(mss));
+        let needed = ((c.end - seq).max(0) as u32).min(window);
+        if max_len <= needed {
+            return room;
+        }
+        let partial = needed % mss;
+        if partial != 0 && needed > partial && self.nagle_holds_partial() {
+            return needed - partial;
+        }
+        room
+    }
+
+    /// Linux's tcp_nagle_check for a partial segment: corked (TCP_CORK, or MSG_MORE until
+    /// the next push), or Nagle's algorithm with a small segment unacknowledged
+    /// (Minshall's variant).
+    fn nagle_holds_partial(&self) -> bool {
+        if self.push_once {
+            return false;
+        }
+        let in_flight = self.snd_nxt.after(self.snd_una);
+        self.opts.cork
+            || self.more_pending
+            || (!self.opts.nodelay && in_flight && self.snd_sml.after(self.snd_una))
     }
 
     /// The segment of a tail loss probe (RFC 8985 section 7.3, Linux's

@@ -60,7 +60,7 @@ pub(crate) struct QuietSnapshot {
     flags: [bool; 4],
     loss_probe: Option<synack_wire::SeqNum>,
     timers: Option<crate::time::Instant>,
-    segs_out: u64,
+    segs_out: u32,
     events: u8,
 }
 

@@ -138,19 +138,20 @@ pub struct RcvSpace {
     /// The socket belongs to a program (Linux's sk_socket): connected by it or
     /// accepted, and not closed. Only then does out-of-order data grow the buffer.
     pub owned: bool,
-    /// Autotuning and memory charges, allocated when data first arrives.
-    tune: Option<Box<Tune>>,
-}
-
-/// The receive state of a connection that has received data.
-#[derive(Debug, Clone)]
-struct Tune {
     /// `rcvq_space.space`: the most the application read in one round trip.
     space: u32,
     /// `rcvq_space.seq`: the sequence number read up to when the round began.
     space_seq: SeqNum,
     /// `rcvq_space.time`: when the round began.
     space_time: Instant,
+    /// Receiver round-trip measurement and memory charges, allocated when data first
+    /// arrives (an idle connection never needs them: issue 9's memory budget).
+    tune: Option<Box<Tune>>,
+}
+
+/// The receive state of a connection that has received data.
+#[derive(Debug, Clone)]
+struct Tune {
     /// `rcv_rtt_est.rtt_us`, times 8: the receiver's round-trip estimate; 0 unknown.
     rtt_us8: u32,
     /// `rcv_rtt_est.seq`: the window edge whose arrival ends a measurement.
@@ -173,6 +174,9 @@ impl RcvSpace {
             ratio: DEFAULT_SCALING_RATIO,
             nomem: false,
             owned: false,
+            space: 0,
+            space_seq: SeqNum(0),
+            space_time: Instant::ZERO,
             tune: None,
         }
     }
@@ -180,9 +184,6 @@ impl RcvSpace {
     fn tune(&mut self) -> &mut Tune {
         self.tune.get_or_insert_with(|| {
             Box::new(Tune {
-                space: 0,
-                space_seq: SeqNum(0),
-                space_time: Instant::ZERO,
                 rtt_us8: 0,
                 rtt_seq: SeqNum(0),
                 rtt_time: Instant::ZERO,
@@ -194,7 +195,7 @@ impl RcvSpace {
 
     /// `rcvq_space.space` (0 before the connection is established).
     pub fn space(&self) -> u32 {
-        self.tune.as_ref().map_or(0, |t| t.space)
+        self.space
     }
 }
 
@@ -258,10 +259,9 @@ impl Connection {
         self.rs.ssthresh = self.rs.ssthresh.min(self.window_clamp);
         let space = self.rs.ssthresh.min(self.rcv_wnd()).min(10 * advmss);
         let copied = self.copied_seq();
-        let t = self.rs.tune();
-        t.space = space;
-        t.space_seq = copied;
-        t.space_time = ctx.now;
+        self.rs.space = space;
+        self.rs.space_seq = copied;
+        self.rs.space_time = ctx.now;
     }
 
     /// The sequence number the application has read up to (Linux's copied_seq).
@@ -284,9 +284,7 @@ impl Connection {
                 self.rs.ratio = ratio;
                 self.window_clamp = self.full_space().clamp(0, i64::from(u32::MAX)) as u32;
                 let clamp = self.window_clamp;
-                if let Some(t) = self.rs.tune.as_mut() {
-                    t.space = t.space.min(clamp);
-                }
+                self.rs.space = self.rs.space.min(clamp);
             }
         }
         self.rcv_mss = len.min(u32::from(self.adv_mss));
@@ -475,9 +473,8 @@ impl Connection {
     /// sender in slow start doubles it), plus the out-of-order data held, at most
     /// `tcp_rmem[2]`; the clamp follows. Not for a buffer the user fixed.
     pub(crate) fn rcvbuf_grow(&mut self, ctx: &Ctx, newval: u32) {
-        let t = self.rs.tune();
-        let oldval = t.space;
-        t.space = newval;
+        let oldval = self.rs.space;
+        self.rs.space = newval;
         if !ctx.config.tcp_moderate_rcvbuf || self.rcvbuf_locked() {
             return;
         }
@@ -509,18 +506,16 @@ impl Connection {
         if t.rtt_us8 == 0 {
             return;
         }
-        let elapsed = (ctx.now - t.space_time).as_micros() as u64;
+        let elapsed = (ctx.now - self.rs.space_time).as_micros() as u64;
         if elapsed < u64::from(t.rtt_us8 >> 3) {
             return;
         }
-        let copied = (copied_seq - t.space_seq) - (rcv_nxt - copied_seq);
-        let space = t.space;
-        if copied > space as i32 {
+        let copied = (copied_seq - self.rs.space_seq) - (rcv_nxt - copied_seq);
+        if copied > self.rs.space as i32 {
             self.rcvbuf_grow(ctx, copied as u32);
         }
-        let t = self.rs.tune();
-        t.space_seq = copied_seq;
-        t.space_time = ctx.now;
+        self.rs.space_seq = copied_seq;
+        self.rs.space_time = ctx.now;
     }
 
     /// tcp_rcv_rtt_update: `sample` microseconds; without timestamps (`win_dep`) only

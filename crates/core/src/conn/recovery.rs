@@ -13,6 +13,7 @@ use synack_wire::SeqNum;
 
 use crate::time::Instant;
 
+use super::cold::{Cold, ColdDefault};
 use super::sack::Scoreboard;
 use super::{Connection, Ctx};
 
@@ -56,7 +57,8 @@ pub(crate) struct Recovery {
     /// Retransmissions of this recovery in the order they were sent, for RACK's rule
     /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
     /// is delivered.
-    pub rexmits: VecDeque<(SeqNum, SeqNum, Instant)>,
+    /// Out of line, and only while it holds any (issue 9's memory budget).
+    pub rexmits: Cold<VecDeque<(SeqNum, SeqNum, Instant)>>,
     /// The reordering the network has shown, in packets (Linux's tp->reordering):
     /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
     /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
@@ -81,10 +83,17 @@ impl Recovery {
             prr_out: 0,
             prior_cwnd: 0,
             cwr_high: iss,
-            rexmits: VecDeque::new(),
+            rexmits: Cold::new(),
             reordering,
             reord_seen: 0,
         }
+    }
+}
+
+impl ColdDefault for VecDeque<(SeqNum, SeqNum, Instant)> {
+    fn default_ref() -> &'static Self {
+        static EMPTY: VecDeque<(SeqNum, SeqNum, Instant)> = VecDeque::new();
+        &EMPTY
     }
 }
 
@@ -430,6 +439,9 @@ impl Connection {
             }
         }
         self.rec.rexmits.drain(..=last);
+        if self.rec.rexmits.is_empty() {
+            self.rec.rexmits.reset();
+        }
         match lost_again {
             Some(s) if s.before(self.rec.rexmit_next) => {
                 self.rec.rexmit_next = s.max(self.snd_una);
@@ -555,7 +567,7 @@ impl Connection {
             self.snd_una + self.mss
         };
         r.state = CaState::Recovery;
-        r.rexmits.clear();
+        r.rexmits.reset();
         self.recover = self.snd_max;
     }
 
@@ -608,7 +620,7 @@ impl Connection {
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {
         self.rec.state = CaState::Loss;
-        self.rec.rexmits.clear();
+        self.rec.rexmits.reset();
         self.rec.reno_sacked = 0;
         self.rec.lost_end = self.snd_una;
         self.rec.rexmit_next = self.snd_una;

@@ -1,6 +1,7 @@
 //! The sender's SACK scoreboard (RFC 2018, RFC 6675 section 3): which bytes above
 //! SND.UNA the receiver holds, as a short sorted list of disjoint ranges.
 
+use super::cold::{Cold, ColdDefault};
 use synack_wire::{SackBlock, SeqNum};
 
 /// At most this many disjoint SACKed ranges are remembered; a block that would need
@@ -8,11 +9,19 @@ use synack_wire::{SackBlock, SeqNum};
 const MAX_RANGES: usize = 32;
 
 /// SACKed ranges `[start, end)` above SND.UNA, sorted and disjoint. No allocation until
-/// the first SACK arrives.
+/// the first SACK arrives, and the memory goes back when SND.UNA passes the last range
+/// (an idle connection holds one pointer here: issue 9's memory budget).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scoreboard {
-    ranges: Vec<(SeqNum, SeqNum)>,
+    ranges: Cold<Vec<(SeqNum, SeqNum)>>,
     bytes: u32,
+}
+
+impl ColdDefault for Vec<(SeqNum, SeqNum)> {
+    fn default_ref() -> &'static Self {
+        static EMPTY: Vec<(SeqNum, SeqNum)> = Vec::new();
+        &EMPTY
+    }
 }
 
 impl Scoreboard {
@@ -28,7 +37,7 @@ impl Scoreboard {
 
     /// The ranges, in sequence order.
     pub fn ranges(&self) -> &[(SeqNum, SeqNum)] {
-        &self.ranges
+        self.ranges.as_slice()
     }
 
     /// Records the SACK blocks of an ACK. Blocks outside `(una, snd_max]` are ignored
@@ -91,6 +100,9 @@ impl Scoreboard {
                 break;
             }
         }
+        if self.ranges.is_set() && self.ranges.is_empty() {
+            self.ranges.reset();
+        }
     }
 
     /// Whether `seq` is SACKed.
@@ -105,7 +117,7 @@ impl Scoreboard {
     /// start of the next SACKed range), if the hole lies below the highest SACK.
     pub fn next_hole(&self, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let mut at = from;
-        for &(s, e) in &self.ranges {
+        for &(s, e) in self.ranges.iter() {
             if at.before(s) {
                 return Some((at, s));
             }
@@ -122,7 +134,7 @@ impl Scoreboard {
             return 0;
         }
         let mut total = (to - from) as u32;
-        for &(s, e) in &self.ranges {
+        for &(s, e) in self.ranges.iter() {
             let (a, b) = (s.max(from), e.min(to));
             if a.before(b) {
                 total -= (b - a) as u32;

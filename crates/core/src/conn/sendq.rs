@@ -14,7 +14,8 @@
 
 use synack_wire::SeqNum;
 
-use super::{Connection, SendFlags};
+use super::tso::GSO_MAX_SIZE;
+use super::{Connection, Ctx, SendFlags};
 use crate::config::Config;
 
 /// What Linux charges per skb on top of its payload: `SKB_TRUESIZE` of the
@@ -22,13 +23,6 @@ use crate::config::Config;
 /// is the head itself plus the aligned `struct sk_buff` (256) and
 /// `struct skb_shared_info` (320), on x86-64.
 pub(crate) const SKB_OVERHEAD: usize = 320 + 256 + 320;
-
-/// Linux's `sk_gso_max_size` over a device without a larger limit: 64 KiB less
-/// `MAX_TCP_HEADER + 1` (sk_setup_caps).
-const GSO_MAX_SIZE: u32 = 65536 - 321;
-
-/// The GSO limit tcp_tso_autosize bounds a unit by (`GSO_LEGACY_MAX_SIZE`).
-const AUTOSIZE_GSO_MAX: u32 = 65536;
 
 impl Connection {
     /// Linux's `sk_wmem_queued`: the payload held plus each chunk's overhead.
@@ -57,7 +51,7 @@ impl Connection {
     }
 
     /// The payload of a full-sized segment now (Linux's tcp_current_mss).
-    fn current_mss(&self) -> u32 {
+    pub(crate) fn current_mss(&self) -> u32 {
         self.mss.saturating_sub(self.sack_option_len()).max(1)
     }
 
@@ -79,14 +73,6 @@ impl Connection {
         (goal / mss * mss).max(mss)
     }
 
-    /// Segments per transmission unit: Linux's tcp_tso_segs, and at most half of cwnd
-    /// (tcp_cwnd_test keeps at least two units in flight).
-    pub(crate) fn tso_segs(&self, config: &Config) -> u32 {
-        let mss = self.current_mss();
-        let half_cwnd = (self.cc.cwnd() / mss / 2).max(1);
-        self.tso_autosize(config, mss).min(half_cwnd)
-    }
-
     /// SND.UNA as data sees it: past the SYN. A Fast Open child sends data before its
     /// SYN-ACK is acknowledged; Linux's child socket starts with SND.UNA past the SYN-ACK
     /// (tcp_create_openreq_child), whose retransmission the request keeps, so neither
@@ -102,22 +88,6 @@ impl Connection {
     /// The right edge of the peer's window (Linux's tcp_wnd_end).
     pub(crate) fn wnd_end(&self) -> SeqNum {
         self.data_una() + self.snd_wnd
-    }
-
-    /// Linux's tcp_tso_autosize as far as synack models it: about a millisecond of the
-    /// pacing rate (`sk_pacing_rate >> sk_pacing_shift`), at least `tcp_min_tso_segs`.
-    /// Before the first RTT sample the rate is unset, which Linux reads as unlimited: a
-    /// Fast Open child writing before the handshake's ACK sends units as large as the
-    /// 64 KiB GSO limit allows (then bounded by half of cwnd and by its skbs). Once an
-    /// RTT is known the units are `tcp_min_tso_segs` segments, what the rate gives at
-    /// round-trip times of a few milliseconds and more (the rate term, which grows the
-    /// units on faster paths, is not modelled).
-    fn tso_autosize(&self, config: &Config, mss: u32) -> u32 {
-        let min = u32::from(config.tcp_min_tso_segs.max(1));
-        if self.rtt.samples() == 0 {
-            return (AUTOSIZE_GSO_MAX / mss).max(min);
-        }
-        min
     }
 
     /// Linux's sk_stream_memory_free with tcp_stream_memory_free: the queue is charged
@@ -187,12 +157,13 @@ impl Connection {
     /// `may_grow`, so that the taken bytes fit).
     pub(crate) fn queue_write(
         &mut self,
-        config: &Config,
+        ctx: &Ctx,
         n: usize,
         flags: SendFlags,
         may_grow: bool,
     ) -> usize {
         self.events |= super::events::SEND_CALL;
+        let config = ctx.config;
         let goal = self.size_goal();
         let mut write_seq = self.send_buf_seq() + self.send_buf.len() as u32;
         let mut taken = 0usize;
@@ -235,13 +206,13 @@ impl Connection {
             if self.forced_push(write_seq) {
                 self.chunks.mark_tail(true, false);
                 self.chunks.pushed_seq = write_seq;
-                head = self.plan_transmit(config, head, false);
+                head = self.plan_transmit(ctx, head, false);
             } else if self
                 .chunks
                 .open_tail(write_seq)
                 .is_some_and(|c| c.start == head)
             {
-                head = self.plan_transmit(config, head, true);
+                head = self.plan_transmit(ctx, head, true);
             }
         }
         self.chunks.drop_empty_tail();
@@ -265,12 +236,12 @@ impl Connection {
     /// units (chunks.rs).
     /// Returns where the units cut so far end (`head`, where the unsent data starts,
     /// when none is).
-    fn plan_transmit(&mut self, config: &Config, head: SeqNum, one: bool) -> SeqNum {
+    fn plan_transmit(&mut self, ctx: &Ctx, head: SeqNum, one: bool) -> SeqNum {
         if self.snd_nxt != self.snd_max || !self.state.is_synchronized() {
             return head;
         }
         let mss = self.current_mss();
-        let segs = self.tso_segs(config);
+        let segs = self.tso_segs(ctx.config);
         let planned = (head - self.snd_nxt).max(0) as u32;
         let mut cwnd_room = self
             .cc
@@ -287,6 +258,11 @@ impl Connection {
             // Whole segments of cwnd, as Linux's tcp_cwnd_test counts them.
             let room = (cwnd_room / mss * mss).min(send_wnd);
             if room < mss.min((c.end - c.start) as u32) || room == 0 {
+                break;
+            }
+            // tcp_push_one never defers; __tcp_push_pending_frames may (tso.rs).
+            let planned = (seq - self.snd_nxt).max(0) as u32;
+            if !one && self.tso_should_defer(ctx, seq, planned) {
                 break;
             }
             let Some((end, _)) = self.chunks.transmit(seq, room, mss, segs) else {

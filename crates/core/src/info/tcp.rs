@@ -227,7 +227,7 @@ impl TcpInfo {
         let in_flight = (c.snd_nxt - c.snd_una).max(0) as usize;
         let probing = c.timers.get(TimerKind::Persist).is_some();
         let since = |t: Instant| millis(if now > t { now - t } else { Duration::ZERO });
-        let (busy_time, rwnd_limited, sndbuf_limited) = c.chrono.times(now);
+        let (busy_time, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         TcpInfo {
             state: linux_state(c.state),
             ca_state: match c.rec.state {
@@ -288,11 +288,11 @@ impl TcpInfo {
             advmss: u32::from(c.adv_mss),
             reordering: c.rec.reordering.into(),
             reord_seen: c.rec.reord_seen.into(),
-            total_retrans: u32::try_from(c.retrans_total).unwrap_or(u32::MAX),
+            total_retrans: c.retrans_total,
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,
-            segs_out: c.segs_out as u32,
-            segs_in: c.segs_in as u32,
+            segs_out: c.segs_out,
+            segs_in: c.segs_in,
             notsent_bytes: c.send_buf.len().saturating_sub(in_flight) as u32,
             min_rtt: c.rtt.min_rtt().map_or(u32::MAX, micros),
             snd_wnd: c.snd_wnd,

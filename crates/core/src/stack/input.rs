@@ -474,7 +474,7 @@ impl Stack {
         let id = self.next_request_id;
         self.next_request_id += 1;
         req.id = id;
-        req.timer = Some(self.timers.insert(req.deadline, TimerRef::Request(id)));
+        req.timer = Some(self.timers.insert(req.deadline, TimerRef::request(id)));
         self.request_ids.insert(id, *tuple);
         self.requests.insert(*tuple, req);
         self.trace(tuple.local, tuple.remote, State::Listen, State::SynReceived);

@@ -148,7 +148,6 @@ impl SendRing {
         }
     }
 
-    #[cfg(test)]
     /// The most bytes the buffer holds.
     pub fn capacity(&self) -> usize {
         self.capacity

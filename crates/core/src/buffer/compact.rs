@@ -263,6 +263,11 @@ impl RecvBuffer {
         let (cap, needed) = (self.capacity, self.len() + end);
         let ring = self.ring.get_or_insert_with(|| Box::new(RecvRing::new(0)));
         if ring.capacity() < needed {
+            // A segment refused for want of ranges grows nothing (the reassembly
+            // attack of attacks_reassembly.rs allocates no more than it did).
+            if ring.run_of(offset, end).is_none() {
+                return Err(Refused::Ranges);
+            }
             ring.set_capacity(grown(ring.capacity(), needed, cap));
         }
         ring.try_insert(offset, &data[..end - offset])

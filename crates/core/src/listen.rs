@@ -204,10 +204,6 @@ impl RequestSock {
     /// The SYN-ACK (RFC 9293 3.10.7.2), in Linux's option layout.
     pub fn syn_ack(&self, config: &Config, now: Instant) -> CtlSegment {
         let adv_mss = self.adv_mss;
-        let mss_for_window = match self.neg.ts {
-            Some(_) => u32::from(adv_mss) - 12,
-            None => u32::from(adv_mss),
-        };
         let options = TcpOptions {
             mss: Some(adv_mss),
             window_scale: self.neg.ws_ok.then_some(self.neg.rcv_wscale),
@@ -230,12 +226,22 @@ impl RequestSock {
             seq: self.iss,
             ack: Some(self.irs + 1),
             control: Control::Syn,
-            window: conn::rcvspace::initial_window(config, self.rcvbuf, mss_for_window).0 as u16,
+            window: self.syn_ack_window(config),
             options,
             retransmit: self.retransmits > 0,
             // RFC 3168 6.1.1: ECE alone answers an ECN-setup SYN we accept.
             ece: self.neg.ecn,
         }
+    }
+
+    /// The window of our SYN-ACK (tcp_openreq_init_rwin): the initial window for the
+    /// MSS less the timestamps option.
+    pub fn syn_ack_window(&self, config: &Config) -> u16 {
+        let mss_for_window = match self.neg.ts {
+            Some(_) => u32::from(self.adv_mss) - 12,
+            None => u32::from(self.adv_mss),
+        };
+        conn::rcvspace::initial_window(config, self.rcvbuf, mss_for_window).0 as u16
     }
 
     /// Whether PAWS rejects `seg` (RFC 7323 section 5.3 R1 as Linux's tcp_check_req

@@ -609,7 +609,9 @@ impl Stack {
     /// A segment for a half-open request (SYN-RECEIVED; Linux's tcp_check_req).
     fn on_request_segment(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
         let now = self.now;
-        let Some(req) = self.requests.get(tuple) else {
+        // One lookup: the checks below read this copy; the rare branches that change
+        // the request look it up again (issue 9: no repeated lookups per segment).
+        let Some(req) = self.requests.get(tuple).cloned() else {
             return;
         };
         let id = Some(req.id);
@@ -635,7 +637,7 @@ impl Stack {
         // First, the sequence number, with PAWS (Linux's tcp_check_req), against the
         // window we offered in the SYN-ACK: a segment that fails is answered with an ACK
         // (rate limited) and dropped, and the request stays as it was.
-        let wnd = u32::from(req.syn_ack(&self.config, now).window);
+        let wnd = u32::from(req.syn_ack_window(&self.config));
         let end = seg.seq + seg.seg_len();
         let paws_reject = req.paws_reject(seg);
         if paws_reject || end.before(rcv_nxt) || seg.seq.after(rcv_nxt + wnd) {
@@ -663,17 +665,14 @@ impl Stack {
         }
         // TCP_DEFER_ACCEPT (Linux's tcp_check_req): while the deferral lasts, a bare
         // third ACK only marks the request as ACKed; data completes the handshake.
-        if let Some(r) = self.requests.get_mut(tuple) {
-            if r.retransmits < u32::from(r.defer_accept) && end == rcv_nxt {
+        if req.retransmits < u32::from(req.defer_accept) && end == rcv_nxt {
+            if let Some(r) = self.requests.get_mut(tuple) {
                 r.acked = true;
-                self.stats.TCPDeferAcceptDrop += 1;
-                return;
             }
+            self.stats.TCPDeferAcceptDrop += 1;
+            return;
         }
         // The third step of the handshake.
-        let Some(req) = self.requests.get(tuple) else {
-            return;
-        };
         let lh = req.listener;
         let full = match self.sock_mut(lh) {
             Some(Sock::Listener(l)) => l.accept_queue_full(),
@@ -692,10 +691,7 @@ impl Stack {
             }
             return;
         }
-        let Some(req) = self.requests.get(tuple) else {
-            return;
-        };
-        if !self.establish_child(lh, &req.clone(), seg) {
+        if !self.establish_child(lh, &req, seg) {
             return;
         }
         // The connection took the request's place (Linux's inet_csk_complete_hashdance).

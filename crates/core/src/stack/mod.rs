@@ -1042,13 +1042,27 @@ impl Stack {
         ev |= EV_CLOSED;
         self.trace(local, remote, before, State::TimeWait);
         let tuple = FourTuple { local, remote };
-        self.conn_remove(&tuple, reuse);
-        if self.time_wait.len() < self.config.tcp_max_tw_buckets {
+        // The TIME-WAIT entry takes the connection's place on its local port (Linux's
+        // inet_twsk_hashdance keeps the bind bucket): the port's count changes only if
+        // no entry is made, or if it claims the port otherwise (issue 9: no remove and
+        // re-add of the same count per lifecycle).
+        let was_conn = self.conns.remove(&tuple).is_some();
+        let made = if self.time_wait.len() < self.config.tcp_max_tw_buckets {
             self.stats.TW += 1;
-            self.tw_insert(tuple, tw);
+            self.time_wait.insert(tuple, tw)
         } else {
             self.stats.TCPTimeWaitOverflow += 1;
             self.trace(local, remote, State::TimeWait, State::Closed);
+            false
+        };
+        if !(was_conn && made && reuse == tw.reuse) {
+            let (port, ip) = (local.port(), local.ip());
+            if was_conn {
+                self.ports.count_conn(port, ip, reuse, false);
+            }
+            if made {
+                self.ports.count_conn(port, ip, tw.reuse, true);
+            }
         }
         self.finish_closed(h, user_closed, ev);
     }
@@ -1080,13 +1094,6 @@ impl Stack {
         if self.conns.remove(tuple).is_some() {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, false);
-        }
-    }
-
-    pub(crate) fn tw_insert(&mut self, tuple: FourTuple, tw: TimeWait) {
-        if self.time_wait.insert(tuple, tw) {
-            self.ports
-                .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, true);
         }
     }
 

@@ -148,7 +148,6 @@ impl SendRing {
         }
     }
 
-    #[cfg(test)]
     /// The most bytes the buffer holds.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -330,6 +329,23 @@ impl RecvRing {
         }
     }
 
+    /// The held ranges `[i, j)` that `[start, end)` overlaps or touches, and the range
+    /// they make together with it; `None` if storing it would need more than
+    /// [`MAX_OOO_RANGES`] out-of-order ranges. The ranges are sorted, disjoint and
+    /// non-adjacent, so their ends are sorted too and the run is contiguous.
+    pub(super) fn run_of(&self, start: usize, end: usize) -> Option<(usize, usize, usize, usize)> {
+        let ranges = self.ranges();
+        let i = ranges.partition_point(|r| r.end < start);
+        let j = max(i, ranges.partition_point(|r| r.start <= end));
+        let (merged_start, merged_end) = if j > i {
+            (min(start, ranges[i].start), max(end, ranges[j - 1].end))
+        } else {
+            (start, end)
+        };
+        let ranges_after = ranges.len() - (j - i) + usize::from(merged_start > 0);
+        (ranges_after <= MAX_OOO_RANGES).then_some((i, j, merged_start, merged_end))
+    }
+
     /// The out-of-order ranges held, sorted by start.
     fn ranges(&self) -> &[OooRange] {
         self.ooo.as_ref().map_or(&[], |o| &o.ranges)
@@ -417,19 +433,9 @@ impl RecvRing {
 
         // The held ranges that overlap or touch [start, end) form a run [i, j) because the
         // ranges are sorted, disjoint and non-adjacent (so their ends are sorted too).
-        let ranges = self.ranges();
-        let i = ranges.partition_point(|r| r.end < start);
-        let j = ranges.partition_point(|r| r.start <= end);
-        let j = max(i, j);
-        let (merged_start, merged_end) = if j > i {
-            (min(start, ranges[i].start), max(end, ranges[j - 1].end))
-        } else {
-            (start, end)
-        };
-        let ranges_after = ranges.len() - (j - i) + usize::from(merged_start > 0);
-        if ranges_after > MAX_OOO_RANGES {
+        let Some((i, j, merged_start, merged_end)) = self.run_of(start, end) else {
             return Err(Refused::Ranges);
-        }
+        };
 
         if !self.is_allocated() {
             self.buf = alloc_ring(self.capacity);

@@ -69,6 +69,14 @@ pub struct SocketInfo {
     pub retrans: u64,
     /// The user closed it; it finishes on its own.
     pub orphan: bool,
+    /// Busy time, and of it the time limited by the peer's receive window and by the
+    /// send buffer (TCP_INFO's `tcpi_busy_time`, `tcpi_rwnd_limited`,
+    /// `tcpi_sndbuf_limited`; `ss -i`'s `busy:`, `rwnd_limited:`, `sndbuf_limited:`).
+    pub busy: Duration,
+    /// Time limited by the peer's receive window.
+    pub rwnd_limited: Duration,
+    /// Time limited by the send buffer.
+    pub sndbuf_limited: Duration,
 }
 
 impl SocketInfo {
@@ -94,11 +102,15 @@ impl SocketInfo {
             segs_in: 0,
             retrans: 0,
             orphan: false,
+            busy: Duration::ZERO,
+            rwnd_limited: Duration::ZERO,
+            sndbuf_limited: Duration::ZERO,
         }
     }
 
     fn from_conn(handle: Option<SocketHandle>, c: &Connection, now: Instant) -> SocketInfo {
         let mss = c.mss.max(1);
+        let (busy, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         let timer = c
             .timers
             .armed()
@@ -130,6 +142,9 @@ impl SocketInfo {
             segs_in: u64::from(c.segs_in),
             retrans: u64::from(c.retrans_total),
             orphan: c.orphan,
+            busy: Duration::from_micros(busy),
+            rwnd_limited: Duration::from_micros(rwnd_limited),
+            sndbuf_limited: Duration::from_micros(sndbuf_limited),
             ..SocketInfo::empty(handle, c.state, c.local)
         }
     }
@@ -186,6 +201,21 @@ impl fmt::Display for SocketInfo {
             )?;
             if self.retrans > 0 {
                 write!(f, " retrans:0/{}", self.retrans)?;
+            }
+            // As ss prints them: whole milliseconds, the limited times with their share.
+            let busy = self.busy.as_micros();
+            if busy > 0 {
+                write!(f, " busy:{}ms", busy / 1000)?;
+                for (name, t) in [
+                    ("rwnd_limited", self.rwnd_limited),
+                    ("sndbuf_limited", self.sndbuf_limited),
+                ] {
+                    let t = t.as_micros();
+                    if t > 0 {
+                        let share = 100.0 * t as f64 / busy as f64;
+                        write!(f, " {name}:{}ms({share:.1}%)", t / 1000)?;
+                    }
+                }
             }
         }
         Ok(())

@@ -178,3 +178,30 @@ fn avoidance_adds_one_packet_per_cnt_acknowledged() {
         h.advance(Duration::from_millis(1));
     }
 }
+
+/// TCP_INFO's chronographs (Linux's tcp_chrono_start/stop): busy from the write that
+/// finds nothing queued until all is acknowledged; rwnd-limited while the peer's zero
+/// window holds the data back (counted in the busy time too); nothing while idle.
+#[test]
+fn chrono_times_busy_and_rwnd_limited() {
+    let mut h = harness(|_| {});
+    let c = h.established_active();
+    let times = |h: &Harness| {
+        let i = h.stack.tcp_info(c.handle).unwrap();
+        (i.busy_time, i.rwnd_limited, i.sndbuf_limited)
+    };
+    h.advance(Duration::from_millis(5));
+    assert_eq!(times(&h), (0, 0, 0));
+    h.send(&c, pkt(".", c.p(1), c.l(1)).win(0));
+    h.stack.send(c.handle, &[1u8; 100]).unwrap();
+    assert_eq!(sent(&mut h), 0, "the zero window holds the data");
+    h.advance(Duration::from_millis(30));
+    assert_eq!(times(&h), (30_000, 30_000, 0));
+    h.send(&c, pkt(".", c.p(1), c.l(1)).win(1000));
+    assert_eq!(sent(&mut h), 1);
+    h.advance(Duration::from_millis(10));
+    h.send(&c, pkt(".", c.p(1), c.l(101)).win(1000));
+    assert_eq!(times(&h), (40_000, 30_000, 0));
+    h.advance(Duration::from_millis(100));
+    assert_eq!(times(&h), (40_000, 30_000, 0), "idle time is not busy");
+}

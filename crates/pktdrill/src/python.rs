@@ -50,6 +50,9 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_reord_seen",
     "tcpi_delivered",
     "tcpi_delivered_ce",
+    "tcpi_busy_time",
+    "tcpi_rwnd_limited",
+    "tcpi_sndbuf_limited",
 ];
 
 /// The `SO_MEMINFO` values packetdrill also provides, which the runner takes from the
@@ -58,7 +61,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 41] = [
+    let v: [(&str, i64); 44] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -100,6 +103,9 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_reord_seen", i.reord_seen.into()),
         ("tcpi_delivered", i.delivered.into()),
         ("tcpi_delivered_ce", i.delivered_ce.into()),
+        ("tcpi_busy_time", i.busy_time as i64),
+        ("tcpi_rwnd_limited", i.rwnd_limited as i64),
+        ("tcpi_sndbuf_limited", i.sndbuf_limited as i64),
     ];
     debug_assert_eq!(v.len(), FIELDS.len());
     v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()
@@ -577,9 +583,9 @@ mod tests {
 
     #[test]
     fn unsupported() {
-        assert!(parse("assert tcpi_busy_time == 1", &mut Vec::new())
+        assert!(parse("assert tcpi_rcv_rtt == 1", &mut Vec::new())
             .unwrap_err()
-            .contains("tcpi_busy_time"));
+            .contains("tcpi_rcv_rtt"));
         assert!(parse("import os", &mut Vec::new()).is_err());
     }
 }

@@ -601,32 +601,39 @@ impl Runner<'_> {
                         };
                     }
                 }
-                // No more than the buffer takes now, so a huge write does not allocate.
-                let room = self.stack.send_capacity(f.h).unwrap_or(*left);
-                let zeros = vec![0u8; (*left).min(room.max(1))];
-                let sent = *total - *left;
-                // MSG_EOR applies to the last piece of the data only.
-                let mut piece_flags = *flags;
-                piece_flags.eor &= zeros.len() >= *left;
-                let unsent_before = self.stack.tcp_info(f.h).map_or(0, |i| i.notsent_bytes);
-                match self.stack.send_with(f.h, &zeros, piece_flags) {
-                    Ok(n) => {
-                        let first = *left == *total;
-                        self.zc_wrote(f.h, n, *zerocopy && f.zerocopy, first, unsent_before);
-                        *left -= n.min(*left);
-                        if *left == 0 || nonblocking {
-                            self.ts_wrote(f.h);
-                            Attempt::Done((*total - *left) as i64, None)
-                        } else {
-                            Attempt::Block
+                // No more than the buffer takes now, so a huge write does not allocate;
+                // a blocking write goes on until the buffer refuses more, so that the
+                // engine knows the writer waits for room (Linux's SOCK_NOSPACE, which
+                // tcp_sendmsg sets when it has to wait for memory).
+                loop {
+                    let room = self.stack.send_capacity(f.h).unwrap_or(*left);
+                    let zeros = vec![0u8; (*left).min(room.max(1))];
+                    let sent = *total - *left;
+                    // MSG_EOR applies to the last piece of the data only.
+                    let mut piece_flags = *flags;
+                    piece_flags.eor &= zeros.len() >= *left;
+                    let unsent_before = self.stack.tcp_info(f.h).map_or(0, |i| i.notsent_bytes);
+                    return match self.stack.send_with(f.h, &zeros, piece_flags) {
+                        Ok(n) => {
+                            let first = *left == *total;
+                            self.zc_wrote(f.h, n, *zerocopy && f.zerocopy, first, unsent_before);
+                            *left -= n.min(*left);
+                            if *left == 0 || nonblocking {
+                                self.ts_wrote(f.h);
+                                Attempt::Done((*total - *left) as i64, None)
+                            } else if n > 0 {
+                                continue;
+                            } else {
+                                Attempt::Block
+                            }
                         }
-                    }
-                    Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
-                    Err(_) if sent > 0 => {
-                        self.ts_wrote(f.h);
-                        Attempt::Done(sent as i64, None)
-                    }
-                    Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                        Err(Error::WouldBlock) if !nonblocking => Attempt::Block,
+                        Err(_) if sent > 0 => {
+                            self.ts_wrote(f.h);
+                            Attempt::Done(sent as i64, None)
+                        }
+                        Err(e) => Attempt::Done(-1, Some(e.name().into())),
+                    };
                 }
             }
             Op::Connect { fd } => {

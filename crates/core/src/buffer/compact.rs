@@ -1,13 +1,31 @@
 //! The buffers as a connection holds them: a capacity and a pointer (16 bytes each), the
 //! ring and its positions out of line while it holds memory (issue 9: an idle connection
 //! costs at most 512 bytes in all, payload aside). Every operation is the ring's own
-//! ([`SendRing`], [`RecvRing`]); these types only create the ring on the first byte and
-//! drop it on release.
+//! ([`SendRing`], [`RecvRing`]); these types create the ring on the first byte, drop it
+//! on release, and size it to the traffic: the capacity is what the socket may hold (its
+//! window), the ring's memory starts at [`MIN_RING`] bytes and doubles as the data needs
+//! it, up to the capacity (as Linux's socket memory follows the queued skbs rather than
+//! SO_RCVBUF). A short exchange on a socket with large buffers touches a page, not the
+//! whole buffer; a steady transfer reallocates a handful of times, then never.
 
 use core::cmp::min;
 use core::fmt;
 
 use super::{OooIter, RecvRing, Refused, SendRing, MAX_CAPACITY};
+
+/// The smallest ring allocated: one page.
+pub const MIN_RING: usize = 4096;
+
+/// The ring size that holds `needed` bytes, growing from `current`: at least double
+/// (so a transfer reallocates O(log capacity) times), a power of two from [`MIN_RING`],
+/// at most `limit`.
+fn grown(current: usize, needed: usize, limit: usize) -> usize {
+    needed
+        .max(MIN_RING)
+        .next_power_of_two()
+        .max(current.saturating_mul(2))
+        .min(limit)
+}
 
 /// The send buffer: a ring of bytes from the oldest unacknowledged byte (SND.UNA) onward,
 /// holding unacked and unsent data. Memory is allocated on first write, never before, and
@@ -41,11 +59,21 @@ impl SendBuffer {
         }
     }
 
-    /// The ring, created (without its memory) if absent.
-    pub(super) fn ring_mut(&mut self) -> &mut SendRing {
-        let cap = self.capacity;
-        self.ring
-            .get_or_insert_with(|| Box::new(SendRing::new(cap)))
+    /// The ring, created if absent, with room for `n` more bytes (`n` at most
+    /// [`free`](SendBuffer::free)).
+    pub(super) fn ring_for(&mut self, n: usize) -> &mut SendRing {
+        let (cap, needed) = (self.capacity, self.len() + n);
+        let ring = self.ring.get_or_insert_with(|| Box::new(SendRing::new(0)));
+        if ring.capacity() < needed {
+            ring.set_capacity(grown(ring.capacity(), needed, cap));
+        }
+        ring
+    }
+
+    /// The memory the ring has room for now (0 without one): what it allocated or will
+    /// allocate at its first byte, at most [`capacity`](SendBuffer::capacity).
+    pub fn ring_size(&self) -> usize {
+        self.ring.as_ref().map_or(0, |r| r.capacity())
     }
 
     /// The most bytes the buffer holds.
@@ -59,7 +87,7 @@ impl SendBuffer {
     /// with the content preserved; otherwise nothing is allocated.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.clamp(self.len(), MAX_CAPACITY);
-        if let Some(r) = self.ring.as_mut() {
+        if let Some(r) = self.ring.as_mut().filter(|r| r.capacity() > self.capacity) {
             r.set_capacity(self.capacity);
         }
     }
@@ -90,10 +118,11 @@ impl SendBuffer {
     /// Appends as much of `data` as fits and returns how many bytes were taken. The first
     /// write that stores anything allocates the ring.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        if data.is_empty() || self.free() == 0 {
+        let n = min(data.len(), self.free());
+        if n == 0 {
             return 0;
         }
-        self.ring_mut().write(data)
+        self.ring_for(n).write(&data[..n])
     }
 
     /// A zero-copy view of the bytes `[offset, offset + len)` counted from the head
@@ -174,13 +203,17 @@ impl RecvBuffer {
     /// advertised; the connection must not shrink its advertised right edge (RFC 9293
     /// 3.8.6.2.1), as Linux never does.
     pub fn set_capacity(&mut self, capacity: usize) {
-        match self.ring.as_mut() {
-            Some(r) => {
-                r.set_capacity(capacity);
-                self.capacity = r.capacity();
-            }
-            None => self.capacity = min(capacity, MAX_CAPACITY),
+        let held = self.len() + self.ooo_end();
+        self.capacity = capacity.clamp(held, MAX_CAPACITY);
+        if let Some(r) = self.ring.as_mut().filter(|r| r.capacity() > self.capacity) {
+            r.set_capacity(self.capacity);
         }
+    }
+
+    /// The memory the ring has room for now (0 without one); see
+    /// [`SendBuffer::ring_size`].
+    pub fn ring_size(&self) -> usize {
+        self.ring.as_ref().map_or(0, |r| r.capacity())
     }
 
     /// In-order bytes waiting for the application.
@@ -221,14 +254,23 @@ impl RecvBuffer {
         if data.is_empty() {
             return Ok(0);
         }
-        if offset >= self.window() {
+        let window = self.window();
+        if offset >= window {
             return Err(Refused::Window);
         }
-        // An empty ring has no range to refuse for: this stores bytes.
-        let cap = self.capacity;
-        self.ring
-            .get_or_insert_with(|| Box::new(RecvRing::new(cap)))
-            .try_insert(offset, data)
+        // The ring grows to hold the data up to the window's edge.
+        let end = offset + min(data.len(), window - offset);
+        let (cap, needed) = (self.capacity, self.len() + end);
+        let ring = self.ring.get_or_insert_with(|| Box::new(RecvRing::new(0)));
+        if ring.capacity() < needed {
+            // A segment refused for want of ranges grows nothing (the reassembly
+            // attack of attacks_reassembly.rs allocates no more than it did).
+            if ring.run_of(offset, end).is_none() {
+                return Err(Refused::Ranges);
+            }
+            ring.set_capacity(grown(ring.capacity(), needed, cap));
+        }
+        ring.try_insert(offset, &data[..end - offset])
     }
 
     /// Hands in-order bytes to the application: copies up to `out.len()` of them into `out`,
@@ -328,6 +370,45 @@ mod tests {
         assert_eq!((s.capacity(), r.capacity()), (200, 50));
     }
 
+    #[test]
+    fn rings_grow_with_the_data_up_to_the_capacity() {
+        let mut s = SendBuffer::new(1 << 20);
+        assert_eq!(s.write(&[1; 100]), 100);
+        assert_eq!((s.ring_size(), s.free()), (MIN_RING, (1 << 20) - 100));
+        let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+        assert_eq!(s.write(&data), 20_000);
+        assert_eq!(s.ring_size(), 32_768); // 20,100 bytes: doubled to the next power of two
+        s.consume(100);
+        assert_eq!(
+            concat(s.slices_at(0, 20_000)),
+            data,
+            "content kept across growth"
+        );
+        let lent = s.write_with(1 << 20, |a, b| a.len() + b.len());
+        assert_eq!((lent, s.ring_size()), ((1 << 20) - 20_000, 1 << 20));
+        // Never past the capacity, and a smaller capacity shrinks a larger ring.
+        s.consume(1 << 20);
+        s.set_capacity(10_000);
+        assert_eq!((s.ring_size(), s.capacity()), (10_000, 10_000));
+
+        let mut r = RecvBuffer::new(1 << 20);
+        assert_eq!(r.insert(0, b"abc"), 3);
+        assert_eq!(r.ring_size(), MIN_RING);
+        // Out of order, far ahead: the ring covers it at once.
+        assert_eq!(r.insert(50_000, b"xyz"), 0);
+        assert_eq!(r.ring_size(), 65_536);
+        assert_eq!(r.insert(0, &[7u8; 50_000]), 50_003);
+        let mut out = vec![0u8; 60_000];
+        assert_eq!(r.read(&mut out), 50_006);
+        assert_eq!(&out[..3], b"abc");
+        assert_eq!(&out[50_003..50_006], b"xyz");
+        assert_eq!(
+            r.window(),
+            1 << 20,
+            "the window is the capacity, not the ring"
+        );
+    }
+
     /// The compact buffers answer every call as the rings they wrap do.
     #[test]
     fn buffers_behave_as_their_rings() {
@@ -338,7 +419,7 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        for cap in [0usize, 1, 7, 64, 1000] {
+        for cap in [0usize, 1, 7, 64, 1000, MIN_RING + 1, 3 * MIN_RING] {
             let (mut s, mut sr) = (SendBuffer::new(cap), SendRing::new(cap));
             let (mut r, mut rr) = (RecvBuffer::new(cap), RecvRing::new(cap));
             for step in 0..3000u32 {
@@ -376,7 +457,12 @@ mod tests {
                     }
                     7 => {
                         let m = next(60);
-                        let fill = |a: &mut [u8], _: &mut [u8]| a.len().min(3);
+                        // The lent bytes are written: what lent space holds before is unspecified.
+                        let fill = |a: &mut [u8], _: &mut [u8]| {
+                            let k = a.len().min(3);
+                            a[..k].fill(0xab);
+                            k
+                        };
                         assert_eq!(s.write_with(m, fill), sr.write_with(m, fill));
                     }
                     _ => {

@@ -86,10 +86,11 @@ impl SendBuffer {
         max: usize,
         fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
     ) -> usize {
-        if min(max, self.free()) == 0 {
+        let n = min(max, self.free());
+        if n == 0 {
             return 0;
         }
-        self.ring_mut().write_with(max, fill)
+        self.ring_for(n).write_with(n, fill)
     }
 
     /// Forgets the last `n` bytes written (clamped to [`len`](SendBuffer::len)); they

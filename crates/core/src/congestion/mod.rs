@@ -251,14 +251,15 @@ impl Congestion {
         self.mss = new;
     }
 
-    /// Whether a sender with `flight` bytes outstanding was using its window, so that
+    /// Whether a sender with `flight` bytes outstanding (the largest flight of the
+    /// current window) was using its window, so that
     /// growing cwnd is justified (RFC 7661's spirit; Linux `tcp_is_cwnd_limited`).
     ///
     /// In slow start, like Linux, the window may grow while flight is more than half of it
     /// (so it can reach twice what was in flight). In congestion avoidance the sender must
     /// have been unable to send another full segment: `flight + mss > cwnd` (with a byte
     /// cwnd that is not a multiple of the MSS, `flight < cwnd` would hold forever).
-    fn cwnd_limited(&self, flight: u32) -> bool {
+    pub fn cwnd_limited(&self, flight: u32) -> bool {
         if self.in_slow_start() {
             u64::from(flight) * 2 > u64::from(self.cwnd)
         } else {

@@ -547,6 +547,7 @@ impl Connection {
                 self.events |= events::WRITABLE;
                 self.grow_send_buffer(ctx);
             }
+            self.chrono_on_ack(ctx.now, ctx.config);
         }
         // Window update (RFC 9293 3.10.7.4, as Linux's tcp_may_update_window decides
         // it): from an ACK of new data, a newer segment, or the same segment widening

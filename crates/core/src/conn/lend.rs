@@ -45,7 +45,13 @@ impl Connection {
     }
 
     /// send() writing in place: up to `max` bytes of the send ring's free space are lent
-    /// to `fill`, which returns how many bytes it wrote there.
+    /// to `fill`, which returns how many bytes it wrote there. At most what send() would
+    /// take now is lent, and the bytes written are taken as send() takes them (Linux's
+    /// tcp_sendmsg_locked, `queue_write`): laid into the chunks Linux's skbs would be,
+    /// each charged its overhead, so that the buffer fills and the writer wakes
+    /// (sk_stream_write_space: a third of the buffer free) as for any write. Bytes
+    /// written beyond what that takes are given back (`fill` may write them; they are not
+    /// sent), and the count taken is returned.
     pub fn send_lend(
         &mut self,
         ctx: &Ctx,
@@ -57,20 +63,31 @@ impl Connection {
             return Ok(0);
         }
         self.events |= super::events::SEND_CALL;
-        if !self.memory_free(ctx.config.tcp_notsent_lowat, 0, 0, 0) {
+        let room = self.write_room(ctx.config.tcp_notsent_lowat);
+        if room == 0 {
+            self.chrono_on_write(ctx.now, self.notsent_bytes(), 0, max);
             return Err(Error::WouldBlock);
         }
-        // The ring lends the room the buffer leaves (grown to it first, so that a
-        // writable connection always takes something); this path keeps the payload
-        // accounting of one chunk per write (the copying send() is the one that builds
-        // Linux's skbs, sendq.rs).
-        let room = self.sndbuf().saturating_sub(self.wmem_queued()).max(1);
-        self.reserve_ring(room);
-        let n = self.send_buf.write_with(max.min(room), fill);
-        if n > 0 {
-            self.restart_after_idle(ctx);
-            self.after_write(n, n, SendFlags::default());
+        // A write that fills the open chunk may cut it for transmission (a forced push)
+        // and go on into the part left: lend up to one size goal beyond the room.
+        let lend = max.min(room.saturating_add(self.size_goal() as usize));
+        self.reserve_ring(lend);
+        let wrote = self.send_buf.write_with(lend, fill);
+        if wrote == 0 {
+            return Ok(0);
         }
+        // queue_write takes bytes not yet in the ring: give them back, let it lay them
+        // into chunks, and keep what it took (the bytes stay in place meanwhile).
+        self.send_buf.unwrite(wrote);
+        self.restart_after_idle(ctx);
+        let unsent = self.notsent_bytes();
+        let n = self.queue_write(ctx, wrote, SendFlags::default(), false);
+        self.send_buf.rewrite(n);
+        self.chrono_on_write(ctx.now, unsent, n, max);
+        if n == 0 {
+            return Err(Error::WouldBlock);
+        }
+        self.more_pending = false;
         Ok(n)
     }
 

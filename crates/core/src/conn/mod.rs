@@ -8,6 +8,7 @@
 //! send and when), [`timers`] (what a timer's expiry decides), and this file (creation
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
+pub(crate) mod chrono;
 pub(crate) mod chunks;
 pub(crate) mod cold;
 pub(crate) mod delack;
@@ -331,7 +332,7 @@ pub(crate) struct Connection {
     /// then each segment of `sent_times` and the FIN.
     pub delivered: u32,
     /// The end of the highest segment ever retransmitted: an ACK from below it may
-    /// acknowledge a retransmission, and gives congestion control no RTT sample (Linux's
+    /// acknowledge a retransmission, and gives no RTT sample (Karn's algorithm; Linux's
     /// FLAG_RETRANS_DATA_ACKED).
     pub rexmit_high: SeqNum,
     /// The SYN or SYN-ACK being timed (a retransmitted one is not).
@@ -690,7 +691,9 @@ impl Connection {
             return Ok(0);
         }
         self.restart_after_idle(ctx);
+        let unsent = self.notsent_bytes();
         let n = self.queue_write(ctx, data.len(), flags, true);
+        self.chrono_on_write(ctx.now, unsent, n, data.len());
         if n == 0 {
             return Err(Error::WouldBlock);
         }

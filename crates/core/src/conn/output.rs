@@ -4,6 +4,7 @@
 
 use synack_wire::{Control, SackBlock, SeqNum, TcpOptions, TcpRepr, Timestamp};
 
+use super::chrono::ChronoKind;
 use super::{Connection, Ctx, TimerKind};
 use crate::segment::CtlSegment;
 use crate::state::State;
@@ -209,6 +210,10 @@ impl Connection {
         let avail = buffered.saturating_sub(offset);
         let fin_here = self.fin_queued && !self.fin_acked && seq.before_eq(self.fin_seq());
         if avail == 0 && !fin_here {
+            if mode == Mode::Normal {
+                // The write queue is empty: the pass ends, not for the window.
+                self.chrono_stop(ctx.now, ChronoKind::RwndLimited);
+            }
             return None;
         }
         // The payload shrinks by the SACK option the segment will carry (Linux's
@@ -249,6 +254,12 @@ impl Connection {
                 if by_window && in_flight == 0 {
                     self.arm_persist(ctx);
                 }
+                // Linux's tcp_write_xmit stops on tcp_snd_wnd_test: rwnd-limited time.
+                if by_window && cwnd_room > 0 {
+                    self.chrono_start(ctx.now, ChronoKind::RwndLimited);
+                } else {
+                    self.chrono_stop(ctx.now, ChronoKind::RwndLimited);
+                }
                 return None;
             }
         }
@@ -262,6 +273,7 @@ impl Connection {
             let small_outstanding = self.snd_sml.after(self.snd_una);
             let corked = (self.opts.cork || self.more_pending) && !self.push_once;
             if corked || (!self.opts.nodelay && small_outstanding && in_flight > 0) {
+                self.chrono_stop(ctx.now, ChronoKind::RwndLimited);
                 if corked && in_flight == 0 {
                     // Linux's 200 ms ceiling on corking: with nothing in flight the
                     // probe timer (tcp_check_probe_timer) sends the partial segment.
@@ -357,6 +369,9 @@ impl Connection {
         if self.snd_una.after_eq(self.max_flight_seq) || flight > self.max_flight {
             self.max_flight = flight;
             self.max_flight_seq = self.snd_nxt;
+        }
+        if !retransmit && len > 0 {
+            self.chrono_on_new_data_sent(ctx.now);
         }
         self.ack_sent();
         Some(Outgoing {

@@ -16,6 +16,9 @@ pub(crate) struct Rare {
     pub loss: super::frto::LossUndo,
     /// Urgent data, ours and the peer's (urgent.rs).
     pub urg: super::urgent::Urgent,
+    /// The send side's chronographs for TCP_INFO (chrono.rs): out of line until the
+    /// connection first has data to send.
+    pub chrono: super::chrono::Chrono,
 }
 
 static DEFAULT: Rare = Rare {
@@ -23,6 +26,7 @@ static DEFAULT: Rare = Rare {
     last_oow_ack: None,
     loss: super::frto::LossUndo::NONE,
     urg: super::urgent::Urgent::NONE,
+    chrono: super::chrono::Chrono::IDLE,
 };
 
 impl super::cold::ColdDefault for Rare {

@@ -36,9 +36,8 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// keeps. Counts of packets are Linux's (a segment of up to one MSS each, a lone SYN or
 /// FIN included); times are in microseconds or milliseconds as Linux gives them.
 ///
-/// Linux fields the engine has no data for are absent: `rcv_rtt`, the pacing and delivery rates (no
-/// pacing), `busy_time` / `rwnd_limited` / `sndbuf_limited` (no send-side chrono
-/// accounting), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
+/// Linux fields the engine has no data for are absent: `rcv_rtt`, the pacing and delivery
+/// rates (no pacing), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TcpInfo {
@@ -142,6 +141,16 @@ pub struct TcpInfo {
     /// `tcpi_delivered_ce`: of those, the ones acknowledged with ECE. Always 0: the
     /// engine never negotiates ECN (RFC 3168), so no ACK carries ECE for our data.
     pub delivered_ce: u32,
+    /// `tcpi_busy_time`, µs: how long data written waited to be sent or acknowledged
+    /// (Linux's chronographs, `tcp_chrono_start`/`tcp_chrono_stop`, in jiffies of 1 ms),
+    /// the two limited times below included.
+    pub busy_time: u64,
+    /// `tcpi_rwnd_limited`, µs: of the busy time, how long the peer's receive window
+    /// stopped transmission.
+    pub rwnd_limited: u64,
+    /// `tcpi_sndbuf_limited`, µs: of the busy time, how long everything written had
+    /// gone out, not for lack of cwnd, while the writer waited for send-buffer room.
+    pub sndbuf_limited: u64,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -218,6 +227,7 @@ impl TcpInfo {
         let in_flight = (c.snd_nxt - c.snd_una).max(0) as usize;
         let probing = c.timers.get(TimerKind::Persist).is_some();
         let since = |t: Instant| millis(if now > t { now - t } else { Duration::ZERO });
+        let (busy_time, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         TcpInfo {
             state: linux_state(c.state),
             ca_state: match c.rec.state {
@@ -293,6 +303,9 @@ impl TcpInfo {
             // cumulative ACK, so the ones SACKed now are added.
             delivered: c.delivered.saturating_add(sacked),
             delivered_ce: 0,
+            busy_time,
+            rwnd_limited,
+            sndbuf_limited,
         }
     }
 

@@ -54,7 +54,7 @@ impl Connection {
     /// sent), and the count taken is returned.
     pub fn send_lend(
         &mut self,
-        ctx: &Ctx,
+        ctx: &mut Ctx,
         max: usize,
         fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
     ) -> Result<usize> {

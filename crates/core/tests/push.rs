@@ -69,16 +69,6 @@ fn no_restart_without_the_knob_or_within_an_rto() {
     assert_eq!(sent_on_window_update(&mut h, &c), 20);
 }
 
-/// Which of the data segments sent carry PSH, by index.
-fn psh_at(out: &[Sent]) -> Vec<usize> {
-    out.iter()
-        .filter(|s| !s.payload.is_empty())
-        .enumerate()
-        .filter(|(_, s)| s.psh)
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// A Fast Open child that writes before the handshake's ACK has no RTT yet, so Linux's
 /// pacing rate is unset (unlimited) and tcp_tso_autosize makes units of half of cwnd:
 /// ten segments in two 5-segment units, each ending with PSH; the SYN-ACK, not yet

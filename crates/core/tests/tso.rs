@@ -19,16 +19,6 @@ fn connection(h: &mut Harness, rtt: Duration) -> Conn {
     c
 }
 
-/// Which of the data segments carry PSH, by index: the last segment of each unit.
-fn psh_at(out: &[Sent]) -> Vec<usize> {
-    out.iter()
-        .filter(|s| !s.payload.is_empty())
-        .enumerate()
-        .filter(|(_, s)| s.psh)
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// The first flight of a 20000-byte write after a handshake of `rtt`: where PSH falls.
 fn first_flight_units(config: impl FnOnce(&mut Config), rtt: Duration) -> Vec<usize> {
     let mut h = Harness::with_config(config);

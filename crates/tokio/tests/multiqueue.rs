@@ -118,6 +118,14 @@ fn data(k: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The engine that holds the connection from local `port`.
+fn engine_of(net: &Net, port: u16) -> usize {
+    net.engines()
+        .iter()
+        .position(|e| e.engine_sockets().iter().any(|i| i.local.port() == port))
+        .expect("an engine holds the connection")
+}
+
 #[test]
 fn connections_spread_over_two_queues() {
     if !netns::enter("connections_spread_over_two_queues") {
@@ -175,12 +183,11 @@ fn connections_spread_over_two_queues() {
                 let to = SocketAddr::new(KERNEL.into(), 7);
                 let s = TcpStream::connect(&net, to).await.unwrap();
                 let port = s.local_addr().unwrap().port();
-                let engine = net
-                    .engines()
-                    .iter()
-                    .position(|e| e.engine_sockets().iter().any(|i| i.local.port() == port))
-                    .expect("an engine holds the connection");
-                assert_eq!(engine, synack_device::queue_of(port, 7, 2), "port {port}");
+                assert_eq!(
+                    engine_of(&net, port),
+                    synack_device::queue_of(port, 7, 2),
+                    "port {port}"
+                );
                 assert!(
                     echo_through(s, data(k)).await == data(k),
                     "synack client {k}"
@@ -199,12 +206,11 @@ fn connections_spread_over_two_queues() {
                     .await
                     .unwrap();
                 assert_eq!(s.local_addr().unwrap().port(), port);
-                let engine = net
-                    .engines()
-                    .iter()
-                    .position(|e| e.engine_sockets().iter().any(|i| i.local.port() == port))
-                    .expect("an engine holds the connection");
-                assert_eq!(engine, synack_device::queue_of(port, 7, 2), "port {port}");
+                assert_eq!(
+                    engine_of(&net, port),
+                    synack_device::queue_of(port, 7, 2),
+                    "port {port}"
+                );
                 assert!(
                     echo_through(s, data(k)).await == data(k),
                     "bound client {k}"

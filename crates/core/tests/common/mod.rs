@@ -105,6 +105,17 @@ pub fn briefs(v: &[Sent]) -> Vec<Seg> {
     v.iter().map(Sent::brief).collect()
 }
 
+/// Which of the data segments sent carry PSH, by index (the last segment of each
+/// transmission unit, as Linux marks them).
+pub fn psh_at(out: &[Sent]) -> Vec<usize> {
+    out.iter()
+        .filter(|s| !s.payload.is_empty())
+        .enumerate()
+        .filter(|(_, s)| s.psh)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// A segment the peer sends, built from tcpdump-like flags (`S`, `F`, `R`, `P`, and `.`
 /// for ACK).
 #[derive(Clone, Debug)]

@@ -943,7 +943,7 @@ impl Stack {
         }
         let deadline = conn.next_deadline();
         if before != after && self.transitions.is_some() {
-            let (local, remote) = (conn.local, conn.remote);
+            let (local, remote) = (conn.local(), conn.remote());
             self.trace(local, remote, before, after);
         }
         if after == State::Closed {
@@ -977,7 +977,7 @@ impl Stack {
             return true;
         };
         if let Some(l) = conn.tfo.learned.take() {
-            let remote = conn.remote.ip();
+            let remote = conn.remote().ip();
             self.tfo_cache.entry(remote).or_default().learn(&l);
             self.after_conn(h, before);
             return true;
@@ -1002,7 +1002,7 @@ impl Stack {
         let Some(Sock::Conn(conn)) = slot.sock.as_ref() else {
             return;
         };
-        let (local, remote) = (conn.local, conn.remote);
+        let (local, remote) = (conn.local(), conn.remote());
         let reuse = conn.opts.reuseaddr;
         self.conn_remove(&FourTuple { local, remote }, reuse);
         self.finish_closed(h, user_closed, ev);
@@ -1018,7 +1018,7 @@ impl Stack {
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
-        let (local, remote) = (conn.local, conn.remote);
+        let (local, remote) = (conn.local(), conn.remote());
         let reuse = conn.opts.reuseaddr;
         let recycled = self.tw_recycle.on_time_wait(
             &self.config,
@@ -1129,7 +1129,7 @@ fn emit_conn_segment(
     partial: bool,
     buf: &mut [u8],
 ) -> Option<usize> {
-    let (src, dst) = (conn.local.ip(), conn.remote.ip());
+    let (src, dst) = (conn.local().ip(), conn.remote().ip());
     let tcp_hdr = seg.repr.header_len();
     let ip = IpRepr {
         src,

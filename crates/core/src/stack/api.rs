@@ -476,7 +476,7 @@ impl Stack {
     /// tcp_twsk_unique), `None` if it is taken.
     #[allow(clippy::type_complexity)]
     fn tuple_usable(&self, tuple: &FourTuple) -> Option<Option<(SeqNum, Option<u32>)>> {
-        if self.conns.contains_key(tuple) || self.requests.contains_key(tuple) {
+        if self.conn_of(tuple).is_some() || self.requests.contains_key(tuple) {
             return None;
         }
         let Some(tw) = self.time_wait.get(tuple) else {
@@ -693,7 +693,7 @@ impl Stack {
             };
             match held {
                 Some((port, None)) => self.ports.set_reuse(port, h, v),
-                Some((port, Some((tuple, old)))) if self.conns.contains_key(&tuple) => {
+                Some((port, Some((tuple, old)))) if self.conn_of(&tuple).is_some() => {
                     self.ports.count_conn(port, tuple.local.ip(), old, false);
                     self.ports.count_conn(port, tuple.local.ip(), v, true);
                 }

@@ -39,7 +39,7 @@ use synack_wire::{checksum, IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
-use crate::demux::Demux;
+use crate::demux::{ConnTable, Demux};
 use crate::hash::FastState as KeyedState;
 use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
@@ -208,6 +208,16 @@ pub(crate) struct Slot {
     settled: bool,
 }
 
+/// Whether slot `index` holds a connection with the tuple `t` (the connection table's
+/// key comparison).
+#[inline]
+fn holds(slots: &[Slot], index: u32, t: &FourTuple) -> bool {
+    matches!(
+        slots.get(index as usize).and_then(|s| s.sock.as_ref()),
+        Some(Sock::Conn(c)) if crate::demux::same_tuple(&c.addrs, t)
+    )
+}
+
 impl TimerRef {
     /// The entry of request record `id`.
     fn request(id: u64) -> TimerRef {
@@ -246,7 +256,8 @@ pub struct Stack {
     broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    conns: Demux<SocketHandle>,
+    /// Connections by four-tuple, as slot indices (the tuple is the connection's own).
+    conns: ConnTable,
     requests: Demux<RequestSock>,
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
@@ -373,7 +384,7 @@ impl Stack {
             broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            conns: Demux::new(hasher),
+            conns: ConnTable::new(hasher),
             requests: Demux::new(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
@@ -1004,7 +1015,7 @@ impl Stack {
         };
         let (local, remote) = (conn.local(), conn.remote());
         let reuse = conn.opts.reuseaddr;
-        self.conn_remove(&FourTuple { local, remote }, reuse);
+        self.conn_remove(&FourTuple { local, remote }, h, reuse);
         self.finish_closed(h, user_closed, ev);
     }
 
@@ -1046,7 +1057,7 @@ impl Stack {
         // inet_twsk_hashdance keeps the bind bucket): the port's count changes only if
         // no entry is made, or if it claims the port otherwise (issue 9: no remove and
         // re-add of the same count per lifecycle).
-        let was_conn = self.conns.remove(&tuple).is_some();
+        let was_conn = self.conns.remove(&tuple, h.index);
         let made = if self.time_wait.len() < self.config.tcp_max_tw_buckets {
             self.stats.TW += 1;
             self.time_wait.insert(tuple, tw)
@@ -1070,7 +1081,12 @@ impl Stack {
     /// Enters a connection in the demultiplexing table; it holds its local port, with
     /// its SO_REUSEADDR `reuse`.
     pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle, reuse: bool) {
-        if self.conns.insert(tuple, h).is_none() {
+        let slots = &self.slots;
+        if self
+            .conns
+            .insert(&tuple, h.index, |i, t| holds(slots, i, t))
+            .is_none()
+        {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
@@ -1089,9 +1105,20 @@ impl Stack {
         }
     }
 
-    /// Removes a connection (entered with SO_REUSEADDR `reuse`) from the table.
-    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, reuse: bool) {
-        if self.conns.remove(tuple).is_some() {
+    /// The connection entered for `tuple`.
+    #[inline]
+    pub(crate) fn conn_of(&self, tuple: &FourTuple) -> Option<SocketHandle> {
+        let slots = &self.slots;
+        let index = self.conns.get(tuple, |i, t| holds(slots, i, t))?;
+        Some(SocketHandle {
+            index,
+            generation: slots[index as usize].generation,
+        })
+    }
+
+    /// Removes connection `h` (entered with SO_REUSEADDR `reuse`) from the table.
+    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, h: SocketHandle, reuse: bool) {
+        if self.conns.remove(tuple, h.index) {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, false);
         }

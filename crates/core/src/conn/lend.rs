@@ -68,9 +68,13 @@ impl Connection {
             self.chrono_on_write(ctx.now, self.notsent_bytes(), 0, max);
             return Err(Error::WouldBlock);
         }
-        // A write that fills the open chunk may cut it for transmission (a forced push)
-        // and go on into the part left: lend up to one size goal beyond the room.
-        let lend = max.min(room.saturating_add(self.size_goal() as usize));
+        // Lend what the write will take, no more: `room` bounds it (the open chunk's
+        // room, the buffer's and one chunk's overshoot), so a program that fills all
+        // it is lent writes each byte once (issue 9, item 6). Where a copying write
+        // would go on into the part of a chunk that a forced push left (a unit cut
+        // short by cwnd or the window), a lent one stops at the room: a short write,
+        // the rest taken by the next call.
+        let lend = max.min(room);
         self.reserve_ring(lend);
         let wrote = self.send_buf.write_with(lend, fill);
         if wrote == 0 {

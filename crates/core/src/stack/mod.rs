@@ -216,7 +216,7 @@ impl Slot {
     /// Whether `flag` is set.
     #[inline]
     pub(crate) fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
+        has_flag(self.flags, flag)
     }
 
     /// Sets or clears `flag`.
@@ -224,6 +224,12 @@ impl Slot {
     pub(crate) fn set(&mut self, flag: u8, on: bool) {
         set_flag(&mut self.flags, flag, on);
     }
+}
+
+/// Whether `flag` is set in a slot's `flags` (for a caller that holds its socket too).
+#[inline]
+fn has_flag(flags: u8, flag: u8) -> bool {
+    flags & flag != 0
 }
 
 /// Sets or clears `flag` in a slot's `flags` (for a caller that holds its socket too).
@@ -935,7 +941,7 @@ impl Stack {
         };
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
-        if estab != (*flags & Slot::COUNTED_ESTAB != 0) {
+        if estab != has_flag(*flags, Slot::COUNTED_ESTAB) {
             set_flag(flags, Slot::COUNTED_ESTAB, estab);
             if estab {
                 self.stats.CurrEstab += 1;
@@ -944,8 +950,8 @@ impl Stack {
             }
         }
         let orphan =
-            (*flags & Slot::USER_CLOSED != 0) && orphans::counts(conn, after, &self.config);
-        if orphan != (*flags & Slot::COUNTED_ORPHAN != 0) {
+            has_flag(*flags, Slot::USER_CLOSED) && orphans::counts(conn, after, &self.config);
+        if orphan != has_flag(*flags, Slot::COUNTED_ORPHAN) {
             set_flag(flags, Slot::COUNTED_ORPHAN, orphan);
             self.orphans.count(self.now, orphan);
         }
@@ -958,7 +964,7 @@ impl Stack {
         // send side, or before the handshake): the room the send queue's own chunking
         // takes while data goes out and is acknowledged wakes nobody.
         let writable = ready::conn_writable(conn, &self.config);
-        if writable && !(*flags & Slot::WRITABLE != 0) {
+        if writable && !has_flag(*flags, Slot::WRITABLE) {
             ev |= EV_WRITABLE;
         }
         if writable || bits & crate::conn::events::SEND_CALL != 0 || !estab {

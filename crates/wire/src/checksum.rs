@@ -53,24 +53,28 @@ fn sum_native(data: &[u8], acc: u64) -> u64 {
     // 256 bytes a round, so that saving and restoring the carry flag around the loop's
     // own arithmetic costs little; then 32 bytes a round. (Linux's csum_partial is the
     // same chain, written in assembly.)
-    let mut acc = acc;
-    let mut carry = false;
-    let mut add = |w: u64| {
-        let (s, c1) = acc.overflowing_add(w);
-        let (s, c2) = s.overflowing_add(u64::from(carry));
-        acc = s;
-        carry = c1 | c2;
-    };
-    let mut blocks = data.chunks_exact(256);
-    for c in &mut blocks {
-        c.chunks_exact(8).for_each(|w| add(word(w)));
+    let (mut acc, mut rest) = (acc, data);
+    if data.len() >= 32 {
+        // (Headers of 20 to 31 bytes skip the chain.)
+        let mut carry = false;
+        let mut add = |w: u64| {
+            let (s, c1) = acc.overflowing_add(w);
+            let (s, c2) = s.overflowing_add(u64::from(carry));
+            acc = s;
+            carry = c1 | c2;
+        };
+        let mut blocks = data.chunks_exact(256);
+        for c in &mut blocks {
+            c.chunks_exact(8).for_each(|w| add(word(w)));
+        }
+        let mut chunks = blocks.remainder().chunks_exact(32);
+        for c in &mut chunks {
+            c.chunks_exact(8).for_each(|w| add(word(w)));
+        }
+        acc = add_carry(acc, u64::from(carry));
+        rest = chunks.remainder();
     }
-    let mut chunks = blocks.remainder().chunks_exact(32);
-    for c in &mut chunks {
-        c.chunks_exact(8).for_each(|w| add(word(w)));
-    }
-    let mut acc = add_carry(acc, u64::from(carry));
-    let mut words = chunks.remainder().chunks_exact(8);
+    let mut words = rest.chunks_exact(8);
     for w in &mut words {
         acc = add_carry(acc, word(w));
     }

@@ -193,7 +193,7 @@ impl Stack {
                     // connections queued meanwhile instead of keeping its old place.
                     self.tx_queue.pop_front();
                     if self.quiet_conn(h).is_some() {
-                        self.slots[h.index as usize].dirty = false;
+                        self.slots[h.index as usize].set(super::Slot::DIRTY, false);
                     } else {
                         self.tx_queue.push_back(h);
                     }

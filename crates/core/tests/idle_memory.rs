@@ -14,6 +14,7 @@ use synack::{Config, Instant, SocketHandle, Stack};
 
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
+static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 struct Counting;
 
@@ -22,6 +23,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
         LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's guarantees are forwarded.
         unsafe { System.alloc(l) }
     }
@@ -33,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE_BYTES.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's guarantees are forwarded.
         unsafe { System.realloc(p, l, n) }
     }
@@ -101,6 +104,30 @@ impl Pair {
             self.a.handle_timeout(self.now);
             self.b.handle_timeout(self.now);
         }
+    }
+
+    /// One exchange: every datagram each stack has goes to the other, then 10 us pass.
+    /// Whether anything moved.
+    fn pass(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf).unwrap() {
+            self.b.handle_packet(self.now, &self.buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf).unwrap() {
+            self.a.handle_packet(self.now, &self.buf[..n]);
+            moved = true;
+        }
+        self.now += Duration::from_micros(10);
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        moved
+    }
+
+    /// Passes until neither stack has a datagram to send: microseconds, so no
+    /// connection goes quiet for long.
+    fn deliver(&mut self) {
+        while self.pass() {}
     }
 
     /// `n` established connections to `port`, accepted: (client, server) handles.
@@ -187,5 +214,154 @@ fn a_connection_read_dry_keeps_no_flight_state() {
     assert!(
         blocks <= 8 * endpoints + 16,
         "{blocks} blocks for {endpoints} endpoints after a transfer: flight state was kept"
+    );
+}
+
+/// Allocator calls (allocations and reallocations) so far, process-wide.
+fn calls() -> usize {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// Rings give their memory back once drained and idle (Linux's sk_mem_reclaim): data
+/// both ways, all read and acknowledged, then the connections stay quiet past an RTO
+/// and the stack is called again: the send and receive rings of every endpoint are
+/// freed (at least one page each), and the connections carry data again afterwards.
+#[test]
+fn drained_rings_go_back_when_the_connection_is_idle() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = Pair::new();
+    let conns = p.connect(100, 4000);
+    let mut out = vec![0u8; 4096];
+    for &(c, s) in &conns {
+        assert_eq!(p.a.send(c, &[7u8; 3000]).unwrap(), 3000);
+        assert_eq!(p.b.send(s, &[9u8; 3000]).unwrap(), 3000);
+    }
+    p.deliver();
+    for &(c, s) in &conns {
+        assert_eq!(p.b.recv(s, &mut out).unwrap(), 3000);
+        assert_eq!(p.a.recv(c, &mut out).unwrap(), 3000);
+    }
+    p.deliver();
+    let (held, _) = live();
+    // Quiet for longer than any RTO of these connections, then a call.
+    p.now += Duration::from_secs(3);
+    p.a.handle_timeout(p.now);
+    p.b.handle_timeout(p.now);
+    let (after, _) = live();
+    let endpoints = 2 * conns.len() as isize;
+    let rings = 2 * endpoints * 4096;
+    assert!(
+        held - after >= rings,
+        "{} bytes given back by {endpoints} idle endpoints; their drained rings hold {rings}",
+        held - after
+    );
+    // The rings come back with the next data.
+    for &(c, s) in &conns {
+        assert_eq!(p.a.send(c, &[5u8; 100]).unwrap(), 100);
+        p.deliver();
+        assert_eq!(p.b.recv(s, &mut out).unwrap(), 100);
+        assert_eq!(&out[..100], &[5u8; 100][..]);
+    }
+}
+
+/// A link that keeps datagrams in flight, in buffers allocated once, so that moving
+/// them allocates nothing.
+struct Wire {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    head: usize,
+    count: usize,
+}
+
+impl Wire {
+    fn new(n: usize) -> Wire {
+        Wire {
+            bufs: (0..n).map(|_| vec![0; 2048]).collect(),
+            lens: vec![0; n],
+            head: 0,
+            count: 0,
+        }
+    }
+
+    /// Takes every datagram `from` has to send (as many as the link holds).
+    fn fill(&mut self, from: &mut Stack, now: Instant) {
+        while self.count < self.bufs.len() {
+            let i = (self.head + self.count) % self.bufs.len();
+            match from.poll_transmit(now, &mut self.bufs[i]).unwrap() {
+                Some(n) => {
+                    self.lens[i] = n;
+                    self.count += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Delivers the oldest `k` datagrams to `to`.
+    fn deliver(&mut self, to: &mut Stack, now: Instant, k: usize) {
+        for _ in 0..k.min(self.count) {
+            to.handle_packet(now, &self.bufs[self.head][..self.lens[self.head]]);
+            self.head = (self.head + 1) % self.bufs.len();
+            self.count -= 1;
+        }
+    }
+}
+
+/// A steady transfer allocates nothing per segment: once its rings have grown, a writer
+/// that keeps its send buffer full, a link that delivers four segments per 10 us (so
+/// data is always in flight), and a reader that reads everything at every step (so
+/// the receive ring drains again and again, with no quiet time) make no allocator call
+/// but growth by doubling: a drained ring is given back only when the connection is
+/// idle.
+#[test]
+fn a_steady_transfer_allocates_nothing_per_segment() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = Pair::new();
+    let conns = p.connect(1, 5000);
+    let (c, s) = conns[0];
+    // Fixed buffers (SO_SNDBUF, SO_RCVBUF): the rings reach their size in the warm-up,
+    // where autotuning would go on growing them (a few doublings, not per segment).
+    p.a.set_option(c, synack::SockOpt::SendBuffer(256 * 1024))
+        .unwrap();
+    p.b.set_option(s, synack::SockOpt::RecvBuffer(256 * 1024))
+        .unwrap();
+    let chunk = vec![3u8; 16 * 1024];
+    let mut out = vec![0u8; 64 * 1024];
+    let (mut a2b, mut b2a) = (Wire::new(1024), Wire::new(1024));
+    let mut drains = 0usize;
+    let mut step = |p: &mut Pair, drains: &mut usize| {
+        while p.a.send(c, &chunk).unwrap_or(0) > 0 {}
+        a2b.fill(&mut p.a, p.now);
+        a2b.deliver(&mut p.b, p.now, 4);
+        let mut read = false;
+        while let Ok(n) = p.b.recv(s, &mut out) {
+            assert!(out[..n].iter().all(|&b| b == 3));
+            read = true;
+        }
+        *drains += usize::from(read);
+        b2a.fill(&mut p.b, p.now);
+        b2a.deliver(&mut p.a, p.now, usize::MAX);
+        p.now += Duration::from_micros(10);
+        p.a.handle_timeout(p.now);
+        p.b.handle_timeout(p.now);
+    };
+    for _ in 0..500 {
+        step(&mut p, &mut drains);
+    }
+    let (before, segs0, drains0) = (calls(), p.b.stats().InSegs, drains);
+    for _ in 0..1000 {
+        step(&mut p, &mut drains);
+    }
+    let segments = p.b.stats().InSegs - segs0;
+    let made = calls() - before;
+    assert!(segments >= 3000, "{segments} segments");
+    assert!(drains - drains0 >= 900, "{} drains", drains - drains0);
+    // What may still allocate is growth by doubling (the flight's send times, the timer
+    // wheel's entries while its first deadlines are still ahead): a handful of calls,
+    // not one per segment or per drain.
+    assert!(
+        made <= 4,
+        "{made} allocator calls for {segments} segments and {} drains of the receive ring",
+        drains - drains0
     );
 }

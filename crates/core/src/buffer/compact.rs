@@ -150,6 +150,13 @@ impl SendBuffer {
         }
     }
 
+    /// Whether the ring exists (it is created by the first byte stored and dropped by
+    /// [`release`](SendBuffer::release)).
+    #[inline]
+    pub fn holds_ring(&self) -> bool {
+        self.ring.is_some()
+    }
+
     /// Drops all content and returns the memory; the capacity setting is kept, and the next
     /// write allocates again.
     pub fn release(&mut self) {
@@ -323,6 +330,12 @@ impl RecvBuffer {
     /// after the caller read them in place through [`peek`](RecvBuffer::peek).
     pub fn consume(&mut self, n: usize) -> usize {
         self.ring.as_mut().map_or(0, |r| r.consume(n))
+    }
+
+    /// Whether the ring exists (see [`SendBuffer::holds_ring`]).
+    #[inline]
+    pub fn holds_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     /// Drops all content (in-order and out-of-order) and returns the memory; the capacity

@@ -26,6 +26,7 @@ mod offload;
 pub(crate) mod orphans;
 mod ports;
 mod ready;
+mod reclaim;
 mod transmit;
 mod urgent;
 
@@ -185,9 +186,9 @@ pub(crate) struct Slot {
     sock: Option<Sock>,
     /// Event bits not yet reported (see `EV_*`).
     pending: u8,
-    /// The bits of [`Slot::USER_CLOSED`] and the other flags below (one byte, not eight
+    /// The bits of [`Slot::USER_CLOSED`] and the other flags below (two bytes, not nine
     /// booleans: issue 9's memory budget).
-    flags: u8,
+    flags: u16,
     /// This socket's entry in the timer wheel: the earliest deadline it asked for since
     /// the entry last fired.
     timer: Option<TimerId>,
@@ -195,46 +196,49 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// The user closed the handle; the socket lives on until its connection ends.
-    pub(crate) const USER_CLOSED: u8 = 1;
+    pub(crate) const USER_CLOSED: u16 = 1;
     /// The handle is in the event queue.
-    pub(crate) const QUEUED: u8 = 2;
+    pub(crate) const QUEUED: u16 = 2;
     /// The handle is in the transmit queue.
-    pub(crate) const DIRTY: u8 = 4;
+    pub(crate) const DIRTY: u16 = 4;
     /// Whether this connection is counted in CurrEstab.
-    pub(crate) const COUNTED_ESTAB: u8 = 8;
+    pub(crate) const COUNTED_ESTAB: u16 = 8;
     /// Whether this connection is counted as an orphan (orphans.rs).
-    pub(crate) const COUNTED_ORPHAN: u8 = 16;
+    pub(crate) const COUNTED_ORPHAN: u16 = 16;
     /// accept() returned this passive connection (its events are held until then).
-    pub(crate) const ACCEPTED: u8 = 32;
+    pub(crate) const ACCEPTED: u16 = 32;
     /// Whether the socket was writable when last looked at (`Writable` is reported on
     /// the change to writable only; ready.rs).
-    pub(crate) const WRITABLE: u8 = 64;
+    pub(crate) const WRITABLE: u16 = 64;
     /// Nothing touched the connection since `after_conn` last ran on it, so running it
     /// again would change nothing but the transmit queue (see [`Stack::settled`]).
-    pub(crate) const SETTLED: u8 = 128;
+    pub(crate) const SETTLED: u16 = 128;
+    /// The connection is in the queue of drained rings to give back when idle
+    /// (reclaim.rs).
+    pub(crate) const RECLAIM: u16 = 256;
 
     /// Whether `flag` is set.
     #[inline]
-    pub(crate) fn has(&self, flag: u8) -> bool {
+    pub(crate) fn has(&self, flag: u16) -> bool {
         has_flag(self.flags, flag)
     }
 
     /// Sets or clears `flag`.
     #[inline]
-    pub(crate) fn set(&mut self, flag: u8, on: bool) {
+    pub(crate) fn set(&mut self, flag: u16, on: bool) {
         set_flag(&mut self.flags, flag, on);
     }
 }
 
 /// Whether `flag` is set in a slot's `flags` (for a caller that holds its socket too).
 #[inline]
-fn has_flag(flags: u8, flag: u8) -> bool {
+fn has_flag(flags: u16, flag: u16) -> bool {
     flags & flag != 0
 }
 
 /// Sets or clears `flag` in a slot's `flags` (for a caller that holds its socket too).
 #[inline]
-fn set_flag(flags: &mut u8, flag: u8, on: bool) {
+fn set_flag(flags: &mut u16, flag: u16, on: bool) {
     if on {
         *flags |= flag;
     } else {
@@ -310,6 +314,8 @@ pub struct Stack {
     /// order, threaded through its packed records: tw_table.rs).
     timers: Wheel<TimerRef>,
     tx_queue: VecDeque<SocketHandle>,
+    /// Connections with a drained ring, and when each was last active (reclaim.rs).
+    reclaim: VecDeque<(SocketHandle, Instant)>,
     ctl: CtlQueue,
     events: VecDeque<SocketHandle>,
     transitions: Option<VecDeque<Transition>>,
@@ -429,6 +435,7 @@ impl Stack {
             ports: ports::Ports::new(hasher),
             timers: Wheel::new(),
             tx_queue: VecDeque::new(),
+            reclaim: VecDeque::new(),
             ctl: CtlQueue::default(),
             events: VecDeque::new(),
             transitions: None,
@@ -622,6 +629,7 @@ impl Stack {
                 .count_conn(tuple.local.port(), tuple.local.ip(), tw.reuse, false);
             self.trace(tuple.local, tuple.remote, State::TimeWait, State::Closed);
         }
+        self.reclaim_idle(self.reclaim.len());
     }
 
     fn socket_timer(&mut self, h: SocketHandle, at: Instant) {
@@ -939,6 +947,7 @@ impl Stack {
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
+        let drained = reclaim::drained(conn).then(|| reclaim::last_active(conn));
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != has_flag(*flags, Slot::COUNTED_ESTAB) {
@@ -1004,6 +1013,10 @@ impl Stack {
         }
         self.notify(h, ev);
         self.slots[h.index as usize].set(Slot::SETTLED, true);
+        if let Some(since) = drained {
+            self.queue_reclaim(h, since);
+        }
+        self.reclaim_idle(reclaim::PER_CALL);
     }
 
     /// after_conn's Fast Open part: a learned cookie goes to the cache, a child that

@@ -248,7 +248,11 @@ fn tiny_out_of_order_pieces_across_the_window_cost_bounded_memory_and_work() {
     // The connection was quiet for 200 ms, an RTO, so its drained receive ring went
     // back (stack/reclaim.rs): the pieces regrow it from one page to the window, a
     // doubling at a time, beside the few allocations of the reassembly itself.
-    let regrowth = (window as usize).div_ceil(4096).next_power_of_two().trailing_zeros() + 1;
+    let regrowth = (window as usize)
+        .div_ceil(4096)
+        .next_power_of_two()
+        .trailing_zeros()
+        + 1;
     assert!(
         calls1 - calls0 <= 4 + u64::from(regrowth),
         "{} allocator calls for {pieces} segments: the per-segment path allocates",

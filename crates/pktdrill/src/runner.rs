@@ -327,6 +327,13 @@ fn apply(config: &mut Config, a: &ShellAction) {
             // Validated by `shell::interpret`.
             let _ = config.set_sysctl(k, v);
         }
+        // Validated by `shell::interpret` too.
+        ShellAction::Route(prefix, Some(m)) => {
+            let _ = config.routes.set(*prefix, *m);
+        }
+        ShellAction::Route(prefix, None) => {
+            config.routes.remove(*prefix);
+        }
         // Counters start at zero: nstat in an init command has nothing to check.
         // A fresh stack has no cached metrics yet.
         ShellAction::Noop
@@ -449,6 +456,16 @@ impl Runner<'_> {
                             self.file_action(a);
                         } else if let ShellAction::FlushMetrics = a {
                             self.stack.flush_fastopen_cache();
+                        } else if let ShellAction::Route(prefix, m) = a {
+                            // The open connections learn of it too (stack/routes.rs).
+                            match m {
+                                Some(m) => {
+                                    let _ = self.stack.set_route(*prefix, *m);
+                                }
+                                None => {
+                                    self.stack.remove_route(*prefix);
+                                }
+                            }
                         } else if let ShellAction::ProcGrep { files, patterns } = a {
                             self.proc_grep(files, patterns)?;
                         } else {

@@ -384,6 +384,36 @@ impl Net {
         Ok(())
     }
 
+    /// Adds or replaces the route metrics for destinations in `prefix` on every engine
+    /// (`ip route replace PREFIX ... advmss N mtu [lock] N initcwnd N`; see
+    /// [`synack::Stack::set_route`]): connections opened to them start from the metrics,
+    /// open ones take a new MTU once they have sent again. Impossible metrics are an
+    /// `InvalidInput` error (EINVAL).
+    pub fn set_route(
+        &self,
+        prefix: synack::Prefix,
+        metrics: synack::RouteMetrics,
+    ) -> io::Result<()> {
+        for n in self.engines() {
+            n.shared
+                .lock()
+                .stack
+                .set_route(prefix, metrics)
+                .map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the route for exactly `prefix` on every engine (`ip route del`);
+    /// whether there was one.
+    pub fn remove_route(&self, prefix: synack::Prefix) -> bool {
+        let mut removed = false;
+        for n in self.engines() {
+            removed |= n.shared.lock().stack.remove_route(prefix);
+        }
+        removed
+    }
+
     /// How many times the driver task has run so far (a diagnostic: it runs when a
     /// datagram arrives, a socket call needs it or a deadline comes, never on its own);
     /// with several engines, their sum.

@@ -26,6 +26,7 @@ mod offload;
 pub(crate) mod orphans;
 mod ports;
 mod ready;
+mod routes;
 mod transmit;
 mod urgent;
 
@@ -1074,8 +1075,10 @@ impl Stack {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
-        // A path MTU learned for the peer applies from the start (icmp.rs).
-        if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()) {
+        // A path MTU learned for the peer applies from the start (icmp.rs), unless
+        // the route's MTU is locked.
+        let locked = self.config.routes.mtu_locked(tuple.remote.ip());
+        if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()).filter(|_| !locked) {
             let slot = self
                 .slots
                 .get_mut(h.index as usize)

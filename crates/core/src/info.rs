@@ -125,7 +125,7 @@ impl SocketInfo {
                 },
             });
         SocketInfo {
-            remote: Some(c.remote),
+            remote: Some(c.remote()),
             recv_q: c.recv_buf.len(),
             send_q: c.send_buf.len(),
             timer,
@@ -145,7 +145,7 @@ impl SocketInfo {
             busy: Duration::from_micros(busy),
             rwnd_limited: Duration::from_micros(rwnd_limited),
             sndbuf_limited: Duration::from_micros(sndbuf_limited),
-            ..SocketInfo::empty(handle, c.state, c.local)
+            ..SocketInfo::empty(handle, c.state, c.local())
         }
     }
 }

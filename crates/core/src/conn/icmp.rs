@@ -88,7 +88,7 @@ impl Connection {
     /// `clamp` (Linux's __tcp_mtu_to_mss): less the IP and TCP headers, at most the
     /// peer's MSS, at least `tcp_min_snd_mss`; options are taken out by the caller.
     pub(crate) fn mtu_to_mss(&self, config: &Config, pmtu: u32, clamp: u32) -> u32 {
-        let ip = if self.remote.is_ipv6() { 40 } else { 20 };
+        let ip = if self.remote().is_ipv6() { 40 } else { 20 };
         pmtu.saturating_sub(ip + 20)
             .min(clamp)
             .max(config.tcp_min_snd_mss)
@@ -98,13 +98,13 @@ impl Connection {
     /// smaller path MTU lowers the MSS, and what is in flight is sent again at once in
     /// the new size without touching the congestion window (tcp_simple_retransmit).
     fn on_packet_too_big(&mut self, ctx: &mut Ctx, mtu: u32) {
-        let v6 = self.remote.is_ipv6();
+        let v6 = self.remote().is_ipv6();
         if !v6 && ctx.config.ip_no_pmtu_disc != 0 {
             // Path MTU discovery is off: datagrams leave without DF, and routers
             // fragment them.
             return;
         }
-        if ctx.config.routes.mtu_locked(self.remote.ip()) {
+        if ctx.config.routes.mtu_locked(self.remote().ip()) {
             // The route's MTU is locked (`mtu lock N`; Linux's __ip_rt_update_pmtu and
             // rt6_do_update_pmtu check dst_metric_locked): nothing lowers it.
             return;

@@ -85,7 +85,7 @@ pub(crate) enum ProbeStep {
 impl Connection {
     /// The IP header's length toward the peer.
     fn net_header_len(&self) -> u32 {
-        if self.remote.is_ipv6() {
+        if self.remote().is_ipv6() {
             40
         } else {
             20

@@ -157,8 +157,8 @@ impl Connection {
         }
         let (ece, cwr) = self.ecn_syn_flags(ctx, synack, retransmit);
         let repr = TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local().port(),
+            dst_port: self.remote().port(),
             seq: self.iss,
             ack: synack.then_some(self.rcv_nxt),
             control: Control::Syn,
@@ -486,8 +486,8 @@ impl Connection {
     fn header(&mut self, ctx: &mut Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
         let window = self.select_window_field(ctx);
         TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local().port(),
+            dst_port: self.remote().port(),
             seq,
             ack: Some(self.rcv_nxt),
             control,
@@ -571,8 +571,8 @@ impl Connection {
         let window = self.select_window_field(ctx);
         let options = self.ack_options(ctx);
         ctx.ctl.push(CtlSegment {
-            local: self.local,
-            remote: self.remote,
+            local: self.local(),
+            remote: self.remote(),
             seq: self.snd_max,
             ack: Some(self.rcv_nxt),
             control: Control::None,

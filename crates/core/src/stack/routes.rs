@@ -55,13 +55,13 @@ impl Stack {
 
     /// Every connection to a peer in `prefix` sees its route's MTU anew.
     fn routes_changed(&mut self, prefix: Prefix) {
-        let handles: Vec<_> = self.conns.values().copied().collect();
+        let handles: Vec<_> = self.handles().collect();
         let link_mtu = u32::try_from(self.config.mtu).unwrap_or(u32::MAX);
         for h in handles {
             let Some(Sock::Conn(c)) = self.sock_mut(h) else {
                 continue;
             };
-            let peer = c.remote.ip();
+            let peer = c.remote().ip();
             if !prefix.contains(peer) {
                 continue;
             }

@@ -274,8 +274,8 @@ pub(super) fn datagram_len(
     seg: &crate::conn::output::Outgoing,
 ) -> usize {
     IpRepr {
-        src: conn.local.ip(),
-        dst: conn.remote.ip(),
+        src: conn.local().ip(),
+        dst: conn.remote().ip(),
         protocol: IPPROTO_TCP,
         payload_len: seg.repr.header_len() + seg.payload_len,
         hop_limit: 0,

@@ -247,10 +247,8 @@ impl Connection {
             cwnd_room = cwnd_room.max(mss);
         }
         // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
-        let to_chunk = self
-            .chunks
-            .at(seq)
-            .map_or(usize::MAX, |c| (c.end - seq) as usize);
+        let chunk = self.chunks.at(seq);
+        let to_chunk = chunk.map_or(usize::MAX, |c| (c.end - seq) as usize);
         let wanted = avail.min(mss).min(to_chunk);
         let len = match mode {
             Mode::Retransmit(limit) => wanted.min(limit),
@@ -300,7 +298,7 @@ impl Connection {
         // Linux's tcp_tso_should_defer: a new unit waits for the ACK due shortly to
         // make it larger (tso.rs). A unit already started, or cut by a write that was
         // appending (sendq.rs decided it), goes.
-        let fresh = self.chunks.at(seq).is_some_and(|c| !c.started);
+        let fresh = chunk.is_some_and(|c| !c.started);
         if mode == Mode::Normal && !retransmit && fresh && self.tso_should_defer(ctx, seq, 0) {
             return None;
         }
@@ -320,15 +318,14 @@ impl Connection {
         if mode == Mode::Normal && !retransmit && fresh {
             room = self.mss_split_point(seq, room, mss as u32, segs);
         }
-        let unit = self.chunks.transmit(seq, room, mss as u32, segs);
         let seg_end = seq + len as u32;
+        let unit = self
+            .chunks
+            .transmit_to(seq, room, mss as u32, segs, seg_end);
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
-        if len > 0 {
-            self.chunks.sent(seq, seg_end);
-            if retransmit {
-                self.mtup_retransmitting();
-            }
+        if len > 0 && retransmit {
+            self.mtup_retransmitting();
         }
         let control = if with_fin {
             Control::Fin

@@ -8,30 +8,12 @@ fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")
 }
 
-/// The IP version a script names in its options (`--ip_version=ipv6`): such a script
-/// is written for that version alone (its shell commands name addresses of it, as
-/// Linux's own `mtu_probe/basic-v4.pkt` and `basic-v6.pkt` do).
-fn pinned_version(p: &Path) -> Option<IpVersion> {
-    let text = std::fs::read_to_string(p).ok()?;
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("--ip_version="))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 fn run_all(opts: &Options) {
     let scripts = collect_scripts(&[scripts_dir()]).unwrap();
     assert!(scripts.len() >= 3, "the crate's scripts are missing");
     // Scripts of Linux behaviours the engine lacks fail on purpose (see own_scripts.rs).
     let known_failing = |p: &Path| p.components().any(|c| c.as_os_str() == "known-failing");
-    // A run in another IP version skips the scripts written for one version only.
-    let other_version = |p: &Path| {
-        opts.ip_version
-            .is_some_and(|v| pinned_version(p).is_some_and(|pinned| pinned != v))
-    };
-    for s in scripts
-        .into_iter()
-        .filter(|p| !known_failing(p) && !other_version(p))
-    {
+    for s in scripts.into_iter().filter(|p| !known_failing(p)) {
         match run_file(&s, opts) {
             Outcome::Pass => {}
             Outcome::Fail(f) => panic!("{} failed:\n{f}", s.display()),

@@ -46,11 +46,20 @@ impl Inner {
         self.start + Duration::from_micros(at.total_micros())
     }
 
-    /// Brings the engine's clock to now (running timers that are due), so that a socket
-    /// call happens at the time it is made.
+    /// Brings the engine's clock to now and runs the timers that are due: the driver,
+    /// once it has read what waits in the device.
     pub fn catch_up(&mut self) {
         let now = self.now();
         self.stack.handle_timeout(now);
+    }
+
+    /// Brings the engine's clock to now without running timers, so that a socket call
+    /// happens at the time it is made: a timer due meanwhile runs when the driver next
+    /// passes, after the datagrams that wait in the device (an ACK there cancels a
+    /// retransmission that running the timer here would send).
+    pub fn tick(&mut self) {
+        let now = self.now();
+        self.stack.advance_clock(now);
     }
 
     /// The error for calls once the driver has stopped.
@@ -334,7 +343,7 @@ impl Net {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> io::Result<R>) -> io::Result<R> {
         let mut inner = self.shared.lock();
         inner.check()?;
-        inner.catch_up();
+        inner.tick();
         let r = f(&mut inner);
         let driver = inner.driver.clone();
         drop(inner);

@@ -198,9 +198,12 @@ impl Connection {
         if !self.chunks.coalesce(start, probe) {
             return ProbeStep::None;
         }
-        // The probe counts as two segments of cwnd (tcp_mtu_probe: "we are sending
-        // effectively two packets").
-        self.cc.set_cwnd(self.cc.cwnd().saturating_sub(mss));
+        // Linux counts the probe as one packet in flight and takes one from cwnd ("we
+        // are sending effectively two packets"): what may follow it is cwnd less two
+        // segments. In bytes, with the probe's own bytes in flight, that is cwnd less
+        // two segments plus the probe.
+        self.cc
+            .set_cwnd((self.cc.cwnd() + probe).saturating_sub(2 * mss));
         let size = self.mss_to_mtu(probe);
         let m = &mut self.rare.mtup;
         m.probe_size = size;
@@ -279,8 +282,11 @@ impl Connection {
         m.search_high = m.probe_size - 1;
         m.probe_size = 0;
         ctx.stats.TCPMTUPFail += 1;
+        // The segment the probe took from cwnd comes back (tcp_fastretrans_alert).
         let mss = self.mss.max(1);
-        self.cc.set_cwnd(self.cc.cwnd().saturating_add(mss));
+        let probe = (self.rare.mtup.probe_end - self.rare.mtup.probe_start) as u32;
+        self.cc
+            .set_cwnd((self.cc.cwnd() + 2 * mss).saturating_sub(probe).max(mss));
         self.sync_mss(ctx.config);
         self.simple_retransmit();
         true

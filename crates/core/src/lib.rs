@@ -110,7 +110,7 @@ mod tw_table;
 mod wheel;
 
 pub use any::{AnyFilter, Prefix};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Qdisc};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};
 pub use stack::{BufferTooSmall, PortSteering, Readiness, RxOffload, Transmit, TxOffload};

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use synack::Config;
+use synack::{Config, Qdisc};
 
 /// What one shell command does to the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +20,11 @@ pub(crate) enum ShellAction {
     Defaults,
     /// Set a sysctl the engine has.
     Sysctl(String, String),
-    /// Nothing to do (restore scripts, pfifo qdisc, a knob already so).
+    /// Nothing to do (restore scripts, a knob already so).
     Noop,
+    /// `tc qdisc add|replace dev DEV root KIND` (and `tc qdisc delete`, back to the
+    /// default): the device's queueing discipline.
+    Qdisc(Qdisc),
     /// `ip tcp_metrics flush`: forget the cached per-destination state (the Fast Open
     /// cookies, RFC 7413 3).
     FlushMetrics,
@@ -285,18 +288,37 @@ fn echo_to_knob(w: &[String]) -> Option<String> {
     (knob_file && !value.starts_with('-')).then(|| format!("{target}={value}"))
 }
 
-/// Commands that change nothing synack models: restoring sysctls, flushing the route
-/// metrics cache, a pfifo qdisc (that holds packets: `limit 0` drops them all, which is
-/// not harmless) or back to the default one, turning offloads off (synack has none).
-fn harmless(base: &str, w: &[String]) -> bool {
+/// `tc qdisc (add|replace|change) dev DEV root KIND [...]` and `tc qdisc del[ete] ...`:
+/// the device's queueing discipline, when synack models it. A pfifo (that holds packets,
+/// as the default qdisc does) and deleting the root qdisc give the default; fq paces
+/// (conn/pacing.rs); `limit 0` (a queue that drops everything) is not modelled.
+fn qdisc(base: &str, w: &[String]) -> Option<Qdisc> {
     let arg = |i: usize| w.get(i).map_or("", String::as_str);
+    if base != "tc" || arg(1) != "qdisc" {
+        return None;
+    }
+    if matches!(arg(2), "delete" | "del") {
+        return Some(Qdisc::Fifo);
+    }
+    if !matches!(arg(2), "add" | "replace" | "change") || arg(5) != "root" {
+        return None;
+    }
     let drops_all = w
         .windows(2)
         .any(|p| p[0] == "limit" && p[1].parse::<u64>() == Ok(0));
+    match arg(6) {
+        "pfifo" | "pfifo_fast" if !drops_all => Some(Qdisc::Fifo),
+        "fq" if w.len() == 7 => Some(Qdisc::Fq),
+        _ => None,
+    }
+}
+
+/// Commands that change nothing synack models: restoring sysctls, flushing the route
+/// metrics cache, turning offloads off (synack has none).
+fn harmless(base: &str, w: &[String]) -> bool {
+    let arg = |i: usize| w.get(i).map_or("", String::as_str);
     base.starts_with("sysctl_restore")
         || (base == "ip" && arg(1) == "tcp_metrics")
-        || (base == "tc" && w.iter().any(|s| s == "pfifo") && !drops_all)
-        || (base == "tc" && arg(1) == "qdisc" && matches!(arg(2), "delete" | "del"))
         || (base == "ethtool"
             && arg(1) == "-K"
             && w.len() > 3
@@ -486,6 +508,8 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
                 out.push(dd(w)?);
             } else if base == "ip" && w.get(1..3) == Some(&["tcp_metrics".into(), "flush".into()]) {
                 out.push(ShellAction::FlushMetrics);
+            } else if let Some(q) = qdisc(base, w) {
+                out.push(ShellAction::Qdisc(q));
             } else if harmless(base, w) {
                 out.push(ShellAction::Noop);
             } else if let Some(path) = command_file(first, env) {
@@ -546,7 +570,7 @@ fn why_not(base: &str, w: &[String]) -> &'static str {
             ": a device queue that drops every packet sent (local congestion); synack has no \
              device queue"
         }
-        "tc" if has("fq") => ": the fq qdisc (pacing); synack does not pace",
+        "tc" if has("fq") => ": fq's parameters (synack paces with fq's defaults)",
         "tc" if has("netem") => ": netem impairments",
         "ethtool" => ": device offload settings",
         "ip" if has("route") => ": per-route metrics (ip route)",
@@ -591,10 +615,16 @@ mod tests {
         );
         let e = interpret("sysctl -q net.ipv4.tcp_limit_output_bytes=150", &c, None).unwrap_err();
         assert!(e.contains("no `tcp_limit_output_bytes` knob"), "{e}");
-        assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
+        assert_eq!(
+            interpret("tc qdisc replace dev tun0 root fq", &c, None).unwrap(),
+            vec![ShellAction::Qdisc(Qdisc::Fq)]
+        );
+        // fq with parameters of its own is not modelled.
+        let e = interpret("tc qdisc replace dev tun0 root fq quantum 3000", &c, None);
+        assert!(e.unwrap_err().contains("fq's parameters"));
         assert_eq!(
             interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
-            vec![ShellAction::Noop]
+            vec![ShellAction::Qdisc(Qdisc::Fifo)]
         );
         // A queue of no packets drops everything the stack sends: not a no-op.
         let e = interpret(

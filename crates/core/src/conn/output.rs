@@ -9,6 +9,11 @@ use super::{Connection, Ctx, TimerKind};
 use crate::segment::CtlSegment;
 use crate::state::State;
 
+/// `max_flight` of a flow marked cwnd-limited for the current window: more than any
+/// cwnd, so that [`Congestion::cwnd_limited`](crate::congestion::Congestion::cwnd_limited)
+/// holds until the window ends.
+const CWND_LIMITED: u32 = u32::MAX;
+
 /// How `data_segment` may choose its length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -25,7 +30,7 @@ enum Mode {
 
 /// A segment the connection decided to send. The payload stays in the send buffer: the
 /// stack copies it straight into the caller's transmit buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Outgoing {
     pub repr: TcpRepr<'static>,
     /// Offset of the payload in the send buffer, and its length.
@@ -39,11 +44,21 @@ impl Connection {
     /// The next segment to send, if any; the caller must send it (state is updated as if
     /// it was).
     pub fn poll_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
-        let sent_before = self.snd_max;
-        let mut out = self.next_segment(ctx)?;
-        let new_data = out.repr.seq.after_eq(sent_before);
-        self.ecn_mark(&mut out, new_data);
-        Some(out)
+        if self.pacing_queued() && self.state != State::Closed {
+            // Under fq, what waits in the queue leaves first, at its time (pacing.rs).
+            if let Some(out) = self.qdisc_dequeue(ctx) {
+                return Some(out);
+            }
+        }
+        loop {
+            let sent_before = self.snd_max;
+            let mut out = self.next_segment(ctx)?;
+            let new_data = out.repr.seq.after_eq(sent_before);
+            self.ecn_mark(&mut out, new_data);
+            if let Some(out) = self.qdisc_enqueue(ctx, out) {
+                return Some(out);
+            }
+        }
     }
 
     fn next_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
@@ -73,7 +88,8 @@ impl Connection {
                     let fin = u32::from(out.repr.control == Control::Fin);
                     let sent = out.payload_len as u32 + fin;
                     self.rec.rexmit_next = out.repr.seq + sent.max(1);
-                    self.on_retransmitted(out.repr.seq, out.repr.seq + sent, ctx.now);
+                    let at = self.departure(ctx);
+                    self.on_retransmitted(out.repr.seq, out.repr.seq + sent, at);
                     ctx.stats.TCPFastRetrans += 1;
                     if self.xmit_probe {
                         // A retransmission replaces a pending loss probe with the RTO
@@ -97,7 +113,10 @@ impl Connection {
             // Step 2b found no new data to send: the lost data goes instead.
             return self.next_segment(ctx);
         }
-        self.push_once = false;
+        if !self.pacing_queued() {
+            // A push that TCP Small Queues held back still applies when the unit goes.
+            self.push_once = false;
+        }
         if self.probe_pending {
             self.probe_pending = false;
             if self.snd_wnd > 0 {
@@ -287,7 +306,21 @@ impl Connection {
         // make it larger (tso.rs). A unit already started, or cut by a write that was
         // appending (sendq.rs decided it), goes.
         let fresh = self.chunks.at(seq).is_some_and(|c| !c.started);
-        if mode == Mode::Normal && !retransmit && fresh && self.tso_should_defer(ctx, seq, 0) {
+        if mode == Mode::Normal && !retransmit && fresh {
+            if let Some(cwnd_limited) = self.tso_defer(ctx, seq, 0) {
+                if cwnd_limited {
+                    self.mark_cwnd_limited();
+                }
+                return None;
+            }
+        }
+        // Under fq, TCP Small Queues holds a new unit while the qdisc holds enough
+        // (pacing.rs); the rest of a unit already going follows it.
+        let continuing = self
+            .chunks
+            .at(seq)
+            .is_some_and(|c| c.started && c.sent_to == seq && seq != c.start);
+        if !continuing && mode == Mode::Normal && self.tsq_throttled(ctx, seq, mss as u32) {
             return None;
         }
         // The transmission unit this segment belongs to, and whether its last segment
@@ -307,6 +340,10 @@ impl Connection {
             room = self.mss_split_point(seq, room, mss as u32, segs);
         }
         let unit = self.chunks.transmit(seq, room, mss as u32, segs);
+        if !continuing {
+            let unit_len = unit.map_or(len as u32, |(end, _)| (end - seq).max(0) as u32);
+            self.paced_unit_sent(ctx, unit_len);
+        }
         let seg_end = seq + len as u32;
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
@@ -343,10 +380,12 @@ impl Connection {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.
                 self.rec.rexmit_next = self.rec.rexmit_next.max(end);
-                self.on_retransmitted(seq, end, ctx.now);
+                let at = self.departure(ctx);
+                self.on_retransmitted(seq, end, at);
             }
         } else {
-            self.sent_times.push_back((end, ctx.now));
+            let at = self.departure(ctx);
+            self.sent_times.push_back((end, at));
         }
         self.count_sent(ctx, retransmit);
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
@@ -370,6 +409,11 @@ impl Connection {
             self.max_flight = flight;
             self.max_flight_seq = self.snd_nxt;
         }
+        // tcp_write_xmit's `is_cwnd_limited |= in flight >= cwnd`: a flag for the
+        // window, which a cwnd grown since does not clear.
+        if self.pipe() >= self.cc.cwnd() {
+            self.mark_cwnd_limited();
+        }
         if !retransmit && len > 0 {
             self.chrono_on_new_data_sent(ctx.now);
         }
@@ -380,6 +424,14 @@ impl Connection {
             payload_len: len,
             ect: false,
         })
+    }
+
+    /// Linux's tcp_cwnd_validate with `is_cwnd_limited` (tcp_write_xmit found cwnd
+    /// full, or tcp_tso_should_defer held a unit for cwnd's sake): the flow counts as
+    /// cwnd-limited until SND.UNA passes SND.NXT, whatever it has in flight.
+    pub(crate) fn mark_cwnd_limited(&mut self) {
+        self.max_flight = CWND_LIMITED;
+        self.max_flight_seq = self.snd_nxt;
     }
 
     /// Linux's tcp_mss_split_point for a new unit at `seq` of at most `room` bytes: a unit
@@ -457,6 +509,7 @@ impl Connection {
         let repr = self.header(ctx, seq, control);
         self.count_sent(ctx, false);
         self.ack_sent();
+        self.paced_ack_sent(ctx);
         Outgoing {
             repr,
             payload_at: 0,

@@ -19,6 +19,8 @@ pub(crate) struct Rare {
     /// The send side's chronographs for TCP_INFO (chrono.rs): out of line until the
     /// connection first has data to send.
     pub chrono: super::chrono::Chrono,
+    /// Pacing under the fq qdisc (pacing.rs).
+    pub pacing: super::pacing::Pacing,
 }
 
 static DEFAULT: Rare = Rare {
@@ -27,6 +29,7 @@ static DEFAULT: Rare = Rare {
     loss: super::frto::LossUndo::NONE,
     urg: super::urgent::Urgent::NONE,
     chrono: super::chrono::Chrono::IDLE,
+    pacing: super::pacing::Pacing::NONE,
 };
 
 impl super::cold::ColdDefault for Rare {

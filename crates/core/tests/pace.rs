@@ -44,7 +44,10 @@ fn times(out: &[Sent], c: &Conn) -> Vec<(u64, u32)> {
 fn fq_holds_a_unit_until_its_departure_time() {
     let (mut h, c) = bulk(|c| c.qdisc = Qdisc::Fq);
     h.send(&c, pkt(".", c.p(1), c.l(2001)));
-    assert_eq!(times(&h.output(), &c), vec![(200_000, 10_001), (200_000, 11_001)]);
+    assert_eq!(
+        times(&h.output(), &c),
+        vec![(200_000, 10_001), (200_000, 11_001)]
+    );
     let info = h.stack.tcp_info(c.handle).unwrap();
     assert_eq!((info.snd_cwnd, info.unacked), (12, 12));
     assert_eq!(info.pacing_rate, 240_000);
@@ -91,5 +94,8 @@ fn pacing_rate_in_ss_and_tcp_info() {
     let mut h = Harness::new();
     let c = h.syn_sent();
     let tcpi = h.stack.tcp_info(c.handle).unwrap();
-    assert_eq!((tcpi.pacing_rate, tcpi.max_pacing_rate), (u64::MAX, u64::MAX));
+    assert_eq!(
+        (tcpi.pacing_rate, tcpi.max_pacing_rate),
+        (u64::MAX, u64::MAX)
+    );
 }

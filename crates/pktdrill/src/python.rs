@@ -109,8 +109,14 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_rwnd_limited", i.rwnd_limited as i64),
         ("tcpi_sndbuf_limited", i.sndbuf_limited as i64),
         // Linux's ~0 ("unlimited") is past i64: the largest value stands for it.
-        ("tcpi_pacing_rate", i64::try_from(i.pacing_rate).unwrap_or(i64::MAX)),
-        ("tcpi_max_pacing_rate", i64::try_from(i.max_pacing_rate).unwrap_or(i64::MAX)),
+        (
+            "tcpi_pacing_rate",
+            i64::try_from(i.pacing_rate).unwrap_or(i64::MAX),
+        ),
+        (
+            "tcpi_max_pacing_rate",
+            i64::try_from(i.max_pacing_rate).unwrap_or(i64::MAX),
+        ),
     ];
     debug_assert_eq!(v.len(), FIELDS.len());
     v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()
@@ -222,7 +228,10 @@ pub(crate) struct Assert {
 fn augmented_assignment(stmt: &str) -> Option<(String, String)> {
     let (lhs, expr) = stmt.split_once("=")?;
     let lhs = lhs.trim_end();
-    let op = lhs.chars().last().filter(|c| matches!(c, '+' | '-' | '*'))?;
+    let op = lhs
+        .chars()
+        .last()
+        .filter(|c| matches!(c, '+' | '-' | '*'))?;
     let name = lhs[..lhs.len() - 1].trim();
     let word = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     (word && !expr.starts_with('=')).then(|| (name.to_string(), format!("{name} {op} ({expr})")))

@@ -138,7 +138,7 @@ impl Connection {
             return ctx.now;
         }
         let rate = self.pacing_rate_now(ctx.config);
-        let segs = len.div_ceil(self.current_mss().max(1) as u32).max(1);
+        let segs = len.div_ceil(self.current_mss().max(1)).max(1);
         let p = &mut self.rare.pacing;
         let prior = p.wstamp_ns;
         p.wstamp_ns = prior.max(nanos(ctx.now));

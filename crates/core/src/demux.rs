@@ -2,6 +2,11 @@
 //! bytes, an IPv6 one into 36, instead of the 64 of two `SocketAddr`s. [`Demux`] keeps one
 //! map per family so that an IPv4 entry never pays for an IPv6 key.
 //!
+//! Connections, the table that grows with their number, go further: [`ConnTable`] keeps
+//! no key at all, only the slot index of the connection and a 32-bit hash, and compares
+//! a lookup's tuple with the connection's own addresses (as Linux's established hash
+//! chains the sockets themselves).
+//!
 //! A key holds addresses and ports only: an IPv6 socket address's flow label and scope
 //! are not part of a TCP connection's identity (RFC 9293 section 3.4: the pair of
 //! sockets, each an address and a port).
@@ -161,6 +166,136 @@ impl<V> Demux<V> {
     }
 }
 
+/// One connection in a [`ConnTable`]: its slot index and its tuple's hash (8 bytes).
+#[derive(Debug, Clone, Copy)]
+struct ConnEntry {
+    index: u32,
+    hash: u32,
+}
+
+/// Connections by four-tuple, as slot indices: the tuple lives in the connection, which
+/// the caller's `holds(index, tuple)` compares (see [`same_tuple`]). An entry is 8
+/// bytes, about 18 per connection with the table's free buckets at a million, where a
+/// [`Demux`] entry of a `Key4` and a handle took 42 (issue 9's memory budget).
+pub(crate) struct ConnTable {
+    table: hashbrown::HashTable<ConnEntry>,
+    hasher: FastState,
+}
+
+/// The table's 64-bit hash of an entry's 32 bits: a bijection that fills the high bits
+/// too, which the table uses to tell entries of one bucket group apart.
+#[inline]
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl ConnTable {
+    /// An empty table hashing with `hasher`.
+    pub fn new(hasher: FastState) -> ConnTable {
+        ConnTable {
+            table: hashbrown::HashTable::new(),
+            hasher,
+        }
+    }
+
+    /// How many connections are entered.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The 32-bit hash of `t` (the same for every tuple that maps to one key).
+    #[inline]
+    fn hash(&self, t: &FourTuple) -> u32 {
+        let h = match Key4::pack(t) {
+            Some(k) => self.hasher.hash_one(k),
+            None => Key6::pack(t).map_or(0, |k| self.hasher.hash_one(k)),
+        };
+        (h >> 32) as u32
+    }
+
+    /// The slot index entered for `t`; `holds(index, t)` says whether the connection of
+    /// slot `index` has the tuple `t`.
+    #[inline]
+    pub fn get(&self, t: &FourTuple, holds: impl Fn(u32, &FourTuple) -> bool) -> Option<u32> {
+        let hash = self.hash(t);
+        self.table
+            .find(spread(hash), |e| e.hash == hash && holds(e.index, t))
+            .map(|e| e.index)
+    }
+
+    /// Enters slot `index` for `t`, returning the index it replaces (the connection in
+    /// slot `index` must have the tuple `t`).
+    pub fn insert(
+        &mut self,
+        t: &FourTuple,
+        index: u32,
+        holds: impl Fn(u32, &FourTuple) -> bool,
+    ) -> Option<u32> {
+        let hash = self.hash(t);
+        match self.table.entry(
+            spread(hash),
+            |e| e.hash == hash && holds(e.index, t),
+            |e| spread(e.hash),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().index, index))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(ConnEntry { index, hash });
+                None
+            }
+        }
+    }
+
+    /// Removes slot `index`'s entry for `t` (found by its hash and index, without
+    /// reading the connection); whether there was one. Memory goes back once most
+    /// entries are gone.
+    pub fn remove(&mut self, t: &FourTuple, index: u32) -> bool {
+        let hash = self.hash(t);
+        let Ok(entry) = self
+            .table
+            .find_entry(spread(hash), |e| e.hash == hash && e.index == index)
+        else {
+            return false;
+        };
+        entry.remove();
+        let cap = self.table.capacity();
+        if cap > 64 && self.table.len() < cap / 4 {
+            self.table
+                .shrink_to(self.table.len() * 2, |e| spread(e.hash));
+        }
+        true
+    }
+}
+
+/// Whether a connection's addresses `a` are the tuple `t` as the tables see it: the same
+/// key (addresses and ports; an IPv6 flow label or scope does not count).
+#[inline]
+pub(crate) fn same_tuple(a: &crate::conn::addrs::Addrs, t: &FourTuple) -> bool {
+    use crate::conn::addrs::Addrs;
+    match (a, Key4::pack(t)) {
+        (
+            Addrs::V4 {
+                local,
+                remote,
+                ports,
+            },
+            Some(k),
+        ) => k.local == *local && k.remote == *remote && k.ports == *ports,
+        (Addrs::V4 { .. }, None) => false,
+        (Addrs::Other(b), _) => {
+            let own = FourTuple {
+                local: b[0],
+                remote: b[1],
+            };
+            match Key4::pack(&own) {
+                Some(k) => Key4::pack(t) == Some(k),
+                None => Key6::pack(&own).is_some() && Key6::pack(&own) == Key6::pack(t),
+            }
+        }
+    }
+}
+
 /// Amortized shrinking: a table at most a quarter full is halved.
 fn shrink<K: Eq + Hash, V, S: BuildHasher>(m: &mut HashMap<K, V, S>) {
     let cap = m.capacity();
@@ -210,5 +345,60 @@ mod tests {
         assert_eq!(m.remove(&a2), Some(2));
         assert!(!m.contains_key(&a2));
         assert_eq!(m.values().count(), 2);
+    }
+
+    #[test]
+    fn the_connection_table_finds_each_tuple_through_its_owner() {
+        use crate::conn::addrs::Addrs;
+        // The "slots": each index's connection addresses.
+        let tuples: Vec<FourTuple> = (0..5000u32)
+            .map(|i| {
+                if i % 5 == 0 {
+                    t(&format!("[2001:db8::1]:{}", 1000 + i), "[2001:db8::2]:80")
+                } else {
+                    t(
+                        &format!("10.0.{}.{}:{}", i >> 8, i & 255, 1000 + i),
+                        "10.9.9.9:80",
+                    )
+                }
+            })
+            .collect();
+        let owners: Vec<Addrs> = tuples
+            .iter()
+            .map(|t| Addrs::new(t.local, t.remote))
+            .collect();
+        let holds = |i: u32, t: &FourTuple| same_tuple(&owners[i as usize], t);
+        let mut m = ConnTable::new(FastState::new([9; 16]));
+        for (i, tu) in tuples.iter().enumerate() {
+            assert_eq!(m.insert(tu, i as u32, holds), None);
+        }
+        assert_eq!(m.len(), tuples.len());
+        for (i, tu) in tuples.iter().enumerate() {
+            assert_eq!(m.get(tu, holds), Some(i as u32), "{tu:?}");
+        }
+        // Same addresses in another family, or another port: not found.
+        assert_eq!(
+            m.get(&t("[::ffff:10.0.0.1]:1001", "[::ffff:10.9.9.9]:80"), holds),
+            None
+        );
+        assert_eq!(m.get(&t("10.0.0.1:1001", "10.9.9.9:81"), holds), None);
+        // An IPv6 flow label or scope is not part of the key.
+        let mut scoped = tuples[0];
+        if let SocketAddr::V6(a) = &mut scoped.local {
+            a.set_scope_id(7);
+        }
+        assert_eq!(m.get(&scoped, holds), Some(0));
+        // Removal needs the owner's index; most gone, the rest still found.
+        assert!(!m.remove(&tuples[1], 2));
+        for (i, tu) in tuples.iter().enumerate().skip(10) {
+            assert!(m.remove(tu, i as u32));
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.table.capacity() < 1000);
+        for (i, tu) in tuples.iter().enumerate().take(10) {
+            assert_eq!(m.get(tu, holds), Some(i as u32));
+        }
+        assert_eq!(m.get(&tuples[10], holds), None);
+        assert_eq!(std::mem::size_of::<ConnEntry>(), 8);
     }
 }

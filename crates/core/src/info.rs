@@ -134,7 +134,7 @@ impl SocketInfo {
                 },
             });
         SocketInfo {
-            remote: Some(c.remote),
+            remote: Some(c.remote()),
             recv_q: c.recv_buf.len(),
             send_q: c.send_buf.len(),
             timer,
@@ -155,7 +155,7 @@ impl SocketInfo {
             rwnd_limited: Duration::from_micros(rwnd_limited),
             sndbuf_limited: Duration::from_micros(sndbuf_limited),
             pacing_rate: c.pacing_rate_now(config),
-            ..SocketInfo::empty(handle, c.state, c.local)
+            ..SocketInfo::empty(handle, c.state, c.local())
         }
     }
 }

@@ -185,6 +185,7 @@ impl Chunks {
     /// carries PSH. `room` is how much may go in this transmission (cwnd, window,
     /// retransmission hole). A segment that does not continue the chunk's current
     /// transmission starts a new unit of at most `segs` segments, cut off the chunk.
+    /// Nothing is sent yet (see [`Chunks::transmit_to`]).
     pub fn transmit(
         &mut self,
         seq: SeqNum,
@@ -192,10 +193,24 @@ impl Chunks {
         mss: u32,
         segs: u32,
     ) -> Option<(SeqNum, bool)> {
+        self.transmit_to(seq, room, mss, segs, seq)
+    }
+
+    /// [`Chunks::transmit`] for a segment that goes out up to `end`, which the chunk
+    /// records: one search per segment (issue 9).
+    pub fn transmit_to(
+        &mut self,
+        seq: SeqNum,
+        room: u32,
+        mss: u32,
+        segs: u32,
+        end: SeqNum,
+    ) -> Option<(SeqNum, bool)> {
         let mut i = self.index(seq)?;
         let c = self.q[i];
         let continuing = c.started && c.sent_to == seq && seq != c.start;
         if continuing {
+            self.q[i].sent_to = end;
             return Some((c.end, c.push || c.burst));
         }
         // One search: the cuts below keep `seq`'s chunk at a known index.
@@ -211,15 +226,8 @@ impl Chunks {
         let c = &mut self.q[i];
         c.started = true;
         c.burst = unit > mss;
-        c.sent_to = seq;
+        c.sent_to = end;
         Some((c.end, c.push || c.burst))
-    }
-
-    /// Records that a segment up to `end` went out in the chunk holding `seq`.
-    pub fn sent(&mut self, seq: SeqNum, end: SeqNum) {
-        if let Some(i) = self.index(seq) {
-            self.q[i].sent_to = end;
-        }
     }
 
     /// Forgets everything (the send buffer was released).
@@ -265,7 +273,7 @@ mod tests {
         // Once a unit of it is sent, the rest is a chunk of its own, open again.
         c.open(SeqNum(1001));
         c.extend(3000, true);
-        c.transmit(SeqNum(1001), 10_000, 1000, 2);
+        c.transmit_to(SeqNum(1001), 10_000, 1000, 2, SeqNum(1001));
         assert_eq!(c.len(), 3);
         assert_eq!(
             c.open_tail(SeqNum(4001)).map(|t| t.start),
@@ -288,34 +296,30 @@ mod tests {
         c.append(SeqNum(1), 5000, true, false);
         // Two-segment unit: PSH at its end for this transmission.
         assert_eq!(
-            c.transmit(SeqNum(1), 10_000, 1000, 2),
+            c.transmit_to(SeqNum(1), 10_000, 1000, 2, SeqNum(1001)),
             Some((SeqNum(2001), true))
         );
-        c.sent(SeqNum(1), SeqNum(1001));
         assert_eq!(
-            c.transmit(SeqNum(1001), 10_000, 1000, 2),
+            c.transmit_to(SeqNum(1001), 10_000, 1000, 2, SeqNum(2001)),
             Some((SeqNum(2001), true))
         );
-        c.sent(SeqNum(1001), SeqNum(2001));
         // A one-segment unit (cwnd room 1000) from a chunk without the write's mark.
         assert_eq!(
-            c.transmit(SeqNum(2001), 1000, 1000, 2),
+            c.transmit_to(SeqNum(2001), 1000, 1000, 2, SeqNum(3001)),
             Some((SeqNum(3001), false))
         );
-        c.sent(SeqNum(2001), SeqNum(3001));
         // The tail keeps the write's PSH mark.
         assert_eq!(
-            c.transmit(SeqNum(3001), 1000, 1000, 2),
+            c.transmit_to(SeqNum(3001), 1000, 1000, 2, SeqNum(4001)),
             Some((SeqNum(4001), false))
         );
-        c.sent(SeqNum(3001), SeqNum(4001));
         assert_eq!(
-            c.transmit(SeqNum(4001), 1000, 1000, 2),
+            c.transmit_to(SeqNum(4001), 1000, 1000, 2, SeqNum(4001)),
             Some((SeqNum(5001), true))
         );
         // Retransmitting the second half of the first unit alone: no PSH.
         assert_eq!(
-            c.transmit(SeqNum(1001), 1000, 1000, 2),
+            c.transmit_to(SeqNum(1001), 1000, 1000, 2, SeqNum(1001)),
             Some((SeqNum(2001), false))
         );
         c.ack(SeqNum(2001));

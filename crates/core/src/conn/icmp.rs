@@ -88,7 +88,7 @@ impl Connection {
     /// `clamp` (Linux's __tcp_mtu_to_mss): less the IP and TCP headers, at most the
     /// peer's MSS, at least `tcp_min_snd_mss`; options are taken out by the caller.
     pub(crate) fn mtu_to_mss(&self, config: &Config, pmtu: u32, clamp: u32) -> u32 {
-        let ip = if self.remote.is_ipv6() { 40 } else { 20 };
+        let ip = if self.remote().is_ipv6() { 40 } else { 20 };
         pmtu.saturating_sub(ip + 20)
             .min(clamp)
             .max(config.tcp_min_snd_mss)
@@ -98,7 +98,7 @@ impl Connection {
     /// smaller path MTU lowers the MSS, and what is in flight is sent again at once in
     /// the new size without touching the congestion window (tcp_simple_retransmit).
     fn on_packet_too_big(&mut self, ctx: &mut Ctx, mtu: u32) {
-        let v6 = self.remote.is_ipv6();
+        let v6 = self.remote().is_ipv6();
         if !v6 && ctx.config.ip_no_pmtu_disc != 0 {
             // Path MTU discovery is off: datagrams leave without DF, and routers
             // fragment them.
@@ -164,7 +164,7 @@ impl Connection {
                 .min(config.tcp_base_mss)
                 .max(config.tcp_mtu_probe_floor)
                 .max(config.tcp_min_snd_mss);
-            let hdr = if self.remote.is_ipv6() { 60 } else { 40 };
+            let hdr = if self.remote().is_ipv6() { 60 } else { 40 };
             self.mtup_search_low = mss + hdr;
         }
         self.sync_mss(config);

@@ -54,7 +54,7 @@ impl Connection {
         if let Some(ack) = seg.ack {
             if ack.before_eq(self.iss) || ack.after(self.snd_max) {
                 if seg.control != Control::Rst {
-                    ctx.ctl.reset_for(self.local, self.remote, seg);
+                    ctx.ctl.reset_for(self.local(), self.remote(), seg);
                 }
                 return false;
             }
@@ -69,7 +69,7 @@ impl Connection {
                 let now = ours.now_val(ctx.now);
                 if opt.tsecr.wrapping_sub(first) > now.wrapping_sub(first) {
                     ctx.stats.PAWSActive += 1;
-                    ctx.ctl.reset_for(self.local, self.remote, seg);
+                    ctx.ctl.reset_for(self.local(), self.remote(), seg);
                     return false;
                 }
             }
@@ -174,7 +174,7 @@ impl Connection {
         let o = &seg.options;
         let ws_ok = ctx.config.tcp_window_scaling && o.window_scale.is_some();
         Negotiated {
-            peer_mss: o.mss.unwrap_or(super::default_peer_mss(&self.remote)),
+            peer_mss: o.mss.unwrap_or(super::default_peer_mss(&self.remote())),
             snd_wscale: if ws_ok {
                 o.window_scale.unwrap_or(0)
             } else {
@@ -330,7 +330,7 @@ impl Connection {
                 self.established(ctx);
                 self.events |= events::CONNECTED | events::WRITABLE;
             } else {
-                ctx.ctl.reset_for(self.local, self.remote, seg);
+                ctx.ctl.reset_for(self.local(), self.remote(), seg);
                 return;
             }
         }
@@ -393,7 +393,7 @@ impl Connection {
         if self.orphan && new_data && matches!(self.state, State::FinWait1 | State::FinWait2) {
             // Linux's tcp_reset, then a RST answering this segment (<SEQ=SEG.ACK><RST>).
             ctx.stats.TCPAbortOnData += 1;
-            ctx.ctl.reset_for(self.local, self.remote, seg);
+            ctx.ctl.reset_for(self.local(), self.remote(), seg);
             self.close_with(None);
             return true;
         }

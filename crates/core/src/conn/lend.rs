@@ -63,14 +63,14 @@ impl Connection {
             return Ok(0);
         }
         self.events |= super::events::SEND_CALL;
-        let room = self.write_room(ctx.config.tcp_notsent_lowat);
-        if room == 0 {
+        // Lend what the write will take, no more, so that a program that fills all it
+        // is lent writes each byte once (issue 9, item 6).
+        let lowat = ctx.config.tcp_notsent_lowat;
+        let lend = self.write_take(max.min(self.write_room(lowat)), lowat);
+        if lend == 0 {
             self.chrono_on_write(ctx.now, self.notsent_bytes(), 0, max);
             return Err(Error::WouldBlock);
         }
-        // A write that fills the open chunk may cut it for transmission (a forced push)
-        // and go on into the part left: lend up to one size goal beyond the room.
-        let lend = max.min(room.saturating_add(self.size_goal() as usize));
         self.reserve_ring(lend);
         let wrote = self.send_buf.write_with(lend, fill);
         if wrote == 0 {
@@ -89,6 +89,35 @@ impl Connection {
         }
         self.more_pending = false;
         Ok(n)
+    }
+
+    /// How many bytes of an `n`-byte write queue_write (sendq.rs) would take now: its
+    /// loop run dry, without the write's own pushes. The open chunk's room first, then
+    /// a chunk of up to a size goal each while the memory check that opens one passes,
+    /// each new chunk charged its overhead. A push during the write may cut a unit that
+    /// leaves part of a chunk open (a copying write then goes on into it) or splits one
+    /// (charging more): the lent write is then short, or gives back what it was lent
+    /// beyond what it took, as send_lend allows; neither loses a byte.
+    fn write_take(&self, n: usize, default_lowat: u32) -> usize {
+        let goal = self.size_goal() as usize;
+        let start = self.send_buf_seq() + self.send_buf.len() as u32;
+        let mut taken = self
+            .chunks
+            .open_tail(start)
+            .map_or(0, |c| goal.saturating_sub((c.end - c.start) as usize))
+            .min(n);
+        let mut opened = 0;
+        while taken < n {
+            let unsent = ((start + taken as u32) - self.snd_nxt).max(0) as usize;
+            let unsent = unsent.saturating_sub(self.notsent_bytes());
+            let charged = taken + opened * super::sendq::SKB_OVERHEAD;
+            if goal == 0 || !self.memory_free(default_lowat, charged, unsent, 0) {
+                break;
+            }
+            opened += 1;
+            taken += goal.min(n - taken);
+        }
+        taken
     }
 
     /// recv() reading in place: the in-order bytes are lent to `read` as one or two

@@ -8,6 +8,7 @@
 //! send and when), [`timers`] (what a timer's expiry decides), and this file (creation
 //! and the user's calls, RFC 9293 section 3.10.1 to 3.10.6).
 
+pub(crate) mod addrs;
 pub(crate) mod chrono;
 pub(crate) mod chunks;
 pub(crate) mod cold;
@@ -248,8 +249,8 @@ impl SockOpts {
 /// The transmission control block.
 pub(crate) struct Connection {
     pub state: State,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
+    /// The local and remote socket addresses (see [`Connection::local`]).
+    pub addrs: addrs::Addrs,
     /// Socket options, out of line while none is set.
     pub opts: cold::Cold<SockOpts>,
     // Send sequence space (RFC 9293 section 3.3.1).
@@ -463,8 +464,7 @@ impl Connection {
         let mss = u32::from(default_peer_mss(&remote));
         Connection {
             state: State::Closed,
-            local,
-            remote,
+            addrs: addrs::Addrs::new(local, remote),
             opts: cold::Cold::new(),
             iss,
             snd_una: iss,
@@ -553,6 +553,18 @@ impl Connection {
             dsack_dups: 0,
             rare: cold::Cold::new(),
         }
+    }
+
+    /// The local socket address.
+    #[inline]
+    pub fn local(&self) -> SocketAddr {
+        self.addrs.local()
+    }
+
+    /// The remote socket address.
+    #[inline]
+    pub fn remote(&self) -> SocketAddr {
+        self.addrs.remote()
     }
 
     /// Active open (RFC 9293 section 3.10.1): the SYN goes out on the next transmit.
@@ -869,8 +881,8 @@ impl Connection {
             // Linux's tcp_transmit_skb: the window we would offer.
             let window = self.select_window_field(ctx);
             ctx.ctl.push(crate::segment::CtlSegment {
-                local: self.local,
-                remote: self.remote,
+                local: self.local(),
+                remote: self.remote(),
                 seq: self.snd_max,
                 ack: Some(self.rcv_nxt),
                 control: synack_wire::Control::Rst,

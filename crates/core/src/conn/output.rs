@@ -167,8 +167,8 @@ impl Connection {
         }
         let (ece, cwr) = self.ecn_syn_flags(ctx, synack, retransmit);
         let repr = TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local().port(),
+            dst_port: self.remote().port(),
             seq: self.iss,
             ack: synack.then_some(self.rcv_nxt),
             control: Control::Syn,
@@ -252,10 +252,8 @@ impl Connection {
         }
         let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
         // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
-        let to_chunk = self
-            .chunks
-            .at(seq)
-            .map_or(usize::MAX, |c| (c.end - seq) as usize);
+        let chunk = self.chunks.at(seq);
+        let to_chunk = chunk.map_or(usize::MAX, |c| (c.end - seq) as usize);
         let wanted = avail.min(mss).min(to_chunk);
         let len = match mode {
             Mode::Retransmit(limit) => wanted.min(limit),
@@ -305,7 +303,7 @@ impl Connection {
         // Linux's tcp_tso_should_defer: a new unit waits for the ACK due shortly to
         // make it larger (tso.rs). A unit already started, or cut by a write that was
         // appending (sendq.rs decided it), goes.
-        let fresh = self.chunks.at(seq).is_some_and(|c| !c.started);
+        let fresh = chunk.is_some_and(|c| !c.started);
         if mode == Mode::Normal && !retransmit && fresh {
             if let Some(cwnd_limited) = self.tso_defer(ctx, seq, 0) {
                 if cwnd_limited {
@@ -316,10 +314,7 @@ impl Connection {
         }
         // Under fq, TCP Small Queues holds a new unit while the qdisc holds enough
         // (pacing.rs); the rest of a unit already going follows it.
-        let continuing = self
-            .chunks
-            .at(seq)
-            .is_some_and(|c| c.started && c.sent_to == seq && seq != c.start);
+        let continuing = chunk.is_some_and(|c| c.started && c.sent_to == seq && seq != c.start);
         if !continuing && mode == Mode::Normal && self.tsq_throttled(ctx, seq, mss as u32) {
             return None;
         }
@@ -339,17 +334,16 @@ impl Connection {
         if mode == Mode::Normal && !retransmit && fresh {
             room = self.mss_split_point(seq, room, mss as u32, segs);
         }
-        let unit = self.chunks.transmit(seq, room, mss as u32, segs);
+        let seg_end = seq + len as u32;
+        let unit = self
+            .chunks
+            .transmit_to(seq, room, mss as u32, segs, seg_end);
         if !continuing {
             let unit_len = unit.map_or(len as u32, |(end, _)| (end - seq).max(0) as u32);
             self.paced_unit_sent(ctx, unit_len);
         }
-        let seg_end = seq + len as u32;
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
-        if len > 0 {
-            self.chunks.sent(seq, seg_end);
-        }
         let control = if with_fin {
             Control::Fin
         } else {
@@ -522,8 +516,8 @@ impl Connection {
     fn header(&mut self, ctx: &mut Ctx, seq: SeqNum, control: Control) -> TcpRepr<'static> {
         let window = self.select_window_field(ctx);
         TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local().port(),
+            dst_port: self.remote().port(),
             seq,
             ack: Some(self.rcv_nxt),
             control,
@@ -607,8 +601,8 @@ impl Connection {
         let window = self.select_window_field(ctx);
         let options = self.ack_options(ctx);
         ctx.ctl.push(CtlSegment {
-            local: self.local,
-            remote: self.remote,
+            local: self.local(),
+            remote: self.remote(),
             seq: self.snd_max,
             ack: Some(self.rcv_nxt),
             control: Control::None,

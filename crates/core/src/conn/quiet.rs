@@ -95,8 +95,8 @@ impl Connection {
             "conn/quiet.rs: nothing_to_send() said {} -> {} had nothing to send, but \
              poll_segment {} (before {before:?}, after {:?}); teach nothing_to_send about \
              the new send path",
-            self.local,
-            self.remote,
+            self.local(),
+            self.remote(),
             if sent {
                 "sent a segment"
             } else {

@@ -354,7 +354,7 @@ impl Stack {
     pub fn tcp_info_by_addr(&self, local: SocketAddr, remote: SocketAddr) -> Option<TcpInfo> {
         for h in self.handles() {
             if let Some((sock @ Sock::Conn(c), _)) = self.sock_and_flag(h) {
-                if c.local == local && c.remote == remote {
+                if c.local() == local && c.remote() == remote {
                     return Some(self.tcp_info_of(sock));
                 }
             }

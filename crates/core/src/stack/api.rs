@@ -365,7 +365,7 @@ impl Stack {
         };
         let child = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let peer = match self.sock_mut(child) {
-            Some(Sock::Conn(c)) => c.remote,
+            Some(Sock::Conn(c)) => c.remote(),
             _ => return Err(Error::ConnectionAborted),
         };
         self.release_held_events(child);
@@ -476,7 +476,7 @@ impl Stack {
     /// tcp_twsk_unique), `None` if it is taken.
     #[allow(clippy::type_complexity)]
     fn tuple_usable(&self, tuple: &FourTuple) -> Option<Option<(SeqNum, Option<u32>)>> {
-        if self.conns.contains_key(tuple) || self.requests.contains_key(tuple) {
+        if self.conn_of(tuple).is_some() || self.requests.contains_key(tuple) {
             return None;
         }
         let Some(tw) = self.time_wait.get(tuple) else {
@@ -684,16 +684,16 @@ impl Stack {
                 Sock::Listener(l) => Some((l.local.port(), None)),
                 Sock::Conn(c) if c.opts.reuseaddr != v => {
                     let tuple = FourTuple {
-                        local: c.local,
-                        remote: c.remote,
+                        local: c.local(),
+                        remote: c.remote(),
                     };
-                    Some((c.local.port(), Some((tuple, c.opts.reuseaddr))))
+                    Some((c.local().port(), Some((tuple, c.opts.reuseaddr))))
                 }
                 _ => None,
             };
             match held {
                 Some((port, None)) => self.ports.set_reuse(port, h, v),
-                Some((port, Some((tuple, old)))) if self.conns.contains_key(&tuple) => {
+                Some((port, Some((tuple, old)))) if self.conn_of(&tuple).is_some() => {
                     self.ports.count_conn(port, tuple.local.ip(), old, false);
                     self.ports.count_conn(port, tuple.local.ip(), v, true);
                 }
@@ -817,13 +817,13 @@ impl Stack {
         match self.user_sock(h)? {
             Sock::Fresh(f) => f.bound.ok_or(Error::InvalidInput),
             Sock::Listener(l) => Ok(l.local),
-            Sock::Conn(c) => Ok(c.local),
+            Sock::Conn(c) => Ok(c.local()),
         }
     }
 
     /// The peer of a connected socket (`ENOTCONN` otherwise).
     pub fn peer_addr(&mut self, h: SocketHandle) -> Result<SocketAddr> {
-        Ok(self.user_conn(h)?.remote)
+        Ok(self.user_conn(h)?.remote())
     }
 
     /// The state of a socket: LISTEN, a connection's state, CLOSED for fresh sockets.

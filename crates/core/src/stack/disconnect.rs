@@ -33,7 +33,7 @@ impl Stack {
                 if c.state != State::Closed {
                     c.reset(ctx, Some(Error::ConnectionReset));
                 }
-                (c.local, c.passive, *c.opts)
+                (c.local(), c.passive, *c.opts)
             })
             .ok_or(Error::NotConnected)?;
         let unspecified = match local.ip() {

@@ -188,7 +188,7 @@ impl Stack {
             remote: SocketAddr::new(q.dst, q.dst_port),
         };
         let seq = SeqNum(q.seq);
-        if let Some(&h) = self.conns.get(&tuple) {
+        if let Some(h) = self.conn_of(&tuple) {
             let pmtu = self.with_conn(h, |conn, ctx| {
                 conn.on_icmp_error(ctx, err, seq);
                 conn.pmtu

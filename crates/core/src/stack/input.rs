@@ -114,7 +114,7 @@ impl Stack {
             local: SocketAddr::new(ip.dst, seg.dst_port),
             remote: SocketAddr::new(ip.src, seg.src_port),
         };
-        if let Some(&h) = self.conns.get(&tuple) {
+        if let Some(h) = self.conn_of(&tuple) {
             if self.md5_unexpected(&seg) {
                 return;
             }
@@ -337,7 +337,7 @@ impl Stack {
             local: SocketAddr::new(ip.dst, port(2)),
             remote: SocketAddr::new(ip.src, port(0)),
         };
-        self.conns.contains_key(&tuple)
+        self.conn_of(&tuple).is_some()
             || self.time_wait.get(&tuple).is_some()
             || self.requests.contains_key(&tuple)
     }
@@ -358,10 +358,12 @@ impl Stack {
             return false;
         };
         q.src == ip.dst
-            && self.conns.contains_key(&FourTuple {
-                local: SocketAddr::new(q.src, q.src_port),
-                remote: SocketAddr::new(q.dst, q.dst_port),
-            })
+            && self
+                .conn_of(&FourTuple {
+                    local: SocketAddr::new(q.src, q.src_port),
+                    remote: SocketAddr::new(q.dst, q.dst_port),
+                })
+                .is_some()
     }
 
     /// The listener for a local address. For the stack's own addresses, as in Linux: one

@@ -39,7 +39,7 @@ use synack_wire::{checksum, IpRepr, TcpPacket, IPPROTO_TCP};
 
 use crate::config::Config;
 use crate::conn::{ChallengeBudget, Connection, Ctx};
-use crate::demux::Demux;
+use crate::demux::{ConnTable, Demux};
 use crate::hash::FastState as KeyedState;
 use crate::isn::IsnGenerator;
 use crate::listen::{Listener, RequestSock};
@@ -208,6 +208,16 @@ pub(crate) struct Slot {
     settled: bool,
 }
 
+/// Whether slot `index` holds a connection with the tuple `t` (the connection table's
+/// key comparison).
+#[inline]
+fn holds(slots: &[Slot], index: u32, t: &FourTuple) -> bool {
+    matches!(
+        slots.get(index as usize).and_then(|s| s.sock.as_ref()),
+        Some(Sock::Conn(c)) if crate::demux::same_tuple(&c.addrs, t)
+    )
+}
+
 impl TimerRef {
     /// The entry of request record `id`.
     fn request(id: u64) -> TimerRef {
@@ -246,7 +256,8 @@ pub struct Stack {
     broadcasts: Vec<std::net::Ipv4Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    conns: Demux<SocketHandle>,
+    /// Connections by four-tuple, as slot indices (the tuple is the connection's own).
+    conns: ConnTable,
     requests: Demux<RequestSock>,
     /// Request tuples by id, for the timer heap (ids are never reused).
     request_ids: HashMap<u64, FourTuple, KeyedState>,
@@ -373,7 +384,7 @@ impl Stack {
             broadcasts: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            conns: Demux::new(hasher),
+            conns: ConnTable::new(hasher),
             requests: Demux::new(hasher),
             request_ids: HashMap::with_hasher(hasher),
             next_request_id: 0,
@@ -943,7 +954,7 @@ impl Stack {
         }
         let deadline = conn.next_wakeup(self.now);
         if before != after && self.transitions.is_some() {
-            let (local, remote) = (conn.local, conn.remote);
+            let (local, remote) = (conn.local(), conn.remote());
             self.trace(local, remote, before, after);
         }
         if after == State::Closed {
@@ -977,7 +988,7 @@ impl Stack {
             return true;
         };
         if let Some(l) = conn.tfo.learned.take() {
-            let remote = conn.remote.ip();
+            let remote = conn.remote().ip();
             self.tfo_cache.entry(remote).or_default().learn(&l);
             self.after_conn(h, before);
             return true;
@@ -1002,9 +1013,9 @@ impl Stack {
         let Some(Sock::Conn(conn)) = slot.sock.as_ref() else {
             return;
         };
-        let (local, remote) = (conn.local, conn.remote);
+        let (local, remote) = (conn.local(), conn.remote());
         let reuse = conn.opts.reuseaddr;
-        self.conn_remove(&FourTuple { local, remote }, reuse);
+        self.conn_remove(&FourTuple { local, remote }, h, reuse);
         self.finish_closed(h, user_closed, ev);
     }
 
@@ -1018,7 +1029,7 @@ impl Stack {
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
-        let (local, remote) = (conn.local, conn.remote);
+        let (local, remote) = (conn.local(), conn.remote());
         let reuse = conn.opts.reuseaddr;
         let recycled = self.tw_recycle.on_time_wait(
             &self.config,
@@ -1046,7 +1057,7 @@ impl Stack {
         // inet_twsk_hashdance keeps the bind bucket): the port's count changes only if
         // no entry is made, or if it claims the port otherwise (issue 9: no remove and
         // re-add of the same count per lifecycle).
-        let was_conn = self.conns.remove(&tuple).is_some();
+        let was_conn = self.conns.remove(&tuple, h.index);
         let made = if self.time_wait.len() < self.config.tcp_max_tw_buckets {
             self.stats.TW += 1;
             self.time_wait.insert(tuple, tw)
@@ -1070,7 +1081,12 @@ impl Stack {
     /// Enters a connection in the demultiplexing table; it holds its local port, with
     /// its SO_REUSEADDR `reuse`.
     pub(crate) fn conn_insert(&mut self, tuple: FourTuple, h: SocketHandle, reuse: bool) {
-        if self.conns.insert(tuple, h).is_none() {
+        let slots = &self.slots;
+        if self
+            .conns
+            .insert(&tuple, h.index, |i, t| holds(slots, i, t))
+            .is_none()
+        {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
@@ -1089,9 +1105,20 @@ impl Stack {
         }
     }
 
-    /// Removes a connection (entered with SO_REUSEADDR `reuse`) from the table.
-    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, reuse: bool) {
-        if self.conns.remove(tuple).is_some() {
+    /// The connection entered for `tuple`.
+    #[inline]
+    pub(crate) fn conn_of(&self, tuple: &FourTuple) -> Option<SocketHandle> {
+        let slots = &self.slots;
+        let index = self.conns.get(tuple, |i, t| holds(slots, i, t))?;
+        Some(SocketHandle {
+            index,
+            generation: slots[index as usize].generation,
+        })
+    }
+
+    /// Removes connection `h` (entered with SO_REUSEADDR `reuse`) from the table.
+    pub(crate) fn conn_remove(&mut self, tuple: &FourTuple, h: SocketHandle, reuse: bool) {
+        if self.conns.remove(tuple, h.index) {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, false);
         }
@@ -1129,7 +1156,7 @@ fn emit_conn_segment(
     partial: bool,
     buf: &mut [u8],
 ) -> Option<usize> {
-    let (src, dst) = (conn.local.ip(), conn.remote.ip());
+    let (src, dst) = (conn.local().ip(), conn.remote().ip());
     let tcp_hdr = seg.repr.header_len();
     let ip = IpRepr {
         src,
@@ -1199,11 +1226,11 @@ mod size_tests {
             size_of::<super::Slot>()
         );
         let conn = size_of::<crate::conn::Connection>();
-        // 768 bytes today, with nothing else allocated for an idle connection (buffers,
+        // 696 bytes today, with nothing else allocated for an idle connection (buffers,
         // scoreboards and flight records are out of line while empty): rare state belongs
         // in a `conn::cold::Cold` field, not inline (issue 9's target is 512 bytes in all).
         assert!(
-            conn <= 768,
+            conn <= 696,
             "Connection {conn}: put rarely used state out of line"
         );
         // A timer wheel entry: deadline, owner, links.

@@ -185,9 +185,18 @@ impl Stack {
             }
             match out.flatten() {
                 Some((written, stash)) => {
-                    // Round robin: the connection goes to the back with more to send.
+                    // Round robin: the connection goes to the back with more to send,
+                    // and out of the queue with nothing more (conn/quiet.rs), where the
+                    // next pass would only have found it empty (issue 9, item 1). The
+                    // datagrams are the same; one given more to send before the queue
+                    // drains (a packet handled between two calls) now goes behind the
+                    // connections queued meanwhile instead of keeping its old place.
                     self.tx_queue.pop_front();
-                    self.tx_queue.push_back(h);
+                    if self.quiet_conn(h).is_some() {
+                        self.slots[h.index as usize].dirty = false;
+                    } else {
+                        self.tx_queue.push_back(h);
+                    }
                     if stash.is_empty() {
                         if let Some(n) = written {
                             self.tx.last = Some(h);
@@ -274,11 +283,63 @@ pub(super) fn datagram_len(
     seg: &crate::conn::output::Outgoing,
 ) -> usize {
     IpRepr {
-        src: conn.local.ip(),
-        dst: conn.remote.ip(),
+        src: conn.local().ip(),
+        dst: conn.remote().ip(),
         protocol: IPPROTO_TCP,
         payload_len: seg.repr.header_len() + seg.payload_len,
         hop_limit: 0,
     }
     .buffer_len()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use crate::{Config, Instant, Stack, State};
+
+    /// Moves every datagram between `a` and `b` until both are quiet.
+    fn shuttle(a: &mut Stack, b: &mut Stack, now: Instant) {
+        let mut buf = vec![0u8; 2048];
+        let mut step = |from: &mut Stack, to: &mut Stack| {
+            let mut moved = false;
+            while let Ok(Some(n)) = from.poll_transmit(now, &mut buf) {
+                to.handle_packet(now, &buf[..n]);
+                moved = true;
+            }
+            moved
+        };
+        while step(a, b) | step(b, a) {}
+    }
+
+    /// Issue 9, item 1: the transmit queue holds only connections with something to
+    /// send. A connection whose segment was the last it had leaves the queue with it,
+    /// rather than going to the back and costing the next call a visit that finds
+    /// nothing.
+    #[test]
+    fn a_connection_leaves_the_transmit_queue_with_its_last_segment() {
+        let ip = |n| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        let (mut a, mut b) = (Stack::new(Config::seeded(1)), Stack::new(Config::seeded(2)));
+        a.add_address(ip(1));
+        b.add_address(ip(2));
+        let l = b.socket();
+        b.bind(l, SocketAddr::new(ip(2), 80)).unwrap();
+        b.listen(l, 8).unwrap();
+        let c = a.socket();
+        a.connect(c, SocketAddr::new(ip(2), 80)).unwrap();
+        let now = Instant::from_millis(1);
+        shuttle(&mut a, &mut b, now);
+        assert_eq!(a.state(c), Ok(State::Established));
+        assert!(a.tx_queue.is_empty());
+
+        assert_eq!(a.send(c, &[7u8; 100]), Ok(100));
+        assert_eq!(a.tx_queue.len(), 1, "queued with data to send");
+        let mut buf = vec![0u8; 2048];
+        assert!(matches!(a.poll_transmit(now, &mut buf), Ok(Some(_))));
+        assert!(
+            a.tx_queue.is_empty(),
+            "out of the queue with its last segment"
+        );
+        assert_eq!(a.poll_transmit(now, &mut buf), Ok(None));
+    }
 }

@@ -40,14 +40,30 @@ pub(crate) struct AckState {
     /// Replies sent within `ato` of a request (`icsk_ack.pingpong`); interactive mode
     /// when at least `tcp_pingpong_thresh`.
     pub pingpong: u8,
-    /// The delayed-ACK timeout (`icsk_ack.ato`); zero until data arrives.
-    pub ato: Duration,
+    /// The delayed-ACK timeout (`icsk_ack.ato`) in nanoseconds, exact as a `Duration`
+    /// of under 584 years is, in 8 bytes instead of 16 (issue 9's memory budget; see
+    /// [`AckState::ato`]); zero until data arrives.
+    ato_ns: u64,
     /// When data last arrived (`icsk_ack.lrcvtime`).
     pub lrcvtime: Instant,
     /// A segment smaller than the MSS estimate, or a full one with PSH, arrived since
     /// the last ACK (ICSK_ACK_PUSHED); `pushed2`: two of them (ICSK_ACK_PUSHED2).
     pub pushed: bool,
     pub pushed2: bool,
+}
+
+impl AckState {
+    /// The delayed-ACK timeout (`icsk_ack.ato`); zero until data arrives.
+    #[inline]
+    pub fn ato(&self) -> Duration {
+        Duration::from_nanos(self.ato_ns)
+    }
+
+    /// Sets the delayed-ACK timeout (saturating past 584 years).
+    #[inline]
+    pub fn set_ato(&mut self, ato: Duration) {
+        self.ato_ns = u64::try_from(ato.as_nanos()).unwrap_or(u64::MAX);
+    }
 }
 
 impl Connection {
@@ -72,7 +88,7 @@ impl Connection {
     pub(crate) fn enter_quickack_mode(&mut self, max: u32) {
         self.incr_quickack(max);
         self.ack.pingpong = 0;
-        self.ack.ato = ATO_MIN;
+        self.ack.set_ato(ATO_MIN);
     }
 
     /// tcp_in_quickack_mode.
@@ -97,16 +113,16 @@ impl Connection {
             self.ack.pushed = true;
         }
         let rto = self.rtt.rto();
-        if self.ack.ato.is_zero() {
+        if self.ack.ato().is_zero() {
             // The first data: start the engine.
             self.incr_quickack(MAX_QUICKACKS);
-            self.ack.ato = ATO_MIN;
+            self.ack.set_ato(ATO_MIN);
         } else {
             let m = ctx.now - self.ack.lrcvtime;
             if m <= ATO_MIN / 2 {
-                self.ack.ato = self.ack.ato / 2 + ATO_MIN / 2;
-            } else if m < self.ack.ato {
-                self.ack.ato = (self.ack.ato / 2 + m).min(rto);
+                self.ack.set_ato(self.ack.ato() / 2 + ATO_MIN / 2);
+            } else if m < self.ack.ato() {
+                self.ack.set_ato((self.ack.ato() / 2 + m).min(rto));
             } else if m > rto {
                 // A long silence: the sender may be restarting; ACK quickly.
                 self.incr_quickack(MAX_QUICKACKS);
@@ -118,7 +134,7 @@ impl Connection {
     /// Data went out (tcp_event_data_sent): a reply within ato of the last data
     /// received counts towards interactive mode.
     pub(crate) fn on_data_sent(&mut self, ctx: &Ctx) {
-        if !self.ack.ato.is_zero() && ctx.now - self.ack.lrcvtime < self.ack.ato {
+        if !self.ack.ato().is_zero() && ctx.now - self.ack.lrcvtime < self.ack.ato() {
             self.ack.pingpong = self.ack.pingpong.saturating_add(1);
         }
     }
@@ -153,7 +169,7 @@ impl Connection {
     /// otherwise), never later than a timer already armed; a timer about to fire sends
     /// the ACK now.
     fn send_delayed_ack(&mut self, ctx: &Ctx) {
-        let mut ato = self.ack.ato;
+        let mut ato = self.ack.ato();
         if ato > ctx.config.delack_min {
             let mut max_ato = if self.in_pingpong(ctx) || self.ack.pushed {
                 ctx.config.delack_max
@@ -191,9 +207,9 @@ impl Connection {
         }
         if self.in_pingpong(ctx) {
             self.ack.pingpong = 0;
-            self.ack.ato = ATO_MIN;
+            self.ack.set_ato(ATO_MIN);
         } else {
-            self.ack.ato = (self.ack.ato * 2).min(self.rtt.rto());
+            self.ack.set_ato((self.ack.ato() * 2).min(self.rtt.rto()));
         }
         ctx.stats.DelayedACKs += 1;
         self.ack_now = true;
@@ -206,7 +222,7 @@ impl Connection {
         if self.ack.quick > 0 && self.ack_pending {
             self.ack.quick -= 1;
             if self.ack.quick == 0 {
-                self.ack.ato = ATO_MIN;
+                self.ack.set_ato(ATO_MIN);
             }
         }
         self.ack.pushed = false;

@@ -275,7 +275,7 @@ impl TcpInfo {
             } else {
                 c.rtt.backed_off(c.backoff)
             }),
-            ato: micros(c.ack.ato),
+            ato: micros(c.ack.ato()),
             snd_mss: mss,
             rcv_mss: c.rcv_mss,
             rcv_ssthresh: c.rs.ssthresh,

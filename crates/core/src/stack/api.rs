@@ -171,7 +171,7 @@ impl Stack {
 
     pub(super) fn user_sock(&mut self, h: SocketHandle) -> Result<&mut Sock> {
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
-        if slot.user_closed {
+        if slot.has(super::Slot::USER_CLOSED) {
             return Err(Error::BadHandle);
         }
         slot.sock.as_mut().ok_or(Error::BadHandle)
@@ -593,7 +593,7 @@ impl Stack {
             }
             Sock::Conn(_) => {
                 if let Some(slot) = self.slot_mut(h) {
-                    slot.user_closed = true;
+                    slot.set(super::Slot::USER_CLOSED, true);
                     slot.pending = 0;
                 }
                 let gone = self
@@ -663,7 +663,7 @@ impl Stack {
             }
         }
         let slot = self.slot_mut(h).ok_or(Error::BadHandle)?;
-        if slot.user_closed {
+        if slot.has(super::Slot::USER_CLOSED) {
             return Err(Error::BadHandle);
         }
         let sock = slot.sock.as_mut().ok_or(Error::BadHandle)?;

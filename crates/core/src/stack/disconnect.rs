@@ -79,7 +79,7 @@ impl Stack {
         }
         for child in children {
             if let Some(slot) = self.slot_mut(child) {
-                slot.user_closed = true;
+                slot.set(super::Slot::USER_CLOSED, true);
             }
             self.with_conn(child, |c, ctx| {
                 c.orphan = true;
@@ -107,7 +107,7 @@ impl Stack {
         }
         if let Some(slot) = self.slot_mut(h) {
             slot.sock = Some(Sock::Fresh(Box::new(FreshSock { bound, opts })));
-            slot.writable = false;
+            slot.set(super::Slot::WRITABLE, false);
             if let Some(t) = slot.timer.take() {
                 self.timers.set_item(t, super::TimerRef::Wake);
             }

@@ -183,29 +183,63 @@ pub(crate) struct FreshSock {
 pub(crate) struct Slot {
     generation: u32,
     sock: Option<Sock>,
-    /// The user closed the handle; the socket lives on until its connection ends.
-    user_closed: bool,
     /// Event bits not yet reported (see `EV_*`).
     pending: u8,
-    /// The handle is in the event queue.
-    queued: bool,
-    /// The handle is in the transmit queue.
-    dirty: bool,
+    /// The bits of [`Slot::USER_CLOSED`] and the other flags below (one byte, not eight
+    /// booleans: issue 9's memory budget).
+    flags: u8,
     /// This socket's entry in the timer wheel: the earliest deadline it asked for since
     /// the entry last fired.
     timer: Option<TimerId>,
+}
+
+impl Slot {
+    /// The user closed the handle; the socket lives on until its connection ends.
+    pub(crate) const USER_CLOSED: u8 = 1;
+    /// The handle is in the event queue.
+    pub(crate) const QUEUED: u8 = 2;
+    /// The handle is in the transmit queue.
+    pub(crate) const DIRTY: u8 = 4;
     /// Whether this connection is counted in CurrEstab.
-    counted_estab: bool,
+    pub(crate) const COUNTED_ESTAB: u8 = 8;
     /// Whether this connection is counted as an orphan (orphans.rs).
-    counted_orphan: bool,
+    pub(crate) const COUNTED_ORPHAN: u8 = 16;
     /// accept() returned this passive connection (its events are held until then).
-    accepted: bool,
+    pub(crate) const ACCEPTED: u8 = 32;
     /// Whether the socket was writable when last looked at (`Writable` is reported on
     /// the change to writable only; ready.rs).
-    writable: bool,
+    pub(crate) const WRITABLE: u8 = 64;
     /// Nothing touched the connection since `after_conn` last ran on it, so running it
     /// again would change nothing but the transmit queue (see [`Stack::settled`]).
-    settled: bool,
+    pub(crate) const SETTLED: u8 = 128;
+
+    /// Whether `flag` is set.
+    #[inline]
+    pub(crate) fn has(&self, flag: u8) -> bool {
+        has_flag(self.flags, flag)
+    }
+
+    /// Sets or clears `flag`.
+    #[inline]
+    pub(crate) fn set(&mut self, flag: u8, on: bool) {
+        set_flag(&mut self.flags, flag, on);
+    }
+}
+
+/// Whether `flag` is set in a slot's `flags` (for a caller that holds its socket too).
+#[inline]
+fn has_flag(flags: u8, flag: u8) -> bool {
+    flags & flag != 0
+}
+
+/// Sets or clears `flag` in a slot's `flags` (for a caller that holds its socket too).
+#[inline]
+fn set_flag(flags: &mut u8, flag: u8, on: bool) {
+    if on {
+        *flags |= flag;
+    } else {
+        *flags &= !flag;
+    }
 }
 
 /// Whether slot `index` holds a connection with the tuple `t` (the connection table's
@@ -463,7 +497,7 @@ impl Stack {
     pub fn config_mut(&mut self) -> &mut Config {
         // A knob may change what after_conn decides (writability, for one).
         for slot in &mut self.slots {
-            slot.settled = false;
+            slot.set(Slot::SETTLED, false);
         }
         &mut self.config
     }
@@ -490,7 +524,7 @@ impl Stack {
 
     pub(crate) fn sock_and_flag(&self, h: SocketHandle) -> Option<(&Sock, bool)> {
         let slot = self.slot(h)?;
-        Some((slot.sock.as_ref()?, slot.user_closed))
+        Some((slot.sock.as_ref()?, slot.has(Slot::USER_CLOSED)))
     }
 
     pub(crate) fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
@@ -656,7 +690,7 @@ impl Stack {
             };
             let bit = slot.pending & slot.pending.wrapping_neg();
             if bit == 0 {
-                slot.queued = false;
+                slot.set(Slot::QUEUED, false);
                 self.events.pop_front();
                 continue;
             }
@@ -683,15 +717,15 @@ impl Stack {
         let Some(slot) = self.slot_mut(h) else {
             return;
         };
-        if slot.user_closed {
+        if slot.has(Slot::USER_CLOSED) {
             return;
         }
         slot.pending |= bits;
         if ready::held(slot) {
             return;
         }
-        if !slot.queued {
-            slot.queued = true;
+        if !slot.has(Slot::QUEUED) {
+            slot.set(Slot::QUEUED, true);
             self.events.push_back(h);
         }
     }
@@ -710,7 +744,7 @@ impl Stack {
             .slots
             .get_mut(h.index as usize)
             .filter(|s| s.generation == h.generation && s.sock.is_some())?;
-        slot.settled = false;
+        slot.set(Slot::SETTLED, false);
         Some(slot)
     }
 
@@ -724,7 +758,7 @@ impl Stack {
     fn settled(&self, h: SocketHandle) -> bool {
         self.slots
             .get(h.index as usize)
-            .is_some_and(|s| s.generation == h.generation && s.settled)
+            .is_some_and(|s| s.generation == h.generation && s.has(Slot::SETTLED))
     }
 
     fn sock_mut(&mut self, h: SocketHandle) -> Option<&mut Sock> {
@@ -738,34 +772,20 @@ impl Stack {
                 self.slots.push(Slot {
                     generation: 0,
                     sock: None,
-                    user_closed: false,
                     pending: 0,
-                    queued: false,
-                    dirty: false,
+                    flags: 0,
                     timer: None,
-                    counted_estab: false,
-                    counted_orphan: false,
-                    accepted: false,
-                    writable: false,
-                    settled: false,
                 });
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.sock = Some(sock);
-        slot.user_closed = false;
         slot.pending = 0;
-        // A stale entry of the slot's previous socket may still sit in the event queue
-        // (poll_event skips it); the new socket must queue its own.
-        slot.queued = false;
-        slot.dirty = false;
+        // Every flag clear. A stale entry of the slot's previous socket may still sit
+        // in the event queue (poll_event skips it); the new socket must queue its own.
+        slot.flags = 0;
         slot.timer = None;
-        slot.counted_estab = false;
-        slot.counted_orphan = false;
-        slot.accepted = false;
-        slot.writable = false;
-        slot.settled = false;
         SocketHandle {
             index,
             generation: slot.generation,
@@ -844,9 +864,9 @@ impl Stack {
         };
         let r = f(conn, &mut ctx);
         if settled && unchanged(&r) {
-            slot.settled = true;
-            if !slot.dirty {
-                slot.dirty = true;
+            slot.set(Slot::SETTLED, true);
+            if !slot.has(Slot::DIRTY) {
+                slot.set(Slot::DIRTY, true);
                 self.tx_queue.push_back(h);
             }
             #[cfg(debug_assertions)]
@@ -862,12 +882,17 @@ impl Stack {
     pub(super) fn settle_snapshot(&self, h: SocketHandle) -> impl PartialEq + std::fmt::Debug {
         let slot = &self.slots[h.index as usize];
         (
-            (slot.pending, slot.queued, slot.dirty, slot.timer),
             (
-                slot.counted_estab,
-                slot.counted_orphan,
-                slot.writable,
-                slot.user_closed,
+                slot.pending,
+                slot.has(Slot::QUEUED),
+                slot.has(Slot::DIRTY),
+                slot.timer,
+            ),
+            (
+                slot.has(Slot::COUNTED_ESTAB),
+                slot.has(Slot::COUNTED_ORPHAN),
+                slot.has(Slot::WRITABLE),
+                slot.has(Slot::USER_CLOSED),
             ),
             (
                 self.tx_queue.len(),
@@ -910,22 +935,24 @@ impl Stack {
             return;
         }
         let slot = &mut self.slots[h.index as usize];
+        let flags = &mut slot.flags;
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
-        if estab != slot.counted_estab {
-            slot.counted_estab = estab;
+        if estab != has_flag(*flags, Slot::COUNTED_ESTAB) {
+            set_flag(flags, Slot::COUNTED_ESTAB, estab);
             if estab {
                 self.stats.CurrEstab += 1;
             } else {
                 self.stats.CurrEstab = self.stats.CurrEstab.saturating_sub(1);
             }
         }
-        let orphan = slot.user_closed && orphans::counts(conn, after, &self.config);
-        if orphan != slot.counted_orphan {
-            slot.counted_orphan = orphan;
+        let orphan =
+            has_flag(*flags, Slot::USER_CLOSED) && orphans::counts(conn, after, &self.config);
+        if orphan != has_flag(*flags, Slot::COUNTED_ORPHAN) {
+            set_flag(flags, Slot::COUNTED_ORPHAN, orphan);
             self.orphans.count(self.now, orphan);
         }
         let mut ev = 0;
@@ -937,11 +964,11 @@ impl Stack {
         // send side, or before the handshake): the room the send queue's own chunking
         // takes while data goes out and is acknowledged wakes nobody.
         let writable = ready::conn_writable(conn, &self.config);
-        if writable && !slot.writable {
+        if writable && !has_flag(*flags, Slot::WRITABLE) {
             ev |= EV_WRITABLE;
         }
         if writable || bits & crate::conn::events::SEND_CALL != 0 || !estab {
-            slot.writable = writable;
+            set_flag(flags, Slot::WRITABLE, writable);
         }
         if bits & crate::conn::events::CONNECTED != 0 && !conn.passive {
             ev |= EV_CONNECTED;
@@ -971,12 +998,12 @@ impl Stack {
                 None => slot.timer = Some(self.timers.insert(d, TimerRef::Socket(h))),
             }
         }
-        if !slot.dirty {
-            slot.dirty = true;
+        if !slot.has(Slot::DIRTY) {
+            slot.set(Slot::DIRTY, true);
             self.tx_queue.push_back(h);
         }
         self.notify(h, ev);
-        self.slots[h.index as usize].settled = true;
+        self.slots[h.index as usize].set(Slot::SETTLED, true);
     }
 
     /// after_conn's Fast Open part: a learned cookie goes to the cache, a child that
@@ -1009,7 +1036,7 @@ impl Stack {
     #[inline(never)]
     fn conn_closed(&mut self, h: SocketHandle, ev: u8) {
         let slot = &self.slots[h.index as usize];
-        let user_closed = slot.user_closed;
+        let user_closed = slot.has(Slot::USER_CLOSED);
         let Some(Sock::Conn(conn)) = slot.sock.as_ref() else {
             return;
         };
@@ -1025,7 +1052,7 @@ impl Stack {
     fn enter_time_wait(&mut self, h: SocketHandle, before: State, mut ev: u8) {
         let now = self.now;
         let slot = &mut self.slots[h.index as usize];
-        let user_closed = slot.user_closed;
+        let user_closed = slot.has(Slot::USER_CLOSED);
         let Some(Sock::Conn(conn)) = slot.sock.as_mut() else {
             return;
         };
@@ -1221,16 +1248,16 @@ mod size_tests {
     fn per_connection_records_stay_compact() {
         use std::mem::size_of;
         assert!(
-            size_of::<super::Slot>() <= 40,
+            size_of::<super::Slot>() <= 32,
             "Slot {}",
             size_of::<super::Slot>()
         );
         let conn = size_of::<crate::conn::Connection>();
-        // 696 bytes today, with nothing else allocated for an idle connection (buffers,
+        // 688 bytes today, with nothing else allocated for an idle connection (buffers,
         // scoreboards and flight records are out of line while empty): rare state belongs
         // in a `conn::cold::Cold` field, not inline (issue 9's target is 512 bytes in all).
         assert!(
-            conn <= 696,
+            conn <= 688,
             "Connection {conn}: put rarely used state out of line"
         );
         // A timer wheel entry: deadline, owner, links.

@@ -91,7 +91,7 @@ impl Stack {
     pub(super) fn check_orphans_on_close(&mut self, h: super::SocketHandle) {
         let counted = self
             .slot(h)
-            .is_some_and(|s| s.counted_orphan && s.user_closed);
+            .is_some_and(|s| s.has(super::Slot::COUNTED_ORPHAN) && s.has(super::Slot::USER_CLOSED));
         if !counted {
             return;
         }

@@ -45,7 +45,7 @@ impl Stack {
     /// is closed or stale. Asking changes nothing.
     pub fn readiness(&self, h: SocketHandle) -> Result<Readiness> {
         let slot = self.slot(h).ok_or(Error::BadHandle)?;
-        if slot.user_closed {
+        if slot.has(Slot::USER_CLOSED) {
             return Err(Error::BadHandle);
         }
         Ok(match slot.sock.as_ref().ok_or(Error::BadHandle)? {
@@ -70,13 +70,13 @@ impl Stack {
         let Some(slot) = self.slot_mut(h) else {
             return;
         };
-        slot.accepted = true;
+        slot.set(Slot::ACCEPTED, true);
         if let Some(Sock::Conn(c)) = slot.sock.as_mut() {
             // The program owns the socket now (Linux grafts it: sk_socket is set).
             c.rs.owned = true;
         }
-        if slot.pending != 0 && !slot.queued {
-            slot.queued = true;
+        if slot.pending != 0 && !slot.has(Slot::QUEUED) {
+            slot.set(Slot::QUEUED, true);
             self.events.push_back(h);
         }
     }
@@ -131,5 +131,5 @@ pub(super) fn conn_writable(c: &Connection, config: &crate::config::Config) -> b
 /// Whether a socket's events are held back: a passive connection not yet returned by
 /// accept(). Its listener's `Incoming` comes first; accept() releases them.
 pub(super) fn held(slot: &Slot) -> bool {
-    !slot.accepted && matches!(&slot.sock, Some(Sock::Conn(c)) if c.passive)
+    !slot.has(Slot::ACCEPTED) && matches!(&slot.sock, Some(Sock::Conn(c)) if c.passive)
 }

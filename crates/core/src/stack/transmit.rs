@@ -138,7 +138,7 @@ impl Stack {
                     self.after_conn(h, state);
                 }
                 self.tx_queue.pop_front();
-                self.slots[h.index as usize].dirty = false;
+                self.slots[h.index as usize].set(super::Slot::DIRTY, false);
                 continue;
             }
             let (out_before, re_before) = (self.stats.OutSegs, self.stats.RetransSegs);
@@ -193,7 +193,7 @@ impl Stack {
                     // connections queued meanwhile instead of keeping its old place.
                     self.tx_queue.pop_front();
                     if self.quiet_conn(h).is_some() {
-                        self.slots[h.index as usize].dirty = false;
+                        self.slots[h.index as usize].set(super::Slot::DIRTY, false);
                     } else {
                         self.tx_queue.push_back(h);
                     }
@@ -228,7 +228,7 @@ impl Stack {
                         .get_mut(h.index as usize)
                         .filter(|s| s.generation == h.generation && s.sock.is_some())
                     {
-                        slot.dirty = false;
+                        slot.set(super::Slot::DIRTY, false);
                     }
                     // A connection that ended as its sending did (orphans.rs) left a RST.
                     if self.ctl.front().is_some() {

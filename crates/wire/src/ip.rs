@@ -131,17 +131,37 @@ impl IpRepr {
         match (self.src, self.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let total = u16::try_from(self.buffer_len()).map_err(|_| Error::Malformed)?;
-                buf.fill(0);
-                let mut p = Ipv4Packet::new_unchecked(buf);
-                p.set_version(4);
-                p.set_header_len(ipv4::HEADER_LEN);
-                p.set_total_len(total);
-                p.set_dont_frag(true);
-                p.set_ttl(self.hop_limit);
-                p.set_protocol(self.protocol);
-                p.set_src_addr(src);
-                p.set_dst_addr(dst);
-                p.fill_checksum();
+                // The header built whole (RFC 791 3.1: version 4, IHL 5, TOS 0, total
+                // length, ID 0, DF, TTL, protocol, checksum, addresses), summed, then
+                // written once.
+                let [l0, l1] = total.to_be_bytes();
+                let [s0, s1, s2, s3] = src.octets();
+                let [d0, d1, d2, d3] = dst.octets();
+                let mut h = [
+                    0x45,
+                    0,
+                    l0,
+                    l1,
+                    0,
+                    0,
+                    0x40,
+                    0,
+                    self.hop_limit,
+                    self.protocol,
+                    0,
+                    0,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                    d0,
+                    d1,
+                    d2,
+                    d3,
+                ];
+                let sum = crate::checksum::ipv4_header_checksum(&h);
+                h[10..12].copy_from_slice(&sum.to_be_bytes());
+                buf.copy_from_slice(&h);
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let len = u16::try_from(self.payload_len).map_err(|_| Error::Malformed)?;

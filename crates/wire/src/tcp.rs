@@ -468,6 +468,15 @@ impl<'a> TcpRepr<'a> {
     ///
     /// `Err(Truncated)` if `buf` is too short; nothing is written then.
     pub fn emit(&self, buf: &mut [u8], src: &IpAddr, dst: &IpAddr) -> Result<usize> {
+        let total = self.emit_no_checksum(buf)?;
+        TcpPacket::new_unchecked(&mut buf[..total]).fill_checksum(src, dst);
+        Ok(total)
+    }
+
+    /// As [`emit`](Self::emit), but the checksum field is left zero: for a caller that
+    /// appends the payload itself and sums header and payload once (the checksum summed
+    /// while the payload is copied, or left to the device's offload).
+    pub fn emit_no_checksum(&self, buf: &mut [u8]) -> Result<usize> {
         let syn = self.control == Control::Syn;
         let opt_len = self.options.buffer_len(syn);
         let hlen = HEADER_LEN + opt_len;
@@ -490,7 +499,6 @@ impl<'a> TcpRepr<'a> {
         let (options, payload) = rest.split_at_mut(opt_len);
         self.options.emit(syn, options);
         payload.copy_from_slice(self.payload);
-        TcpPacket::new_unchecked(buf).fill_checksum(src, dst);
         Ok(total)
     }
 }

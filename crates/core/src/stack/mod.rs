@@ -1200,8 +1200,10 @@ fn emit_conn_segment(
     if seg.ect {
         synack_wire::Ecn::Ect0.set_in(&mut buf[..ip_len]);
     }
+    // The header without its checksum: the checksum is summed once below, with the
+    // payload as it is copied (or left to the device).
     seg.repr
-        .emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst)
+        .emit_no_checksum(&mut buf[ip_len..ip_len + tcp_hdr])
         .ok()?;
     let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
     let at = ip_len + tcp_hdr;
@@ -1215,7 +1217,7 @@ fn emit_conn_segment(
         return Some(total);
     }
     if seg.payload_len == 0 {
-        // The header's checksum, from emit, covers the whole segment.
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
         return Some(total);
     }
     let mid = at + a.len();
@@ -1231,7 +1233,6 @@ fn emit_conn_segment(
     // pieces that start at even offsets); then the header and the pseudo-header.
     let payload = checksum::copy_and_sum(&mut buf[at..mid], a)
         + checksum::copy_and_sum(&mut buf[mid..mid + b.len()], b);
-    TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(0);
     let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
     let acc = checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len)
         + checksum::sum(&buf[ip_len..at])

@@ -556,6 +556,30 @@ impl TcpOptions {
     /// - on a SYN, the Fast Open cookie (`FO`, or `FOEXP` with its magic), followed by
     ///   `nop,nop` when its length leaves two bytes to the next word.
     pub fn emit(&self, syn: bool, buf: &mut [u8]) -> usize {
+        let no_sack = self.sack_blocks.iter().all(Option::is_none);
+        if let (false, Some(ts), true) = (syn, self.timestamp, no_sack) {
+            // What every established segment carries: nop, nop, TS, written at once.
+            let Some(out) = buf.first_chunk_mut::<12>() else {
+                return 0;
+            };
+            let ([v0, v1, v2, v3], [e0, e1, e2, e3]) =
+                (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
+            *out = [
+                kind::NOP,
+                kind::NOP,
+                kind::TIMESTAMP,
+                10,
+                v0,
+                v1,
+                v2,
+                v3,
+                e0,
+                e1,
+                e2,
+                e3,
+            ];
+            return 12;
+        }
         let total = self.buffer_len(syn);
         if buf.len() < total {
             return 0;

@@ -99,6 +99,11 @@ impl CtlQueue {
         true
     }
 
+    /// Whether no control segment waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// The next segment to send, left in the queue.
     pub fn front(&self) -> Option<&CtlSegment> {
         self.queue.front()

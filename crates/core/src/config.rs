@@ -202,7 +202,7 @@ pub struct Config {
     /// The queueing discipline of the device the stack sends through, as `tc qdisc`
     /// sets it on Linux: [`Qdisc::Fifo`] (the default) sends each datagram as soon as
     /// the engine decides it; [`Qdisc::Fq`] paces every connection at its pacing rate,
-    /// as Linux's fq qdisc does (conn/pacing.rs).
+    /// as Linux's fq qdisc does (conn/pacing.rs); [`Qdisc::DropAll`] drops everything.
     pub qdisc: Qdisc,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
@@ -360,6 +360,14 @@ pub enum Qdisc {
     /// time in [`Stack::poll_timeout`](crate::Stack::poll_timeout); pure ACKs are not
     /// held.
     Fq,
+    /// `pfifo limit 0`, a queue of no packets: every datagram the stack sends is dropped
+    /// at the device, local congestion. TCP sees each transmission fail as Linux's
+    /// tcp_transmit_skb sees NET_XMIT_DROP: the data is not sent (nothing goes in
+    /// flight, a retransmission does not count as one), the connection enters CWR, and
+    /// with nothing in flight the probe timer retries every 500 ms
+    /// (TCP_RESOURCE_PROBE_INTERVAL) without backing off, until the retry budget or
+    /// TCP_USER_TIMEOUT ends the connection.
+    DropAll,
 }
 
 /// Why a sysctl could not be set.

@@ -99,3 +99,59 @@ fn pacing_rate_in_ss_and_tcp_info() {
         (u64::MAX, u64::MAX)
     );
 }
+
+/// `pfifo limit 0` ([`Qdisc::DropAll`]): nothing the stack sends leaves, and TCP sees each
+/// transmission fail as Linux's tcp_transmit_skb sees NET_XMIT_DROP: the data stays
+/// unsent (nothing in flight), the connection enters CWR, and the probe timer retries
+/// every 500 ms (TCP_RESOURCE_PROBE_INTERVAL) without backing off, until
+/// TCP_USER_TIMEOUT, counted from the first probe, ends the connection.
+#[test]
+fn a_queue_that_drops_everything_makes_transmissions_fail() {
+    let mut h = Harness::new();
+    let c = h.established_active();
+    assert_eq!(h.stack.send(c.handle, &[0u8; 1000]), Ok(1000));
+    assert!(!h.output().is_empty());
+    h.advance(Duration::from_millis(50));
+    h.send(&c, pkt(".", c.p(1), c.l(1001)));
+    h.stack
+        .set_option(
+            c.handle,
+            synack::SockOpt::UserTimeout(Duration::from_secs(3)),
+        )
+        .unwrap();
+    h.stack.config_mut().qdisc = Qdisc::DropAll;
+    let start = h.now;
+    assert_eq!(h.stack.send(c.handle, &[0u8; 1000]), Ok(1000));
+    assert!(h.output().is_empty(), "nothing leaves");
+    let info = h.stack.tcp_info(c.handle).unwrap();
+    assert_eq!((info.unacked, info.ca_state), (0, 2), "not sent; CWR");
+    // The first probe after an RTO, then one every 500 ms, none backed off.
+    let mut probes_at = Vec::new();
+    while h.stack.tcp_info(c.handle).is_ok_and(|i| i.state == 1) {
+        let before = h.stack.tcp_info(c.handle).unwrap().probes;
+        assert!(h.advance(Duration::from_millis(10)).is_empty());
+        let info = h.stack.tcp_info(c.handle).unwrap();
+        assert_eq!(info.backoff, 0);
+        if info.probes > before {
+            probes_at.push((h.now - start).as_millis());
+        }
+        assert!(h.now - start < Duration::from_secs(10), "never gave up");
+    }
+    let first = probes_at[0];
+    let gaps: Vec<u128> = probes_at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|&g| (500..510).contains(&g)),
+        "{probes_at:?}"
+    );
+    // Given up 3 s after the first probe: the sixth probe was the last.
+    assert_eq!(probes_at.len(), 6, "{probes_at:?}");
+    let dead = (h.now - start).as_millis();
+    assert!(
+        (first + 3000..first + 3010).contains(&dead),
+        "{dead} {probes_at:?}"
+    );
+    assert_eq!(
+        h.stack.send(c.handle, &[0u8; 10]),
+        Err(synack::Error::TimedOut)
+    );
+}

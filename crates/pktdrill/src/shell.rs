@@ -291,7 +291,7 @@ fn echo_to_knob(w: &[String]) -> Option<String> {
 /// `tc qdisc (add|replace|change) dev DEV root KIND [...]` and `tc qdisc del[ete] ...`:
 /// the device's queueing discipline, when synack models it. A pfifo (that holds packets,
 /// as the default qdisc does) and deleting the root qdisc give the default; fq paces
-/// (conn/pacing.rs); `limit 0` (a queue that drops everything) is not modelled.
+/// (conn/pacing.rs); a pfifo of `limit 0` drops everything.
 fn qdisc(base: &str, w: &[String]) -> Option<Qdisc> {
     let arg = |i: usize| w.get(i).map_or("", String::as_str);
     if base != "tc" || arg(1) != "qdisc" {
@@ -308,6 +308,7 @@ fn qdisc(base: &str, w: &[String]) -> Option<Qdisc> {
         .any(|p| p[0] == "limit" && p[1].parse::<u64>() == Ok(0));
     match arg(6) {
         "pfifo" | "pfifo_fast" if !drops_all => Some(Qdisc::Fifo),
+        "pfifo" if w.len() == 9 => Some(Qdisc::DropAll),
         "fq" if w.len() == 7 => Some(Qdisc::Fq),
         _ => None,
     }
@@ -566,10 +567,7 @@ fn dd(w: &[String]) -> Result<ShellAction, String> {
 fn why_not(base: &str, w: &[String]) -> &'static str {
     let has = |s: &str| w.iter().any(|x| x == s);
     match base {
-        "tc" if has("pfifo") => {
-            ": a device queue that drops every packet sent (local congestion); synack has no \
-             device queue"
-        }
+        "tc" if has("pfifo") => ": pfifo's parameters (synack has a pfifo of limit 0)",
         "tc" if has("fq") => ": fq's parameters (synack paces with fq's defaults)",
         "tc" if has("netem") => ": netem impairments",
         "ethtool" => ": device offload settings",
@@ -626,14 +624,20 @@ mod tests {
             interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
             vec![ShellAction::Qdisc(Qdisc::Fifo)]
         );
-        // A queue of no packets drops everything the stack sends: not a no-op.
-        let e = interpret(
+        // A queue of no packets drops everything the stack sends.
+        let a = interpret(
             "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
             &c,
             None,
         )
-        .unwrap_err();
-        assert!(e.contains("pfifo limit 0"), "{e}");
+        .unwrap();
+        assert_eq!(
+            a,
+            vec![
+                ShellAction::Qdisc(Qdisc::Fifo),
+                ShellAction::Qdisc(Qdisc::DropAll)
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use synack_wire::{Control, SackBlock, SeqNum, TcpOptions, TcpRepr, Timestamp};
 
 use super::chrono::ChronoKind;
 use super::{Connection, Ctx, TimerKind};
+use crate::config::Qdisc;
 use crate::segment::CtlSegment;
 use crate::state::State;
 
@@ -335,6 +336,13 @@ impl Connection {
             room = self.mss_split_point(seq, room, mss as u32, segs);
         }
         let seg_end = seq + len as u32;
+        if ctx.config.qdisc == Qdisc::DropAll {
+            // The device's queue drops the unit: TCP's transmission fails (pacing.rs).
+            let rest = chunk.map_or(len as u32, |c| (c.end - seq).max(0) as u32);
+            let unit = rest.min(segs.saturating_mul(mss as u32)).min(room.max(1));
+            self.xmit_failed(ctx, retransmit, unit);
+            return None;
+        }
         let unit = self
             .chunks
             .transmit_to(seq, room, mss as u32, segs, seg_end);
@@ -395,6 +403,8 @@ impl Connection {
             self.on_data_sent(ctx);
         }
         self.disarm(TimerKind::Persist);
+        // Data went: it was the probe a pending one would have been (tcp_write_wakeup).
+        self.probe_pending = false;
         self.last_send = ctx.now;
         // Linux's tcp_cwnd_validate: the largest flight of the current window, which
         // decides whether the flow is cwnd-limited.

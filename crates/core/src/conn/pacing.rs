@@ -21,6 +21,10 @@
 //! queued (Linux's would wait behind the flow's data). A queued segment whose data the
 //! peer acknowledged before it left is dropped (Linux sends its clone anyway).
 //!
+//! A device queue that drops everything ([`Qdisc::DropAll`], `pfifo limit 0`) makes every
+//! transmission fail as Linux's tcp_transmit_skb sees NET_XMIT_DROP
+//! ([`Connection::xmit_failed`]).
+//!
 //! The state lives out of line ([`super::rare::Rare`]): only connections under fq have it.
 
 use std::collections::VecDeque;
@@ -28,7 +32,8 @@ use std::collections::VecDeque;
 use synack_wire::{Control, SeqNum};
 
 use super::output::Outgoing;
-use super::{Connection, Ctx};
+use super::recovery::CaState;
+use super::{Connection, Ctx, TimerKind};
 use crate::config::Qdisc;
 use crate::time::Instant;
 
@@ -225,6 +230,27 @@ impl Connection {
             return Some(out);
         }
         None
+    }
+
+    /// A unit of `len` bytes could not be transmitted: the device's queue drops every
+    /// packet ([`Qdisc::DropAll`], `pfifo limit 0`), as Linux's tcp_transmit_skb sees
+    /// NET_XMIT_DROP. Nothing was sent: the data stays unsent (a retransmission stays
+    /// lost, not retransmitted); new data counts in OutSegs as __tcp_transmit_skb counts
+    /// it before the qdisc; the connection enters CWR (tcp_enter_cwr); and with nothing
+    /// in flight the probe timer starts (tcp_check_probe_timer), which retries
+    /// (timers.rs).
+    pub(crate) fn xmit_failed(&mut self, ctx: &mut Ctx, retransmit: bool, len: u32) {
+        let segs = len.div_ceil(self.current_mss().max(1)).max(1);
+        if !retransmit {
+            ctx.stats.OutSegs += u64::from(segs);
+        }
+        if matches!(self.rec.state, CaState::Open | CaState::Disorder) {
+            let flight = self.flight();
+            self.enter_cwr(ctx, flight);
+        }
+        if self.flight() == 0 && self.timers.get(TimerKind::Retransmit).is_none() {
+            self.arm_persist(ctx);
+        }
     }
 
     /// Linux's `sk_pacing_rate`, bytes per second: the rate tcp_update_pacing_rate

@@ -21,6 +21,9 @@ pub(crate) struct Rare {
     pub chrono: super::chrono::Chrono,
     /// Pacing under the fq qdisc (pacing.rs).
     pub pacing: super::pacing::Pacing,
+    /// When the probe timer first fired in this round of probing (Linux's
+    /// `icsk_probes_tstamp`): TCP_USER_TIMEOUT counts from it.
+    pub probes_tstamp: Option<crate::time::Instant>,
 }
 
 static DEFAULT: Rare = Rare {
@@ -30,6 +33,7 @@ static DEFAULT: Rare = Rare {
     urg: super::urgent::Urgent::NONE,
     chrono: super::chrono::Chrono::IDLE,
     pacing: super::pacing::Pacing::NONE,
+    probes_tstamp: None,
 };
 
 impl super::cold::ColdDefault for Rare {

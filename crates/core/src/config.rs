@@ -227,7 +227,9 @@ pub struct Config {
     pub ip_no_pmtu_disc: u8,
     /// `tcp_mtu_probing`: 0 never lowers the MSS without an ICMP; 1 does when
     /// retransmissions suggest an ICMP black hole (RFC 4821 black-hole detection, after
-    /// `tcp_retries1` timeouts); 2 starts every connection at `tcp_base_mss`.
+    /// `tcp_retries1` timeouts), and from then on probes upward as 2 does; 2 searches
+    /// the path MTU on every connection (RFC 4821 probing, Linux's tcp_mtu_probe): the
+    /// MSS capped at `tcp_base_mss` until a probe of a larger size is acknowledged.
     pub tcp_mtu_probing: u8,
     /// `tcp_ecn`: Explicit Congestion Notification (RFC 3168). 0: off; 1: asked for on
     /// connections we open and accepted on those we are asked on; 2 (Linux's default):
@@ -242,10 +244,21 @@ pub struct Config {
     /// lower (Linux's __tcp_mtu_to_mss and tcp_mtu_probing). Options are taken out of
     /// it afterwards, as Linux's tcp_mtu_to_mss does.
     pub tcp_min_snd_mss: u32,
-    /// `tcp_base_mss`: the MSS black-hole detection starts from (1024).
+    /// `tcp_base_mss`: the MSS black-hole detection and probing start from (1024).
     pub tcp_base_mss: u32,
+    /// `tcp_probe_threshold`: path MTU probing stops when the MTUs it searches between
+    /// are less than this many bytes apart (8).
+    pub tcp_probe_threshold: u32,
+    /// `tcp_probe_interval`: how long after the last search path MTU probing searches
+    /// again, from the MSS in use (600 s).
+    pub tcp_probe_interval: Duration,
     /// `tcp_mtu_probe_floor`: the MSS black-hole detection never goes below (48).
     pub tcp_mtu_probe_floor: u32,
+    /// Per-destination route metrics (`ip route ... advmss N mtu [lock] N initcwnd N`):
+    /// read when a connection opens (route.rs). Change them on a running stack with
+    /// [`Stack::set_route`](crate::Stack::set_route), which also tells the open
+    /// connections.
+    pub routes: crate::route::Routes,
     /// Where the engine's secrets come from: the RFC 6528 ISN key, the SYN-cookie
     /// secrets, the demultiplexing tables' hash key, and the keys behind timestamp offsets
     /// and ephemeral-port choice.
@@ -337,8 +350,11 @@ impl Default for Config {
             tcp_ecn: 2,
             tcp_ecn_fallback: true,
             tcp_base_mss: 1024,
+            tcp_probe_threshold: 8,
+            tcp_probe_interval: Duration::from_secs(600),
             tcp_min_snd_mss: 48,
             tcp_mtu_probe_floor: 48,
+            routes: crate::route::Routes::default(),
             seed: None,
         }
     }
@@ -496,6 +512,8 @@ impl Config {
         "tcp_ecn",
         "tcp_ecn_fallback",
         "tcp_base_mss",
+        "tcp_probe_threshold",
+        "tcp_probe_interval",
         "tcp_min_snd_mss",
         "tcp_mtu_probe_floor",
         "tcp_cubic.hystart",
@@ -686,6 +704,8 @@ impl Config {
                 _ => return Err(bad("48..=65535")),
             },
             "tcp_base_mss" => self.tcp_base_mss = small(65535, "48..=65535")?.max(48) as u32,
+            "tcp_probe_threshold" => self.tcp_probe_threshold = small(65535, "0..=65535")? as u32,
+            "tcp_probe_interval" => self.tcp_probe_interval = secs()?,
             "tcp_mtu_probe_floor" => {
                 self.tcp_mtu_probe_floor = small(65535, "48..=65535")?.max(48) as u32
             }

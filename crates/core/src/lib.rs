@@ -96,6 +96,7 @@ mod hash;
 mod info;
 pub mod isn;
 mod listen;
+pub mod route;
 pub mod rtt;
 mod segment;
 mod stack;
@@ -113,6 +114,7 @@ pub use any::{AnyFilter, Prefix};
 pub use config::{Config, ConfigError, Qdisc};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};
+pub use route::{Route, RouteMetrics, Routes};
 pub use stack::{BufferTooSmall, PortSteering, Readiness, RxOffload, Transmit, TxOffload};
 pub use stack::{
     Event, EventKind, SendFlags, Shutdown, SockOpt, SockOptName, SocketHandle, Stack, Transition,

@@ -195,8 +195,8 @@ impl RequestSock {
             last_oow_ack: None,
             tfo_cookie: None,
             defer_accept: listener_opts.defer_accept,
-            adv_mss: user_mss.map_or(conn::mss_for_mtu(config.mtu, &remote), |m| {
-                conn::mss_for_mtu(config.mtu, &remote).min(m.max(88))
+            adv_mss: user_mss.map_or(conn::adv_mss_for(config, &remote), |m| {
+                conn::adv_mss_for(config, &remote).min(m.max(88))
             }),
         }
     }

@@ -284,6 +284,12 @@ counters! {
     "TcpExt" TCPSpuriousRTOs,
     /// Retransmissions after a timeout.
     "TcpExt" TCPTimeouts,
+    /// Path MTU probes acknowledged: the MSS may grow (RFC 4821; Linux's
+    /// tcp_mtup_probe_success).
+    "TcpExt" TCPMTUPSuccess,
+    /// Path MTU probes lost: the search's upper bound falls (Linux's
+    /// tcp_mtup_probe_failed).
+    "TcpExt" TCPMTUPFail,
     /// Tail loss probes sent (RFC 8985 section 7).
     "TcpExt" TCPLossProbes,
     /// Zero-window probes sent.

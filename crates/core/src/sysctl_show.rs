@@ -141,6 +141,8 @@ impl Config {
             "tcp_ecn_fallback" => b(self.tcp_ecn_fallback),
             "tcp_min_snd_mss" => self.tcp_min_snd_mss.to_string(),
             "tcp_base_mss" => self.tcp_base_mss.to_string(),
+            "tcp_probe_threshold" => self.tcp_probe_threshold.to_string(),
+            "tcp_probe_interval" => self.tcp_probe_interval.as_secs().to_string(),
             "tcp_mtu_probe_floor" => self.tcp_mtu_probe_floor.to_string(),
             _ => return Err(ConfigError::UnknownKnob(s)),
         })

@@ -3,7 +3,9 @@
 //! Linux by default, a bulk transfer stalls; with 1, black-hole detection (RFC 4821 as
 //! Linux does it) lowers the MSS to `tcp_base_mss` after `tcp_retries1` timeouts and
 //! the transfer completes. With `ip_no_pmtu_disc=1` datagrams leave without DF, with
-//! distinct identifications. All on a virtual clock.
+//! distinct identifications. With `tcp_mtu_probing=2` (RFC 4821 probing, as Linux's
+//! tcp_mtu_probe), probes climb from `tcp_base_mss` to the largest size the path
+//! carries. All on a virtual clock.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,6 +22,8 @@ struct Pair {
     s: SocketHandle,
     now: Instant,
     dropped: usize,
+    /// The client's datagrams over this size vanish.
+    path_mtu: usize,
 }
 
 fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
@@ -33,9 +37,18 @@ fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
 
 impl Pair {
     fn new(client_config: Config) -> Pair {
+        Pair::through(client_config, LINK_MTU)
+    }
+
+    /// A pair whose path drops the client's datagrams over `path_mtu` bytes.
+    fn through(client_config: Config, path_mtu: usize) -> Pair {
         let mut client = Stack::new(client_config);
         client.add_address("10.0.0.1".parse().unwrap());
-        let mut server = Stack::new(Config::seeded(2));
+        // A receive buffer that the test's reads keep ahead of: the receiver never
+        // drops for memory (that would be a loss of its own, with its own timeouts).
+        let mut server_config = Config::seeded(2);
+        server_config.tcp_rmem[1] = 4 << 20;
+        let mut server = Stack::new(server_config);
         server.add_address("10.0.0.2".parse().unwrap());
         let addr: SocketAddr = "10.0.0.2:80".parse().unwrap();
         let l = server.socket();
@@ -50,6 +63,7 @@ impl Pair {
             s: l,
             now: Instant::ZERO,
             dropped: 0,
+            path_mtu,
         };
         p.exchange();
         p.s = p.server.accept(l).unwrap().0;
@@ -65,7 +79,7 @@ impl Pair {
                 return;
             }
             for d in a {
-                if d.len() > LINK_MTU {
+                if d.len() > self.path_mtu {
                     self.dropped += 1;
                 } else {
                     self.server.handle_packet(self.now, &d);
@@ -131,8 +145,9 @@ fn mtu_probing_finds_its_way_through_a_black_hole() {
     let got = p.transfer(10_000, Duration::from_secs(60));
     assert_eq!(got, 10_000, "the transfer completes");
     let info = p.client.tcp_info(p.c).unwrap();
-    // tcp_base_mss (1024) less the timestamp option.
-    assert_eq!(info.snd_mss, 1024 - 12);
+    // tcp_base_mss (1024) of payload: Linux's tcp_mss_to_mtu counts the timestamp
+    // option into the MTU it searches from, so the payload keeps the whole 1024.
+    assert_eq!(info.snd_mss, 1024);
     // Detected once tcp_retries1 (3) timeouts' worth of time had passed, not before.
     assert!(p.client.stats().TCPTimeouts >= 3);
 }
@@ -160,4 +175,77 @@ fn no_pmtu_disc_sends_without_df() {
     q.client.send(q.c, &[1u8; 100]).unwrap();
     let d = drain(&mut q.client, q.now).remove(0);
     assert!(Ipv4Packet::new_checked(&d[..]).unwrap().dont_frag());
+}
+
+/// The MTU the client's MSS fills (timestamps on: 52 bytes of headers).
+fn mtu_of(p: &Pair) -> u32 {
+    p.client.tcp_info(p.c).unwrap().snd_mss + 52
+}
+
+/// RFC 4821 probing (`tcp_mtu_probing=2`): the search starts at `tcp_base_mss`, probes
+/// the middle of what is left and keeps what is acknowledged; probes the path drops
+/// lower the upper end (TCPMTUPFail) without a congestion response, until the range is
+/// under `tcp_probe_threshold` (8 bytes): the MSS ends within 8 bytes of the path's
+/// 1400, every byte delivered.
+#[test]
+fn mtu_probing_climbs_to_the_path_mtu() {
+    let mut config = Config::seeded(1);
+    config.tcp_mtu_probing = 2;
+    let mut p = Pair::through(config, 1400);
+    // An active open starts at tcp_base_mss (tcp_connect_init caps it at search_low).
+    assert_eq!(p.client.tcp_info(p.c).unwrap().snd_mss, 1024);
+    let got = p.transfer(4_000_000, Duration::from_secs(60));
+    assert_eq!(got, 4_000_000, "the transfer completes");
+    let st = p.client.stats();
+    assert!(st.TCPMTUPSuccess >= 2, "probes got through: {st:?}");
+    assert!(st.TCPMTUPFail >= 1, "probes over 1400 were lost: {st:?}");
+    let mtu = mtu_of(&p);
+    assert!((1392..=1400).contains(&mtu), "converged on {mtu}: {st:?}");
+    // No probe is lost to a timeout: lost probes are retransmitted at once.
+    assert_eq!(st.TCPTimeouts, 0, "{st:?}");
+}
+
+/// Without probing, the same connection stays at the MSS of the link's MTU less
+/// what the path drops: with no ICMP, nothing lowers it, so it stalls (the first
+/// test); with probing off and the path wide enough, it never grows past what it
+/// started with either.
+#[test]
+fn without_probing_the_mss_never_moves() {
+    let mut config = Config::seeded(1);
+    config.tcp_base_mss = 512;
+    config.tcp_mtu_probing = 0;
+    let mut p = Pair::through(config, 1500);
+    let got = p.transfer(1_000_000, Duration::from_secs(60));
+    assert_eq!(got, 1_000_000);
+    let st = p.client.stats();
+    assert_eq!((st.TCPMTUPSuccess, st.TCPMTUPFail), (0, 0));
+    assert_eq!(mtu_of(&p), 1500);
+}
+
+/// `tcp_probe_interval` after the search ends, it starts again from the MSS in use
+/// (Linux's tcp_mtu_check_reprobe): a path that grew is found.
+#[test]
+fn the_search_starts_again_after_the_probe_interval() {
+    let mut config = Config::seeded(1);
+    config.tcp_mtu_probing = 2;
+    config.tcp_probe_interval = Duration::from_secs(30);
+    let mut p = Pair::through(config, 1200);
+    assert_eq!(p.transfer(2_000_000, Duration::from_secs(20)), 2_000_000);
+    let first = mtu_of(&p);
+    assert!((1192..=1200).contains(&first), "first search: {first}");
+    let done = p.client.stats().TCPMTUPSuccess;
+    // The path widens; within the interval nothing probes.
+    p.path_mtu = 1500;
+    assert_eq!(p.transfer(1_000_000, Duration::from_secs(5)), 1_000_000);
+    assert_eq!(
+        p.client.stats().TCPMTUPSuccess,
+        done,
+        "no probe within the interval"
+    );
+    // Past it, the search runs again from the MSS in use up to the peer's MSS.
+    p.now += Duration::from_secs(30);
+    assert_eq!(p.transfer(4_000_000, Duration::from_secs(60)), 4_000_000);
+    assert!(p.client.stats().TCPMTUPSuccess > done);
+    let second = mtu_of(&p);
+    assert!(second > 1400, "the second search climbed to {second}");
 }

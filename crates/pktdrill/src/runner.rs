@@ -248,7 +248,9 @@ pub(crate) fn run(
     for file in &opts.init_scripts {
         match shell::interpret_file(file, &config, shell::Env::script(dir)) {
             Ok(actions) => {
-                actions.iter().for_each(|a| apply(&mut config, a));
+                actions
+                    .iter()
+                    .for_each(|a| apply(&mut config, a, set.remote));
                 init_actions.extend(actions);
             }
             Err(e) => return Outcome::Unsupported(format!("--init_scripts: {e}")),
@@ -257,7 +259,9 @@ pub(crate) fn run(
     if let Some((text, _)) = &script.init {
         match shell::interpret(text, &config, dir) {
             Ok(actions) => {
-                actions.iter().for_each(|a| apply(&mut config, a));
+                actions
+                    .iter()
+                    .for_each(|a| apply(&mut config, a, set.remote));
                 init_actions.extend(actions);
             }
             Err(e) => return Outcome::Unsupported(e),
@@ -318,7 +322,25 @@ pub(crate) fn run(
     }
 }
 
-fn apply(config: &mut Config, a: &ShellAction) {
+/// The destination a script's route names: packetdrill's default remote address, of
+/// either IP version (192.0.2.1, 2001:db8::1), stands for the script's peer at whatever
+/// address this run gives it (`--ip_version`, `--remote_ip`), so that a script routing
+/// to its peer runs in every IP version; any other prefix is taken as written.
+fn route_prefix(prefix: synack::Prefix, remote: std::net::IpAddr) -> synack::Prefix {
+    let defaults = [
+        remap::default_addrs(IpVersion::Ipv4).1,
+        remap::default_addrs(IpVersion::Ipv6).1,
+    ];
+    let host = prefix.len == if prefix.addr.is_ipv4() { 32 } else { 128 };
+    if host && prefix.addr != remote && defaults.contains(&prefix.addr) {
+        let len = if remote.is_ipv4() { 32 } else { 128 };
+        synack::Prefix::new(remote, len).unwrap_or(prefix)
+    } else {
+        prefix
+    }
+}
+
+fn apply(config: &mut Config, a: &ShellAction, remote: std::net::IpAddr) {
     match a {
         // Files are the runner's (see `Runner::files`), set up once it exists.
         ShellAction::File(..) => {}
@@ -327,6 +349,13 @@ fn apply(config: &mut Config, a: &ShellAction) {
         ShellAction::Sysctl(k, v) => {
             // Validated by `shell::interpret`.
             let _ = config.set_sysctl(k, v);
+        }
+        // Validated by `shell::interpret` too.
+        ShellAction::Route(prefix, Some(m)) => {
+            let _ = config.routes.set(route_prefix(*prefix, remote), *m);
+        }
+        ShellAction::Route(prefix, None) => {
+            config.routes.remove(route_prefix(*prefix, remote));
         }
         // Counters start at zero: nstat in an init command has nothing to check.
         // A fresh stack has no cached metrics yet.
@@ -450,10 +479,21 @@ impl Runner<'_> {
                             self.file_action(a);
                         } else if let ShellAction::FlushMetrics = a {
                             self.stack.flush_fastopen_cache();
+                        } else if let ShellAction::Route(prefix, m) = a {
+                            // The open connections learn of it too (stack/routes.rs).
+                            let prefix = &route_prefix(*prefix, self.set.remote);
+                            match m {
+                                Some(m) => {
+                                    let _ = self.stack.set_route(*prefix, *m);
+                                }
+                                None => {
+                                    self.stack.remove_route(*prefix);
+                                }
+                            }
                         } else if let ShellAction::ProcGrep { files, patterns } = a {
                             self.proc_grep(files, patterns)?;
                         } else {
-                            apply(self.stack.config_mut(), a);
+                            apply(self.stack.config_mut(), a, self.set.remote);
                         }
                     }
                 }

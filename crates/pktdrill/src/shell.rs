@@ -28,6 +28,10 @@ pub(crate) enum ShellAction {
     /// `ip tcp_metrics flush`: forget the cached per-destination state (the Fast Open
     /// cookies, RFC 7413 3).
     FlushMetrics,
+    /// `ip route change|replace|add PREFIX ... [mtu [lock] N] [advmss N] [initcwnd N]`
+    /// (`Some`: the route's metrics, those not named back to the link's) or `ip route
+    /// del PREFIX` (`None`).
+    Route(synack::Prefix, Option<synack::RouteMetrics>),
     /// A file of zeros the script's `open()` and `sendfile()` can use (`dd
     /// if=/dev/zero of=PATH ...`), of this size; `None`: removed (`rm -f PATH`).
     File(String, Option<u64>),
@@ -511,6 +515,13 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
                 out.push(ShellAction::FlushMetrics);
             } else if let Some(q) = qdisc(base, w) {
                 out.push(ShellAction::Qdisc(q));
+            } else if base == "ip"
+                && w.iter()
+                    .skip(1)
+                    .find(|a| !a.starts_with('-'))
+                    .is_some_and(|a| a == "route")
+            {
+                out.push(ip_route(w)?);
             } else if harmless(base, w) {
                 out.push(ShellAction::Noop);
             } else if let Some(path) = command_file(first, env) {
@@ -563,6 +574,80 @@ fn dd(w: &[String]) -> Result<ShellAction, String> {
     Ok(ShellAction::File(of.to_string(), Some(size)))
 }
 
+/// `ip [-4|-6] route change|replace|add|del PREFIX [via GW] [dev DEV] [METRIC ...]`:
+/// the route metrics synack keeps (synack::route): `mtu [lock] N`, `advmss N`,
+/// `initcwnd N`. The gateway, device and the like change nothing synack models (one
+/// device, every peer on it); any other metric is unsupported.
+fn ip_route(w: &[String]) -> Result<ShellAction, String> {
+    let cmd = w.join(" ");
+    let unsupported = |why: String| format!("shell command `{cmd}` is not supported: {why}");
+    let mut it = w.iter().skip(1).map(String::as_str).peekable();
+    let mut v6 = false;
+    while let Some(flag) = it.next_if(|a| a.starts_with('-')) {
+        match flag {
+            "-6" => v6 = true,
+            "-4" => v6 = false,
+            _ => return Err(unsupported(format!("ip option `{flag}`"))),
+        }
+    }
+    it.next(); // "route"
+    let verb = it.next().unwrap_or("");
+    let delete = match verb {
+        "change" | "replace" | "add" => false,
+        "del" | "delete" => true,
+        _ => {
+            return Err(unsupported(format!(
+                "`ip route {verb}` (synack takes change, replace, add and del)"
+            )))
+        }
+    };
+    let dest = it
+        .next()
+        .ok_or_else(|| unsupported("no destination".into()))?;
+    let prefix: synack::Prefix = match dest {
+        "default" if v6 => "::/0".parse()?,
+        "default" => "0.0.0.0/0".parse()?,
+        d => d.parse().map_err(|e: String| unsupported(e))?,
+    };
+    let mut m = synack::RouteMetrics::new();
+    let number = |what: &str, v: Option<&str>| -> Result<u32, String> {
+        v.and_then(|v| v.parse().ok())
+            .ok_or_else(|| unsupported(format!("`{what}` needs a number")))
+    };
+    while let Some(word) = it.next() {
+        match word {
+            // Where the route leads and how it was made: synack has one device and no
+            // next hops.
+            "via" | "dev" | "src" | "proto" | "scope" | "metric" | "table" => {
+                it.next();
+            }
+            "onlink" => {}
+            "mtu" | "advmss" | "initcwnd" => {
+                let lock = it.next_if_eq(&"lock").is_some();
+                let n = number(word, it.next())?;
+                m = match word {
+                    "mtu" if lock => m.mtu(n).lock_mtu(),
+                    "mtu" => m.mtu(n),
+                    "advmss" => m.advmss(u16::try_from(n).unwrap_or(u16::MAX)),
+                    _ => m.initcwnd(n),
+                };
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "route attribute `{other}` (synack keeps mtu, advmss and initcwnd per route)"
+                )))
+            }
+        }
+    }
+    if delete {
+        return Ok(ShellAction::Route(prefix, None));
+    }
+    synack::Routes::default().set(prefix, m).map_err(|e| {
+        format!("shell command `{cmd}` failed: {e} (RTNETLINK answers: Invalid argument)")
+    })?;
+    Ok(ShellAction::Route(prefix, Some(m)))
+}
+
 /// What an unsupported command asks of the stack, when it is a known kind.
 fn why_not(base: &str, w: &[String]) -> &'static str {
     let has = |s: &str| w.iter().any(|x| x == s);
@@ -571,7 +656,6 @@ fn why_not(base: &str, w: &[String]) -> &'static str {
         "tc" if has("fq") => ": fq's parameters (synack paces with fq's defaults)",
         "tc" if has("netem") => ": netem impairments",
         "ethtool" => ": device offload settings",
-        "ip" if has("route") => ": per-route metrics (ip route)",
         "echo" | "cat" => ": files under /proc or /sys",
         _ => "",
     }
@@ -580,6 +664,47 @@ fn why_not(base: &str, w: &[String]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_route_sets_the_metrics_synack_keeps() {
+        let c = Config::default();
+        let a = interpret(
+            "ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 11",
+            &c,
+            None,
+        )
+        .unwrap();
+        let m = synack::RouteMetrics::new()
+            .advmss(600)
+            .mtu(640)
+            .lock_mtu()
+            .initcwnd(11);
+        assert_eq!(
+            a,
+            vec![ShellAction::Route("192.0.2.1".parse().unwrap(), Some(m))]
+        );
+        let a = interpret(
+            "ip -6 route change 2001:DB8::1 via fd3d:fa7b:d17d:8888::0 dev tun0 advmss 1480 mtu 1520",
+            &c,
+            None,
+        )
+        .unwrap();
+        let m = synack::RouteMetrics::new().advmss(1480).mtu(1520);
+        assert_eq!(
+            a,
+            vec![ShellAction::Route("2001:db8::1".parse().unwrap(), Some(m))]
+        );
+        assert_eq!(
+            interpret("ip route del 10.0.0.0/8", &c, None).unwrap(),
+            vec![ShellAction::Route("10.0.0.0/8".parse().unwrap(), None)]
+        );
+        let e = interpret("ip route change 192.0.2.1 dev tun0 rtt 10", &c, None).unwrap_err();
+        assert!(e.contains("route attribute `rtt`"), "{e}");
+        let e = interpret("ip route change 192.0.2.1 dev tun0 mtu 40", &c, None).unwrap_err();
+        assert!(e.contains("Invalid argument"), "{e}");
+        let e = interpret("ip route show", &c, None).unwrap_err();
+        assert!(e.contains("`ip route show`"), "{e}");
+    }
 
     #[test]
     fn comments_end_a_line() {

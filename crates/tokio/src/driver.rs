@@ -208,7 +208,7 @@ impl<D: Device> Future for Driver<D> {
         }
         let mut wake = Vec::new();
         let mut more = false;
-        for _ in 0..PASSES {
+        for pass in 1..=PASSES {
             more = match this.receive(cx, &mut inner) {
                 Ok(more) => more,
                 Err(e) => {
@@ -218,7 +218,14 @@ impl<D: Device> Future for Driver<D> {
                     return Poll::Ready(());
                 }
             };
-            inner.catch_up();
+            // Timers run once what waits in the device is read (an ACK there cancels
+            // a retransmission), or at the last pass, so that input cannot hold them
+            // back for ever.
+            if !more || pass == PASSES {
+                inner.catch_up();
+            } else {
+                inner.tick();
+            }
             this.transmit(cx, &mut inner);
             // A flush error loses the datagrams held; TCP recovers them.
             let _ = this.device.poll_flush(cx);

@@ -46,11 +46,20 @@ impl Inner {
         self.start + Duration::from_micros(at.total_micros())
     }
 
-    /// Brings the engine's clock to now (running timers that are due), so that a socket
-    /// call happens at the time it is made.
+    /// Brings the engine's clock to now and runs the timers that are due: the driver,
+    /// once it has read what waits in the device.
     pub fn catch_up(&mut self) {
         let now = self.now();
         self.stack.handle_timeout(now);
+    }
+
+    /// Brings the engine's clock to now without running timers, so that a socket call
+    /// happens at the time it is made: a timer due meanwhile runs when the driver next
+    /// passes, after the datagrams that wait in the device (an ACK there cancels a
+    /// retransmission that running the timer here would send).
+    pub fn tick(&mut self) {
+        let now = self.now();
+        self.stack.advance_clock(now);
     }
 
     /// The error for calls once the driver has stopped.
@@ -334,7 +343,7 @@ impl Net {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> io::Result<R>) -> io::Result<R> {
         let mut inner = self.shared.lock();
         inner.check()?;
-        inner.catch_up();
+        inner.tick();
         let r = f(&mut inner);
         let driver = inner.driver.clone();
         drop(inner);
@@ -382,6 +391,36 @@ impl Net {
             n.shared.lock().stack.config_mut().set_sysctl(name, value)?;
         }
         Ok(())
+    }
+
+    /// Adds or replaces the route metrics for destinations in `prefix` on every engine
+    /// (`ip route replace PREFIX ... advmss N mtu [lock] N initcwnd N`; see
+    /// [`synack::Stack::set_route`]): connections opened to them start from the metrics,
+    /// open ones take a new MTU once they have sent again. Impossible metrics are an
+    /// `InvalidInput` error (EINVAL).
+    pub fn set_route(
+        &self,
+        prefix: synack::Prefix,
+        metrics: synack::RouteMetrics,
+    ) -> io::Result<()> {
+        for n in self.engines() {
+            n.shared
+                .lock()
+                .stack
+                .set_route(prefix, metrics)
+                .map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the route for exactly `prefix` on every engine (`ip route del`);
+    /// whether there was one.
+    pub fn remove_route(&self, prefix: synack::Prefix) -> bool {
+        let mut removed = false;
+        for n in self.engines() {
+            removed |= n.shared.lock().stack.remove_route(prefix);
+        }
+        removed
     }
 
     /// How many times the driver task has run so far (a diagnostic: it runs when a

@@ -6,7 +6,8 @@
 //! answers with ICMP "fragmentation needed" (RFC 1191), synack lowers its MSS and the
 //! transfer completes. With `ip_no_pmtu_disc=1` synack sends without DF and the router
 //! fragments instead. With the ICMP lost (a black hole), `tcp_mtu_probing=1` lowers the
-//! MSS after `tcp_retries1` timeouts. Under CI=true a namespace, `python3` or `nsenter`
+//! MSS after `tcp_retries1` timeouts, and `tcp_mtu_probing=2` probes up from
+//! `tcp_base_mss` to the link's MTU (RFC 4821). Under CI=true a namespace, `python3` or `nsenter`
 //! that is missing is a failure.
 
 #![cfg(target_os = "linux")]
@@ -172,7 +173,12 @@ fn adler32(data: &[u8]) -> u32 {
 /// 1 MB to the far server, which says how much it got and its Adler-32; returns the
 /// MSS the connection ended with.
 async fn transfer(net: &Net) -> u32 {
-    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    transfer_len(net, 1_000_000).await
+}
+
+/// `len` bytes to the far server, as [`transfer`].
+async fn transfer_len(net: &Net, len: u32) -> u32 {
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let mut s = TcpStream::connect(net, SocketAddr::new(SERVER.parse().unwrap(), 9000))
         .await
         .unwrap();
@@ -258,9 +264,82 @@ fn mtu_probing_gets_through_an_icmp_black_hole() {
             .unwrap()
             .spawn(DropIcmp(dev));
         let mss = transfer(&net).await;
-        assert!(mss <= 1024, "black-hole detection lowered the MSS: {mss}");
+        // Black-hole detection capped the MSS at tcp_base_mss (1024); from then on the
+        // search may have probed it up again, never past the 1280-byte link.
+        assert!(
+            mss <= 1280 - 52,
+            "black-hole detection lowered the MSS: {mss}"
+        );
         let s = net.stats();
         assert_eq!(s.IcmpInMsgs, 0, "no ICMP reached synack");
         assert!(s.TCPTimeouts >= 3, "detected after tcp_retries1 timeouts");
+    });
+}
+
+/// RFC 4821 probing (`tcp_mtu_probing=2`) through the same black hole: the connection
+/// starts at `tcp_base_mss` (1024) and probes its way up to what the 1280-byte link
+/// carries without a single ICMP and without a timeout; the probes the link drops
+/// (TCPMTUPFail) cost no congestion response. With probing off (0) this transfer
+/// never completes (the engine test `without_mtu_probing_a_black_hole_stalls_the_transfer`
+/// shows the stall on the simulated path).
+#[test]
+fn mtu_probing_climbs_to_the_path_mtu_without_icmp() {
+    if !have("python3", "python3")
+        || !have("nsenter", "util-linux")
+        || !netns::enter("mtu_probing_climbs_to_the_path_mtu_without_icmp")
+    {
+        return;
+    }
+    runtime().block_on(async {
+        let (dev, _far) = topology();
+        let net = Net::builder()
+            .address(SYNACK.into())
+            .sysctl("net.ipv4.tcp_mtu_probing", "2")
+            .unwrap()
+            .spawn(DropIcmp(dev));
+        let mss = transfer_len(&net, 8_000_000).await;
+        let s = net.stats();
+        assert_eq!(s.IcmpInMsgs, 0, "no ICMP reached synack");
+        assert!(s.TCPMTUPSuccess >= 2, "probes got through: {s:?}");
+        assert!(
+            s.TCPMTUPFail >= 1,
+            "probes over 1280 bytes were lost: {s:?}"
+        );
+        // Timestamps on: 52 bytes of headers. The search stops within 8 bytes.
+        assert!(
+            (1280 - 52 - 8..=1280 - 52).contains(&mss),
+            "the MSS climbed from 1024 to fill the 1280-byte link: {mss}"
+        );
+        assert_eq!(s.TCPTimeouts, 0, "no timeout: {s:?}");
+    });
+}
+
+/// A route's MTU (`Net::set_route`, as `ip route add 10.88.0.0/24 ... mtu 1280`) gets
+/// through the same black hole from the first segment: what a VPN that knows its
+/// tunnel's MTU sets. Without the route the transfer stalls (probing is off).
+#[test]
+fn a_route_mtu_gets_through_a_black_hole_at_once() {
+    if !have("python3", "python3")
+        || !have("nsenter", "util-linux")
+        || !netns::enter("a_route_mtu_gets_through_a_black_hole_at_once")
+    {
+        return;
+    }
+    runtime().block_on(async {
+        let (dev, _far) = topology();
+        let net = Net::builder().address(SYNACK.into()).spawn(DropIcmp(dev));
+        let route = synack::RouteMetrics::new().mtu(1280);
+        net.set_route("10.88.0.0/24".parse().unwrap(), route)
+            .unwrap();
+        let bad = synack::RouteMetrics::new().mtu(20);
+        let e = net
+            .set_route("10.88.0.0/24".parse().unwrap(), bad)
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        let mss = transfer(&net).await;
+        assert_eq!(mss, 1280 - 52, "the route's MTU less the headers");
+        let s = net.stats();
+        assert_eq!(s.IcmpInMsgs, 0, "no ICMP reached synack");
+        assert_eq!(s.TCPTimeouts, 0, "nothing was lost: {s:?}");
     });
 }

@@ -377,6 +377,15 @@ impl Congestion {
         }
     }
 
+    /// Linux's `snd_ssthresh = tcp_current_ssthresh()` outside a reduction: ssthresh
+    /// at least three quarters of cwnd (a path MTU probe's success keeps the window's
+    /// knowledge in the new segment size).
+    pub fn keep_current_ssthresh(&mut self) {
+        if !self.in_recovery && self.ssthresh != u32::MAX {
+            self.ssthresh = self.ssthresh.max((self.cwnd >> 1) + (self.cwnd >> 2));
+        }
+    }
+
     /// Sets cwnd directly (never below one segment): Proportional Rate Reduction (RFC
     /// 6937) sizes cwnd during recovery, and recovery ends with cwnd = ssthresh.
     pub fn set_cwnd(&mut self, cwnd: u32) {

@@ -79,6 +79,12 @@ impl Chunks {
         }
     }
 
+    /// Where the queued data ends (Linux's `write_seq`), counting a write still being
+    /// taken in.
+    pub fn end(&self) -> Option<SeqNum> {
+        self.q.back().map(|c| c.end)
+    }
+
     /// How many chunks there are (Linux's skbs in the write and retransmit queues).
     pub fn len(&self) -> usize {
         self.q.len()
@@ -228,6 +234,61 @@ impl Chunks {
         c.burst = unit > mss;
         c.sent_to = end;
         Some((c.end, c.push || c.burst))
+    }
+
+    /// Makes `[start, start + len)` one chunk, sent now as a path MTU probe (Linux's
+    /// tcp_mtu_probe building its skb from the head of the unsent skbs): the chunks
+    /// it covers whole give it their PSH mark (and the last one its EOR), one it covers
+    /// in part keeps its marks for the rest. Fails, changing nothing, when the range is
+    /// not all queued or would join a MSG_EOR record to what follows
+    /// (tcp_can_coalesce_send_queue_head).
+    pub fn coalesce(&mut self, start: SeqNum, len: u32) -> bool {
+        let Some(first) = self.index(start) else {
+            return false;
+        };
+        let mut left = len;
+        let mut i = first;
+        loop {
+            let Some(c) = self.q.get(i) else {
+                return false;
+            };
+            let here = (c.end - start.max(c.start)) as u32;
+            if left <= here {
+                break;
+            }
+            if c.eor {
+                return false;
+            }
+            left -= here;
+            i += 1;
+        }
+        let end = start + len;
+        let mut i = first;
+        if self.q[i].start != start {
+            self.split_index(i, start);
+            i += 1;
+        }
+        let mut last = i;
+        while self.q[last].end.before(end) {
+            last += 1;
+        }
+        if self.q[last].end != end {
+            self.split_index(last, end);
+        }
+        let covered = self.q.range(i..=last);
+        let push = covered.clone().any(|c| c.push);
+        let eor = self.q[last].eor;
+        self.q.drain(i + 1..=last);
+        self.q[i] = Chunk {
+            start,
+            end,
+            push,
+            eor,
+            started: true,
+            burst: false,
+            sent_to: start,
+        };
+        true
     }
 
     /// Forgets everything (the send buffer was released).

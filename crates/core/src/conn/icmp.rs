@@ -104,6 +104,11 @@ impl Connection {
             // fragment them.
             return;
         }
+        if ctx.config.routes.mtu_locked(self.remote().ip()) {
+            // The route's MTU is locked (`mtu lock N`; Linux's __ip_rt_update_pmtu and
+            // rt6_do_update_pmtu check dst_metric_locked): nothing lowers it.
+            return;
+        }
         // A path MTU below the minimum is raised to it (Linux's __ip_rt_update_pmtu;
         // RFC 8201 4); 0 (an RFC 792 router that does not say) is the minimum too.
         let floor = if v6 { MIN_PMTU_V6 } else { MIN_PMTU_V4 };
@@ -135,17 +140,19 @@ impl Connection {
     }
 
     /// Recomputes the MSS from the negotiated options and the path MTU (Linux's
-    /// tcp_sync_mss): the path's MSS at most the peer's (and ours), at least
-    /// `tcp_min_snd_mss`, less the timestamp option; black-hole detection's estimate
-    /// caps it likewise.
+    /// tcp_sync_mss): the path's MSS at most the peer's (and TCP_MAXSEG's), at least
+    /// `tcp_min_snd_mss`, less the timestamp option; while the path MTU search is on,
+    /// capped by what it knows to work (mtup.rs), whose upper bound the path MTU
+    /// lowers.
     pub(crate) fn sync_mss(&mut self, config: &Config) {
-        let ts_len = if self.neg.ts.is_some() { 12 } else { 0 };
-        let peer = u32::from(self.neg.peer_mss).min(u32::from(self.adv_mss));
-        let mut mss = self.mtu_to_mss(config, self.pmtu, peer);
-        if self.mtup_enabled {
-            mss = mss.min(self.mtu_to_mss(config, self.mtup_search_low, peer));
+        if self.rare.mtup.search_high > self.pmtu {
+            self.rare.mtup.search_high = self.pmtu;
         }
-        self.mss = mss.saturating_sub(ts_len).max(1);
+        let mut mss = self.mtu_to_payload(config, self.pmtu);
+        if self.rare.mtup.enabled {
+            mss = mss.min(self.mtu_to_payload(config, self.rare.mtup.search_low));
+        }
+        self.mss = mss.max(1);
         self.cc.set_mss(self.mss);
         self.rcv_mss = self.rcv_mss.min(self.mss).max(1);
     }
@@ -153,19 +160,21 @@ impl Connection {
     /// RFC 4821's black-hole detection as Linux does it (tcp_mtu_probing in
     /// tcp_timer.c), run on a retransmission timeout once the connection has been
     /// retransmitting for `tcp_retries1` timeouts and `tcp_mtu_probing` is on: the
-    /// first time caps the MSS at `tcp_base_mss`, each later time halves it (never
-    /// below `tcp_mtu_probe_floor`), for when the ICMP that would say so never comes.
+    /// first time turns the path MTU search on (the MSS capped at `tcp_base_mss`), each
+    /// later time halves the MSS it knows to work (never below `tcp_mtu_probe_floor`),
+    /// for when the ICMP that would say so never comes.
     pub(crate) fn black_hole_detected(&mut self, ctx: &Ctx) {
         let config = ctx.config;
-        if !self.mtup_enabled {
-            self.mtup_enabled = true;
+        let low = self.mtup_search_low(config);
+        if !self.rare.mtup.enabled {
+            self.rare.mtup.enabled = true;
+            self.rare.mtup.probe_stamp = ctx.now;
         } else {
-            let mss = (self.mtu_to_mss(config, self.mtup_search_low, u32::MAX) >> 1)
+            let mss = (self.mtu_to_payload(config, low) >> 1)
                 .min(config.tcp_base_mss)
                 .max(config.tcp_mtu_probe_floor)
                 .max(config.tcp_min_snd_mss);
-            let hdr = if self.remote().is_ipv6() { 60 } else { 40 };
-            self.mtup_search_low = mss + hdr;
+            self.rare.mtup.search_low = self.mss_to_mtu(mss);
         }
         self.sync_mss(config);
     }
@@ -173,7 +182,7 @@ impl Connection {
     /// Linux's tcp_simple_retransmit: everything in flight is lost in the old size;
     /// the Loss state (cwnd and ssthresh untouched: the data in the network did not
     /// grow, only its units shrank) and sending again from SND.UNA.
-    fn simple_retransmit(&mut self) {
+    pub(super) fn simple_retransmit(&mut self) {
         if !self.in_loss() {
             self.recover = self.snd_max;
         }

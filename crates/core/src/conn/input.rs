@@ -207,6 +207,8 @@ impl Connection {
             }
         }
         self.init_buffer_space(ctx);
+        // Linux's tcp_init_transfer: the path MTU search starts (mtup.rs).
+        self.mtup_init(ctx);
         self.disarm(TimerKind::Retransmit);
         self.backoff = 0;
         self.retrans_stamp = None;
@@ -505,6 +507,7 @@ impl Connection {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }
             self.chunks.ack(ack);
+            self.mtup_on_ack(ctx);
             self.more_pending = false;
             self.urgent_acked();
             self.advance_scoreboard(acked);
@@ -578,6 +581,8 @@ impl Connection {
             self.fin_acked = true;
             self.on_fin_acked(ctx);
         }
+        // Linux's tcp_data_snd_check sends with tcp_current_mss (mtup.rs).
+        self.route_mtu_check(ctx.config);
     }
 
     /// An ACK that arrived with nothing in flight, while data waits (Linux's

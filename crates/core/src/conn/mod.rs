@@ -20,6 +20,7 @@ mod frto;
 mod icmp;
 pub(crate) mod input;
 mod lend;
+pub(crate) mod mtup;
 mod oom;
 pub(crate) mod output;
 mod pacing;
@@ -303,13 +304,9 @@ pub(crate) struct Connection {
     /// The last soft error from ICMP (Linux's sk_err_soft): reported instead of
     /// ETIMEDOUT when the connection times out, and by SO_ERROR when there is no other.
     pub soft_error: Option<Error>,
-    /// The path MTU (RFC 1191, RFC 8201): the link's until an ICMP says less.
+    /// The path MTU (RFC 1191, RFC 8201): the route's (or the link's) until an ICMP
+    /// says less (Linux's icsk_pmtu_cookie).
     pub pmtu: u32,
-    /// Black-hole detection is on (Linux's icsk_mtup.enabled): the MSS is also capped
-    /// by `mtup_search_low`.
-    pub mtup_enabled: bool,
-    /// The path MTU black-hole detection believes (Linux's icsk_mtup.search_low).
-    pub mtup_search_low: u32,
     pub rtt: RttEstimator,
     pub cc: Congestion,
     /// Deadlines of the connection's timers, indexed by [`TimerKind`].
@@ -444,6 +441,16 @@ pub(crate) fn mss_for_mtu(mtu: usize, remote: &SocketAddr) -> u16 {
     mtu.saturating_sub(headers).clamp(88, u16::MAX as usize) as u16
 }
 
+/// The MSS we advertise to `remote`: its route's `advmss`, else the route's MTU (or the
+/// link's) less the headers (Linux's dst_metric_advmss).
+pub(crate) fn adv_mss_for(config: &Config, remote: &SocketAddr) -> u16 {
+    let route = config.routes.lookup(remote.ip());
+    route.and_then(|r| r.advmss).unwrap_or_else(|| {
+        let mtu = route.and_then(|r| r.mtu).map_or(config.mtu, |m| m as usize);
+        mss_for_mtu(mtu, remote)
+    })
+}
+
 /// Linux's model of the time a retransmission budget of `boundary` doubling timeouts
 /// takes (tcp_model_timeout): exponential from `rto_base` up to `rto_max`, then linear.
 pub(crate) fn model_timeout(boundary: u32, rto_base: Duration, rto_max: Duration) -> Duration {
@@ -460,7 +467,14 @@ pub(crate) fn model_timeout(boundary: u32, rto_base: Duration, rto_max: Duration
 impl Connection {
     /// A connection in CLOSED with everything zeroed; callers set it up.
     pub fn new(config: &Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
-        let adv_mss = mss_for_mtu(config.mtu, &remote);
+        // The route's metrics (route.rs; Linux's tcp_connect_init and
+        // tcp_v4_syn_recv_sock read the dst's).
+        let route = config.routes.lookup(remote.ip());
+        let path_mtu = route.and_then(|r| r.mtu).map_or(config.mtu, |m| m as usize);
+        let adv_mss = adv_mss_for(config, &remote);
+        let initial_cwnd = route
+            .and_then(|r| r.initcwnd)
+            .unwrap_or(config.initial_cwnd);
         let mss = u32::from(default_peer_mss(&remote));
         Connection {
             state: State::Closed,
@@ -502,11 +516,9 @@ impl Connection {
             error: None,
             pending_error: None,
             soft_error: None,
-            pmtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
-            mtup_enabled: config.tcp_mtu_probing > 1,
-            mtup_search_low: config.tcp_base_mss + if remote.is_ipv6() { 60 } else { 40 },
+            pmtu: u32::try_from(path_mtu).unwrap_or(u32::MAX),
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
-            cc: Congestion::new(config.tcp_congestion_control, mss, config.initial_cwnd),
+            cc: Congestion::new(config.tcp_congestion_control, mss, initial_cwnd),
             timers: TimerSlots::new(),
             backoff: 0,
             rto_count: 0,
@@ -590,6 +602,9 @@ impl Connection {
             recent_stamp: ctx.now,
             offset: ts_offset,
         });
+        // Linux's tcp_connect_init: the search starts before the SYN (with the
+        // timestamp option counted, as tcp_header_len has it then).
+        c.mtup_init(ctx);
         c.set_state(State::SynSent);
         ctx.stats.ActiveOpens += 1;
         c.arm_rto(ctx.now + ctx.config.rto_initial);

@@ -56,6 +56,7 @@ impl Connection {
             let mut out = self.next_segment(ctx)?;
             let new_data = out.repr.seq.after_eq(sent_before);
             self.ecn_mark(&mut out, new_data);
+            self.route_revalidated();
             if let Some(out) = self.qdisc_enqueue(ctx, out) {
                 return Some(out);
             }
@@ -107,8 +108,16 @@ impl Connection {
                 return Some(out);
             }
         }
-        if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Normal) {
-            return Some(out);
+        // A path MTU probe goes before new data, or new data waits for it (mtup.rs).
+        let probe = if self.snd_nxt == self.snd_max {
+            self.mtu_probe(ctx)
+        } else {
+            super::mtup::ProbeStep::None
+        };
+        if probe != super::mtup::ProbeStep::Wait {
+            if let Some(out) = self.data_segment(ctx, self.snd_nxt, Mode::Normal) {
+                return Some(out);
+            }
         }
         if self.frto_nothing_new() {
             // Step 2b found no new data to send: the lost data goes instead.
@@ -238,7 +247,7 @@ impl Connection {
         }
         // The payload shrinks by the SACK option the segment will carry (Linux's
         // tcp_current_mss), so that the datagram stays within the MTU.
-        let mss = self.mss.saturating_sub(self.sack_option_len()).max(1) as usize;
+        let mss = self.segment_mss(seq) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let pipe = self.pipe() as usize;
         let wnd_end = self.wnd_end();
@@ -251,7 +260,12 @@ impl Connection {
         if resend && send_wnd == 0 && seq == self.snd_una {
             send_wnd = mss;
         }
-        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
+        let mut cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
+        if mss > self.current_mss() as usize {
+            // A path MTU probe counts as one packet of cwnd, whatever its size (it took
+            // another from cwnd when it was built; mtup.rs).
+            cwnd_room = cwnd_room.max(mss);
+        }
         // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
         let chunk = self.chunks.at(seq);
         let to_chunk = chunk.map_or(usize::MAX, |c| (c.end - seq) as usize);
@@ -352,6 +366,9 @@ impl Connection {
         }
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
+        if len > 0 && retransmit {
+            self.mtup_retransmitting();
+        }
         let control = if with_fin {
             Control::Fin
         } else {

@@ -19,6 +19,8 @@ pub(crate) struct Rare {
     /// The send side's chronographs for TCP_INFO (chrono.rs): out of line until the
     /// connection first has data to send.
     pub chrono: super::chrono::Chrono,
+    /// Path MTU probing (RFC 4821) and the route as the connection sees it (mtup.rs).
+    pub mtup: super::mtup::Mtup,
     /// Pacing under the fq qdisc (pacing.rs).
     pub pacing: super::pacing::Pacing,
     /// When the probe timer first fired in this round of probing (Linux's
@@ -32,6 +34,7 @@ static DEFAULT: Rare = Rare {
     loss: super::frto::LossUndo::NONE,
     urg: super::urgent::Urgent::NONE,
     chrono: super::chrono::Chrono::IDLE,
+    mtup: super::mtup::OFF,
     pacing: super::pacing::Pacing::NONE,
     probes_tstamp: None,
 };

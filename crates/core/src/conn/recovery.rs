@@ -380,15 +380,19 @@ impl Connection {
                 let rack = ctx.config.tcp_recovery & 1 != 0;
                 let dupthresh =
                     !rack || (self.rec.reord_seen == 0 && ctx.config.tcp_recovery & 4 == 0);
+                // A lost path MTU probe is no congestion (mtup.rs).
                 if sacked_segs >= reordering && dupthresh && fresh {
-                    self.enter_recovery(ctx, flight_before);
-                    newly_lost = true;
+                    if !self.mtup_probe_lost(ctx) {
+                        self.enter_recovery(ctx, flight_before);
+                        newly_lost = true;
+                    }
                 } else if self.neg.sack && sacked_segs > 0 && rack {
                     match self.rack_deadline(ctx.now) {
-                        Some(at) if at <= ctx.now => {
+                        Some(at) if at <= ctx.now && !self.mtup_probe_lost(ctx) => {
                             self.enter_recovery(ctx, flight_before);
                             newly_lost = true;
                         }
+                        Some(at) if at <= ctx.now => {}
                         Some(at) => self.arm(super::TimerKind::Reorder, at),
                         None => {}
                     }

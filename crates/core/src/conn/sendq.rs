@@ -14,6 +14,7 @@
 
 use synack_wire::SeqNum;
 
+use super::mtup::ProbeStep;
 use super::tso::GSO_MAX_SIZE;
 use super::{Connection, Ctx, SendFlags};
 use crate::config::Config;
@@ -181,6 +182,8 @@ impl Connection {
     ) -> usize {
         self.events |= super::events::SEND_CALL;
         let config = ctx.config;
+        // tcp_send_mss: the MSS for a route that changed (mtup.rs).
+        self.route_mtu_check(config);
         let goal = self.size_goal();
         let mut write_seq = self.send_buf_seq() + self.send_buf.len() as u32;
         let mut taken = 0usize;
@@ -299,6 +302,15 @@ impl Connection {
     fn plan_transmit(&mut self, ctx: &Ctx, head: SeqNum, push: Push) -> SeqNum {
         if self.snd_nxt != self.snd_max || !self.state.is_synchronized() {
             return head;
+        }
+        // tcp_write_xmit begins with tcp_mtu_probe, except in tcp_push_one (mtup.rs).
+        let mut head = head;
+        if push != Push::One && head == self.snd_nxt {
+            match self.mtu_probe(ctx) {
+                ProbeStep::Wait => return head,
+                ProbeStep::Built(end) => head = end,
+                ProbeStep::None => {}
+            }
         }
         let mss = self.current_mss();
         let segs = self.tso_segs(ctx.config);

@@ -190,10 +190,11 @@ impl Stack {
         let seq = SeqNum(q.seq);
         if let Some(h) = self.conn_of(&tuple) {
             let pmtu = self.with_conn(h, |conn, ctx| {
+                let before = conn.pmtu;
                 conn.on_icmp_error(ctx, err, seq);
-                conn.pmtu
+                (conn.pmtu < before).then_some(conn.pmtu)
             });
-            if let (IcmpError::PacketTooBig(_), Some(pmtu)) = (err, pmtu) {
+            if let (IcmpError::PacketTooBig(_), Some(Some(pmtu))) = (err, pmtu) {
                 self.remember_pmtu(tuple.remote.ip(), pmtu);
             }
             return;

@@ -26,6 +26,7 @@ mod offload;
 pub(crate) mod orphans;
 mod ports;
 mod ready;
+mod routes;
 mod transmit;
 mod urgent;
 
@@ -604,6 +605,15 @@ impl Stack {
         }
     }
 
+    /// Tells the engine the time without running the timers that are due. A driver
+    /// calls it for a socket call made between its passes over the device: the device
+    /// may still hold datagrams that arrived before those deadlines (an ACK that
+    /// cancels a retransmission), which the driver reads before it runs the timers
+    /// with [`Stack::handle_timeout`], as Linux processes a segment when it arrives.
+    pub fn advance_clock(&mut self, now: Instant) {
+        self.advance(now);
+    }
+
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
@@ -1117,8 +1127,10 @@ impl Stack {
             self.ports
                 .count_conn(tuple.local.port(), tuple.local.ip(), reuse, true);
         }
-        // A path MTU learned for the peer applies from the start (icmp.rs).
-        if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()) {
+        // A path MTU learned for the peer applies from the start (icmp.rs), unless
+        // the route's MTU is locked.
+        let locked = self.config.routes.mtu_locked(tuple.remote.ip());
+        if let Some(mtu) = self.cached_pmtu(tuple.remote.ip()).filter(|_| !locked) {
             let slot = self
                 .slots
                 .get_mut(h.index as usize)

@@ -243,7 +243,7 @@ impl Stack {
         }
         // Our own headers, under 65535 bytes: this cannot fail.
         let _ = gso::finish(&mut buf[..end], ip_len, partial);
-        if self.config.ip_no_pmtu_disc != 0 && buf[0] >> 4 == 4 {
+        if buf[0] >> 4 == 4 && self.sends_without_df(&buf[16..20]) {
             // The device gives each segment the next identification (no FIXEDID).
             self.ip_ident = self.ip_ident.wrapping_add(segs - 1);
         }

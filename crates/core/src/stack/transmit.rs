@@ -83,10 +83,10 @@ impl Stack {
             r = self.poll_transmit_any(now, buf);
         }
         if let Ok(Some(n)) = r {
-            if self.config.ip_no_pmtu_disc != 0 && buf[0] >> 4 == 4 && n >= 20 {
-                // Path MTU discovery off (`ip_no_pmtu_disc`): without DF, routers may
-                // fragment, and fragments need an identification unique to the datagram
-                // (RFC 791 3.2, RFC 6864 4.1).
+            if buf[0] >> 4 == 4 && n >= 20 && self.sends_without_df(&buf[16..20]) {
+                // Path MTU discovery off (`ip_no_pmtu_disc`, or the route's MTU locked):
+                // without DF, routers may fragment, and fragments need an identification
+                // unique to the datagram (RFC 791 3.2, RFC 6864 4.1).
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let mut p = synack_wire::ipv4::Ipv4Packet::new_unchecked(&mut buf[..20]);
                 p.set_dont_frag(false);

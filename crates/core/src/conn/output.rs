@@ -247,7 +247,9 @@ impl Connection {
         }
         // The payload shrinks by the SACK option the segment will carry (Linux's
         // tcp_current_mss), so that the datagram stays within the MTU.
-        let mss = self.segment_mss(seq) as usize;
+        // A path MTU probe's first transmission is the probe's size (mtup.rs).
+        let probe = self.probe_at(seq);
+        let mss = probe.unwrap_or_else(|| self.current_mss()) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let pipe = self.pipe() as usize;
         let wnd_end = self.wnd_end();
@@ -261,7 +263,7 @@ impl Connection {
             send_wnd = mss;
         }
         let mut cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
-        if mss > self.current_mss() as usize {
+        if probe.is_some() {
             // A path MTU probe counts as one packet of cwnd, whatever its size (it took
             // another from cwnd when it was built; mtup.rs).
             cwnd_room = cwnd_room.max(mss);

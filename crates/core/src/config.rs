@@ -199,6 +199,11 @@ pub struct Config {
     /// `tcp_pacing_ca_ratio`: the pacing rate otherwise, percent of cwnd per smoothed
     /// RTT. Linux's default 120.
     pub tcp_pacing_ca_ratio: u16,
+    /// The queueing discipline of the device the stack sends through, as `tc qdisc`
+    /// sets it on Linux: [`Qdisc::Fifo`] (the default) sends each datagram as soon as
+    /// the engine decides it; [`Qdisc::Fq`] paces every connection at its pacing rate,
+    /// as Linux's fq qdisc does (conn/pacing.rs); [`Qdisc::DropAll`] drops everything.
+    pub qdisc: Qdisc,
     /// `tcp_pingpong_thresh`: replies sent within the delayed-ACK timeout of a request
     /// that make a connection interactive (its ACKs wait to ride on replies).
     pub tcp_pingpong_thresh: u8,
@@ -327,6 +332,7 @@ impl Default for Config {
             tcp_frto: 2,
             tcp_dsack: true,
             tcp_pingpong_thresh: 1,
+            qdisc: Qdisc::Fifo,
             tcp_notsent_lowat: u32::MAX,
             tcp_min_tso_segs: 2,
             tcp_tso_win_divisor: 3,
@@ -352,6 +358,32 @@ impl Default for Config {
             seed: None,
         }
     }
+}
+
+/// A device's queueing discipline (Linux's `tc qdisc ... root KIND`), as far as it
+/// changes what TCP puts on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Qdisc {
+    /// `pfifo_fast`, `pfifo`, `noqueue` (Linux's default qdiscs): a datagram leaves
+    /// when the engine emits it.
+    #[default]
+    Fifo,
+    /// `fq`, the Fair Queue packet scheduler: each connection's data leaves no earlier
+    /// than its earliest departure time, which advances by every transmission unit's
+    /// length at the connection's pacing rate (Linux's tcp_update_skb_after_send, EDT;
+    /// `tcpi_pacing_rate`). The engine holds a unit until its time and reports that
+    /// time in [`Stack::poll_timeout`](crate::Stack::poll_timeout); pure ACKs are not
+    /// held.
+    Fq,
+    /// `pfifo limit 0`, a queue of no packets: every datagram the stack sends is dropped
+    /// at the device, local congestion. TCP sees each transmission fail as Linux's
+    /// tcp_transmit_skb sees NET_XMIT_DROP: the data is not sent (nothing goes in
+    /// flight, a retransmission does not count as one), the connection enters CWR, and
+    /// with nothing in flight the probe timer retries every 500 ms
+    /// (TCP_RESOURCE_PROBE_INTERVAL) without backing off, until the retry budget or
+    /// TCP_USER_TIMEOUT ends the connection.
+    DropAll,
 }
 
 /// Why a sysctl could not be set.

@@ -77,6 +77,9 @@ pub struct SocketInfo {
     pub rwnd_limited: Duration,
     /// Time limited by the send buffer.
     pub sndbuf_limited: Duration,
+    /// The pacing rate, bytes per second (`ss -i`'s `pacing_rate`, TCP_INFO's
+    /// `tcpi_pacing_rate`), once an RTT sample gives one.
+    pub pacing_rate: Option<u64>,
 }
 
 impl SocketInfo {
@@ -105,10 +108,16 @@ impl SocketInfo {
             busy: Duration::ZERO,
             rwnd_limited: Duration::ZERO,
             sndbuf_limited: Duration::ZERO,
+            pacing_rate: None,
         }
     }
 
-    fn from_conn(handle: Option<SocketHandle>, c: &Connection, now: Instant) -> SocketInfo {
+    fn from_conn(
+        handle: Option<SocketHandle>,
+        c: &Connection,
+        now: Instant,
+        config: &crate::Config,
+    ) -> SocketInfo {
         let mss = c.mss.max(1);
         let (busy, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         let timer = c
@@ -145,6 +154,7 @@ impl SocketInfo {
             busy: Duration::from_micros(busy),
             rwnd_limited: Duration::from_micros(rwnd_limited),
             sndbuf_limited: Duration::from_micros(sndbuf_limited),
+            pacing_rate: c.pacing_rate_now(config),
             ..SocketInfo::empty(handle, c.state, c.local())
         }
     }
@@ -156,6 +166,21 @@ fn ms(d: Duration) -> String {
         format!("{}", micros / 1000)
     } else {
         format!("{:.3}", micros as f64 / 1000.0)
+    }
+}
+
+/// A rate of `bytes` per second in bits per second as `ss` prints it (sprint_bw):
+/// `2.4Mbps`.
+fn bits_per_second(bytes: u64) -> String {
+    let bits = bytes as f64 * 8.0;
+    if bits > 1e9 {
+        format!("{:.1}Gbps", bits / 1e9)
+    } else if bits > 1e6 {
+        format!("{:.1}Mbps", bits / 1e6)
+    } else if bits > 1e3 {
+        format!("{:.1}Kbps", bits / 1e3)
+    } else {
+        format!("{bits}bps")
     }
 }
 
@@ -202,6 +227,9 @@ impl fmt::Display for SocketInfo {
             if self.retrans > 0 {
                 write!(f, " retrans:0/{}", self.retrans)?;
             }
+            if let Some(rate) = self.pacing_rate {
+                write!(f, " pacing_rate {}", bits_per_second(rate))?;
+            }
             // As ss prints them: whole milliseconds, the limited times with their share.
             let busy = self.busy.as_micros();
             if busy > 0 {
@@ -244,7 +272,7 @@ impl Stack {
                 send_q: l.backlog as usize,
                 ..SocketInfo::empty(handle, State::Listen, l.local)
             },
-            Sock::Conn(c) => SocketInfo::from_conn(handle, c, self.now()),
+            Sock::Conn(c) => SocketInfo::from_conn(handle, c, self.now(), self.config()),
         })
     }
 

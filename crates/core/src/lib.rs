@@ -111,7 +111,7 @@ mod tw_table;
 mod wheel;
 
 pub use any::{AnyFilter, Prefix};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Qdisc};
 pub use error::{Error, Result};
 pub use info::{tcpi_options, SocketInfo, TcpInfo, TimerInfo, INFINITE_SSTHRESH};
 pub use route::{Route, RouteMetrics, Routes};

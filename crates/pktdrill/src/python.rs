@@ -53,6 +53,8 @@ pub(crate) const FIELDS: &[&str] = &[
     "tcpi_busy_time",
     "tcpi_rwnd_limited",
     "tcpi_sndbuf_limited",
+    "tcpi_pacing_rate",
+    "tcpi_max_pacing_rate",
 ];
 
 /// The `SO_MEMINFO` values packetdrill also provides, which the runner takes from the
@@ -61,7 +63,7 @@ pub(crate) const MEMINFO: &[&str] = &["SK_MEMINFO_RCVBUF", "SK_MEMINFO_SNDBUF"];
 
 /// The `tcpi_*` variables of a [`synack::TcpInfo`], named as Linux's `struct tcp_info`.
 pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
-    let v: [(&str, i64); 44] = [
+    let v: [(&str, i64); 46] = [
         ("tcpi_state", i.state.into()),
         ("tcpi_ca_state", i.ca_state.into()),
         ("tcpi_retransmits", i.retransmits.into()),
@@ -106,6 +108,15 @@ pub(crate) fn tcpi_vars(i: &synack::TcpInfo) -> Vars {
         ("tcpi_busy_time", i.busy_time as i64),
         ("tcpi_rwnd_limited", i.rwnd_limited as i64),
         ("tcpi_sndbuf_limited", i.sndbuf_limited as i64),
+        // Linux's ~0 ("unlimited") is past i64: the largest value stands for it.
+        (
+            "tcpi_pacing_rate",
+            i64::try_from(i.pacing_rate).unwrap_or(i64::MAX),
+        ),
+        (
+            "tcpi_max_pacing_rate",
+            i64::try_from(i.max_pacing_rate).unwrap_or(i64::MAX),
+        ),
     ];
     debug_assert_eq!(v.len(), FIELDS.len());
     v.into_iter().map(|(k, x)| (k.to_string(), x)).collect()
@@ -213,6 +224,19 @@ pub(crate) struct Assert {
     assign: Option<String>,
 }
 
+/// `name OP= expr` (OP one of `+ - *`) as the name and the expression `name OP (expr)`.
+fn augmented_assignment(stmt: &str) -> Option<(String, String)> {
+    let (lhs, expr) = stmt.split_once("=")?;
+    let lhs = lhs.trim_end();
+    let op = lhs
+        .chars()
+        .last()
+        .filter(|c| matches!(c, '+' | '-' | '*'))?;
+    let name = lhs[..lhs.len() - 1].trim();
+    let word = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (word && !expr.starts_with('=')).then(|| (name.to_string(), format!("{name} {op} ({expr})")))
+}
+
 /// Variables: `tcpi_*` fields and the script's own names.
 pub(crate) type Vars = HashMap<String, i64>;
 
@@ -235,8 +259,14 @@ pub(crate) fn parse(code: &str, defined: &mut Vec<String>) -> Result<Vec<Assert>
             if stmt.starts_with("print(") {
                 continue;
             }
+            // Python's augmented assignment, `name += expr`: `name = name + (expr)`.
+            let augmented = augmented_assignment(stmt);
             let (rest, assign) = match stmt.strip_prefix("assert ") {
                 Some(rest) => (rest, None),
+                None if augmented.is_some() => {
+                    let (name, expr) = augmented.as_ref().expect("checked");
+                    (expr.as_str(), Some(name.clone()))
+                }
                 None => match stmt.split_once('=') {
                     Some((name, rest))
                         if !rest.starts_with('=')
@@ -554,6 +584,21 @@ mod tests {
         let mut defined = Vec::new();
         parse("X = 1", &mut defined).unwrap();
         assert!(parse("assert X == 1", &mut defined).is_ok());
+    }
+
+    #[test]
+    fn augmented_assignment_updates_a_name() {
+        let a = parse(
+            "cwnd = 58; cwnd += 1; cwnd -= 2 * 3; assert cwnd == 53 and cwnd != 58",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let mut v: Vars = HashMap::new();
+        assert!(a.iter().all(|s| s.run(&mut v).unwrap()));
+        assert_eq!(v["cwnd"], 53);
+        // As in Python, the name must exist first; `==` is no assignment.
+        assert!(parse("n += 1", &mut Vec::new()).is_err());
+        assert!(parse("assert 1 += 1", &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -345,6 +345,7 @@ fn apply(config: &mut Config, a: &ShellAction, remote: std::net::IpAddr) {
         // Files are the runner's (see `Runner::files`), set up once it exists.
         ShellAction::File(..) => {}
         ShellAction::Defaults => shell::apply_profile(config),
+        ShellAction::Qdisc(q) => config.qdisc = *q,
         ShellAction::Sysctl(k, v) => {
             // Validated by `shell::interpret`.
             let _ = config.set_sysctl(k, v);

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use synack::Config;
+use synack::{Config, Qdisc};
 
 /// What one shell command does to the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +20,11 @@ pub(crate) enum ShellAction {
     Defaults,
     /// Set a sysctl the engine has.
     Sysctl(String, String),
-    /// Nothing to do (restore scripts, pfifo qdisc, a knob already so).
+    /// Nothing to do (restore scripts, a knob already so).
     Noop,
+    /// `tc qdisc add|replace dev DEV root KIND` (and `tc qdisc delete`, back to the
+    /// default): the device's queueing discipline.
+    Qdisc(Qdisc),
     /// `ip tcp_metrics flush`: forget the cached per-destination state (the Fast Open
     /// cookies, RFC 7413 3).
     FlushMetrics,
@@ -289,18 +292,38 @@ fn echo_to_knob(w: &[String]) -> Option<String> {
     (knob_file && !value.starts_with('-')).then(|| format!("{target}={value}"))
 }
 
-/// Commands that change nothing synack models: restoring sysctls, flushing the route
-/// metrics cache, a pfifo qdisc (that holds packets: `limit 0` drops them all, which is
-/// not harmless) or back to the default one, turning offloads off (synack has none).
-fn harmless(base: &str, w: &[String]) -> bool {
+/// `tc qdisc (add|replace|change) dev DEV root KIND [...]` and `tc qdisc del[ete] ...`:
+/// the device's queueing discipline, when synack models it. A pfifo (that holds packets,
+/// as the default qdisc does) and deleting the root qdisc give the default; fq paces
+/// (conn/pacing.rs); a pfifo of `limit 0` drops everything.
+fn qdisc(base: &str, w: &[String]) -> Option<Qdisc> {
     let arg = |i: usize| w.get(i).map_or("", String::as_str);
+    if base != "tc" || arg(1) != "qdisc" {
+        return None;
+    }
+    if matches!(arg(2), "delete" | "del") {
+        return Some(Qdisc::Fifo);
+    }
+    if !matches!(arg(2), "add" | "replace" | "change") || arg(5) != "root" {
+        return None;
+    }
     let drops_all = w
         .windows(2)
         .any(|p| p[0] == "limit" && p[1].parse::<u64>() == Ok(0));
+    match arg(6) {
+        "pfifo" | "pfifo_fast" if !drops_all => Some(Qdisc::Fifo),
+        "pfifo" if w.len() == 9 => Some(Qdisc::DropAll),
+        "fq" if w.len() == 7 => Some(Qdisc::Fq),
+        _ => None,
+    }
+}
+
+/// Commands that change nothing synack models: restoring sysctls, flushing the route
+/// metrics cache, turning offloads off (synack has none).
+fn harmless(base: &str, w: &[String]) -> bool {
+    let arg = |i: usize| w.get(i).map_or("", String::as_str);
     base.starts_with("sysctl_restore")
         || (base == "ip" && arg(1) == "tcp_metrics")
-        || (base == "tc" && w.iter().any(|s| s == "pfifo") && !drops_all)
-        || (base == "tc" && arg(1) == "qdisc" && matches!(arg(2), "delete" | "del"))
         || (base == "ethtool"
             && arg(1) == "-K"
             && w.len() > 3
@@ -490,6 +513,8 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
                 out.push(dd(w)?);
             } else if base == "ip" && w.get(1..3) == Some(&["tcp_metrics".into(), "flush".into()]) {
                 out.push(ShellAction::FlushMetrics);
+            } else if let Some(q) = qdisc(base, w) {
+                out.push(ShellAction::Qdisc(q));
             } else if base == "ip"
                 && w.iter()
                     .skip(1)
@@ -627,11 +652,8 @@ fn ip_route(w: &[String]) -> Result<ShellAction, String> {
 fn why_not(base: &str, w: &[String]) -> &'static str {
     let has = |s: &str| w.iter().any(|x| x == s);
     match base {
-        "tc" if has("pfifo") => {
-            ": a device queue that drops every packet sent (local congestion); synack has no \
-             device queue"
-        }
-        "tc" if has("fq") => ": the fq qdisc (pacing); synack does not pace",
+        "tc" if has("pfifo") => ": pfifo's parameters (synack has a pfifo of limit 0)",
+        "tc" if has("fq") => ": fq's parameters (synack paces with fq's defaults)",
         "tc" if has("netem") => ": netem impairments",
         "ethtool" => ": device offload settings",
         "echo" | "cat" => ": files under /proc or /sys",
@@ -716,19 +738,31 @@ mod tests {
         );
         let e = interpret("sysctl -q net.ipv4.tcp_limit_output_bytes=150", &c, None).unwrap_err();
         assert!(e.contains("no `tcp_limit_output_bytes` knob"), "{e}");
-        assert!(interpret("tc qdisc replace dev tun0 root fq", &c, None).is_err());
+        assert_eq!(
+            interpret("tc qdisc replace dev tun0 root fq", &c, None).unwrap(),
+            vec![ShellAction::Qdisc(Qdisc::Fq)]
+        );
+        // fq with parameters of its own is not modelled.
+        let e = interpret("tc qdisc replace dev tun0 root fq quantum 3000", &c, None);
+        assert!(e.unwrap_err().contains("fq's parameters"));
         assert_eq!(
             interpret("tc qdisc add dev tun0 root pfifo", &c, None).unwrap(),
-            vec![ShellAction::Noop]
+            vec![ShellAction::Qdisc(Qdisc::Fifo)]
         );
-        // A queue of no packets drops everything the stack sends: not a no-op.
-        let e = interpret(
+        // A queue of no packets drops everything the stack sends.
+        let a = interpret(
             "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
             &c,
             None,
         )
-        .unwrap_err();
-        assert!(e.contains("pfifo limit 0"), "{e}");
+        .unwrap();
+        assert_eq!(
+            a,
+            vec![
+                ShellAction::Qdisc(Qdisc::Fifo),
+                ShellAction::Qdisc(Qdisc::DropAll)
+            ]
+        );
     }
 
     #[test]

@@ -145,11 +145,12 @@ impl Connection {
     /// capped by what it knows to work (mtup.rs), whose upper bound the path MTU
     /// lowers.
     pub(crate) fn sync_mss(&mut self, config: &Config) {
-        if self.rare.mtup.search_high > self.pmtu {
+        let search = self.rare.is_set();
+        if search && self.rare.mtup.search_high > self.pmtu {
             self.rare.mtup.search_high = self.pmtu;
         }
         let mut mss = self.mtu_to_payload(config, self.pmtu);
-        if self.rare.mtup.enabled {
+        if search && self.rare.mtup.enabled {
             mss = mss.min(self.mtu_to_payload(config, self.rare.mtup.search_low));
         }
         self.mss = mss.max(1);

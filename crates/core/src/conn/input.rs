@@ -568,6 +568,10 @@ impl Connection {
             if window > 0 {
                 self.disarm(TimerKind::Persist);
                 self.probes = 0;
+                // Linux's tcp_ack_probe: the window opened, probing is over.
+                if self.rare.probes_tstamp.is_some() {
+                    self.rare.probes_tstamp = None;
+                }
             }
         }
         if !outstanding {

@@ -23,6 +23,7 @@ mod lend;
 pub(crate) mod mtup;
 mod oom;
 pub(crate) mod output;
+mod pacing;
 mod quiet;
 pub(crate) mod rare;
 pub(crate) mod rcvspace;
@@ -665,9 +666,25 @@ impl Connection {
         self.timers.set(kind, None);
     }
 
-    /// The earliest armed timer.
+    /// The earliest armed timer, or the departure time of a unit that pacing holds.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.earliest()
+        let timer = self.timers.earliest();
+        // A unit held for its departure time under fq (pacing.rs).
+        match self.pacing_deadline() {
+            Some(p) => Some(timer.map_or(p, |t| t.min(p))),
+            None => timer,
+        }
+    }
+
+    /// When the stack must next wake the connection, after `now`: its earliest timer,
+    /// or the departure time of a segment waiting in the fq qdisc if that is still to
+    /// come (one whose time has come leaves with the next poll, not a timer).
+    pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        let timer = self.timers.earliest();
+        match self.pacing_deadline().filter(|&p| p > now) {
+            Some(p) => Some(timer.map_or(p, |t| t.min(p))),
+            None => timer,
+        }
     }
 
     /// Sequence number of the first byte in the send buffer: the byte after the SYN.

@@ -155,7 +155,17 @@ impl Connection {
     /// Linux's tcp_mtu_probe, at the start of a transmission pass that may send new
     /// data: whether a probe goes first, and if so, builds it (one chunk of the probe's
     /// size at SND.NXT, merged from as many chunks as it takes) and records it.
+    #[inline]
     pub(crate) fn mtu_probe(&mut self, ctx: &Ctx) -> ProbeStep {
+        // The search is off unless the rare state is out of line (one pointer test on
+        // every transmission pass).
+        if !self.rare.is_set() || !self.rare.mtup.enabled {
+            return ProbeStep::None;
+        }
+        self.mtu_probe_now(ctx)
+    }
+
+    fn mtu_probe_now(&mut self, ctx: &Ctx) -> ProbeStep {
         let m = &self.rare.mtup;
         let mss = self.mss.max(1);
         let cwnd_segs = self.cc.cwnd() / mss;
@@ -212,14 +222,15 @@ impl Connection {
         ProbeStep::Built(start + probe)
     }
 
-    /// The payload a segment at `seq` may carry: the probe's, for the probe's first
-    /// transmission; the MSS less this segment's SACK option otherwise.
-    pub(crate) fn segment_mss(&self, seq: SeqNum) -> u32 {
-        let m = &self.rare.mtup;
-        if m.probe_size != 0 && seq == m.probe_start && seq == self.snd_max {
-            return (m.probe_end - m.probe_start) as u32;
+    /// Whether a segment at `seq` is the probe's first transmission, and if so its size.
+    #[inline]
+    pub(crate) fn probe_at(&self, seq: SeqNum) -> Option<u32> {
+        if !self.rare.is_set() {
+            return None;
         }
-        self.current_mss()
+        let m = &self.rare.mtup;
+        (m.probe_size != 0 && seq == m.probe_start && seq == self.snd_max)
+            .then(|| (m.probe_end - m.probe_start) as u32)
     }
 
     /// Linux's tcp_mtu_check_reprobe: `tcp_probe_interval` after the search last
@@ -245,7 +256,11 @@ impl Connection {
     /// An ACK moved SND.UNA: if it covers the probe, the path carries the probe's size
     /// (Linux's tcp_mtup_probe_success): `search_low` rises to it, cwnd keeps its bytes
     /// in the new size, and the MSS is recomputed.
+    #[inline]
     pub(crate) fn mtup_on_ack(&mut self, ctx: &mut Ctx) {
+        if !self.rare.is_set() {
+            return;
+        }
         let m = &self.rare.mtup;
         if m.probe_size == 0 || m.probe_end.after(self.snd_una) {
             return;
@@ -296,7 +311,7 @@ impl Connection {
     /// (Linux's __tcp_retransmit_skb forgets it, neither success nor failure).
     #[inline]
     pub(crate) fn mtup_retransmitting(&mut self) {
-        if self.rare.mtup.probe_size != 0 {
+        if self.rare.is_set() && self.rare.mtup.probe_size != 0 {
             self.rare.mtup.probe_size = 0;
         }
     }
@@ -312,7 +327,7 @@ impl Connection {
     /// A datagram went: a stale route has been looked up again (__sk_dst_check).
     #[inline]
     pub(crate) fn route_revalidated(&mut self) {
-        if self.rare.mtup.dst_stale {
+        if self.rare.is_set() && self.rare.mtup.dst_stale {
             self.rare.mtup.dst_stale = false;
         }
     }
@@ -320,7 +335,11 @@ impl Connection {
     /// Linux's tcp_current_mss at the start of a write or after an ACK: when the route
     /// (looked up again since it changed) has another MTU than the one the MSS was
     /// computed for, the MSS is recomputed for it (tcp_sync_mss).
+    #[inline]
     pub(crate) fn route_mtu_check(&mut self, config: &Config) {
+        if !self.rare.is_set() {
+            return;
+        }
         let m = &self.rare.mtup;
         if m.dst_mtu == 0 || m.dst_stale {
             return;

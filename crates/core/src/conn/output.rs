@@ -6,8 +6,14 @@ use synack_wire::{Control, SackBlock, SeqNum, TcpOptions, TcpRepr, Timestamp};
 
 use super::chrono::ChronoKind;
 use super::{Connection, Ctx, TimerKind};
+use crate::config::Qdisc;
 use crate::segment::CtlSegment;
 use crate::state::State;
+
+/// `max_flight` of a flow marked cwnd-limited for the current window: more than any
+/// cwnd, so that [`Congestion::cwnd_limited`](crate::congestion::Congestion::cwnd_limited)
+/// holds until the window ends.
+const CWND_LIMITED: u32 = u32::MAX;
 
 /// How `data_segment` may choose its length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +31,7 @@ enum Mode {
 
 /// A segment the connection decided to send. The payload stays in the send buffer: the
 /// stack copies it straight into the caller's transmit buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Outgoing {
     pub repr: TcpRepr<'static>,
     /// Offset of the payload in the send buffer, and its length.
@@ -39,12 +45,22 @@ impl Connection {
     /// The next segment to send, if any; the caller must send it (state is updated as if
     /// it was).
     pub fn poll_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
-        let sent_before = self.snd_max;
-        let mut out = self.next_segment(ctx)?;
-        let new_data = out.repr.seq.after_eq(sent_before);
-        self.ecn_mark(&mut out, new_data);
-        self.route_revalidated();
-        Some(out)
+        if self.pacing_queued() && self.state != State::Closed {
+            // Under fq, what waits in the queue leaves first, at its time (pacing.rs).
+            if let Some(out) = self.qdisc_dequeue(ctx) {
+                return Some(out);
+            }
+        }
+        loop {
+            let sent_before = self.snd_max;
+            let mut out = self.next_segment(ctx)?;
+            let new_data = out.repr.seq.after_eq(sent_before);
+            self.ecn_mark(&mut out, new_data);
+            self.route_revalidated();
+            if let Some(out) = self.qdisc_enqueue(ctx, out) {
+                return Some(out);
+            }
+        }
     }
 
     fn next_segment(&mut self, ctx: &mut Ctx) -> Option<Outgoing> {
@@ -74,7 +90,8 @@ impl Connection {
                     let fin = u32::from(out.repr.control == Control::Fin);
                     let sent = out.payload_len as u32 + fin;
                     self.rec.rexmit_next = out.repr.seq + sent.max(1);
-                    self.on_retransmitted(out.repr.seq, out.repr.seq + sent, ctx.now);
+                    let at = self.departure(ctx);
+                    self.on_retransmitted(out.repr.seq, out.repr.seq + sent, at);
                     ctx.stats.TCPFastRetrans += 1;
                     if self.xmit_probe {
                         // A retransmission replaces a pending loss probe with the RTO
@@ -106,7 +123,10 @@ impl Connection {
             // Step 2b found no new data to send: the lost data goes instead.
             return self.next_segment(ctx);
         }
-        self.push_once = false;
+        if !self.pacing_queued() {
+            // A push that TCP Small Queues held back still applies when the unit goes.
+            self.push_once = false;
+        }
         if self.probe_pending {
             self.probe_pending = false;
             if self.snd_wnd > 0 {
@@ -227,7 +247,9 @@ impl Connection {
         }
         // The payload shrinks by the SACK option the segment will carry (Linux's
         // tcp_current_mss), so that the datagram stays within the MTU.
-        let mss = self.segment_mss(seq) as usize;
+        // A path MTU probe's first transmission is the probe's size (mtup.rs).
+        let probe = self.probe_at(seq);
+        let mss = probe.unwrap_or_else(|| self.current_mss()) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let pipe = self.pipe() as usize;
         let wnd_end = self.wnd_end();
@@ -241,7 +263,7 @@ impl Connection {
             send_wnd = mss;
         }
         let mut cwnd_room = (self.cc.cwnd() as usize).saturating_sub(pipe);
-        if mss > self.current_mss() as usize {
+        if probe.is_some() {
             // A path MTU probe counts as one packet of cwnd, whatever its size (it took
             // another from cwnd when it was built; mtup.rs).
             cwnd_room = cwnd_room.max(mss);
@@ -299,7 +321,18 @@ impl Connection {
         // make it larger (tso.rs). A unit already started, or cut by a write that was
         // appending (sendq.rs decided it), goes.
         let fresh = chunk.is_some_and(|c| !c.started);
-        if mode == Mode::Normal && !retransmit && fresh && self.tso_should_defer(ctx, seq, 0) {
+        if mode == Mode::Normal && !retransmit && fresh {
+            if let Some(cwnd_limited) = self.tso_defer(ctx, seq, 0) {
+                if cwnd_limited {
+                    self.mark_cwnd_limited();
+                }
+                return None;
+            }
+        }
+        // Under fq, TCP Small Queues holds a new unit while the qdisc holds enough
+        // (pacing.rs); the rest of a unit already going follows it.
+        let continuing = chunk.is_some_and(|c| c.started && c.sent_to == seq && seq != c.start);
+        if !continuing && mode == Mode::Normal && self.tsq_throttled(ctx, seq, mss as u32) {
             return None;
         }
         // The transmission unit this segment belongs to, and whether its last segment
@@ -319,9 +352,20 @@ impl Connection {
             room = self.mss_split_point(seq, room, mss as u32, segs);
         }
         let seg_end = seq + len as u32;
+        if ctx.config.qdisc == Qdisc::DropAll {
+            // The device's queue drops the unit: TCP's transmission fails (pacing.rs).
+            let rest = chunk.map_or(len as u32, |c| (c.end - seq).max(0) as u32);
+            let unit = rest.min(segs.saturating_mul(mss as u32)).min(room.max(1));
+            self.xmit_failed(ctx, retransmit, unit);
+            return None;
+        }
         let unit = self
             .chunks
             .transmit_to(seq, room, mss as u32, segs, seg_end);
+        if !continuing {
+            let unit_len = unit.map_or(len as u32, |(end, _)| (end - seq).max(0) as u32);
+            self.paced_unit_sent(ctx, unit_len);
+        }
         let psh = len > 0
             && (unit.is_some_and(|(end, push)| push && end == seg_end) || mode == Mode::Force);
         if len > 0 && retransmit {
@@ -357,10 +401,12 @@ impl Connection {
                 // Go-back-N in the Loss state resends what was marked lost: it counts
                 // as retransmitted (Linux's retrans_out) until delivered.
                 self.rec.rexmit_next = self.rec.rexmit_next.max(end);
-                self.on_retransmitted(seq, end, ctx.now);
+                let at = self.departure(ctx);
+                self.on_retransmitted(seq, end, at);
             }
         } else {
-            self.sent_times.push_back((end, ctx.now));
+            let at = self.departure(ctx);
+            self.sent_times.push_back((end, at));
         }
         self.count_sent(ctx, retransmit);
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
@@ -376,6 +422,8 @@ impl Connection {
             self.on_data_sent(ctx);
         }
         self.disarm(TimerKind::Persist);
+        // Data went: it was the probe a pending one would have been (tcp_write_wakeup).
+        self.probe_pending = false;
         self.last_send = ctx.now;
         // Linux's tcp_cwnd_validate: the largest flight of the current window, which
         // decides whether the flow is cwnd-limited.
@@ -383,6 +431,11 @@ impl Connection {
         if self.snd_una.after_eq(self.max_flight_seq) || flight > self.max_flight {
             self.max_flight = flight;
             self.max_flight_seq = self.snd_nxt;
+        }
+        // tcp_write_xmit's `is_cwnd_limited |= in flight >= cwnd`: a flag for the
+        // window, which a cwnd grown since does not clear.
+        if self.pipe() >= self.cc.cwnd() {
+            self.mark_cwnd_limited();
         }
         if !retransmit && len > 0 {
             self.chrono_on_new_data_sent(ctx.now);
@@ -394,6 +447,14 @@ impl Connection {
             payload_len: len,
             ect: false,
         })
+    }
+
+    /// Linux's tcp_cwnd_validate with `is_cwnd_limited` (tcp_write_xmit found cwnd
+    /// full, or tcp_tso_should_defer held a unit for cwnd's sake): the flow counts as
+    /// cwnd-limited until SND.UNA passes SND.NXT, whatever it has in flight.
+    pub(crate) fn mark_cwnd_limited(&mut self) {
+        self.max_flight = CWND_LIMITED;
+        self.max_flight_seq = self.snd_nxt;
     }
 
     /// Linux's tcp_mss_split_point for a new unit at `seq` of at most `room` bytes: a unit
@@ -471,6 +532,7 @@ impl Connection {
         let repr = self.header(ctx, seq, control);
         self.count_sent(ctx, false);
         self.ack_sent();
+        self.paced_ack_sent(ctx);
         Outgoing {
             repr,
             payload_at: 0,

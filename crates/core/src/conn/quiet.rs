@@ -27,7 +27,9 @@ impl Connection {
             _ => {}
         }
         // A reset that waits for the FIN to be pushed (orphans.rs) goes in that pass.
+        // Segments waiting in the fq qdisc (pacing.rs) leave in a poll.
         if self.push_once
+            || self.pacing_queued()
             || self.probe_pending
             || self.ack_now
             || self.loss_probe.is_some()

@@ -21,6 +21,11 @@ pub(crate) struct Rare {
     pub chrono: super::chrono::Chrono,
     /// Path MTU probing (RFC 4821) and the route as the connection sees it (mtup.rs).
     pub mtup: super::mtup::Mtup,
+    /// Pacing under the fq qdisc (pacing.rs).
+    pub pacing: super::pacing::Pacing,
+    /// When the probe timer first fired in this round of probing (Linux's
+    /// `icsk_probes_tstamp`): TCP_USER_TIMEOUT counts from it.
+    pub probes_tstamp: Option<crate::time::Instant>,
 }
 
 static DEFAULT: Rare = Rare {
@@ -30,6 +35,8 @@ static DEFAULT: Rare = Rare {
     urg: super::urgent::Urgent::NONE,
     chrono: super::chrono::Chrono::IDLE,
     mtup: super::mtup::OFF,
+    pacing: super::pacing::Pacing::NONE,
+    probes_tstamp: None,
 };
 
 impl super::cold::ColdDefault for Rare {

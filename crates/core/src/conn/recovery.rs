@@ -539,7 +539,7 @@ impl Connection {
     /// An ECN echo (RFC 3168 6.1.2, Linux's tcp_enter_cwr): ssthresh as for a loss,
     /// cwnd brought down to it by PRR over the next round trip, and CWR on the next
     /// new data segment; once per window of data.
-    fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
+    pub(super) fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
         self.init_cwnd_reduction(ctx, flight);
         self.rec.cwr_high = self.snd_max;
         self.rec.state = CaState::Cwr;

@@ -87,6 +87,13 @@ impl TimerSlots {
     }
 }
 
+/// Linux's TCP_RESOURCE_PROBE_INTERVAL: the probe timer's period while the host's own
+/// queue drops what TCP sends.
+const RESOURCE_PROBE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(500);
+
+/// Linux's TCP_TIMEOUT_MIN (2 jiffies): the shortest probe timer.
+const TIMEOUT_MIN: core::time::Duration = core::time::Duration::from_millis(8);
+
 /// TCP_THIN_LINEAR_RETRIES: the timeouts a thin stream takes without backing off.
 const THIN_LINEAR_RETRIES: u8 = 6;
 
@@ -314,7 +321,22 @@ impl Connection {
     /// probe, back off, and give up after `tcp_retries2` unanswered probes.
     fn on_persist(&mut self, ctx: &mut Ctx) {
         if self.snd_max.after(self.snd_una) || self.send_buf.is_empty() {
+            if self.rare.probes_tstamp.is_some() {
+                self.rare.probes_tstamp = None;
+            }
             return;
+        }
+        // Linux's tcp_probe_timer: TCP_USER_TIMEOUT ends probing that has lasted that
+        // long since the first probe, however the peer answers.
+        let user_timeout = self.opts.user_timeout.filter(|t| !t.is_zero());
+        match self.rare.probes_tstamp {
+            None => self.rare.probes_tstamp = Some(ctx.now),
+            Some(first) if user_timeout.is_some_and(|u| ctx.now - first >= u) => {
+                ctx.stats.TCPAbortOnTimeout += 1;
+                self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
+                return;
+            }
+            Some(_) => {}
         }
         let budget = if self.orphan {
             ctx.config.orphan_retries()
@@ -331,6 +353,18 @@ impl Connection {
             return;
         }
         self.probes += 1;
+        if ctx.config.qdisc == crate::config::Qdisc::DropAll {
+            // tcp_send_probe0: the probe could not leave the host (local congestion):
+            // TCP_RESOURCE_PROBE_INTERVAL, without backing off, at most what remains of
+            // the user timeout (tcp_clamp_probe0_to_user_timeout).
+            let mut wait = RESOURCE_PROBE_INTERVAL;
+            if let (Some(u), Some(first)) = (user_timeout, self.rare.probes_tstamp) {
+                let left = u.saturating_sub(ctx.now - first);
+                wait = wait.min(left.max(TIMEOUT_MIN));
+            }
+            self.arm(TimerKind::Persist, ctx.now + wait);
+            return;
+        }
         if self.backoff < ctx.config.tcp_retries2 {
             self.backoff += 1;
         }

@@ -94,65 +94,74 @@ impl Connection {
     /// record, goes. `planned` bytes before `seq` are cut into units by a write in
     /// progress and count as sent now.
     pub(crate) fn tso_should_defer(&self, ctx: &Ctx, seq: SeqNum, planned: u32) -> bool {
+        self.tso_defer(ctx, seq, planned).is_some()
+    }
+
+    /// [`Connection::tso_should_defer`], and when it defers, whether it was for cwnd's
+    /// sake (Linux's `*is_cwnd_limited`, which tcp_write_xmit hands to
+    /// tcp_cwnd_validate): `Some(true)` then, `Some(false)` for the window or an
+    /// application-limited unit, `None` to send now.
+    pub(crate) fn tso_defer(&self, ctx: &Ctx, seq: SeqNum, planned: u32) -> Option<bool> {
+        let defer = |yes: bool| yes.then_some(false);
         if matches!(self.rec.state, CaState::Recovery | CaState::Loss) {
-            return false;
+            return None;
         }
-        let Some(chunk) = self.chunks.at(seq) else {
-            return false;
-        };
+        let chunk = self.chunks.at(seq)?;
         let mss = self.current_mss();
         let skb_len = (chunk.end - seq).max(0) as u32;
         // A unit of one segment: Nagle's test applies instead (tcp_write_xmit).
         if skb_len <= mss {
-            return false;
+            return None;
         }
-        // Linux's tcp_wstamp_ns: deferring is allowed only right after a transmission.
-        let last_send = if planned > 0 { ctx.now } else { self.last_send };
-        if ctx.now - last_send > core::time::Duration::from_millis(1) {
-            return false;
+        // Linux's tcp_wstamp_ns: deferring is allowed only right after a transmission
+        // (under fq, the next departure time, which may be still to come).
+        let mut last_send = if planned > 0 { ctx.now } else { self.last_send };
+        if let Some(w) = self.paced_wstamp(ctx) {
+            last_send = last_send.max(w);
+        }
+        if ctx.now.saturating_duration_since(last_send) > core::time::Duration::from_millis(1) {
+            return None;
         }
         let cwnd = self.cc.cwnd();
         let pipe = self.pipe() + planned;
         if pipe >= cwnd {
-            return false;
+            return None;
         }
         let send_win = (self.wnd_end() - seq).max(0) as u32;
         let cong_win = (cwnd - pipe) / mss * mss;
         let limit = send_win.min(cong_win);
         if limit >= self.tso_autosize(ctx.config, mss).saturating_mul(mss) {
-            return false;
+            return None;
         }
         let tail = self.chunks.at(chunk.end).is_none();
         if !tail && limit >= skb_len {
-            return false;
+            return None;
         }
         let divisor = u32::from(ctx.config.tcp_tso_win_divisor);
         match self.snd_wnd.min(cwnd).checked_div(divisor) {
-            Some(fraction) if limit >= fraction => return false,
-            None if limit > MAX_DEFERRED_MSS * mss => return false,
+            Some(fraction) if limit >= fraction => return None,
+            None if limit > MAX_DEFERRED_MSS * mss => return None,
             _ => {}
         }
         // When is the ACK of the oldest segment in flight due? Linux times it from that
         // skb's latest transmission; synack keeps the first.
         let head = self.sent_times.front().map(|&(_, t)| t);
-        let Some(head_sent) = head.or((planned > 0).then_some(ctx.now)) else {
-            return false;
-        };
+        let head_sent = head.or((planned > 0).then_some(ctx.now))?;
         let srtt = self.rtt.srtt().unwrap_or_default();
         let due = head_sent + srtt;
         let threshold = (srtt / 2).min(core::time::Duration::from_millis(1));
         if due > ctx.now + threshold {
-            return false;
+            return None;
         }
         if cong_win < send_win {
             if cong_win <= skb_len {
-                return true;
+                return Some(true);
             }
         } else if send_win <= skb_len {
-            return true;
+            return Some(false);
         }
         // Application-limited: a chunk that will take no more data goes.
         let fin = self.fin_queued && self.fin_seq() == chunk.end;
-        !(fin || chunk.eor)
+        defer(!(fin || chunk.eor))
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use synack_wire::SeqNum;
 
+use crate::config::Config;
 use crate::conn::recovery::CaState;
 use crate::conn::{Connection, TimerKind};
 use crate::error::{Error, Result};
@@ -36,8 +37,8 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// keeps. Counts of packets are Linux's (a segment of up to one MSS each, a lone SYN or
 /// FIN included); times are in microseconds or milliseconds as Linux gives them.
 ///
-/// Linux fields the engine has no data for are absent: `rcv_rtt`, the pacing and delivery
-/// rates (no pacing), `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
+/// Linux fields the engine has no data for are absent: `rcv_rtt`, the delivery rate,
+/// `bytes_sent` / `bytes_retrans`, `data_segs_in` / `data_segs_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TcpInfo {
@@ -151,6 +152,15 @@ pub struct TcpInfo {
     /// `tcpi_sndbuf_limited`, µs: of the busy time, how long everything written had
     /// gone out, not for lack of cwnd, while the writer waited for send-buffer room.
     pub sndbuf_limited: u64,
+    /// `tcpi_pacing_rate`, bytes per second: Linux's `sk_pacing_rate`, which
+    /// tcp_update_pacing_rate keeps for every connection (`tcp_pacing_ss_ratio`% of cwnd
+    /// per smoothed RTT in slow start, else `tcp_pacing_ca_ratio`%): the rate the fq
+    /// qdisc paces at ([`Qdisc::Fq`](crate::Qdisc::Fq)). `u64::MAX` (Linux's `~0`)
+    /// before an RTT sample.
+    pub pacing_rate: u64,
+    /// `tcpi_max_pacing_rate`: Linux's `SO_MAX_PACING_RATE`, which the engine does not
+    /// have: always `u64::MAX`, unlimited, Linux's default.
+    pub max_pacing_rate: u64,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -196,7 +206,8 @@ fn segments(c: &Connection) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
 }
 
 impl TcpInfo {
-    fn from_conn(c: &Connection, now: Instant, mtu: usize) -> TcpInfo {
+    fn from_conn(c: &Connection, now: Instant, config: &Config) -> TcpInfo {
+        let mtu = config.mtu;
         let mss = c.mss.max(1);
         let sack = c.neg.sack;
         let sacked_seg = |s: SeqNum, e: SeqNum| sack && c.rec.sacked.unsacked_between(s, e) == 0;
@@ -306,6 +317,8 @@ impl TcpInfo {
             busy_time,
             rwnd_limited,
             sndbuf_limited,
+            pacing_rate: c.pacing_rate_now(config).unwrap_or(u64::MAX),
+            max_pacing_rate: u64::MAX,
         }
     }
 
@@ -315,6 +328,8 @@ impl TcpInfo {
             state: linux_state(state),
             min_rtt: u32::MAX,
             snd_ssthresh: INFINITE_SSTHRESH,
+            pacing_rate: u64::MAX,
+            max_pacing_rate: u64::MAX,
             ..TcpInfo::default()
         }
     }
@@ -359,7 +374,7 @@ impl Stack {
         match sock {
             Sock::Fresh(_) => TcpInfo::state_only(State::Closed),
             Sock::Listener(_) => TcpInfo::state_only(State::Listen),
-            Sock::Conn(c) => TcpInfo::from_conn(c, self.now(), self.config().mtu),
+            Sock::Conn(c) => TcpInfo::from_conn(c, self.now(), self.config()),
         }
     }
 }

@@ -998,7 +998,7 @@ impl Stack {
         if after == State::TimeWait {
             return self.enter_time_wait(h, before, ev);
         }
-        let deadline = conn.next_deadline();
+        let deadline = conn.next_wakeup(self.now);
         if before != after && self.transitions.is_some() {
             let (local, remote) = (conn.local(), conn.remote());
             self.trace(local, remote, before, after);

@@ -76,7 +76,12 @@ impl Stack {
             self.tx.last_partial = false;
             return Ok(None);
         }
-        let r = self.poll_transmit_any(now, buf);
+        let mut r = self.poll_transmit_any(now, buf);
+        // `pfifo limit 0` (Qdisc::DropAll): the device drops every datagram; TCP has
+        // already seen its data fail (conn/pacing.rs).
+        while self.config.qdisc == crate::config::Qdisc::DropAll && matches!(r, Ok(Some(_))) {
+            r = self.poll_transmit_any(now, buf);
+        }
         if let Ok(Some(n)) = r {
             if buf[0] >> 4 == 4 && n >= 20 && self.sends_without_df(&buf[16..20]) {
                 // Path MTU discovery off (`ip_no_pmtu_disc`, or the route's MTU locked):

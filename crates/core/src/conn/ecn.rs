@@ -102,14 +102,14 @@ impl Connection {
         }
     }
 
-    /// Data was queued: what its IP header's ECN field says (Linux's tcp_ecn_check_ce).
+    /// Data was queued: what its IP header's ECN `field` says (Linux's tcp_ecn_check_ce).
     /// CE starts the ECE echo, with quick ACKs; an unmarked segment after marked ones
     /// is probably a retransmission, which is ACKed at once too.
-    pub(crate) fn ecn_check_ce(&mut self) {
+    pub(crate) fn ecn_check_ce(&mut self, field: Ecn) {
         if !self.neg.ecn {
             return;
         }
-        match self.rx_ecn {
+        match field {
             Ecn::NotEct => {
                 if self.ecn.seen {
                     self.enter_quickack_mode(ECN_QUICKACKS);

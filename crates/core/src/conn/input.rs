@@ -25,8 +25,8 @@ impl Connection {
     /// a Fast Open SYN-ACK may end the server's answer.
     pub fn on_segment_syn_fin(&mut self, ctx: &mut Ctx, seg: &TcpRepr, syn_fin: bool) {
         // Linux's tcp_segs_in: a GSO packet counts as the segments it carries.
-        let segs = if self.rx_gso > 0 {
-            (seg.payload.len() as u32).div_ceil(self.rx_gso).max(1)
+        let segs = if ctx.rx.gso > 0 {
+            (seg.payload.len() as u32).div_ceil(ctx.rx.gso).max(1)
         } else {
             1
         };
@@ -617,8 +617,8 @@ impl Connection {
     /// of the acknowledged data was retransmitted (Karn's algorithm, RFC 6298 3); only
     /// then from the echoed timestamp (RFC 7323 section 4.1), which Linux trusts less.
     fn rtt_sample(&mut self, ctx: &Ctx, seg: &TcpRepr, una_before: SeqNum, ack: SeqNum) {
-        if let Some((seq, sent)) = self.rtt_seq {
-            if ack.after(seq) {
+        if let Some(sent) = self.rtt_seq {
+            if ack.after(self.iss) {
                 self.rtt.on_sample(ctx.now - sent);
                 self.rtt_seq = None;
                 return;
@@ -731,9 +731,9 @@ impl Connection {
             self.ecn_accept_cwr(seg);
         }
         // Linux's tcp_measure_rcv_mss: a GSO packet's segment size, else its length.
-        let seg_len = if self.rx_gso > 0 { self.rx_gso } else { len };
-        let datagram = if self.rx_len > 0 {
-            self.rx_len as usize
+        let seg_len = if ctx.rx.gso > 0 { ctx.rx.gso } else { len };
+        let datagram = if ctx.rx.len > 0 {
+            ctx.rx.len as usize
         } else {
             payload.len() + 40
         };
@@ -814,7 +814,7 @@ impl Connection {
         self.bytes_received += advanced as u64;
         self.rcv_nxt += advanced as u32;
         if advanced > 0 || offset > 0 {
-            self.ecn_check_ce();
+            self.ecn_check_ce(ctx.rx.ecn);
             // Queued: what it repeats of the out-of-order data is a D-SACK (RFC 2883
             // section 4.1.3), counted against the new RCV.NXT as Linux's tcp_ofo_queue.
             self.dsack_apply(ctx, &dsack);

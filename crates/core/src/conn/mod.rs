@@ -68,6 +68,30 @@ pub(crate) struct Ctx<'a> {
     /// The orphan count `tcp_max_orphans` is checked against (Linux's tcp_orphan_cache;
     /// stack/orphans.rs).
     pub orphans: usize,
+    /// The datagram whose segment is being processed ([`Rx::NONE`] for any other call).
+    pub rx: Rx,
+}
+
+/// What a segment's handlers need of the datagram that carried it: per-datagram
+/// scratch, kept in the call's context rather than in every connection's record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rx {
+    /// The GSO segment size (0: none); see `Stack::handle_packet_gso`.
+    pub gso: u32,
+    /// The datagram's length (IP header included), which sizes its memory charge
+    /// (`rcvspace::rx_truesize`); 0 when unknown.
+    pub len: u32,
+    /// The ECN field of its IP header (RFC 3168 5).
+    pub ecn: synack_wire::Ecn,
+}
+
+impl Rx {
+    /// No datagram: not a segment's call, or one whose datagram is not known.
+    pub const NONE: Rx = Rx {
+        gso: 0,
+        len: 0,
+        ecn: synack_wire::Ecn::NotEct,
+    };
 }
 
 /// Stack-wide rate limit for challenge ACKs (`tcp_challenge_ack_limit` per second).
@@ -334,8 +358,9 @@ pub(crate) struct Connection {
     /// acknowledge a retransmission, and gives no RTT sample (Karn's algorithm; Linux's
     /// FLAG_RETRANS_DATA_ACKED).
     pub rexmit_high: SeqNum,
-    /// The SYN or SYN-ACK being timed (a retransmitted one is not).
-    pub rtt_seq: Option<(SeqNum, Instant)>,
+    /// When the SYN or SYN-ACK being timed was sent (a retransmitted one is not);
+    /// the ACK of ISS + 1 ends the sample.
+    pub rtt_seq: Option<Instant>,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
     /// Send a zero-window probe at the next opportunity.
@@ -396,14 +421,6 @@ pub(crate) struct Connection {
     /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
     /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
     pub push_once: bool,
-    /// The GSO segment size of the segment being processed (0: none); see
-    /// `Stack::handle_packet_gso`.
-    pub rx_gso: u32,
-    /// The length of the datagram being processed (IP header included), which sizes
-    /// its memory charge (`rcvspace::rx_truesize`); 0 when unknown.
-    pub rx_len: u32,
-    /// The ECN field of the datagram being processed (RFC 3168 5).
-    pub rx_ecn: synack_wire::Ecn,
     /// ECN's state (Linux's ecn_flags).
     pub ecn: ecn::EcnFlags,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
@@ -557,9 +574,6 @@ impl Connection {
             chunks: chunks::Chunks::new(config.tcp_wmem[1], iss + 1),
             more_pending: false,
             push_once: false,
-            rx_gso: 0,
-            rx_len: 0,
-            rx_ecn: synack_wire::Ecn::NotEct,
             ecn: ecn::EcnFlags::default(),
             dsack: None,
             dsack_dups: 0,

@@ -201,7 +201,7 @@ impl Connection {
             self.arm_rto(ctx.now + rto);
         }
         if !retransmit {
-            self.rtt_seq = Some((self.iss, ctx.now));
+            self.rtt_seq = Some(ctx.now);
         } else {
             self.rtt_seq = None;
         }

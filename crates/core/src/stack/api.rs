@@ -466,6 +466,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(self.now),
+            rx: crate::conn::Rx::NONE,
         };
         f(&mut ctx)
     }

@@ -122,12 +122,12 @@ impl Stack {
             let ecn = self.rx_ecn;
             let rx_len = datagram.len() as u32;
             self.with_conn(h, |conn, ctx| {
-                conn.rx_gso = gso;
-                conn.rx_ecn = ecn;
-                conn.rx_len = rx_len;
+                ctx.rx = crate::conn::Rx {
+                    gso,
+                    len: rx_len,
+                    ecn,
+                };
                 conn.on_segment_syn_fin(ctx, &seg, syn_fin);
-                conn.rx_gso = 0;
-                conn.rx_len = 0;
             });
             return;
         }
@@ -746,7 +746,7 @@ impl Stack {
             return false;
         };
         if req.retransmits == 0 {
-            conn.rtt_seq = Some((req.iss, req.sent_at));
+            conn.rtt_seq = Some(req.sent_at);
         }
         conn.retrans_stamp = None;
         // The ACK (and any data or FIN on it) goes through the ordinary path, which
@@ -758,8 +758,11 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            rx: crate::conn::Rx {
+                ecn: self.rx_ecn,
+                ..crate::conn::Rx::NONE
+            },
         };
-        conn.rx_ecn = self.rx_ecn;
         conn.on_segment(&mut ctx, seg);
         if matches!(conn.state, State::SynReceived | State::Closed) {
             return false;

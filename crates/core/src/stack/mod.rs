@@ -847,6 +847,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            rx: crate::conn::Rx::NONE,
         };
         let r = f(conn, &mut ctx);
         self.after_conn(h, before);
@@ -879,6 +880,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            rx: crate::conn::Rx::NONE,
         };
         let r = f(conn, &mut ctx);
         if settled && unchanged(&r) {

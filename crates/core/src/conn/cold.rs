@@ -38,6 +38,13 @@ impl<T: ColdDefault> Cold<T> {
         self.0 = None;
     }
 
+    /// The value if it is out of line, to change without allocating (a write that
+    /// brings a value back toward its default has nothing to do while it is unset).
+    #[inline]
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+
     /// Whether the value is out of line: `false` guarantees it reads as the default.
     #[inline]
     pub fn is_set(&self) -> bool {
@@ -68,14 +75,6 @@ impl<T: ColdDefault> DerefMut for Cold<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0
             .get_or_insert_with(|| Box::new(T::default_ref().clone()))
-    }
-}
-
-impl ColdDefault for std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> {
-    fn default_ref() -> &'static Self {
-        static EMPTY: std::collections::VecDeque<(synack_wire::SeqNum, crate::time::Instant)> =
-            std::collections::VecDeque::new();
-        &EMPTY
     }
 }
 

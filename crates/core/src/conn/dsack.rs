@@ -28,17 +28,17 @@ impl Connection {
         } else {
             ctx.stats.TCPDSACKOfoSent += 1;
         }
-        self.dsack = Some((start, end));
+        self.inflight.dsack = Some((start, end));
     }
 
     /// Linux's tcp_dsack_extend: sets the D-SACK if none is pending, otherwise widens
     /// the pending one when `[start, end)` overlaps or touches it.
     pub(crate) fn dsack_extend(&mut self, ctx: &mut Ctx, start: SeqNum, end: SeqNum) {
-        match self.dsack {
+        match self.inflight.dsack {
             None => self.dsack_set(ctx, start, end),
             Some((s, e)) => {
                 if start.before_eq(e) && s.before_eq(end) {
-                    self.dsack = Some((s.min(start), e.max(end)));
+                    self.inflight.dsack = Some((s.min(start), e.max(end)));
                 }
             }
         }
@@ -102,7 +102,9 @@ impl Connection {
 
     /// The pending D-SACK block, for the next segment's options.
     pub(crate) fn dsack_block(&self) -> Option<SackBlock> {
-        self.dsack.map(|(left, right)| SackBlock { left, right })
+        self.inflight
+            .dsack
+            .map(|(left, right)| SackBlock { left, right })
     }
 
     /// Sender side (RFC 2883 section 4, Linux's tcp_check_dsack and tcp_dsack_seen):

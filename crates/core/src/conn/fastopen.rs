@@ -96,7 +96,7 @@ impl Connection {
         let mut at = self.snd_una;
         while at.before(end) {
             let next = (at + mss).min(end);
-            self.sent_times.push_back((next, ctx.now));
+            self.inflight.sent.push_back((next, ctx.now));
             at = next;
         }
         self.snd_nxt = self.snd_una;

@@ -245,7 +245,7 @@ impl Connection {
         self.rto_count = 0;
         self.rec.lost_end = self.snd_una;
         self.rec.rexmit_next = self.snd_una;
-        self.rec.rexmits.reset();
+        self.forget_rexmits();
         if self.snd_nxt.before(self.snd_max) {
             self.snd_nxt = self.snd_max;
         }

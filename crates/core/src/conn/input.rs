@@ -493,16 +493,16 @@ impl Connection {
             self.delivered += syn_acked;
             let mut newest_sent = None;
             while self
-                .sent_times
+                .inflight
+                .sent
                 .front()
                 .is_some_and(|(end, _)| end.before_eq(ack))
             {
-                newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
+                newest_sent = self.inflight.sent.pop_front().map(|(_, t)| t);
                 self.delivered += 1;
             }
-            if self.sent_times.is_set() && self.sent_times.is_empty() {
-                self.sent_times.reset();
-            }
+            // All of the flight acknowledged: its box goes, unless a part still lives.
+            self.inflight_clear(|_| ());
             if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }
@@ -512,10 +512,11 @@ impl Connection {
             self.urgent_acked();
             self.advance_scoreboard(acked);
             if self
+                .inflight
                 .tlp_high_seq
                 .is_some_and(|high| self.snd_una.after_eq(high))
             {
-                self.tlp_high_seq = None;
+                self.inflight_clear(|f| f.tlp_high_seq = None);
             }
         }
         let delivered = undelivered_before.saturating_sub(self.undelivered());
@@ -626,7 +627,8 @@ impl Connection {
         }
         if una_before.after_eq(self.rexmit_high) {
             let mut acked = self
-                .sent_times
+                .inflight
+                .sent
                 .iter()
                 .take_while(|(end, _)| end.before_eq(ack));
             if let Some(&(_, first)) = acked.next() {
@@ -870,7 +872,7 @@ impl Connection {
         self.fin_pending = None;
         self.fin_received = true;
         // Linux's tcp_fin resets the SACK state: a pending D-SACK is dropped.
-        self.dsack = None;
+        self.inflight_clear(|f| f.dsack = None);
         self.rcv_nxt += 1;
         self.events |= events::READABLE;
         match self.state {

@@ -18,6 +18,7 @@ mod ecn;
 mod fastopen;
 mod frto;
 mod icmp;
+pub(crate) mod inflight;
 pub(crate) mod input;
 mod lend;
 pub(crate) mod mtup;
@@ -346,10 +347,10 @@ pub(crate) struct Connection {
     /// When the oldest unacknowledged segment was first sent (Linux's retrans_stamp),
     /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
-    /// First-transmission times of the segments in flight, as (end sequence, time), in
-    /// sequence order. Out of line while there are any: allocated by the first segment
-    /// of a flight, freed when the flight is all acknowledged (issue 9's memory budget).
-    pub sent_times: cold::Cold<std::collections::VecDeque<(SeqNum, Instant)>>,
+    /// What lives only while data is in flight, a recovery retransmits or a D-SACK
+    /// waits: the segments' send times, loss probes, recovery's retransmissions, the
+    /// D-SACK block. Out of line while all of it rests (inflight.rs).
+    pub inflight: cold::Cold<inflight::InFlight>,
     /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
@@ -406,11 +407,6 @@ pub(crate) struct Connection {
     /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
     /// ICSK_TIME_LOSS_PROBE in the same timer slot).
     pub xmit_probe: bool,
-    /// SND.NXT when the outstanding tail loss probe was sent (RFC 8985 TLPRxtOut).
-    pub tlp_high_seq: Option<SeqNum>,
-    /// A tail loss probe is due; if no new data can go, the segment starting here is
-    /// sent again.
-    pub loss_probe: Option<SeqNum>,
     /// Loss recovery: SACK scoreboard, state, PRR.
     pub rec: recovery::Recovery,
     /// The send queue cut as Linux cuts it into skbs (segment boundaries, PSH).
@@ -423,8 +419,6 @@ pub(crate) struct Connection {
     pub push_once: bool,
     /// ECN's state (Linux's ecn_flags).
     pub ecn: ecn::EcnFlags,
-    /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
-    pub dsack: Option<(SeqNum, SeqNum)>,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
     pub dsack_dups: u32,
     /// Rarely used state, out of line while it holds its defaults (rare.rs).
@@ -541,7 +535,7 @@ impl Connection {
             rto_count: 0,
             probes: 0,
             retrans_stamp: None,
-            sent_times: cold::Cold::new(),
+            inflight: cold::Cold::new(),
             delivered: 0,
             rexmit_high: iss,
             rtt_seq: None,
@@ -568,14 +562,11 @@ impl Connection {
             max_flight: 0,
             max_flight_seq: iss,
             xmit_probe: false,
-            tlp_high_seq: None,
-            loss_probe: None,
             rec: recovery::Recovery::new(iss, config.tcp_reordering.min(300) as u16),
             chunks: chunks::Chunks::new(config.tcp_wmem[1], iss + 1),
             more_pending: false,
             push_once: false,
             ecn: ecn::EcnFlags::default(),
-            dsack: None,
             dsack_dups: 0,
             rare: cold::Cold::new(),
         }

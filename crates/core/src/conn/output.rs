@@ -103,7 +103,7 @@ impl Connection {
             }
         }
         self.skip_sacked();
-        if let Some(seq) = self.loss_probe.take() {
+        if let Some(seq) = self.take_loss_probe() {
             if let Some(out) = self.loss_probe_segment(ctx, seq) {
                 return Some(out);
             }
@@ -406,7 +406,7 @@ impl Connection {
             }
         } else {
             let at = self.departure(ctx);
-            self.sent_times.push_back((end, at));
+            self.inflight.sent.push_back((end, at));
         }
         self.count_sent(ctx, retransmit);
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
@@ -563,11 +563,11 @@ impl Connection {
     /// Bytes of SACK option the next segment carries: `nop,nop,kind,len` and eight per
     /// block (RFC 2018 section 3), at most 3 blocks beside timestamps, else 4.
     pub(super) fn sack_option_len(&self) -> u32 {
-        if !self.neg.sack || (!self.recv_buf.has_ooo() && self.dsack.is_none()) {
+        if !self.neg.sack || (!self.recv_buf.has_ooo() && self.inflight.dsack.is_none()) {
             return 0;
         }
         let max = if self.neg.ts.is_some() { 3 } else { 4 };
-        let dsack = usize::from(self.dsack.is_some());
+        let dsack = usize::from(self.inflight.dsack.is_some());
         let blocks = (dsack + self.recv_buf.ooo_ranges().count()).min(max) as u32;
         4 + 8 * blocks
     }
@@ -582,7 +582,7 @@ impl Connection {
             }),
             ..TcpOptions::default()
         };
-        if self.neg.sack && (self.recv_buf.has_ooo() || self.dsack.is_some()) {
+        if self.neg.sack && (self.recv_buf.has_ooo() || self.inflight.dsack.is_some()) {
             // A pending D-SACK goes first (RFC 2883 section 4), then the SACK blocks.
             let max = if o.timestamp.is_some() { 3 } else { 4 };
             let sacks = self.recv_buf.ooo_ranges().map(|(a, b)| SackBlock {
@@ -610,7 +610,7 @@ impl Connection {
         self.ack_now = false;
         self.ack_pending = false;
         // The D-SACK went with this segment's options (Linux's tcp_options_write).
-        self.dsack = None;
+        self.inflight_clear(|f| f.dsack = None);
         self.unacked_bytes = 0;
         self.disarm(TimerKind::DelayedAck);
     }

@@ -32,7 +32,7 @@ impl Connection {
             || self.pacing_queued()
             || self.probe_pending
             || self.ack_now
-            || self.loss_probe.is_some()
+            || self.inflight.loss_probe.is_some()
             || self.rare.reset_after_push
         {
             return false;
@@ -80,7 +80,7 @@ impl Connection {
                 self.ack_now,
                 self.xmit_probe,
             ],
-            loss_probe: self.loss_probe,
+            loss_probe: self.inflight.loss_probe,
             timers: self.next_deadline(),
             segs_out: self.segs_out,
             events: self.events,

@@ -13,7 +13,6 @@ use synack_wire::SeqNum;
 
 use crate::time::Instant;
 
-use super::cold::{Cold, ColdDefault};
 use super::sack::Scoreboard;
 use super::{Connection, Ctx};
 
@@ -54,11 +53,6 @@ pub(crate) struct Recovery {
     /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
     /// high_seq).
     pub cwr_high: SeqNum,
-    /// Retransmissions of this recovery in the order they were sent, for RACK's rule
-    /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
-    /// is delivered.
-    /// Out of line, and only while it holds any (issue 9's memory budget).
-    pub rexmits: Cold<VecDeque<(SeqNum, SeqNum, Instant)>>,
     /// The reordering the network has shown, in packets (Linux's tp->reordering):
     /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
     /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
@@ -83,17 +77,9 @@ impl Recovery {
             prr_out: 0,
             prior_cwnd: 0,
             cwr_high: iss,
-            rexmits: Cold::new(),
             reordering,
             reord_seen: 0,
         }
-    }
-}
-
-impl ColdDefault for VecDeque<(SeqNum, SeqNum, Instant)> {
-    fn default_ref() -> &'static Self {
-        static EMPTY: VecDeque<(SeqNum, SeqNum, Instant)> = VecDeque::new();
-        &EMPTY
     }
 }
 
@@ -224,7 +210,7 @@ impl Connection {
                         }
                     }
                     let retransmitted = self
-                        .rec
+                        .inflight
                         .rexmits
                         .iter()
                         .any(|&(rs, re, _)| rs.before(e) && first.before(re));
@@ -429,7 +415,7 @@ impl Connection {
         // delivery, not its own: it proves nothing (Linux's tcp_rack_advance).
         let min_rtt = self.rtt.min_rtt().unwrap_or_default();
         let Some(last) = self
-            .rec
+            .inflight
             .rexmits
             .iter()
             .rposition(|&(s, e, t)| delivered(self, s, e) && now - t >= min_rtt)
@@ -437,15 +423,17 @@ impl Connection {
             return false;
         };
         let mut lost_again = None;
-        for &(s, e, _) in self.rec.rexmits.iter().take(last) {
+        for &(s, e, _) in self.inflight.rexmits.iter().take(last) {
             if !delivered(self, s, e) {
                 lost_again = Some(lost_again.map_or(s, |l: SeqNum| l.min(s)));
             }
         }
-        self.rec.rexmits.drain(..=last);
-        if self.rec.rexmits.is_empty() {
-            self.rec.rexmits.reset();
-        }
+        self.inflight_clear(|f| {
+            f.rexmits.drain(..=last);
+            if f.rexmits.is_empty() {
+                f.rexmits = VecDeque::new();
+            }
+        });
         match lost_again {
             Some(s) if s.before(self.rec.rexmit_next) => {
                 self.rec.rexmit_next = s.max(self.snd_una);
@@ -467,7 +455,7 @@ impl Connection {
         };
         let min_rtt = self.rtt.min_rtt().unwrap_or_default();
         let rexmitted = |s: SeqNum, e: SeqNum| {
-            self.rec
+            self.inflight
                 .rexmits
                 .iter()
                 .any(|&(rs, re, _)| rs.before(e) && s.before(re))
@@ -475,16 +463,16 @@ impl Connection {
         // Sent after (t, end): later, or at the same instant further on.
         let after =
             |t0: Instant, s0: SeqNum, t: Instant, e: SeqNum| t0 > t || (t0 == t && s0.after_eq(e));
-        self.rec.rexmits.iter().any(|&(s, e, t)| {
+        self.inflight.rexmits.iter().any(|&(s, e, t)| {
             if sacked(s, e) {
                 return false;
             }
             let by_rexmit =
-                self.rec.rexmits.iter().any(|&(s1, e1, t1)| {
+                self.inflight.rexmits.iter().any(|&(s1, e1, t1)| {
                     after(t1, s1, t, e) && sacked(s1, e1) && now - t1 >= min_rtt
                 });
             let mut prev = self.snd_una;
-            let by_new = self.sent_times.iter().any(|&(e0, t0)| {
+            let by_new = self.inflight.sent.iter().any(|&(e0, t0)| {
                 let s0 = prev.max(self.snd_una);
                 prev = e0;
                 s0.before(e0) && after(t0, s0, t, e) && sacked(s0, e0) && !rexmitted(s0, e0)
@@ -501,7 +489,8 @@ impl Connection {
         let hole = self.rec.sacked.next_hole(self.snd_una)?.0;
         let highest = self.rec.sacked.highest()?;
         let sent_at = |seq: SeqNum| {
-            self.sent_times
+            self.inflight
+                .sent
                 .iter()
                 .find(|(end, _)| end.after(seq))
                 .map(|(_, t)| *t)
@@ -530,9 +519,9 @@ impl Connection {
     /// Records a retransmission sent during recovery.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         if matches!(self.rec.state, CaState::Recovery | CaState::Loss)
-            && self.rec.rexmits.len() < 1024
+            && self.inflight.rexmits.len() < 1024
         {
-            self.rec.rexmits.push_back((start, end, now));
+            self.inflight.rexmits.push_back((start, end, now));
         }
     }
 
@@ -571,7 +560,7 @@ impl Connection {
             self.snd_una + self.mss
         };
         r.state = CaState::Recovery;
-        r.rexmits.reset();
+        self.forget_rexmits();
         self.recover = self.snd_max;
     }
 
@@ -624,7 +613,7 @@ impl Connection {
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {
         self.rec.state = CaState::Loss;
-        self.rec.rexmits.reset();
+        self.forget_rexmits();
         self.rec.reno_sacked = 0;
         self.rec.lost_end = self.snd_una;
         self.rec.rexmit_next = self.snd_una;

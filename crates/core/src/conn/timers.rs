@@ -144,7 +144,7 @@ impl Connection {
             let alive = self.rtt.backed_off(self.backoff) < config.rto_max;
             let limit =
                 super::model_timeout(config.orphan_retries(), config.rto_min, config.rto_max);
-            let head_sent = self.sent_times.front().map(|(_, t)| *t);
+            let head_sent = self.inflight.sent.front().map(|(_, t)| *t);
             let start = self.retrans_stamp.or(head_sent).unwrap_or(ctx.now);
             let do_reset = alive || ctx.now - start < limit;
             if self.out_of_resources(ctx, do_reset) {
@@ -173,7 +173,7 @@ impl Connection {
                     _ => super::model_timeout(budget, config.rto_min, config.rto_max),
                 };
                 // The budget runs from the first transmission of the oldest segment.
-                let head_sent = self.sent_times.front().map(|(_, t)| *t);
+                let head_sent = self.inflight.sent.front().map(|(_, t)| *t);
                 let start = *self
                     .retrans_stamp
                     .get_or_insert(head_sent.unwrap_or(ctx.now));
@@ -210,8 +210,10 @@ impl Connection {
             self.enter_loss();
             // Linux's tcp_enter_loss: the reduction is news for the peer (CWR).
             self.ecn_queue_cwr();
-            self.tlp_high_seq = None;
-            self.loss_probe = None;
+            self.inflight_clear(|f| {
+                f.tlp_high_seq = None;
+                f.loss_probe = None;
+            });
         }
         self.snd_nxt = if self.state.is_synchronized() {
             self.snd_una
@@ -246,7 +248,7 @@ impl Connection {
     /// (or the user timeout) and the head has been retransmitted for as long; a user
     /// timeout also bounds the retransmitting alone.
     fn zero_window_timed_out(&mut self, ctx: &Ctx) -> bool {
-        let head_sent = self.sent_times.front().map(|(_, t)| *t);
+        let head_sent = self.inflight.sent.front().map(|(_, t)| *t);
         let start = *self
             .retrans_stamp
             .get_or_insert(head_sent.unwrap_or(ctx.now));
@@ -300,18 +302,19 @@ impl Connection {
     /// send one probe unless one is already outstanding, then go back to the RTO.
     fn on_loss_probe(&mut self, ctx: &mut Ctx) {
         let open = !self.cc.in_recovery() && !self.in_loss();
-        if open && self.tlp_high_seq.is_none() && self.snd_max.after(self.snd_una) {
+        if open && self.inflight.tlp_high_seq.is_none() && self.snd_max.after(self.snd_una) {
             // The last segment sent: it starts where the one before it ended (the
             // first-transmission record keeps segment boundaries, FIN included).
             let last = self
-                .sent_times
+                .inflight
+                .sent
                 .iter()
                 .rev()
                 .nth(1)
                 .map_or(self.snd_una, |(end, _)| *end)
                 .max(self.snd_una);
-            self.loss_probe = Some(last);
-            self.tlp_high_seq = Some(self.snd_max);
+            self.inflight.loss_probe = Some(last);
+            self.inflight.tlp_high_seq = Some(self.snd_max);
             ctx.stats.TCPLossProbes += 1;
         }
         self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));

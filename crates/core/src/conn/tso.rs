@@ -145,7 +145,7 @@ impl Connection {
         }
         // When is the ACK of the oldest segment in flight due? Linux times it from that
         // skb's latest transmission; synack keeps the first.
-        let head = self.sent_times.front().map(|&(_, t)| t);
+        let head = self.inflight.sent.front().map(|&(_, t)| t);
         let head_sent = head.or((planned > 0).then_some(ctx.now))?;
         let srtt = self.rtt.srtt().unwrap_or_default();
         let due = head_sent + srtt;

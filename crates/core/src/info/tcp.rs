@@ -198,7 +198,7 @@ pub(crate) fn linux_state(s: State) -> u8 {
 fn segments(c: &Connection) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
     let una = c.snd_una;
     let mut prev = una;
-    c.sent_times.iter().filter_map(move |&(end, _)| {
+    c.inflight.sent.iter().filter_map(move |&(end, _)| {
         let start = prev;
         prev = end;
         end.after(una).then_some((start.max(una), end))

@@ -1,0 +1,106 @@
+//! State that is live only while segments are in flight, a recovery is retransmitting,
+//! or a D-SACK waits for the next ACK: one box, out of line
+//! ([`super::cold::Cold`]) while all of it is at rest, so that an idle connection
+//! carries one pointer for it (issue 9's memory budget).
+//!
+//! The box is allocated by the first write of a value that is not at rest (in practice
+//! the first segment of a flight, which pushes its send time) and given back by
+//! [`Connection::inflight_clear`] once every part is at rest again: the send times all
+//! acknowledged, no loss probe outstanding or due, no retransmission of a recovery
+//! remembered, no D-SACK pending. A field reads the same whether the box exists or not
+//! (its at-rest value), so no rule of the connection sees the difference.
+
+use std::collections::VecDeque;
+
+use synack_wire::SeqNum;
+
+use super::Connection;
+use crate::time::Instant;
+
+/// The parts of a connection that rest while it is idle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct InFlight {
+    /// First-transmission times of the segments in flight, as (end sequence, time), in
+    /// sequence order (at rest: empty).
+    pub sent: VecDeque<(SeqNum, Instant)>,
+    /// Retransmissions of this recovery in the order they were sent, for RACK's rule
+    /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
+    /// is delivered (at rest: empty).
+    pub rexmits: VecDeque<(SeqNum, SeqNum, Instant)>,
+    /// SND.NXT when the outstanding tail loss probe was sent (RFC 8985 TLPRxtOut).
+    pub tlp_high_seq: Option<SeqNum>,
+    /// A tail loss probe is due; if no new data can go, the segment starting here is
+    /// sent again.
+    pub loss_probe: Option<SeqNum>,
+    /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
+    pub dsack: Option<(SeqNum, SeqNum)>,
+}
+
+impl InFlight {
+    /// Everything at rest: the box may go.
+    fn at_rest(&self) -> bool {
+        self.sent.is_empty()
+            && self.rexmits.is_empty()
+            && self.tlp_high_seq.is_none()
+            && self.loss_probe.is_none()
+            && self.dsack.is_none()
+    }
+}
+
+static AT_REST: InFlight = InFlight {
+    sent: VecDeque::new(),
+    rexmits: VecDeque::new(),
+    tlp_high_seq: None,
+    loss_probe: None,
+    dsack: None,
+};
+
+impl super::cold::ColdDefault for InFlight {
+    fn default_ref() -> &'static InFlight {
+        &AT_REST
+    }
+}
+
+impl Connection {
+    /// Changes the in-flight state toward rest (clearing a field, draining a queue)
+    /// without allocating it when it is already at rest, and gives the box back once
+    /// all of it rests.
+    #[inline]
+    pub(crate) fn inflight_clear<R>(&mut self, f: impl FnOnce(&mut InFlight) -> R) -> Option<R> {
+        let live = self.inflight.get_mut()?;
+        let r = f(live);
+        if live.at_rest() {
+            self.inflight.reset();
+        }
+        Some(r)
+    }
+
+    /// A new recovery or loss episode (or its undo): the retransmissions remembered for
+    /// RACK are forgotten, and their memory given back.
+    pub(crate) fn forget_rexmits(&mut self) {
+        self.inflight_clear(|f| f.rexmits = VecDeque::new());
+    }
+
+    /// Takes the due loss probe's sequence number, if any.
+    pub(crate) fn take_loss_probe(&mut self) -> Option<SeqNum> {
+        self.inflight_clear(|f| f.loss_probe.take()).flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_box_goes_once_everything_rests() {
+        let mut c: super::super::cold::Cold<InFlight> = Default::default();
+        c.sent.push_back((SeqNum(10), Instant::ZERO));
+        c.tlp_high_seq = Some(SeqNum(10));
+        assert!(c.is_allocated());
+        let live = c.get_mut().unwrap();
+        live.sent.clear();
+        assert!(!live.at_rest(), "a probe is still outstanding");
+        live.tlp_high_seq = None;
+        assert!(live.at_rest());
+    }
+}

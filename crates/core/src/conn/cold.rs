@@ -7,6 +7,13 @@ use core::ops::{Deref, DerefMut};
 pub(crate) trait ColdDefault: Clone + PartialEq + 'static {
     /// The default value.
     fn default_ref() -> &'static Self;
+
+    /// A new value equal to the default, for the first write: a clone of the default,
+    /// unless the type builds one more cheaply.
+    #[inline]
+    fn fresh() -> Self {
+        Self::default_ref().clone()
+    }
 }
 
 /// `T` out of line: reads see the default until something writes.
@@ -73,8 +80,7 @@ impl<T: ColdDefault> Deref for Cold<T> {
 
 impl<T: ColdDefault> DerefMut for Cold<T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.0
-            .get_or_insert_with(|| Box::new(T::default_ref().clone()))
+        self.0.get_or_insert_with(|| Box::new(T::fresh()))
     }
 }
 

@@ -59,6 +59,11 @@ impl super::cold::ColdDefault for InFlight {
     fn default_ref() -> &'static InFlight {
         &AT_REST
     }
+
+    #[inline]
+    fn fresh() -> InFlight {
+        InFlight::default()
+    }
 }
 
 impl Connection {

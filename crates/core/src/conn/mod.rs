@@ -588,8 +588,9 @@ impl Connection {
         iss: SeqNum,
         ts_offset: u32,
         opts: SockOpts,
-    ) -> Self {
-        let mut c = Connection::new(ctx.config, local, remote, iss);
+    ) -> Box<Self> {
+        // Built in its box: the record is large, and is not moved again.
+        let mut c = Box::new(Connection::new(ctx.config, local, remote, iss));
         c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();

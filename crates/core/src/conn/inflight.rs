@@ -21,8 +21,8 @@ use crate::time::Instant;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct InFlight {
     /// First-transmission times of the segments in flight, as (end sequence, time), in
-    /// sequence order (at rest: empty).
-    pub sent: VecDeque<(SeqNum, Instant)>,
+    /// sequence order (at rest: empty; flight.rs).
+    pub sent: super::flight::Flight,
     /// Retransmissions of this recovery in the order they were sent, for RACK's rule
     /// (RFC 8985 section 6.2): a retransmission is lost again once one sent after it
     /// is delivered (at rest: empty).
@@ -48,7 +48,7 @@ impl InFlight {
 }
 
 static AT_REST: InFlight = InFlight {
-    sent: VecDeque::new(),
+    sent: super::flight::Flight::EMPTY,
     rexmits: VecDeque::new(),
     tlp_high_seq: None,
     loss_probe: None,
@@ -103,7 +103,7 @@ mod tests {
         c.tlp_high_seq = Some(SeqNum(10));
         assert!(c.is_allocated());
         let live = c.get_mut().unwrap();
-        live.sent.clear();
+        live.sent.pop_acked(SeqNum(10));
         assert!(!live.at_rest(), "a probe is still outstanding");
         live.tlp_high_seq = None;
         assert!(live.at_rest());

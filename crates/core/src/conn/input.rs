@@ -491,18 +491,11 @@ impl Connection {
             self.rto_count = 0;
             self.retrans_stamp = None;
             self.delivered += syn_acked;
-            let mut newest_sent = None;
-            while self
-                .inflight
-                .sent
-                .front()
-                .is_some_and(|(end, _)| end.before_eq(ack))
-            {
-                newest_sent = self.inflight.sent.pop_front().map(|(_, t)| t);
-                self.delivered += 1;
-            }
-            // All of the flight acknowledged: its box goes, unless a part still lives.
-            self.inflight_clear(|_| ());
+            // The acknowledged segments leave the record; the box goes once all of it rests.
+            let (segs, newest_sent) = self
+                .inflight_clear(|f| f.sent.pop_acked(ack))
+                .unwrap_or((0, None));
+            self.delivered += segs;
             if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }

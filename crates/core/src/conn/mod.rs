@@ -16,6 +16,7 @@ pub(crate) mod delack;
 mod dsack;
 mod ecn;
 mod fastopen;
+pub(crate) mod flight;
 mod frto;
 mod icmp;
 pub(crate) mod inflight;
@@ -353,7 +354,7 @@ pub(crate) struct Connection {
     pub inflight: cold::Cold<inflight::InFlight>,
     /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
-    /// then each segment of `sent_times` and the FIN.
+    /// then each segment of the flight record (`inflight.sent`) and the FIN.
     pub delivered: u32,
     /// The end of the highest segment ever retransmitted: an ACK from below it may
     /// acknowledge a retransmission, and gives no RTT sample (Karn's algorithm; Linux's
@@ -592,8 +593,9 @@ impl Connection {
         iss: SeqNum,
         ts_offset: u32,
         opts: SockOpts,
-    ) -> Self {
-        let mut c = Connection::new(ctx.config, local, remote, iss);
+    ) -> Box<Self> {
+        // Built in its box: the record is large, and is not moved again.
+        let mut c = Box::new(Connection::new(ctx.config, local, remote, iss));
         c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();

@@ -554,6 +554,19 @@ impl RecvRing {
         self.ranges().last().map_or(0, |r| r.end)
     }
 
+    /// Forgets the highest out-of-order range if it starts at or past `from`; returns
+    /// it as (start, end) offsets from RCV.NXT. Its bytes stay in the ring as garbage.
+    pub(super) fn drop_last_ooo(&mut self, from: usize) -> Option<(usize, usize)> {
+        let ooo = self.ooo.as_mut()?;
+        let last = ooo.ranges.last().filter(|r| r.start >= from)?;
+        let range = (last.start, last.end);
+        ooo.ranges.pop();
+        if ooo.ranges.is_empty() {
+            self.ooo = None;
+        }
+        Some(range)
+    }
+
     #[cfg(test)]
     /// Drops all content (in-order and out-of-order) and returns the memory; the capacity
     /// setting is kept.

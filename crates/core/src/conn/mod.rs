@@ -20,6 +20,7 @@ mod frto;
 mod icmp;
 pub(crate) mod input;
 mod lend;
+mod memory;
 pub(crate) mod mtup;
 mod oom;
 pub(crate) mod output;

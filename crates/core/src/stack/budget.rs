@@ -153,10 +153,19 @@ pub(crate) struct MemView {
 }
 
 impl MemView {
-    /// tcp_under_memory_pressure.
+    /// tcp_under_memory_pressure, for a connection whose rings grew by `unsettled`
+    /// pages since the call began (Linux charges before it asks: the growth that
+    /// crosses `pressure` already counts).
     #[inline]
-    pub fn under_pressure(&self) -> bool {
-        self.pressure
+    pub fn under_pressure(&self, unsettled: i64) -> bool {
+        self.pressure || self.pages.saturating_add_signed(unsettled) > self.limits[1]
+    }
+
+    /// Whether a connection holding `own` pages is within its share of `high`
+    /// under pressure (`__sk_mem_raise_allocated`'s last test).
+    #[inline]
+    pub fn within_share(&self, own: u64) -> bool {
+        self.limits[2] > self.sockets.max(1).saturating_mul(own)
     }
 
     /// Whether the charge is under `low` (where tcp_should_expand_sndbuf and
@@ -196,7 +205,7 @@ impl MemView {
             return true;
         }
         // Under pressure, a socket within its fair share may still grow.
-        !pressure || self.limits[2] > self.sockets.max(1).saturating_mul(own)
+        !pressure || self.within_share(own)
     }
 }
 

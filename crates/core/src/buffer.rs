@@ -25,7 +25,7 @@ use core::fmt;
 mod compact;
 mod lend;
 
-pub use compact::{RecvBuffer, SendBuffer};
+pub use compact::{RecvBuffer, SendBuffer, MIN_RING};
 
 /// The largest capacity either buffer accepts; larger requests are clamped. Linux keeps
 /// `sk_sndbuf`/`sk_rcvbuf` in an `int`, so this is its ceiling too, and it keeps every offset

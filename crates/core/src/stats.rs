@@ -328,6 +328,9 @@ counters! {
     "TcpExt" TCPFromZeroWindowAdv,
     /// SACK blocks received.
     "TcpExt" TCPSACKRecv,
+    /// Retransmission timeouts that found the data at SND.UNA SACKed: the receiver
+    /// dropped what it had SACKed, and the SACKs were forgotten (tcp_timeout_mark_lost).
+    "TcpExt" TCPSACKReneging,
     /// SACKs that filled a hole below SACKed data never retransmitted: the network
     /// reordered (Linux's tcp_check_sack_reordering).
     "TcpExt" TCPSACKReorder,

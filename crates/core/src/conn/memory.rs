@@ -15,8 +15,8 @@
 //!   overcommit, rcvspace.rs.)
 //! - Sending (sk_wmem_schedule): a write whose ring growth the budget refuses takes
 //!   only what the ring holds, and the send buffer shrinks to half what is queued
-//!   (sk_stream_moderate_sndbuf), so the program sees a full buffer; the first bytes
-//!   into an empty send queue are always taken.
+//!   (sk_stream_moderate_sndbuf), so the program sees a full buffer; an empty send
+//!   queue always takes a page of data (Linux forces its first skb).
 //! - Windows and buffers under pressure: no growth of `rcv_ssthresh`
 //!   (tcp_grow_window), the window's cap cut when the free space halves
 //!   (__tcp_select_window), no receive-buffer clamp raise (tcp_clamp_window), no send
@@ -24,6 +24,7 @@
 //! - Orphans over the limit are reset (tcp_out_of_memory in tcp_check_oom).
 
 use super::{Connection, Ctx};
+use crate::buffer::MIN_RING;
 use crate::stack::budget::{conn_pages, PAGE};
 
 /// Linux's SOCK_MIN_SNDBUF: twice TCP_SKB_MIN_TRUESIZE (2048 + a 256-byte sk_buff).
@@ -102,12 +103,12 @@ impl Connection {
     /// How many of `k` more bytes (after `taken` already taken by this write) the send
     /// ring may hold: all of them when it has room or may grow (sk_wmem_schedule),
     /// else what fits, with the send buffer moderated (sk_stream_moderate_sndbuf) so
-    /// the program sees a full buffer. An empty send queue always takes its first
-    /// bytes (sk_forced_mem_schedule).
+    /// the program sees a full buffer. An empty send queue always takes a page
+    /// (sk_forced_mem_schedule of the first skb).
     pub(crate) fn wmem_admit(&mut self, ctx: &Ctx, taken: usize, k: usize) -> usize {
         let held = self.send_buf.len() + taken;
         let have = self.send_buf.ring_size();
-        if held + k <= have || held == 0 {
+        if held + k <= have {
             return k;
         }
         let want = self.send_buf.ring_size_after(taken + k);
@@ -123,7 +124,9 @@ impl Connection {
                 .max(SOCK_MIN_SNDBUF);
             self.set_sndbuf(moderated);
         }
-        k.min(have.saturating_sub(held))
+        // What the ring holds, and a page for an empty queue.
+        let room = if held == 0 { have.max(MIN_RING) } else { have };
+        k.min(room.saturating_sub(held))
     }
 
     /// Linux's tcp_out_of_memory: the stack is over `tcp_mem`'s limit and this socket

@@ -70,7 +70,7 @@ pub(crate) struct Ctx<'a> {
     /// stack/orphans.rs).
     pub orphans: usize,
     /// The stack's memory budget as the call began (`tcp_mem`; stack/budget.rs).
-    pub mem: crate::stack::budget::MemView,
+    pub mem: crate::stack::budget::MemView<'a>,
 }
 
 /// Stack-wide rate limit for challenge ACKs (`tcp_challenge_ack_limit` per second).

@@ -23,6 +23,8 @@
 //! Linux charges `sk_forward_alloc` pages of skb truesize; synack charges the rings'
 //! own memory, which is what the process holds for payload.
 
+use core::cell::Cell;
+
 use crate::conn::Connection;
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -45,6 +47,10 @@ pub(crate) struct Budget {
     pages: u64,
     /// When memory pressure began; `None` while not under pressure.
     pressure_since: Option<Instant>,
+    /// A connection asked for growth past `pressure` during a call: pressure begins
+    /// even if the growth was refused (`__sk_mem_raise_allocated` enters it before
+    /// deciding).
+    request: Cell<bool>,
 }
 
 impl Budget {
@@ -68,6 +74,10 @@ impl Budget {
         limits: &[u64; 3],
         stats: &mut Stats,
     ) {
+        if self.request.get() {
+            self.request.set(false);
+            self.enter_pressure(now, stats);
+        }
         let pages = conn_pages(conn);
         if pages != conn.mem_pages {
             self.change(conn.mem_pages, pages, now, limits, stats);
@@ -127,12 +137,13 @@ impl Budget {
 
     /// What a connection's handlers need to know of the budget during one call.
     #[inline]
-    pub fn view(&self, limits: &[u64; 3], sockets: usize) -> MemView {
+    pub fn view(&self, limits: &[u64; 3], sockets: usize) -> MemView<'_> {
         MemView {
             pages: self.pages,
             limits: *limits,
             pressure: self.pressure_since.is_some(),
             sockets: sockets as u64,
+            request: &self.request,
         }
     }
 }
@@ -141,7 +152,7 @@ impl Budget {
 /// connection's own rings grew since is counted by the connection itself
 /// ([`Connection::mem_unsettled`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MemView {
+pub(crate) struct MemView<'a> {
     /// Pages charged.
     pub pages: u64,
     /// `tcp_mem`.
@@ -150,9 +161,12 @@ pub(crate) struct MemView {
     pub pressure: bool,
     /// Connections sharing the budget (Linux's sk_sockets_allocated).
     pub sockets: u64,
+    /// Set when growth past `pressure` was asked for ([`Budget::settle`] begins the
+    /// pressure then).
+    request: &'a Cell<bool>,
 }
 
-impl MemView {
+impl MemView<'_> {
     /// tcp_under_memory_pressure, for a connection whose rings grew by `unsettled`
     /// pages since the call began (Linux charges before it asks: the growth that
     /// crosses `pressure` already counts).
@@ -196,6 +210,9 @@ impl MemView {
         if allocated <= self.limits[0] {
             return true;
         }
+        if allocated > self.limits[1] {
+            self.request.set(true);
+        }
         let pressure = self.pressure || allocated > self.limits[1];
         if allocated > self.limits[2] {
             return false;
@@ -236,12 +253,13 @@ impl Connection {
 mod tests {
     use super::*;
 
-    fn view(pages: u64, pressure: bool) -> MemView {
+    fn view(pages: u64, pressure: bool) -> MemView<'static> {
         MemView {
             pages,
             limits: [10, 20, 30],
             pressure,
             sockets: 4,
+            request: Box::leak(Box::default()),
         }
     }
 

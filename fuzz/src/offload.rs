@@ -6,8 +6,9 @@
 //!   `synack::wire::gso::segment` as a device with TSO cuts it, must give exactly the
 //!   datagrams the plain path (`poll_transmit`) sends, byte for byte (the IPv4
 //!   identification of atomic datagrams aside, which RFC 6864 leaves meaningless and
-//!   a device numbers on), in the same order, and the counters must be the same: the engine decides the same segments either
-//!   way, and offload only groups them. A super-segment stays within `gso_max_size`, and
+//!   a device numbers on), in the same order within each flow, and the counters must be
+//!   the same: the engine decides the same segments either way, and offload only groups
+//!   them (the order between connections is the scheduler's: see `flows`). A super-segment stays within `gso_max_size`, and
 //!   a checksum is left to the device only when it has checksum offload.
 //! - Receive offload (`Stack::handle_packet_offload`): every crafted TCP datagram with
 //!   more payload than a segment size drawn from the input arrives as a GSO packet of
@@ -89,20 +90,32 @@ pub fn run(data: &[u8]) -> Outcome {
 pub fn run_input(params: Params, input: &StackInput) -> Outcome {
     let (plain, plain_sent, _) = stack::run_input_path(input, Path::Plain, usize::MAX);
     let (tso, tso_sent, _) = stack::run_input_path(input, Path::Tso(params.tx), usize::MAX);
-    let (plain_sent, tso_sent) = (atomic(plain_sent), atomic(tso_sent));
-    if let Some(i) =
-        (0..plain_sent.len().max(tso_sent.len())).find(|&i| plain_sent.get(i) != tso_sent.get(i))
-    {
-        let head = |d: Option<&Vec<u8>>| d.map(|d| d[..d.len().min(80)].to_vec());
-        panic!(
-            "datagram {i} of {} differs with {:?}: plain {:02x?}, cut from a super-segment \
-             {:02x?} (first 80 bytes)",
-            plain_sent.len(),
-            params.tx,
-            head(plain_sent.get(i)),
-            head(tso_sent.get(i))
-        );
+    let (plain_sent, tso_sent) = (flows(atomic(plain_sent)), flows(atomic(tso_sent)));
+    for (flow, plain_flow) in &plain_sent {
+        let tso_flow = tso_sent.get(flow).map_or(&[][..], Vec::as_slice);
+        if let Some(i) = (0..plain_flow.len().max(tso_flow.len()))
+            .find(|&i| plain_flow.get(i) != tso_flow.get(i))
+        {
+            let head = |d: Option<&Vec<u8>>| d.map(|d| d[..d.len().min(80)].to_vec());
+            panic!(
+                "datagram {i} of {} of flow {flow:02x?} differs with {:?}: plain {:02x?}, cut \
+                 from a super-segment {:02x?} (first 80 bytes)",
+                plain_flow.len(),
+                params.tx,
+                head(plain_flow.get(i)),
+                head(tso_flow.get(i))
+            );
+        }
     }
+    let extra: Vec<_> = tso_sent
+        .keys()
+        .filter(|f| !plain_sent.contains_key(*f))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "flows {extra:02x?} only with {:?}",
+        params.tx
+    );
     assert_eq!(
         plain.stats, tso.stats,
         "the counters differ with {:?}",
@@ -115,6 +128,35 @@ pub fn run_input(params: Params, input: &StackInput) -> Outcome {
     };
     let (gro, _, _) = stack::run_input_path(input, gro_path, 0);
     Outcome { plain, tso, gro }
+}
+
+/// The datagrams grouped by flow (IP version, protocol, addresses and the first four
+/// bytes of the transport header: TCP's and UDP's ports), each flow's in the order sent.
+/// The order between flows is the scheduler's: the plain path takes connections in turn
+/// a segment at a time, where a super-segment carries one connection's consecutive
+/// segments together, as Linux's TSO does.
+fn flows(datagrams: Vec<Vec<u8>>) -> std::collections::BTreeMap<Vec<u8>, Vec<Vec<u8>>> {
+    let mut flows = std::collections::BTreeMap::<_, Vec<_>>::new();
+    for d in datagrams {
+        let key = match d.first().map(|b| b >> 4) {
+            Some(4) if d.len() >= 20 => {
+                let ihl = usize::from(d[0] & 0xf) * 4;
+                let mut k = vec![4, d[9]];
+                k.extend_from_slice(&d[12..20]);
+                k.extend_from_slice(d.get(ihl..ihl + 4).unwrap_or(&[]));
+                k
+            }
+            Some(6) if d.len() >= 40 => {
+                let mut k = vec![6, d[6]];
+                k.extend_from_slice(&d[8..40]);
+                k.extend_from_slice(d.get(40..44).unwrap_or(&[]));
+                k
+            }
+            _ => Vec::new(),
+        };
+        flows.entry(key).or_default().push(d);
+    }
+    flows
 }
 
 /// The datagrams with the identification of atomic IPv4 datagrams (DF set) and the

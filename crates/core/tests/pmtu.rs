@@ -7,6 +7,9 @@
 //! tcp_mtu_probe), probes climb from `tcp_base_mss` to the largest size the path
 //! carries. All on a virtual clock.
 
+mod common;
+use common::{drain, exchange};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,15 +27,6 @@ struct Pair {
     dropped: usize,
     /// The client's datagrams over this size vanish.
     path_mtu: usize,
-}
-
-fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    while let Some(n) = s.poll_transmit(now, &mut buf).unwrap() {
-        out.push(buf[..n].to_vec());
-    }
-    out
 }
 
 impl Pair {
@@ -72,23 +66,12 @@ impl Pair {
 
     /// Carries datagrams both ways; the client's over the link MTU vanish.
     fn exchange(&mut self) {
-        loop {
-            let a = drain(&mut self.client, self.now);
-            let b = drain(&mut self.server, self.now);
-            if a.is_empty() && b.is_empty() {
-                return;
-            }
-            for d in a {
-                if d.len() > self.path_mtu {
-                    self.dropped += 1;
-                } else {
-                    self.server.handle_packet(self.now, &d);
-                }
-            }
-            for d in b {
-                self.client.handle_packet(self.now, &d);
-            }
-        }
+        let (path_mtu, dropped) = (self.path_mtu, &mut self.dropped);
+        exchange(&mut self.client, &mut self.server, self.now, |d| {
+            let fits = d.len() <= path_mtu;
+            *dropped += usize::from(!fits);
+            fits
+        });
     }
 
     /// Sends `len` bytes and runs the clock until the server has them or `limit` has

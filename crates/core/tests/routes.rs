@@ -3,6 +3,9 @@
 //! sends without DF, and a route changed under an open connection reaches it once it
 //! has sent again (Linux's cached dst, revalidated on transmit).
 
+mod common;
+use common::{drain, exchange};
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -20,15 +23,6 @@ fn ip(s: &str) -> IpAddr {
 
 fn prefix(s: &str) -> Prefix {
     s.parse().unwrap()
-}
-
-fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    while let Some(n) = s.poll_transmit(now, &mut buf).unwrap() {
-        out.push(buf[..n].to_vec());
-    }
-    out
 }
 
 fn tcp(d: &[u8]) -> TcpRepr<'_> {
@@ -76,19 +70,7 @@ impl Pair {
     }
 
     fn exchange(&mut self) {
-        loop {
-            let a = drain(&mut self.client, self.now);
-            let b = drain(&mut self.server, self.now);
-            if a.is_empty() && b.is_empty() {
-                return;
-            }
-            for d in a {
-                self.server.handle_packet(self.now, &d);
-            }
-            for d in b {
-                self.client.handle_packet(self.now, &d);
-            }
-        }
+        exchange(&mut self.client, &mut self.server, self.now, |_| true);
     }
 
     /// The server reads everything it has.

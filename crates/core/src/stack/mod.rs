@@ -1039,7 +1039,9 @@ impl Stack {
         if let Some(since) = drained {
             self.queue_reclaim(h, since);
         }
-        self.reclaim_idle(reclaim::PER_CALL);
+        if self.reclaim_due() {
+            self.reclaim_idle(reclaim::PER_CALL);
+        }
     }
 
     /// after_conn's Fast Open part: a learned cookie goes to the cache, a child that

@@ -43,8 +43,19 @@ impl Stack {
         }
     }
 
+    /// Whether the oldest queued connection may be idle by now: `after_conn` asks this
+    /// inline and calls [`Stack::reclaim_idle`] only when it is, so a busy stack pays a
+    /// comparison per call.
+    #[inline]
+    pub(super) fn reclaim_due(&self) -> bool {
+        self.reclaim.front().is_some_and(|&(_, since)| {
+            self.now.saturating_duration_since(since) >= self.config.rto_min
+        })
+    }
+
     /// Looks at up to `limit` of the oldest queued connections: those quiet for an RTO
     /// give their drained rings back.
+    #[inline(never)]
     pub(super) fn reclaim_idle(&mut self, limit: usize) {
         let now = self.now;
         for _ in 0..limit {

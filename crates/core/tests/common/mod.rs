@@ -601,3 +601,32 @@ impl Harness {
         self.entries(c).first()?.timer.map(|t| t.remaining)
     }
 }
+
+/// Every datagram `s` sends at `now`, each in a buffer of its own.
+pub fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    while let Some(n) = s.poll_transmit(now, &mut buf).unwrap() {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// Carries datagrams between two stacks at `now` until both are quiet. Each of `a`'s
+/// datagrams reaches `b` only if `pass` lets it through (a link that loses some in
+/// that direction); `b`'s all reach `a`.
+pub fn exchange(a: &mut Stack, b: &mut Stack, now: Instant, mut pass: impl FnMut(&[u8]) -> bool) {
+    loop {
+        let from_a = drain(a, now);
+        let from_b = drain(b, now);
+        if from_a.is_empty() && from_b.is_empty() {
+            return;
+        }
+        for d in from_a.iter().filter(|d| pass(d)) {
+            b.handle_packet(now, d);
+        }
+        for d in from_b {
+            a.handle_packet(now, &d);
+        }
+    }
+}

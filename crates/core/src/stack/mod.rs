@@ -934,7 +934,6 @@ impl Stack {
                 self.time_wait.len(),
                 self.conns.len(),
             ),
-            self.budget.pages(),
         )
     }
 

@@ -491,18 +491,8 @@ impl Connection {
             self.rto_count = 0;
             self.retrans_stamp = None;
             self.delivered += syn_acked;
-            let mut newest_sent = None;
-            while self
-                .sent_times
-                .front()
-                .is_some_and(|(end, _)| end.before_eq(ack))
-            {
-                newest_sent = self.sent_times.pop_front().map(|(_, t)| t);
-                self.delivered += 1;
-            }
-            if self.sent_times.is_set() && self.sent_times.is_empty() {
-                self.sent_times.reset();
-            }
+            let (segs, newest_sent) = self.sent_times.pop_acked(ack);
+            self.delivered += segs;
             if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }

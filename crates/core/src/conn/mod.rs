@@ -16,6 +16,7 @@ pub(crate) mod delack;
 mod dsack;
 mod ecn;
 mod fastopen;
+mod flight;
 mod frto;
 mod icmp;
 pub(crate) mod input;
@@ -329,9 +330,9 @@ pub(crate) struct Connection {
     /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
     /// First-transmission times of the segments in flight, as (end sequence, time), in
-    /// sequence order. Out of line while there are any: allocated by the first segment
-    /// of a flight, freed when the flight is all acknowledged (issue 9's memory budget).
-    pub sent_times: cold::Cold<std::collections::VecDeque<(SeqNum, Instant)>>,
+    /// sequence order. Out of line while there are any: one block, allocated by the first
+    /// segment of a flight, freed when the flight is all acknowledged (flight.rs).
+    pub sent_times: flight::Flight,
     /// Packets cumulatively acknowledged (Linux's `tp->delivered` less what is SACKed
     /// now): our SYN or SYN-ACK once, data a Fast Open SYN carried not apart from it,
     /// then each segment of `sent_times` and the FIN.
@@ -531,7 +532,7 @@ impl Connection {
             rto_count: 0,
             probes: 0,
             retrans_stamp: None,
-            sent_times: cold::Cold::new(),
+            sent_times: flight::Flight::new(),
             delivered: 0,
             rexmit_high: iss,
             rtt_seq: None,
@@ -594,8 +595,9 @@ impl Connection {
         iss: SeqNum,
         ts_offset: u32,
         opts: SockOpts,
-    ) -> Self {
-        let mut c = Connection::new(ctx.config, local, remote, iss);
+    ) -> Box<Self> {
+        // Built in its box: the record is large, and is not moved again.
+        let mut c = Box::new(Connection::new(ctx.config, local, remote, iss));
         c.opts.set(opts);
         c.apply_buffer_opts();
         c.apply_user_mss();

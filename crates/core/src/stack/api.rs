@@ -448,7 +448,7 @@ impl Stack {
             }
             c
         });
-        *self.user_sock(h)? = Sock::Conn(Box::new(conn));
+        *self.user_sock(h)? = Sock::Conn(conn);
         if tfo {
             self.fastopen_active(h, remote);
         }

@@ -779,7 +779,7 @@ impl Stack {
         &mut self,
         lh: SocketHandle,
         req: &RequestSock,
-        conn: Connection,
+        conn: Box<Connection>,
     ) -> SocketHandle {
         self.stats.PassiveOpens += 1;
         let tuple = FourTuple {
@@ -787,7 +787,7 @@ impl Stack {
             remote: req.remote,
         };
         let reuse = conn.opts.reuseaddr;
-        let h = self.alloc(Sock::Conn(Box::new(conn)));
+        let h = self.alloc(Sock::Conn(conn));
         self.conn_insert(tuple, h, reuse);
         if let Some(Sock::Listener(l)) = self.sock_mut(lh) {
             l.accept_queue.push_back(h);
@@ -798,13 +798,23 @@ impl Stack {
 
 impl Stack {
     /// A connection in SYN-RECEIVED built from request `req` of listener `lh` (Linux's
-    /// tcp_create_openreq_child), its SYN-ACK counted as sent.
-    pub(super) fn child_conn(&mut self, lh: SocketHandle, req: &RequestSock) -> Option<Connection> {
+    /// tcp_create_openreq_child), its SYN-ACK counted as sent. Built in its box: the
+    /// record is large, and it is not moved again on its way to the slot.
+    pub(super) fn child_conn(
+        &mut self,
+        lh: SocketHandle,
+        req: &RequestSock,
+    ) -> Option<Box<Connection>> {
         let opts = match self.sock_mut(lh) {
             Some(Sock::Listener(l)) => l.opts,
             _ => return None,
         };
-        let mut conn = Connection::new(&self.config, req.local, req.remote, req.iss);
+        let mut conn = Box::new(Connection::new(
+            &self.config,
+            req.local,
+            req.remote,
+            req.iss,
+        ));
         conn.passive = true;
         conn.opts.set(opts);
         conn.apply_buffer_opts();

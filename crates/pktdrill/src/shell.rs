@@ -465,8 +465,8 @@ pub(crate) fn interpret_file(
     interpret_in(&text, config, inner).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Interprets a shell block of the script (one command per line, `\` continuations, `;`
-/// and `&&` separators). `config` is only consulted to validate sysctls.
+/// Interprets a shell block of the script (one command per line, `\` continuations, `;`,
+/// `&&` and `||` separators). `config` is only consulted to validate sysctls.
 pub(crate) fn interpret(
     text: &str,
     config: &Config,
@@ -480,72 +480,133 @@ fn interpret_in(text: &str, config: &Config, env: Env) -> Result<Vec<ShellAction
     let mut out = Vec::new();
     for line in joined.lines() {
         let line = strip_comment(line);
-        for cmd in line.split("&&").flat_map(|c| c.split(';')) {
-            if let Some(assign) = echo_to_knob(&words(cmd)?) {
-                out.push(sysctl(&assign, config, env)?);
+        for list in line.split(';') {
+            if list.contains("||") {
+                out.extend(or_list(list, config, env)?);
                 continue;
             }
-            let mut stages = Vec::new();
-            for stage in cmd.split('|') {
-                stages.push(strip_redirections(words(stage)?).map_err(|e| {
-                    format!("shell command `{}`: {e} is not supported", cmd.trim())
-                })?);
-            }
-            let w = &stages[0];
-            let Some(first) = w.first() else { continue };
-            let base = first.rsplit('/').next().unwrap_or(first);
-            if base == "nstat" {
-                out.push(nstat(&stages)?);
-                continue;
-            }
-            if base == "grep" && w.iter().any(|a| a.starts_with("/proc/")) {
-                out.push(proc_grep(&stages)?);
-                continue;
-            }
-            if stages.len() > 1 {
-                return Err(format!("shell pipeline `{}` is not supported", cmd.trim()));
-            }
-            if base == "rm" {
-                for p in w[1..].iter().filter(|a| !a.starts_with('-')) {
-                    out.push(ShellAction::File(p.clone(), None));
-                }
-            } else if base == "dd" {
-                out.push(dd(w)?);
-            } else if base == "ip" && w.get(1..3) == Some(&["tcp_metrics".into(), "flush".into()]) {
-                out.push(ShellAction::FlushMetrics);
-            } else if let Some(q) = qdisc(base, w) {
-                out.push(ShellAction::Qdisc(q));
-            } else if base == "ip"
-                && w.iter()
-                    .skip(1)
-                    .find(|a| !a.starts_with('-'))
-                    .is_some_and(|a| a == "route")
-            {
-                out.push(ip_route(w)?);
-            } else if harmless(base, w) {
-                out.push(ShellAction::Noop);
-            } else if let Some(path) = command_file(first, env) {
-                out.extend(interpret_file(&path, config, env)?);
-            } else if base == "defaults.sh" {
-                out.push(ShellAction::Defaults);
-            } else if base == "set_sysctls.py" {
-                for a in &w[1..] {
-                    out.push(sysctl(a, config, env)?);
-                }
-            } else if base == "sysctl" {
-                for a in w[1..].iter().filter(|a| !a.starts_with('-')) {
-                    out.push(sysctl(a, config, env)?);
-                }
-            } else {
-                return Err(format!(
-                    "shell command `{}` is not supported{}",
-                    cmd.trim(),
-                    why_not(base, w)
-                ));
+            for cmd in list.split("&&") {
+                command(cmd, config, env, &mut out)?;
             }
         }
     }
     Ok(out)
+}
+
+/// `A || B || ...`, each an `&&` list: the first that succeeds gives the actions. On
+/// this stack, as on a kernel without the knob, a `sysctl` of a knob the engine does
+/// not have fails (`sysctl: cannot stat /proc/sys/...`), and the shell goes on to the
+/// next list (Google's scripts use this to fall back from an out-of-tree knob to `ip
+/// tcp_metrics flush`). Any other command is taken to succeed.
+fn or_list(list: &str, config: &Config, env: Env) -> Result<Vec<ShellAction>, String> {
+    for alt in list.split("||") {
+        let cmds: Vec<&str> = alt.split("&&").collect();
+        if cmds.iter().any(|c| names_unknown_knob(c, config)) {
+            continue;
+        }
+        let mut out = Vec::new();
+        for cmd in cmds {
+            command(cmd, config, env, &mut out)?;
+        }
+        return Ok(out);
+    }
+    Err(format!(
+        "shell command `{}` fails: every alternative sets a sysctl the engine does not have",
+        list.trim()
+    ))
+}
+
+/// Whether `cmd` is a `sysctl` (or `set_sysctls.py`) that names a knob the engine lacks.
+fn names_unknown_knob(cmd: &str, config: &Config) -> bool {
+    let Ok(w) = words(cmd) else { return false };
+    let Ok(w) = strip_redirections(w) else {
+        return false;
+    };
+    let Some(first) = w.first() else { return false };
+    let base = first.rsplit('/').next().unwrap_or(first);
+    if !matches!(base, "sysctl" | "set_sysctls.py") {
+        return false;
+    }
+    w[1..]
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .filter_map(|a| a.split_once('='))
+        .any(|(name, value)| {
+            matches!(
+                config.clone().set_sysctl(&short_name(name), value.trim()),
+                Err(synack::ConfigError::UnknownKnob(_))
+            )
+        })
+}
+
+/// One simple command (or pipeline): its actions go to `out`.
+fn command(cmd: &str, config: &Config, env: Env, out: &mut Vec<ShellAction>) -> Result<(), String> {
+    if let Some(assign) = echo_to_knob(&words(cmd)?) {
+        out.push(sysctl(&assign, config, env)?);
+        return Ok(());
+    }
+    let mut stages = Vec::new();
+    for stage in cmd.split('|') {
+        stages.push(
+            strip_redirections(words(stage)?)
+                .map_err(|e| format!("shell command `{}`: {e} is not supported", cmd.trim()))?,
+        );
+    }
+    let w = &stages[0];
+    let Some(first) = w.first() else {
+        return Ok(());
+    };
+    let base = first.rsplit('/').next().unwrap_or(first);
+    if base == "nstat" {
+        out.push(nstat(&stages)?);
+        return Ok(());
+    }
+    if base == "grep" && w.iter().any(|a| a.starts_with("/proc/")) {
+        out.push(proc_grep(&stages)?);
+        return Ok(());
+    }
+    if stages.len() > 1 {
+        return Err(format!("shell pipeline `{}` is not supported", cmd.trim()));
+    }
+    if base == "rm" {
+        for p in w[1..].iter().filter(|a| !a.starts_with('-')) {
+            out.push(ShellAction::File(p.clone(), None));
+        }
+    } else if base == "dd" {
+        out.push(dd(w)?);
+    } else if base == "ip" && w.get(1..3) == Some(&["tcp_metrics".into(), "flush".into()]) {
+        out.push(ShellAction::FlushMetrics);
+    } else if let Some(q) = qdisc(base, w) {
+        out.push(ShellAction::Qdisc(q));
+    } else if base == "ip"
+        && w.iter()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .is_some_and(|a| a == "route")
+    {
+        out.push(ip_route(w)?);
+    } else if harmless(base, w) {
+        out.push(ShellAction::Noop);
+    } else if let Some(path) = command_file(first, env) {
+        out.extend(interpret_file(&path, config, env)?);
+    } else if base == "defaults.sh" {
+        out.push(ShellAction::Defaults);
+    } else if base == "set_sysctls.py" {
+        for a in &w[1..] {
+            out.push(sysctl(a, config, env)?);
+        }
+    } else if base == "sysctl" {
+        for a in w[1..].iter().filter(|a| !a.starts_with('-')) {
+            out.push(sysctl(a, config, env)?);
+        }
+    } else {
+        return Err(format!(
+            "shell command `{}` is not supported{}",
+            cmd.trim(),
+            why_not(base, w)
+        ));
+    }
+    Ok(())
 }
 
 /// `dd if=/dev/zero of=PATH bs=N count=M`: a file of N * M zeros (the only payload
@@ -704,6 +765,36 @@ mod tests {
         assert!(e.contains("Invalid argument"), "{e}");
         let e = interpret("ip route show", &c, None).unwrap_err();
         assert!(e.contains("`ip route show`"), "{e}");
+    }
+
+    #[test]
+    fn an_or_list_falls_back_when_a_sysctl_knob_is_missing() {
+        let c = Config::default();
+        // The engine, like mainline Linux, has no tcp_fastopen_cookies: sysctl fails and
+        // the shell runs the fallback.
+        let a = interpret(
+            "sysctl -q net.ipv4.tcp_fastopen_cookies=0 &> /dev/null ||\\\n ip tcp_metrics flush all &> /dev/null",
+            &c,
+            None,
+        )
+        .unwrap();
+        assert_eq!(a, vec![ShellAction::FlushMetrics]);
+        // A knob the engine has: the first list succeeds, the fallback does not run.
+        let a = interpret(
+            "sysctl -q net.ipv4.tcp_ecn=1 || ip tcp_metrics flush all",
+            &c,
+            None,
+        )
+        .unwrap();
+        assert_eq!(a, vec![ShellAction::Sysctl("tcp_ecn".into(), "1".into())]);
+        // Every alternative fails: so does the command.
+        let e = interpret(
+            "sysctl -q net.ipv4.no_such=1 || sysctl net.ipv4.nor_this=2",
+            &c,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("fails"), "{e}");
     }
 
     #[test]

@@ -135,23 +135,6 @@ fn syscall(sc: &Syscall) -> Result<(), String> {
                         return Err("needs cmsg (msg_control)".into());
                     }
                 }
-                let zerocopy_send = name == "sendmsg"
-                    && sc.args.get(2).is_some_and(|f| {
-                        let mut syms = Vec::new();
-                        sym_in(f, &mut syms);
-                        syms.iter().any(|s| s == "MSG_ZEROCOPY")
-                    });
-                if let Some(Expr::Array(iov)) = m.field("msg_iov") {
-                    if zerocopy_send && iov.len() > crate::zerocopy::MAX_SKB_FRAGS {
-                        return Err(format!(
-                            "needs zerocopy's segmentation: a MSG_ZEROCOPY send of {} iovec \
-                             elements, one fragment each, at most {} per skb \
-                             (MAX_SKB_FRAGS)",
-                            iov.len(),
-                            crate::zerocopy::MAX_SKB_FRAGS
-                        ));
-                    }
-                }
             }
         }
         _ => {}

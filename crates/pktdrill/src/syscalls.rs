@@ -33,6 +33,9 @@ pub(crate) enum Op {
         null: bool,
         /// MSG_ZEROCOPY was asked for (it counts with SO_ZEROCOPY set).
         zerocopy: bool,
+        /// With zerocopy: offsets into the write where an skb ends because its
+        /// fragments are full (`zerocopy::frag_full_ends`).
+        frag_ends: Vec<usize>,
         /// A Fast Open write whose first bytes went in the SYN: it waits for the
         /// handshake, whose failure is its error (Linux's tcp_sendmsg_fastopen).
         tfo: bool,
@@ -150,10 +153,15 @@ fn is_null(e: Option<&Expr>) -> bool {
 
 /// Total length of an iovec array.
 fn iov_len(e: &Expr) -> Option<usize> {
+    iov_lens(e).map(|v| v.iter().sum())
+}
+
+/// The length of each element of an iovec array.
+fn iov_lens(e: &Expr) -> Option<Vec<usize>> {
     let Expr::Array(items) = e else {
         return None;
     };
-    let mut n = 0usize;
+    let mut lens = Vec::with_capacity(items.len());
     for it in items {
         let len = match it {
             Expr::Struct(f) => f
@@ -163,9 +171,9 @@ fn iov_len(e: &Expr) -> Option<usize> {
                 .and_then(|(_, v)| int_of(v))?,
             _ => return None,
         };
-        n += usize::try_from(len).ok()?;
+        lens.push(usize::try_from(len).ok()?);
     }
-    Some(n)
+    Some(lens)
 }
 
 impl Runner<'_> {
@@ -319,9 +327,17 @@ impl Runner<'_> {
                         return self.fastopen_write(sc, fd, len, msg_flags, null, blocking);
                     }
                 }
+                let zerocopy = msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0;
+                let frag_ends = match self.arg(sc, 1)?.field("msg_iov").and_then(iov_lens) {
+                    Some(lens) if zerocopy && name == "sendmsg" => {
+                        crate::zerocopy::frag_full_ends(&lens)
+                    }
+                    _ => Vec::new(),
+                };
                 Some(Op::Write {
                     fd,
-                    zerocopy: msg_flags & crate::zerocopy::MSG_ZEROCOPY != 0,
+                    zerocopy,
+                    frag_ends,
                     null: is_null(sc.args.get(1)),
                     total: len,
                     left: len,
@@ -547,6 +563,7 @@ impl Runner<'_> {
                 flags,
                 null,
                 zerocopy,
+                frag_ends,
                 tfo,
             } => {
                 let Some(f) = self.fds.get(fd).copied() else {
@@ -607,11 +624,26 @@ impl Runner<'_> {
                 // tcp_sendmsg sets when it has to wait for memory).
                 loop {
                     let room = self.stack.send_capacity(f.h).unwrap_or(*left);
-                    let zeros = vec![0u8; (*left).min(room.max(1))];
                     let sent = *total - *left;
+                    // A zerocopy skb whose fragments are full takes no more bytes
+                    // (tcp_sendmsg_locked: skb_zerocopy_iter_stream's EMSGSIZE marks it
+                    // for PSH and starts a new one): the piece ends there, as a record.
+                    let frag_end = match (
+                        *zerocopy && f.zerocopy,
+                        frag_ends.iter().find(|&&e| e > sent),
+                    ) {
+                        (true, Some(&e)) => Some(e - sent),
+                        _ => None,
+                    };
+                    let mut piece = (*left).min(room.max(1));
+                    if let Some(e) = frag_end {
+                        piece = piece.min(e);
+                    }
+                    let zeros = vec![0u8; piece];
                     // MSG_EOR applies to the last piece of the data only.
                     let mut piece_flags = *flags;
                     piece_flags.eor &= zeros.len() >= *left;
+                    piece_flags.eor |= frag_end == Some(zeros.len());
                     let unsent_before = self.stack.tcp_info(f.h).map_or(0, |i| i.notsent_bytes);
                     return match self.stack.send_with(f.h, &zeros, piece_flags) {
                         Ok(n) => {
@@ -725,6 +757,7 @@ impl Runner<'_> {
             flags: synack::SendFlags::default(),
             null: false,
             zerocopy: false,
+            frag_ends: Vec::new(),
             tfo: true,
         };
         self.run_op(sc, op, false, blocking)
@@ -1052,6 +1085,7 @@ impl Runner<'_> {
             flags: synack::SendFlags::default(),
             null: false,
             zerocopy: false,
+            frag_ends: Vec::new(),
             tfo: false,
         }))
     }

@@ -16,9 +16,12 @@
 //! - The error queue makes the socket's poll mask carry `EPOLLERR`; `recvmsg(...,
 //!   MSG_ERRQUEUE)` takes the first notification (its control message is checked
 //!   against the script's), or fails with `EAGAIN`.
-//! - Linux puts each iovec element of a zerocopy send in a fragment of its own, at most
-//!   `MAX_SKB_FRAGS` (17) per skb, which shapes the segments; a zerocopy send of more
-//!   elements than that is unsupported.
+//! - Linux puts each iovec element of a zerocopy send in fragments of its own (one per
+//!   page it covers; an empty element takes none), at most `MAX_SKB_FRAGS` (17) per skb.
+//!   When an skb's fragments are full, `tcp_sendmsg_locked` marks it for PSH
+//!   (`tcp_mark_push`) and starts a new one: the runner ends its write to the engine
+//!   there as a record (`MSG_EOR`, which gives the chunk PSH and keeps later bytes out
+//!   of it), so a send of 18 one-byte elements leaves as 17 bytes and 1, both with PSH.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -53,6 +56,33 @@ pub(crate) fn sym_value(s: &str) -> Option<i64> {
         "IPV6_RECVERR" => 25,
         _ => return None,
     })
+}
+
+/// A page: the most bytes one zerocopy fragment holds (the buffers taken as page-aligned).
+const PAGE: usize = 4096;
+
+/// The offsets into a zerocopy write of iovec elements `lens` at which an skb ends
+/// because it holds `MAX_SKB_FRAGS` fragments (skb_zerocopy_iter_stream's EMSGSIZE in
+/// tcp_sendmsg_locked), the write's end excluded.
+pub(crate) fn frag_full_ends(lens: &[usize]) -> Vec<usize> {
+    let total: usize = lens.iter().sum();
+    let mut ends = Vec::new();
+    let (mut at, mut frags) = (0usize, 0usize);
+    for &len in lens {
+        let mut left = len;
+        while left > 0 {
+            if frags == MAX_SKB_FRAGS {
+                ends.push(at);
+                frags = 0;
+            }
+            let take = left.min(PAGE);
+            at += take;
+            left -= take;
+            frags += 1;
+        }
+    }
+    ends.retain(|&e| e < total);
+    ends
 }
 
 /// One id range waiting for its bytes to be acknowledged.
@@ -267,5 +297,20 @@ impl Runner<'_> {
             }
         }
         Ok((0, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frag_full_ends;
+
+    #[test]
+    fn an_skb_ends_when_its_seventeen_fragments_are_full() {
+        assert!(frag_full_ends(&[1; 17]).is_empty());
+        assert_eq!(frag_full_ends(&[1; 18]), vec![17]);
+        assert_eq!(frag_full_ends(&[1; 64]), vec![17, 34, 51]);
+        // Empty elements take no fragment; a large one takes one per page.
+        assert!(frag_full_ends(&[0, 10, 0, 50]).is_empty());
+        assert_eq!(frag_full_ends(&[16 * 4096, 8192]), vec![17 * 4096]);
     }
 }

@@ -327,6 +327,12 @@ impl<K: TupleKey> Family<K> {
         tw
     }
 
+    /// When the first entry expires (what [`Family::first`] says, without the tuple).
+    #[inline]
+    fn first_expiry(&self) -> Option<Instant> {
+        (self.head != NIL).then(|| self.at(self.head).expires())
+    }
+
     fn first(&self) -> Option<(Instant, FourTuple)> {
         (self.head != NIL).then(|| {
             let e = self.at(self.head);
@@ -421,10 +427,11 @@ impl TimeWaitTable {
     }
 
     /// The earliest deadline.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.v4.first(), self.v6.first()) {
-            (Some(a), Some(b)) => Some(a.0.min(b.0)),
-            (a, b) => a.or(b).map(|f| f.0),
+        match (self.v4.first_expiry(), self.v6.first_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

@@ -3,8 +3,8 @@
 //! is empty (everything received was read, nothing held out of order) keeps the ring
 //! while traffic goes on, so a steady transfer reuses it and allocates nothing per
 //! segment, and drops it once the connection has been quiet for a retransmission
-//! timeout (RFC 5681 section 4.1's idle connection): the next byte allocates one page
-//! again, and the ring regrows with the traffic (buffer/compact.rs).
+//! timeout (RFC 5681 section 4.1's idle connection): the next byte allocates a small
+//! ring again, and the ring regrows with the traffic (buffer/compact.rs).
 //!
 //! `after_conn` queues a connection the first time it sees a ring drained (the slot's
 //! [`Slot::RECLAIM`] flag keeps it queued once), with when it was last active; the

@@ -76,6 +76,18 @@ impl Stack {
             self.tx.last_partial = false;
             return Ok(None);
         }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    /// [`Stack::poll_transmit`] when something is queued: out of line, so that the
+    /// call that finds nothing (most calls: every drain ends with one) pays for none of
+    /// this function's frame.
+    #[inline(never)]
+    fn poll_transmit_queued(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
         let mut r = self.poll_transmit_any(now, buf);
         // `pfifo limit 0` (Qdisc::DropAll): the device drops every datagram; TCP has
         // already seen its data fail (conn/pacing.rs).

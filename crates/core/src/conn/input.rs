@@ -463,6 +463,9 @@ impl Connection {
             && window == self.snd_wnd;
         let loss_mark = self.in_loss().then(|| self.loss_mark());
         let sacked_before = self.rec.sacked.bytes();
+        // tcp_ack's prior_fack: the end of the highest SACKed data before this ACK
+        // (tcp_highest_sack_seq), SND.UNA when nothing is SACKed.
+        let prior_fack = self.rec.sacked.highest().unwrap_or(self.snd_una);
         self.record_sacks(ctx, seg, ack);
         let loss_sack = loss_mark.map(|m| {
             let data_sacked = self.rec.sacked.bytes() > sacked_before;
@@ -500,7 +503,13 @@ impl Connection {
             self.mtup_on_ack(ctx);
             self.more_pending = false;
             self.urgent_acked();
+            let hole = self.acked_hole(prior_una, ack);
             self.advance_scoreboard(acked);
+            // tcp_clean_rtx_queue: "Non-retransmitted hole got filled? That's
+            // reordering", when it lay below data SACKed before this ACK.
+            if let Some(low) = hole.filter(|h| h.before(prior_fack)) {
+                self.check_sack_reordering(ctx, low);
+            }
             if self
                 .tlp_high_seq
                 .is_some_and(|high| self.snd_una.after_eq(high))

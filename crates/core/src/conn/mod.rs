@@ -22,6 +22,7 @@ mod icmp;
 pub(crate) mod inflight;
 pub(crate) mod input;
 mod lend;
+mod memory;
 pub(crate) mod mtup;
 mod oom;
 pub(crate) mod output;
@@ -72,6 +73,8 @@ pub(crate) struct Ctx<'a> {
     pub orphans: usize,
     /// The datagram whose segment is being processed ([`Rx::NONE`] for any other call).
     pub rx: Rx,
+    /// The stack's memory budget as the call began (`tcp_mem`; stack/budget.rs).
+    pub mem: crate::stack::budget::MemView<'a>,
 }
 
 /// What a segment's handlers need of the datagram that carried it: per-datagram
@@ -312,6 +315,9 @@ pub(crate) struct Connection {
     pub rs: rcvspace::RcvSpace,
     pub send_buf: SendBuffer,
     pub recv_buf: RecvBuffer,
+    /// The pages of ring memory charged for this connection against `tcp_mem`, as the
+    /// stack last settled it (stack/budget.rs).
+    pub mem_pages: u32,
     /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
     pub fin_queued: bool,
     /// The peer's FIN has been received in order: reads return EOF after the data.
@@ -520,6 +526,7 @@ impl Connection {
             rs: rcvspace::RcvSpace::new(config.tcp_rmem[1]),
             send_buf: SendBuffer::new(config.tcp_wmem[1]),
             recv_buf: RecvBuffer::new(config.tcp_rmem[1]),
+            mem_pages: 0,
             fin_queued: false,
             fin_received: false,
             fin_pending: None,

@@ -467,6 +467,7 @@ impl Stack {
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(self.now),
             rx: crate::conn::Rx::NONE,
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         f(&mut ctx)
     }

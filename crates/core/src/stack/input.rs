@@ -762,6 +762,7 @@ impl Stack {
                 ecn: self.rx_ecn,
                 ..crate::conn::Rx::NONE
             },
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         conn.on_segment(&mut ctx, seg);
         if matches!(conn.state, State::SynReceived | State::Closed) {

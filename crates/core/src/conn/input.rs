@@ -678,7 +678,12 @@ impl Connection {
     /// set: room for two windows' worth of skbs (sendq.rs), and at least two windows'
     /// worth of payload, up to `tcp_wmem[2]`.
     fn grow_send_buffer(&mut self, ctx: &Ctx) {
-        if self.opts.sndbuf.is_some() {
+        // tcp_should_expand_sndbuf: not with SO_SNDBUF set, nor under memory pressure,
+        // nor with the stack's charge at `tcp_mem`'s low mark or above.
+        if self.opts.sndbuf.is_some()
+            || ctx.mem.under_pressure(self.mem_unsettled())
+            || !ctx.mem.below_low(self.mem_unsettled())
+        {
             return;
         }
         let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize)
@@ -779,7 +784,9 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        if !self.rmem_schedule(ctx, data.len() as u32) {
+        if !self.rmem_schedule(ctx, data.len() as u32)
+            || !self.mem_schedule_recv(ctx, offset, data.len())
+        {
             if offset > 0 {
                 ctx.stats.TCPOFODrop += 1;
                 return;
@@ -794,11 +801,9 @@ impl Connection {
             }
         }
         let small = self.measure_rcv_mss(seg_len, len, truesize);
-        let need = self.recv_buf.len() + offset + data.len();
-        if need > self.recv_buf.capacity() {
-            let grown = need.max(2 * self.recv_buf.capacity());
-            self.recv_buf
-                .set_capacity(grown.min(crate::buffer::MAX_CAPACITY));
+        let capacity = self.recv_capacity_for(offset, data.len());
+        if capacity > self.recv_buf.capacity() {
+            self.recv_buf.set_capacity(capacity);
         }
         let had_ooo = self.recv_buf.has_ooo();
         let dsack = self.dsack_for_queue(seq + skip, seq + len);
@@ -831,7 +836,7 @@ impl Connection {
             // so that a sender without it gets its duplicate ACKs), and a program's
             // socket sizes its buffer for the reordering seen.
             if self.neg.sack {
-                self.grow_window(ctx.config, len, truesize);
+                self.grow_window(ctx, len, truesize);
             }
             if self.rs.owned && !self.orphan {
                 let space = self.rs.space();
@@ -855,13 +860,24 @@ impl Connection {
         }
         self.on_data_recv(ctx, small, seg.psh);
         if len >= 128 {
-            self.grow_window(ctx.config, len, truesize);
+            self.grow_window(ctx, len, truesize);
         }
         if had_ooo {
             // A hole filled: ACK at once (RFC 5681 section 4.2).
             self.ack_now = true;
         }
         // Now or delayed: decided once the segment's FIN is processed too.
+    }
+
+    /// The receive buffer's capacity once `len` bytes at `offset` past RCV.NXT are
+    /// queued: doubled (at least) when they go past it.
+    pub(crate) fn recv_capacity_for(&self, offset: usize, len: usize) -> usize {
+        let (need, cap) = (self.recv_buf.len() + offset + len, self.recv_buf.capacity());
+        if need > cap {
+            need.max(2 * cap).min(crate::buffer::MAX_CAPACITY)
+        } else {
+            cap
+        }
     }
 
     /// RFC 9293 3.10.7.4 "eighth": a FIN that is next in sequence ends the stream.

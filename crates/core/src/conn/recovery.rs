@@ -644,6 +644,23 @@ impl Connection {
         }
     }
 
+    /// A retransmission timeout found the data at SND.UNA SACKed: the receiver
+    /// reneged (it pruned out-of-order data it had SACKed, as a receiver short of
+    /// memory does), and every SACK is forgotten so that the data goes again (Linux's
+    /// tcp_timeout_mark_lost, TCPSACKReneging).
+    pub(crate) fn check_sack_reneging(&mut self, stats: &mut crate::stats::Stats) {
+        if self
+            .rec
+            .sacked
+            .ranges()
+            .first()
+            .is_some_and(|r| r.0 == self.snd_una)
+        {
+            stats.TCPSACKReneging += 1;
+            self.rec.sacked.clear();
+        }
+    }
+
     /// A retransmission timeout: Loss state; the scoreboard stays so that SACKed data
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {

@@ -5,6 +5,7 @@ mod tcp;
 
 pub use tcp::{options as tcpi_options, TcpInfo, INFINITE_SSTHRESH};
 
+use crate::conn::flag;
 use core::fmt;
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -150,7 +151,7 @@ impl SocketInfo {
             segs_out: u64::from(c.segs_out),
             segs_in: u64::from(c.segs_in),
             retrans: u64::from(c.retrans_total),
-            orphan: c.orphan,
+            orphan: c.flag(flag::ORPHAN),
             busy: Duration::from_micros(busy),
             rwnd_limited: Duration::from_micros(rwnd_limited),
             sndbuf_limited: Duration::from_micros(sndbuf_limited),
@@ -289,7 +290,7 @@ impl Stack {
                 Sock::Fresh(s) if s.bound.is_some() => f(State::Closed, false, 1),
                 Sock::Fresh(_) => {}
                 Sock::Listener(_) => f(State::Listen, false, 1),
-                Sock::Conn(c) if c.state != State::Closed => f(c.state, c.orphan, 1),
+                Sock::Conn(c) if c.state != State::Closed => f(c.state, c.flag(flag::ORPHAN), 1),
                 Sock::Conn(_) => {}
             }
         }

@@ -34,25 +34,20 @@ pub(crate) struct Chunk {
     pub sent_to: SeqNum,
 }
 
-/// The chunks of the data not yet acknowledged, in sequence order.
-#[derive(Debug, Clone, Default)]
+/// The chunks of the data not yet acknowledged, in sequence order. It lives in the
+/// connection's in-flight box (inflight.rs): an idle connection has none.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Chunks {
     q: VecDeque<Chunk>,
-    /// Linux's `sk_sndbuf`: what the chunks may be charged before a write stops
-    /// (sendq.rs). 0 until the connection sets it.
-    pub sndbuf: u32,
-    /// Linux's `pushed_seq`: where the last PSH mark was set by a write.
-    pub pushed_seq: SeqNum,
 }
 
 impl Chunks {
-    /// An empty queue charged against `sndbuf` bytes, its first write at `write_seq`.
-    pub fn new(sndbuf: usize, write_seq: SeqNum) -> Chunks {
-        Chunks {
-            sndbuf: u32::try_from(sndbuf).unwrap_or(u32::MAX),
-            pushed_seq: write_seq,
-            ..Chunks::default()
-        }
+    /// No chunk.
+    pub const EMPTY: Chunks = Chunks { q: VecDeque::new() };
+
+    /// No data is queued.
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
     }
 
     /// Appends `n` bytes written at `at` (the end of the queued data). `push`: the write
@@ -314,7 +309,7 @@ mod tests {
 
     #[test]
     fn writes_fill_the_open_tail_and_marks_follow_linux() {
-        let mut c = Chunks::new(4608, SeqNum(1));
+        let mut c = Chunks::default();
         c.open(SeqNum(1));
         c.extend(600, true);
         c.mark_tail(true, false);

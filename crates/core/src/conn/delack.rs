@@ -19,6 +19,7 @@
 //!   back as "not interactive"; it does not stick, since sending a reply enters the mode
 //!   again, which is why programs set it after every read.
 
+use crate::conn::flag;
 use core::time::Duration;
 
 use super::{Connection, Ctx, TimerKind};
@@ -101,7 +102,7 @@ impl Connection {
     /// an ACK is owed, ato follows the gap since the previous data, and a small or
     /// pushed segment is remembered for the read that drains it.
     pub(crate) fn on_data_recv(&mut self, ctx: &Ctx, small: bool, psh: bool) {
-        self.ack_pending = true;
+        self.set_flag(flag::ACK_PENDING, true);
         if !small {
             if psh {
                 self.ack.pushed = true;
@@ -143,7 +144,7 @@ impl Connection {
     /// now if more than one full segment is unacknowledged, in quick-ACK mode, or when
     /// something already asked for it; otherwise arm the delayed-ACK timer.
     pub(crate) fn ack_snd_check(&mut self, ctx: &Ctx) {
-        if !self.ack_pending || self.ack_now {
+        if !self.flag(flag::ACK_PENDING) || self.flag(flag::ACK_NOW) {
             return;
         }
         // Two full segments unacknowledged, and the window would not shrink by
@@ -158,7 +159,7 @@ impl Connection {
             now = window >= self.rcv_wnd();
         }
         if now || self.in_quickack_mode(ctx) {
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         self.send_delayed_ack(ctx);
@@ -185,14 +186,14 @@ impl Connection {
         let mut at = ctx.now + ato;
         if let Some(armed) = self.timers.get(TimerKind::DelayedAck) {
             if armed <= ctx.now + ato / 4 {
-                self.ack_now = true;
+                self.set_flag(flag::ACK_NOW, true);
                 return;
             }
             at = at.min(armed);
         }
         if at <= ctx.now {
             // ato is zero (no data yet, say a bare FIN): the timer would fire at once.
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         self.arm(TimerKind::DelayedAck, at);
@@ -202,7 +203,7 @@ impl Connection {
     /// reply came in time, so the mode ends and ato returns to its floor; otherwise the
     /// timeout was too short for this sender, so ato doubles (up to the RTO).
     pub(crate) fn on_delack_timer(&mut self, ctx: &mut Ctx) {
-        if !self.ack_pending {
+        if !self.flag(flag::ACK_PENDING) {
             return;
         }
         if self.in_pingpong(ctx) {
@@ -212,14 +213,14 @@ impl Connection {
             self.ack.set_ato((self.ack.ato() * 2).min(self.rtt.rto()));
         }
         ctx.stats.DelayedACKs += 1;
-        self.ack_now = true;
+        self.set_flag(flag::ACK_NOW, true);
     }
 
     /// An ACK of RCV.NXT went out (tcp_event_ack_sent): one quick ACK spent if one was
     /// owed (leaving quick-ACK mode returns ato to its floor); the timer and the
     /// pushed marks are cleared.
     pub(crate) fn on_ack_sent(&mut self) {
-        if self.ack.quick > 0 && self.ack_pending {
+        if self.ack.quick > 0 && self.flag(flag::ACK_PENDING) {
             self.ack.quick -= 1;
             if self.ack.quick == 0 {
                 self.ack.set_ato(ATO_MIN);
@@ -233,12 +234,12 @@ impl Connection {
     /// more than one full segment is unacknowledged, or if the read emptied the queue
     /// after a small segment (two of them in interactive mode).
     pub(crate) fn ack_after_read(&mut self, ctx: &Ctx, copied: usize) {
-        if !self.ack_pending {
+        if !self.flag(flag::ACK_PENDING) {
             return;
         }
         let pushed = self.ack.pushed2 || (self.ack.pushed && !self.in_pingpong(ctx));
         if self.unacked_bytes > self.rcv_mss || (copied > 0 && pushed && self.recv_buf.is_empty()) {
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
         }
     }
 
@@ -249,7 +250,9 @@ impl Connection {
             return;
         }
         self.ack.pingpong = 0;
-        if matches!(self.state, State::Established | State::CloseWait) && self.ack_pending {
+        if matches!(self.state, State::Established | State::CloseWait)
+            && self.flag(flag::ACK_PENDING)
+        {
             self.ack.pushed = true;
             self.ack_after_read(ctx, 1);
             if val & 1 == 0 {

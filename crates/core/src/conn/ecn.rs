@@ -3,25 +3,11 @@
 //! the peer's CWR, and a congestion-window reduction once per window of data when an ECE
 //! arrives (the CWR state, sized by PRR like fast recovery).
 
+use crate::conn::flag;
 use synack_wire::{Ecn, TcpRepr};
 
 use super::output::Outgoing;
 use super::{Connection, Ctx};
-
-/// A connection's ECN state (Linux's `ecn_flags`; `TCP_ECN_OK` is [`Negotiated::ecn`]).
-///
-/// [`Negotiated::ecn`]: super::Negotiated::ecn
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct EcnFlags {
-    /// `TCP_ECN_QUEUE_CWR`: the window was reduced; the next new data segment carries
-    /// CWR (RFC 3168 6.1.2).
-    pub queue_cwr: bool,
-    /// `TCP_ECN_DEMAND_CWR`: a CE mark arrived; every segment carries ECE until a data
-    /// segment with CWR does (RFC 3168 6.1.3).
-    pub demand_cwr: bool,
-    /// `TCP_ECN_SEEN`: an ECT or CE data segment arrived (TCPI_OPT_ECN_SEEN).
-    pub seen: bool,
-}
 
 /// Quick ACKs after a CE mark or a CWR (Linux's `tcp_enter_quickack_mode(sk, 2)`).
 const ECN_QUICKACKS: u32 = 2;
@@ -43,7 +29,9 @@ impl Connection {
         }
         if !retransmit {
             self.neg.ecn = ctx.config.tcp_ecn == 1;
-            self.ecn = EcnFlags::default();
+            self.set_flag(flag::ECN_QUEUE_CWR, false);
+            self.set_flag(flag::ECN_DEMAND_CWR, false);
+            self.set_flag(flag::ECN_SEEN, false);
         }
         let ask = self.neg.ecn && !(retransmit && ctx.config.tcp_ecn_fallback);
         (ask, ask)
@@ -68,12 +56,12 @@ impl Connection {
         }
         if out.payload_len > 0 && new_data {
             out.ect = true;
-            if self.ecn.queue_cwr {
-                self.ecn.queue_cwr = false;
+            if self.flag(flag::ECN_QUEUE_CWR) {
+                self.set_flag(flag::ECN_QUEUE_CWR, false);
                 out.repr.cwr = true;
             }
         }
-        if self.ecn.demand_cwr {
+        if self.flag(flag::ECN_DEMAND_CWR) {
             out.repr.ece = true;
         }
     }
@@ -82,7 +70,7 @@ impl Connection {
     /// segment tells the peer with CWR (Linux's tcp_ecn_queue_cwr).
     pub(crate) fn ecn_queue_cwr(&mut self) {
         if self.neg.ecn {
-            self.ecn.queue_cwr = true;
+            self.set_flag(flag::ECN_QUEUE_CWR, true);
         }
     }
 
@@ -97,7 +85,7 @@ impl Connection {
     /// ACKs at once.
     pub(crate) fn ecn_accept_cwr(&mut self, seg: &TcpRepr) {
         if seg.cwr && !seg.payload.is_empty() {
-            self.ecn.demand_cwr = false;
+            self.set_flag(flag::ECN_DEMAND_CWR, false);
             self.enter_quickack_mode(ECN_QUICKACKS);
         }
     }
@@ -111,18 +99,18 @@ impl Connection {
         }
         match field {
             Ecn::NotEct => {
-                if self.ecn.seen {
+                if self.flag(flag::ECN_SEEN) {
                     self.enter_quickack_mode(ECN_QUICKACKS);
                 }
             }
             Ecn::Ce => {
-                if !self.ecn.demand_cwr {
+                if !self.flag(flag::ECN_DEMAND_CWR) {
                     self.enter_quickack_mode(ECN_QUICKACKS);
-                    self.ecn.demand_cwr = true;
+                    self.set_flag(flag::ECN_DEMAND_CWR, true);
                 }
-                self.ecn.seen = true;
+                self.set_flag(flag::ECN_SEEN, true);
             }
-            Ecn::Ect0 | Ecn::Ect1 => self.ecn.seen = true,
+            Ecn::Ect0 | Ecn::Ect1 => self.set_flag(flag::ECN_SEEN, true),
         }
     }
 }

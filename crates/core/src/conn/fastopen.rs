@@ -37,7 +37,9 @@ impl Connection {
             // The SYN's data is one write: sent again, it ends with PSH (Linux keeps
             // it as an skb flagged ACK|PSH).
             self.after_write(n, n, super::SendFlags::default());
-            self.chunks.close_tail();
+            if let Some(f) = self.inflight.get_mut() {
+                f.chunks.close_tail();
+            }
         }
         n
     }

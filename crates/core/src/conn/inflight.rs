@@ -1,14 +1,14 @@
-//! State that is live only while segments are in flight, a recovery is retransmitting,
-//! or a D-SACK waits for the next ACK: one box, out of line
+//! State that is live only while data is queued or in flight, a recovery is
+//! retransmitting, or a D-SACK waits for the next ACK: one box, out of line
 //! ([`super::cold::Cold`]) while all of it is at rest, so that an idle connection
 //! carries one pointer for it (issue 9's memory budget).
 //!
 //! The box is allocated by the first write of a value that is not at rest (in practice
-//! the first segment of a flight, which pushes its send time) and given back by
-//! [`Connection::inflight_clear`] once every part is at rest again: the send times all
-//! acknowledged, no loss probe outstanding or due, no retransmission of a recovery
-//! remembered, no D-SACK pending. A field reads the same whether the box exists or not
-//! (its at-rest value), so no rule of the connection sees the difference.
+//! the first write, which queues a chunk) and given back by
+//! [`Connection::inflight_clear`] once every part is at rest again: the data and its
+//! send times all acknowledged, no loss probe outstanding or due, no retransmission of
+//! a recovery remembered, no D-SACK pending. A field reads the same whether the box
+//! exists or not (its at-rest value), so no rule of the connection sees the difference.
 
 use std::collections::VecDeque;
 
@@ -34,6 +34,9 @@ pub(crate) struct InFlight {
     pub loss_probe: Option<SeqNum>,
     /// The D-SACK block the next ACK carries (RFC 2883; Linux's duplicate_sack[0]).
     pub dsack: Option<(SeqNum, SeqNum)>,
+    /// The send queue cut as Linux cuts it into skbs (segment boundaries, PSH), from
+    /// the first byte written until all of it is acknowledged (at rest: empty).
+    pub chunks: super::chunks::Chunks,
 }
 
 impl InFlight {
@@ -44,6 +47,7 @@ impl InFlight {
             && self.tlp_high_seq.is_none()
             && self.loss_probe.is_none()
             && self.dsack.is_none()
+            && self.chunks.is_empty()
     }
 }
 
@@ -53,6 +57,7 @@ static AT_REST: InFlight = InFlight {
     tlp_high_seq: None,
     loss_probe: None,
     dsack: None,
+    chunks: super::chunks::Chunks::EMPTY,
 };
 
 impl super::cold::ColdDefault for InFlight {

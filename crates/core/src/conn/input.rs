@@ -2,6 +2,7 @@
 //! (3.10.7.3), then every other state (3.10.7.4: sequence check, RST, SYN, ACK, text,
 //! FIN), with RFC 5961's protections against blind attacks and RFC 7323's PAWS.
 
+use crate::conn::flag;
 use core::time::Duration;
 
 use synack_wire::{Control, SeqNum, TcpRepr};
@@ -148,10 +149,10 @@ impl Connection {
                     // interactive mode: the ACK waits (quick-ACK mode, TCP_DELACK_MAX at
                     // most) for the blocked writer's data, or a read, to carry it.
                     self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-                    self.ack_pending = true;
+                    self.set_flag(flag::ACK_PENDING, true);
                     self.arm(TimerKind::DelayedAck, ctx.now + ctx.config.delack_max);
                 } else {
-                    self.ack_now = true;
+                    self.set_flag(flag::ACK_NOW, true);
                 }
                 held
             }
@@ -243,7 +244,7 @@ impl Connection {
                 // Linux's tcp_send_dupack, rate limited except for data segments.
                 if !seg.payload.is_empty() {
                     self.dupack_dsack(ctx, seg);
-                    self.ack_now = true;
+                    self.set_flag(flag::ACK_NOW, true);
                 } else {
                     self.oow_ack(ctx, false);
                 }
@@ -275,7 +276,7 @@ impl Connection {
                 // part of an ACK loop.
                 if !seg.payload.is_empty() {
                     self.dupack_dsack(ctx, seg);
-                    self.ack_now = true;
+                    self.set_flag(flag::ACK_NOW, true);
                     ctx.stats.TCPDupAckOut += 1;
                 } else if self.oow_ack(ctx, false) {
                     ctx.stats.TCPDupAckOut += 1;
@@ -363,7 +364,7 @@ impl Connection {
             ctx.stats.DelayedACKLost += 1;
             self.dsack_set(ctx, seg.seq, seg.seq + 1);
             self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
         }
         if !seg.payload.is_empty() {
             if self.orphan_data(ctx, seg) {
@@ -374,9 +375,9 @@ impl Connection {
         // Eighth, check the FIN bit.
         if seg.control == Control::Fin {
             let fin = seg.seq + seg.payload.len() as u32;
-            if self.fin_received {
+            if self.flag(flag::FIN_RECEIVED) {
                 // A retransmitted FIN: our ACK of it was lost; acknowledge again.
-                self.ack_now = true;
+                self.set_flag(flag::ACK_NOW, true);
                 return;
             }
             if fin.after(self.rcv_adv.max(self.rcv_nxt)) {
@@ -392,7 +393,10 @@ impl Connection {
     /// FIN-WAIT-1/2 with RCV_SHUTDOWN): reset, because nobody will read it.
     fn orphan_data(&mut self, ctx: &mut Ctx, seg: &TcpRepr) -> bool {
         let new_data = (seg.seq + seg.payload.len() as u32).after(self.rcv_nxt);
-        if self.orphan && new_data && matches!(self.state, State::FinWait1 | State::FinWait2) {
+        if self.flag(flag::ORPHAN)
+            && new_data
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+        {
             // Linux's tcp_reset, then a RST answering this segment (<SEQ=SEG.ACK><RST>).
             ctx.stats.TCPAbortOnData += 1;
             ctx.ctl.reset_for(self.local(), self.remote(), seg);
@@ -407,7 +411,7 @@ impl Connection {
     /// received (tcp_reset_check).
     fn on_rst(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
         let exact = seg.seq == self.rcv_nxt
-            || (self.fin_received
+            || (self.flag(flag::FIN_RECEIVED)
                 && seg.seq == self.rcv_nxt - 1
                 && matches!(
                     self.state,
@@ -479,7 +483,9 @@ impl Connection {
             self.soft_error = None;
             let acked = (ack - self.snd_una) as u32;
             let syn_acked = u32::from(self.snd_una == self.iss);
-            fin_acked_now = self.fin_sent && !self.fin_acked && ack == self.fin_seq() + 1;
+            fin_acked_now = self.flag(flag::FIN_SENT)
+                && !self.flag(flag::FIN_ACKED)
+                && ack == self.fin_seq() + 1;
             let fin_acked = u32::from(fin_acked_now);
             data = acked.saturating_sub(syn_acked + fin_acked) as usize;
             let prior_una = self.snd_una;
@@ -502,9 +508,9 @@ impl Connection {
             if let Some(sent) = newest_sent.filter(|_| prior_una.after_eq(self.rexmit_high)) {
                 self.ca_rtt_sample(ctx, ctx.now - sent);
             }
-            self.chunks.ack(ack);
+            self.inflight_clear(|f| f.chunks.ack(ack));
             self.mtup_on_ack(ctx);
-            self.more_pending = false;
+            self.set_flag(flag::MORE_PENDING, false);
             self.urgent_acked();
             // tcp_clean_rtx_queue: "Non-retransmitted hole got filled? That's
             // reordering", when it lay below data SACKed before this ACK (so only
@@ -587,7 +593,7 @@ impl Connection {
             self.ack_probe(ctx);
         }
         if fin_acked_now {
-            self.fin_acked = true;
+            self.set_flag(flag::FIN_ACKED, true);
             self.on_fin_acked(ctx);
         }
         // Linux's tcp_data_snd_check sends with tcp_current_mss (mtup.rs).
@@ -605,6 +611,7 @@ impl Connection {
             return;
         }
         let head = self
+            .inflight
             .chunks
             .at(self.snd_nxt)
             .map_or(unsent, |c| (c.end - self.snd_nxt).max(0) as usize)
@@ -707,7 +714,7 @@ impl Connection {
         match self.state {
             State::FinWait1 => {
                 self.set_state(State::FinWait2);
-                if self.orphan {
+                if self.flag(flag::ORPHAN) {
                     self.arm(
                         TimerKind::FinWait2,
                         ctx.now + self.opts.fin_timeout(ctx.config),
@@ -767,7 +774,7 @@ impl Connection {
             ctx.stats.DelayedACKLost += 1;
             self.dsack_set(ctx, seq, seq + len);
             self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         if skip > 0 {
@@ -780,13 +787,13 @@ impl Connection {
             // In order into a closed window: dropped, and the ACK goes at once.
             ctx.stats.TCPZeroWindowDrop += 1;
             self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         if offset > 0 && offset as u32 >= self.receive_window() {
             // Out of order and beyond the window (SKB_DROP_REASON_TCP_OVERWINDOW).
             self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         if !self.rmem_schedule(ctx, data.len() as u32)
@@ -799,7 +806,7 @@ impl Connection {
             // Over the memory: the next ACK offers a zero window, at once. The segment
             // is dropped unless nothing waits to be read (then it is taken anyway).
             self.rs.nomem = true;
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             if !self.recv_buf.is_empty() {
                 ctx.stats.TCPRcvQDrop += 1;
                 return;
@@ -818,7 +825,7 @@ impl Connection {
                 // Linux's tcp_data_queue_ofo when it cannot queue: TCPOFODrop, and the
                 // segment is gone (its duplicate ACK still goes).
                 ctx.stats.TCPOFODrop += 1;
-                self.ack_now = true;
+                self.set_flag(flag::ACK_NOW, true);
                 return;
             }
             Err(crate::buffer::Refused::Window) => 0,
@@ -836,14 +843,14 @@ impl Connection {
         }
         if offset > 0 {
             ctx.stats.TCPOFOQueue += 1;
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             // tcp_data_queue_ofo: the window grows for what could be held (with SACK,
             // so that a sender without it gets its duplicate ACKs), and a program's
             // socket sizes its buffer for the reordering seen.
             if self.neg.sack {
                 self.grow_window(ctx, len, truesize);
             }
-            if self.rs.owned && !self.orphan {
+            if self.rs.owned && !self.flag(flag::ORPHAN) {
                 let space = self.rs.space();
                 self.rcvbuf_grow(ctx, space);
             }
@@ -852,7 +859,7 @@ impl Connection {
         if advanced == 0 {
             // No room (zero window): tell the sender at once (Linux's out_of_window).
             self.enter_quickack_mode(super::delack::MAX_QUICKACKS);
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
             return;
         }
         self.events |= events::READABLE;
@@ -869,7 +876,7 @@ impl Connection {
         }
         if had_ooo {
             // A hole filled: ACK at once (RFC 5681 section 4.2).
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
         }
         // Now or delayed: decided once the segment's FIN is processed too.
     }
@@ -890,11 +897,11 @@ impl Connection {
         let Some(fin) = self.fin_pending else {
             return;
         };
-        if fin != self.rcv_nxt || self.fin_received {
+        if fin != self.rcv_nxt || self.flag(flag::FIN_RECEIVED) {
             return;
         }
         self.fin_pending = None;
-        self.fin_received = true;
+        self.set_flag(flag::FIN_RECEIVED, true);
         // Linux's tcp_fin resets the SACK state: a pending D-SACK is dropped.
         self.inflight_clear(|f| f.dsack = None);
         self.rcv_nxt += 1;
@@ -906,11 +913,11 @@ impl Connection {
                 // answers or closes first), unless two full segments are unacked. With
                 // no data ever received ato is still 0 and the ACK goes at once.
                 self.set_state(State::CloseWait);
-                self.ack_pending = true;
+                self.set_flag(flag::ACK_PENDING, true);
                 self.enter_pingpong(ctx);
             }
             State::FinWait1 => {
-                if self.fin_acked {
+                if self.flag(flag::FIN_ACKED) {
                     self.enter_time_wait(ctx);
                 } else {
                     self.set_state(State::Closing);
@@ -920,7 +927,7 @@ impl Connection {
             _ => {}
         }
         if self.state != State::CloseWait {
-            self.ack_now = true;
+            self.set_flag(flag::ACK_NOW, true);
         }
         if self.state == State::TimeWait {
             self.final_ack(ctx);

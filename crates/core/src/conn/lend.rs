@@ -2,6 +2,7 @@
 //! caller's buffer, and the checks and bookkeeping they share with the copying calls.
 
 use super::{Connection, Ctx, SendFlags};
+use crate::conn::flag;
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -26,7 +27,7 @@ impl Connection {
             State::Established | State::CloseWait => {}
             _ => return Err(Error::BrokenPipe),
         }
-        if self.fin_queued {
+        if self.flag(flag::FIN_QUEUED) {
             return Err(Error::BrokenPipe);
         }
         Ok(())
@@ -38,10 +39,12 @@ impl Connection {
         // MSG_MORE holds a partial segment until a send without it (Linux's
         // TCP_NAGLE_CORK for one push); MSG_EOR ends a record that later data may not
         // share a segment with (Linux's TCP_SKB_CB(skb)->eor).
-        self.more_pending = flags.more;
+        self.set_flag(flag::MORE_PENDING, flags.more);
         let at = self.send_buf_seq() + (self.send_buf.len() - n) as u32;
         let eor = flags.eor && n == asked;
-        self.chunks.append(at, n as u32, !flags.more, eor);
+        if n > 0 {
+            self.inflight.chunks.append(at, n as u32, !flags.more, eor);
+        }
     }
 
     /// send() writing in place: up to `max` bytes of the send ring's free space are lent
@@ -88,7 +91,7 @@ impl Connection {
         if n == 0 {
             return Err(Error::WouldBlock);
         }
-        self.more_pending = false;
+        self.set_flag(flag::MORE_PENDING, false);
         Ok(n)
     }
 
@@ -103,6 +106,7 @@ impl Connection {
         let goal = self.size_goal() as usize;
         let start = self.send_buf_seq() + self.send_buf.len() as u32;
         let mut taken = self
+            .inflight
             .chunks
             .open_tail(start)
             .map_or(0, |c| goal.saturating_sub((c.end - c.start) as usize))

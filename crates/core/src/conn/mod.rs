@@ -276,6 +276,65 @@ impl SockOpts {
     }
 }
 
+/// A connection's boolean state: bits of `Connection::flags`, read and written through
+/// [`Connection::flag`] and [`Connection::set_flag`] (two bytes in the record, not one per
+/// flag: issue 9's memory budget).
+pub(crate) mod flag {
+    /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
+    pub const FIN_QUEUED: u16 = 1 << 0;
+
+    /// The peer's FIN has been received in order: reads return EOF after the data.
+    pub const FIN_RECEIVED: u16 = 1 << 1;
+
+    /// shutdown(SHUT_RD) was called: once the queued data is read, reads return 0
+    /// (data that still arrives is queued and readable, as on Linux).
+    pub const RD_SHUTDOWN: u16 = 1 << 2;
+
+    /// The user closed the handle; the connection finishes on its own.
+    pub const ORPHAN: u16 = 1 << 3;
+
+    /// Send a zero-window probe at the next opportunity.
+    pub const PROBE_PENDING: u16 = 1 << 4;
+
+    /// An ACK must go out at the next opportunity.
+    pub const ACK_NOW: u16 = 1 << 5;
+
+    /// Data was received and not yet acknowledged.
+    pub const ACK_PENDING: u16 = 1 << 6;
+
+    /// True for connections created from a listener's request record.
+    pub const PASSIVE: u16 = 1 << 7;
+
+    /// The FIN has been sent at least once (its sequence number is data end).
+    pub const FIN_SENT: u16 = 1 << 8;
+
+    /// Our FIN has been acknowledged.
+    pub const FIN_ACKED: u16 = 1 << 9;
+
+    /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
+    /// ICSK_TIME_LOSS_PROBE in the same timer slot).
+    pub const XMIT_PROBE: u16 = 1 << 10;
+
+    /// The last send() had MSG_MORE: its partial segment waits for the next send, or
+    /// for an ACK to clock it out (the cork lasts one push, as Linux's does).
+    pub const MORE_PENDING: u16 = 1 << 11;
+
+    /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
+    /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
+    pub const PUSH_ONCE: u16 = 1 << 12;
+
+    /// ECN (ecn.rs; Linux's `ecn_flags`): `TCP_ECN_QUEUE_CWR`: the window was reduced; the next new data segment carries
+    /// CWR (RFC 3168 6.1.2).
+    pub const ECN_QUEUE_CWR: u16 = 1 << 13;
+
+    /// ECN (ecn.rs; Linux's `ecn_flags`): `TCP_ECN_DEMAND_CWR`: a CE mark arrived; every segment carries ECE until a data
+    /// segment with CWR does (RFC 3168 6.1.3).
+    pub const ECN_DEMAND_CWR: u16 = 1 << 14;
+
+    /// ECN (ecn.rs; Linux's `ecn_flags`): `TCP_ECN_SEEN`: an ECT or CE data segment arrived (TCPI_OPT_ECN_SEEN).
+    pub const ECN_SEEN: u16 = 1 << 15;
+}
+
 /// The transmission control block.
 pub(crate) struct Connection {
     pub state: State,
@@ -318,17 +377,8 @@ pub(crate) struct Connection {
     /// The pages of ring memory charged for this connection against `tcp_mem`, as the
     /// stack last settled it (stack/budget.rs).
     pub mem_pages: u32,
-    /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
-    pub fin_queued: bool,
-    /// The peer's FIN has been received in order: reads return EOF after the data.
-    pub fin_received: bool,
     /// Sequence number of a FIN that arrived ahead of missing data.
     pub fin_pending: Option<SeqNum>,
-    /// shutdown(SHUT_RD) was called: once the queued data is read, reads return 0
-    /// (data that still arrives is queued and readable, as on Linux).
-    pub rd_shutdown: bool,
-    /// The user closed the handle; the connection finishes on its own.
-    pub orphan: bool,
     /// The error the connection failed with, if any (kept for snapshots and events).
     pub error: Option<Error>,
     /// The error not yet reported to the program (Linux's sk_err).
@@ -371,12 +421,6 @@ pub(crate) struct Connection {
     pub rtt_seq: Option<Instant>,
     /// NewReno's recover (RFC 6582 section 3.2).
     pub recover: SeqNum,
-    /// Send a zero-window probe at the next opportunity.
-    pub probe_pending: bool,
-    /// An ACK must go out at the next opportunity.
-    pub ack_now: bool,
-    /// Data was received and not yet acknowledged.
-    pub ack_pending: bool,
     /// Bytes received since we last sent an ACK.
     pub unacked_bytes: u32,
     /// The delayed-ACK engine's state (Linux's icsk_ack): quick ACKs, interactive
@@ -398,34 +442,22 @@ pub(crate) struct Connection {
     pub bytes_received: u64,
     pub segs_in: u32,
     pub segs_out: u32,
-    /// True for connections created from a listener's request record.
-    pub passive: bool,
     /// Fast Open state (RFC 7413): a passive child's link to its listener while in
     /// SYN-RECEIVED, its SYN-ACK, what the SYN's data did.
     pub tfo: cold::Cold<crate::fastopen::ConnFastOpen>,
-    /// The FIN has been sent at least once (its sequence number is data end).
-    pub fin_sent: bool,
-    /// Our FIN has been acknowledged.
-    pub fin_acked: bool,
     /// The largest flight of the current window and the sequence number that ends the
     /// window (Linux's max_packets_out and max_packets_seq).
     pub max_flight: u32,
     pub max_flight_seq: SeqNum,
-    /// The retransmission timer is armed as a tail loss probe, not an RTO (Linux's
-    /// ICSK_TIME_LOSS_PROBE in the same timer slot).
-    pub xmit_probe: bool,
     /// Loss recovery: SACK scoreboard, state, PRR.
     pub rec: recovery::Recovery,
-    /// The send queue cut as Linux cuts it into skbs (segment boundaries, PSH).
-    pub chunks: chunks::Chunks,
-    /// The last send() had MSG_MORE: its partial segment waits for the next send, or
-    /// for an ACK to clock it out (the cork lasts one push, as Linux's does).
-    pub more_pending: bool,
-    /// Push what is queued once, despite TCP_CORK or MSG_MORE (Linux's
-    /// TCP_NAGLE_PUSH, set by TCP_NODELAY and uncorking).
-    pub push_once: bool,
-    /// ECN's state (Linux's ecn_flags).
-    pub ecn: ecn::EcnFlags,
+    /// Linux's `sk_sndbuf`: what the send queue's chunks may be charged before a write
+    /// stops (sendq.rs).
+    pub sndbuf_bytes: u32,
+    /// Linux's `pushed_seq`: where the last PSH mark was set by a write.
+    pub pushed_seq: SeqNum,
+    /// The connection's boolean state, bits of [`flag`].
+    flags: u16,
     /// Segments the peer reported as duplicates by D-SACK (`tcpi_dsack_dups`).
     pub dsack_dups: u32,
     /// Rarely used state, out of line while it holds its defaults (rare.rs).
@@ -483,6 +515,22 @@ pub(crate) fn model_timeout(boundary: u32, rto_base: Duration, rto_max: Duration
 }
 
 impl Connection {
+    /// Whether `bit` (one of [`flag`]) is set.
+    #[inline]
+    pub fn flag(&self, bit: u16) -> bool {
+        self.flags & bit != 0
+    }
+
+    /// Sets or clears `bit` (one of [`flag`]).
+    #[inline]
+    pub fn set_flag(&mut self, bit: u16, on: bool) {
+        if on {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+
     /// A connection in CLOSED with everything zeroed; callers set it up.
     pub fn new(config: &Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
         // The route's metrics (route.rs; Linux's tcp_connect_init and
@@ -527,11 +575,7 @@ impl Connection {
             send_buf: SendBuffer::new(config.tcp_wmem[1]),
             recv_buf: RecvBuffer::new(config.tcp_rmem[1]),
             mem_pages: 0,
-            fin_queued: false,
-            fin_received: false,
             fin_pending: None,
-            rd_shutdown: false,
-            orphan: false,
             error: None,
             pending_error: None,
             soft_error: None,
@@ -548,9 +592,6 @@ impl Connection {
             rexmit_high: iss,
             rtt_seq: None,
             recover: iss,
-            probe_pending: false,
-            ack_now: false,
-            ack_pending: false,
             unacked_bytes: 0,
             ack: delack::AckState::default(),
             snd_sml: iss,
@@ -563,18 +604,13 @@ impl Connection {
             bytes_received: 0,
             segs_in: 0,
             segs_out: 0,
-            passive: false,
             tfo: cold::Cold::new(),
-            fin_sent: false,
-            fin_acked: false,
             max_flight: 0,
             max_flight_seq: iss,
-            xmit_probe: false,
             rec: recovery::Recovery::new(iss, config.tcp_reordering.min(300) as u16),
-            chunks: chunks::Chunks::new(config.tcp_wmem[1], iss + 1),
-            more_pending: false,
-            push_once: false,
-            ecn: ecn::EcnFlags::default(),
+            sndbuf_bytes: u32::try_from(config.tcp_wmem[1]).unwrap_or(u32::MAX),
+            pushed_seq: iss + 1,
+            flags: 0,
             dsack_dups: 0,
             rare: cold::Cold::new(),
         }
@@ -671,7 +707,7 @@ impl Connection {
 
     /// Arms the retransmission timer as an RTO (not a loss probe).
     pub fn arm_rto(&mut self, at: Instant) {
-        self.xmit_probe = false;
+        self.set_flag(flag::XMIT_PROBE, false);
         self.arm(TimerKind::Retransmit, at);
     }
 
@@ -731,8 +767,8 @@ impl Connection {
         self.set_state(State::Closed);
         self.timers = TimerSlots::new();
         self.send_buf.release();
-        self.chunks.clear();
-        if self.orphan {
+        self.inflight_clear(|f| f.chunks.clear());
+        if self.flag(flag::ORPHAN) {
             self.recv_buf.release();
             self.uncharge_all();
         }
@@ -757,7 +793,7 @@ impl Connection {
         }
         let written = self.send_buf.write(&data[..n]);
         debug_assert_eq!(written, n);
-        self.more_pending = flags.more;
+        self.set_flag(flag::MORE_PENDING, flags.more);
         if flags.oob {
             // Linux's tcp_mark_urg.
             self.mark_urgent();
@@ -822,13 +858,13 @@ impl Connection {
         }
         // Linux's tcp_recvmsg order: end of stream (SOCK_DONE), then the pending error
         // once, then 0 for a socket shut for reading or closed.
-        if self.fin_received {
+        if self.flag(flag::FIN_RECEIVED) {
             return Ok(0);
         }
         if let Some(e) = self.pending_error.take() {
             return Err(e);
         }
-        if self.rd_shutdown || self.error.is_some() {
+        if self.flag(flag::RD_SHUTDOWN) || self.error.is_some() {
             return Ok(0);
         }
         match self.state {
@@ -852,7 +888,7 @@ impl Connection {
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
-        ) || self.ack_now
+        ) || self.flag(flag::ACK_NOW)
             || copied == 0
         {
             return;
@@ -864,7 +900,7 @@ impl Connection {
                 self.ack.quick = 0;
             }
             if new_wnd > 0 && u64::from(new_wnd) >= 2 * u64::from(now_wnd) {
-                self.ack_now = true;
+                self.set_flag(flag::ACK_NOW, true);
             }
         }
     }
@@ -879,11 +915,11 @@ impl Connection {
                 self.close_with(None);
             }
             State::SynReceived | State::Established => {
-                self.fin_queued = true;
+                self.set_flag(flag::FIN_QUEUED, true);
                 self.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.set_flag(flag::FIN_QUEUED, true);
                 self.set_state(State::LastAck);
             }
             _ => {}
@@ -930,7 +966,7 @@ impl Connection {
     /// close() (RFC 9293 section 3.10.4 and Linux's tcp_close): unread data or
     /// SO_LINGER 0 resets; otherwise a FIN is queued and the connection is orphaned.
     pub fn close(&mut self, ctx: &mut Ctx) {
-        self.orphan = true;
+        self.set_flag(flag::ORPHAN, true);
         if self.state == State::Closed {
             return;
         }

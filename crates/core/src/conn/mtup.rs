@@ -187,7 +187,7 @@ impl Connection {
             return ProbeStep::None;
         }
         // The chunks end where the writes do, one still being taken in included.
-        let write_seq = self.chunks.end().unwrap_or(self.snd_nxt);
+        let write_seq = self.inflight.chunks.end().unwrap_or(self.snd_nxt);
         if ((write_seq - self.snd_nxt).max(0) as u32) < size_needed || self.snd_wnd < size_needed {
             return ProbeStep::None;
         }
@@ -205,7 +205,8 @@ impl Connection {
             };
         }
         let start = self.snd_nxt;
-        if !self.chunks.coalesce(start, probe) {
+        let coalesced = self.inflight.get_mut();
+        if !coalesced.is_some_and(|f| f.chunks.coalesce(start, probe)) {
             return ProbeStep::None;
         }
         // Linux counts the probe as one packet in flight and takes one from cwnd ("we

@@ -2,6 +2,7 @@
 //! congestion windows with Nagle and sender-side silly-window avoidance, FIN, pure ACKs
 //! with receiver-side silly-window avoidance, window probes.
 
+use crate::conn::flag;
 use synack_wire::{Control, SackBlock, SeqNum, TcpOptions, TcpRepr, Timestamp};
 
 use super::chrono::ChronoKind;
@@ -93,7 +94,7 @@ impl Connection {
                     let at = self.departure(ctx);
                     self.on_retransmitted(out.repr.seq, out.repr.seq + sent, at);
                     ctx.stats.TCPFastRetrans += 1;
-                    if self.xmit_probe {
+                    if self.flag(flag::XMIT_PROBE) {
                         // A retransmission replaces a pending loss probe with the RTO
                         // (Linux's tcp_xmit_retransmit_queue rearms it).
                         self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
@@ -125,10 +126,10 @@ impl Connection {
         }
         if !self.pacing_queued() {
             // A push that TCP Small Queues held back still applies when the unit goes.
-            self.push_once = false;
+            self.set_flag(flag::PUSH_ONCE, false);
         }
-        if self.probe_pending {
-            self.probe_pending = false;
+        if self.flag(flag::PROBE_PENDING) {
+            self.set_flag(flag::PROBE_PENDING, false);
             if self.snd_wnd > 0 {
                 // The window opened but stayed too small for SWS avoidance: the persist
                 // timer's expiry forces what fits (RFC 9293 3.8.6.2.1's override).
@@ -140,7 +141,7 @@ impl Connection {
             // the peer must answer with an ACK carrying its current window.
             return Some(self.bare(ctx, self.snd_una - 1, Control::None));
         }
-        if self.ack_now {
+        if self.flag(flag::ACK_NOW) {
             // Linux's tcp_acceptable_seq: the highest sequence number sent, which a
             // timeout's rewind of SND.NXT does not move back.
             return Some(self.bare(ctx, self.snd_max, Control::None));
@@ -237,7 +238,9 @@ impl Connection {
         let offset = (seq - start).max(0) as usize;
         let buffered = self.send_buf.len();
         let avail = buffered.saturating_sub(offset);
-        let fin_here = self.fin_queued && !self.fin_acked && seq.before_eq(self.fin_seq());
+        let fin_here = self.flag(flag::FIN_QUEUED)
+            && !self.flag(flag::FIN_ACKED)
+            && seq.before_eq(self.fin_seq());
         if avail == 0 && !fin_here {
             if mode == Mode::Normal {
                 // The write queue is empty: the pass ends, not for the window.
@@ -269,7 +272,7 @@ impl Connection {
             cwnd_room = cwnd_room.max(mss);
         }
         // A segment never crosses the end of its chunk (Linux: its skb; chunks.rs).
-        let chunk = self.chunks.at(seq);
+        let chunk = self.inflight.chunks.at(seq);
         let to_chunk = chunk.map_or(usize::MAX, |c| (c.end - seq) as usize);
         let wanted = avail.min(mss).min(to_chunk);
         let len = match mode {
@@ -305,7 +308,8 @@ impl Connection {
             // TCP_CORK holds every partial segment; Nagle holds one while a previous
             // small one is unacknowledged.
             let small_outstanding = self.snd_sml.after(self.snd_una);
-            let corked = (self.opts.cork || self.more_pending) && !self.push_once;
+            let corked =
+                (self.opts.cork || self.flag(flag::MORE_PENDING)) && !self.flag(flag::PUSH_ONCE);
             if corked || (!self.opts.nodelay && small_outstanding && in_flight > 0) {
                 self.chrono_stop(ctx.now, ChronoKind::RwndLimited);
                 if corked && in_flight == 0 {
@@ -360,8 +364,9 @@ impl Connection {
             return None;
         }
         let unit = self
-            .chunks
-            .transmit_to(seq, room, mss as u32, segs, seg_end);
+            .inflight
+            .get_mut()
+            .and_then(|f| f.chunks.transmit_to(seq, room, mss as u32, segs, seg_end));
         if !continuing {
             let unit_len = unit.map_or(len as u32, |(end, _)| (end - seq).max(0) as u32);
             self.paced_unit_sent(ctx, unit_len);
@@ -387,7 +392,7 @@ impl Connection {
             self.snd_max = end;
         }
         if with_fin {
-            self.fin_sent = true;
+            self.set_flag(flag::FIN_SENT, true);
         }
         if len < mss && !retransmit {
             // Linux's tcp_minshall_update runs for new data only (tcp_write_xmit).
@@ -412,7 +417,7 @@ impl Connection {
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
         // flight, and replaces a pending loss probe; then a probe may be scheduled.
         let armed = self.timers.get(TimerKind::Retransmit).is_some();
-        if !armed || (self.xmit_probe && mode == Mode::Normal) {
+        if !armed || (self.flag(flag::XMIT_PROBE) && mode == Mode::Normal) {
             self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
         }
         if !retransmit && mode == Mode::Normal {
@@ -423,7 +428,7 @@ impl Connection {
         }
         self.disarm(TimerKind::Persist);
         // Data went: it was the probe a pending one would have been (tcp_write_wakeup).
-        self.probe_pending = false;
+        self.set_flag(flag::PROBE_PENDING, false);
         self.last_send = ctx.now;
         // Linux's tcp_cwnd_validate: the largest flight of the current window, which
         // decides whether the flow is cwnd-limited.
@@ -463,12 +468,12 @@ impl Connection {
     /// cut at the last whole segment, and the partial one stays in the chunk, open to
     /// later writes.
     fn mss_split_point(&self, seq: SeqNum, room: u32, mss: u32, segs: u32) -> u32 {
-        let Some(c) = self.chunks.at(seq) else {
+        let Some(c) = self.inflight.chunks.at(seq) else {
             return room;
         };
         let window = (self.wnd_end() - seq).max(0) as u32;
         let max_len = room.min(segs.saturating_mul(mss));
-        if max_len <= window && self.chunks.at(c.end).is_some() {
+        if max_len <= window && self.inflight.chunks.at(c.end).is_some() {
             // A chunk in the middle of the queue gets no more data.
             return room;
         }
@@ -487,12 +492,12 @@ impl Connection {
     /// the next push), or Nagle's algorithm with a small segment unacknowledged
     /// (Minshall's variant).
     fn nagle_holds_partial(&self) -> bool {
-        if self.push_once {
+        if self.flag(flag::PUSH_ONCE) {
             return false;
         }
         let in_flight = self.snd_nxt.after(self.snd_una);
         self.opts.cork
-            || self.more_pending
+            || self.flag(flag::MORE_PENDING)
             || (!self.opts.nodelay && in_flight && self.snd_sml.after(self.snd_una))
     }
 
@@ -607,8 +612,8 @@ impl Connection {
         // The zero window owed after a memory shortage went (ICSK_ACK_NOMEM clears
         // with the ACK, inet_csk_clear_xmit_timer).
         self.rs.nomem = false;
-        self.ack_now = false;
-        self.ack_pending = false;
+        self.set_flag(flag::ACK_NOW, false);
+        self.set_flag(flag::ACK_PENDING, false);
         // The D-SACK went with this segment's options (Linux's tcp_options_write).
         self.inflight_clear(|f| f.dsack = None);
         self.unacked_bytes = 0;
@@ -662,7 +667,7 @@ impl Connection {
             ctx.stats.TCPChallengeACK += 1;
         }
         self.rare.last_oow_ack = Some(ctx.now);
-        self.ack_now = true;
+        self.set_flag(flag::ACK_NOW, true);
         true
     }
 }

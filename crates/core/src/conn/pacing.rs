@@ -117,6 +117,7 @@ impl Connection {
         }
         // tcp_rtx_queue_empty_or_single_skb: a lone unit in flight is no queue.
         if self
+            .inflight
             .chunks
             .at(self.snd_una)
             .is_some_and(|c| c.end.after_eq(self.snd_nxt))
@@ -124,6 +125,7 @@ impl Connection {
             return false;
         }
         let rest = self
+            .inflight
             .chunks
             .at(seq)
             .map_or(mss, |c| (c.end - seq).max(0) as u32);

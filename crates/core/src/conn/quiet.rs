@@ -12,6 +12,7 @@
 //! output.rs that this file does not know about fails the tests instead of going quiet.
 
 use super::Connection;
+use crate::conn::flag;
 use crate::state::State;
 
 impl Connection {
@@ -28,10 +29,10 @@ impl Connection {
         }
         // A reset that waits for the FIN to be pushed (orphans.rs) goes in that pass.
         // Segments waiting in the fq qdisc (pacing.rs) leave in a poll.
-        if self.push_once
+        if self.flag(flag::PUSH_ONCE)
             || self.pacing_queued()
-            || self.probe_pending
-            || self.ack_now
+            || self.flag(flag::PROBE_PENDING)
+            || self.flag(flag::ACK_NOW)
             || self.inflight.loss_probe.is_some()
             || self.rare.reset_after_push
         {
@@ -46,7 +47,9 @@ impl Connection {
         // send there.
         let offset = (self.snd_nxt - self.send_buf_seq()).max(0) as usize;
         let avail = self.send_buf.len().saturating_sub(offset);
-        let fin_here = self.fin_queued && !self.fin_acked && self.snd_nxt.before_eq(self.fin_seq());
+        let fin_here = self.flag(flag::FIN_QUEUED)
+            && !self.flag(flag::FIN_ACKED)
+            && self.snd_nxt.before_eq(self.fin_seq());
         avail == 0 && !fin_here
     }
 }
@@ -75,10 +78,10 @@ impl Connection {
             snd_nxt: self.snd_nxt,
             snd_max: self.snd_max,
             flags: [
-                self.push_once,
-                self.probe_pending,
-                self.ack_now,
-                self.xmit_probe,
+                self.flag(flag::PUSH_ONCE),
+                self.flag(flag::PROBE_PENDING),
+                self.flag(flag::ACK_NOW),
+                self.flag(flag::XMIT_PROBE),
             ],
             loss_probe: self.inflight.loss_probe,
             timers: self.next_deadline(),

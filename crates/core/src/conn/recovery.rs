@@ -272,14 +272,14 @@ impl Connection {
     fn align_sack(&self, b: synack_wire::SackBlock) -> Option<synack_wire::SackBlock> {
         let mss = self.mss.max(1);
         let mut left = b.left;
-        if let Some(c) = self.chunks.at(left) {
+        if let Some(c) = self.inflight.chunks.at(left) {
             let off = (left - c.start) as u32;
             if !off.is_multiple_of(mss) {
                 left = (c.start + off.div_ceil(mss) * mss).min(c.end);
             }
         }
         let mut right = b.right;
-        if let Some(c) = self.chunks.at(right - 1) {
+        if let Some(c) = self.inflight.chunks.at(right - 1) {
             let off = (right - c.start) as u32;
             if right != c.end && !off.is_multiple_of(mss) {
                 right = c.start + off / mss * mss;

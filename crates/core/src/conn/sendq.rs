@@ -12,6 +12,7 @@
 //! free (sk_stream_wspace ≥ sk_stream_min_wspace) and, with TCP_NOTSENT_LOWAT, when
 //! twice the unsent bytes are below it.
 
+use crate::conn::flag;
 use synack_wire::SeqNum;
 
 use super::mtup::ProbeStep;
@@ -40,17 +41,17 @@ enum Push {
 impl Connection {
     /// Linux's `sk_wmem_queued`: the payload held plus each chunk's overhead.
     pub(crate) fn wmem_queued(&self) -> usize {
-        self.send_buf.len() + self.chunks.len() * SKB_OVERHEAD
+        self.send_buf.len() + self.inflight.chunks.len() * SKB_OVERHEAD
     }
 
     /// Linux's `sk_sndbuf` (SO_SNDBUF doubled, or `tcp_wmem[1]` grown with cwnd).
     pub fn sndbuf(&self) -> usize {
-        self.chunks.sndbuf as usize
+        self.sndbuf_bytes as usize
     }
 
     /// Sets `sk_sndbuf`.
     pub(crate) fn set_sndbuf(&mut self, bytes: usize) {
-        self.chunks.sndbuf = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.sndbuf_bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
     }
 
     /// Linux's tcp_sndbuf_expand: room for the skbs of twice the larger of cwnd, the
@@ -143,6 +144,7 @@ impl Connection {
         let goal = self.size_goal() as usize;
         let at = self.send_buf_seq() + self.send_buf.len() as u32;
         let tail = self
+            .inflight
             .chunks
             .open_tail(at)
             .map_or(0, |c| goal.saturating_sub((c.end - c.start) as usize));
@@ -166,7 +168,7 @@ impl Connection {
     /// Linux's forced_push: the writes have gone more than half the peer's largest
     /// window past the last PSH mark.
     fn forced_push(&self, write_seq: SeqNum) -> bool {
-        write_seq.after(self.chunks.pushed_seq + (self.max_snd_wnd >> 1))
+        write_seq.after(self.pushed_seq + (self.max_snd_wnd >> 1))
     }
 
     /// Takes up to `n` bytes of a write into the chunks and returns how many: the
@@ -190,7 +192,7 @@ impl Connection {
         // Where the units cut off while this write appends end: Linux has sent them.
         let mut head = self.snd_nxt;
         while taken < n {
-            let room = match self.chunks.open_tail(write_seq) {
+            let room = match self.inflight.chunks.open_tail(write_seq) {
                 Some(c) if ((c.end - c.start) as u32) < goal => goal - (c.end - c.start) as u32,
                 _ => {
                     let unsent = (write_seq - head).max(0) as usize;
@@ -198,7 +200,7 @@ impl Connection {
                     if !self.memory_free(config.tcp_notsent_lowat, taken, unsent, 0) {
                         break;
                     }
-                    self.chunks.open(write_seq);
+                    self.inflight.chunks.open(write_seq);
                     goal
                 }
             };
@@ -212,13 +214,16 @@ impl Connection {
             if k == 0 {
                 break;
             }
-            self.chunks.extend(k as u32, taken == 0);
+            if let Some(f) = self.inflight.get_mut() {
+                f.chunks.extend(k as u32, taken == 0);
+            }
             taken += k;
             write_seq += k as u32;
             if taken == n {
                 break;
             }
             let full = self
+                .inflight
                 .chunks
                 .open_tail(write_seq)
                 .is_none_or(|c| (c.end - c.start) as u32 >= goal);
@@ -226,10 +231,13 @@ impl Connection {
                 continue;
             }
             if self.forced_push(write_seq) {
-                self.chunks.mark_tail(true, false);
-                self.chunks.pushed_seq = write_seq;
+                if let Some(f) = self.inflight.get_mut() {
+                    f.chunks.mark_tail(true, false);
+                }
+                self.pushed_seq = write_seq;
                 head = self.plan_transmit(ctx, head, Push::Pending);
             } else if self
+                .inflight
                 .chunks
                 .open_tail(write_seq)
                 .is_some_and(|c| c.start == head)
@@ -237,15 +245,17 @@ impl Connection {
                 head = self.plan_transmit(ctx, head, Push::One);
             }
         }
-        self.chunks.drop_empty_tail();
+        self.inflight_clear(|f| f.chunks.drop_empty_tail());
         if taken > 0 {
             // tcp_push: the write's last chunk is marked for PSH unless MSG_MORE holds
             // it (and even then once the writes went half a window past the last mark);
             // MSG_EOR closes it to later writes.
             let push = !flags.more || self.forced_push(write_seq);
-            self.chunks.mark_tail(push, flags.eor && taken == n);
+            if let Some(f) = self.inflight.get_mut() {
+                f.chunks.mark_tail(push, flags.eor && taken == n);
+            }
             if push {
-                self.chunks.pushed_seq = write_seq;
+                self.pushed_seq = write_seq;
             }
             self.push_write(ctx, head, write_seq, flags.more);
         }
@@ -263,11 +273,12 @@ impl Connection {
         if self.snd_nxt != self.snd_max || !self.state.is_synchronized() {
             return;
         }
-        let Some(tail) = self.chunks.open_tail(write_seq) else {
+        let Some(tail) = self.inflight.chunks.open_tail(write_seq) else {
             return;
         };
         let in_device = head.after(self.snd_nxt)
             || self
+                .inflight
                 .chunks
                 .at(self.snd_nxt)
                 .is_some_and(|c| c.started && c.start == self.snd_nxt && c.sent_to == c.start);
@@ -287,7 +298,7 @@ impl Connection {
         if more {
             return true;
         }
-        if self.push_once {
+        if self.flag(flag::PUSH_ONCE) {
             return false;
         }
         let in_flight = planned || self.snd_nxt.after(self.snd_una);
@@ -323,7 +334,7 @@ impl Connection {
             .saturating_sub(self.pipe())
             .saturating_sub(planned);
         let mut seq = head;
-        while let Some(c) = self.chunks.at(seq) {
+        while let Some(c) = self.inflight.chunks.at(seq) {
             if c.start != seq {
                 break;
             }
@@ -343,7 +354,7 @@ impl Connection {
                 // tcp_nagle_test for a last skb of one partial segment, and
                 // tcp_mss_split_point for a unit ending with one.
                 let rest = (c.end - seq).max(0) as u32;
-                let tail = self.chunks.at(c.end).is_none();
+                let tail = self.inflight.chunks.at(c.end).is_none();
                 if tail && self.write_holds_partial(more, planned > 0) {
                     if rest < mss {
                         break;
@@ -354,7 +365,8 @@ impl Connection {
                     }
                 }
             }
-            let Some((end, _)) = self.chunks.transmit(seq, room, mss, segs) else {
+            let unit = self.inflight.get_mut();
+            let Some((end, _)) = unit.and_then(|f| f.chunks.transmit(seq, room, mss, segs)) else {
                 break;
             };
             cwnd_room = cwnd_room.saturating_sub((end - seq) as u32);

@@ -2,6 +2,7 @@
 //! keeps one deadline per connection in its timer queue (the earliest of these).
 
 use super::{Connection, Ctx};
+use crate::conn::flag;
 use crate::error::Error;
 use crate::state::State;
 use crate::time::Instant;
@@ -108,7 +109,9 @@ impl Connection {
                 Some(at) if at <= ctx.now => {
                     self.timers.set(kind, None);
                     match kind {
-                        TimerKind::Retransmit if self.xmit_probe => self.on_loss_probe(ctx),
+                        TimerKind::Retransmit if self.flag(flag::XMIT_PROBE) => {
+                            self.on_loss_probe(ctx)
+                        }
                         TimerKind::Retransmit => self.on_rto(ctx),
                         TimerKind::DelayedAck => self.on_delack_timer(ctx),
                         TimerKind::Persist => self.on_persist(ctx),
@@ -137,10 +140,10 @@ impl Connection {
         // Linux's tcp_retransmit_timer: with the peer's window closed, the
         // retransmission is a zero-window probe and, unless the connection is an
         // orphan, the retry budget does not apply.
-        let zero_window = self.snd_wnd == 0 && !self.orphan;
+        let zero_window = self.snd_wnd == 0 && !self.flag(flag::ORPHAN);
         // Linux's tcp_write_timeout: an orphan first checks that there are not too many
         // orphans (tcp_out_of_resources), resetting unless it would have given up anyway.
-        if self.orphan && self.state.is_synchronized() {
+        if self.flag(flag::ORPHAN) && self.state.is_synchronized() {
             let alive = self.rtt.backed_off(self.backoff) < config.rto_max;
             let limit =
                 super::model_timeout(config.orphan_retries(), config.rto_min, config.rto_max);
@@ -161,7 +164,7 @@ impl Connection {
             State::SynReceived => self.backoff >= config.tcp_synack_retries,
             _ if zero_window => self.zero_window_timed_out(ctx),
             _ => {
-                let budget = if self.orphan {
+                let budget = if self.flag(flag::ORPHAN) {
                     config.orphan_retries()
                 } else {
                     config.tcp_retries2
@@ -272,7 +275,7 @@ impl Connection {
     pub(crate) fn schedule_loss_probe(&mut self, ctx: &Ctx, advancing_rto: bool) -> bool {
         let config = ctx.config;
         let flight = self.flight();
-        let unsent = self.fin_queued && !self.fin_sent
+        let unsent = self.flag(flag::FIN_QUEUED) && !self.flag(flag::FIN_SENT)
             || (self.send_buf.len() as i64) > (self.snd_nxt - self.send_buf_seq()) as i64;
         if !matches!(config.tcp_early_retrans, 3 | 4)
             || !self.neg.sack
@@ -290,12 +293,12 @@ impl Connection {
             None => config.rto_initial,
         };
         let rto_delta = match (advancing_rto, self.timers.get(TimerKind::Retransmit)) {
-            (false, Some(at)) if !self.xmit_probe => at - ctx.now,
+            (false, Some(at)) if !self.flag(flag::XMIT_PROBE) => at - ctx.now,
             _ => self.rtt.backed_off(self.backoff),
         };
         timeout = timeout.min(rto_delta);
         self.arm(TimerKind::Retransmit, ctx.now + timeout);
-        self.xmit_probe = true;
+        self.set_flag(flag::XMIT_PROBE, true);
         true
     }
 
@@ -342,7 +345,7 @@ impl Connection {
             }
             Some(_) => {}
         }
-        let budget = if self.orphan {
+        let budget = if self.flag(flag::ORPHAN) {
             ctx.config.orphan_retries()
         } else {
             ctx.config.tcp_retries2
@@ -353,7 +356,7 @@ impl Connection {
             return;
         }
         // Linux's tcp_probe_timer: an orphan checks the orphan limit before probing.
-        if self.orphan && self.out_of_resources(ctx, true) {
+        if self.flag(flag::ORPHAN) && self.out_of_resources(ctx, true) {
             return;
         }
         self.probes += 1;
@@ -373,7 +376,7 @@ impl Connection {
             self.backoff += 1;
         }
         ctx.stats.TCPWinProbe += 1;
-        self.probe_pending = true;
+        self.set_flag(flag::PROBE_PENDING, true);
         let at = ctx.now + self.rtt.backed_off(self.backoff);
         self.arm(TimerKind::Persist, at);
     }
@@ -398,7 +401,7 @@ impl Connection {
         }
         self.probes += 1;
         ctx.stats.TCPKeepAlive += 1;
-        self.probe_pending = true;
+        self.set_flag(flag::PROBE_PENDING, true);
         let intvl = self.opts.keepalive_intvl(config);
         self.arm(TimerKind::Keepalive, ctx.now + intvl);
     }

@@ -8,6 +8,7 @@
 //! (`Stack::poll_transmit_offload`). So a unit's size decides both where PSH falls on the
 //! wire and how large the super-segments over a TUN device are.
 
+use crate::conn::flag;
 use synack_wire::SeqNum;
 
 use super::recovery::CaState;
@@ -106,7 +107,7 @@ impl Connection {
         if matches!(self.rec.state, CaState::Recovery | CaState::Loss) {
             return None;
         }
-        let chunk = self.chunks.at(seq)?;
+        let chunk = self.inflight.chunks.at(seq)?;
         let mss = self.current_mss();
         let skb_len = (chunk.end - seq).max(0) as u32;
         // A unit of one segment: Nagle's test applies instead (tcp_write_xmit).
@@ -133,7 +134,7 @@ impl Connection {
         if limit >= self.tso_autosize(ctx.config, mss).saturating_mul(mss) {
             return None;
         }
-        let tail = self.chunks.at(chunk.end).is_none();
+        let tail = self.inflight.chunks.at(chunk.end).is_none();
         if !tail && limit >= skb_len {
             return None;
         }
@@ -161,7 +162,7 @@ impl Connection {
             return Some(false);
         }
         // Application-limited: a chunk that will take no more data goes.
-        let fin = self.fin_queued && self.fin_seq() == chunk.end;
+        let fin = self.flag(flag::FIN_QUEUED) && self.fin_seq() == chunk.end;
         defer(!(fin || chunk.eor))
     }
 }

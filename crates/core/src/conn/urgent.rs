@@ -15,6 +15,7 @@
 //! and step over it, and recv(MSG_OOB) returns it once, unless SO_OOBINLINE leaves it in
 //! the stream. While the byte is waiting, POLLPRI is set.
 
+use crate::conn::flag;
 use synack_wire::SeqNum;
 
 use super::{events, Connection};
@@ -170,7 +171,7 @@ impl Connection {
         if self.opts.oobinline || matches!(u.data, UrgData::None | UrgData::Read) {
             return Err(Error::InvalidInput);
         }
-        if self.state == State::Closed && !self.fin_received {
+        if self.state == State::Closed && !self.flag(flag::FIN_RECEIVED) {
             return Err(Error::NotConnected);
         }
         if let UrgData::Valid(b) = u.data {
@@ -179,7 +180,10 @@ impl Connection {
             }
             return Ok(Some(b));
         }
-        if self.state == State::Closed || self.rd_shutdown || self.fin_received {
+        if self.state == State::Closed
+            || self.flag(flag::RD_SHUTDOWN)
+            || self.flag(flag::FIN_RECEIVED)
+        {
             return Ok(None);
         }
         Err(Error::WouldBlock)

@@ -1,6 +1,7 @@
 //! `getsockopt(TCP_INFO)`: Linux's `struct tcp_info` (include/uapi/linux/tcp.h), with the
 //! fields the engine keeps the data for, in Linux's units.
 
+use crate::conn::flag;
 use core::time::Duration;
 use std::net::SocketAddr;
 
@@ -260,7 +261,11 @@ impl TcpInfo {
             }) | (if sack { options::SACK } else { 0 })
                 | (if c.neg.ws_ok { options::WSCALE } else { 0 })
                 | (if c.neg.ecn { options::ECN } else { 0 })
-                | (if c.ecn.seen { options::ECN_SEEN } else { 0 })
+                | (if c.flag(flag::ECN_SEEN) {
+                    options::ECN_SEEN
+                } else {
+                    0
+                })
                 | (if c.tfo.syn_data_acked {
                     options::SYN_DATA
                 } else {

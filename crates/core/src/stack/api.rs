@@ -1,6 +1,7 @@
 //! The socket calls: what a program does with a [`Stack`], with the errno a Linux program
 //! would see for each misuse.
 
+use crate::conn::flag;
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
@@ -564,12 +565,12 @@ impl Stack {
     /// shutdown(): half-close (SHUT_WR sends a FIN), stop reading, or both.
     pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<()> {
         let c = self.user_conn(h)?;
-        if matches!(c.state, State::Closed) && c.error.is_none() && !c.fin_received {
+        if matches!(c.state, State::Closed) && c.error.is_none() && !c.flag(flag::FIN_RECEIVED) {
             return Err(Error::NotConnected);
         }
         self.with_conn(h, |c, ctx| {
             if matches!(how, Shutdown::Read | Shutdown::Both) {
-                c.rd_shutdown = true;
+                c.set_flag(flag::RD_SHUTDOWN, true);
             }
             if matches!(how, Shutdown::Write | Shutdown::Both) {
                 c.shutdown_write(ctx);
@@ -724,7 +725,7 @@ impl Stack {
                     }
                     if matches!(opt, SockOpt::NoDelay(true) | SockOpt::Cork(false)) {
                         // Linux's TCP_NAGLE_PUSH: send what is queued now.
-                        c.push_once = true;
+                        c.set_flag(flag::PUSH_ONCE, true);
                     }
                     if matches!(opt, SockOpt::SendBuffer(_) | SockOpt::RecvBuffer(_)) {
                         c.apply_buffer_opts();

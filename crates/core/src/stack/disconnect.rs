@@ -1,6 +1,7 @@
 //! connect(AF_UNSPEC): Linux's tcp_disconnect, which takes a socket back to CLOSE
 //! without closing it, so that it can connect again.
 
+use crate::conn::flag;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{ports, FourTuple, FreshSock, Sock, Stack};
@@ -33,7 +34,7 @@ impl Stack {
                 if c.state != State::Closed {
                     c.reset(ctx, Some(Error::ConnectionReset));
                 }
-                (c.local(), c.passive, *c.opts)
+                (c.local(), c.flag(flag::PASSIVE), *c.opts)
             })
             .ok_or(Error::NotConnected)?;
         let unspecified = match local.ip() {
@@ -82,7 +83,7 @@ impl Stack {
                 slot.set(super::Slot::USER_CLOSED, true);
             }
             self.with_conn(child, |c, ctx| {
-                c.orphan = true;
+                c.set_flag(flag::ORPHAN, true);
                 c.reset(ctx, None)
             });
         }

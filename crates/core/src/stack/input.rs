@@ -1,6 +1,7 @@
 //! Datagram arrival: parse, demultiplex (connections, then TIME-WAIT, then half-open
 //! requests, then listeners, as Linux looks them up), and dispatch.
 
+use crate::conn::flag;
 use std::net::{IpAddr, SocketAddr};
 
 use synack_wire::{Control, SeqNum, TcpRepr};
@@ -818,7 +819,7 @@ impl Stack {
             req.remote,
             req.iss,
         ));
-        conn.passive = true;
+        conn.set_flag(flag::PASSIVE, true);
         conn.opts.set(opts);
         conn.apply_buffer_opts();
         conn.adv_mss = req.adv_mss;

@@ -3,6 +3,7 @@
 //! rely on (documented on the type).
 
 use super::{Slot, Sock, SocketHandle, Stack};
+use crate::conn::flag;
 use crate::conn::Connection;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -87,8 +88,8 @@ fn conn_readiness(c: &Connection, config: &crate::config::Config) -> Readiness {
     let closed = c.state == State::Closed;
     // sk_shutdown: RCV_SHUTDOWN on a FIN or shutdown(SHUT_RD), SEND_SHUTDOWN on
     // shutdown(SHUT_WR); both once the connection is done.
-    let rcv_shutdown = closed || c.fin_received || c.rd_shutdown;
-    let send_shutdown = closed || c.fin_queued;
+    let rcv_shutdown = closed || c.flag(flag::FIN_RECEIVED) || c.flag(flag::RD_SHUTDOWN);
+    let send_shutdown = closed || c.flag(flag::FIN_QUEUED);
     let mut r = Readiness {
         error: c.pending_error,
         hup: closed || (rcv_shutdown && send_shutdown),
@@ -121,7 +122,7 @@ pub(super) fn conn_writable(c: &Connection, config: &crate::config::Config) -> b
         State::SynSent if c.tfo.deferred => true,
         State::SynReceived if c.tfo.listener.is_some() => c.stream_writeable(config),
         State::SynSent | State::SynReceived => c.pending_error.is_some(),
-        State::Established | State::CloseWait if !c.fin_queued && c.error.is_none() => {
+        State::Established | State::CloseWait if !c.flag(flag::FIN_QUEUED) && c.error.is_none() => {
             c.stream_writeable(config)
         }
         _ => true,
@@ -131,5 +132,5 @@ pub(super) fn conn_writable(c: &Connection, config: &crate::config::Config) -> b
 /// Whether a socket's events are held back: a passive connection not yet returned by
 /// accept(). Its listener's `Incoming` comes first; accept() releases them.
 pub(super) fn held(slot: &Slot) -> bool {
-    !slot.has(Slot::ACCEPTED) && matches!(&slot.sock, Some(Sock::Conn(c)) if c.passive)
+    !slot.has(Slot::ACCEPTED) && matches!(&slot.sock, Some(Sock::Conn(c)) if c.flag(flag::PASSIVE))
 }

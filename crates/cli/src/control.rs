@@ -117,7 +117,7 @@ fn reply(net: &Net, request: &str) -> String {
     match request {
         "ss" => ss::render(&net.sockets(), false),
         "ss -i" => ss::render(&net.sockets(), true),
-        "ss -s" => ss::summary(&net.sockets()),
+        "ss -s" => ss::summary(&net.sockets(), net.mem_pages()),
         "netstat" => netstat::connections(&net.sockets()),
         "netstat -s" => netstat::counters(&net.stats()),
         other => format!("error: unknown request {other:?}\n"),

@@ -101,8 +101,10 @@ pub fn render(sockets: &[SocketInfo], detail: bool) -> String {
     out
 }
 
-/// The `ss -s` summary: the TCP total with Linux's breakdown, then a count per state.
-pub fn summary(sockets: &[SocketInfo]) -> String {
+/// The `ss -s` summary: the TCP total with Linux's breakdown, the payload memory
+/// charged against `tcp_mem` in pages (`/proc/net/sockstat`'s `TCP: ... mem`), then a
+/// count per state.
+pub fn summary(sockets: &[SocketInfo], mem_pages: u64) -> String {
     let count = |f: &dyn Fn(&SocketInfo) -> bool| sockets.iter().filter(|s| f(s)).count();
     let mut out = format!("Total: {}\n", sockets.len());
     let _ = writeln!(
@@ -114,6 +116,7 @@ pub fn summary(sockets: &[SocketInfo]) -> String {
         count(&|s| s.orphan),
         count(&|s| s.state == State::TimeWait),
     );
+    let _ = writeln!(out, "TCP mem: {mem_pages} pages (sockstat)");
     out.push('\n');
     let _ = writeln!(out, "{:<11} Count", "State");
     const ORDER: [State; 11] = [

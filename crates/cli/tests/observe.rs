@@ -92,6 +92,13 @@ fn ss_and_netstat_show_a_running_instance() {
         summary.contains("LISTEN      2\nESTAB       1\n"),
         "{summary}"
     );
+    // The pages charged against tcp_mem (sockstat's `mem`).
+    let mem_line = summary.lines().nth(2).unwrap_or_default();
+    let pages = mem_line
+        .strip_prefix("TCP mem: ")
+        .and_then(|r| r.strip_suffix(" pages (sockstat)"))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(pages.is_some(), "{summary}");
 
     let stats = query(&dir, &["netstat", "-s"]);
     assert!(stats.starts_with("Ip:\n"), "{stats}");

@@ -34,6 +34,13 @@ fn dash_a_lists_every_knob_with_linux_defaults() {
     ] {
         assert!(lines.contains(&want), "`{want}` missing from:\n{out}");
     }
+    // tcp_mem follows this machine's memory, as Linux's tcp_init_mem.
+    let [low, pressure, high] = synack::config::tcp_mem_for(synack::config::machine_pages());
+    let want = format!("net.ipv4.tcp_mem = {low}\t{pressure}\t{high}");
+    assert!(
+        lines.contains(&want.as_str()),
+        "`{want}` missing from:\n{out}"
+    );
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted, "sorted by name, as sysctl -a");

@@ -25,7 +25,7 @@ use core::fmt;
 mod compact;
 mod lend;
 
-pub use compact::{RecvBuffer, SendBuffer};
+pub use compact::{RecvBuffer, SendBuffer, MIN_RING};
 
 /// The largest capacity either buffer accepts; larger requests are clamped. Linux keeps
 /// `sk_sndbuf`/`sk_rcvbuf` in an `int`, so this is its ceiling too, and it keeps every offset
@@ -552,6 +552,19 @@ impl RecvRing {
     /// The end of the highest out-of-order range, as an offset from RCV.NXT; 0 if none.
     pub fn ooo_end(&self) -> usize {
         self.ranges().last().map_or(0, |r| r.end)
+    }
+
+    /// Forgets the highest out-of-order range if it starts at or past `from`; returns
+    /// it as (start, end) offsets from RCV.NXT. Its bytes stay in the ring as garbage.
+    pub(super) fn drop_last_ooo(&mut self, from: usize) -> Option<(usize, usize)> {
+        let ooo = self.ooo.as_mut()?;
+        let last = ooo.ranges.last().filter(|r| r.start >= from)?;
+        let range = (last.start, last.end);
+        ooo.ranges.pop();
+        if ooo.ranges.is_empty() {
+            self.ooo = None;
+        }
+        Some(range)
     }
 
     #[cfg(test)]

@@ -36,6 +36,14 @@ pub struct Config {
     /// `tcp_max_tw_buckets`: half the established hash's entries (tcp_init), 262144 for
     /// the hash size that gives `tcp_max_tw_buckets` its default here.
     pub tcp_max_orphans: usize,
+    /// `tcp_mem`: the stack-wide budget of payload-ring memory, in pages of 4096 bytes
+    /// (low, pressure, high), as Linux's (stack/budget.rs): above `pressure` the stack is
+    /// under memory pressure until usage falls below `low` (receive windows and send
+    /// buffers stop growing, out-of-order data is pruned); above `high` rings may not
+    /// grow (incoming data that needs memory is dropped, `send` takes only what the
+    /// ring holds, orphans are reset). The default is Linux's tcp_init_mem for this
+    /// machine's memory: see [`tcp_mem_for`].
+    pub tcp_mem: [u64; 3],
     /// `tcp_fin_timeout`: how long an orphaned connection waits in FIN_WAIT_2.
     pub tcp_fin_timeout: Duration,
     /// TCP_TIMEWAIT_LEN: how long TIME_WAIT lasts (2MSL). Linux hard-codes 60 s.
@@ -275,6 +283,34 @@ pub struct Config {
     pub seed: Option<u64>,
 }
 
+/// Linux's tcp_init_mem: `tcp_mem` for a machine with `free_pages` pages of 4096 bytes
+/// to give to buffers (Linux's nr_free_buffer_pages at boot): a sixteenth of them (at
+/// least 128) is the pressure threshold, three quarters of that the low mark, twice
+/// the low mark the limit (4.68 %, 6.25 % and 9.37 % of memory).
+pub fn tcp_mem_for(free_pages: u64) -> [u64; 3] {
+    let limit = (free_pages / 16).max(128);
+    let low = limit / 4 * 3;
+    [low, limit, low * 2]
+}
+
+/// This machine's memory in pages of 4096 bytes, as `tcp_mem`'s default is computed
+/// from it: `MemTotal` of `/proc/meminfo` (nearly all of it is free when Linux computes
+/// nr_free_buffer_pages at boot), read once per process. Where that file cannot be
+/// read (not Linux), 4 GiB is assumed.
+pub fn machine_pages() -> u64 {
+    static PAGES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGES.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib / 4)
+            })
+            .unwrap_or(1 << 20)
+    })
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -284,6 +320,7 @@ impl Default for Config {
             tcp_retries2: 15,
             tcp_orphan_retries: 0,
             tcp_max_orphans: 262_144,
+            tcp_mem: tcp_mem_for(machine_pages()),
             tcp_fin_timeout: Duration::from_secs(60),
             tcp_timewait_len: Duration::from_secs(60),
             tcp_max_tw_buckets: 262_144,
@@ -455,6 +492,7 @@ impl Config {
         "tcp_retries2",
         "tcp_orphan_retries",
         "tcp_max_orphans",
+        "tcp_mem",
         "tcp_fin_timeout",
         "tcp_max_tw_buckets",
         "tcp_tw_reuse",
@@ -555,6 +593,18 @@ impl Config {
             "tcp_orphan_retries" => self.tcp_orphan_retries = small(255, "0..=255")? as u32,
             "tcp_max_orphans" => {
                 self.tcp_max_orphans = small(i32::MAX as u64, "a count below 2^31")? as usize
+            }
+            "tcp_mem" => {
+                // Linux takes any three numbers (proc_doulongvec_minmax).
+                let vals: Vec<u64> = v
+                    .split_whitespace()
+                    .map(|p| p.parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| bad("three page counts `low pressure high`"))?;
+                self.tcp_mem = match vals[..] {
+                    [a, b, c] => [a, b, c],
+                    _ => return Err(bad("three page counts `low pressure high`")),
+                };
             }
             "tcp_fin_timeout" => self.tcp_fin_timeout = secs()?,
             "tcp_max_tw_buckets" => self.tcp_max_tw_buckets = num("a count")? as usize,
@@ -757,6 +807,27 @@ mod tests {
         assert_eq!(c.ip_local_port_range, (40000, 40010));
         assert_eq!(c.ip_local_reserved_ports, vec![40001, 40003, 40004]);
         assert_eq!(c.tcp_congestion_control, Algorithm::Reno);
+    }
+
+    /// tcp_init_mem's fractions, checked against the Linux machine this was written on
+    /// (24,683,568 kB of MemTotal): its `/proc/sys/net/ipv4/tcp_mem` reads `287889
+    /// 383855 575778`, a sixteenth of 6,141,680 free buffer pages (MemTotal's pages
+    /// give 289260 385680 578520, 0.5 % more).
+    #[test]
+    fn tcp_mem_defaults_as_linux_computes_them() {
+        assert_eq!(tcp_mem_for(6_141_680), [287_889, 383_855, 575_778]);
+        assert_eq!(tcp_mem_for(0), [96, 128, 192], "at least 128 pages");
+        let c = Config::default();
+        assert_eq!(c.tcp_mem, tcp_mem_for(machine_pages()));
+        assert!(machine_pages() > 0);
+        let mut c = Config::default();
+        c.set_sysctl("net.ipv4.tcp_mem", "10 20 30").unwrap();
+        assert_eq!(c.tcp_mem, [10, 20, 30]);
+        assert_eq!(c.sysctl("tcp_mem").unwrap(), "10\t20\t30");
+        let e = c.set_sysctl("tcp_mem", "10 20").unwrap_err();
+        assert!(e.to_string().contains("low pressure high"), "{e}");
+        assert!(c.set_sysctl("tcp_mem", "a b c").is_err());
+        assert_eq!(c.tcp_mem, [10, 20, 30], "a bad value changes nothing");
     }
 
     #[test]

@@ -307,6 +307,17 @@ counters! {
     "TcpExt" BeyondWindow,
     /// In-order segments dropped because the receive memory was used up.
     "TcpExt" TCPRcvQDrop,
+    /// Times the receive queues were over their memory and had to be pruned (Linux's
+    /// tcp_prune_queue).
+    "TcpExt" PruneCalled,
+    /// Times pruning did not free enough and the segment was dropped (RcvPruned).
+    "TcpExt" RcvPruned,
+    /// Times out-of-order data was dropped to free memory (tcp_prune_ofo_queue).
+    "TcpExt" OfoPruned,
+    /// Times the stack entered memory pressure (`tcp_mem`'s second value crossed).
+    "TcpExt" TCPMemoryPressures,
+    /// Milliseconds spent under memory pressure, added when it ends.
+    "TcpExt" TCPMemoryPressuresChrono,
     /// In-order segments dropped because the window offered was zero.
     "TcpExt" TCPZeroWindowDrop,
     /// Times the window computed was zero but the offered one could not shrink to it.
@@ -317,6 +328,9 @@ counters! {
     "TcpExt" TCPFromZeroWindowAdv,
     /// SACK blocks received.
     "TcpExt" TCPSACKRecv,
+    /// Retransmission timeouts that found the data at SND.UNA SACKed: the receiver
+    /// dropped what it had SACKed, and the SACKs were forgotten (tcp_timeout_mark_lost).
+    "TcpExt" TCPSACKReneging,
     /// SACKs that filled a hole below SACKed data never retransmitted: the network
     /// reordered (Linux's tcp_check_sack_reordering).
     "TcpExt" TCPSACKReorder,

@@ -63,6 +63,10 @@ impl Config {
             "tcp_retries2" => self.tcp_retries2.to_string(),
             "tcp_orphan_retries" => self.tcp_orphan_retries.to_string(),
             "tcp_max_orphans" => self.tcp_max_orphans.to_string(),
+            "tcp_mem" => format!(
+                "{}\t{}\t{}",
+                self.tcp_mem[0], self.tcp_mem[1], self.tcp_mem[2]
+            ),
             "tcp_fin_timeout" => self.tcp_fin_timeout.as_secs().to_string(),
             "tcp_max_tw_buckets" => self.tcp_max_tw_buckets.to_string(),
             "tcp_tw_reuse" => self.tcp_tw_reuse.to_string(),

@@ -369,6 +369,15 @@ impl Net {
         self.shared.lock().stack.stats().clone()
     }
 
+    /// The pages of payload ring memory charged against `tcp_mem`, summed over the
+    /// engines (each engine keeps its own budget; `/proc/net/sockstat`'s `mem`).
+    pub fn mem_pages(&self) -> u64 {
+        self.engines()
+            .iter()
+            .map(|n| n.shared.lock().stack.mem_pages())
+            .sum()
+    }
+
     /// Every socket, connection, half-open request and TIME-WAIT entry (`ss -tan`), of
     /// every engine.
     pub fn sockets(&self) -> Vec<SocketInfo> {

@@ -80,6 +80,18 @@ impl SendBuffer {
         self.ring.as_ref().map_or(0, |r| r.capacity())
     }
 
+    /// The ring's size once `n` more bytes are written (its growth is decided here and
+    /// in [`ring_for`](SendBuffer::ring_for) alike), for the memory budget to judge
+    /// before the write.
+    pub fn ring_size_after(&self, n: usize) -> usize {
+        let (have, needed) = (self.ring_size(), self.len() + min(n, self.free()));
+        if have >= needed {
+            have
+        } else {
+            grown(have, needed, self.capacity)
+        }
+    }
+
     /// The most bytes the buffer holds.
     #[inline]
     pub fn capacity(&self) -> usize {
@@ -225,6 +237,38 @@ impl RecvBuffer {
     /// [`SendBuffer::ring_size`].
     pub fn ring_size(&self) -> usize {
         self.ring.as_ref().map_or(0, |r| r.capacity())
+    }
+
+    /// The ring's size once `len` bytes at `offset` past RCV.NXT are stored with the
+    /// capacity set to `capacity` first, as [`try_insert`](RecvBuffer::try_insert)
+    /// would grow it, for the memory budget to judge before the insert.
+    pub fn ring_size_after(&self, offset: usize, len: usize, capacity: usize) -> usize {
+        let capacity = capacity.clamp(self.len() + self.ooo_end(), MAX_CAPACITY);
+        let (have, window) = (self.ring_size(), capacity.saturating_sub(self.len()));
+        if len == 0 || offset >= window {
+            return have;
+        }
+        let needed = self.len() + offset + min(len, window - offset);
+        if have >= needed {
+            have
+        } else {
+            grown(have, needed, capacity)
+        }
+    }
+
+    /// Drops the highest out-of-order range if it starts at or past `from` (an offset
+    /// from RCV.NXT), as Linux's tcp_prune_ofo_queue drops the last skb, and shrinks the
+    /// ring to what is still held (at least [`MIN_RING`], a power of two) so the memory
+    /// goes back. Returns the range dropped.
+    pub fn prune_ooo_from(&mut self, from: usize) -> Option<(usize, usize)> {
+        let ring = self.ring.as_mut()?;
+        let dropped = ring.drop_last_ooo(from)?;
+        let held = ring.len() + ring.ooo_end();
+        let size = grown(0, held, self.capacity);
+        if size < ring.capacity() {
+            ring.set_capacity(size);
+        }
+        Some(dropped)
     }
 
     /// In-order bytes waiting for the application.

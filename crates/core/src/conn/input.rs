@@ -463,6 +463,9 @@ impl Connection {
             && window == self.snd_wnd;
         let loss_mark = self.in_loss().then(|| self.loss_mark());
         let sacked_before = self.rec.sacked.bytes();
+        // tcp_ack's prior_fack: the end of the highest SACKed data before this ACK
+        // (tcp_highest_sack_seq), SND.UNA when nothing is SACKed.
+        let prior_fack = self.rec.sacked.highest().unwrap_or(self.snd_una);
         self.record_sacks(ctx, seg, ack);
         let loss_sack = loss_mark.map(|m| {
             let data_sacked = self.rec.sacked.bytes() > sacked_before;
@@ -500,7 +503,13 @@ impl Connection {
             self.mtup_on_ack(ctx);
             self.more_pending = false;
             self.urgent_acked();
+            let hole = self.acked_hole(prior_una, ack);
             self.advance_scoreboard(acked);
+            // tcp_clean_rtx_queue: "Non-retransmitted hole got filled? That's
+            // reordering", when it lay below data SACKed before this ACK.
+            if let Some(low) = hole.filter(|h| h.before(prior_fack)) {
+                self.check_sack_reordering(ctx, low);
+            }
             if self
                 .tlp_high_seq
                 .is_some_and(|high| self.snd_una.after_eq(high))
@@ -663,7 +672,12 @@ impl Connection {
     /// set: room for two windows' worth of skbs (sendq.rs), and at least two windows'
     /// worth of payload, up to `tcp_wmem[2]`.
     fn grow_send_buffer(&mut self, ctx: &Ctx) {
-        if self.opts.sndbuf.is_some() {
+        // tcp_should_expand_sndbuf: not with SO_SNDBUF set, nor under memory pressure,
+        // nor with the stack's charge at `tcp_mem`'s low mark or above.
+        if self.opts.sndbuf.is_some()
+            || ctx.mem.under_pressure(self.mem_unsettled())
+            || !ctx.mem.below_low(self.mem_unsettled())
+        {
             return;
         }
         let want = (2 * self.cc.cwnd().max(self.snd_wnd) as usize)
@@ -764,7 +778,9 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        if !self.rmem_schedule(ctx, data.len() as u32) {
+        if !self.rmem_schedule(ctx, data.len() as u32)
+            || !self.mem_schedule_recv(ctx, offset, data.len())
+        {
             if offset > 0 {
                 ctx.stats.TCPOFODrop += 1;
                 return;
@@ -779,11 +795,9 @@ impl Connection {
             }
         }
         let small = self.measure_rcv_mss(seg_len, len, truesize);
-        let need = self.recv_buf.len() + offset + data.len();
-        if need > self.recv_buf.capacity() {
-            let grown = need.max(2 * self.recv_buf.capacity());
-            self.recv_buf
-                .set_capacity(grown.min(crate::buffer::MAX_CAPACITY));
+        let capacity = self.recv_capacity_for(offset, data.len());
+        if capacity > self.recv_buf.capacity() {
+            self.recv_buf.set_capacity(capacity);
         }
         let had_ooo = self.recv_buf.has_ooo();
         let dsack = self.dsack_for_queue(seq + skip, seq + len);
@@ -816,7 +830,7 @@ impl Connection {
             // so that a sender without it gets its duplicate ACKs), and a program's
             // socket sizes its buffer for the reordering seen.
             if self.neg.sack {
-                self.grow_window(ctx.config, len, truesize);
+                self.grow_window(ctx, len, truesize);
             }
             if self.rs.owned && !self.orphan {
                 let space = self.rs.space();
@@ -840,13 +854,24 @@ impl Connection {
         }
         self.on_data_recv(ctx, small, seg.psh);
         if len >= 128 {
-            self.grow_window(ctx.config, len, truesize);
+            self.grow_window(ctx, len, truesize);
         }
         if had_ooo {
             // A hole filled: ACK at once (RFC 5681 section 4.2).
             self.ack_now = true;
         }
         // Now or delayed: decided once the segment's FIN is processed too.
+    }
+
+    /// The receive buffer's capacity once `len` bytes at `offset` past RCV.NXT are
+    /// queued: doubled (at least) when they go past it.
+    pub(crate) fn recv_capacity_for(&self, offset: usize, len: usize) -> usize {
+        let (need, cap) = (self.recv_buf.len() + offset + len, self.recv_buf.capacity());
+        if need > cap {
+            need.max(2 * cap).min(crate::buffer::MAX_CAPACITY)
+        } else {
+            cap
+        }
     }
 
     /// RFC 9293 3.10.7.4 "eighth": a FIN that is next in sequence ends the stream.

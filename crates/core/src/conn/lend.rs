@@ -67,6 +67,7 @@ impl Connection {
         // is lent writes each byte once (issue 9, item 6).
         let lowat = ctx.config.tcp_notsent_lowat;
         let lend = self.write_take(max.min(self.write_room(lowat)), lowat);
+        let lend = self.wmem_admit(ctx, 0, lend);
         if lend == 0 {
             self.chrono_on_write(ctx.now, self.notsent_bytes(), 0, max);
             return Err(Error::WouldBlock);

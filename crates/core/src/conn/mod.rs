@@ -21,6 +21,7 @@ mod frto;
 mod icmp;
 pub(crate) mod input;
 mod lend;
+mod memory;
 pub(crate) mod mtup;
 mod oom;
 pub(crate) mod output;
@@ -69,6 +70,8 @@ pub(crate) struct Ctx<'a> {
     /// The orphan count `tcp_max_orphans` is checked against (Linux's tcp_orphan_cache;
     /// stack/orphans.rs).
     pub orphans: usize,
+    /// The stack's memory budget as the call began (`tcp_mem`; stack/budget.rs).
+    pub mem: crate::stack::budget::MemView<'a>,
 }
 
 /// Stack-wide rate limit for challenge ACKs (`tcp_challenge_ack_limit` per second).
@@ -287,6 +290,9 @@ pub(crate) struct Connection {
     pub rs: rcvspace::RcvSpace,
     pub send_buf: SendBuffer,
     pub recv_buf: RecvBuffer,
+    /// The pages of ring memory charged for this connection against `tcp_mem`, as the
+    /// stack last settled it (stack/budget.rs).
+    pub mem_pages: u32,
     /// The user asked for a FIN (shutdown(SHUT_WR) or close()).
     pub fin_queued: bool,
     /// The peer's FIN has been received in order: reads return EOF after the data.
@@ -509,6 +515,7 @@ impl Connection {
             rs: rcvspace::RcvSpace::new(config.tcp_rmem[1]),
             send_buf: SendBuffer::new(config.tcp_wmem[1]),
             recv_buf: RecvBuffer::new(config.tcp_rmem[1]),
+            mem_pages: 0,
             fin_queued: false,
             fin_received: false,
             fin_pending: None,

@@ -1,6 +1,8 @@
-//! What an orphan does when there are too many (`tcp_max_orphans`): Linux's
-//! tcp_check_oom at close() and tcp_out_of_resources on the orphan's timers. The count
-//! itself is the stack's (stack/orphans.rs), handed over in [`Ctx::orphans`].
+//! What an orphan does when there are too many (`tcp_max_orphans`) or the stack is out
+//! of memory (`tcp_mem`'s limit passed while it holds more than the minimum send
+//! buffer): Linux's tcp_check_oom at close() and tcp_out_of_resources on the orphan's
+//! timers. The count itself is the stack's (stack/orphans.rs), handed over in
+//! [`Ctx::orphans`]; the memory in [`Ctx::mem`] (stack/budget.rs).
 
 use super::{Connection, Ctx};
 use crate::stack::orphans::{long_silence, too_many};
@@ -36,7 +38,9 @@ impl Connection {
         if self.soft_error.is_some() {
             shift += 1;
         }
-        if !too_many(ctx.orphans, shift, ctx.config.tcp_max_orphans) {
+        // tcp_check_oom: too many orphans, or out of memory ("out of memory --
+        // consider tuning tcp_mem").
+        if !too_many(ctx.orphans, shift, ctx.config.tcp_max_orphans) && !self.out_of_memory(ctx) {
             return false;
         }
         if silent <= ctx.config.tcp_timewait_len || (self.snd_wnd == 0 && self.flight() == 0) {

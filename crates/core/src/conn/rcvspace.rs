@@ -201,7 +201,7 @@ impl RcvSpace {
 
 impl Connection {
     /// Whether the user fixed the receive buffer (SOCK_RCVBUF_LOCK).
-    fn rcvbuf_locked(&self) -> bool {
+    pub(super) fn rcvbuf_locked(&self) -> bool {
         self.opts.rcvbuf.is_some()
     }
 
@@ -294,7 +294,12 @@ impl Connection {
     /// Linux's tcp_grow_window: a segment whose truesize the buffer could hold at this
     /// window opens `rcv_ssthresh` by two segments or twice its payload (the room to the
     /// clamp and the free space permitting), and asks for a quick ACK.
-    pub(crate) fn grow_window(&mut self, config: &Config, payload: u32, truesize: u32) {
+    pub(crate) fn grow_window(&mut self, ctx: &Ctx, payload: u32, truesize: u32) {
+        // Check #1 of tcp_grow_window: not under memory pressure.
+        if ctx.mem.under_pressure(self.mem_unsettled()) {
+            return;
+        }
+        let config = ctx.config;
         let limit = i64::from(self.window_clamp).min(self.tcp_space());
         let room = limit - i64::from(self.rs.ssthresh);
         if room <= 0 {
@@ -389,6 +394,13 @@ impl Connection {
             return 0;
         }
         let cur_win = self.receive_window();
+        // __tcp_select_window: under memory pressure, a window whose free space fell
+        // under half the buffer gets its cap cut (tcp_adjust_rcv_ssthresh).
+        if ctx.mem.under_pressure(self.mem_unsettled())
+            && self.tcp_space() < i64::from(self.window_clamp).min(self.full_space()) >> 1
+        {
+            self.adjust_rcv_ssthresh();
+        }
         let (mut new_win, end_quick) = self.raw_window(ctx.config);
         if end_quick {
             self.ack.quick = 0;
@@ -419,22 +431,53 @@ impl Connection {
     /// window's slow start from two segments if even that is exceeded; quick-ACK mode
     /// ends. (Linux then collapses and prunes its queues; synack's hold no overhead to
     /// reclaim.)
-    pub(crate) fn rmem_schedule(&mut self, ctx: &Ctx, len: u32) -> bool {
+    pub(crate) fn rmem_schedule(&mut self, ctx: &mut Ctx, len: u32) -> bool {
         let fits = |rs: &RcvSpace| u64::from(rs.rmem) + u64::from(len) <= u64::from(rs.rcvbuf);
         if fits(&self.rs) {
             return true;
         }
+        // tcp_prune_queue.
+        ctx.stats.PruneCalled += 1;
         if self.rs.rmem >= self.rs.rcvbuf {
+            // tcp_clamp_window: the buffer grows to what is held unless the stack is
+            // short of memory.
             let max = ctx.config.tcp_rmem[2].min(i32::MAX as usize) as u32;
             self.ack.quick = 0;
-            if self.rs.rcvbuf < max && !self.rcvbuf_locked() {
+            let unsettled = self.mem_unsettled();
+            let roomy =
+                !ctx.mem.under_pressure(self.mem_unsettled()) && ctx.mem.below_low(unsettled);
+            if self.rs.rcvbuf < max && !self.rcvbuf_locked() && roomy {
                 self.rs.rcvbuf = self.rs.rmem.min(max);
             }
             if self.rs.rmem > self.rs.rcvbuf {
                 self.rs.ssthresh = self.window_clamp.min(2 * u32::from(self.adv_mss));
             }
+        } else if ctx.mem.under_pressure(self.mem_unsettled()) {
+            self.adjust_rcv_ssthresh();
         }
-        fits(&self.rs)
+        if fits(&self.rs) {
+            return true;
+        }
+        // Nothing of synack's queues collapses; the segment is dropped.
+        ctx.stats.RcvPruned += 1;
+        false
+    }
+
+    /// Forgets the memory charged for the segments ending in `(from, to]` (pruned
+    /// out-of-order data).
+    pub(crate) fn uncharge_between(&mut self, from: SeqNum, to: SeqNum) {
+        let Some(t) = self.rs.tune.as_mut() else {
+            return;
+        };
+        let mut freed = 0u32;
+        t.charges.retain(|&(end, size)| {
+            let pruned = end.after(from) && end.before_eq(to);
+            if pruned {
+                freed = freed.saturating_add(size);
+            }
+            !pruned
+        });
+        self.rs.rmem = self.rs.rmem.saturating_sub(freed);
     }
 
     /// Charges `truesize` for a segment ending at `end` that was queued.

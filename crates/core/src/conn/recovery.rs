@@ -238,14 +238,34 @@ impl Connection {
         low
     }
 
-    /// Linux's tcp_check_sack_reordering: data SACKed at `low`, below the highest
-    /// SACKed data, was reordered by that distance; the reordering the connection
-    /// assumes grows to it (in packets, up to `tcp_max_reordering`), and the event
-    /// is counted (`TCPSACKReorder`, `tcpi_reord_seen`).
-    fn check_sack_reordering(&mut self, ctx: &mut Ctx, low: SeqNum) {
-        let Some(fack) = self.rec.sacked.highest() else {
-            return;
-        };
+    /// The lowest sequence number a cumulative ACK from `una` to `ack` covers that
+    /// was neither SACKed nor ever retransmitted (tcp_clean_rtx_queue's `reord`): a
+    /// hole filled by data sent once, so delivered after what was SACKed above it.
+    /// Data below `rexmit_high` may have been retransmitted; only what lies above it
+    /// counts (Linux asks each skb's TCPCB_RETRANS bit, which the engine does not keep
+    /// once recovery is over).
+    pub(crate) fn acked_hole(&self, una: SeqNum, ack: SeqNum) -> Option<SeqNum> {
+        if !self.neg.sack {
+            return None;
+        }
+        let mut first = una.max(self.rexmit_high);
+        for &(rs, re) in self.rec.sacked.ranges() {
+            if first.after_eq(rs) && first.before(re) {
+                first = re;
+            }
+        }
+        first.before(ack).then_some(first)
+    }
+
+    /// Linux's tcp_check_sack_reordering: data delivered at `low` (newly SACKed, or
+    /// filling a hole under a cumulative ACK) below the highest SACKed data was
+    /// reordered by the distance to that data's end (tcp_highest_sack_seq: the start
+    /// of the skb after the highest SACKed one, SND.UNA once nothing is SACKed); the
+    /// reordering the connection assumes grows to it (in packets, up to
+    /// `tcp_max_reordering`), and the event is counted (`TCPSACKReorder`,
+    /// `tcpi_reord_seen`).
+    pub(crate) fn check_sack_reordering(&mut self, ctx: &mut Ctx, low: SeqNum) {
+        let fack = self.rec.sacked.highest().unwrap_or(self.snd_una);
         if !low.before(fack) {
             return;
         }
@@ -411,8 +431,12 @@ impl Connection {
             if delivered > 0 {
                 self.prr_update(delivered, una_advanced, newly_lost);
             }
-        } else if una_advanced {
-            // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked.
+        } else if una_advanced
+            || (delivered > 0 && u32::from(self.rec.reordering) > ctx.config.tcp_reordering)
+        {
+            // Linux's tcp_may_raise_cwnd: grow only when data was cumulatively acked
+            // (RFC 5681), unless the network has shown more reordering than
+            // tcp_reordering: then any delivery, SACKed data too, grows it.
             let flight = flight_before.max(self.max_flight);
             self.cc.on_ack(ctx.now, delivered, flight);
         }
@@ -617,6 +641,23 @@ impl Connection {
     pub(crate) fn on_sent_in_recovery(&mut self) {
         if matches!(self.rec.state, CaState::Recovery | CaState::Cwr) {
             self.rec.prr_out += 1;
+        }
+    }
+
+    /// A retransmission timeout found the data at SND.UNA SACKed: the receiver
+    /// reneged (it pruned out-of-order data it had SACKed, as a receiver short of
+    /// memory does), and every SACK is forgotten so that the data goes again (Linux's
+    /// tcp_timeout_mark_lost, TCPSACKReneging).
+    pub(crate) fn check_sack_reneging(&mut self, stats: &mut crate::stats::Stats) {
+        if self
+            .rec
+            .sacked
+            .ranges()
+            .first()
+            .is_some_and(|r| r.0 == self.snd_una)
+        {
+            stats.TCPSACKReneging += 1;
+            self.rec.sacked.clear();
         }
     }
 

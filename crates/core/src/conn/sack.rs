@@ -105,6 +105,13 @@ impl Scoreboard {
         }
     }
 
+    /// Forgets every SACK (the receiver reneged: it dropped out-of-order data it had
+    /// SACKed).
+    pub fn clear(&mut self) {
+        self.ranges.reset();
+        self.bytes = 0;
+    }
+
     /// Whether `seq` is SACKed.
     #[cfg(test)]
     pub fn contains(&self, seq: SeqNum) -> bool {

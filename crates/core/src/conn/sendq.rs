@@ -207,6 +207,8 @@ impl Connection {
                 self.reserve_ring(taken + k);
             }
             k = k.min(self.send_buf.free().saturating_sub(taken));
+            // The stack's memory budget may refuse the ring's growth (memory.rs).
+            k = self.wmem_admit(ctx, taken, k);
             if k == 0 {
                 break;
             }

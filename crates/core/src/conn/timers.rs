@@ -207,6 +207,7 @@ impl Connection {
             self.loss_begins(ctx);
             self.cc.on_rto(ctx.now, self.flight());
             self.recover = self.snd_max;
+            self.check_sack_reneging(ctx.stats);
             self.enter_loss();
             // Linux's tcp_enter_loss: the reduction is news for the peer (CWR).
             self.ecn_queue_cwr();

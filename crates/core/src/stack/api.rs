@@ -466,6 +466,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(self.now),
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         f(&mut ctx)
     }

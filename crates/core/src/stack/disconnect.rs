@@ -105,6 +105,13 @@ impl Stack {
             };
             self.ports.add_socket(b.port(), h, claim);
         }
+        let slot = self.slots.get_mut(h.index as usize);
+        if let Some(slot) = slot.filter(|s| s.generation == h.generation) {
+            if let Some(Sock::Conn(conn)) = slot.sock.as_mut() {
+                self.budget
+                    .uncharge(conn, self.now, &self.config.tcp_mem, &mut self.stats);
+            }
+        }
         if let Some(slot) = self.slot_mut(h) {
             slot.sock = Some(Sock::Fresh(Box::new(FreshSock { bound, opts })));
             slot.set(super::Slot::WRITABLE, false);

@@ -755,6 +755,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         conn.rx_ecn = self.rx_ecn;
         conn.on_segment(&mut ctx, seg);

@@ -16,6 +16,7 @@
 //! calls take effect at the time of the latest `handle_*` or `poll_transmit` call.
 
 mod api;
+pub(crate) mod budget;
 mod disconnect;
 mod ecn;
 mod fastopen;
@@ -317,6 +318,8 @@ pub struct Stack {
     tx_queue: VecDeque<SocketHandle>,
     /// Connections with a drained ring, and when each was last active (reclaim.rs).
     reclaim: VecDeque<(SocketHandle, Instant)>,
+    /// The pages of ring memory charged against `tcp_mem` (budget.rs).
+    budget: budget::Budget,
     ctl: CtlQueue,
     events: VecDeque<SocketHandle>,
     transitions: Option<VecDeque<Transition>>,
@@ -437,6 +440,7 @@ impl Stack {
             timers: Wheel::new(),
             tx_queue: VecDeque::new(),
             reclaim: VecDeque::new(),
+            budget: budget::Budget::default(),
             ctl: CtlQueue::default(),
             events: VecDeque::new(),
             transitions: None,
@@ -816,6 +820,10 @@ impl Stack {
                 self.timers.set_item(t, TimerRef::Wake);
             }
             let slot = &mut self.slots[h.index as usize];
+            if let Some(Sock::Conn(conn)) = slot.sock.as_mut() {
+                self.budget
+                    .uncharge(conn, self.now, &self.config.tcp_mem, &mut self.stats);
+            }
             slot.sock = None;
             slot.generation = slot.generation.wrapping_add(1);
             slot.pending = 0;
@@ -847,6 +855,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         let r = f(conn, &mut ctx);
         self.after_conn(h, before);
@@ -879,6 +888,7 @@ impl Stack {
             ctl: &mut self.ctl,
             challenge: &mut self.challenge,
             orphans: self.orphans.cached(now),
+            mem: self.budget.view(&self.config.tcp_mem, self.conns.len()),
         };
         let r = f(conn, &mut ctx);
         if settled && unchanged(&r) {
@@ -958,6 +968,8 @@ impl Stack {
             return;
         };
         let drained = reclaim::drained(conn).then(|| reclaim::last_active(conn));
+        self.budget
+            .settle(conn, self.now, &self.config.tcp_mem, &mut self.stats);
         let bits = std::mem::take(&mut conn.events);
         let estab = matches!(after, State::Established | State::CloseWait);
         if estab != has_flag(*flags, Slot::COUNTED_ESTAB) {

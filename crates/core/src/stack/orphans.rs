@@ -95,8 +95,9 @@ impl Stack {
     }
 
     /// After close() orphaned `h`: Linux's __tcp_close checks tcp_check_oom (shift 0)
-    /// and, with too many orphans ("too many orphaned sockets"), resets the connection
-    /// once its FIN has been pushed.
+    /// and, with too many orphans ("too many orphaned sockets") or the stack out of
+    /// memory ("out of memory -- consider tuning tcp_mem"), resets the connection once
+    /// its FIN has been pushed.
     pub(super) fn check_orphans_on_close(&mut self, h: super::SocketHandle) {
         let counted = self
             .slot(h)
@@ -105,9 +106,16 @@ impl Stack {
             return;
         }
         let cached = self.orphans.cached(self.now);
-        if too_many(cached, 0, self.config.tcp_max_orphans) {
-            self.with_conn(h, |c, _| c.reset_after_push());
+        let too_many = too_many(cached, 0, self.config.tcp_max_orphans);
+        if !too_many && self.budget.pages() <= self.config.tcp_mem[2] {
+            return;
         }
+        self.with_conn(h, |c, ctx| {
+            // tcp_check_oom: too many orphans, or out of memory (memory.rs).
+            if too_many || c.out_of_memory(ctx) {
+                c.reset_after_push();
+            }
+        });
     }
 }
 

@@ -94,6 +94,9 @@ impl Stack {
             if conn.recv_buf.is_empty() && !conn.recv_buf.has_ooo() {
                 conn.recv_buf.release();
             }
+            // The pages go back to the budget at once.
+            self.budget
+                .settle(conn, now, &self.config.tcp_mem, &mut self.stats);
             slot.set(Slot::RECLAIM, false);
             // The connection changed (its rings): after_conn runs on it again.
             slot.set(Slot::SETTLED, false);

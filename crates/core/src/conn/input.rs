@@ -503,11 +503,17 @@ impl Connection {
             self.mtup_on_ack(ctx);
             self.more_pending = false;
             self.urgent_acked();
-            let hole = self.acked_hole(prior_una, ack);
-            self.advance_scoreboard(acked);
             // tcp_clean_rtx_queue: "Non-retransmitted hole got filled? That's
-            // reordering", when it lay below data SACKed before this ACK.
-            if let Some(low) = hole.filter(|h| h.before(prior_fack)) {
+            // reordering", when it lay below data SACKed before this ACK (so only
+            // when something was SACKed).
+            let hole = if prior_fack.after(prior_una) {
+                self.acked_hole(prior_una, ack)
+                    .filter(|h| h.before(prior_fack))
+            } else {
+                None
+            };
+            self.advance_scoreboard(acked);
+            if let Some(low) = hole {
                 self.check_sack_reordering(ctx, low);
             }
             if self

@@ -65,9 +65,25 @@ impl Budget {
     }
 
     /// Brings `conn`'s charge to what its rings hold: the stack's count rises or falls
-    /// by the difference, entering or leaving pressure as Linux does on each.
-    #[inline]
+    /// by the difference, entering or leaving pressure as Linux does on each. Inline
+    /// for the usual case (nothing changed: two loads and a compare, run by every
+    /// `after_conn`), out of line otherwise.
+    #[inline(always)]
     pub fn settle(
+        &mut self,
+        conn: &mut Connection,
+        now: Instant,
+        limits: &[u64; 3],
+        stats: &mut Stats,
+    ) {
+        if conn_pages(conn) != conn.mem_pages || self.request.get() {
+            self.settle_changed(conn, now, limits, stats);
+        }
+    }
+
+    /// [`Budget::settle`] when the rings changed or pressure was asked for.
+    #[inline(never)]
+    fn settle_changed(
         &mut self,
         conn: &mut Connection,
         now: Instant,

@@ -48,10 +48,8 @@ impl Stack {
         // with forwarding off: InAddrErrors; ip_local_deliver_finish /
         // ip6_protocol_deliver_rcu without a handler: InUnknownProtos).
         let v6 = ip.dst.is_ipv6();
-        if !self.addrs.contains(&ip.dst)
-            && !self.any_takes_addr(ip.dst)
-            && !self.terminated_here(&ip, payload)
-        {
+        let own = self.addrs.contains(&ip.dst);
+        if !own && !self.any_takes_addr(ip.dst) && !self.terminated_here(&ip, payload) {
             *if v6 {
                 &mut self.stats.Ip6InAddrErrors
             } else {
@@ -59,7 +57,6 @@ impl Stack {
             } += 1;
             return;
         }
-        let own = self.addrs.contains(&ip.dst);
         match self.martian_source(ip.src, ip.dst) {
             Some(Martian::Source) => {
                 self.stats.InMartianSrc += 1;

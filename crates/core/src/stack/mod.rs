@@ -997,12 +997,18 @@ impl Stack {
         // SOCK_NOSPACE, the lack of room counts once the program met it (a call on the
         // send side, or before the handshake): the room the send queue's own chunking
         // takes while data goes out and is acknowledged wakes nobody.
-        let writable = ready::conn_writable(conn, &self.config);
-        if writable && !has_flag(*flags, Slot::WRITABLE) {
-            ev |= EV_WRITABLE;
-        }
-        if writable || bits & crate::conn::events::SEND_CALL != 0 || !estab {
-            set_flag(flags, Slot::WRITABLE, writable);
+        // An established connection already known writable, with no send-side call,
+        // changes nothing here whatever the answer: the question is not asked (issue 9:
+        // most calls are of that kind).
+        let send_call = bits & crate::conn::events::SEND_CALL != 0;
+        if !has_flag(*flags, Slot::WRITABLE) || send_call || !estab {
+            let writable = ready::conn_writable(conn, &self.config);
+            if writable && !has_flag(*flags, Slot::WRITABLE) {
+                ev |= EV_WRITABLE;
+            }
+            if writable || send_call || !estab {
+                set_flag(flags, Slot::WRITABLE, writable);
+            }
         }
         if bits & crate::conn::events::CONNECTED != 0 && !conn.flag(flag::PASSIVE) {
             ev |= EV_CONNECTED;

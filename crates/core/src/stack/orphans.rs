@@ -28,13 +28,22 @@ pub(crate) struct Orphans {
     cache: usize,
     /// The period `cache` was taken in.
     period: u64,
+    /// Where the period of the latest refresh ends, in microseconds: until then a
+    /// refresh has nothing to do (the stack's clock never goes back), and is one
+    /// comparison (issue 9: every call on a connection asks for the copy).
+    period_end: u64,
 }
 
 impl Orphans {
     /// Brings the copy up to `now`: a boundary passed since the last change means the
     /// copy taken there is the count as it stands (nothing changed in between).
     fn refresh(&mut self, now: Instant) {
-        let period = now.total_micros() / PERIOD_MICROS;
+        let t = now.total_micros();
+        if t < self.period_end {
+            return;
+        }
+        let period = t / PERIOD_MICROS;
+        self.period_end = (period + 1).saturating_mul(PERIOD_MICROS);
         if period != self.period {
             self.period = period;
             self.cache = self.live;

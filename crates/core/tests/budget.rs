@@ -7,44 +7,13 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::counting::{self, Counting};
+use common::pair::{Pair, SERVER};
 use common::{pkt, Harness};
-use synack::{Config, Error, Instant, SeqNum, SocketHandle, Stack};
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-impl Counting {
-    fn add(n: isize) {
-        let now = LIVE_BYTES.fetch_add(n, Ordering::Relaxed) + n;
-        PEAK_BYTES.fetch_max(now, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call goes to `System` unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        Counting::add(l.size() as isize);
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        Counting::add(-(l.size() as isize));
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        Counting::add(n as isize - l.size() as isize);
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use synack::{Error, SeqNum, SocketHandle, Stack};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -52,60 +21,21 @@ static ALLOC: Counting = Counting;
 /// The allocator test measures the whole process: the tests run one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PAGE: u64 = 4096;
 
-/// Two stacks wired back to back, each with its own `tcp_mem`.
-struct Pair {
-    a: Stack,
-    b: Stack,
-    now: Instant,
-    buf: Vec<u8>,
+/// Two stacks back to back, each with its own `tcp_mem` (the default where `None`).
+fn pair(mem_a: Option<[u64; 3]>, mem_b: Option<[u64; 3]>) -> Pair {
+    let config = |seed, mem: Option<[u64; 3]>| {
+        let mut c = Pair::config(seed);
+        if let Some(m) = mem {
+            c.tcp_mem = m;
+        }
+        c
+    };
+    Pair::new(config(1, mem_a), config(2, mem_b))
 }
 
 impl Pair {
-    fn new(mem_a: Option<[u64; 3]>, mem_b: Option<[u64; 3]>) -> Pair {
-        let config = |seed, mem: Option<[u64; 3]>| {
-            let mut c = Config {
-                ip_local_port_range: (1024, 65535),
-                ..Config::seeded(seed)
-            };
-            if let Some(m) = mem {
-                c.tcp_mem = m;
-            }
-            c
-        };
-        let mut a = Stack::new(config(1, mem_a));
-        a.add_address(IpAddr::V4(CLIENT));
-        let mut b = Stack::new(config(2, mem_b));
-        b.add_address(IpAddr::V4(SERVER));
-        Pair {
-            a,
-            b,
-            now: Instant::ZERO,
-            buf: vec![0; 65535],
-        }
-    }
-
-    /// Every datagram each stack has goes to the other, then `step` passes and both
-    /// stacks' timers run. Whether anything moved.
-    fn pass(&mut self, step: Duration) -> bool {
-        let mut moved = false;
-        while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf).unwrap() {
-            self.b.handle_packet(self.now, &self.buf[..n]);
-            moved = true;
-        }
-        while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf).unwrap() {
-            self.a.handle_packet(self.now, &self.buf[..n]);
-            moved = true;
-        }
-        self.now += step;
-        self.a.handle_timeout(self.now);
-        self.b.handle_timeout(self.now);
-        moved
-    }
-
     /// Passes until nothing moves, then jumps to the next timer (retransmissions,
     /// probes, delayed ACKs) if it is due within `horizon`; `check` runs before each
     /// pass (what it makes the stacks send goes in that pass). Returns when nothing is left to do within the horizon.
@@ -196,12 +126,11 @@ fn connections_filled_by_a_peer_that_never_reads_stay_under_the_budget() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const HIGH: u64 = 256;
     let mem = [128, 192, HIGH];
-    let mut p = Pair::new(Some(mem), Some(mem));
+    let mut p = pair(Some(mem), Some(mem));
     let conns = p.connect(64, 5000);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 1 << 20)).collect();
     let mut sent = vec![0usize; conns.len()];
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
-    PEAK_BYTES.store(before, Ordering::Relaxed);
+    let before = counting::reset_peak();
     let mut peak_pages = (0, 0);
     for _round in 0..20 {
         for (i, &(c, _)) in conns.iter().enumerate() {
@@ -212,7 +141,7 @@ fn connections_filled_by_a_peer_that_never_reads_stay_under_the_budget() {
             peak_pages.1 = peak_pages.1.max(p.b.mem_pages());
         });
     }
-    let grown = PEAK_BYTES.load(Ordering::Relaxed) - before;
+    let grown = counting::peak() - before;
     let total_sent: usize = sent.iter().sum();
     eprintln!(
         "{} KiB written into 64 connections; peak pages {peak_pages:?} of {HIGH} each; \
@@ -259,7 +188,7 @@ fn connections_filled_by_a_peer_that_never_reads_stay_under_the_budget() {
 fn pressure_is_entered_and_left_with_the_counters_saying_so() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mem = [16, 32, 4096];
-    let mut p = Pair::new(None, Some(mem));
+    let mut p = pair(None, Some(mem));
     let conns = p.connect(4, 5100);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 64 << 10)).collect();
     let mut sent = vec![0usize; conns.len()];
@@ -400,7 +329,7 @@ fn out_of_order_data_is_pruned_under_pressure() {
 fn above_the_limit_data_is_dropped_and_retransmitted_later() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const HIGH: u64 = 32;
-    let mut p = Pair::new(None, Some([16, 24, HIGH]));
+    let mut p = pair(None, Some([16, 24, HIGH]));
     let conns = p.connect(8, 5200);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 200 << 10)).collect();
     let mut sent = vec![0usize; conns.len()];
@@ -451,7 +380,7 @@ fn above_the_limit_data_is_dropped_and_retransmitted_later() {
 #[test]
 fn orphans_are_reset_when_the_stack_is_out_of_memory() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new(None, None);
+    let mut p = pair(None, None);
     let conns = p.connect(2, 5300);
     let data = pattern(0, 64 << 10);
     // Unacknowledged data queued on both, well over SOCK_MIN_SNDBUF.

@@ -5,41 +5,14 @@
 //! state afterwards. Measured with a counting allocator (this binary's own), so the
 //! tables' figures are included: they are a few large allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use synack::{Config, Instant, SocketHandle, Stack};
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
-static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call goes to `System` unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees are forwarded.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use common::counting::{self, live, Counting};
+use common::pair::{Pair, SERVER};
+use synack::{Instant, SocketHandle, Stack};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -47,87 +20,26 @@ static ALLOC: Counting = Counting;
 /// The tests measure the whole process: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn live() -> (isize, isize) {
-    (
-        LIVE_BYTES.load(Ordering::Relaxed),
-        LIVE_BLOCKS.load(Ordering::Relaxed),
-    )
-}
-
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-
-struct Pair {
-    a: Stack,
-    b: Stack,
-    now: Instant,
-    buf: Vec<u8>,
+fn pair() -> Pair {
+    Pair::new(Pair::config(1), Pair::config(2))
 }
 
 impl Pair {
-    fn new() -> Pair {
-        let config = |seed| Config {
-            ip_local_port_range: (1024, 65535),
-            ..Config::seeded(seed)
-        };
-        let mut a = Stack::new(config(1));
-        a.add_address(IpAddr::V4(CLIENT));
-        let mut b = Stack::new(config(2));
-        b.add_address(IpAddr::V4(SERVER));
-        Pair {
-            a,
-            b,
-            now: Instant::ZERO,
-            buf: vec![0; 65535],
-        }
-    }
-
     /// Delivers datagrams both ways until neither stack has one to send; then lets
-    /// 10 ms pass (delayed ACKs go out) and delivers again.
+    /// 100 ms pass (delayed ACKs go out) and delivers again.
     fn settle(&mut self) {
         for _ in 0..2 {
-            loop {
-                let mut moved = false;
-                while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf).unwrap() {
-                    self.b.handle_packet(self.now, &self.buf[..n]);
-                    moved = true;
-                }
-                while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf).unwrap() {
-                    self.a.handle_packet(self.now, &self.buf[..n]);
-                    moved = true;
-                }
-                if !moved {
-                    break;
-                }
-            }
+            while self.swap() {}
             self.now += Duration::from_millis(100);
             self.a.handle_timeout(self.now);
             self.b.handle_timeout(self.now);
         }
     }
 
-    /// One exchange: every datagram each stack has goes to the other, then 10 us pass.
-    /// Whether anything moved.
-    fn pass(&mut self) -> bool {
-        let mut moved = false;
-        while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf).unwrap() {
-            self.b.handle_packet(self.now, &self.buf[..n]);
-            moved = true;
-        }
-        while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf).unwrap() {
-            self.a.handle_packet(self.now, &self.buf[..n]);
-            moved = true;
-        }
-        self.now += Duration::from_micros(10);
-        self.a.handle_timeout(self.now);
-        self.b.handle_timeout(self.now);
-        moved
-    }
-
-    /// Passes until neither stack has a datagram to send: microseconds, so no
-    /// connection goes quiet for long.
+    /// Passes of 10 us until neither stack has a datagram to send: microseconds, so
+    /// no connection goes quiet for long.
     fn deliver(&mut self) {
-        while self.pass() {}
+        while self.pass(Duration::from_micros(10)) {}
     }
 
     /// `n` established connections to `port`, accepted: (client, server) handles.
@@ -165,7 +77,7 @@ impl Pair {
 #[test]
 fn an_established_idle_connection_allocates_only_its_record() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new();
+    let mut p = pair();
     // Warm up: the tables' first allocations, and one connection's lifetime state.
     p.connect(10, 1000);
     let n = 4000;
@@ -190,7 +102,7 @@ fn an_established_idle_connection_allocates_only_its_record() {
 #[test]
 fn a_connection_read_dry_keeps_no_flight_state() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new();
+    let mut p = pair();
     let conns = p.connect(200, 3000);
     let (_, blocks0) = live();
     let mut out = vec![0u8; 4096];
@@ -219,7 +131,7 @@ fn a_connection_read_dry_keeps_no_flight_state() {
 
 /// Allocator calls (allocations and reallocations) so far, process-wide.
 fn calls() -> usize {
-    CALLS.load(Ordering::Relaxed)
+    counting::calls()
 }
 
 /// Rings give their memory back once drained and idle (Linux's sk_mem_reclaim): data
@@ -229,7 +141,7 @@ fn calls() -> usize {
 #[test]
 fn drained_rings_go_back_when_the_connection_is_idle() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new();
+    let mut p = pair();
     let conns = p.connect(100, 4000);
     let mut out = vec![0u8; 4096];
     for &(c, s) in &conns {
@@ -316,7 +228,7 @@ impl Wire {
 #[test]
 fn a_steady_transfer_allocates_nothing_per_segment() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new();
+    let mut p = pair();
     let conns = p.connect(1, 5000);
     let (c, s) = conns[0];
     // Fixed buffers (SO_SNDBUF, SO_RCVBUF): the rings reach their size in the warm-up,

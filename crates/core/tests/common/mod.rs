@@ -8,6 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod counting;
+pub mod pair;
+
 use core::fmt;
 use core::time::Duration;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

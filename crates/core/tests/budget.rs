@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::counting::{self, Counting};
-use common::pair::{Pair, SERVER};
+use common::pair::Pair;
 use common::{pkt, Harness};
 use synack::{Error, SeqNum, SocketHandle, Stack};
 
@@ -62,29 +61,11 @@ impl Pair {
         }
         panic!("the exchange did not settle");
     }
+}
 
-    /// `n` established connections to `port`, accepted: (client, server) handles.
-    fn connect(&mut self, n: usize, port: u16) -> Vec<(SocketHandle, SocketHandle)> {
-        let l = self.b.socket();
-        self.b
-            .bind(l, SocketAddr::new(SERVER.into(), port))
-            .unwrap();
-        self.b.listen(l, 4096).unwrap();
-        let clients: Vec<SocketHandle> = (0..n)
-            .map(|_| {
-                let s = self.a.socket();
-                self.a
-                    .connect(s, SocketAddr::new(SERVER.into(), port))
-                    .unwrap();
-                s
-            })
-            .collect();
-        self.run(Duration::from_millis(100), |_| {});
-        clients
-            .into_iter()
-            .map(|c| (c, self.b.accept(l).expect("every connection is accepted").0))
-            .collect()
-    }
+/// Carries handshakes through for [`Pair::connect`].
+fn handshakes(p: &mut Pair) {
+    p.run(Duration::from_millis(100), |_| {});
 }
 
 /// The bytes of stream `i`: distinct per connection and position.
@@ -127,7 +108,7 @@ fn connections_filled_by_a_peer_that_never_reads_stay_under_the_budget() {
     const HIGH: u64 = 256;
     let mem = [128, 192, HIGH];
     let mut p = pair(Some(mem), Some(mem));
-    let conns = p.connect(64, 5000);
+    let conns = p.connect(64, 5000, handshakes);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 1 << 20)).collect();
     let mut sent = vec![0usize; conns.len()];
     let before = counting::reset_peak();
@@ -189,7 +170,7 @@ fn pressure_is_entered_and_left_with_the_counters_saying_so() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mem = [16, 32, 4096];
     let mut p = pair(None, Some(mem));
-    let conns = p.connect(4, 5100);
+    let conns = p.connect(4, 5100, handshakes);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 64 << 10)).collect();
     let mut sent = vec![0usize; conns.len()];
     for (i, &(c, _)) in conns.iter().enumerate() {
@@ -330,7 +311,7 @@ fn above_the_limit_data_is_dropped_and_retransmitted_later() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const HIGH: u64 = 32;
     let mut p = pair(None, Some([16, 24, HIGH]));
-    let conns = p.connect(8, 5200);
+    let conns = p.connect(8, 5200, handshakes);
     let data: Vec<Vec<u8>> = (0..conns.len()).map(|i| pattern(i, 200 << 10)).collect();
     let mut sent = vec![0usize; conns.len()];
     let mut peak = 0;
@@ -381,7 +362,7 @@ fn above_the_limit_data_is_dropped_and_retransmitted_later() {
 fn orphans_are_reset_when_the_stack_is_out_of_memory() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = pair(None, None);
-    let conns = p.connect(2, 5300);
+    let conns = p.connect(2, 5300, handshakes);
     let data = pattern(0, 64 << 10);
     // Unacknowledged data queued on both, well over SOCK_MIN_SNDBUF.
     for &(c, _) in &conns {

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::counting::{self, live, Counting};
-use common::pair::{Pair, SERVER};
-use synack::{Instant, SocketHandle, Stack};
+use common::pair::Pair;
+use synack::{Instant, Stack};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -41,33 +40,6 @@ impl Pair {
     fn deliver(&mut self) {
         while self.pass(Duration::from_micros(10)) {}
     }
-
-    /// `n` established connections to `port`, accepted: (client, server) handles.
-    fn connect(&mut self, n: usize, port: u16) -> Vec<(SocketHandle, SocketHandle)> {
-        let l = self.b.socket();
-        self.b
-            .bind(l, SocketAddr::new(SERVER.into(), port))
-            .unwrap();
-        self.b.listen(l, 4096).unwrap();
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let batch: Vec<SocketHandle> = (0..(n - out.len()).min(1000))
-                .map(|_| {
-                    let s = self.a.socket();
-                    self.a
-                        .connect(s, SocketAddr::new(SERVER.into(), port))
-                        .unwrap();
-                    s
-                })
-                .collect();
-            self.settle();
-            for c in batch {
-                let (s, _) = self.b.accept(l).expect("every connection is accepted");
-                out.push((c, s));
-            }
-        }
-        out
-    }
 }
 
 /// An idle established connection allocates its record and nothing more: the live
@@ -79,10 +51,10 @@ fn an_established_idle_connection_allocates_only_its_record() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = pair();
     // Warm up: the tables' first allocations, and one connection's lifetime state.
-    p.connect(10, 1000);
+    p.connect(10, 1000, Pair::settle);
     let n = 4000;
     let (bytes0, blocks0) = live();
-    let conns = p.connect(n, 2000);
+    let conns = p.connect(n, 2000, Pair::settle);
     let (bytes1, blocks1) = live();
     let endpoints = 2 * n as isize;
     let blocks = blocks1 - blocks0;
@@ -103,7 +75,7 @@ fn an_established_idle_connection_allocates_only_its_record() {
 fn a_connection_read_dry_keeps_no_flight_state() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = pair();
-    let conns = p.connect(200, 3000);
+    let conns = p.connect(200, 3000, Pair::settle);
     let (_, blocks0) = live();
     let mut out = vec![0u8; 4096];
     for &(c, s) in &conns {
@@ -142,7 +114,7 @@ fn calls() -> usize {
 fn drained_rings_go_back_when_the_connection_is_idle() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = pair();
-    let conns = p.connect(100, 4000);
+    let conns = p.connect(100, 4000, Pair::settle);
     let mut out = vec![0u8; 4096];
     for &(c, s) in &conns {
         assert_eq!(p.a.send(c, &[7u8; 3000]).unwrap(), 3000);
@@ -229,7 +201,7 @@ impl Wire {
 fn a_steady_transfer_allocates_nothing_per_segment() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = pair();
-    let conns = p.connect(1, 5000);
+    let conns = p.connect(1, 5000, Pair::settle);
     let (c, s) = conns[0];
     // Fixed buffers (SO_SNDBUF, SO_RCVBUF): the rings reach their size in the warm-up,
     // where autotuning would go on growing them (a few doublings, not per segment).

@@ -73,6 +73,20 @@ impl Pair {
         exchange(&mut self.client, &mut self.server, self.now, |_| true);
     }
 
+    /// The client sends 3,000 bytes: the datagrams it sends now.
+    fn send_burst(&mut self) -> Vec<Vec<u8>> {
+        self.client.send(self.c, &[1u8; 3000]).unwrap();
+        drain(&mut self.client, self.now)
+    }
+
+    /// `datagrams` reach the server, and the two exchange until quiet.
+    fn deliver(&mut self, datagrams: &[Vec<u8>]) {
+        for d in datagrams {
+            self.server.handle_packet(self.now, d);
+        }
+        self.exchange();
+    }
+
     /// The server reads everything it has.
     fn read_all(&mut self) -> usize {
         let mut buf = vec![0u8; 65536];
@@ -192,43 +206,27 @@ fn a_changed_route_reaches_open_connections_after_they_send() {
     p.client
         .set_route(prefix("10.0.0.2"), RouteMetrics::new().mtu(1400))
         .unwrap();
-    p.client.send(p.c, &[1u8; 3000]).unwrap();
-    let first = drain(&mut p.client, p.now);
+    let first = p.send_burst();
     assert_eq!(
         first[0].len(),
         1000,
         "the cached route until it is looked up again"
     );
-    for d in &first {
-        p.server.handle_packet(p.now, d);
-    }
-    p.exchange();
+    p.deliver(&first);
     p.now += Duration::from_millis(10);
-    p.client.send(p.c, &[1u8; 3000]).unwrap();
-    let second = drain(&mut p.client, p.now);
+    let second = p.send_burst();
     assert_eq!(second[0].len(), 1400, "the new route's MTU");
     assert_eq!(p.client.tcp_info(p.c).unwrap().snd_mss, 1348);
     // Removing the route falls back to the link's MTU, again after a transmission.
     assert!(p.client.remove_route(prefix("10.0.0.2")));
     assert!(!p.client.remove_route(prefix("10.0.0.2")));
-    for d in &second {
-        p.server.handle_packet(p.now, d);
-    }
-    p.exchange();
-    p.client.send(p.c, &[1u8; 3000]).unwrap();
-    let third = drain(&mut p.client, p.now);
+    p.deliver(&second);
+    let third = p.send_burst();
     assert_eq!(third[0].len(), 1400);
-    for d in &third {
-        p.server.handle_packet(p.now, d);
-    }
-    p.exchange();
-    p.client.send(p.c, &[1u8; 3000]).unwrap();
-    let fourth = drain(&mut p.client, p.now);
+    p.deliver(&third);
+    let fourth = p.send_burst();
     assert_eq!(fourth[0].len(), 1500);
-    for d in &fourth {
-        p.server.handle_packet(p.now, d);
-    }
-    p.exchange();
+    p.deliver(&fourth);
     assert_eq!(p.read_all(), 12_000);
 }
 

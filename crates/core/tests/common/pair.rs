@@ -1,10 +1,10 @@
 //! Two stacks wired back to back (client 10.0.0.1, server 10.0.0.2) on one virtual
 //! clock, for tests that measure both ends (memory, budgets).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use synack::{Config, Instant, Stack};
+use synack::{Config, Instant, SocketHandle, Stack};
 
 /// The client stack's address.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -65,5 +65,36 @@ impl Pair {
         self.a.handle_timeout(self.now);
         self.b.handle_timeout(self.now);
         moved
+    }
+
+    /// `n` established connections from `a` to a listener of `b` on `port`, accepted:
+    /// (client, server) handles. Connections open in batches of at most 1,000, and
+    /// `settle` carries each batch's handshakes through.
+    pub fn connect(
+        &mut self,
+        n: usize,
+        port: u16,
+        mut settle: impl FnMut(&mut Pair),
+    ) -> Vec<(SocketHandle, SocketHandle)> {
+        let to = SocketAddr::new(SERVER.into(), port);
+        let l = self.b.socket();
+        self.b.bind(l, to).unwrap();
+        self.b.listen(l, 4096).unwrap();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let batch: Vec<SocketHandle> = (0..(n - out.len()).min(1000))
+                .map(|_| {
+                    let s = self.a.socket();
+                    self.a.connect(s, to).unwrap();
+                    s
+                })
+                .collect();
+            settle(self);
+            for c in batch {
+                let (s, _) = self.b.accept(l).expect("every connection is accepted");
+                out.push((c, s));
+            }
+        }
+        out
     }
 }

@@ -62,3 +62,17 @@ fn the_tun_benchmark_runs_small() {
     }
     println!("{text}");
 }
+
+/// The benchmark's readers of `/proc` find the counters where Linux puts them.
+#[test]
+fn the_benchmark_parses_proc() {
+    use bench::probe::{dev_drops, snmp, stat_cpu};
+    let snmp_text = "Tcp: RtoAlgorithm RetransSegs InErrs\nTcp: 1 42 0\n";
+    assert_eq!(snmp(snmp_text, "Tcp", "RetransSegs"), 42);
+    let dev = "Inter-|   Receive |  Transmit\n face |bytes    packets errs drop fifo frame \
+               compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n \
+               synack0: 100 2 0 7 0 0 0 0 200 3 0 9 0 0 0 0\n";
+    assert_eq!(dev_drops(dev, "synack0"), (7, 9));
+    let stat = "123 (synack-q0 x) R 1 2 3 4 5 6 7 8 9 10 11 12 0 0 20 0";
+    assert_eq!(stat_cpu(stat), 11 + 12);
+}

@@ -300,13 +300,15 @@ impl Report {
     /// Where the CPU went in the queue comparison's bulk runs (medians over the runs).
     fn render_cpu(&self, q: &QueueFigures) -> String {
         let mut out = format!(
-            "\n{:<28} {:>12} {:>14} {:>12} {:>12} {:>9}\n",
+            "\n{:<24} {:>12} {:>13} {:>11} {:>12} {:>8} {:>8} {:>9}\n",
             "CPU, parallel transfers",
             "engine cores",
             "MiB/engine-s",
             "proc. cores",
             "machine busy",
-            "softirq"
+            "softirq",
+            "in/out",
+            "in/poll"
         );
         for (what, fig) in [
             ("one queue", &q.parallel_one),
@@ -316,18 +318,21 @@ impl Report {
             let per_cpu =
                 |s: &Sample| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN);
             out += &format!(
-                "{what:<28} {:>12.2} {:>14.1} {:>12.2} {:>11.0}% {:>8.0}%\n",
+                "{what:<24} {:>12.2} {:>13.1} {:>11.2} {:>11.0}% {:>7.0}% {:>8.1} {:>9.1}\n",
                 fig.median_of(cores),
                 fig.median_of(per_cpu),
                 fig.median_of(|s| s.probe.process_cpu / s.probe.secs),
                 fig.median_of(|s| s.probe.machine_busy) * 100.0,
                 fig.median_of(|s| s.probe.machine_softirq) * 100.0,
+                fig.median_of(|s| s.probe.synack_in as f64 / s.probe.synack_out.max(1) as f64),
+                fig.median_of(|s| s.probe.synack_in as f64 / s.probe.driver_polls.max(1) as f64),
             );
         }
         out += &format!(
             "(engine cores: CPU time of synack's engine threads, with their connections' tasks, \
              per second; proc. cores: the whole benchmark process, the kernel's sending in its \
-             system calls included; machine busy: all {} cores, every process)\n",
+             system calls included; machine busy: all {} cores, every process; in/out: segments \
+             synack received per segment it sent; in/poll: per run of its drivers)\n",
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         out
@@ -612,6 +617,7 @@ fn tun_config(name: &str, kernel: Ipv4Addr, offload: bool) -> TunConfig {
         mtu: 1500,
         kernel_addr: Some((kernel, 24)),
         offload,
+        ..TunConfig::default()
     }
 }
 

@@ -16,6 +16,11 @@ pub struct Snapshot {
     synack_retrans: u64,
     /// synack's engines: retransmission timeouts (`TCPTimeouts`).
     synack_timeouts: u64,
+    /// synack's engines: segments received and sent (`InSegs`, `OutSegs`).
+    synack_in: u64,
+    synack_out: u64,
+    /// How many times synack's drivers ran.
+    driver_polls: u64,
     /// The kernel's TCP in the benchmark's namespace: `Tcp: RetransSegs`.
     kernel_retrans: u64,
     /// The kernel's TCP: `TcpExt: TCPTimeouts`.
@@ -46,6 +51,12 @@ pub struct Delta {
     pub synack_retrans: u64,
     /// synack's retransmission timeouts.
     pub synack_timeouts: u64,
+    /// Segments synack received.
+    pub synack_in: u64,
+    /// Segments synack sent (retransmissions aside).
+    pub synack_out: u64,
+    /// Times synack's drivers ran.
+    pub driver_polls: u64,
     /// Segments the kernel retransmitted.
     pub kernel_retrans: u64,
     /// The kernel's retransmission timeouts.
@@ -240,6 +251,9 @@ impl Snapshot {
         Snapshot {
             synack_retrans: stats.RetransSegs,
             synack_timeouts: stats.TCPTimeouts,
+            synack_in: stats.InSegs,
+            synack_out: stats.OutSegs,
+            driver_polls: net.driver_polls(),
             kernel_retrans: snmp(&snmp_text, "Tcp", "RetransSegs"),
             kernel_timeouts: snmp(&netstat, "TcpExt", "TCPTimeouts"),
             tun_tx_drops: tx_drops,
@@ -264,6 +278,9 @@ impl Snapshot {
         Delta {
             synack_retrans: later.synack_retrans.saturating_sub(self.synack_retrans),
             synack_timeouts: later.synack_timeouts.saturating_sub(self.synack_timeouts),
+            synack_in: later.synack_in.saturating_sub(self.synack_in),
+            synack_out: later.synack_out.saturating_sub(self.synack_out),
+            driver_polls: later.driver_polls.saturating_sub(self.driver_polls),
             kernel_retrans: later.kernel_retrans.saturating_sub(self.kernel_retrans),
             kernel_timeouts: later.kernel_timeouts.saturating_sub(self.kernel_timeouts),
             tun_tx_drops: later.tun_tx_drops.saturating_sub(self.tun_tx_drops),

@@ -299,41 +299,54 @@ impl Report {
 
     /// Where the CPU went in the queue comparison's bulk runs (medians over the runs).
     fn render_cpu(&self, q: &QueueFigures) -> String {
+        let n = probe::machine_cores() as f64;
         let mut out = format!(
-            "\n{:<24} {:>12} {:>13} {:>11} {:>12} {:>8} {:>8} {:>9}\n",
-            "CPU, parallel transfers",
-            "engine cores",
+            "\n{:<24} {:>8} {:>13} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "CPU (cores), parallel",
+            "engines",
             "MiB/engine-s",
-            "proc. cores",
-            "machine busy",
-            "softirq",
+            "bench",
+            "others",
+            "idle",
             "in/out",
             "in/poll"
         );
+        let engines = |s: &Sample| s.probe.engine_cpu.unwrap_or(f64::NAN) / s.probe.secs;
+        let bench = |s: &Sample| s.probe.process_cpu / s.probe.secs;
+        let idle = |s: &Sample| (1.0 - s.probe.machine_busy) * n;
         for (what, fig) in [
             ("one queue", &q.parallel_one),
             ("two queues", &q.parallel_two),
         ] {
-            let cores = |s: &Sample| s.probe.engine_cpu.unwrap_or(f64::NAN) / s.probe.secs;
             let per_cpu =
                 |s: &Sample| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN);
             out += &format!(
-                "{what:<24} {:>12.2} {:>13.1} {:>11.2} {:>11.0}% {:>7.0}% {:>8.1} {:>9.1}\n",
-                fig.median_of(cores),
+                "{what:<24} {:>8.2} {:>13.1} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8.1}\n",
+                fig.median_of(engines),
                 fig.median_of(per_cpu),
-                fig.median_of(|s| s.probe.process_cpu / s.probe.secs),
-                fig.median_of(|s| s.probe.machine_busy) * 100.0,
-                fig.median_of(|s| s.probe.machine_softirq) * 100.0,
+                fig.median_of(bench),
+                fig.median_of(|s| (s.probe.machine_busy * n - bench(s)).max(0.0)),
+                fig.median_of(idle),
                 fig.median_of(|s| s.probe.synack_in as f64 / s.probe.synack_out.max(1) as f64),
                 fig.median_of(|s| s.probe.synack_in as f64 / s.probe.driver_polls.max(1) as f64),
             );
         }
+        let one = &q.parallel_one;
         out += &format!(
-            "(engine cores: CPU time of synack's engine threads, with their connections' tasks, \
-             per second; proc. cores: the whole benchmark process, the kernel's sending in its \
-             system calls included; machine busy: all {} cores, every process; in/out: segments \
-             synack received per segment it sent; in/poll: per run of its drivers)\n",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+            "(engines: CPU time of synack's engine threads, their connections' tasks \
+             included; bench: the whole benchmark process, the kernel's sending in its system \
+             calls included; others: every other process and unaccounted softirq; idle: of the \
+             machine's {n} cores; in/out: segments synack received per segment it sent; \
+             in/poll: per run of a driver)\n\
+             two queues at 1.6x one need {:.2} cores for the benchmark where one queue used \
+             {:.2} and {:.2} were idle; MiB per engine-CPU-second, two queues / one: {:.2}\n",
+            1.6 * one.median_of(bench),
+            one.median_of(bench),
+            one.median_of(idle),
+            q.parallel_two
+                .median_of(|s| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN))
+                / one
+                    .median_of(|s| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN)),
         );
         out
     }

@@ -26,27 +26,33 @@ fn the_tun_benchmark_runs_small() {
     .expect("the benchmark runs");
     assert!(report.queues.is_some());
     let text = report.render();
-    for figure in [
-        report.synack_to_kernel,
-        report.kernel_to_synack,
-        report.kernel_to_kernel,
-        report.synack_cps,
-        report.kernel_cps,
-    ]
-    .into_iter()
-    .chain(
-        report
-            .offload
-            .iter()
-            .flat_map(|o| [o.to_kernel, o.from_kernel, o.cps]),
-    )
-    .chain(
-        report
-            .queues
-            .iter()
-            .flat_map(|q| [q.parallel_one, q.parallel_two, q.cps_two]),
-    ) {
-        assert!(figure.is_finite() && figure > 0.0, "{text}");
+    let mut figures = vec![
+        &report.synack_to_kernel,
+        &report.kernel_to_synack,
+        &report.kernel_to_kernel,
+        &report.synack_cps,
+        &report.kernel_cps,
+    ];
+    if let Some(o) = &report.offload {
+        figures.extend([&o.to_kernel, &o.from_kernel, &o.cps]);
+    }
+    if let Some(q) = &report.queues {
+        figures.extend([&q.parallel_one, &q.parallel_two, &q.cps_one, &q.cps_two]);
+        // Each queue configuration's engines run on threads of their own: their CPU
+        // time is measured.
+        for s in q.parallel_one.0.iter().chain(&q.parallel_two.0) {
+            assert!(s.probe.engine_cpu.is_some_and(|c| c >= 0.0), "{text}");
+        }
+    }
+    for figure in figures {
+        assert_eq!(figure.0.len(), 1, "{text}");
+        assert!(
+            figure.median().is_finite() && figure.median() > 0.0,
+            "{text}"
+        );
+        for s in &figure.0 {
+            assert!(s.probe.secs > 0.0 && s.probe.machine_busy <= 1.0, "{text}");
+        }
     }
     for row in [
         "bulk synack -> kernel",
@@ -57,6 +63,9 @@ fn the_tun_benchmark_runs_small() {
         "offload: connections/s",
         "two queues",
         "2 streams kernel -> synack",
+        "CPU (cores), parallel",
+        "MiB/engine-s",
+        "two queues at 1.6x one need",
     ] {
         assert!(text.contains(row), "{text}");
     }

@@ -212,6 +212,15 @@ fn machine() -> (u64, u64, u64) {
     (total - idle, total, f.get(6).copied().unwrap_or(0))
 }
 
+/// The machine's cores, as `/proc/stat` counts them (`cpuN` lines).
+pub fn machine_cores() -> usize {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count()
+        .max(1)
+}
+
 /// The thread ids of `net`'s engines' threads, when each runs on a thread of its own
 /// (a multi-queue instance, [`synack_tokio::NetBuilder::spawn_queues`]).
 pub async fn engine_threads(net: &Net) -> Vec<i32> {

@@ -42,7 +42,7 @@ impl<D: Device> Device for Stalling<D> {
         let r = self.inner.poll_recv(cx, buf);
         if let Poll::Ready(Ok(_)) = r {
             self.count += 1;
-            if self.count % self.every == 0 {
+            if self.count.is_multiple_of(self.every) {
                 self.sleep = Some(Box::pin(tokio::time::sleep(self.pause)));
             }
         }

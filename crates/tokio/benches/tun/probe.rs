@@ -295,7 +295,7 @@ impl Snapshot {
             tun_tx_drops: later.tun_tx_drops.saturating_sub(self.tun_tx_drops),
             tun_rx_drops: later.tun_rx_drops.saturating_sub(self.tun_rx_drops),
             qdisc_drops: later.qdisc_drops.saturating_sub(self.qdisc_drops),
-            engine_cpu: own_threads.then(|| later.engine_cpu - self.engine_cpu),
+            engine_cpu: own_threads.then_some(later.engine_cpu - self.engine_cpu),
             process_cpu: later.process_cpu - self.process_cpu,
             machine_busy: later.machine_busy.saturating_sub(self.machine_busy) as f64 / total,
             machine_softirq: later.machine_softirq.saturating_sub(self.machine_softirq) as f64

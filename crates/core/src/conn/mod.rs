@@ -702,6 +702,7 @@ impl Connection {
     }
 
     /// Arms a timer.
+    #[inline]
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
         self.set_timer(kind, Some(at));
     }
@@ -713,6 +714,7 @@ impl Connection {
     }
 
     /// Disarms a timer.
+    #[inline]
     pub fn disarm(&mut self, kind: TimerKind) {
         self.set_timer(kind, None);
     }

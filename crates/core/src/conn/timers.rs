@@ -107,6 +107,7 @@ impl Connection {
 
     /// Arms `kind` at `at` (`Some`) or disarms it. Disarming Persist or Reorder never
     /// allocates the in-flight box, and may give it back.
+    #[inline]
     pub(crate) fn set_timer(&mut self, kind: TimerKind, at: Option<Instant>) {
         match (TimerSlots::index(kind), at) {
             (Some(i), at) => self.timers.set(i, at),

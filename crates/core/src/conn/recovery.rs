@@ -45,9 +45,6 @@ pub(crate) struct Recovery {
     pub lost_end: SeqNum,
     /// Lost bytes below this point have been retransmitted.
     pub rexmit_next: SeqNum,
-    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
-    /// high_seq).
-    pub cwr_high: SeqNum,
     /// The reordering the network has shown, in packets (Linux's tp->reordering):
     /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
     /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
@@ -68,23 +65,26 @@ impl Recovery {
             reno_sacked: 0,
             lost_end: iss,
             rexmit_next: iss,
-            cwr_high: iss,
             reordering,
             reord_seen: 0,
         }
     }
 }
 
-/// Proportional Rate Reduction's counts (RFC 6937 section 3), in segments: delivered
-/// and sent since the reduction (fast recovery or CWR) began, and cwnd when it began.
-/// They live in the in-flight box (inflight.rs) while a reduction runs, and are zero
-/// at rest: every reduction starts them afresh (`init_cwnd_reduction`), only a
-/// reduction reads them, and its end clears them (`end_prr`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// A window reduction's state (fast recovery or CWR): Proportional Rate Reduction's
+/// counts (RFC 6937 section 3), in segments: delivered and sent since the reduction
+/// began, and cwnd when it began; and where CWR ends. It lives in the in-flight box
+/// (inflight.rs) while a reduction runs, and is zero at rest: every reduction starts
+/// it afresh (`init_cwnd_reduction`), only a reduction reads it, and its end clears it
+/// (`end_prr`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Prr {
     pub delivered: u32,
     pub out: u32,
     pub prior_cwnd: u32,
+    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
+    /// high_seq), read only in CWR.
+    pub cwr_high: SeqNum,
 }
 
 impl Prr {
@@ -93,7 +93,14 @@ impl Prr {
         delivered: 0,
         out: 0,
         prior_cwnd: 0,
+        cwr_high: SeqNum(0),
     };
+}
+
+impl Default for Prr {
+    fn default() -> Prr {
+        Prr::REST
+    }
 }
 
 fn div_ceil(a: u32, b: u32) -> u32 {
@@ -376,7 +383,8 @@ impl Connection {
             CaState::Open | CaState::Disorder | CaState::Cwr => {
                 // Linux holds CWR until something above its start is acknowledged, so
                 // that the CWR flag has reached the peer.
-                if self.rec.state == CaState::Cwr && self.snd_una.after(self.rec.cwr_high) {
+                if self.rec.state == CaState::Cwr && self.snd_una.after(self.inflight.prr.cwr_high)
+                {
                     self.exit_recovery();
                 }
                 let cwr = self.rec.state == CaState::Cwr;
@@ -567,16 +575,15 @@ impl Connection {
     /// new data segment; once per window of data.
     pub(super) fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
         self.init_cwnd_reduction(ctx, flight);
-        self.rec.cwr_high = self.snd_max;
+        self.inflight.prr.cwr_high = self.snd_max;
         self.rec.state = CaState::Cwr;
     }
 
     /// Linux's tcp_init_cwnd_reduction: PRR starts counting, ssthresh is reduced.
     fn init_cwnd_reduction(&mut self, ctx: &Ctx, flight: u32) {
         self.inflight.prr = Prr {
-            delivered: 0,
-            out: 0,
             prior_cwnd: div_ceil(self.cc.cwnd(), self.mss).max(1),
+            ..Prr::REST
         };
         self.cc.enter_recovery(ctx.now, flight);
         self.ecn_queue_cwr();

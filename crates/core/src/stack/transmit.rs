@@ -189,7 +189,7 @@ impl Stack {
                 if let Some(before) = &quiet {
                     conn.check_nothing_sent(before, seg.is_some());
                 }
-                let Some(seg) = seg else {
+                let Some(seg) = &seg else {
                     // Everything that may go has gone: a reset decided at close()
                     // follows (orphans.rs).
                     conn.pushed(ctx);
@@ -199,14 +199,14 @@ impl Stack {
                 // Headers take at most 100 bytes (IPv6 and a TCP header full of options):
                 // the exact length is asked only of a buffer that may be too short.
                 let fits = buf.len() >= MAX_HEADERS + seg.payload_len
-                    || buf.len() >= datagram_len(conn, &seg);
+                    || buf.len() >= datagram_len(conn, seg);
                 let target: &mut [u8] = if fits {
                     buf
                 } else {
-                    stash.resize(datagram_len(conn, &seg), 0);
+                    stash.resize(datagram_len(conn, seg), 0);
                     &mut stash
                 };
-                let written = emit_conn_segment(conn, &seg, ttl, partial, target);
+                let written = emit_conn_segment(conn, seg, ttl, partial, target);
                 Some((written, stash))
             });
             #[cfg(debug_assertions)]

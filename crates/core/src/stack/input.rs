@@ -169,9 +169,11 @@ impl Stack {
                 }
             }
         }
-        if self.requests.contains_key(&tuple) {
+        // One lookup: the checks read this copy; the rare branches that change the
+        // request look it up again (issue 9: no repeated lookups per segment).
+        if let Some(req) = self.requests.get(&tuple).cloned() {
             if !self.md5_unexpected(&seg) {
-                self.on_request_segment(&tuple, &seg);
+                self.on_request_segment(&tuple, &seg, req);
             }
             return;
         }
@@ -607,13 +609,9 @@ impl Stack {
     }
 
     /// A segment for a half-open request (SYN-RECEIVED; Linux's tcp_check_req).
-    fn on_request_segment(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+    /// `req` is a copy of the request entered for `tuple`.
+    fn on_request_segment(&mut self, tuple: &FourTuple, seg: &TcpRepr, req: RequestSock) {
         let now = self.now;
-        // One lookup: the checks below read this copy; the rare branches that change
-        // the request look it up again (issue 9: no repeated lookups per segment).
-        let Some(req) = self.requests.get(tuple).cloned() else {
-            return;
-        };
         let id = Some(req.id);
         let rcv_nxt = req.irs + 1;
         // A retransmitted SYN: our SYN-ACK was lost; send it again.
@@ -824,10 +822,11 @@ impl Stack {
         conn.irs = req.irs;
         conn.rcv_nxt = req.irs + 1;
         conn.rcv_wup = conn.rcv_nxt;
-        let synack = req.syn_ack(&self.config, self.now);
+        // The window our SYN-ACK offered (no need to build the SYN-ACK for it).
+        let window = req.syn_ack_window(&self.config);
         let (_, clamp, _) =
             crate::conn::rcvspace::initial_window(&self.config, req.rcvbuf, u32::from(req.adv_mss));
-        conn.init_rcv_wnd(u32::from(synack.window), clamp);
+        conn.init_rcv_wnd(u32::from(window), clamp);
         conn.snd_nxt = req.iss + 1;
         conn.snd_max = conn.snd_nxt;
         conn.set_state(State::SynReceived);

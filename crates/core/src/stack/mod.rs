@@ -252,10 +252,10 @@ fn set_flag(flags: &mut u16, flag: u16, on: bool) {
 /// Whether slot `index` holds a connection with the tuple `t` (the connection table's
 /// key comparison).
 #[inline]
-fn holds(slots: &[Slot], index: u32, t: &FourTuple) -> bool {
+fn holds(slots: &[Slot], index: u32, p: &crate::demux::Probe) -> bool {
     matches!(
         slots.get(index as usize).and_then(|s| s.sock.as_ref()),
-        Some(Sock::Conn(c)) if crate::demux::same_tuple(&c.addrs, t)
+        Some(Sock::Conn(c)) if crate::demux::same_tuple(&c.addrs, p)
     )
 }
 

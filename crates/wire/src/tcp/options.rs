@@ -445,6 +445,7 @@ pub struct TcpOptions {
 impl TcpOptions {
     /// Collects the options from the bytes after the fixed TCP header. Never fails; see
     /// the type's documentation for what is kept.
+    #[inline]
     pub fn parse(options: &[u8]) -> TcpOptions {
         let mut out = TcpOptions::default();
         if let [kind::NOP, kind::NOP, kind::TIMESTAMP, 10, ts @ ..] = options {
@@ -463,6 +464,7 @@ impl TcpOptions {
     }
 
     /// [`TcpOptions::parse`] without its shortcut for the common layout.
+    #[inline(never)]
     fn parse_any(options: &[u8]) -> TcpOptions {
         let mut out = TcpOptions::default();
         for opt in TcpOption::parse_all(options) {

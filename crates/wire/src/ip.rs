@@ -46,20 +46,41 @@ impl IpRepr {
     }
 
     fn parse_v4(datagram: &[u8]) -> Result<(IpRepr, &[u8])> {
-        let p = Ipv4Packet::new_checked(datagram)?;
+        // The fixed header read once as an array (no bounds check per field), with
+        // Ipv4Packet::check_len's checks in its order (the version is 4: the caller
+        // dispatched on it).
+        let Some(h) = datagram.first_chunk::<{ ipv4::HEADER_LEN }>() else {
+            return Err(Error::Truncated);
+        };
+        let hlen = usize::from(h[0] & 0x0f) * 4;
+        if hlen < ipv4::HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if hlen > datagram.len() {
+            return Err(Error::Truncated);
+        }
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if total < hlen {
+            return Err(Error::Malformed);
+        }
+        if total > datagram.len() {
+            return Err(Error::Truncated);
+        }
+        let p = Ipv4Packet::new_unchecked(datagram);
         if !p.verify_checksum() {
             return Err(Error::Checksum);
         }
         if p.is_fragment() {
             return Err(Error::Unsupported);
         }
-        let payload = &datagram[p.header_len()..usize::from(p.total_len())];
+        let payload = &datagram[hlen..total];
+        let addr = |at: usize| std::net::Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
         let repr = IpRepr {
-            src: IpAddr::V4(p.src_addr()),
-            dst: IpAddr::V4(p.dst_addr()),
-            protocol: p.protocol(),
+            src: IpAddr::V4(addr(12)),
+            dst: IpAddr::V4(addr(16)),
+            protocol: h[9],
             payload_len: payload.len(),
-            hop_limit: p.ttl(),
+            hop_limit: h[8],
         };
         Ok((repr, payload))
     }

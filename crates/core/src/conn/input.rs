@@ -228,41 +228,138 @@ impl Connection {
         }
     }
 
-    /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
-    fn on_segment_synchronized(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
-        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check (Linux's
-        // tcp_paws_check also ignores a TS.Recent of zero, which some stacks send in the
-        // SYN).
-        if let (Some(ts), Some(opt)) = (self.neg.ts, seg.options.timestamp) {
-            let stale = ctx.now - ts.recent_stamp > PAWS_IDLE_LIMIT;
-            if seg.control != Control::Rst
-                && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
-                && ts.recent != 0
-                && !stale
-            {
-                ctx.stats.PAWSEstab += 1;
-                // Linux's tcp_send_dupack, rate limited except for data segments.
-                if !seg.payload.is_empty() {
-                    self.dupack_dsack(ctx, seg);
-                    self.set_flag(flag::ACK_NOW, true);
-                } else {
-                    self.oow_ack(ctx, false);
-                }
-                return;
+    /// Header prediction (RFC 7323 appendix, after Van Jacobson; Linux's
+    /// tcp_rcv_established fast path): the ACK of a segment that an ESTABLISHED
+    /// connection expects, `None` if it is not one. Expected: ACK and maybe PSH and no
+    /// other flag, the next sequence number, data that fits the window, an ACK
+    /// between SND.UNA and SND.MAX, and, with timestamps, a TSval not older than
+    /// TS.Recent. Such a segment passes every check of
+    /// [`on_segment_synchronized`](Self::on_segment_synchronized) before the ACK is
+    /// processed, so [`on_segment_predicted`](Self::on_segment_predicted) does only
+    /// what follows them.
+    #[inline]
+    fn predicted(&self, seg: &TcpRepr) -> Option<SeqNum> {
+        if self.state != State::Established
+            || seg.control != Control::None
+            || seg.seq != self.rcv_nxt
+            || seg.urgent.is_some()
+            || seg.ece
+            || seg.cwr
+        {
+            return None;
+        }
+        let ack = seg.ack?;
+        if ack.before(self.snd_una)
+            || ack.after(self.snd_max)
+            || seg.payload.len() as u32 > self.receive_window()
+            || self.rcv_nxt.before(self.rcv_wup)
+            || self.rare.urg.data == super::urgent::UrgData::NotYet
+        {
+            return None;
+        }
+        match (self.neg.ts, seg.options.timestamp) {
+            (None, _) => Some(ack),
+            (Some(ts), Some(opt)) if (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0 => Some(ack),
+            _ => None,
+        }
+    }
+
+    /// A segment [`predicted`](Self::predicted) to be the next one: what the slow path
+    /// does for it once its checks have passed (the timestamp to remember, the ACK,
+    /// the data, a FIN that was waiting for it), and nothing else.
+    fn on_segment_predicted(&mut self, ctx: &mut Ctx, seg: &TcpRepr, ack: SeqNum) {
+        // RFC 7323 section 4.3, as below (the TSval is known not to be older).
+        if let (Some(ts), Some(opt)) = (self.neg.ts.as_mut(), seg.options.timestamp) {
+            if seg.seq.before_eq(self.rcv_wup) {
+                ts.recent = opt.tsval;
+                ts.recent_stamp = ctx.now;
             }
         }
-        // First, check the sequence number (Linux's tcp_sequence: the segment must
-        // overlap the window [RCV.WUP, RCV.ADV]; one that starts inside but ends beyond
-        // it is taken only into an empty receive queue, and a FIN may stick out).
+        self.process_ack(ctx, seg, ack);
+        if self.state == State::Closed {
+            return;
+        }
+        if !seg.payload.is_empty() {
+            if self.orphan_data(ctx, seg) {
+                return;
+            }
+            self.process_text(ctx, seg.seq, seg);
+        }
+        self.check_fin(ctx);
+    }
+
+    /// Debug builds: a predicted segment passes every check of the slow path (the
+    /// same functions decide), so the fast path skips nothing that would act.
+    #[cfg(debug_assertions)]
+    fn check_predicted(&self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
+        let passes = !self.paws_rejects(ctx, seg)
+            && self.outside_window(seg) == (false, false)
+            && seg.control == Control::None
+            && self.state == State::Established
+            && !ack.after(self.snd_max)
+            && !ack.before(self.snd_una - self.max_snd_wnd.max(1))
+            && seg.urgent.is_none()
+            && self.rare.urg.data != super::urgent::UrgData::NotYet;
+        assert!(
+            passes,
+            "Connection::predicted: a segment the slow path would treat otherwise"
+        );
+    }
+
+    /// RFC 7323 section 5.3, R1-R2: whether PAWS rejects `seg` (Linux's
+    /// tcp_paws_check also ignores a TS.Recent of zero, which some stacks send in the
+    /// SYN, and one idle for 24 days).
+    fn paws_rejects(&self, ctx: &Ctx, seg: &TcpRepr) -> bool {
+        match (self.neg.ts, seg.options.timestamp) {
+            (Some(ts), Some(opt)) => {
+                seg.control != Control::Rst
+                    && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
+                    && ts.recent != 0
+                    && ctx.now - ts.recent_stamp <= PAWS_IDLE_LIMIT
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `seg` lies before the window (it ends before RCV.WUP) and whether
+    /// beyond it, as Linux's tcp_sequence decides: it must overlap [RCV.WUP,
+    /// RCV.ADV]; one that starts inside but ends beyond it is taken only into an empty
+    /// receive queue, and a FIN may stick out.
+    fn outside_window(&self, seg: &TcpRepr) -> (bool, bool) {
         let end = seg.seq + seg.seg_len();
         let limit = self.rcv_nxt + self.receive_window();
         let fin = u32::from(seg.control == Control::Fin);
         let beyond =
             (end - fin).after(limit) && (seg.seq.after(limit) || !self.recv_buf.is_empty());
+        (end.before(self.rcv_wup), beyond)
+    }
+
+    /// RFC 9293 section 3.10.7.4, every state after SYN-SENT.
+    fn on_segment_synchronized(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        if let Some(ack) = self.predicted(seg) {
+            #[cfg(debug_assertions)]
+            self.check_predicted(ctx, seg, ack);
+            self.on_segment_predicted(ctx, seg, ack);
+            return;
+        }
+        // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check.
+        if self.paws_rejects(ctx, seg) {
+            ctx.stats.PAWSEstab += 1;
+            // Linux's tcp_send_dupack, rate limited except for data segments.
+            if !seg.payload.is_empty() {
+                self.dupack_dsack(ctx, seg);
+                self.set_flag(flag::ACK_NOW, true);
+            } else {
+                self.oow_ack(ctx, false);
+            }
+            return;
+        }
+        // First, check the sequence number (Linux's tcp_sequence).
+        let (old, beyond) = self.outside_window(seg);
         if beyond && seg.control != Control::Rst && seg.control != Control::Syn {
             ctx.stats.BeyondWindow += 1;
         }
-        if end.before(self.rcv_wup) || beyond {
+        if old || beyond {
             if seg.control == Control::Syn {
                 // RFC 5961 section 4.2: a SYN is challenged "irrespective of the sequence
                 // number" (Linux's tcp_validate_incoming jumps to syn_challenge).

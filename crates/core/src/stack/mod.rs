@@ -1272,8 +1272,12 @@ fn emit_conn_segment(
         buf[mid..total].copy_from_slice(b);
         checksum::sum(&buf[at..total])
     } else {
-        checksum::copy_and_sum(&mut buf[at..mid], a)
-            + checksum::copy_and_sum(&mut buf[mid..total], b)
+        // The second piece is empty unless the ring wraps inside the segment.
+        let first = checksum::copy_and_sum(&mut buf[at..mid], a);
+        match b {
+            [] => first,
+            b => first + checksum::copy_and_sum(&mut buf[mid..total], b),
+        }
     };
     let acc = pseudo + header_sum + payload_sum;
     TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(!checksum::fold(acc));

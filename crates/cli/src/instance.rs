@@ -1,6 +1,7 @@
 //! What every command that runs synack on a TUN interface shares: the flags (`--tun`,
-//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--queues`, `--sysctl`, `--pcap` and the impairments) and
-//! [`Instance`], a running stack with its control socket.
+//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--queues`, `--txqueuelen`,
+//! `--sysctl`, `--route`, `--pcap` and the impairments) and [`Instance`], a running
+//! stack with its control socket.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -44,6 +45,15 @@ pub struct NetArgs {
     #[arg(long)]
     pub offload: bool,
 
+    /// Length of the interface's queue of packets from the kernel to synack, per queue
+    /// (`ip link set NAME txqueuelen N`; 0 keeps the kernel's 500). When it is full the
+    /// kernel drops (the interface's TX drops in `ip -s link`) and its TCP must
+    /// retransmit; the default holds one connection's largest window.
+    #[arg(long, value_name = "PACKETS", default_value_t = TunConfig::DEFAULT_TXQUEUELEN,
+          allow_negative_numbers = true,
+          value_parser = args::whole(0u32, 1 << 20, "a number of packets"))]
+    pub txqueuelen: u32,
+
     /// Queues of the interface (IFF_MULTI_QUEUE), each with an engine and a driver
     /// thread of its own (1 to 64): the kernel steers each connection to one queue by
     /// its ports, synack picks its ephemeral ports so that its connections' replies
@@ -57,6 +67,16 @@ pub struct NetArgs {
     /// (repeatable): --sysctl net.ipv4.tcp_syncookies=2 --sysctl tcp_fin_timeout=30.
     #[arg(long, value_name = "NAME=VALUE", value_parser = args::sysctl)]
     pub sysctl: Vec<(String, String)>,
+
+    /// Route metrics for the peers in a prefix (repeatable), as `ip route replace
+    /// PREFIX ...` sets them in Linux: `mtu [lock] N`, `advmss N`, `initcwnd N`, e.g.
+    /// --route "10.77.0.1 mtu lock 1400 advmss 1360 initcwnd 20". A connection with a
+    /// peer in the prefix (the longest wins), whichever side opened it, offers the
+    /// route's advmss (else its MTU less the headers), starts from its MTU and its
+    /// initial window; a locked MTU ignores ICMP "fragmentation needed" and sends
+    /// without DF.
+    #[arg(long, value_name = "PREFIX METRICS", value_parser = args::route)]
+    pub route: Vec<(synack::Prefix, synack::RouteMetrics)>,
 
     /// Writes every datagram synack receives and sends to FILE as a pcap capture (as
     /// synack sees them: after the impairments on the way in, before them on the way
@@ -189,6 +209,7 @@ impl Instance {
             mtu: args.mtu,
             kernel_addr: Some(args.kernel_addr),
             offload: args.offload,
+            txqueuelen: args.txqueuelen,
         };
         let mut builder = Net::builder().address(args.addr.into());
         for (name, value) in &args.sysctl {
@@ -238,6 +259,10 @@ impl Instance {
             }
             builder.spawn(dev)
         };
+        for (prefix, metrics) in &args.route {
+            net.set_route(*prefix, *metrics)
+                .map_err(|e| format!("--route {prefix}: {e}"))?;
+        }
         let control = control::Server::open(&args.tun, net.clone())?;
         Ok(Instance { net, control })
     }

@@ -165,7 +165,7 @@ time.sleep(120)
 "#;
 
 /// `serve --queues 2`: an engine per queue; `ss` and `netstat -s` show both engines'
-/// sockets and counters as one instance's.
+/// sockets and counters as one instance's. `--txqueuelen` sets the interface's queue.
 #[test]
 fn ss_and_netstat_add_up_the_engines_of_every_queue() {
     if !common::have("python3", &["--version"], "python3") {
@@ -175,7 +175,16 @@ fn ss_and_netstat_add_up_the_engines_of_every_queue() {
         return;
     }
     let dir = TempDir::new("observe-queues");
-    let serve = Serve::start(dir.path(), &["--echo", "7", "--queues", "2"]);
+    let serve = Serve::start(
+        dir.path(),
+        &["--echo", "7", "--queues", "2", "--txqueuelen", "3000"],
+    );
+    let link = Command::new("ip")
+        .args(["link", "show", "synack0"])
+        .output()
+        .expect("running ip");
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(link.contains("qlen 3000"), "{link}");
     let mut py = Python::start(dir.path(), HOLD_MANY, &[]);
     let line = py.line(Duration::from_secs(30));
     let ports: Vec<&str> = line
@@ -289,4 +298,54 @@ fn a_pcap_of_a_session_reads_cleanly_in_tshark() {
     }
     assert!(!listing.to_lowercase().contains("checksum"), "{listing}");
     assert!(listing.lines().count() > 200, "{listing}");
+}
+
+/// Echoes on synack's echo service, prints the kernel's MSS toward synack
+/// (`TCP_MAXSEG`), and holds the connection open until the test kills it.
+const MSS_CLIENT: &str = r#"
+import socket, time
+s = socket.create_connection(("10.77.0.2", 7), timeout=30)
+s.sendall(b"ping")
+assert s.recv(4) == b"ping"
+print("mss", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+time.sleep(120)
+"#;
+
+/// `--route` sets a route's metrics on synack's connections to its destinations: the
+/// advmss synack offers (the kernel's MSS toward it is 1000 less the timestamp option),
+/// the MTU that sizes synack's own segments, the initial window (`synack ss -i`).
+#[test]
+fn route_metrics_reach_the_connections() {
+    if !common::have("python3", &["--version"], "python3") {
+        return;
+    }
+    if !common::enter("route_metrics_reach_the_connections") {
+        return;
+    }
+    let dir = TempDir::new("observe-route");
+    let serve = Serve::start(
+        dir.path(),
+        &[
+            "--echo",
+            "7",
+            "--route",
+            "10.77.0.1 mtu 1400 advmss 1000 initcwnd 20",
+        ],
+    );
+    let mut py = Python::start(dir.path(), MSS_CLIENT, &[]);
+    assert_eq!(py.line(Duration::from_secs(30)), "mss 988");
+    let ss = query(&dir, &["ss", "-i"]);
+    let field = |name: &str| -> u32 {
+        let at = ss.find(name).unwrap_or_else(|| panic!("{name} in\n{ss}"));
+        let digits: String = ss[at + name.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap()
+    };
+    // 1400 less 40 bytes of headers and 12 of timestamps.
+    assert_eq!(field(" mss:"), 1348, "{ss}");
+    assert!(field(" cwnd:") >= 20, "{ss}");
+    drop(py);
+    serve.stop();
 }

@@ -54,12 +54,14 @@ impl Connection {
         }
         loop {
             let sent_before = self.snd_max;
-            let mut out = self.next_segment(ctx)?;
-            let new_data = out.repr.seq.after_eq(sent_before);
-            self.ecn_mark(&mut out, new_data);
+            // The segment stays where next_segment put it (a 160-byte record: no moves).
+            let mut out = self.next_segment(ctx);
+            let seg = out.as_mut()?;
+            let new_data = seg.repr.seq.after_eq(sent_before);
+            self.ecn_mark(seg, new_data);
             self.route_revalidated();
-            if let Some(out) = self.qdisc_enqueue(ctx, out) {
-                return Some(out);
+            if !self.qdisc_enqueue(ctx, &mut out) {
+                return out;
             }
         }
     }

@@ -644,10 +644,13 @@ impl Report {
         let _ = writeln!(
             out,
             "  memory: live bytes of a counting allocator; idle = handshake done, no \
-             payload ring (synack: both stacks' records, slots, tables, timers / 2n; \
-             smoltcp: a socket with empty buffers, the same in every state, TIME-WAIT \
-             included; measured with at most {} sockets, as smoltcp adds a socket by scanning \
-             for a free slot); TIME-WAIT: bytes synack gives back when n entries expire",
+             payload ring (synack: both stacks' records, slots, tables, timers / 2n; a \
+             connection that has moved data also keeps, until close, its TCP_INFO \
+             chronographs in the rarely used record and its receive autotuning state, \
+             which this row does not count: see tests/idle_memory.rs; smoltcp: a socket \
+             with empty buffers, the same in every state, TIME-WAIT included; measured \
+             with at most {} sockets, as smoltcp adds a socket by scanning for a free \
+             slot); TIME-WAIT: bytes synack gives back when n entries expire",
             memory::SMOLTCP_MAX_SOCKETS
         );
         let _ = writeln!(

@@ -77,7 +77,9 @@ fn per(delta: isize, n: u64) -> f64 {
 
 /// synack: bytes per idle established connection with `n` of them (`n` on each of the
 /// two stacks, handshake only, no payload ring allocated), everything the stacks hold
-/// for them: records, slots, demultiplexing entries, timers, port counts.
+/// for them: records, slots, demultiplexing entries, timers, port counts. A connection
+/// that has moved data keeps more until close (the TCP_INFO chronographs in the rarely
+/// used record, the receive autotuning state): `tests/idle_memory.rs` bounds that.
 pub fn synack_idle(n: u64) -> Result<f64, String> {
     let before = live() as isize;
     let pair = scale::IdlePair::new(n, crate::Params::FULL.bulk_buf)?;

@@ -512,11 +512,11 @@ impl<'a> TcpRepr<'a> {
         {
             // What every established segment carries: 20 bytes and `nop,nop,TS`.
             let out = buf.first_chunk_mut::<32>().ok_or(Error::Truncated)?;
-            let h = self.fixed_header(32);
-            let o = TcpOptions::timestamp_only(ts);
-            out[..HEADER_LEN].copy_from_slice(&h);
-            out[HEADER_LEN..].copy_from_slice(&o);
-            return Ok((32, checksum::sum_array(&h) + checksum::sum_array(&o)));
+            let mut whole = [0u8; 32];
+            whole[..HEADER_LEN].copy_from_slice(&self.fixed_header(32));
+            whole[HEADER_LEN..].copy_from_slice(&TcpOptions::timestamp_only(ts));
+            *out = whole;
+            return Ok((32, checksum::sum_array(&whole)));
         }
         let hlen = self.header_len();
         let buf = buf.get_mut(..hlen).ok_or(Error::Truncated)?;

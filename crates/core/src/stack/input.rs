@@ -692,9 +692,12 @@ impl Stack {
         if !self.establish_child(lh, &req, seg) {
             return;
         }
-        // The connection took the request's place (Linux's inet_csk_complete_hashdance).
-        if let Some(t) = self.requests.remove(tuple).and_then(|r| r.timer) {
-            self.timers.set_item(t, TimerRef::Wake);
+        // The connection took the request's place (Linux's inet_csk_complete_hashdance);
+        // `req` is the record's copy, so the record itself need not be moved out.
+        if self.requests.discard(tuple) {
+            if let Some(t) = req.timer {
+                self.timers.set_item(t, TimerRef::Wake);
+            }
         }
         if let Some(id) = id {
             self.request_ids.remove(&id);

@@ -89,6 +89,14 @@ impl Stack {
             }
             return;
         }
+        self.tcp_rcv(now, datagram, &ip, payload);
+    }
+
+    /// A TCP segment to us (Linux's tcp_v4_rcv / tcp_v6_rcv): parsed, then given to
+    /// its connection, TIME-WAIT entry, request or listener, or answered as CLOSED.
+    /// The IP layer's result is read in place, not copied again.
+    #[inline(never)]
+    fn tcp_rcv(&mut self, now: Instant, datagram: &[u8], ip: &synack_wire::IpRepr, payload: &[u8]) {
         let (seg, syn_fin) =
             match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, !self.rx_csum_ok) {
                 Ok(parsed) => parsed,

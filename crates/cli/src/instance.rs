@@ -44,6 +44,15 @@ pub struct NetArgs {
     #[arg(long)]
     pub offload: bool,
 
+    /// Length of the interface's queue of packets from the kernel to synack, per queue
+    /// (`ip link set NAME txqueuelen N`; 0 keeps the kernel's 500). When it is full the
+    /// kernel drops (the interface's TX drops in `ip -s link`) and its TCP must
+    /// retransmit; the default holds one connection's largest window.
+    #[arg(long, value_name = "PACKETS", default_value_t = TunConfig::DEFAULT_TXQUEUELEN,
+          allow_negative_numbers = true,
+          value_parser = args::whole(0u32, 1 << 20, "a number of packets"))]
+    pub txqueuelen: u32,
+
     /// Queues of the interface (IFF_MULTI_QUEUE), each with an engine and a driver
     /// thread of its own (1 to 64): the kernel steers each connection to one queue by
     /// its ports, synack picks its ephemeral ports so that its connections' replies
@@ -189,6 +198,7 @@ impl Instance {
             mtu: args.mtu,
             kernel_addr: Some(args.kernel_addr),
             offload: args.offload,
+            txqueuelen: args.txqueuelen,
         };
         let mut builder = Net::builder().address(args.addr.into());
         for (name, value) in &args.sysctl {

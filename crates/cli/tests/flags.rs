@@ -211,3 +211,13 @@ fn queues_say_what_they_expect() {
         }
     }
 }
+
+#[test]
+fn txqueuelen_says_what_it_expects() {
+    let q = "expected a number of packets from 0 to 1048576";
+    for cmd in ["serve", "get", "connect", "forward"] {
+        for bad in ["1048577", "-1", "many", "1.5"] {
+            refused(&[cmd, "--txqueuelen", bad], q);
+        }
+    }
+}

@@ -165,7 +165,7 @@ time.sleep(120)
 "#;
 
 /// `serve --queues 2`: an engine per queue; `ss` and `netstat -s` show both engines'
-/// sockets and counters as one instance's.
+/// sockets and counters as one instance's. `--txqueuelen` sets the interface's queue.
 #[test]
 fn ss_and_netstat_add_up_the_engines_of_every_queue() {
     if !common::have("python3", &["--version"], "python3") {
@@ -175,7 +175,16 @@ fn ss_and_netstat_add_up_the_engines_of_every_queue() {
         return;
     }
     let dir = TempDir::new("observe-queues");
-    let serve = Serve::start(dir.path(), &["--echo", "7", "--queues", "2"]);
+    let serve = Serve::start(
+        dir.path(),
+        &["--echo", "7", "--queues", "2", "--txqueuelen", "3000"],
+    );
+    let link = Command::new("ip")
+        .args(["link", "show", "synack0"])
+        .output()
+        .expect("running ip");
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(link.contains("qlen 3000"), "{link}");
     let mut py = Python::start(dir.path(), HOLD_MANY, &[]);
     let line = py.line(Duration::from_secs(30));
     let ports: Vec<&str> = line

@@ -114,6 +114,7 @@ pub fn kernel_tun_with(offload: bool) -> crate::TunDevice {
         mtu: 1500,
         kernel_addr: None,
         offload,
+        ..crate::TunConfig::default()
     })
     .expect("creating the TUN interface");
     ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);

@@ -22,6 +22,25 @@ pub struct TunConfig {
     /// TSO4 and TSO6): the kernel sends TCP in GSO packets of up to 64 KB and takes
     /// them, and leaves TCP checksums to the device. See [`TunDevice`].
     pub offload: bool,
+    /// The length of each queue's ring of packets the kernel sends to synack
+    /// (`txqueuelen`, as `ip link set NAME txqueuelen N` sets it; 0 leaves the kernel's
+    /// default of 500). When the ring is full the kernel drops what it sends (counted
+    /// as the interface's TX drops), and a TCP sender must recover each loss, after a
+    /// retransmission timeout if it was at the end of a flight. synack reads in
+    /// batches and acknowledges each batch at once, as Linux acknowledges a GRO packet,
+    /// so a sender answers with a burst of that size; several connections, or a driver
+    /// thread kept off its core for a moment, overflow 500. The default,
+    /// [`TunConfig::DEFAULT_TXQUEUELEN`], holds the largest window synack advertises
+    /// by default.
+    pub txqueuelen: u32,
+}
+
+impl TunConfig {
+    /// The default [`txqueuelen`](TunConfig::txqueuelen): 8192 packets, more than
+    /// the segments of one connection's largest default receive window (`tcp_rmem`'s
+    /// 6 MiB in 1448-byte segments is 4345). The ring holds pointers; what waits in it
+    /// is bounded by the connections' windows, not by its length.
+    pub const DEFAULT_TXQUEUELEN: u32 = 8192;
 }
 
 impl Default for TunConfig {
@@ -31,6 +50,7 @@ impl Default for TunConfig {
             mtu: 1500,
             kernel_addr: Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
             offload: false,
+            txqueuelen: TunConfig::DEFAULT_TXQUEUELEN,
         }
     }
 }
@@ -188,6 +208,9 @@ impl TunDevice {
             .mtu(config.mtu)
             .offload(config.offload)
             .multi_queue(multi_queue);
+        if config.txqueuelen > 0 {
+            builder = builder.tx_queue_len(config.txqueuelen);
+        }
         if let Some((addr, prefix)) = config.kernel_addr {
             builder = builder.ipv4(addr, prefix, None).enable(true);
         }

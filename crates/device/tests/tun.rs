@@ -63,7 +63,7 @@ fn tun_reaches_the_kernel() {
             name: "synack-t0".into(),
             mtu: 1500,
             kernel_addr: None,
-            offload: false,
+            ..TunConfig::default()
         })
         .expect("creating the TUN device");
         assert_eq!(dev.mtu(), 1500);
@@ -134,7 +134,7 @@ fn multi_queue_steers_by_ports() {
             name: "synack-mq".into(),
             mtu: 1500,
             kernel_addr: None,
-            offload: false,
+            ..TunConfig::default()
         };
         let queues = TunDevice::create_queues(&config, 2).expect("a two-queue interface");
         assert_eq!(queues.len(), 2);
@@ -191,5 +191,64 @@ fn multi_queue_steers_by_ports() {
         for t in pending {
             t.abort();
         }
+    });
+}
+
+/// The interface's TX drops (packets the kernel could not queue to the reader), from
+/// `/proc/net/dev` of this namespace.
+fn tx_drops(iface: &str) -> u64 {
+    let dev = std::fs::read_to_string("/proc/net/dev").expect("/proc/net/dev");
+    let line = dev
+        .lines()
+        .find(|l| l.split(':').next().is_some_and(|n| n.trim() == iface))
+        .unwrap_or_else(|| panic!("{iface} is not in /proc/net/dev:\n{dev}"));
+    let fields: Vec<&str> = line.split(':').nth(1).unwrap().split_whitespace().collect();
+    fields[11].parse().expect("a count")
+}
+
+/// Sends `n` UDP datagrams from the kernel to synack's address through interface
+/// `iface` while nobody reads it (a driver thread off its core), and returns the
+/// kernel's drops.
+fn burst_unread(config: &TunConfig, n: usize) -> u64 {
+    let dev = TunDevice::create(config).expect("creating the TUN device");
+    let before = tx_drops(&config.name);
+    let sock = std::net::UdpSocket::bind((KERNEL, 0)).unwrap();
+    for _ in 0..n {
+        sock.send_to(&[0u8; 1000], (SYNACK, 9)).unwrap();
+    }
+    let dropped = tx_drops(&config.name) - before;
+    // The interface goes with its last queue.
+    drop(dev);
+    dropped
+}
+
+/// The interface holds a burst that its reader has not read yet: with
+/// `TunConfig::txqueuelen`'s default, 2,000 packets arrive with none dropped, where
+/// the kernel's own 500 drops what is beyond it. A TCP sender facing synack, which
+/// acknowledges a batch of segments at once, sends bursts of that kind; each drop is a
+/// retransmission, after a timeout if it ends a flight.
+#[test]
+fn the_interface_queues_a_burst_unread() {
+    if !netns::enter("the_interface_queues_a_burst_unread") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        netns::ip(&["link", "set", "lo", "up"]);
+        let default = TunConfig::default();
+        assert!(default.txqueuelen >= 4096, "{default:?}");
+        assert_eq!(burst_unread(&default, 2000), 0, "the default queue dropped");
+        let kernels = TunConfig {
+            txqueuelen: 0,
+            ..TunConfig::default()
+        };
+        let dropped = burst_unread(&kernels, 2000);
+        assert!(
+            (1400..=1600).contains(&dropped),
+            "the kernel's 500-packet queue dropped {dropped} of 2000"
+        );
     });
 }

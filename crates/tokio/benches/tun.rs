@@ -50,8 +50,15 @@ const KERNEL_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
 const KERNEL_QUEUES: Ipv4Addr = Ipv4Addr::new(10, 80, 0, 1);
 const SYNACK_QUEUES: Ipv4Addr = Ipv4Addr::new(10, 80, 0, 2);
 const SYNACK_OFFLOAD: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
+const KERNEL_QUEUE: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 1);
+const SYNACK_QUEUE: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 2);
 const SINK: u16 = 9000;
 const CPS: u16 = 9002;
+
+#[path = "tun/probe.rs"]
+pub(crate) mod probe;
+
+pub use probe::Delta;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy)]
@@ -72,137 +79,275 @@ pub struct Params {
     pub streams: usize,
 }
 
-/// One queue beside two, on the workloads many connections share.
-#[derive(Debug, Clone, Copy, Default)]
+/// One run of a workload: its figure and what happened meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// MiB/s or connections/s.
+    pub value: f64,
+    /// Retransmissions, drops and CPU time during the run.
+    pub probe: Delta,
+}
+
+/// Every run of one workload, in the order they ran.
+#[derive(Debug, Clone, Default)]
+pub struct Figure(pub Vec<Sample>);
+
+impl Figure {
+    /// The median run's figure (of an even number, the upper middle one).
+    pub fn median(&self) -> f64 {
+        self.median_of(|s| s.value)
+    }
+
+    /// The median of `f` over the runs.
+    pub fn median_of(&self, f: impl Fn(&Sample) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.0.iter().map(f).collect();
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// The lowest and the highest run's figure.
+    pub fn spread(&self) -> (f64, f64) {
+        let min = self.0.iter().map(|s| s.value).fold(f64::INFINITY, f64::min);
+        let max = self
+            .0
+            .iter()
+            .map(|s| s.value)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (min, max)
+    }
+}
+
+/// One queue beside two, on the workloads many connections share; each engine on a
+/// thread of its own in both, so that its CPU time can be measured.
+#[derive(Debug, Clone, Default)]
 pub struct QueueFigures {
     /// MiB/s of `streams` kernel-to-synack transfers at once, one queue.
-    pub parallel_one: f64,
+    pub parallel_one: Figure,
     /// The same over two queues.
-    pub parallel_two: f64,
-    /// Connections per second over two queues (one queue's: `synack_cps`).
-    pub cps_two: f64,
+    pub parallel_two: Figure,
+    /// Connections per second, one queue.
+    pub cps_one: Figure,
+    /// Connections per second over two queues.
+    pub cps_two: Figure,
 }
 
 /// synack's figures over one interface.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SynackFigures {
     /// MiB/s, synack to the kernel.
-    pub to_kernel: f64,
+    pub to_kernel: Figure,
     /// MiB/s, the kernel to synack.
-    pub from_kernel: f64,
+    pub from_kernel: Figure,
     /// Connections per second, kernel clients to synack's server.
-    pub cps: f64,
+    pub cps: Figure,
 }
 
-/// Medians of each workload.
+/// Every run of each workload.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// The parameters.
     pub params: Params,
     /// MiB/s, synack to the kernel over the TUN.
-    pub synack_to_kernel: f64,
+    pub synack_to_kernel: Figure,
     /// MiB/s, the kernel to synack over the TUN.
-    pub kernel_to_synack: f64,
+    pub kernel_to_synack: Figure,
     /// MiB/s, the kernel to the kernel over the veth pair.
-    pub kernel_to_kernel: f64,
+    pub kernel_to_kernel: Figure,
     /// Connections per second, kernel clients to synack's server.
-    pub synack_cps: f64,
+    pub synack_cps: Figure,
     /// Connections per second, kernel clients to the kernel's server over the veth.
-    pub kernel_cps: f64,
+    pub kernel_cps: Figure,
     /// The same over a TUN interface with segmentation and checksum offload.
     pub offload: Option<SynackFigures>,
     /// One queue beside two.
     pub queues: Option<QueueFigures>,
 }
 
+/// A row of the tables: median, spread, and the ratio of medians to a reference.
+fn row(what: &str, fig: &Figure, reference: &Figure, unit: &str) -> String {
+    let (lo, hi) = fig.spread();
+    format!(
+        "{what:<28} {:>15} {:>17} {:>15} {:>7.3}\n",
+        format!("{:.1} {unit}", fig.median()),
+        format!("{lo:.0}-{hi:.0}"),
+        format!("{:.1} {unit}", reference.median()),
+        fig.median() / reference.median()
+    )
+}
+
 impl Report {
-    /// The table.
+    /// Every workload by name, with its reference.
+    fn rows(&self) -> Vec<(String, &Figure, &Figure, &'static str)> {
+        let mut rows = vec![
+            (
+                "bulk synack -> kernel".to_string(),
+                &self.synack_to_kernel,
+                &self.kernel_to_kernel,
+                "MiB/s",
+            ),
+            (
+                "bulk kernel -> synack".to_string(),
+                &self.kernel_to_synack,
+                &self.kernel_to_kernel,
+                "MiB/s",
+            ),
+            (
+                "connections/s (1 request)".to_string(),
+                &self.synack_cps,
+                &self.kernel_cps,
+                "conn/s",
+            ),
+        ];
+        if let Some(o) = &self.offload {
+            rows.push((
+                "offload: synack -> kernel".into(),
+                &o.to_kernel,
+                &self.kernel_to_kernel,
+                "MiB/s",
+            ));
+            rows.push((
+                "offload: kernel -> synack".into(),
+                &o.from_kernel,
+                &self.kernel_to_kernel,
+                "MiB/s",
+            ));
+            rows.push((
+                "offload: connections/s".into(),
+                &o.cps,
+                &self.kernel_cps,
+                "conn/s",
+            ));
+        }
+        rows
+    }
+
+    /// The tables: medians with their spread, ratios of medians, the runs that lost
+    /// or retransmitted something, and the CPU time behind the queue comparison.
     pub fn render(&self) -> String {
         let p = self.params;
         let mut out = format!(
             "synack over TUN beside the kernel over veth, same run: {} MiB per transfer, {} \
-             connections ({} at a time), median of {}\n\n",
+             connections ({} at a time), median of {} interleaved runs (spread: lowest-highest)\n\n",
             p.bytes >> 20,
             p.conns,
             p.concurrency,
             p.repeat
         );
         out += &format!(
-            "{:<28} {:>14} {:>18} {:>7}\n",
-            "workload", "synack (TUN)", "kernel (veth)", "ratio"
+            "{:<28} {:>15} {:>17} {:>15} {:>7}\n",
+            "workload", "synack (TUN)", "spread", "kernel (veth)", "ratio"
         );
-        for (what, s, k, unit) in [
-            (
-                "bulk synack -> kernel",
-                self.synack_to_kernel,
-                self.kernel_to_kernel,
-                "MiB/s",
-            ),
-            (
-                "bulk kernel -> synack",
-                self.kernel_to_synack,
-                self.kernel_to_kernel,
-                "MiB/s",
-            ),
-            (
-                "connections/s (1 request)",
-                self.synack_cps,
-                self.kernel_cps,
-                "conn/s",
-            ),
-        ]
-        .into_iter()
-        .chain(self.offload.iter().flat_map(|o| {
-            [
-                (
-                    "offload: synack -> kernel",
-                    o.to_kernel,
-                    self.kernel_to_kernel,
-                    "MiB/s",
-                ),
-                (
-                    "offload: kernel -> synack",
-                    o.from_kernel,
-                    self.kernel_to_kernel,
-                    "MiB/s",
-                ),
-                ("offload: connections/s", o.cps, self.kernel_cps, "conn/s"),
-            ]
-        })) {
-            out += &format!(
-                "{what:<28} {:>14} {:>18} {:>7.3}\n",
-                format!("{s:.1} {unit}"),
-                format!("{k:.1} {unit}"),
-                s / k
-            );
+        for (what, fig, reference, unit) in self.rows() {
+            out += &row(&what, fig, reference, unit);
         }
+        let mut queue_rows = Vec::new();
         if let Some(q) = &self.queues {
+            queue_rows.push((
+                format!("{} streams kernel -> synack", p.streams),
+                &q.parallel_two,
+                &q.parallel_one,
+                "MiB/s",
+            ));
+            queue_rows.push((
+                "connections/s (1 request)".to_string(),
+                &q.cps_two,
+                &q.cps_one,
+                "conn/s",
+            ));
             out += &format!(
-                "\n{:<28} {:>14} {:>18} {:>7}\n",
-                "workload", "two queues", "one queue", "ratio"
+                "\n{:<28} {:>15} {:>17} {:>15} {:>7}\n",
+                "workload", "two queues", "spread", "one queue", "ratio"
             );
-            for (what, two, one, unit) in [
-                (
-                    format!("{} streams kernel -> synack", p.streams),
-                    q.parallel_two,
-                    q.parallel_one,
-                    "MiB/s",
-                ),
-                (
-                    "connections/s (1 request)".to_string(),
-                    q.cps_two,
-                    self.synack_cps,
-                    "conn/s",
-                ),
-            ] {
-                out += &format!(
-                    "{what:<28} {:>14} {:>18} {:>7.3}\n",
-                    format!("{two:.1} {unit}"),
-                    format!("{one:.1} {unit}"),
-                    two / one
-                );
+            for (what, two, one, unit) in &queue_rows {
+                out += &row(what, two, one, unit);
+            }
+            out += &self.render_cpu(q);
+        }
+        let mut troubled = String::new();
+        let all =
+            self.rows()
+                .into_iter()
+                .chain(queue_rows.iter().flat_map(|(what, two, one, unit)| {
+                    [
+                        (format!("{what}, two queues"), *two, *one, *unit),
+                        (format!("{what}, one queue"), *one, *one, *unit),
+                    ]
+                }));
+        for (what, fig, _, unit) in all {
+            for (i, s) in fig.0.iter().enumerate() {
+                if s.probe.troubled() {
+                    troubled += &format!(
+                        "  {what}, run {}: {:.1} {unit}; {}\n",
+                        i + 1,
+                        s.value,
+                        s.probe.describe()
+                    );
+                }
             }
         }
+        if troubled.is_empty() {
+            out += "\nno run lost or retransmitted a segment\n";
+        } else {
+            out += "\nruns that lost or retransmitted segments:\n";
+            out += &troubled;
+        }
+        out
+    }
+
+    /// Where the CPU went in the queue comparison's bulk runs (medians over the runs).
+    fn render_cpu(&self, q: &QueueFigures) -> String {
+        let n = probe::machine_cores() as f64;
+        let mut out = format!(
+            "\n{:<24} {:>8} {:>13} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "CPU (cores), parallel",
+            "engines",
+            "MiB/engine-s",
+            "bench",
+            "others",
+            "idle",
+            "in/out",
+            "in/poll"
+        );
+        let engines = |s: &Sample| s.probe.engine_cpu.unwrap_or(f64::NAN) / s.probe.secs;
+        let bench = |s: &Sample| s.probe.process_cpu / s.probe.secs;
+        let idle = |s: &Sample| (1.0 - s.probe.machine_busy) * n;
+        for (what, fig) in [
+            ("one queue", &q.parallel_one),
+            ("two queues", &q.parallel_two),
+        ] {
+            let per_cpu =
+                |s: &Sample| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN);
+            out += &format!(
+                "{what:<24} {:>8.2} {:>13.1} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8.1}\n",
+                fig.median_of(engines),
+                fig.median_of(per_cpu),
+                fig.median_of(bench),
+                fig.median_of(|s| (s.probe.machine_busy * n - bench(s)).max(0.0)),
+                fig.median_of(idle),
+                fig.median_of(|s| s.probe.synack_in as f64 / s.probe.synack_out.max(1) as f64),
+                fig.median_of(|s| s.probe.synack_in as f64 / s.probe.driver_polls.max(1) as f64),
+            );
+        }
+        let one = &q.parallel_one;
+        out += &format!(
+            "(engines: CPU time of synack's engine threads, their connections' tasks \
+             included; bench: the whole benchmark process, the kernel's sending in its system \
+             calls included; others: every other process and unaccounted softirq; idle: of the \
+             machine's {n} cores; in/out: segments synack received per segment it sent; \
+             in/poll: per run of a driver)\n\
+             two queues at 1.6x one need {:.2} cores for the benchmark where one queue used \
+             {:.2} and {:.2} were idle; MiB per engine-CPU-second, two queues / one: {:.2}\n",
+            1.6 * one.median_of(bench),
+            one.median_of(bench),
+            one.median_of(idle),
+            q.parallel_two
+                .median_of(|s| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN))
+                / one
+                    .median_of(|s| s.value * s.probe.secs / s.probe.engine_cpu.unwrap_or(f64::NAN)),
+        );
         out
     }
 }
@@ -454,9 +599,65 @@ async fn time_cps(addr: SocketAddr, conns: usize, concurrency: usize) -> Result<
     Ok(conns as f64 / start.elapsed().as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// An instance of synack under measurement: its handle, its interface and its engines'
+/// threads (empty when they share the benchmark's runtime).
+struct Target {
+    net: Net,
+    iface: &'static str,
+    threads: Vec<i32>,
+}
+
+impl Target {
+    /// Runs `work`, recording what happened meanwhile.
+    async fn sample<F>(&self, work: F) -> Result<Sample, String>
+    where
+        F: std::future::Future<Output = Result<f64, String>>,
+    {
+        let before = probe::Snapshot::take(&self.net, self.iface, &self.threads);
+        let value = work.await?;
+        let after = probe::Snapshot::take(&self.net, self.iface, &self.threads);
+        Ok(Sample {
+            value,
+            probe: before.delta(&after, !self.threads.is_empty()),
+        })
+    }
+}
+
+/// A TUN interface's configuration for the benchmark.
+fn tun_config(name: &str, kernel: Ipv4Addr, offload: bool) -> TunConfig {
+    TunConfig {
+        name: name.into(),
+        mtu: 1500,
+        kernel_addr: Some((kernel, 24)),
+        offload,
+        ..TunConfig::default()
+    }
+}
+
+/// Starts synack with `queues` engines, each on a thread of its own, on interface
+/// `name`, its servers on `synack`, the kernel's on `kernel`.
+async fn start_queues(
+    name: &'static str,
+    kernel: Ipv4Addr,
+    synack: Ipv4Addr,
+    queues: usize,
+) -> Result<Target, String> {
+    let qs = TunDevice::create_queues(&tun_config(name, kernel, false), queues)
+        .map_err(|e| e.to_string())?;
+    let net = Net::builder()
+        .address(synack.into())
+        .spawn_queues(qs.into_iter().map(|q| move || q.open()).collect())
+        .map_err(|e| e.to_string())?;
+    synack_servers(&net, synack)
+        .await
+        .map_err(|e| e.to_string())?;
+    kernel_servers(kernel).await.map_err(|e| e.to_string())?;
+    let threads = probe::engine_threads(&net).await;
+    Ok(Target {
+        net,
+        iface: name,
+        threads,
+    })
 }
 
 /// Runs every workload. The calling process must already be in a private network
@@ -476,14 +677,20 @@ pub fn run(p: Params) -> Result<Report, String> {
             .await
             .map_err(|e| e.to_string())?;
         kernel_servers(KERNEL).await.map_err(|e| e.to_string())?;
+        let plain = Target {
+            net: net.clone(),
+            iface: "synack0",
+            threads: Vec::new(),
+        };
+        // The reference: the kernel's counters and the veth's drops.
+        let veth = Target {
+            net,
+            iface: "sbv0",
+            threads: Vec::new(),
+        };
         let offloaded = if p.offload {
-            let tun = TunDevice::create(&TunConfig {
-                name: "synack1".into(),
-                mtu: 1500,
-                kernel_addr: Some((KERNEL_OFFLOAD, 24)),
-                offload: true,
-            })
-            .map_err(|e| e.to_string())?;
+            let tun = TunDevice::create(&tun_config("synack1", KERNEL_OFFLOAD, true))
+                .map_err(|e| e.to_string())?;
             let net = Net::builder().address(SYNACK_OFFLOAD.into()).spawn(tun);
             synack_servers(&net, SYNACK_OFFLOAD)
                 .await
@@ -491,84 +698,82 @@ pub fn run(p: Params) -> Result<Report, String> {
             kernel_servers(KERNEL_OFFLOAD)
                 .await
                 .map_err(|e| e.to_string())?;
-            Some(net)
+            Some(Target {
+                net,
+                iface: "synack1",
+                threads: Vec::new(),
+            })
         } else {
             None
         };
         let queued = if p.queues {
-            let queues = TunDevice::create_queues(
-                &TunConfig {
-                    name: "synack2".into(),
-                    mtu: 1500,
-                    kernel_addr: Some((KERNEL_QUEUES, 24)),
-                    offload: false,
-                },
-                2,
-            )
-            .map_err(|e| e.to_string())?;
-            let net = Net::builder()
-                .address(SYNACK_QUEUES.into())
-                .spawn_queues(queues.into_iter().map(|q| move || q.open()).collect())
-                .map_err(|e| e.to_string())?;
-            synack_servers(&net, SYNACK_QUEUES)
-                .await
-                .map_err(|e| e.to_string())?;
-            kernel_servers(KERNEL_QUEUES)
-                .await
-                .map_err(|e| e.to_string())?;
-            Some(net)
+            let two = start_queues("synack2", KERNEL_QUEUES, SYNACK_QUEUES, 2).await?;
+            let one = start_queues("synack3", KERNEL_QUEUE, SYNACK_QUEUE, 1).await?;
+            Some((one, two))
         } else {
             None
         };
-        let (mut s2k, mut k2s, mut k2k, mut scps, mut kcps) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut o2k, mut k2o, mut ocps) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut par1, mut par2, mut qcps) = (Vec::new(), Vec::new(), Vec::new());
+        let mut r = Report {
+            params: p,
+            synack_to_kernel: Figure::default(),
+            kernel_to_synack: Figure::default(),
+            kernel_to_kernel: Figure::default(),
+            synack_cps: Figure::default(),
+            kernel_cps: Figure::default(),
+            offload: offloaded.as_ref().map(|_| SynackFigures::default()),
+            queues: queued.as_ref().map(|_| QueueFigures::default()),
+        };
         for _ in 0..p.repeat {
             let to_kernel = SocketAddr::from((KERNEL, SINK));
-            s2k.push(time_bulk(synack_tokio::TcpStream::connect(&net, to_kernel), p.bytes).await?);
-            let to_synack = SocketAddr::from((SYNACK, SINK));
-            k2s.push(time_bulk(tokio::net::TcpStream::connect(to_synack), p.bytes).await?);
-            let to_peer = SocketAddr::from((VETH_PEER, SINK));
-            k2k.push(time_bulk(tokio::net::TcpStream::connect(to_peer), p.bytes).await?);
-            scps.push(time_cps(SocketAddr::from((SYNACK, CPS)), p.conns, p.concurrency).await?);
-            kcps.push(time_cps(SocketAddr::from((VETH_PEER, CPS)), p.conns, p.concurrency).await?);
-            if let Some(onet) = &offloaded {
+            let c = synack_tokio::TcpStream::connect(&plain.net, to_kernel);
+            r.synack_to_kernel
+                .0
+                .push(plain.sample(time_bulk(c, p.bytes)).await?);
+            let c = tokio::net::TcpStream::connect(SocketAddr::from((SYNACK, SINK)));
+            r.kernel_to_synack
+                .0
+                .push(plain.sample(time_bulk(c, p.bytes)).await?);
+            let c = tokio::net::TcpStream::connect(SocketAddr::from((VETH_PEER, SINK)));
+            r.kernel_to_kernel
+                .0
+                .push(veth.sample(time_bulk(c, p.bytes)).await?);
+            let cps = time_cps(SocketAddr::from((SYNACK, CPS)), p.conns, p.concurrency);
+            r.synack_cps.0.push(plain.sample(cps).await?);
+            let cps = time_cps(SocketAddr::from((VETH_PEER, CPS)), p.conns, p.concurrency);
+            r.kernel_cps.0.push(veth.sample(cps).await?);
+            if let (Some(o), Some(f)) = (&offloaded, &mut r.offload) {
                 let to_kernel = SocketAddr::from((KERNEL_OFFLOAD, SINK));
-                let c = synack_tokio::TcpStream::connect(onet, to_kernel);
-                o2k.push(time_bulk(c, p.bytes).await?);
-                let to_synack = SocketAddr::from((SYNACK_OFFLOAD, SINK));
-                k2o.push(time_bulk(tokio::net::TcpStream::connect(to_synack), p.bytes).await?);
-                let at = SocketAddr::from((SYNACK_OFFLOAD, CPS));
-                ocps.push(time_cps(at, p.conns, p.concurrency).await?);
+                let c = synack_tokio::TcpStream::connect(&o.net, to_kernel);
+                f.to_kernel.0.push(o.sample(time_bulk(c, p.bytes)).await?);
+                let c = tokio::net::TcpStream::connect(SocketAddr::from((SYNACK_OFFLOAD, SINK)));
+                f.from_kernel.0.push(o.sample(time_bulk(c, p.bytes)).await?);
+                let cps = time_cps(
+                    SocketAddr::from((SYNACK_OFFLOAD, CPS)),
+                    p.conns,
+                    p.concurrency,
+                );
+                f.cps.0.push(o.sample(cps).await?);
             }
-            if queued.is_some() {
-                let one = SocketAddr::from((SYNACK, SINK));
-                par1.push(time_parallel(one, p.bytes, p.streams).await?);
-                let two = SocketAddr::from((SYNACK_QUEUES, SINK));
-                par2.push(time_parallel(two, p.bytes, p.streams).await?);
+            if let (Some((one, two)), Some(f)) = (&queued, &mut r.queues) {
+                let at = SocketAddr::from((SYNACK_QUEUE, SINK));
+                f.parallel_one
+                    .0
+                    .push(one.sample(time_parallel(at, p.bytes, p.streams)).await?);
+                let at = SocketAddr::from((SYNACK_QUEUES, SINK));
+                f.parallel_two
+                    .0
+                    .push(two.sample(time_parallel(at, p.bytes, p.streams)).await?);
+                let at = SocketAddr::from((SYNACK_QUEUE, CPS));
+                f.cps_one
+                    .0
+                    .push(one.sample(time_cps(at, p.conns, p.concurrency)).await?);
                 let at = SocketAddr::from((SYNACK_QUEUES, CPS));
-                qcps.push(time_cps(at, p.conns, p.concurrency).await?);
+                f.cps_two
+                    .0
+                    .push(two.sample(time_cps(at, p.conns, p.concurrency)).await?);
             }
         }
-        Ok(Report {
-            params: p,
-            synack_to_kernel: median(s2k),
-            kernel_to_synack: median(k2s),
-            kernel_to_kernel: median(k2k),
-            synack_cps: median(scps),
-            kernel_cps: median(kcps),
-            offload: offloaded.is_some().then(|| SynackFigures {
-                to_kernel: median(o2k),
-                from_kernel: median(k2o),
-                cps: median(ocps),
-            }),
-            queues: queued.is_some().then(|| QueueFigures {
-                parallel_one: median(par1),
-                parallel_two: median(par2),
-                cps_two: median(qcps),
-            }),
-        })
+        Ok(r)
     })
 }
 

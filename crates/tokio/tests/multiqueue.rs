@@ -66,7 +66,7 @@ fn setup(queues: usize) -> (Net, Seen) {
         name: "synack0".into(),
         mtu: 1500,
         kernel_addr: None,
-        offload: false,
+        ..TunConfig::default()
     };
     let queues = TunDevice::create_queues(&config, queues).expect("a multi-queue interface");
     netns::ip(&["addr", "add", "10.77.0.1/24", "dev", "synack0"]);

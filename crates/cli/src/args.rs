@@ -178,6 +178,56 @@ pub fn sysctl(s: &str) -> Result<(String, String), String> {
     Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
+/// The form `--route` takes, for messages.
+const ROUTE_FORM: &str = "expected PREFIX [mtu [lock] N] [advmss N] [initcwnd N], as `ip \
+                          route` writes them, e.g. \"198.51.100.0/24 mtu lock 1400 advmss 1360 \
+                          initcwnd 20\"";
+
+/// What Linux refuses with EINVAL in a route's metrics.
+const OUT_OF_RANGE: &str =
+    "a metric is out of range: mtu from 68 to 65535, advmss from 88 to 65535, initcwnd from 1";
+
+/// Parses `--route`: a destination prefix (or a bare address, a host route) and the
+/// metrics synack keeps per route, in `ip route`'s words: `mtu [lock] N`, `advmss N`,
+/// `initcwnd N` (Linux's `RTAX_MTU` with its lock, `RTAX_ADVMSS`, `RTAX_INITCWND`).
+/// Values Linux refuses with EINVAL are refused here with the range.
+pub fn route(s: &str) -> Result<(synack::Prefix, synack::RouteMetrics), String> {
+    let mut words = s.split_whitespace().peekable();
+    let dest = words
+        .next()
+        .ok_or_else(|| format!("no destination: {ROUTE_FORM}"))?;
+    let prefix: synack::Prefix = dest.parse().map_err(|e| format!("{e}: {ROUTE_FORM}"))?;
+    let mut m = synack::RouteMetrics::new();
+    let mut given = false;
+    while let Some(word) = words.next() {
+        let lock = word == "mtu" && words.next_if_eq(&"lock").is_some();
+        let mut number = || -> Result<u32, String> {
+            let v = words.next().unwrap_or("");
+            v.parse()
+                .map_err(|_| format!("{word} needs a whole number, not `{v}`: {ROUTE_FORM}"))
+        };
+        m = match word {
+            "mtu" if lock => m.mtu(number()?).lock_mtu(),
+            "mtu" => m.mtu(number()?),
+            "advmss" => m.advmss(u16::try_from(number()?).map_err(|_| OUT_OF_RANGE)?),
+            "initcwnd" => m.initcwnd(number()?),
+            other => {
+                return Err(format!(
+                    "`{other}` is not a route metric synack keeps: {ROUTE_FORM}"
+                ))
+            }
+        };
+        given = true;
+    }
+    if !given {
+        return Err(format!("no metric for {dest}: {ROUTE_FORM}"));
+    }
+    synack::Routes::default()
+        .set(prefix, m)
+        .map_err(|_| OUT_OF_RANGE)?;
+    Ok((prefix, m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! What every command that runs synack on a TUN interface shares: the flags (`--tun`,
-//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--queues`, `--sysctl`, `--pcap` and the impairments) and
-//! [`Instance`], a running stack with its control socket.
+//! `--addr`, `--kernel-addr`, `--mtu`, `--offload`, `--queues`, `--txqueuelen`,
+//! `--sysctl`, `--route`, `--pcap` and the impairments) and [`Instance`], a running
+//! stack with its control socket.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -66,6 +67,16 @@ pub struct NetArgs {
     /// (repeatable): --sysctl net.ipv4.tcp_syncookies=2 --sysctl tcp_fin_timeout=30.
     #[arg(long, value_name = "NAME=VALUE", value_parser = args::sysctl)]
     pub sysctl: Vec<(String, String)>,
+
+    /// Route metrics for the peers in a prefix (repeatable), as `ip route replace
+    /// PREFIX ...` sets them in Linux: `mtu [lock] N`, `advmss N`, `initcwnd N`, e.g.
+    /// --route "10.77.0.1 mtu lock 1400 advmss 1360 initcwnd 20". A connection with a
+    /// peer in the prefix (the longest wins), whichever side opened it, offers the
+    /// route's advmss (else its MTU less the headers), starts from its MTU and its
+    /// initial window; a locked MTU ignores ICMP "fragmentation needed" and sends
+    /// without DF.
+    #[arg(long, value_name = "PREFIX METRICS", value_parser = args::route)]
+    pub route: Vec<(synack::Prefix, synack::RouteMetrics)>,
 
     /// Writes every datagram synack receives and sends to FILE as a pcap capture (as
     /// synack sees them: after the impairments on the way in, before them on the way
@@ -248,6 +259,10 @@ impl Instance {
             }
             builder.spawn(dev)
         };
+        for (prefix, metrics) in &args.route {
+            net.set_route(*prefix, *metrics)
+                .map_err(|e| format!("--route {prefix}: {e}"))?;
+        }
         let control = control::Server::open(&args.tun, net.clone())?;
         Ok(Instance { net, control })
     }

@@ -221,3 +221,35 @@ fn txqueuelen_says_what_it_expects() {
         }
     }
 }
+
+#[test]
+fn route_says_what_it_expects() {
+    let form = "expected PREFIX [mtu [lock] N] [advmss N] [initcwnd N]";
+    for cmd in ["serve", "get", "connect", "forward"] {
+        for (bad, why) in [
+            ("10.0.0.0/8", "no metric for 10.0.0.0/8"),
+            ("10.0.0.0/33 mtu 1400", "the prefix length must be 0 to 32"),
+            ("ten mtu 1400", "not an address prefix"),
+            ("10.0.0.0/8 mtu", "mtu needs a whole number"),
+            ("10.0.0.0/8 mtu lock x", "mtu needs a whole number, not `x`"),
+            (
+                "10.0.0.0/8 rtt 10",
+                "`rtt` is not a route metric synack keeps",
+            ),
+        ] {
+            refused(&[cmd, "--route", bad], why);
+            refused(&[cmd, "--route", bad], form);
+        }
+        for bad in [
+            "10.0.0.0/8 mtu 67",
+            "10.0.0.0/8 advmss 87",
+            "10.0.0.0/8 advmss 65536",
+            "10.0.0.0/8 initcwnd 0",
+        ] {
+            refused(
+                &[cmd, "--route", bad],
+                "a metric is out of range: mtu from 68",
+            );
+        }
+    }
+}

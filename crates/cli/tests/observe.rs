@@ -299,3 +299,53 @@ fn a_pcap_of_a_session_reads_cleanly_in_tshark() {
     assert!(!listing.to_lowercase().contains("checksum"), "{listing}");
     assert!(listing.lines().count() > 200, "{listing}");
 }
+
+/// Echoes on synack's echo service, prints the kernel's MSS toward synack
+/// (`TCP_MAXSEG`), and holds the connection open until the test kills it.
+const MSS_CLIENT: &str = r#"
+import socket, time
+s = socket.create_connection(("10.77.0.2", 7), timeout=30)
+s.sendall(b"ping")
+assert s.recv(4) == b"ping"
+print("mss", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+time.sleep(120)
+"#;
+
+/// `--route` sets a route's metrics on synack's connections to its destinations: the
+/// advmss synack offers (the kernel's MSS toward it is 1000 less the timestamp option),
+/// the MTU that sizes synack's own segments, the initial window (`synack ss -i`).
+#[test]
+fn route_metrics_reach_the_connections() {
+    if !common::have("python3", &["--version"], "python3") {
+        return;
+    }
+    if !common::enter("route_metrics_reach_the_connections") {
+        return;
+    }
+    let dir = TempDir::new("observe-route");
+    let serve = Serve::start(
+        dir.path(),
+        &[
+            "--echo",
+            "7",
+            "--route",
+            "10.77.0.1 mtu 1400 advmss 1000 initcwnd 20",
+        ],
+    );
+    let mut py = Python::start(dir.path(), MSS_CLIENT, &[]);
+    assert_eq!(py.line(Duration::from_secs(30)), "mss 988");
+    let ss = query(&dir, &["ss", "-i"]);
+    let field = |name: &str| -> u32 {
+        let at = ss.find(name).unwrap_or_else(|| panic!("{name} in\n{ss}"));
+        let digits: String = ss[at + name.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap()
+    };
+    // 1400 less 40 bytes of headers and 12 of timestamps.
+    assert_eq!(field(" mss:"), 1348, "{ss}");
+    assert!(field(" cwnd:") >= 20, "{ss}");
+    drop(py);
+    serve.stop();
+}

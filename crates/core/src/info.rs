@@ -122,8 +122,7 @@ impl SocketInfo {
         let mss = c.mss.max(1);
         let (busy, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         let timer = c
-            .timers
-            .armed()
+            .timers_armed()
             .min_by_key(|(_, at)| *at)
             .map(|(kind, at)| TimerInfo {
                 name: kind.ss_name(),

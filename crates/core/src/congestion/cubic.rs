@@ -21,6 +21,7 @@
 //! (`tcp_reno_undo_cwnd`, which the connection does).
 
 use super::Hystart;
+use crate::conn::cold::{Cold, ColdDefault};
 use crate::time::Instant;
 use core::time::Duration;
 
@@ -89,9 +90,28 @@ pub enum HystartExit {
     Delay,
 }
 
-/// CUBIC's per-connection state (Linux's `struct bictcp`), windows in packets.
+/// CUBIC's per-connection state (Linux's `struct bictcp`), windows in packets: the part
+/// every connection carries inline. The curve and HyStart's round ([`Curve`]) stay out of
+/// line until CUBIC first needs them (congestion avoidance, a reduction, or HyStart from
+/// `hystart_low_window` packets), so that an idle connection, or one whose window never
+/// left the start of slow start, carries one pointer for them (issue 9's memory budget).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Cubic {
+    /// The least RTT CUBIC has sampled, µs; 0 for none (`delay_min`).
+    delay_min: u32,
+    /// Packets acknowledged toward the next increment (`tp->snd_cwnd_cnt`).
+    cwnd_cnt: u32,
+    /// Bytes acknowledged short of a whole packet (less than an MSS), carried to the
+    /// next ACK.
+    acked_rem: u16,
+    /// [`EPOCH`], [`FOUND`], [`ROUND`].
+    flags: u8,
+}
+
+/// CUBIC's curve and HyStart's round: the rest of Linux's `struct bictcp`, out of line
+/// ([`Cold`]) and reading as zeros until first written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Curve {
     /// Packets acknowledged per packet of growth (`cnt`).
     cnt: u32,
     /// W_max: the window before the last reduction, after fast convergence
@@ -103,8 +123,6 @@ pub(super) struct Cubic {
     /// The curve's plateau (`bic_origin_point`) and K in 1/1024 s (`bic_K`).
     origin: u32,
     k: u32,
-    /// The least RTT CUBIC has sampled, µs; 0 for none (`delay_min`).
-    delay_min: u32,
     /// Start of the epoch in jiffies, while `flags` has [`EPOCH`] (from the first ACK in
     /// congestion avoidance until a reduction).
     epoch_start: u32,
@@ -112,13 +130,6 @@ pub(super) struct Cubic {
     ack_cnt: u32,
     /// The TCP-friendly window estimate (`tcp_cwnd`).
     tcp_cwnd: u32,
-    /// Packets acknowledged toward the next increment (`tp->snd_cwnd_cnt`).
-    cwnd_cnt: u32,
-    /// Bytes acknowledged short of a whole packet (less than an MSS), carried to the
-    /// next ACK.
-    acked_rem: u16,
-    /// [`EPOCH`], [`FOUND`], [`ROUND`].
-    flags: u8,
     /// HyStart: RTT samples this round, and their least (`sample_cnt`, `curr_rtt`).
     sample_cnt: u8,
     curr_rtt: u32,
@@ -130,30 +141,43 @@ pub(super) struct Cubic {
     end_seq: u32,
 }
 
+/// A curve nobody has written: every field zero, as Linux's `bictcp_init` leaves them.
+static NO_CURVE: Curve = Curve {
+    cnt: 0,
+    last_max_cwnd: 0,
+    last_cwnd: 0,
+    last_time: 0,
+    origin: 0,
+    k: 0,
+    epoch_start: 0,
+    ack_cnt: 0,
+    tcp_cwnd: 0,
+    sample_cnt: 0,
+    curr_rtt: 0,
+    round_start: 0,
+    last_ack: 0,
+    end_seq: 0,
+};
+
+impl ColdDefault for Curve {
+    fn default_ref() -> &'static Curve {
+        &NO_CURVE
+    }
+
+    #[inline]
+    fn fresh() -> Curve {
+        Curve::default()
+    }
+}
+
 impl Cubic {
-    /// Linux's `bictcp_reset`: the curve forgets everything (W_max included); HyStart
-    /// may detect again.
-    fn reset(&mut self) {
-        *self = Cubic {
-            cwnd_cnt: self.cwnd_cnt,
-            acked_rem: self.acked_rem,
-            flags: self.flags & ROUND,
-            sample_cnt: self.sample_cnt,
-            curr_rtt: self.curr_rtt,
-            round_start: self.round_start,
-            last_ack: self.last_ack,
-            end_seq: self.end_seq,
-            ..Cubic::default()
-        };
-    }
-
     /// The epoch's start in jiffies, if one is under way.
-    fn epoch(&self) -> Option<u32> {
-        (self.flags & EPOCH != 0).then_some(self.epoch_start)
+    fn epoch(&self, curve: &Curve) -> Option<u32> {
+        (self.flags & EPOCH != 0).then_some(curve.epoch_start)
     }
 
-    fn set_epoch(&mut self, start: Option<u32>) {
-        self.epoch_start = start.unwrap_or(0);
+    fn set_epoch(&mut self, curve: &mut Curve, start: Option<u32>) {
+        curve.epoch_start = start.unwrap_or(0);
         if start.is_some() {
             self.flags |= EPOCH;
         } else {
@@ -162,13 +186,13 @@ impl Cubic {
     }
 
     /// Linux's `bictcp_hystart_reset`: a new round starts now and ends at `snd_nxt`.
-    fn hystart_reset(&mut self, now: Instant, snd_nxt: u32) {
-        self.round_start = now.total_micros() as u32;
-        self.last_ack = self.round_start;
-        self.end_seq = snd_nxt;
+    fn hystart_reset(&mut self, curve: &mut Curve, now: Instant, snd_nxt: u32) {
+        curve.round_start = now.total_micros() as u32;
+        curve.last_ack = curve.round_start;
+        curve.end_seq = snd_nxt;
         self.flags |= ROUND;
-        self.curr_rtt = u32::MAX;
-        self.sample_cnt = 0;
+        curve.curr_rtt = u32::MAX;
+        curve.sample_cnt = 0;
     }
 
     /// The segment size changed: windows in packets stay as they are; bytes short of a
@@ -181,10 +205,11 @@ impl Cubic {
     /// fast convergence (a window that shrank since the last event lowers the plateau
     /// to cwnd * (1 + beta) / 2, RFC 9438 4.7), and the new ssthresh, in packets, is
     /// `max(cwnd * 717 / 1024, 2)` (RFC 9438 4.6 with Linux's beta and rounding).
-    pub(super) fn on_congestion(&mut self, cwnd_pkts: u32) -> u32 {
-        self.set_epoch(None);
+    pub(super) fn on_congestion(&mut self, curve: &mut Cold<Curve>, cwnd_pkts: u32) -> u32 {
+        let curve = &mut **curve;
+        self.set_epoch(curve, None);
         let cwnd = u64::from(cwnd_pkts);
-        self.last_max_cwnd = if cwnd_pkts < self.last_max_cwnd {
+        curve.last_max_cwnd = if cwnd_pkts < curve.last_max_cwnd {
             (cwnd * (BETA_SCALE + BETA) / (2 * BETA_SCALE)) as u32
         } else {
             cwnd_pkts
@@ -204,23 +229,26 @@ impl Cubic {
     /// as RFC 9438 4.8 also wants), and HyStart starts a new round with its next sample
     /// (Linux starts it at once, ending at SND.NXT, which the first sample after the
     /// timeout has not passed either).
-    pub(super) fn on_timeout(&mut self) {
-        self.reset();
-        self.flags &= !ROUND;
-        self.clear_count();
+    ///
+    /// Linux's `bictcp_reset` keeps HyStart's round, but with [`ROUND`] cleared the next
+    /// sample starts a new one (`hystart_reset` writes every field of the round before
+    /// any is read), so the whole curve goes back to zeros and its memory with it.
+    pub(super) fn on_timeout(&mut self, curve: &mut Cold<Curve>) {
+        *self = Cubic::default();
+        curve.reset();
     }
 
     /// Transmission resumes after `idle` with nothing in flight (`CA_EVENT_TX_START`):
     /// the epoch is shifted so that the idle period does not count as growth time, but
     /// never past `now`.
-    pub(super) fn on_idle(&mut self, now: Instant, idle: Duration) {
+    pub(super) fn on_idle(&mut self, curve: &mut Cold<Curve>, now: Instant, idle: Duration) {
         let delta = (idle.as_millis().min(u128::from(u32::MAX / 2)) as u32) * (HZ / 1000);
-        if let Some(start) = self.epoch() {
+        if let Some(start) = self.epoch(curve) {
             if delta > 0 {
                 let now = jiffies(now);
                 let shifted = start.wrapping_add(delta);
                 let after_now = (shifted.wrapping_sub(now) as i32) > 0;
-                self.set_epoch(Some(if after_now { now } else { shifted }));
+                self.set_epoch(curve, Some(if after_now { now } else { shifted }));
             }
         }
     }
@@ -234,6 +262,7 @@ impl Cubic {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_rtt_sample(
         &mut self,
+        curve: &mut Cold<Curve>,
         now: Instant,
         rtt: Duration,
         cwnd_pkts: u32,
@@ -243,7 +272,7 @@ impl Cubic {
         srtt: Option<Duration>,
         params: &Hystart,
     ) -> Option<HystartExit> {
-        if let Some(start) = self.epoch() {
+        if let Some(start) = self.epoch(curve) {
             if (jiffies(now).wrapping_sub(start) as i32) < HZ as i32 {
                 return None;
             }
@@ -259,13 +288,14 @@ impl Cubic {
         {
             return None;
         }
-        self.hystart_update(now, delay, cwnd_pkts, mss, seq, srtt, params)
+        self.hystart_update(curve, now, delay, cwnd_pkts, mss, seq, srtt, params)
     }
 
     /// Linux's `hystart_update`.
     #[allow(clippy::too_many_arguments)]
     fn hystart_update(
         &mut self,
+        curve: &mut Curve,
         now: Instant,
         delay: u32,
         cwnd_pkts: u32,
@@ -274,14 +304,14 @@ impl Cubic {
         srtt: Option<Duration>,
         params: &Hystart,
     ) -> Option<HystartExit> {
-        if self.flags & ROUND == 0 || (snd_una.wrapping_sub(self.end_seq) as i32) > 0 {
-            self.hystart_reset(now, snd_nxt);
+        if self.flags & ROUND == 0 || (snd_una.wrapping_sub(curve.end_seq) as i32) > 0 {
+            self.hystart_reset(curve, now, snd_nxt);
         }
         let now_us = now.total_micros() as u32;
         if params.detect & Hystart::ACK_TRAIN != 0
-            && (now_us.wrapping_sub(self.last_ack) as i32) <= params.ack_delta_us as i32
+            && (now_us.wrapping_sub(curve.last_ack) as i32) <= params.ack_delta_us as i32
         {
-            self.last_ack = now_us;
+            curve.last_ack = now_us;
             // Without pacing (no fq) the train may be half the minimum RTT long, plus
             // the time a GSO burst takes at the pacing rate, at most 1 ms
             // (hystart_ack_delay): Linux's slow-start pacing rate is 2 * cwnd / srtt.
@@ -293,19 +323,19 @@ impl Cubic {
                     .map_or(0, |d| d.min(1000))
             });
             let threshold = (u64::from(self.delay_min) + ack_delay) >> 1;
-            if i64::from(now_us.wrapping_sub(self.round_start) as i32) > threshold as i64 {
+            if i64::from(now_us.wrapping_sub(curve.round_start) as i32) > threshold as i64 {
                 self.flags |= FOUND;
                 return Some(HystartExit::AckTrain);
             }
         }
         if params.detect & Hystart::DELAY != 0 {
-            self.curr_rtt = self.curr_rtt.min(delay);
-            if self.sample_cnt < HYSTART_MIN_SAMPLES {
-                self.sample_cnt += 1;
+            curve.curr_rtt = curve.curr_rtt.min(delay);
+            if curve.sample_cnt < HYSTART_MIN_SAMPLES {
+                curve.sample_cnt += 1;
             } else {
                 let thresh =
                     (self.delay_min >> 3).clamp(HYSTART_DELAY_MIN_US, HYSTART_DELAY_MAX_US);
-                if u64::from(self.curr_rtt) > u64::from(self.delay_min) + u64::from(thresh) {
+                if u64::from(curve.curr_rtt) > u64::from(self.delay_min) + u64::from(thresh) {
                     self.flags |= FOUND;
                     return Some(HystartExit::Delay);
                 }
@@ -316,31 +346,31 @@ impl Cubic {
 
     /// Linux's `bictcp_update`: recomputes `cnt` for a window of `cwnd` packets after
     /// `acked` packets were acknowledged.
-    fn update(&mut self, now: Instant, cwnd: u32, acked: u32) {
+    fn update(&mut self, curve: &mut Curve, now: Instant, cwnd: u32, acked: u32) {
+        let c = curve;
         let now_j = jiffies(now);
-        self.ack_cnt = self.ack_cnt.wrapping_add(acked);
-        if self.last_cwnd == cwnd && (now_j.wrapping_sub(self.last_time) as i32) <= (HZ / 32) as i32
-        {
+        c.ack_cnt = c.ack_cnt.wrapping_add(acked);
+        if c.last_cwnd == cwnd && (now_j.wrapping_sub(c.last_time) as i32) <= (HZ / 32) as i32 {
             return;
         }
         // The curve is evaluated at most once a jiffy; the friendly estimate each time.
-        if !(self.epoch().is_some() && now_j == self.last_time) {
-            self.last_cwnd = cwnd;
-            self.last_time = now_j;
-            let start = match self.epoch() {
+        if !(self.epoch(c).is_some() && now_j == c.last_time) {
+            c.last_cwnd = cwnd;
+            c.last_time = now_j;
+            let start = match self.epoch(c) {
                 Some(start) => start,
                 None => {
-                    self.set_epoch(Some(now_j));
-                    self.ack_cnt = acked;
-                    self.tcp_cwnd = cwnd;
-                    if self.last_max_cwnd <= cwnd {
-                        self.k = 0;
-                        self.origin = cwnd;
+                    self.set_epoch(c, Some(now_j));
+                    c.ack_cnt = acked;
+                    c.tcp_cwnd = cwnd;
+                    if c.last_max_cwnd <= cwnd {
+                        c.k = 0;
+                        c.origin = cwnd;
                     } else {
                         // K = cbrt((W_max - cwnd) / C), in 1/1024 s.
-                        let diff = u128::from(self.last_max_cwnd - cwnd);
-                        self.k = icbrt(u128::from(CUBE_FACTOR) * diff) as u32;
-                        self.origin = self.last_max_cwnd;
+                        let diff = u128::from(c.last_max_cwnd - cwnd);
+                        c.k = icbrt(u128::from(CUBE_FACTOR) * diff) as u32;
+                        c.origin = c.last_max_cwnd;
                     }
                     now_j
                 }
@@ -350,47 +380,54 @@ impl Cubic {
             let delay_j = u64::from(self.delay_min).div_ceil(1_000_000 / u64::from(HZ));
             let t_j = u64::from(now_j.wrapping_sub(start) as i32 as u32) + delay_j;
             let t = (t_j << 10) / u64::from(HZ);
-            let k = u64::from(self.k);
+            let k = u64::from(c.k);
             let offs = u128::from(t.abs_diff(k));
             let delta = (u128::from(CUBE_RTT_SCALE) * offs * offs * offs) >> 40;
             let delta = u64::try_from(delta).unwrap_or(u64::MAX);
-            let origin = u64::from(self.origin);
+            let origin = u64::from(c.origin);
             let target = if t < k {
                 origin.saturating_sub(delta)
             } else {
                 origin.saturating_add(delta)
             };
             let cwnd64 = u64::from(cwnd);
-            self.cnt = if target > cwnd64 {
+            c.cnt = if target > cwnd64 {
                 (cwnd64 / (target - cwnd64)) as u32
             } else {
                 cwnd.saturating_mul(100)
             };
             // Until a loss is seen the growth is at least 5% per round trip.
-            if self.last_max_cwnd == 0 && self.cnt > 20 {
-                self.cnt = 20;
+            if c.last_max_cwnd == 0 && c.cnt > 20 {
+                c.cnt = 20;
             }
         }
         // TCP friendliness: the window Reno with beta 0.7 would have.
         let per = (u64::from(cwnd) * FRIENDLY_SCALE) >> 3;
         if per > 0 {
-            while u64::from(self.ack_cnt) > per {
-                self.ack_cnt -= per as u32;
-                self.tcp_cwnd = self.tcp_cwnd.saturating_add(1);
+            while u64::from(c.ack_cnt) > per {
+                c.ack_cnt -= per as u32;
+                c.tcp_cwnd = c.tcp_cwnd.saturating_add(1);
             }
         }
-        if self.tcp_cwnd > cwnd {
-            let max_cnt = cwnd / (self.tcp_cwnd - cwnd);
-            self.cnt = self.cnt.min(max_cnt);
+        if c.tcp_cwnd > cwnd {
+            let max_cnt = cwnd / (c.tcp_cwnd - cwnd);
+            c.cnt = c.cnt.min(max_cnt);
         }
         // At most one packet per two acknowledged: 1.5x per round trip.
-        self.cnt = self.cnt.max(2);
+        c.cnt = c.cnt.max(2);
     }
 
     /// Congestion avoidance for `acked` bytes acknowledged (`cubictcp_cong_avoid` past
     /// slow start, then `tcp_cong_avoid_ai`); returns the new window in bytes. The
     /// window's bytes beyond whole packets are kept as they are.
-    pub(super) fn on_ca_ack(&mut self, now: Instant, cwnd: u32, acked: u32, mss: u32) -> u32 {
+    pub(super) fn on_ca_ack(
+        &mut self,
+        curve: &mut Cold<Curve>,
+        now: Instant,
+        cwnd: u32,
+        acked: u32,
+        mss: u32,
+    ) -> u32 {
         let mss = mss.max(1);
         let total = u64::from(self.acked_rem) + u64::from(acked);
         let acked_pkts = (total / u64::from(mss)).min(u64::from(u32::MAX)) as u32;
@@ -400,8 +437,9 @@ impl Cubic {
         }
         let pkts = (cwnd / mss).max(1);
         let extra = cwnd.saturating_sub(pkts.saturating_mul(mss));
-        self.update(now, pkts, acked_pkts);
-        let w = self.cnt.max(1);
+        let curve = &mut **curve;
+        self.update(curve, now, pkts, acked_pkts);
+        let w = curve.cnt.max(1);
         let mut new = pkts;
         // Credit gathered at a larger cnt is applied gently (tcp_cong_avoid_ai).
         if self.cwnd_cnt >= w {
@@ -441,36 +479,78 @@ mod tests {
 
     #[test]
     fn k_matches_rfc_formula() {
-        let mut c = Cubic::default();
-        assert_eq!(c.on_congestion(100), 70);
-        c.update(Instant::from_secs(10), 70, 1);
+        let (mut c, mut curve) = (Cubic::default(), Cold::<Curve>::new());
+        assert_eq!(c.on_congestion(&mut curve, 100), 70);
+        c.update(&mut curve, Instant::from_secs(10), 70, 1);
         // K = cbrt((100 - 70) / C) s, in 1024ths, with Linux's C = 410 / 1024.
         let k = (30.0 * 1024f64.powi(3) / 0.400_390_625).cbrt();
-        assert!((f64::from(c.k) - k).abs() < 1.0, "{} vs {k}", c.k);
-        assert_eq!(c.origin, 100);
+        assert!((f64::from(curve.k) - k).abs() < 1.0, "{} vs {k}", curve.k);
+        assert_eq!(curve.origin, 100);
     }
 
     #[test]
     fn fast_convergence_lowers_plateau() {
-        let mut c = Cubic::default();
-        c.on_congestion(100);
-        assert_eq!(c.last_max_cwnd, 100);
-        c.on_congestion(80);
-        assert_eq!(c.last_max_cwnd, 68); // 80 * 1741 / 2048
-        c.on_congestion(90);
-        assert_eq!(c.last_max_cwnd, 90);
-        assert_eq!(c.on_congestion(1), 2);
+        let (mut c, mut curve) = (Cubic::default(), Cold::<Curve>::new());
+        c.on_congestion(&mut curve, 100);
+        assert_eq!(curve.last_max_cwnd, 100);
+        c.on_congestion(&mut curve, 80);
+        assert_eq!(curve.last_max_cwnd, 68); // 80 * 1741 / 2048
+        c.on_congestion(&mut curve, 90);
+        assert_eq!(curve.last_max_cwnd, 90);
+        assert_eq!(c.on_congestion(&mut curve, 1), 2);
     }
 
     #[test]
     fn timeout_forgets_w_max() {
-        let mut c = Cubic::default();
-        c.on_congestion(100);
-        c.on_timeout();
-        assert_eq!(c.last_max_cwnd, 0);
-        c.update(Instant::from_secs(1), 20, 1);
-        assert_eq!((c.k, c.origin), (0, 20));
+        let (mut c, mut curve) = (Cubic::default(), Cold::<Curve>::new());
+        c.on_congestion(&mut curve, 100);
+        c.on_timeout(&mut curve);
+        assert_eq!(curve.last_max_cwnd, 0);
+        assert!(!curve.is_allocated(), "a reset curve gives its memory back");
+        c.update(&mut curve, Instant::from_secs(1), 20, 1);
+        assert_eq!((curve.k, curve.origin), (0, 20));
         // The 5% floor: cnt at most 20.
-        assert!(c.cnt <= 20, "{}", c.cnt);
+        assert!(curve.cnt <= 20, "{}", curve.cnt);
+    }
+
+    #[test]
+    fn the_curve_stays_out_of_line_below_hystarts_window() {
+        // Slow start's first samples (the window under `hystart_low_window`) write only
+        // the inline part: a short connection never allocates the curve.
+        let (mut c, mut curve) = (Cubic::default(), Cold::<Curve>::new());
+        let params = Hystart::default();
+        for i in 0..20u32 {
+            let now = Instant::from_millis(u64::from(i) * 10);
+            let rtt = Duration::from_millis(10 + u64::from(i));
+            let exit = c.on_rtt_sample(
+                &mut curve,
+                now,
+                rtt,
+                10,
+                1448,
+                true,
+                (i, i + 10),
+                None,
+                &params,
+            );
+            assert_eq!(exit, None);
+        }
+        assert_eq!(c.delay_min, 10_000);
+        assert!(!curve.is_allocated());
+        // From the low window HyStart keeps its round there.
+        let now = Instant::from_millis(300);
+        c.on_rtt_sample(
+            &mut curve,
+            now,
+            Duration::from_millis(10),
+            16,
+            1448,
+            true,
+            (30, 40),
+            None,
+            &params,
+        );
+        assert!(curve.is_allocated());
+        assert_eq!(curve.end_seq, 40);
     }
 }

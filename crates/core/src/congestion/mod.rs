@@ -29,6 +29,7 @@ mod reno;
 
 pub use cubic::HystartExit;
 
+use crate::conn::cold::Cold;
 use crate::time::Instant;
 use core::fmt;
 use core::str::FromStr;
@@ -161,6 +162,9 @@ enum Variant {
 #[derive(Clone, Debug)]
 pub struct Congestion {
     variant: Variant,
+    /// CUBIC's curve and HyStart's round, out of line until CUBIC first needs them
+    /// (`cubic.rs`; Reno leaves it unset).
+    curve: Cold<cubic::Curve>,
     mss: u32,
     initial_cwnd_segments: u32,
     cwnd: u32,
@@ -183,6 +187,7 @@ impl Congestion {
                 Algorithm::Reno => Variant::Reno(Reno::default()),
                 Algorithm::Cubic => Variant::Cubic(Cubic::default()),
             },
+            curve: Cold::new(),
             mss,
             initial_cwnd_segments,
             cwnd: initial_cwnd_segments.saturating_mul(mss),
@@ -290,6 +295,7 @@ impl Congestion {
             return None;
         };
         let exit = c.on_rtt_sample(
+            &mut self.curve,
             now,
             rtt,
             cwnd / mss,
@@ -346,7 +352,7 @@ impl Congestion {
         let (cwnd, mss) = (self.cwnd, self.mss);
         self.cwnd = match &mut self.variant {
             Variant::Reno(r) => r.on_ca_ack(cwnd, acked, mss),
-            Variant::Cubic(c) => c.on_ca_ack(now, cwnd, acked, mss),
+            Variant::Cubic(c) => c.on_ca_ack(&mut self.curve, now, cwnd, acked, mss),
         };
     }
 
@@ -355,7 +361,9 @@ impl Congestion {
         let (cwnd, mss) = (self.cwnd, self.mss);
         match &mut self.variant {
             Variant::Reno(r) => r.loss_ssthresh(flight, mss),
-            Variant::Cubic(c) => c.on_congestion(cwnd / mss).saturating_mul(mss),
+            Variant::Cubic(c) => c
+                .on_congestion(&mut self.curve, cwnd / mss)
+                .saturating_mul(mss),
         }
     }
 
@@ -441,7 +449,7 @@ impl Congestion {
             self.ssthresh = self.reduced_ssthresh(flight);
         }
         if let Variant::Cubic(c) = &mut self.variant {
-            c.on_timeout();
+            c.on_timeout(&mut self.curve);
         }
         if let Variant::Reno(r) = &mut self.variant {
             r.reset();
@@ -474,7 +482,7 @@ impl Congestion {
     /// 9438 4.2, Linux `CA_EVENT_TX_START`).
     pub fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration) {
         if let Variant::Cubic(c) = &mut self.variant {
-            c.on_idle(now, idle);
+            c.on_idle(&mut self.curve, now, idle);
         }
         self.cwnd_restart(idle, rto);
     }

@@ -52,6 +52,12 @@ impl<T: ColdDefault> Cold<T> {
         self.0.as_deref_mut()
     }
 
+    /// The value if it is out of line (`None`: it reads as the default).
+    #[inline]
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+
     /// Whether the value is out of line: `false` guarantees it reads as the default.
     #[inline]
     pub fn is_set(&self) -> bool {

@@ -184,7 +184,7 @@ impl Connection {
         }
         ato = ato.min(ctx.config.delack_max);
         let mut at = ctx.now + ato;
-        if let Some(armed) = self.timers.get(TimerKind::DelayedAck) {
+        if let Some(armed) = self.timer(TimerKind::DelayedAck) {
             if armed <= ctx.now + ato / 4 {
                 self.set_flag(flag::ACK_NOW, true);
                 return;

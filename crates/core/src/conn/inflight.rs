@@ -1,5 +1,6 @@
 //! State that is live only while data is queued or in flight, a recovery is
-//! retransmitting, or a D-SACK waits for the next ACK: one box, out of line
+//! retransmitting, a D-SACK waits for the next ACK, or the Persist or Reorder timer is
+//! armed: one box, out of line
 //! ([`super::cold::Cold`]) while all of it is at rest, so that an idle connection
 //! carries one pointer for it (issue 9's memory budget).
 //!
@@ -37,6 +38,12 @@ pub(crate) struct InFlight {
     /// The send queue cut as Linux cuts it into skbs (segment boundaries, PSH), from
     /// the first byte written until all of it is acknowledged (at rest: empty).
     pub chunks: super::chunks::Chunks,
+    /// The zero-window probe timer's deadline (`TimerKind::Persist`): armed only while
+    /// data waits to be sent (at rest: unarmed; timers.rs).
+    pub persist_at: Option<Instant>,
+    /// RACK's reordering timer's deadline (`TimerKind::Reorder`): armed only while a
+    /// hole is in flight (at rest: unarmed).
+    pub reorder_at: Option<Instant>,
 }
 
 impl InFlight {
@@ -48,6 +55,8 @@ impl InFlight {
             && self.loss_probe.is_none()
             && self.dsack.is_none()
             && self.chunks.is_empty()
+            && self.persist_at.is_none()
+            && self.reorder_at.is_none()
     }
 }
 
@@ -58,6 +67,8 @@ static AT_REST: InFlight = InFlight {
     loss_probe: None,
     dsack: None,
     chunks: super::chunks::Chunks::EMPTY,
+    persist_at: None,
+    reorder_at: None,
 };
 
 impl super::cold::ColdDefault for InFlight {
@@ -112,5 +123,11 @@ mod tests {
         assert!(!live.at_rest(), "a probe is still outstanding");
         live.tlp_high_seq = None;
         assert!(live.at_rest());
+        // An armed Persist or Reorder timer keeps the box: its deadline lives there.
+        live.persist_at = Some(Instant::from_millis(200));
+        assert!(!live.at_rest());
+        live.persist_at = None;
+        live.reorder_at = Some(Instant::from_millis(5));
+        assert!(!live.at_rest());
     }
 }

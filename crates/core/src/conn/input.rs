@@ -827,7 +827,7 @@ impl Connection {
     /// Moves to TIME-WAIT; the stack turns the connection into a compact record.
     fn enter_time_wait(&mut self, ctx: &mut Ctx) {
         self.set_state(State::TimeWait);
-        self.timers = super::TimerSlots::new();
+        self.disarm_all();
         let _ = ctx;
     }
 

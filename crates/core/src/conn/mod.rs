@@ -391,7 +391,8 @@ pub(crate) struct Connection {
     pub pmtu: u32,
     pub rtt: RttEstimator,
     pub cc: Congestion,
-    /// Deadlines of the connection's timers, indexed by [`TimerKind`].
+    /// Deadlines of the connection's timers but Persist and Reorder (which are in
+    /// `inflight`); read them with [`Connection::timer`].
     pub timers: TimerSlots,
     /// Consecutive timeouts of the retransmission (or SYN) timer.
     pub backoff: u32,
@@ -702,7 +703,7 @@ impl Connection {
 
     /// Arms a timer.
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
-        self.timers.set(kind, Some(at));
+        self.set_timer(kind, Some(at));
     }
 
     /// Arms the retransmission timer as an RTO (not a loss probe).
@@ -713,12 +714,12 @@ impl Connection {
 
     /// Disarms a timer.
     pub fn disarm(&mut self, kind: TimerKind) {
-        self.timers.set(kind, None);
+        self.set_timer(kind, None);
     }
 
     /// The earliest armed timer, or the departure time of a unit that pacing holds.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let timer = self.timers.earliest();
+        let timer = self.timers_earliest();
         // A unit held for its departure time under fq (pacing.rs).
         match self.pacing_deadline() {
             Some(p) => Some(timer.map_or(p, |t| t.min(p))),
@@ -729,8 +730,9 @@ impl Connection {
     /// When the stack must next wake the connection, after `now`: its earliest timer,
     /// or the departure time of a segment waiting in the fq qdisc if that is still to
     /// come (one whose time has come leaves with the next poll, not a timer).
+    #[inline]
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
-        let timer = self.timers.earliest();
+        let timer = self.timers_earliest();
         match self.pacing_deadline().filter(|&p| p > now) {
             Some(p) => Some(timer.map_or(p, |t| t.min(p))),
             None => timer,
@@ -765,7 +767,7 @@ impl Connection {
             self.pending_error = error;
         }
         self.set_state(State::Closed);
-        self.timers = TimerSlots::new();
+        self.disarm_all();
         self.send_buf.release();
         self.inflight_clear(|f| f.chunks.clear());
         if self.flag(flag::ORPHAN) {

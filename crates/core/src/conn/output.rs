@@ -197,7 +197,7 @@ impl Connection {
         if self.retrans_stamp.is_none() {
             self.retrans_stamp = Some(ctx.now);
         }
-        if self.timers.get(TimerKind::Retransmit).is_none() {
+        if self.timer(TimerKind::Retransmit).is_none() {
             let rto = self.rtt.backed_off(self.backoff);
             self.arm_rto(ctx.now + rto);
         }
@@ -416,7 +416,7 @@ impl Connection {
         self.count_sent(ctx, retransmit);
         // Linux's tcp_event_new_data_sent: the RTO starts with the first segment in
         // flight, and replaces a pending loss probe; then a probe may be scheduled.
-        let armed = self.timers.get(TimerKind::Retransmit).is_some();
+        let armed = self.timer(TimerKind::Retransmit).is_some();
         if !armed || (self.flag(flag::XMIT_PROBE) && mode == Mode::Normal) {
             self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
         }
@@ -526,7 +526,7 @@ impl Connection {
 
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.
     pub fn arm_persist(&mut self, ctx: &Ctx) {
-        if self.timers.get(TimerKind::Persist).is_none() {
+        if self.timer(TimerKind::Persist).is_none() {
             let at = ctx.now + self.rtt.backed_off(self.backoff);
             self.arm(TimerKind::Persist, at);
         }

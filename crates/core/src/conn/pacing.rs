@@ -250,7 +250,7 @@ impl Connection {
             let flight = self.flight();
             self.enter_cwr(ctx, flight);
         }
-        if self.flight() == 0 && self.timers.get(TimerKind::Retransmit).is_none() {
+        if self.flight() == 0 && self.timer(TimerKind::Retransmit).is_none() {
             self.arm_persist(ctx);
         }
     }

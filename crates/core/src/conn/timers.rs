@@ -50,41 +50,113 @@ impl TimerKind {
     }
 }
 
-/// The deadlines of a connection's timers, indexed by [`TimerKind`]: eight bytes each
-/// (an unarmed timer is `u64::MAX`, an instant no clock reaches).
+/// The deadlines of the timers every connection runs (Retransmit, DelayedAck,
+/// Keepalive, FinWait2): eight bytes each (an unarmed timer is `u64::MAX`, an instant no
+/// clock reaches). Persist and Reorder, armed only while data waits or is in flight,
+/// live in the in-flight box (inflight.rs); [`Connection::timer`] and
+/// [`Connection::arm`] see all six by [`TimerKind`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TimerSlots([u64; TimerKind::COUNT]);
+pub(crate) struct TimerSlots([u64; 4]);
 
 impl TimerSlots {
     const OFF: u64 = u64::MAX;
 
     /// Every timer unarmed.
     pub const fn new() -> TimerSlots {
-        TimerSlots([Self::OFF; TimerKind::COUNT])
+        TimerSlots([Self::OFF; 4])
     }
 
-    /// The deadline of `kind`, if armed.
-    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        let at = self.0[kind as usize];
+    /// The inline slot of `kind`, or `None` for the two kept in the in-flight box.
+    #[inline]
+    fn index(kind: TimerKind) -> Option<usize> {
+        match kind {
+            TimerKind::Retransmit => Some(0),
+            TimerKind::DelayedAck => Some(1),
+            TimerKind::Keepalive => Some(2),
+            TimerKind::FinWait2 => Some(3),
+            TimerKind::Persist | TimerKind::Reorder => None,
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Instant> {
+        let at = self.0[i];
         (at != Self::OFF).then(|| Instant::from_micros(at))
     }
 
-    /// Arms `kind` at `at` (`Some`) or disarms it.
-    pub fn set(&mut self, kind: TimerKind, at: Option<Instant>) {
-        self.0[kind as usize] = at.map_or(Self::OFF, |t| t.total_micros().min(Self::OFF - 1));
+    fn set(&mut self, i: usize, at: Option<Instant>) {
+        self.0[i] = at.map_or(Self::OFF, |t| t.total_micros().min(Self::OFF - 1));
+    }
+
+    /// The earliest inline deadline.
+    fn earliest(&self) -> Option<Instant> {
+        let m = *self.0.iter().min()?;
+        (m != Self::OFF).then(|| Instant::from_micros(m))
+    }
+}
+
+impl Connection {
+    /// The deadline of `kind`, if armed.
+    #[inline]
+    pub fn timer(&self, kind: TimerKind) -> Option<Instant> {
+        match TimerSlots::index(kind) {
+            Some(i) => self.timers.get(i),
+            None if kind == TimerKind::Persist => self.inflight.persist_at,
+            None => self.inflight.reorder_at,
+        }
+    }
+
+    /// Arms `kind` at `at` (`Some`) or disarms it. Disarming Persist or Reorder never
+    /// allocates the in-flight box, and may give it back.
+    pub(crate) fn set_timer(&mut self, kind: TimerKind, at: Option<Instant>) {
+        match (TimerSlots::index(kind), at) {
+            (Some(i), at) => self.timers.set(i, at),
+            (None, Some(at)) if kind == TimerKind::Persist => self.inflight.persist_at = Some(at),
+            (None, Some(at)) => self.inflight.reorder_at = Some(at),
+            // Only a deadline that is set has anything to clear (and may free the box).
+            (None, None) if self.timer(kind).is_none() => {}
+            (None, None) if kind == TimerKind::Persist => {
+                self.inflight_clear(|f| f.persist_at = None);
+            }
+            (None, None) => {
+                self.inflight_clear(|f| f.reorder_at = None);
+            }
+        }
+    }
+
+    /// Disarms every timer (the connection closed or went to TIME-WAIT).
+    pub(crate) fn disarm_all(&mut self) {
+        self.timers = TimerSlots::new();
+        self.inflight_clear(|f| {
+            f.persist_at = None;
+            f.reorder_at = None;
+        });
     }
 
     /// The armed timers with their deadlines, in [`TimerKind::ALL`] order.
-    pub fn armed(&self) -> impl Iterator<Item = (TimerKind, Instant)> + '_ {
+    pub fn timers_armed(&self) -> impl Iterator<Item = (TimerKind, Instant)> + '_ {
         TimerKind::ALL
             .into_iter()
-            .filter_map(|k| self.get(k).map(|at| (k, at)))
+            .filter_map(|k| self.timer(k).map(|at| (k, at)))
     }
 
-    /// The earliest deadline.
-    pub fn earliest(&self) -> Option<Instant> {
-        let m = *self.0.iter().min()?;
-        (m != Self::OFF).then(|| Instant::from_micros(m))
+    /// The earliest deadline of any timer.
+    #[inline]
+    pub fn timers_earliest(&self) -> Option<Instant> {
+        let inline = self.timers.earliest();
+        match self.inflight.get() {
+            None => inline,
+            Some(f) => earliest_of(inline, earliest_of(f.persist_at, f.reorder_at)),
+        }
+    }
+}
+
+/// The earlier of two optional deadlines.
+#[inline]
+fn earliest_of(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
@@ -105,9 +177,9 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
-            match self.timers.get(kind) {
+            match self.timer(kind) {
                 Some(at) if at <= ctx.now => {
-                    self.timers.set(kind, None);
+                    self.set_timer(kind, None);
                     match kind {
                         TimerKind::Retransmit if self.flag(flag::XMIT_PROBE) => {
                             self.on_loss_probe(ctx)
@@ -292,7 +364,7 @@ impl Connection {
             Some(srtt) => srtt * 2 + core::time::Duration::from_millis(2),
             None => config.rto_initial,
         };
-        let rto_delta = match (advancing_rto, self.timers.get(TimerKind::Retransmit)) {
+        let rto_delta = match (advancing_rto, self.timer(TimerKind::Retransmit)) {
             (false, Some(at)) if !self.flag(flag::XMIT_PROBE) => at - ctx.now,
             _ => self.rtt.backed_off(self.backoff),
         };

@@ -237,7 +237,7 @@ impl TcpInfo {
             .map_or((0, 0), |s| (micros(s), micros(c.rtt.rttvar())));
         let ssthresh = c.cc.ssthresh();
         let in_flight = (c.snd_nxt - c.snd_una).max(0) as usize;
-        let probing = c.timers.get(TimerKind::Persist).is_some();
+        let probing = c.timer(TimerKind::Persist).is_some();
         let since = |t: Instant| millis(if now > t { now - t } else { Duration::ZERO });
         let (busy_time, rwnd_limited, sndbuf_limited) = c.rare.chrono.times(now);
         TcpInfo {

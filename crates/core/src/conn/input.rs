@@ -718,7 +718,7 @@ impl Connection {
             self.backoff = 0;
             self.disarm(TimerKind::Persist);
         } else {
-            let when = self.rtt.backed_off(self.backoff);
+            let when = self.rtt.backed_off(self.backoff.into());
             self.arm(TimerKind::Persist, ctx.now + when);
         }
     }

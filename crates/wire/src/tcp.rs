@@ -384,6 +384,7 @@ impl<'a> TcpRepr<'a> {
     /// such a segment as a SYN, and only a connection in SYN-SENT also uses its FIN
     /// (a Fast Open SYN-ACK carrying the server's whole answer); whoever calls this
     /// decides what the FIN means.
+    #[inline]
     pub fn parse_syn_fin(
         segment: &'a [u8],
         src: &IpAddr,
@@ -468,8 +469,18 @@ impl<'a> TcpRepr<'a> {
     ///
     /// `Err(Truncated)` if `buf` is too short; nothing is written then.
     pub fn emit(&self, buf: &mut [u8], src: &IpAddr, dst: &IpAddr) -> Result<usize> {
-        let total = self.emit_no_checksum(buf)?;
-        TcpPacket::new_unchecked(&mut buf[..total]).fill_checksum(src, dst);
+        let total = self.buffer_len();
+        let buf = buf.get_mut(..total).ok_or(Error::Truncated)?;
+        let (hlen, header_sum) = self.emit_header_sum(buf)?;
+        // The payload starts at a multiple of 4: its sum composes with the header's.
+        let payload_sum = match self.payload {
+            [] => 0,
+            p => checksum::copy_and_sum(&mut buf[hlen..], p),
+        };
+        let len = u32::try_from(total).unwrap_or(u32::MAX);
+        let acc =
+            checksum::pseudo_header_sum(src, dst, IPPROTO_TCP, len) + header_sum + payload_sum;
+        TcpPacket::new_unchecked(buf).set_checksum(!checksum::fold(acc));
         Ok(total)
     }
 
@@ -477,12 +488,49 @@ impl<'a> TcpRepr<'a> {
     /// appends the payload itself and sums header and payload once (the checksum summed
     /// while the payload is copied, or left to the device's offload).
     pub fn emit_no_checksum(&self, buf: &mut [u8]) -> Result<usize> {
-        let syn = self.control == Control::Syn;
-        let opt_len = self.options.buffer_len(syn);
-        let hlen = HEADER_LEN + opt_len;
+        let hlen = self.header_len();
         let total = hlen + self.payload.len();
         let buf = buf.get_mut(..total).ok_or(Error::Truncated)?;
-        // The fixed header as one array (RFC 9293 3.1), the checksum field zero.
+        let (header, payload) = buf.split_at_mut(hlen);
+        self.emit_header_sum(header)?;
+        payload.copy_from_slice(self.payload);
+        Ok(total)
+    }
+
+    /// Writes the header with its options (not the payload) into `buf[..header_len()]`,
+    /// the checksum field zero, and returns its length and its ones-complement sum as a
+    /// partial accumulator ([`checksum::sum`] of the bytes written): the header is
+    /// summed as it is built, not read back. The caller adds the pseudo-header and the
+    /// payload (summed as it is copied, RFC 1071's sums compose) and sets the field.
+    ///
+    /// `Err(Truncated)` if `buf` is shorter than the header; nothing is written then.
+    pub fn emit_header_sum(&self, buf: &mut [u8]) -> Result<(usize, u64)> {
+        let syn = self.control == Control::Syn;
+        if let Some(ts) = self
+            .options
+            .timestamp
+            .filter(|_| !syn && !self.options.has_sack())
+        {
+            // What every established segment carries: 20 bytes and `nop,nop,TS`.
+            let out = buf.first_chunk_mut::<32>().ok_or(Error::Truncated)?;
+            let h = self.fixed_header(32);
+            let o = TcpOptions::timestamp_only(ts);
+            out[..HEADER_LEN].copy_from_slice(&h);
+            out[HEADER_LEN..].copy_from_slice(&o);
+            return Ok((32, checksum::sum_array(&h) + checksum::sum_array(&o)));
+        }
+        let hlen = self.header_len();
+        let buf = buf.get_mut(..hlen).ok_or(Error::Truncated)?;
+        let h = self.fixed_header(hlen);
+        let (fixed, options) = buf.split_at_mut(HEADER_LEN);
+        fixed.copy_from_slice(&h);
+        self.options.emit(syn, options);
+        Ok((hlen, checksum::sum_array(&h) + checksum::sum(options)))
+    }
+
+    /// The fixed 20 bytes of a header of `hlen` bytes (RFC 9293 3.1), checksum zero.
+    #[inline(always)]
+    fn fixed_header(&self, hlen: usize) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&self.src_port.to_be_bytes());
         h[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -494,11 +542,6 @@ impl<'a> TcpRepr<'a> {
         h[field::WINDOW..field::WINDOW + 2].copy_from_slice(&self.window.to_be_bytes());
         let urgent = self.urgent.unwrap_or(0);
         h[field::URGENT..field::URGENT + 2].copy_from_slice(&urgent.to_be_bytes());
-        let (fixed, rest) = buf.split_at_mut(HEADER_LEN);
-        fixed.copy_from_slice(&h);
-        let (options, payload) = rest.split_at_mut(opt_len);
-        self.options.emit(syn, options);
-        payload.copy_from_slice(self.payload);
-        Ok(total)
+        h
     }
 }

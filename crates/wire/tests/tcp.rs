@@ -227,6 +227,65 @@ fn ack_and_urgent_fields_are_zero_when_absent() {
     assert_eq!(buf[12], 0x50, "data offset 5, reserved bits clear");
 }
 
+/// `emit_header_sum` writes what `emit` writes (without the payload or the checksum) and
+/// returns the sum an independent RFC 1071 sum gives the bytes it wrote, for each
+/// option layout: the established `nop,nop,TS` path and the general one.
+#[test]
+fn emit_header_sum_is_the_sum_of_the_header_written() {
+    let ts = Timestamp {
+        tsval: 0xfedc_ba98,
+        tsecr: 0x0123_4567,
+    };
+    let sack = |l: u32, r: u32| {
+        Some(SackBlock {
+            left: SeqNum(l),
+            right: SeqNum(r),
+        })
+    };
+    let ack_ts = TcpRepr {
+        options: TcpOptions {
+            timestamp: Some(ts),
+            ..TcpOptions::default()
+        },
+        urgent: Some(0x8001),
+        ece: true,
+        ..data_repr(&[])
+    };
+    let ack_ts_sack = TcpRepr {
+        options: TcpOptions {
+            timestamp: Some(ts),
+            sack_blocks: [sack(7, 0xffff_fff1), sack(1, 3), None, None],
+            ..TcpOptions::default()
+        },
+        ..data_repr(&[])
+    };
+    let bare = data_repr(&[]);
+    for repr in [syn_repr(), ack_ts, ack_ts_sack, bare] {
+        let hlen = repr.header_len();
+        let mut buf = [0xa5u8; 64];
+        let (n, header_sum) = repr.emit_header_sum(&mut buf).unwrap();
+        assert_eq!(n, hlen);
+        assert!(
+            buf[n..].iter().all(|&b| b == 0xa5),
+            "nothing past the header"
+        );
+        let mut whole = [0u8; 64];
+        assert_eq!(repr.emit(&mut whole, &A, &B), Ok(hlen));
+        whole[16..18].fill(0);
+        assert_eq!(
+            buf[..n],
+            whole[..n],
+            "the header emit writes, checksum zero"
+        );
+        let folded = synack_wire::checksum::fold(header_sum);
+        assert_eq!(!folded, reference_checksum(&[&buf[..n]]), "{repr:?}");
+        assert_eq!(
+            repr.emit_header_sum(&mut buf[..hlen - 1]),
+            Err(Error::Truncated)
+        );
+    }
+}
+
 // ---- Linux option layouts (tcp_options_write) ----
 
 fn emitted(opts: &TcpOptions, syn: bool) -> Vec<u8> {

@@ -189,19 +189,22 @@ impl Connection {
         }
     }
 
-    /// The qdisc's decision on a segment TCP just sent: `Some` to send it now, `None`
-    /// when it waits for its departure time (or behind segments that wait). The first
-    /// segment of a unit carries the unit's truesize.
-    pub(crate) fn qdisc_enqueue(&mut self, ctx: &Ctx, out: Outgoing) -> Option<Outgoing> {
+    /// The qdisc's decision on a segment TCP just sent (in `seg`, where it was built):
+    /// false to send it now, true when the qdisc took it to wait for its departure
+    /// time (or behind segments that wait), leaving `None`. The first segment of a
+    /// unit carries the unit's truesize.
+    pub(crate) fn qdisc_enqueue(&mut self, ctx: &Ctx, seg: &mut Option<Outgoing>) -> bool {
+        let Some(out) = seg else { return false };
         let data = out.payload_len > 0 || out.repr.control == Control::Fin;
         if ctx.config.qdisc != Qdisc::Fq || !data || !self.rare.is_set() {
-            return Some(out);
+            return false;
         }
         let depart = self.departure(ctx);
         let charge = self.rare.pacing.charge.take();
         if depart <= ctx.now && self.rare.pacing.held.is_empty() {
-            return Some(out);
+            return false;
         }
+        let Some(out) = seg.take() else { return false };
         let truesize = charge.unwrap_or(0);
         let p = &mut self.rare.pacing;
         p.held_truesize = p.held_truesize.saturating_add(truesize);
@@ -210,7 +213,7 @@ impl Connection {
             depart,
             truesize,
         });
-        None
+        true
     }
 
     /// fq's dequeue: the first waiting segment whose departure time has come, its

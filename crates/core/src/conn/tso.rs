@@ -62,19 +62,28 @@ impl Connection {
     /// `tcp_min_tso_segs`.
     pub(crate) fn tso_autosize(&self, config: &Config, mss: u32) -> u32 {
         let min = u32::from(config.tcp_min_tso_segs.max(1));
-        let mut bytes = self
-            .pacing_rate(config)
-            .map_or(u64::MAX, |r| r >> PACING_SHIFT);
+        let mut extra = 0;
         if let Some(min_rtt) = self.rtt.min_rtt() {
             let r = min_rtt
                 .as_micros()
                 .checked_shr(u32::from(config.tcp_tso_rtt_log))
                 .unwrap_or(0);
             if r < 32 {
-                bytes = bytes.saturating_add(u64::from(GSO_MAX_SIZE >> r));
+                extra = GSO_MAX_SIZE >> r;
             }
         }
-        let bytes = bytes.min(u64::from(GSO_MAX_SIZE)) as u32;
+        // Below 2^tcp_tso_rtt_log µs of minimum RTT the sum reaches GSO_MAX_SIZE
+        // whatever the pacing rate: the rate is not computed.
+        let bytes = if extra == GSO_MAX_SIZE {
+            GSO_MAX_SIZE
+        } else {
+            let pacing = self
+                .pacing_rate(config)
+                .map_or(u64::MAX, |r| r >> PACING_SHIFT);
+            pacing
+                .saturating_add(u64::from(extra))
+                .min(u64::from(GSO_MAX_SIZE)) as u32
+        };
         (bytes / mss.max(1)).max(min)
     }
 

@@ -1219,11 +1219,12 @@ impl Stack {
     }
 }
 
-/// Writes a connection's segment as a whole datagram: headers in place, payload copied
-/// once from the send buffer, checksum over the result.
-/// Writes a connection's segment as a datagram into `buf`; with `partial`, the TCP
-/// checksum field gets only the pseudo-header's sum and the device completes it
-/// (checksum offload, Linux's CHECKSUM_PARTIAL), so the payload is copied, not summed.
+/// Writes a connection's segment as a datagram into `buf` and returns its length:
+/// headers built in place and summed as they are built, the payload copied once from the
+/// send buffer and summed as it is copied (RFC 1071's sums compose over pieces that start
+/// at even offsets). With `partial`, the TCP checksum field gets only the pseudo-header's
+/// sum and the device completes it (checksum offload, Linux's CHECKSUM_PARTIAL), so the
+/// payload is copied, not summed. `None`, with nothing to send, if `buf` is too short.
 fn emit_conn_segment(
     conn: &Connection,
     seg: &crate::conn::output::Outgoing,
@@ -1232,59 +1233,53 @@ fn emit_conn_segment(
     buf: &mut [u8],
 ) -> Option<usize> {
     let (src, dst) = (conn.local().ip(), conn.remote().ip());
-    let tcp_hdr = seg.repr.header_len();
-    let ip = IpRepr {
+    let mut ip = IpRepr {
         src,
         dst,
         protocol: IPPROTO_TCP,
-        payload_len: tcp_hdr + seg.payload_len,
+        payload_len: 0,
         hop_limit: ttl,
     };
+    let ip_len = ip.header_len();
+    // The TCP header first: its length is known once it is written.
+    let (tcp_hdr, header_sum) = seg.repr.emit_header_sum(buf.get_mut(ip_len..)?).ok()?;
+    ip.payload_len = tcp_hdr + seg.payload_len;
     let total = ip.buffer_len();
     if buf.len() < total {
         return None;
     }
-    let ip_len = ip.emit(buf).ok()?;
+    ip.emit(buf).ok()?;
     if seg.ect {
         synack_wire::Ecn::Ect0.set_in(&mut buf[..ip_len]);
     }
-    // The header without its checksum: the checksum is summed once below, with the
-    // payload as it is copied (or left to the device).
-    seg.repr
-        .emit_no_checksum(&mut buf[ip_len..ip_len + tcp_hdr])
-        .ok()?;
+    let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
+    let pseudo = checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len);
     let (a, b) = conn.send_buf.slices_at(seg.payload_at, seg.payload_len);
     let at = ip_len + tcp_hdr;
-    if partial {
-        let mid = at + a.len();
-        buf[at..mid].copy_from_slice(a);
-        buf[mid..mid + b.len()].copy_from_slice(b);
-        let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
-        let pseudo = checksum::fold(checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len));
-        TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(pseudo);
-        return Some(total);
-    }
-    if seg.payload_len == 0 {
-        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
-        return Some(total);
-    }
     let mid = at + a.len();
-    if a.len() % 2 != 0 {
-        // The ring wraps at an odd offset: the second piece's words are not aligned
-        // with the segment's, so it is summed with the rest afterwards.
+    let payload_sum = if partial {
         buf[at..mid].copy_from_slice(a);
-        buf[mid..mid + b.len()].copy_from_slice(b);
-        TcpPacket::new_unchecked(&mut buf[ip_len..total]).fill_checksum(&src, &dst);
+        buf[mid..total].copy_from_slice(b);
+        let field = checksum::fold(pseudo);
+        TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(field);
         return Some(total);
-    }
-    // One pass over the payload: summed as it is copied (RFC 1071's sum composes over
-    // pieces that start at even offsets); then the header and the pseudo-header.
-    let payload = checksum::copy_and_sum(&mut buf[at..mid], a)
-        + checksum::copy_and_sum(&mut buf[mid..mid + b.len()], b);
-    let len = u32::try_from(total - ip_len).unwrap_or(u32::MAX);
-    let acc = checksum::pseudo_header_sum(&src, &dst, IPPROTO_TCP, len)
-        + checksum::sum(&buf[ip_len..at])
-        + payload;
+    } else if seg.payload_len == 0 {
+        0
+    } else if a.len() % 2 != 0 {
+        // The ring wraps at an odd offset: the second piece's words are not aligned
+        // with the segment's, so the payload is summed whole after the copy.
+        buf[at..mid].copy_from_slice(a);
+        buf[mid..total].copy_from_slice(b);
+        checksum::sum(&buf[at..total])
+    } else {
+        // The second piece is empty unless the ring wraps inside the segment.
+        let first = checksum::copy_and_sum(&mut buf[at..mid], a);
+        match b {
+            [] => first,
+            b => first + checksum::copy_and_sum(&mut buf[mid..total], b),
+        }
+    };
+    let acc = pseudo + header_sum + payload_sum;
     TcpPacket::new_unchecked(&mut buf[ip_len..total]).set_checksum(!checksum::fold(acc));
     Some(total)
 }
@@ -1302,13 +1297,13 @@ mod size_tests {
             size_of::<super::Slot>()
         );
         let conn = size_of::<crate::conn::Connection>();
-        // 536 bytes today, with nothing else allocated for an idle connection (buffers,
+        // 488 bytes today, with nothing else allocated for an idle connection (buffers,
         // scoreboards, the send queue and the in-flight state are out of line while
         // empty or at rest): rare state belongs in a `conn::cold::Cold` field,
         // per-datagram scratch in `Ctx`, booleans in `conn::flag`, not inline (issue 9's
         // target is 512 bytes in all).
         assert!(
-            conn <= 536,
+            conn <= 488,
             "Connection {conn}: put rarely used state out of line"
         );
         // A timer wheel entry: deadline, owner, links.

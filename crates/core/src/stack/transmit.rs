@@ -189,20 +189,24 @@ impl Stack {
                 if let Some(before) = &quiet {
                     conn.check_nothing_sent(before, seg.is_some());
                 }
-                let Some(seg) = seg else {
+                let Some(seg) = &seg else {
                     // Everything that may go has gone: a reset decided at close()
                     // follows (orphans.rs).
                     conn.pushed(ctx);
                     return None;
                 };
                 let mut stash = Vec::new();
-                let target: &mut [u8] = if buf.len() >= datagram_len(conn, &seg) {
+                // Headers take at most 100 bytes (IPv6 and a TCP header full of options):
+                // the exact length is asked only of a buffer that may be too short.
+                let fits = buf.len() >= MAX_HEADERS + seg.payload_len
+                    || buf.len() >= datagram_len(conn, seg);
+                let target: &mut [u8] = if fits {
                     buf
                 } else {
-                    stash.resize(datagram_len(conn, &seg), 0);
+                    stash.resize(datagram_len(conn, seg), 0);
                     &mut stash
                 };
-                let written = emit_conn_segment(conn, &seg, ttl, partial, target);
+                let written = emit_conn_segment(conn, seg, ttl, partial, target);
                 Some((written, stash))
             });
             #[cfg(debug_assertions)]
@@ -306,6 +310,10 @@ fn ctl_len(seg: &CtlSegment, ttl: u8) -> usize {
     }
     .buffer_len()
 }
+
+/// The most header bytes a connection's datagram carries: an IPv6 header and a TCP
+/// header of the largest length its data offset can say.
+const MAX_HEADERS: usize = 40 + 60;
 
 /// The length of a connection segment's datagram.
 pub(super) fn datagram_len(

@@ -510,6 +510,33 @@ impl TcpOptions {
         out
     }
 
+    /// Whether any SACK block is set.
+    #[inline]
+    pub(crate) fn has_sack(&self) -> bool {
+        self.sack_blocks.iter().any(Option::is_some)
+    }
+
+    /// The options of a segment that carries timestamps and nothing else, as
+    /// [`emit`](Self::emit) writes them: `nop,nop,TS` (Linux's layout).
+    #[inline(always)]
+    pub(crate) fn timestamp_only(ts: Timestamp) -> [u8; 12] {
+        let ([v0, v1, v2, v3], [e0, e1, e2, e3]) = (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
+        [
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMP,
+            10,
+            v0,
+            v1,
+            v2,
+            v3,
+            e0,
+            e1,
+            e2,
+            e3,
+        ]
+    }
+
     /// Number of SACK blocks emit writes: the `Some` entries, at most 4, at most 3 when
     /// timestamps are present (40 option bytes are the limit).
     fn sack_count(&self) -> usize {
@@ -558,28 +585,12 @@ impl TcpOptions {
     /// - on a SYN, the Fast Open cookie (`FO`, or `FOEXP` with its magic), followed by
     ///   `nop,nop` when its length leaves two bytes to the next word.
     pub fn emit(&self, syn: bool, buf: &mut [u8]) -> usize {
-        let no_sack = self.sack_blocks.iter().all(Option::is_none);
-        if let (false, Some(ts), true) = (syn, self.timestamp, no_sack) {
+        if let (false, Some(ts), false) = (syn, self.timestamp, self.has_sack()) {
             // What every established segment carries: nop, nop, TS, written at once.
             let Some(out) = buf.first_chunk_mut::<12>() else {
                 return 0;
             };
-            let ([v0, v1, v2, v3], [e0, e1, e2, e3]) =
-                (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
-            *out = [
-                kind::NOP,
-                kind::NOP,
-                kind::TIMESTAMP,
-                10,
-                v0,
-                v1,
-                v2,
-                v3,
-                e0,
-                e1,
-                e2,
-                e3,
-            ];
+            *out = Self::timestamp_only(ts);
             return 12;
         }
         let total = self.buffer_len(syn);

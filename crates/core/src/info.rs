@@ -127,11 +127,11 @@ impl SocketInfo {
             .map(|(kind, at)| TimerInfo {
                 name: kind.ss_name(),
                 remaining: at - now,
-                retrans: if kind == TimerKind::Retransmit {
+                retrans: u32::from(if kind == TimerKind::Retransmit {
                     c.backoff
                 } else {
                     c.probes
-                },
+                }),
             });
         SocketInfo {
             remote: Some(c.remote()),
@@ -142,7 +142,7 @@ impl SocketInfo {
             cwnd: c.cc.cwnd() / mss,
             ssthresh: (c.cc.ssthresh() != u32::MAX).then(|| c.cc.ssthresh() / mss),
             rtt: c.rtt.srtt().map(|s| (s, c.rtt.rttvar())),
-            rto: c.rtt.backed_off(c.backoff),
+            rto: c.rtt.backed_off(c.backoff.into()),
             mss,
             wscale: c.neg.ws_ok.then_some((c.neg.snd_wscale, c.neg.rcv_wscale)),
             bytes_acked: c.bytes_acked,

@@ -14,12 +14,22 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+/// `fixed` when no RTO is imposed.
+const NOT_FIXED: u32 = u32::MAX;
+
+/// An imposed RTO in µs, one below [`NOT_FIXED`] at most: an RTO of 71 minutes or more
+/// is imposed as `u32::MAX - 1` µs, which [`RttEstimator::rto`] then caps at `max_rto`
+/// anyway (a difference of 1 µs only if `max_rto` itself is 71 minutes or more).
+fn fixed_micros(d: Duration) -> u32 {
+    micros(d).min(NOT_FIXED - 1)
+}
+
 /// Samples are clamped to this many microseconds (about 9 minutes) so that the
 /// fixed-point state (x 8) fits in 32 bits, as Linux's `srtt_us` does.
 const MAX_SAMPLE_US: u32 = u32::MAX / 8;
 
 /// An RFC 6298 round-trip estimator and RTO calculator, in 32-bit microseconds as
-/// Linux's `srtt_us`/`mdev_us` (32 bytes per connection; issue 9's memory budget).
+/// Linux's `srtt_us`/`mdev_us` (28 bytes per connection; issue 9's memory budget).
 #[derive(Clone, Debug)]
 pub struct RttEstimator {
     /// SRTT x 8, microseconds; meaningful once `samples > 0`.
@@ -28,8 +38,10 @@ pub struct RttEstimator {
     rttvar4: u32,
     min_rtt: u32,
     samples: u32,
-    /// An RTO imposed until the next sample: the initial RTO, or one set by `reset_to`.
-    fixed: Option<u32>,
+    /// An RTO imposed until the next sample, µs: the initial RTO, or one set by
+    /// `reset_to`; [`NOT_FIXED`] when none (four bytes, not an `Option`'s eight: issue
+    /// 9's memory budget).
+    fixed: u32,
     min_rto: u32,
     max_rto: u32,
 }
@@ -45,7 +57,7 @@ impl RttEstimator {
             rttvar4: 0,
             min_rtt: u32::MAX,
             samples: 0,
-            fixed: Some(micros(initial_rto)),
+            fixed: fixed_micros(initial_rto),
             min_rto: micros(min_rto),
             max_rto: micros(max_rto),
         }
@@ -74,7 +86,7 @@ impl RttEstimator {
         }
         self.min_rtt = self.min_rtt.min(r);
         self.samples = self.samples.saturating_add(1);
-        self.fixed = None;
+        self.fixed = NOT_FIXED;
     }
 
     /// Takes a sample for the minimum RTT only (Linux's tcp_update_rtt_min with the
@@ -97,9 +109,10 @@ impl RttEstimator {
     }
 
     fn rto_micros(&self) -> u64 {
-        let rto = match self.fixed {
-            Some(fixed) => u64::from(fixed),
-            None => u64::from(self.srtt8 / 8) + u64::from(self.rttvar4.max(self.min_rto)),
+        let rto = if self.fixed != NOT_FIXED {
+            u64::from(self.fixed)
+        } else {
+            u64::from(self.srtt8 / 8) + u64::from(self.rttvar4.max(self.min_rto))
         };
         rto.min(u64::from(self.max_rto))
     }
@@ -149,7 +162,7 @@ impl RttEstimator {
     /// retransmitted (RFC 6298 5.7). SRTT and RTTVAR, if any, are kept: the next sample
     /// updates them as usual and ends the override.
     pub fn reset_to(&mut self, rto: Duration) {
-        self.fixed = Some(micros(rto));
+        self.fixed = fixed_micros(rto);
     }
 }
 
@@ -258,5 +271,19 @@ mod tests {
         e.on_sample(ms(100));
         assert_eq!(e.samples(), 2);
         assert_eq!(e.rto(), Duration::from_micros(100_000 + 200_000));
+    }
+
+    #[test]
+    fn an_rto_past_32_bits_of_micros_is_still_imposed() {
+        // Two hours do not fit in u32 microseconds: still imposed (and capped at the
+        // maximum), never mistaken for "nothing imposed" (which would give 300 ms here).
+        let mut e = linux();
+        e.on_sample(ms(100));
+        e.reset_to(Duration::from_secs(7200));
+        assert_eq!(e.rto(), ms(120_000));
+        let mut e = RttEstimator::new(Duration::from_secs(7200), ms(200), Duration::MAX);
+        assert_eq!(e.rto(), Duration::from_micros(u64::from(u32::MAX - 1)));
+        e.on_sample(ms(100));
+        assert_eq!(e.rto(), ms(300));
     }
 }

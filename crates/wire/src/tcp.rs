@@ -384,6 +384,7 @@ impl<'a> TcpRepr<'a> {
     /// such a segment as a SYN, and only a connection in SYN-SENT also uses its FIN
     /// (a Fast Open SYN-ACK carrying the server's whole answer); whoever calls this
     /// decides what the FIN means.
+    #[inline]
     pub fn parse_syn_fin(
         segment: &'a [u8],
         src: &IpAddr,

@@ -195,6 +195,12 @@ impl Cubic {
         curve.sample_cnt = 0;
     }
 
+    /// The increment count (`snd_cwnd_cnt`), which Reno uses as its byte counter: Linux's
+    /// algorithms share it, and a controller runs one algorithm for its life.
+    pub(super) fn count_mut(&mut self) -> &mut u32 {
+        &mut self.cwnd_cnt
+    }
+
     /// The segment size changed: windows in packets stay as they are; bytes short of a
     /// packet are dropped.
     pub(super) fn mss_changed(&mut self) {

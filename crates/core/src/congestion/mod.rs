@@ -151,17 +151,15 @@ impl FromStr for Algorithm {
     }
 }
 
-/// The algorithm-specific state.
-#[derive(Clone, Debug)]
-enum Variant {
-    Reno(Reno),
-    Cubic(Cubic),
-}
-
 /// A connection's congestion controller. All sizes are in bytes.
 #[derive(Clone, Debug)]
 pub struct Congestion {
-    variant: Variant,
+    algorithm: Algorithm,
+    /// The algorithm's inline state: CUBIC's (`cubic.rs`); Reno uses only its increment
+    /// count, as a byte counter (`reno.rs`), as Linux's algorithms share
+    /// `snd_cwnd_cnt`. One struct for both, rather than an enum of the two, saves the
+    /// tag's eight bytes (issue 9's memory budget).
+    ca: Cubic,
     /// CUBIC's curve and HyStart's round, out of line until CUBIC first needs them
     /// (`cubic.rs`; Reno leaves it unset).
     curve: Cold<cubic::Curve>,
@@ -183,10 +181,8 @@ impl Congestion {
         let mss = mss.max(1);
         let initial_cwnd_segments = initial_cwnd_segments.max(1);
         Congestion {
-            variant: match algorithm {
-                Algorithm::Reno => Variant::Reno(Reno::default()),
-                Algorithm::Cubic => Variant::Cubic(Cubic::default()),
-            },
+            algorithm,
+            ca: Cubic::default(),
             curve: Cold::new(),
             mss,
             initial_cwnd_segments,
@@ -199,10 +195,7 @@ impl Congestion {
 
     /// The algorithm in use.
     pub fn algorithm(&self) -> Algorithm {
-        match self.variant {
-            Variant::Reno(_) => Algorithm::Reno,
-            Variant::Cubic(_) => Algorithm::Cubic,
-        }
+        self.algorithm
     }
 
     /// The congestion window, in bytes.
@@ -249,9 +242,9 @@ impl Congestion {
         if self.ssthresh != u32::MAX {
             self.ssthresh = scale(self.ssthresh).max(new.saturating_mul(2));
         }
-        match &mut self.variant {
-            Variant::Reno(r) => r.reset(),
-            Variant::Cubic(c) => c.mss_changed(),
+        match self.algorithm {
+            Algorithm::Reno => Reno::new(self.ca.count_mut()).reset(),
+            Algorithm::Cubic => self.ca.mss_changed(),
         }
         self.mss = new;
     }
@@ -291,9 +284,10 @@ impl Congestion {
     ) -> Option<HystartExit> {
         let in_slow_start = self.in_slow_start();
         let (mss, cwnd) = (self.mss, self.cwnd);
-        let Variant::Cubic(c) = &mut self.variant else {
+        if self.algorithm != Algorithm::Cubic {
             return None;
-        };
+        }
+        let c = &mut self.ca;
         let exit = c.on_rtt_sample(
             &mut self.curve,
             now,
@@ -350,18 +344,19 @@ impl Congestion {
             }
         }
         let (cwnd, mss) = (self.cwnd, self.mss);
-        self.cwnd = match &mut self.variant {
-            Variant::Reno(r) => r.on_ca_ack(cwnd, acked, mss),
-            Variant::Cubic(c) => c.on_ca_ack(&mut self.curve, now, cwnd, acked, mss),
+        self.cwnd = match self.algorithm {
+            Algorithm::Reno => Reno::new(self.ca.count_mut()).on_ca_ack(cwnd, acked, mss),
+            Algorithm::Cubic => self.ca.on_ca_ack(&mut self.curve, now, cwnd, acked, mss),
         };
     }
 
     /// The algorithm's ssthresh after a congestion event with `flight` bytes outstanding.
     fn reduced_ssthresh(&mut self, flight: u32) -> u32 {
         let (cwnd, mss) = (self.cwnd, self.mss);
-        match &mut self.variant {
-            Variant::Reno(r) => r.loss_ssthresh(flight, mss),
-            Variant::Cubic(c) => c
+        match self.algorithm {
+            Algorithm::Reno => Reno::new(self.ca.count_mut()).loss_ssthresh(flight, mss),
+            Algorithm::Cubic => self
+                .ca
                 .on_congestion(&mut self.curve, cwnd / mss)
                 .saturating_mul(mss),
         }
@@ -380,8 +375,8 @@ impl Congestion {
         self.ssthresh = self.reduced_ssthresh(flight);
         self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
         self.in_recovery = true;
-        if let Variant::Cubic(c) = &mut self.variant {
-            c.clear_count();
+        if self.algorithm == Algorithm::Cubic {
+            self.ca.clear_count();
         }
     }
 
@@ -448,11 +443,9 @@ impl Congestion {
         if !self.timed_out && !self.in_recovery {
             self.ssthresh = self.reduced_ssthresh(flight);
         }
-        if let Variant::Cubic(c) = &mut self.variant {
-            c.on_timeout(&mut self.curve);
-        }
-        if let Variant::Reno(r) = &mut self.variant {
-            r.reset();
+        match self.algorithm {
+            Algorithm::Cubic => self.ca.on_timeout(&mut self.curve),
+            Algorithm::Reno => Reno::new(self.ca.count_mut()).reset(),
         }
         self.cwnd = self.mss;
         self.in_recovery = false;
@@ -481,8 +474,8 @@ impl Congestion {
     /// CUBIC's epoch is shifted by `idle` whatever its length, but not past `now` (RFC
     /// 9438 4.2, Linux `CA_EVENT_TX_START`).
     pub fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration) {
-        if let Variant::Cubic(c) = &mut self.variant {
-            c.on_idle(&mut self.curve, now, idle);
+        if self.algorithm == Algorithm::Cubic {
+            self.ca.on_idle(&mut self.curve, now, idle);
         }
         self.cwnd_restart(idle, rto);
     }

@@ -250,6 +250,7 @@ impl Connection {
             self.snd_nxt = self.snd_max;
         }
         if frto || self.neg.sack {
+            self.end_prr();
             self.rec.state = CaState::Open;
         }
     }

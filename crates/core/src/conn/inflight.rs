@@ -1,6 +1,6 @@
 //! State that is live only while data is queued or in flight, a recovery is
-//! retransmitting, a D-SACK waits for the next ACK, or the Persist or Reorder timer is
-//! armed: one box, out of line
+//! retransmitting or reducing its window (PRR), a D-SACK waits for the next ACK, or the
+//! Persist or Reorder timer is armed: one box, out of line
 //! ([`super::cold::Cold`]) while all of it is at rest, so that an idle connection
 //! carries one pointer for it (issue 9's memory budget).
 //!
@@ -44,6 +44,9 @@ pub(crate) struct InFlight {
     /// RACK's reordering timer's deadline (`TimerKind::Reorder`): armed only while a
     /// hole is in flight (at rest: unarmed).
     pub reorder_at: Option<Instant>,
+    /// PRR's counts while a reduction (fast recovery or CWR) runs (at rest: zero;
+    /// recovery.rs).
+    pub prr: super::recovery::Prr,
 }
 
 impl InFlight {
@@ -57,6 +60,7 @@ impl InFlight {
             && self.chunks.is_empty()
             && self.persist_at.is_none()
             && self.reorder_at.is_none()
+            && self.prr == super::recovery::Prr::REST
     }
 }
 
@@ -69,6 +73,7 @@ static AT_REST: InFlight = InFlight {
     chunks: super::chunks::Chunks::EMPTY,
     persist_at: None,
     reorder_at: None,
+    prr: super::recovery::Prr::REST,
 };
 
 impl super::cold::ColdDefault for InFlight {
@@ -129,5 +134,11 @@ mod tests {
         live.persist_at = None;
         live.reorder_at = Some(Instant::from_millis(5));
         assert!(!live.at_rest());
+        live.reorder_at = None;
+        // So does a reduction under way (PRR's counts), even with nothing in flight.
+        live.prr.prior_cwnd = 10;
+        assert!(!live.at_rest());
+        live.prr = super::super::recovery::Prr::REST;
+        assert!(live.at_rest());
     }
 }

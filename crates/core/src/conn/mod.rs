@@ -394,14 +394,20 @@ pub(crate) struct Connection {
     /// Deadlines of the connection's timers but Persist and Reorder (which are in
     /// `inflight`); read them with [`Connection::timer`].
     pub timers: TimerSlots,
-    /// Consecutive timeouts of the retransmission (or SYN) timer.
-    pub backoff: u32,
+    /// Consecutive timeouts of the retransmission (or SYN) timer, saturating: a `u8` as
+    /// Linux's icsk_backoff (issue 9's memory budget). Its doubling stops at 64 anyway
+    /// (`RttEstimator::backed_off`), and every limit it is compared with is taken at
+    /// most 255 (`conn::count_limit`), as Linux's own are (TCP_SYNCNT and
+    /// tcp_syn_retries at most 127, tcp_synack_retries a u8).
+    pub backoff: u8,
     /// Retransmission timeouts since the last forward progress (Linux's
     /// icsk_retransmits), which `backoff` stops counting under linear timeouts.
     pub rto_count: u8,
     /// Unanswered zero-window or keepalive probes (reset by any acceptable ACK, as
-    /// Linux resets icsk_probes_out).
-    pub probes: u32,
+    /// Linux resets icsk_probes_out), saturating: a `u8` as Linux's icsk_probes_out, and
+    /// compared with limits taken at most 255 (`conn::count_limit`; TCP_KEEPCNT is at
+    /// most 127).
+    pub probes: u8,
     /// When the oldest unacknowledged segment was first sent (Linux's retrans_stamp),
     /// the origin of the retransmission budget; set when retransmitting begins.
     pub retrans_stamp: Option<Instant>,
@@ -475,6 +481,13 @@ pub struct SendFlags {
     /// MSG_OOB: this data is urgent; the urgent pointer goes past its last byte (RFC
     /// 9293 3.8.5 as RFC 6093 3 reads it; urgent.rs).
     pub oob: bool,
+}
+
+/// A retry limit from the configuration (`tcp_syn_retries`, `tcp_keepalive_probes`,
+/// ...) for the `u8` counters `backoff` and `probes`: at most 255, the most Linux's own
+/// u8 counters can count to.
+pub(crate) fn count_limit(limit: u32) -> u8 {
+    u8::try_from(limit).unwrap_or(u8::MAX)
 }
 
 /// The MSS a sender assumes when the peer sent none (RFC 9293 3.7.1, RFC 8200 8.3).
@@ -702,6 +715,7 @@ impl Connection {
     }
 
     /// Arms a timer.
+    #[inline]
     pub fn arm(&mut self, kind: TimerKind, at: Instant) {
         self.set_timer(kind, Some(at));
     }
@@ -713,6 +727,7 @@ impl Connection {
     }
 
     /// Disarms a timer.
+    #[inline]
     pub fn disarm(&mut self, kind: TimerKind) {
         self.set_timer(kind, None);
     }

@@ -99,7 +99,7 @@ impl Connection {
                     if self.flag(flag::XMIT_PROBE) {
                         // A retransmission replaces a pending loss probe with the RTO
                         // (Linux's tcp_xmit_retransmit_queue rearms it).
-                        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
+                        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff.into()));
                     }
                     return Some(out);
                 }
@@ -200,7 +200,7 @@ impl Connection {
             self.retrans_stamp = Some(ctx.now);
         }
         if self.timer(TimerKind::Retransmit).is_none() {
-            let rto = self.rtt.backed_off(self.backoff);
+            let rto = self.rtt.backed_off(self.backoff.into());
             self.arm_rto(ctx.now + rto);
         }
         if !retransmit {
@@ -420,7 +420,7 @@ impl Connection {
         // flight, and replaces a pending loss probe; then a probe may be scheduled.
         let armed = self.timer(TimerKind::Retransmit).is_some();
         if !armed || (self.flag(flag::XMIT_PROBE) && mode == Mode::Normal) {
-            self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
+            self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff.into()));
         }
         if !retransmit && mode == Mode::Normal {
             self.schedule_loss_probe(ctx, false);
@@ -529,7 +529,7 @@ impl Connection {
     /// Arms the persist timer (RFC 9293 section 3.8.6.1) if it is not running.
     pub fn arm_persist(&mut self, ctx: &Ctx) {
         if self.timer(TimerKind::Persist).is_none() {
-            let at = ctx.now + self.rtt.backed_off(self.backoff);
+            let at = ctx.now + self.rtt.backed_off(self.backoff.into());
             self.arm(TimerKind::Persist, at);
         }
     }

@@ -45,14 +45,6 @@ pub(crate) struct Recovery {
     pub lost_end: SeqNum,
     /// Lost bytes below this point have been retransmitted.
     pub rexmit_next: SeqNum,
-    /// PRR (RFC 6937 section 3): segments delivered and sent since recovery began, and
-    /// cwnd when it began (in segments).
-    pub prr_delivered: u32,
-    pub prr_out: u32,
-    pub prior_cwnd: u32,
-    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
-    /// high_seq).
-    pub cwr_high: SeqNum,
     /// The reordering the network has shown, in packets (Linux's tp->reordering):
     /// `tcp_reordering` at first, raised by a SACK that fills a hole below SACKed
     /// data, up to `tcp_max_reordering`. Segments SACKed above a hole that make it
@@ -73,13 +65,41 @@ impl Recovery {
             reno_sacked: 0,
             lost_end: iss,
             rexmit_next: iss,
-            prr_delivered: 0,
-            prr_out: 0,
-            prior_cwnd: 0,
-            cwr_high: iss,
             reordering,
             reord_seen: 0,
         }
+    }
+}
+
+/// A window reduction's state (fast recovery or CWR): Proportional Rate Reduction's
+/// counts (RFC 6937 section 3), in segments: delivered and sent since the reduction
+/// began, and cwnd when it began; and where CWR ends. It lives in the in-flight box
+/// (inflight.rs) while a reduction runs, and is zero at rest: every reduction starts
+/// it afresh (`init_cwnd_reduction`), only a reduction reads it, and its end clears it
+/// (`end_prr`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Prr {
+    pub delivered: u32,
+    pub out: u32,
+    pub prior_cwnd: u32,
+    /// The CWR state lasts until an ACK above this (SND.NXT when it began; Linux's
+    /// high_seq), read only in CWR.
+    pub cwr_high: SeqNum,
+}
+
+impl Prr {
+    /// No reduction running.
+    pub const REST: Prr = Prr {
+        delivered: 0,
+        out: 0,
+        prior_cwnd: 0,
+        cwr_high: SeqNum(0),
+    };
+}
+
+impl Default for Prr {
+    fn default() -> Prr {
+        Prr::REST
     }
 }
 
@@ -145,13 +165,11 @@ impl Connection {
 
     /// Records the SACK blocks of an ACK (before SND.UNA moves): RFC 2018, RFC 6675.
     pub(crate) fn record_sacks(&mut self, ctx: &mut Ctx, seg: &synack_wire::TcpRepr, ack: SeqNum) {
-        if !self.neg.sack {
+        // Most ACKs carry no SACK option: they return before the blocks are gathered.
+        if !self.neg.sack || seg.options.sack_blocks.iter().all(Option::is_none) {
             return;
         }
         let blocks = seg.options.sack();
-        if blocks.is_empty() {
-            return;
-        }
         ctx.stats.TCPSACKRecv += blocks.len() as u64;
         let dsack = self.check_dsack(ctx, &blocks, ack);
         let una = ack.max(self.snd_una);
@@ -363,7 +381,8 @@ impl Connection {
             CaState::Open | CaState::Disorder | CaState::Cwr => {
                 // Linux holds CWR until something above its start is acknowledged, so
                 // that the CWR flag has reached the peer.
-                if self.rec.state == CaState::Cwr && self.snd_una.after(self.rec.cwr_high) {
+                if self.rec.state == CaState::Cwr && self.snd_una.after(self.inflight.prr.cwr_high)
+                {
                     self.exit_recovery();
                 }
                 let cwr = self.rec.state == CaState::Cwr;
@@ -554,16 +573,16 @@ impl Connection {
     /// new data segment; once per window of data.
     pub(super) fn enter_cwr(&mut self, ctx: &Ctx, flight: u32) {
         self.init_cwnd_reduction(ctx, flight);
-        self.rec.cwr_high = self.snd_max;
+        self.inflight.prr.cwr_high = self.snd_max;
         self.rec.state = CaState::Cwr;
     }
 
     /// Linux's tcp_init_cwnd_reduction: PRR starts counting, ssthresh is reduced.
     fn init_cwnd_reduction(&mut self, ctx: &Ctx, flight: u32) {
-        let r = &mut self.rec;
-        r.prior_cwnd = div_ceil(self.cc.cwnd(), self.mss).max(1);
-        r.prr_delivered = 0;
-        r.prr_out = 0;
+        self.inflight.prr = Prr {
+            prior_cwnd: div_ceil(self.cc.cwnd(), self.mss).max(1),
+            ..Prr::REST
+        };
         self.cc.enter_recovery(ctx.now, flight);
         self.ecn_queue_cwr();
     }
@@ -588,8 +607,17 @@ impl Connection {
         self.recover = self.snd_max;
     }
 
+    /// A reduction (fast recovery or CWR) ends: PRR's counts go back to rest, and the
+    /// in-flight box with them if nothing else holds it.
+    pub(crate) fn end_prr(&mut self) {
+        if self.inflight.prr != Prr::REST {
+            self.inflight_clear(|f| f.prr = Prr::REST);
+        }
+    }
+
     /// Recovery or CWR ends: cwnd = ssthresh (Linux's tcp_end_cwnd_reduction).
     fn exit_recovery(&mut self) {
+        self.end_prr();
         self.cc.exit_recovery(self.flight());
         self.cc.set_cwnd(self.cc.ssthresh());
         self.rec.state = if self.sacked_bytes() > 0 {
@@ -605,21 +633,20 @@ impl Connection {
     fn prr_update(&mut self, delivered: u32, una_advanced: bool, newly_lost: bool) {
         let mss = self.mss;
         let d = div_ceil(delivered, mss);
-        let r = &mut self.rec;
-        r.prr_delivered += d;
+        self.inflight.prr.delivered += d;
+        let r = self.inflight.prr;
         let pipe = div_ceil(self.pipe(), mss) as i64;
         let ssthresh = (self.cc.ssthresh() / mss) as i64;
-        let r = &self.rec;
         let mut sndcnt: i64 = if pipe > ssthresh {
-            let dividend = ssthresh * i64::from(r.prr_delivered) + i64::from(r.prior_cwnd) - 1;
-            dividend / i64::from(r.prior_cwnd) - i64::from(r.prr_out)
+            let dividend = ssthresh * i64::from(r.delivered) + i64::from(r.prior_cwnd) - 1;
+            dividend / i64::from(r.prior_cwnd) - i64::from(r.out)
         } else {
-            let bound = (i64::from(r.prr_delivered) - i64::from(r.prr_out)).max(i64::from(d))
+            let bound = (i64::from(r.delivered) - i64::from(r.out)).max(i64::from(d))
                 + i64::from(una_advanced && !newly_lost);
             bound.min(ssthresh - pipe)
         };
         // Force the fast retransmission when recovery begins.
-        if r.prr_out == 0 {
+        if r.out == 0 {
             sndcnt = sndcnt.max(1);
         }
         let cwnd = (pipe + sndcnt.max(0)).max(1) as u32 * mss;
@@ -629,7 +656,7 @@ impl Connection {
     /// Bookkeeping for a segment sent while recovering.
     pub(crate) fn on_sent_in_recovery(&mut self) {
         if matches!(self.rec.state, CaState::Recovery | CaState::Cwr) {
-            self.rec.prr_out += 1;
+            self.inflight.prr.out += 1;
         }
     }
 
@@ -653,6 +680,7 @@ impl Connection {
     /// A retransmission timeout: Loss state; the scoreboard stays so that SACKed data
     /// is not sent again (Linux's tcp_enter_loss keeps SACK information).
     pub(crate) fn enter_loss(&mut self) {
+        self.end_prr();
         self.rec.state = CaState::Loss;
         self.forget_rexmits();
         self.rec.reno_sacked = 0;

@@ -10,41 +10,57 @@ const MAX_RANGES: usize = 32;
 
 /// SACKed ranges `[start, end)` above SND.UNA, sorted and disjoint. No allocation until
 /// the first SACK arrives, and the memory goes back when SND.UNA passes the last range
-/// (an idle connection holds one pointer here: issue 9's memory budget).
+/// (an idle connection holds one pointer here, the byte count included: issue 9's
+/// memory budget).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scoreboard {
-    ranges: Cold<Vec<(SeqNum, SeqNum)>>,
+    board: Cold<Board>,
+}
+
+/// The ranges and the bytes they cover (zero with no range).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Board {
+    ranges: Vec<(SeqNum, SeqNum)>,
     bytes: u32,
 }
 
-impl ColdDefault for Vec<(SeqNum, SeqNum)> {
+impl ColdDefault for Board {
     fn default_ref() -> &'static Self {
-        static EMPTY: Vec<(SeqNum, SeqNum)> = Vec::new();
+        static EMPTY: Board = Board {
+            ranges: Vec::new(),
+            bytes: 0,
+        };
         &EMPTY
+    }
+
+    #[inline]
+    fn fresh() -> Board {
+        Board::default()
     }
 }
 
 impl Scoreboard {
     /// Bytes SACKed above SND.UNA.
+    #[inline]
     pub fn bytes(&self) -> u32 {
-        self.bytes
+        self.board.bytes
     }
 
     /// The highest SACKed sequence number (end of the last range).
     pub fn highest(&self) -> Option<SeqNum> {
-        self.ranges.last().map(|r| r.1)
+        self.board.ranges.last().map(|r| r.1)
     }
 
     /// The ranges, in sequence order.
     pub fn ranges(&self) -> &[(SeqNum, SeqNum)] {
-        self.ranges.as_slice()
+        self.board.ranges.as_slice()
     }
 
     /// Records the SACK blocks of an ACK. Blocks outside `(una, snd_max]` are ignored
     /// (D-SACKs and bogus blocks, RFC 2883 and RFC 2018 section 3). Returns the bytes
     /// newly SACKed.
     pub fn add_blocks(&mut self, una: SeqNum, snd_max: SeqNum, blocks: &[SackBlock]) -> u32 {
-        let before = self.bytes;
+        let before = self.bytes();
         for b in blocks {
             let (start, end) = (b.left.max(una), b.right);
             if !start.before(end) || end.after(snd_max) || !b.left.after_eq(una) {
@@ -52,15 +68,16 @@ impl Scoreboard {
             }
             self.insert(start, end);
         }
-        self.bytes - before
+        self.bytes() - before
     }
 
     fn insert(&mut self, mut start: SeqNum, mut end: SeqNum) {
+        let board = &mut *self.board;
         // Merge with every range that overlaps or touches [start, end).
         let mut i = 0;
-        let mut at = self.ranges.len();
-        while i < self.ranges.len() {
-            let (s, e) = self.ranges[i];
+        let mut at = board.ranges.len();
+        while i < board.ranges.len() {
+            let (s, e) = board.ranges[i];
             if e.before(start) {
                 i += 1;
                 continue;
@@ -71,51 +88,54 @@ impl Scoreboard {
             }
             start = start.min(s);
             end = end.max(e);
-            self.bytes -= (e - s) as u32;
-            self.ranges.remove(i);
+            board.bytes -= (e - s) as u32;
+            board.ranges.remove(i);
             at = i;
         }
-        at = at.min(self.ranges.len());
-        self.ranges.insert(at, (start, end));
-        self.bytes += (end - start) as u32;
-        if self.ranges.len() > MAX_RANGES {
+        at = at.min(board.ranges.len());
+        board.ranges.insert(at, (start, end));
+        board.bytes += (end - start) as u32;
+        if board.ranges.len() > MAX_RANGES {
             // Forget the highest range: that only makes recovery more conservative.
-            if let Some((s, e)) = self.ranges.pop() {
-                self.bytes -= (e - s) as u32;
+            if let Some((s, e)) = board.ranges.pop() {
+                board.bytes -= (e - s) as u32;
             }
         }
     }
 
     /// Drops what SND.UNA has passed.
     pub fn advance(&mut self, una: SeqNum) {
-        while let Some(&(s, e)) = self.ranges.first() {
+        let Some(board) = self.board.get_mut() else {
+            return;
+        };
+        while let Some(&(s, e)) = board.ranges.first() {
             if e.before_eq(una) {
-                self.bytes -= (e - s) as u32;
-                self.ranges.remove(0);
+                board.bytes -= (e - s) as u32;
+                board.ranges.remove(0);
             } else if s.before(una) {
-                self.bytes -= (una - s) as u32;
-                self.ranges[0].0 = una;
+                board.bytes -= (una - s) as u32;
+                board.ranges[0].0 = una;
                 break;
             } else {
                 break;
             }
         }
-        if self.ranges.is_set() && self.ranges.is_empty() {
-            self.ranges.reset();
+        if board.ranges.is_empty() {
+            self.board.reset();
         }
     }
 
     /// Forgets every SACK (the receiver reneged: it dropped out-of-order data it had
     /// SACKed).
     pub fn clear(&mut self) {
-        self.ranges.reset();
-        self.bytes = 0;
+        self.board.reset();
     }
 
     /// Whether `seq` is SACKed.
     #[cfg(test)]
     pub fn contains(&self, seq: SeqNum) -> bool {
-        self.ranges
+        self.board
+            .ranges
             .iter()
             .any(|(s, e)| seq.after_eq(*s) && seq.before(*e))
     }
@@ -124,7 +144,7 @@ impl Scoreboard {
     /// start of the next SACKed range), if the hole lies below the highest SACK.
     pub fn next_hole(&self, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let mut at = from;
-        for &(s, e) in self.ranges.iter() {
+        for &(s, e) in self.board.ranges.iter() {
             if at.before(s) {
                 return Some((at, s));
             }
@@ -141,7 +161,7 @@ impl Scoreboard {
             return 0;
         }
         let mut total = (to - from) as u32;
-        for &(s, e) in self.ranges.iter() {
+        for &(s, e) in self.board.ranges.iter() {
             let (a, b) = (s.max(from), e.min(to));
             if a.before(b) {
                 total -= (b - a) as u32;
@@ -215,6 +235,12 @@ mod tests {
         assert_eq!(sb.bytes(), 1000);
         assert!(sb.contains(SeqNum(6500)));
         assert!(!sb.contains(SeqNum(7000)));
+        sb.advance(SeqNum(7000));
+        assert_eq!(sb.bytes(), 0);
+        assert!(
+            !sb.board.is_allocated(),
+            "an empty scoreboard gives its memory back"
+        );
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Connection {
 
     /// Arms `kind` at `at` (`Some`) or disarms it. Disarming Persist or Reorder never
     /// allocates the in-flight box, and may give it back.
+    #[inline]
     pub(crate) fn set_timer(&mut self, kind: TimerKind, at: Option<Instant>) {
         match (TimerSlots::index(kind), at) {
             (Some(i), at) => self.timers.set(i, at),
@@ -216,7 +217,7 @@ impl Connection {
         // Linux's tcp_write_timeout: an orphan first checks that there are not too many
         // orphans (tcp_out_of_resources), resetting unless it would have given up anyway.
         if self.flag(flag::ORPHAN) && self.state.is_synchronized() {
-            let alive = self.rtt.backed_off(self.backoff) < config.rto_max;
+            let alive = self.rtt.backed_off(self.backoff.into()) < config.rto_max;
             let limit =
                 super::model_timeout(config.orphan_retries(), config.rto_min, config.rto_max);
             let head_sent = self.inflight.sent.front().map(|(_, t)| *t);
@@ -228,12 +229,12 @@ impl Connection {
         }
         let expired = match self.state {
             // SYN states count retransmissions (tcp_syn_retries, tcp_synack_retries).
-            State::SynSent => self.backoff >= self.opts.syn_retries(config),
+            State::SynSent => self.backoff >= super::count_limit(self.opts.syn_retries(config)),
             // A Fast Open child gets one retry more (Linux's tcp_fastopen_synack_timer).
             State::SynReceived if self.tfo.listener.is_some() => {
-                self.backoff > config.tcp_synack_retries
+                self.backoff > super::count_limit(config.tcp_synack_retries)
             }
-            State::SynReceived => self.backoff >= config.tcp_synack_retries,
+            State::SynReceived => self.backoff >= super::count_limit(config.tcp_synack_retries),
             _ if zero_window => self.zero_window_timed_out(ctx),
             _ => {
                 let budget = if self.flag(flag::ORPHAN) {
@@ -297,7 +298,7 @@ impl Connection {
             self.iss
         };
         self.rtt_seq = None;
-        self.backoff += 1;
+        self.backoff = self.backoff.saturating_add(1);
         self.rto_count = self.rto_count.saturating_add(1);
         // Linux's tcp_retransmit_timer with tcp_thin_linear_timeouts: a thin stream
         // (tcp_stream_is_thin: under four segments out, past initial slow start, which
@@ -312,7 +313,7 @@ impl Connection {
             self.backoff = 0;
         }
         let rto = if self.state.is_synchronized() {
-            self.rtt.backed_off(self.backoff)
+            self.rtt.backed_off(self.backoff.into())
         } else {
             (ctx.config.rto_initial * (1u32 << self.backoff.min(16))).min(ctx.config.rto_max)
         };
@@ -366,7 +367,7 @@ impl Connection {
         };
         let rto_delta = match (advancing_rto, self.timer(TimerKind::Retransmit)) {
             (false, Some(at)) if !self.flag(flag::XMIT_PROBE) => at - ctx.now,
-            _ => self.rtt.backed_off(self.backoff),
+            _ => self.rtt.backed_off(self.backoff.into()),
         };
         timeout = timeout.min(rto_delta);
         self.arm(TimerKind::Retransmit, ctx.now + timeout);
@@ -393,7 +394,7 @@ impl Connection {
             self.inflight.tlp_high_seq = Some(self.snd_max);
             ctx.stats.TCPLossProbes += 1;
         }
-        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff));
+        self.arm_rto(ctx.now + self.rtt.backed_off(self.backoff.into()));
     }
 
     /// Persist timer expiry (RFC 9293 section 3.8.6.1; Linux's tcp_probe_timer): send a
@@ -422,7 +423,7 @@ impl Connection {
         } else {
             ctx.config.tcp_retries2
         };
-        if self.probes >= budget {
+        if self.probes >= super::count_limit(budget) {
             ctx.stats.TCPAbortOnTimeout += 1;
             self.close_with(Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
@@ -431,7 +432,7 @@ impl Connection {
         if self.flag(flag::ORPHAN) && self.out_of_resources(ctx, true) {
             return;
         }
-        self.probes += 1;
+        self.probes = self.probes.saturating_add(1);
         if ctx.config.qdisc == crate::config::Qdisc::DropAll {
             // tcp_send_probe0: the probe could not leave the host (local congestion):
             // TCP_RESOURCE_PROBE_INTERVAL, without backing off, at most what remains of
@@ -444,12 +445,12 @@ impl Connection {
             self.arm(TimerKind::Persist, ctx.now + wait);
             return;
         }
-        if self.backoff < ctx.config.tcp_retries2 {
+        if self.backoff < super::count_limit(ctx.config.tcp_retries2) {
             self.backoff += 1;
         }
         ctx.stats.TCPWinProbe += 1;
         self.set_flag(flag::PROBE_PENDING, true);
-        let at = ctx.now + self.rtt.backed_off(self.backoff);
+        let at = ctx.now + self.rtt.backed_off(self.backoff.into());
         self.arm(TimerKind::Persist, at);
     }
 
@@ -466,12 +467,12 @@ impl Connection {
             self.arm(TimerKind::Keepalive, self.last_recv + keepidle);
             return;
         }
-        if self.probes >= self.opts.keepalive_probes(config) {
+        if self.probes >= super::count_limit(self.opts.keepalive_probes(config)) {
             ctx.stats.TCPAbortOnTimeout += 1;
             self.reset(ctx, Some(self.soft_error.unwrap_or(Error::TimedOut)));
             return;
         }
-        self.probes += 1;
+        self.probes = self.probes.saturating_add(1);
         ctx.stats.TCPKeepAlive += 1;
         self.set_flag(flag::PROBE_PENDING, true);
         let intvl = self.opts.keepalive_intvl(config);

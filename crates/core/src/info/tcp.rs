@@ -172,10 +172,6 @@ fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-fn clamp8(v: u32) -> u8 {
-    u8::try_from(v).unwrap_or(u8::MAX)
-}
-
 /// Linux's state numbers (`include/net/tcp_states.h`).
 pub(crate) fn linux_state(s: State) -> u8 {
     match s {
@@ -251,9 +247,9 @@ impl TcpInfo {
             },
             // Linux's icsk_retransmits counts retransmission timeouts; zero-window probes
             // back the timer off without counting (tcp_probe_timer).
-            retransmits: if probing { 0 } else { clamp8(c.backoff) },
-            probes: clamp8(c.probes),
-            backoff: clamp8(c.backoff),
+            retransmits: if probing { 0 } else { c.backoff },
+            probes: c.probes,
+            backoff: c.backoff,
             options: (if c.neg.ts.is_some() {
                 options::TIMESTAMPS
             } else {
@@ -278,7 +274,7 @@ impl TcpInfo {
             rto: micros(if probing {
                 c.rtt.rto()
             } else {
-                c.rtt.backed_off(c.backoff)
+                c.rtt.backed_off(c.backoff.into())
             }),
             ato: micros(c.ack.ato()),
             snd_mss: mss,

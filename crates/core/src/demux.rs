@@ -191,6 +191,19 @@ impl<V> Demux<V> {
         }
     }
 
+    /// Removes the entry of `t` without handing its value back (for a caller that
+    /// holds a copy); whether there was one.
+    pub fn discard(&mut self, t: &FourTuple) -> bool {
+        match Key4::pack(t) {
+            Some(k) => {
+                let found = self.v4.remove(&k).is_some();
+                shrink(&mut self.v4);
+                found
+            }
+            None => self.remove(t).is_some(),
+        }
+    }
+
     /// Every value.
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.v4.values().chain(self.v6.values())

@@ -2,7 +2,7 @@
 //! veth pair, measured in the same run, printed as figures and ratios.
 //!
 //! ```text
-//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N] [--streams N] [--no-offload] [--no-queues]
+//! cargo bench -p synack-tokio --bench tun -- [--bytes N] [--conns N] [--concurrency N] [--repeat N] [--streams N] [--txqueuelen N] [--no-offload] [--no-queues]
 //! ```
 //!
 //! It needs root: it moves itself into a private network namespace (nothing is
@@ -77,6 +77,8 @@ pub struct Params {
     pub queues: bool,
     /// Bulk transfers at once in the workloads that compare queue counts.
     pub streams: usize,
+    /// The TUN interfaces' queue length (`TunConfig::txqueuelen`; 0: the kernel's 500).
+    pub txqueuelen: u32,
 }
 
 /// One run of a workload: its figure and what happened meanwhile.
@@ -230,11 +232,17 @@ impl Report {
         let p = self.params;
         let mut out = format!(
             "synack over TUN beside the kernel over veth, same run: {} MiB per transfer, {} \
-             connections ({} at a time), median of {} interleaved runs (spread: lowest-highest)\n\n",
+             connections ({} at a time), median of {} interleaved runs (spread: lowest-highest), \
+             TUN txqueuelen {}\n\n",
             p.bytes >> 20,
             p.conns,
             p.concurrency,
-            p.repeat
+            p.repeat,
+            if p.txqueuelen == 0 {
+                "500 (the kernel's)".to_string()
+            } else {
+                p.txqueuelen.to_string()
+            }
         );
         out += &format!(
             "{:<28} {:>15} {:>17} {:>15} {:>7}\n",
@@ -624,13 +632,13 @@ impl Target {
 }
 
 /// A TUN interface's configuration for the benchmark.
-fn tun_config(name: &str, kernel: Ipv4Addr, offload: bool) -> TunConfig {
+fn tun_config(name: &str, kernel: Ipv4Addr, offload: bool, txqueuelen: u32) -> TunConfig {
     TunConfig {
         name: name.into(),
         mtu: 1500,
         kernel_addr: Some((kernel, 24)),
         offload,
-        ..TunConfig::default()
+        txqueuelen,
     }
 }
 
@@ -641,8 +649,9 @@ async fn start_queues(
     kernel: Ipv4Addr,
     synack: Ipv4Addr,
     queues: usize,
+    txqueuelen: u32,
 ) -> Result<Target, String> {
-    let qs = TunDevice::create_queues(&tun_config(name, kernel, false), queues)
+    let qs = TunDevice::create_queues(&tun_config(name, kernel, false, txqueuelen), queues)
         .map_err(|e| e.to_string())?;
     let net = Net::builder()
         .address(synack.into())
@@ -671,7 +680,11 @@ pub fn run(p: Params) -> Result<Report, String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let tun = TunDevice::create(&TunConfig::default()).map_err(|e| e.to_string())?;
+        let config = TunConfig {
+            txqueuelen: p.txqueuelen,
+            ..TunConfig::default()
+        };
+        let tun = TunDevice::create(&config).map_err(|e| e.to_string())?;
         let net = Net::builder().address(SYNACK.into()).spawn(tun);
         synack_servers(&net, SYNACK)
             .await
@@ -689,7 +702,7 @@ pub fn run(p: Params) -> Result<Report, String> {
             threads: Vec::new(),
         };
         let offloaded = if p.offload {
-            let tun = TunDevice::create(&tun_config("synack1", KERNEL_OFFLOAD, true))
+            let tun = TunDevice::create(&tun_config("synack1", KERNEL_OFFLOAD, true, p.txqueuelen))
                 .map_err(|e| e.to_string())?;
             let net = Net::builder().address(SYNACK_OFFLOAD.into()).spawn(tun);
             synack_servers(&net, SYNACK_OFFLOAD)
@@ -707,8 +720,9 @@ pub fn run(p: Params) -> Result<Report, String> {
             None
         };
         let queued = if p.queues {
-            let two = start_queues("synack2", KERNEL_QUEUES, SYNACK_QUEUES, 2).await?;
-            let one = start_queues("synack3", KERNEL_QUEUE, SYNACK_QUEUE, 1).await?;
+            let two =
+                start_queues("synack2", KERNEL_QUEUES, SYNACK_QUEUES, 2, p.txqueuelen).await?;
+            let one = start_queues("synack3", KERNEL_QUEUE, SYNACK_QUEUE, 1, p.txqueuelen).await?;
             Some((one, two))
         } else {
             None
@@ -800,6 +814,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
         offload: true,
         queues: true,
         streams: 4,
+        txqueuelen: TunConfig::DEFAULT_TXQUEUELEN,
     };
     let mut it = args;
     while let Some(arg) = it.next() {
@@ -814,10 +829,17 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Params, String> {
             "--no-offload" => p.offload = false,
             "--no-queues" => p.queues = false,
             "--streams" => p.streams = parse_size(&value()?)? as usize,
+            "--txqueuelen" => {
+                let v = value()?;
+                p.txqueuelen = v.parse().map_err(|_| {
+                    format!("--txqueuelen {v}: give a number of packets (0: the kernel's 500)")
+                })?;
+            }
             _ => {
                 return Err(format!(
                     "unknown option {arg}; usage: tun [--bytes N] [--conns N] \
-                     [--concurrency N] [--repeat N] [--streams N] [--no-offload] [--no-queues]"
+                     [--concurrency N] [--repeat N] [--streams N] [--txqueuelen N] [--no-offload] \
+                     [--no-queues]"
                 ))
             }
         }

@@ -22,6 +22,7 @@ fn the_tun_benchmark_runs_small() {
         offload: true,
         queues: true,
         streams: 2,
+        txqueuelen: synack_device::TunConfig::DEFAULT_TXQUEUELEN,
     })
     .expect("the benchmark runs");
     assert!(report.queues.is_some());

@@ -384,6 +384,7 @@ impl<'a> TcpRepr<'a> {
     /// such a segment as a SYN, and only a connection in SYN-SENT also uses its FIN
     /// (a Fast Open SYN-ACK carrying the server's whole answer); whoever calls this
     /// decides what the FIN means.
+    #[inline]
     pub fn parse_syn_fin(
         segment: &'a [u8],
         src: &IpAddr,
@@ -512,11 +513,11 @@ impl<'a> TcpRepr<'a> {
         {
             // What every established segment carries: 20 bytes and `nop,nop,TS`.
             let out = buf.first_chunk_mut::<32>().ok_or(Error::Truncated)?;
-            let h = self.fixed_header(32);
-            let o = TcpOptions::timestamp_only(ts);
-            out[..HEADER_LEN].copy_from_slice(&h);
-            out[HEADER_LEN..].copy_from_slice(&o);
-            return Ok((32, checksum::sum_array(&h) + checksum::sum_array(&o)));
+            let mut whole = [0u8; 32];
+            whole[..HEADER_LEN].copy_from_slice(&self.fixed_header(32));
+            whole[HEADER_LEN..].copy_from_slice(&TcpOptions::timestamp_only(ts));
+            *out = whole;
+            return Ok((32, checksum::sum_array(&whole)));
         }
         let hlen = self.header_len();
         let buf = buf.get_mut(..hlen).ok_or(Error::Truncated)?;

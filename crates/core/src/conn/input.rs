@@ -292,7 +292,7 @@ impl Connection {
     /// same functions decide), so the fast path skips nothing that would act.
     #[cfg(debug_assertions)]
     fn check_predicted(&self, ctx: &Ctx, seg: &TcpRepr, ack: SeqNum) {
-        let passes = !self.paws_rejects(ctx, seg)
+        let passes = !self.paws_rejects(ctx.now, seg)
             && self.outside_window(seg) == (false, false)
             && seg.control == Control::None
             && self.state == State::Established
@@ -309,13 +309,13 @@ impl Connection {
     /// RFC 7323 section 5.3, R1-R2: whether PAWS rejects `seg` (Linux's
     /// tcp_paws_check also ignores a TS.Recent of zero, which some stacks send in the
     /// SYN, and one idle for 24 days).
-    fn paws_rejects(&self, ctx: &Ctx, seg: &TcpRepr) -> bool {
+    fn paws_rejects(&self, now: crate::time::Instant, seg: &TcpRepr) -> bool {
         match (self.neg.ts, seg.options.timestamp) {
             (Some(ts), Some(opt)) => {
                 seg.control != Control::Rst
                     && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
                     && ts.recent != 0
-                    && ctx.now - ts.recent_stamp <= PAWS_IDLE_LIMIT
+                    && now - ts.recent_stamp <= PAWS_IDLE_LIMIT
             }
             _ => false,
         }
@@ -343,7 +343,7 @@ impl Connection {
             return;
         }
         // RFC 7323 section 5.3, R1-R2: PAWS before the sequence check.
-        if self.paws_rejects(ctx, seg) {
+        if self.paws_rejects(ctx.now, seg) {
             ctx.stats.PAWSEstab += 1;
             // Linux's tcp_send_dupack, rate limited except for data segments.
             if !seg.payload.is_empty() {
@@ -1029,5 +1029,167 @@ impl Connection {
         if self.state == State::TimeWait {
             self.final_ack(ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Instant;
+    use synack_wire::{TcpOptions, Timestamp};
+
+    const NOW: Instant = Instant::from_secs(10);
+
+    /// An ESTABLISHED connection with 1,000 bytes in flight (SND.UNA 1001, SND.MAX
+    /// 2001) that expects RCV.NXT 5001 within a 10,000-byte window, timestamps on
+    /// (TS.Recent 100).
+    fn established() -> Connection {
+        let config = crate::Config::default();
+        let local = "10.0.0.1:80".parse().unwrap();
+        let remote = "10.0.0.2:40000".parse().unwrap();
+        let mut c = Connection::new(&config, local, remote, SeqNum(1000));
+        c.set_state(State::Established);
+        (c.snd_una, c.snd_nxt, c.snd_max) = (SeqNum(1001), SeqNum(2001), SeqNum(2001));
+        (c.rcv_nxt, c.rcv_wup, c.rcv_adv) = (SeqNum(5001), SeqNum(5001), SeqNum(15001));
+        (c.snd_wnd, c.max_snd_wnd) = (65535, 65535);
+        c.neg.ts = Some(Timestamps {
+            recent: 100,
+            recent_stamp: NOW,
+            offset: 0,
+        });
+        c
+    }
+
+    /// The segment the connection expects next: ACK of everything, 500 bytes of data,
+    /// a TSval newer than TS.Recent.
+    fn expected(payload: &[u8]) -> TcpRepr<'_> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: SeqNum(5001),
+            ack: Some(SeqNum(2001)),
+            control: Control::None,
+            psh: true,
+            ece: false,
+            cwr: false,
+            window: 65535,
+            urgent: None,
+            options: TcpOptions {
+                timestamp: Some(Timestamp {
+                    tsval: 101,
+                    tsecr: 7,
+                }),
+                ..TcpOptions::default()
+            },
+            payload,
+        }
+    }
+
+    /// Header prediction takes the segments an ESTABLISHED connection expects, and
+    /// every one it takes passes the checks of the slow path (PAWS, the window, the
+    /// ACK's bounds) that the fast path skips; anything else goes the slow way.
+    #[test]
+    fn prediction_takes_only_what_the_slow_path_would_pass() {
+        let c = established();
+        let data = [7u8; 500];
+        let big = [7u8; 10_001];
+        let ok = |seg: &TcpRepr| {
+            let ack = c.predicted(seg)?;
+            assert!(!c.paws_rejects(NOW, seg), "{seg:?}");
+            assert_eq!(c.outside_window(seg), (false, false), "{seg:?}");
+            assert!(!ack.before(c.snd_una) && !ack.after(c.snd_max), "{seg:?}");
+            Some(ack)
+        };
+        let base = expected(&data);
+        let mut same_ts = base;
+        same_ts.options.timestamp = Some(Timestamp {
+            tsval: 100,
+            tsecr: 7,
+        });
+        let taken: [(&str, TcpRepr); 5] = [
+            ("data", base),
+            ("pure ACK", expected(&[])),
+            (
+                "ACK of part",
+                TcpRepr {
+                    ack: Some(SeqNum(1500)),
+                    ..base
+                },
+            ),
+            (
+                "duplicate ACK",
+                TcpRepr {
+                    ack: Some(SeqNum(1001)),
+                    ..base
+                },
+            ),
+            ("same TSval", same_ts),
+        ];
+        for (what, seg) in taken {
+            assert_eq!(ok(&seg), seg.ack, "{what} is predicted");
+        }
+        let mut old_ts = base;
+        old_ts.options.timestamp = Some(Timestamp {
+            tsval: 99,
+            tsecr: 7,
+        });
+        let mut no_ts = base;
+        no_ts.options.timestamp = None;
+        let refused: [(&str, TcpRepr); 11] = [
+            (
+                "FIN",
+                TcpRepr {
+                    control: Control::Fin,
+                    ..base
+                },
+            ),
+            (
+                "SYN",
+                TcpRepr {
+                    control: Control::Syn,
+                    ..base
+                },
+            ),
+            (
+                "RST",
+                TcpRepr {
+                    control: Control::Rst,
+                    ..base
+                },
+            ),
+            (
+                "URG",
+                TcpRepr {
+                    urgent: Some(1),
+                    ..base
+                },
+            ),
+            ("ECE", TcpRepr { ece: true, ..base }),
+            (
+                "out of order",
+                TcpRepr {
+                    seq: SeqNum(5002),
+                    ..base
+                },
+            ),
+            ("no ACK", TcpRepr { ack: None, ..base }),
+            (
+                "ACK of unsent data",
+                TcpRepr {
+                    ack: Some(SeqNum(2002)),
+                    ..base
+                },
+            ),
+            ("beyond the window", expected(&big)),
+            ("older TSval", old_ts),
+            ("timestamps missing", no_ts),
+        ];
+        for (what, seg) in refused {
+            assert_eq!(c.predicted(&seg), None, "{what} goes the slow way");
+        }
+        // Only ESTABLISHED predicts.
+        let mut closing = established();
+        closing.set_state(State::CloseWait);
+        assert_eq!(closing.predicted(&base), None);
     }
 }

@@ -483,8 +483,14 @@ impl Connection {
     /// Charges `truesize` for a segment ending at `end` that was queued.
     pub(crate) fn charge(&mut self, end: SeqNum, truesize: u32) {
         let charges = &mut self.rs.tune().charges;
-        let at = charges.partition_point(|&(e, _)| e.before_eq(end));
-        charges.insert(at, (end, truesize));
+        // In-order data (nearly every segment) ends past everything charged: it goes
+        // last without a search.
+        if charges.last().is_none_or(|&(e, _)| e.before_eq(end)) {
+            charges.push((end, truesize));
+        } else {
+            let at = charges.partition_point(|&(e, _)| e.before_eq(end));
+            charges.insert(at, (end, truesize));
+        }
         self.rs.rmem = self.rs.rmem.saturating_add(truesize);
     }
 

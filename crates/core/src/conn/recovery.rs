@@ -165,13 +165,11 @@ impl Connection {
 
     /// Records the SACK blocks of an ACK (before SND.UNA moves): RFC 2018, RFC 6675.
     pub(crate) fn record_sacks(&mut self, ctx: &mut Ctx, seg: &synack_wire::TcpRepr, ack: SeqNum) {
-        if !self.neg.sack {
+        // Most ACKs carry no SACK option: they return before the blocks are gathered.
+        if !self.neg.sack || seg.options.sack_blocks.iter().all(Option::is_none) {
             return;
         }
         let blocks = seg.options.sack();
-        if blocks.is_empty() {
-            return;
-        }
         ctx.stats.TCPSACKRecv += blocks.len() as u64;
         let dsack = self.check_dsack(ctx, &blocks, ack);
         let una = ack.max(self.snd_una);

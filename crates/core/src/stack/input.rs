@@ -89,6 +89,14 @@ impl Stack {
             }
             return;
         }
+        self.tcp_rcv(now, datagram, &ip, payload);
+    }
+
+    /// A TCP segment to us (Linux's tcp_v4_rcv / tcp_v6_rcv): parsed, then given to
+    /// its connection, TIME-WAIT entry, request or listener, or answered as CLOSED.
+    /// The IP layer's result is read in place, not copied again.
+    #[inline(never)]
+    fn tcp_rcv(&mut self, now: Instant, datagram: &[u8], ip: &synack_wire::IpRepr, payload: &[u8]) {
         let (seg, syn_fin) =
             match TcpRepr::parse_syn_fin(payload, &ip.src, &ip.dst, !self.rx_csum_ok) {
                 Ok(parsed) => parsed,
@@ -692,9 +700,12 @@ impl Stack {
         if !self.establish_child(lh, &req, seg) {
             return;
         }
-        // The connection took the request's place (Linux's inet_csk_complete_hashdance).
-        if let Some(t) = self.requests.remove(tuple).and_then(|r| r.timer) {
-            self.timers.set_item(t, TimerRef::Wake);
+        // The connection took the request's place (Linux's inet_csk_complete_hashdance);
+        // `req` is the record's copy, so the record itself need not be moved out.
+        if self.requests.discard(tuple) {
+            if let Some(t) = req.timer {
+                self.timers.set_item(t, TimerRef::Wake);
+            }
         }
         if let Some(id) = id {
             self.request_ids.remove(&id);

@@ -126,3 +126,23 @@ pub fn kernel_tun_with(offload: bool) -> crate::TunDevice {
 pub fn inside() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
 }
+
+/// The runtime a test body runs on: `worker_threads` threads (a multi-thread runtime), or
+/// the calling thread alone when `worker_threads` is 0; I/O and timers enabled.
+///
+/// # Panics
+///
+/// When the runtime cannot be built (the process is out of threads or file descriptors).
+pub fn runtime(worker_threads: usize) -> tokio::runtime::Runtime {
+    let mut builder = if worker_threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(worker_threads);
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .expect("building the test's runtime")
+}

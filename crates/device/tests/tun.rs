@@ -54,10 +54,7 @@ fn tun_reaches_the_kernel() {
     if !netns::enter("tun_reaches_the_kernel") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(0);
     rt.block_on(async {
         let mut dev = TunDevice::create(&TunConfig {
             name: "synack-t0".into(),
@@ -124,10 +121,7 @@ fn multi_queue_steers_by_ports() {
     if !netns::enter("multi_queue_steers_by_ports") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(0);
     rt.block_on(async {
         netns::ip(&["link", "set", "lo", "up"]);
         let config = TunConfig {
@@ -232,10 +226,7 @@ fn the_interface_queues_a_burst_unread() {
     if !netns::enter("the_interface_queues_a_burst_unread") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(0);
     rt.block_on(async {
         netns::ip(&["link", "set", "lo", "up"]);
         let default = TunConfig::default();

@@ -30,11 +30,7 @@ fn kernel_connections_to_three_destinations_are_terminated() {
     if !netns::enter("kernel_connections_to_three_destinations_are_terminated") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(2);
     rt.block_on(async {
         let net = setup();
         let filter = AnyFilter::all()

@@ -42,11 +42,7 @@ fn curl_fetches_byte_exact_from_axum_on_synack() {
             .map(|(name, bytes)| (name.clone(), Bytes::from(bytes.clone())))
             .collect(),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = synack_device::netns::runtime(2);
     rt.block_on(async move {
         let tun = TunDevice::create(&TunConfig::default()).expect("creating the TUN interface");
         let net = Net::builder().address([10, 77, 0, 2].into()).spawn(tun);

@@ -76,10 +76,7 @@ fn an_ack_waiting_in_the_device_cancels_the_retransmission() {
     };
     // A: its own single-threaded runtime on its own thread, which the test can stall;
     // a short minimum RTO, so that the retransmission timer is due within milliseconds.
-    let rt_a = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt_a = synack_device::netns::runtime(0);
     let handle_a = rt_a.handle().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread_a = std::thread::spawn(move || {
@@ -93,10 +90,7 @@ fn an_ack_waiting_in_the_device_cancels_the_retransmission() {
         let _enter = handle_a.enter();
         Net::builder().address(A.into()).config(config).spawn(dev_a)
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = synack_device::netns::runtime(0);
     rt.block_on(async {
         let net_b = Net::builder().address(B.into()).spawn(gate_b);
         let to_b = SocketAddr::new(IpAddr::from(B), 7);

@@ -23,14 +23,6 @@ fn setup() -> Net {
     Net::builder().address(SYNACK.into()).spawn(dev)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8 ^ salt).collect()
 }
@@ -42,7 +34,7 @@ fn kernel_client_synack_server_half_close() {
     if !netns::enter("kernel_client_synack_server_half_close") {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let net = setup();
         let listener = TcpListener::bind(&net, SocketAddr::new(SYNACK.into(), 7))
             .await
@@ -88,7 +80,7 @@ fn synack_client_kernel_server_half_close() {
     if !netns::enter("synack_client_kernel_server_half_close") {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let net = setup();
         let listener = std::net::TcpListener::bind((KERNEL, 8000)).unwrap();
         let data = pattern(1 << 20, 3);
@@ -126,7 +118,7 @@ fn refusals_and_resets_against_the_kernel() {
     if !netns::enter("refusals_and_resets_against_the_kernel") {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let net = setup();
         // Nothing listens on the kernel's port 9: its RST refuses.
         let e = TcpStream::connect(&net, SocketAddr::new(KERNEL.into(), 9))
@@ -180,7 +172,7 @@ fn axum_and_hyper_across_the_tun() {
     if !netns::enter("axum_and_hyper_across_the_tun") {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         use std::future::IntoFuture;
 
         use http_body_util::{BodyExt, Empty};

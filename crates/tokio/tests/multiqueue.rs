@@ -131,11 +131,7 @@ fn connections_spread_over_two_queues() {
     if !netns::enter("connections_spread_over_two_queues") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(2);
     rt.block_on(async {
         let (net, seen) = setup(2);
         assert_eq!(net.queues(), 2);
@@ -277,11 +273,7 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 /// gone and the connections have closed, `finish` returns.
 #[test]
 fn engine_threads_finish() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(2);
     rt.block_on(async {
         let (a, b) = synack_device::MemoryDevice::pair(1500);
         let server = Net::builder()
@@ -311,10 +303,7 @@ fn engine_threads_finish() {
 
 #[test]
 fn a_queue_that_fails_to_open_starts_nothing() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(0);
     rt.block_on(async {
         let opens: Vec<Box<dyn FnOnce() -> std::io::Result<synack_device::MemoryDevice> + Send>> = vec![
             Box::new(|| Ok(synack_device::MemoryDevice::pair(1500).0)),

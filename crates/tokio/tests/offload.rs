@@ -18,14 +18,6 @@ const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const SYNACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const LEN: usize = 10 << 20;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn pattern(len: usize, salt: u32) -> Vec<u8> {
     (0..len as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 11) as u8)
@@ -52,7 +44,7 @@ fn packets() -> (u64, u64) {
 /// connection, each compared byte for byte; returns the interface's packet counts each
 /// way (synack to kernel, kernel to synack).
 fn both_ways(offload: bool) -> (u64, u64) {
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let dev = netns::kernel_tun_with(offload);
         let net = Net::builder().address(SYNACK.into()).spawn(dev);
         let (rx0, tx0) = packets();
@@ -140,7 +132,7 @@ fn offloading_interface_under_plain_middleware() {
     if !netns::enter("offloading_interface_under_plain_middleware") {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let dev = netns::kernel_tun_with(true);
         let captured = synack_device::Pcap::new(dev, Vec::new(), synack_device::TokioClock::new())
             .expect("pcap header");

@@ -30,11 +30,7 @@ fn the_kernels_ping_gets_replies() {
     if !have_ping() || !netns::enter("the_kernels_ping_gets_replies") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(2);
     rt.block_on(async {
         let dev = netns::kernel_tun();
         let net = Net::builder().address(SYNACK.into()).spawn(dev);

@@ -194,14 +194,6 @@ async fn transfer_len(net: &Net, len: u32) -> u32 {
     s.info().map_or(0, |i| i.mss)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn path_mtu_is_discovered_through_icmp() {
     if !have("python3", "python3")
@@ -210,7 +202,7 @@ fn path_mtu_is_discovered_through_icmp() {
     {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let (dev, _far) = topology();
         let net = Net::builder().address(SYNACK.into()).spawn(dev);
         let mss = transfer(&net).await;
@@ -232,7 +224,7 @@ fn no_pmtu_disc_lets_the_router_fragment() {
     {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let (dev, _far) = topology();
         let net = Net::builder()
             .address(SYNACK.into())
@@ -256,7 +248,7 @@ fn mtu_probing_gets_through_an_icmp_black_hole() {
     {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let (dev, _far) = topology();
         let net = Net::builder()
             .address(SYNACK.into())
@@ -290,7 +282,7 @@ fn mtu_probing_climbs_to_the_path_mtu_without_icmp() {
     {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let (dev, _far) = topology();
         let net = Net::builder()
             .address(SYNACK.into())
@@ -325,7 +317,7 @@ fn a_route_mtu_gets_through_a_black_hole_at_once() {
     {
         return;
     }
-    runtime().block_on(async {
+    netns::runtime(2).block_on(async {
         let (dev, _far) = topology();
         let net = Net::builder().address(SYNACK.into()).spawn(DropIcmp(dev));
         let route = synack::RouteMetrics::new().mtu(1280);

@@ -22,14 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const KERNEL: [u8; 4] = [10, 77, 0, 1];
 const SYNACK: [u8; 4] = [10, 77, 0, 2];
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// synack on the TUN interface (inside the namespace and the runtime).
 fn start() -> Net {
     let tun = TunDevice::create(&TunConfig::default()).expect("creating the TUN interface");
@@ -63,7 +55,7 @@ fn hyper_client_fetches_from_python_http_server() {
         )
         .unwrap();
     }
-    runtime().block_on(async {
+    synack_device::netns::runtime(2).block_on(async {
         let net = start();
         let mut py = Python::start(dir.path(), HTTP_SERVER, &[root.to_str().unwrap()]);
         assert_eq!(py.line(Duration::from_secs(30)), "listening");
@@ -129,7 +121,7 @@ fn resets_from_either_side_are_econnreset() {
         return;
     }
     let dir = TempDir::new("reset-python");
-    runtime().block_on(async {
+    synack_device::netns::runtime(2).block_on(async {
         let net = start();
         // synack resets Python.
         let listener = TcpListener::bind(&net, SocketAddr::from((SYNACK, 9000)))

@@ -93,11 +93,7 @@ fn a_reader_off_its_core_loses_nothing() {
     if !netns::enter("a_reader_off_its_core_loses_nothing") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = netns::runtime(2);
     rt.block_on(async {
         let dev = Stalling {
             inner: netns::kernel_tun(),

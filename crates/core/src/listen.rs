@@ -248,9 +248,7 @@ impl RequestSock {
     /// applies it: a TSval older than the SYN's, unless TS.Recent is zero).
     pub fn paws_reject(&self, seg: &TcpRepr) -> bool {
         match (self.neg.ts, seg.options.timestamp) {
-            (Some(ours), Some(t)) => {
-                ours.recent != 0 && (t.tsval.wrapping_sub(ours.recent) as i32) < 0
-            }
+            (Some(ours), Some(t)) => ours.recent != 0 && t.is_older_than(ours.recent),
             _ => false,
         }
     }

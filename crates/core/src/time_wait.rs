@@ -84,7 +84,7 @@ impl TimeWait {
     ) -> TwAction {
         let ts = seg.options.timestamp;
         let paws_reject = match (self.ts_offset, ts) {
-            (Some(_), Some(t)) => (t.tsval.wrapping_sub(self.ts_recent) as i32) < 0,
+            (Some(_), Some(t)) => t.is_older_than(self.ts_recent),
             _ => false,
         };
         let end = seg.seq + seg.seg_len();

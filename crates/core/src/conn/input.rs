@@ -259,7 +259,7 @@ impl Connection {
         }
         match (self.neg.ts, seg.options.timestamp) {
             (None, _) => Some(ack),
-            (Some(ts), Some(opt)) if (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0 => Some(ack),
+            (Some(ts), Some(opt)) if !opt.is_older_than(ts.recent) => Some(ack),
             _ => None,
         }
     }
@@ -313,7 +313,7 @@ impl Connection {
         match (self.neg.ts, seg.options.timestamp) {
             (Some(ts), Some(opt)) => {
                 seg.control != Control::Rst
-                    && (opt.tsval.wrapping_sub(ts.recent) as i32) < 0
+                    && opt.is_older_than(ts.recent)
                     && ts.recent != 0
                     && now - ts.recent_stamp <= PAWS_IDLE_LIMIT
             }
@@ -384,7 +384,7 @@ impl Connection {
         // RFC 7323 section 4.3: remember the timestamp of a segment that covers the
         // last ACK we sent.
         if let (Some(ts), Some(opt)) = (self.neg.ts.as_mut(), seg.options.timestamp) {
-            if seg.seq.before_eq(self.rcv_wup) && (opt.tsval.wrapping_sub(ts.recent) as i32) >= 0 {
+            if seg.seq.before_eq(self.rcv_wup) && !opt.is_older_than(ts.recent) {
                 ts.recent = opt.tsval;
                 ts.recent_stamp = ctx.now;
             }

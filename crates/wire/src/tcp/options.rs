@@ -139,6 +139,15 @@ pub struct Timestamp {
     pub tsecr: u32,
 }
 
+impl Timestamp {
+    /// Whether this TSval is older than `recent` (a TS.Recent), in the modular order of
+    /// timestamp clocks (RFC 7323 section 5.3: `TSval < TS.Recent`), the test of PAWS
+    /// and of when TS.Recent may be updated (section 4.3).
+    pub fn is_older_than(&self, recent: u32) -> bool {
+        (self.tsval.wrapping_sub(recent) as i32) < 0
+    }
+}
+
 /// Up to four SACK blocks, stored inline (no allocation). Derefs to a slice.
 #[derive(Clone, Copy, Default)]
 pub struct SackBlocks {
